@@ -1,0 +1,333 @@
+"""Rebuilding the conversation from a transcript's ``parentUuid`` links.
+
+A transcript is a tree: resumes at an earlier message (``--resume-session-at``),
+parallel tool results and subagent sidechains all branch it. The conversation
+is the path from the newest main-line leaf back to the root:
+
+1. keep chain entries (user/assistant/progress/system/attachment with a uuid);
+2. terminals are entries nobody names as ``parentUuid``; from each, walk up to
+   the first user/assistant entry: those are the leaf candidates;
+3. prefer leaves that are not sidechain/team/meta, newest in file order;
+4. walk leaf → root (cycle-safe; ``logicalParentUuid`` across a compaction is
+   *not* followed, so history starts at the compaction summary);
+5. put back parallel tool calls and results that the walk skipped (the CLI
+   writes one assistant entry per content block and hangs each tool result off
+   its own call, so a single walk sees only one branch).
+
+This mirrors the official SDK's reader exactly, so both return the same
+messages for the same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ._transcript import CHAIN_TYPES
+from ._types import SessionMessage
+
+__all__ = [
+    "build_conversation_chain",
+    "build_subagent_chain",
+    "chain_entries",
+    "is_visible",
+    "page",
+    "to_session_messages",
+]
+
+Raw = dict[str, Any]
+
+
+def chain_entries(objects: Iterable[Raw]) -> list[Raw]:
+    """Only the entries that take part in the chain (chain type with a string uuid)."""
+    return [
+        e for e in objects if e.get("type") in CHAIN_TYPES and isinstance(e.get("uuid"), str)
+    ]
+
+
+def build_conversation_chain(entries: list[Raw]) -> list[Raw]:
+    """The main conversation, root → leaf, from chain entries in file order."""
+    if not entries:
+        return []
+    by_uuid: dict[str, Raw] = {}
+    position: dict[str, int] = {}
+    parents: set[str] = set()
+    for i, entry in enumerate(entries):
+        uid = entry["uuid"]
+        by_uuid[uid] = entry
+        position[uid] = i
+        parent = entry.get("parentUuid")
+        if parent:
+            parents.add(parent)
+
+    leaves: list[Raw] = []
+    for entry in entries:
+        if entry["uuid"] in parents:
+            continue
+        cur: Raw | None = entry
+        seen: set[str] = set()
+        while cur is not None:
+            uid = cur["uuid"]
+            if uid in seen:
+                break
+            seen.add(uid)
+            if cur.get("type") in ("user", "assistant"):
+                leaves.append(cur)
+                break
+            parent = cur.get("parentUuid")
+            cur = by_uuid.get(parent) if parent else None
+    if not leaves:
+        return []
+
+    main = [
+        leaf
+        for leaf in leaves
+        if not leaf.get("isSidechain") and not leaf.get("teamName") and not leaf.get("isMeta")
+    ]
+    candidates = main or leaves
+    leaf = max(candidates, key=lambda e: position.get(e["uuid"], -1))
+
+    chain: list[Raw] = []
+    on_chain: set[str] = set()
+    cur = leaf
+    while cur is not None:
+        uid = cur["uuid"]
+        if uid in on_chain:
+            break
+        on_chain.add(uid)
+        chain.append(cur)
+        parent = cur.get("parentUuid")
+        cur = by_uuid.get(parent) if parent else None
+    chain.reverse()
+    return _recover_parallel(by_uuid, chain, on_chain)
+
+
+def _message_id(entry: Raw) -> str | None:
+    if entry.get("type") != "assistant":
+        return None
+    message = entry.get("message")
+    if not isinstance(message, dict):
+        return None
+    mid = message.get("id")
+    return mid if isinstance(mid, str) and mid else None
+
+
+def _block_ids(entry: Raw, block_type: str, id_field: str) -> list[str]:
+    message = entry.get("message")
+    if not isinstance(message, dict):
+        return []
+    content = message.get("content")
+    if not isinstance(content, list):
+        return []
+    out: list[str] = []
+    for block in content:
+        if isinstance(block, dict) and block.get("type") == block_type:
+            value = block.get(id_field)
+            if isinstance(value, str):
+                out.append(value)
+    return out
+
+
+def _is_tool_result(entry: Raw) -> bool:
+    if entry.get("type") != "user":
+        return False
+    parent = entry.get("parentUuid")
+    if not isinstance(parent, str) or not parent:
+        return False
+    message = entry.get("message")
+    if not isinstance(message, dict):
+        return False
+    content = message.get("content")
+    if not isinstance(content, list):
+        return False
+    return any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+
+
+def _same_writer(a: Raw, b: Raw) -> bool:
+    return bool(a.get("isSidechain")) == bool(b.get("isSidechain")) and a.get(
+        "agentId"
+    ) == b.get("agentId")
+
+
+def _ts(entry: Raw) -> str:
+    value = entry.get("timestamp")
+    return value if isinstance(value, str) else ""
+
+
+def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str]) -> list[Raw]:
+    chain_assistants = [e for e in chain if e.get("type") == "assistant"]
+    anchors: dict[str, Raw] = {}
+    for entry in chain_assistants:
+        mid = _message_id(entry)
+        if mid:
+            anchors[mid] = entry
+    if not anchors:
+        return chain
+
+    siblings: dict[str, list[Raw]] = {}
+    call_owner: dict[str, Raw | None] = {}
+    results: list[Raw] = []
+    for entry in by_uuid.values():
+        mid = _message_id(entry)
+        if mid:
+            siblings.setdefault(mid, []).append(entry)
+            for call_id in _block_ids(entry, "tool_use", "id"):
+                if call_id not in call_owner:
+                    call_owner[call_id] = entry
+                    continue
+                owner = call_owner[call_id]
+                same = owner is not None and _message_id(owner) == mid
+                call_owner[call_id] = entry if same else None
+        elif _is_tool_result(entry):
+            results.append(entry)
+
+    by_assistant: dict[str, list[Raw]] = {}
+    for result in results:
+        by_assistant.setdefault(result["parentUuid"], []).append(result)
+        source = result.get("sourceToolAssistantUUID")
+        if isinstance(source, str):
+            src = by_uuid.get(source)
+            if src is not None and _same_writer(result, src):
+                by_assistant.setdefault(source, []).append(result)
+        for call_id in _block_ids(result, "tool_result", "tool_use_id"):
+            owner = call_owner.get(call_id)
+            if owner is not None and _same_writer(result, owner):
+                by_assistant.setdefault(owner["uuid"], []).append(result)
+
+    answered_on_chain: set[str] | None = None
+    file_position: dict[str, int] | None = None
+    processed: set[str] = set()
+    inserts: dict[str, list[Raw]] = {}
+    for assistant in chain_assistants:
+        mid = _message_id(assistant)
+        if not mid or mid in processed:
+            continue
+        processed.add(mid)
+        group = siblings.get(mid, [assistant])
+        members = {m["uuid"] for m in group}
+        orphan_siblings = [m for m in group if m["uuid"] not in seen]
+        orphan_results: list[Raw] = []
+        strays: list[Raw] = []
+        collected: set[str] = set()
+        for member in group:
+            for result in by_assistant.get(member["uuid"], ()):
+                ruid = result["uuid"]
+                if ruid in seen or ruid in collected:
+                    continue
+                collected.add(ruid)
+                if result["parentUuid"] in members:
+                    orphan_results.append(result)
+                else:
+                    strays.append(result)
+        if strays:
+            if answered_on_chain is None or file_position is None:
+                answered_on_chain = {
+                    cid for e in chain for cid in _block_ids(e, "tool_result", "tool_use_id")
+                }
+                file_position = {uid: i for i, uid in enumerate(by_uuid)}
+            answered = set(answered_on_chain)
+            for result in orphan_results:
+                answered.update(_block_ids(result, "tool_result", "tool_use_id"))
+            positions = file_position
+            strays.sort(key=lambda e: positions[e["uuid"]])
+            for result in strays:
+                call_ids = _block_ids(result, "tool_result", "tool_use_id")
+                opens = False
+                for cid in call_ids:
+                    owner = call_owner.get(cid)
+                    if cid not in answered and owner is not None and owner["uuid"] in members:
+                        opens = True
+                        break
+                if not opens:
+                    continue
+                answered.update(call_ids)
+                orphan_results.append(result)
+        if not orphan_siblings and not orphan_results:
+            continue
+        orphan_siblings.sort(key=_ts)
+        orphan_results.sort(key=_ts)
+        recovered = orphan_siblings + orphan_results
+        for entry in recovered:
+            seen.add(entry["uuid"])
+        inserts[anchors[mid]["uuid"]] = recovered
+
+    if not inserts:
+        return chain
+    out: list[Raw] = []
+    for entry in chain:
+        out.append(entry)
+        extra = inserts.get(entry["uuid"])
+        if extra:
+            out.extend(extra)
+    return out
+
+
+def build_subagent_chain(entries: list[Raw]) -> list[Raw]:
+    """A subagent's conversation: last user/assistant entry in file order, walked to the root."""
+    if not entries:
+        return []
+    by_uuid = {e["uuid"]: e for e in entries}
+    leaf: Raw | None = None
+    for entry in reversed(entries):
+        if entry.get("type") in ("user", "assistant"):
+            leaf = entry
+            break
+    chain: list[Raw] = []
+    seen: set[str] = set()
+    cur = leaf
+    while cur is not None:
+        uid = cur["uuid"]
+        if uid in seen:
+            break
+        seen.add(uid)
+        chain.append(cur)
+        parent = cur.get("parentUuid")
+        cur = by_uuid.get(parent) if parent else None
+    chain.reverse()
+    return chain
+
+
+def is_visible(entry: Raw) -> bool:
+    """User/assistant entries that are not meta, sidechain or team messages."""
+    t = entry.get("type")
+    if t != "user" and t != "assistant":
+        return False
+    return not (entry.get("isMeta") or entry.get("isSidechain") or entry.get("teamName"))
+
+
+def page(items: list[Any], limit: int | None, offset: int) -> list[Any]:
+    """The official paging rule: ``limit > 0`` slices ``[offset:offset+limit]``."""
+    if limit is not None and limit > 0:
+        return items[offset : offset + limit]
+    if offset > 0:
+        return items[offset:]
+    return items
+
+
+def to_session_messages(
+    chain: list[Raw],
+    *,
+    visible_only: bool = True,
+    parent_tool_use_id: str | None = None,
+    parent_agent_id: str | None = None,
+) -> list[SessionMessage]:
+    """Chain entries → :class:`SessionMessage` (main sessions filter invisible entries)."""
+    out: list[SessionMessage] = []
+    for e in chain:
+        t = e.get("type")
+        if visible_only:
+            if not is_visible(e):
+                continue
+        elif t != "user" and t != "assistant":
+            continue
+        out.append(
+            SessionMessage(
+                type="user" if t == "user" else "assistant",
+                uuid=e.get("uuid", ""),
+                session_id=e.get("sessionId", ""),
+                message=e.get("message"),
+                parent_tool_use_id=parent_tool_use_id,
+                parent_agent_id=parent_agent_id,
+            )
+        )
+    return out

@@ -1,0 +1,65 @@
+"""JSONL line codec: fast (orjson) with a tolerant fallback, never crashing on bad lines.
+
+Readers skip blank, malformed, truncated and non-object lines. orjson is
+tried first; lines it refuses but Python's ``json`` accepts (NaN, huge
+integers, lone surrogates, invalid UTF-8 after replacement) are still read so
+we accept everything the official readers accept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+
+__all__ = ["dumps_line", "iter_objects", "loads_line"]
+
+_JSONDecodeError = orjson.JSONDecodeError
+
+
+def loads_line(line: bytes | str) -> dict[str, Any] | None:
+    """Parse one line; ``None`` if it is blank, malformed or not a JSON object."""
+    try:
+        value = orjson.loads(line)
+    except _JSONDecodeError:
+        try:
+            text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+            text = text.strip()
+            if not text:
+                return None
+            value = json.loads(text)
+        except (ValueError, RecursionError):
+            return None
+    except RecursionError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def iter_objects(data: bytes) -> Iterator[dict[str, Any]]:
+    """Every JSON object line of a JSONL buffer, in order; bad lines are skipped."""
+    loads = orjson.loads
+    for line in data.split(b"\n"):
+        if not line or line.isspace():
+            continue
+        try:
+            value = loads(line)
+        except _JSONDecodeError:
+            obj = loads_line(line)
+            if obj is not None:
+                yield obj
+            continue
+        except RecursionError:
+            continue
+        if type(value) is dict:
+            yield value
+
+
+def dumps_line(entry: Any) -> bytes:
+    """Compact JSON for one entry plus ``\\n``; key order is kept as given."""
+    try:
+        return orjson.dumps(entry) + b"\n"
+    except (TypeError, orjson.JSONEncodeError):
+        # Lone surrogates or values orjson refuses: plain json, ASCII-escaped.
+        return json.dumps(entry, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"

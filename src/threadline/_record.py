@@ -1,0 +1,298 @@
+"""Transcript entries in Claude Code's shape, and the way back to API messages.
+
+Writing (:class:`EntryFactory`): what the runtime appends, entry by entry, exactly as the
+``claude`` CLI lays it out so either side resumes the other's sessions:
+
+- a prompt is one ``user`` entry, chained to the previous leaf;
+- a model reply is one ``assistant`` entry **per content block**, all sharing ``message.id``
+  and chained one after another;
+- each tool result is its own ``user`` entry whose ``parentUuid`` is the entry of the
+  ``tool_use`` it answers, with ``toolUseResult`` and ``sourceToolAssistantUUID``;
+- a failed model call leaves Claude Code's synthetic ``API Error`` assistant entry
+  (``isApiErrorMessage``), which is never sent back to the model.
+
+Reading (:func:`chain_to_api_messages`): a rebuilt chain as the Messages API ``messages``
+list, as the CLI sends it: entries of one reply merged back into one message, tool results
+grouped into one user message (results first), synthetic error replies dropped and the
+prompts around them merged, ``isMeta``/system/attachment entries dropped, unanswered
+tool calls closed with an error result, results without a call dropped.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ._ids import new_uuid
+
+__all__ = [
+    "INTERRUPTED",
+    "INTERRUPTED_FOR_TOOL",
+    "TOOL_REJECTED",
+    "EntryFactory",
+    "chain_to_api_messages",
+    "fork_chain",
+    "git_branch",
+    "now_iso",
+    "threadline_version",
+]
+
+Raw = dict[str, Any]
+
+INTERRUPTED = "[Request interrupted by user]"
+INTERRUPTED_FOR_TOOL = "[Request interrupted by user for tool use]"
+TOOL_REJECTED = (
+    "The user doesn't want to proceed with this tool use. The tool use was rejected "
+    "(eg. if it was a file edit, the new_string was NOT written to the file). STOP what you "
+    "are doing and wait for the user to tell you how to proceed."
+)
+_MISSING_RESULT = "[Tool result missing: the session ended before the tool returned]"
+
+
+@functools.cache
+def threadline_version() -> str:
+    try:
+        return importlib.metadata.version("threadline")
+    except importlib.metadata.PackageNotFoundError:
+        return "0.1.0"
+
+
+def now_iso() -> str:
+    """UTC ISO-8601 with milliseconds and ``Z``, as Claude Code writes timestamps."""
+    now = datetime.now(timezone.utc)
+    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
+
+
+def git_branch(cwd: str) -> str:
+    """The checked-out branch of the repository holding ``cwd`` (``"HEAD"`` if detached/none).
+
+    Reads ``.git/HEAD`` directly (no subprocess); worktree ``.git`` files are followed.
+    """
+    path = Path(cwd)
+    for directory in (path, *path.parents):
+        dotgit = directory / ".git"
+        try:
+            if dotgit.is_file():
+                text = dotgit.read_text(encoding="utf-8").strip()
+                if not text.startswith("gitdir:"):
+                    return "HEAD"
+                gitdir = Path(text[len("gitdir:") :].strip())
+                dotgit = gitdir if gitdir.is_absolute() else directory / gitdir
+            head = (dotgit / "HEAD").read_text(encoding="utf-8").strip()
+        except OSError:
+            continue
+        prefix = "ref: refs/heads/"
+        return head[len(prefix) :] if head.startswith(prefix) else "HEAD"
+    return "HEAD"
+
+
+@dataclass(frozen=True, kw_only=True)
+class EntryFactory:
+    """Builds the entries of one session (same ``sessionId``, ``cwd``, ``gitBranch``)."""
+
+    session_id: str
+    cwd: str
+    git_branch: str = "HEAD"
+
+    def _base(self, kind: str, parent: str | None) -> Raw:
+        return {
+            "parentUuid": parent,
+            "isSidechain": False,
+            "userType": "external",
+            "entrypoint": "sdk-py",
+            "cwd": self.cwd,
+            "sessionId": self.session_id,
+            "version": threadline_version(),
+            "gitBranch": self.git_branch,
+            "type": kind,
+            "uuid": new_uuid(),
+            "timestamp": now_iso(),
+        }
+
+    def prompt(self, content: str | list[Raw], parent: str | None, *, uuid: str | None = None) -> Raw:
+        entry = self._base("user", parent)
+        entry["message"] = {"role": "user", "content": content}
+        if uuid:
+            entry["uuid"] = uuid
+        return entry
+
+    def assistant(self, message: Mapping[str, Any], parent: str | None, request_id: str | None) -> list[Raw]:
+        """One entry per content block of ``message``, chained, sharing ``message.id``."""
+        shell = {k: v for k, v in message.items() if k != "content"}
+        out: list[Raw] = []
+        for block in message.get("content") or []:
+            entry = self._base("assistant", parent)
+            entry["message"] = {**shell, "content": [block]}
+            if request_id:
+                entry["requestId"] = request_id
+            out.append(entry)
+            parent = entry["uuid"]
+        return out
+
+    def tool_result(
+        self,
+        block: Raw,
+        *,
+        tool_use_entry: str,
+        structured: Any = None,
+    ) -> Raw:
+        entry = self._base("user", tool_use_entry)
+        entry["message"] = {"role": "user", "content": [block]}
+        content = block.get("content")
+        entry["toolUseResult"] = structured if structured is not None else (
+            content if isinstance(content, str) else {"content": content}
+        )
+        entry["sourceToolAssistantUUID"] = tool_use_entry
+        return entry
+
+    def interrupted(self, parent: str | None, *, for_tool: bool) -> Raw:
+        text = INTERRUPTED_FOR_TOOL if for_tool else INTERRUPTED
+        return self.prompt([{"type": "text", "text": text}], parent)
+
+    def api_error(
+        self, parent: str | None, text: str, *, status: int | None, error: str
+    ) -> Raw:
+        """Claude Code's synthetic assistant entry for a failed model call."""
+        entry = self._base("assistant", parent)
+        entry["message"] = {
+            "id": new_uuid(),
+            "model": "<synthetic>",
+            "role": "assistant",
+            "stop_reason": "stop_sequence",
+            "stop_sequence": "",
+            "type": "message",
+            "usage": {
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+            "content": [{"type": "text", "text": text}],
+        }
+        entry["error"] = error
+        entry["isApiErrorMessage"] = True
+        if status is not None:
+            entry["apiErrorStatus"] = status
+        return entry
+
+
+# ------------------------------------------------------------------------------- reading
+
+
+def _blocks(content: Any) -> list[Raw]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    if isinstance(content, list):
+        return [dict(b) for b in content if isinstance(b, Mapping)]
+    return []
+
+
+def _sendable(block: Raw) -> bool:
+    kind = block.get("type")
+    if kind == "text":
+        return bool(block.get("text"))
+    if kind == "thinking":
+        return bool(block.get("signature"))
+    return True
+
+
+def _is_synthetic_error(entry: Raw, message: Mapping[str, Any]) -> bool:
+    return bool(entry.get("isApiErrorMessage")) or message.get("model") == "<synthetic>"
+
+
+def chain_to_api_messages(chain: Iterable[Raw]) -> list[Raw]:
+    """A conversation chain (root → leaf) as the Messages API ``messages`` list."""
+    out: list[Raw] = []
+    for entry in chain:
+        kind = entry.get("type")
+        if kind not in ("user", "assistant") or entry.get("isMeta"):
+            continue
+        message = entry.get("message")
+        if not isinstance(message, Mapping):
+            continue
+        if kind == "assistant":
+            if _is_synthetic_error(entry, message):
+                continue
+            blocks = [b for b in _blocks(message.get("content")) if _sendable(b)]
+            if not blocks:
+                continue
+            if out and out[-1]["role"] == "assistant":
+                out[-1]["content"].extend(blocks)
+            else:
+                out.append({"role": "assistant", "content": blocks})
+        else:
+            blocks = [b for b in _blocks(message.get("content")) if b.get("type") != "text" or b.get("text")]
+            if not blocks:
+                continue
+            if out and out[-1]["role"] == "user":
+                out[-1]["content"].extend(blocks)
+            else:
+                out.append({"role": "user", "content": blocks})
+    return _repair_tool_pairs(out)
+
+
+def _repair_tool_pairs(messages: list[Raw]) -> list[Raw]:
+    """Every tool_use answered in the next user message; results first; strays dropped."""
+    fixed: list[Raw] = []
+    for i, msg in enumerate(messages):
+        if msg["role"] == "user":
+            prev = fixed[-1] if fixed and fixed[-1]["role"] == "assistant" else None
+            calls = [b.get("id") for b in prev["content"] if b.get("type") == "tool_use"] if prev else []
+            results = [
+                b for b in msg["content"]
+                if b.get("type") == "tool_result" and b.get("tool_use_id") in calls
+            ]
+            answered = {b.get("tool_use_id") for b in results}
+            missing = [
+                {"type": "tool_result", "tool_use_id": c, "content": _MISSING_RESULT, "is_error": True}
+                for c in calls
+                if c not in answered
+            ]
+            others = [b for b in msg["content"] if b.get("type") != "tool_result"]
+            content = results + missing + others
+            if content:
+                fixed.append({"role": "user", "content": content})
+            continue
+        fixed.append(msg)
+        calls = [b.get("id") for b in msg["content"] if b.get("type") == "tool_use"]
+        nxt = messages[i + 1] if i + 1 < len(messages) else None
+        if calls and nxt is None:
+            fixed.append(
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "tool_result", "tool_use_id": c, "content": _MISSING_RESULT, "is_error": True}
+                        for c in calls
+                    ],
+                }
+            )
+    return fixed
+
+
+def fork_chain(chain: Iterable[Raw], *, new_session_id: str, source_session_id: str) -> list[Raw]:
+    """Copy a chain under a new session id with fresh uuids (the official ``fork_session`` transform).
+
+    ``parentUuid``, ``logicalParentUuid`` and ``sourceToolAssistantUUID`` are remapped;
+    each copy records ``forkedFrom: {sessionId, messageUuid}``; sidechain entries are skipped.
+    """
+    entries = [e for e in chain if not e.get("isSidechain")]
+    mapping = {e["uuid"]: new_uuid() for e in entries}
+    out: list[Raw] = []
+    for entry in entries:
+        copy = {k: v for k, v in entry.items() if k not in ("teamName", "agentName", "slug")}
+        copy["uuid"] = mapping[entry["uuid"]]
+        copy["parentUuid"] = mapping.get(entry.get("parentUuid") or "")
+        if "logicalParentUuid" in entry:
+            copy["logicalParentUuid"] = mapping.get(entry.get("logicalParentUuid") or "")
+        if "sourceToolAssistantUUID" in entry:
+            copy["sourceToolAssistantUUID"] = mapping.get(entry["sourceToolAssistantUUID"] or "")
+        copy["sessionId"] = new_session_id
+        copy["isSidechain"] = False
+        copy["forkedFrom"] = {"sessionId": source_session_id, "messageUuid": entry["uuid"]}
+        out.append(copy)
+    return out

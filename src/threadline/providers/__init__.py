@@ -1,0 +1,19 @@
+"""Model providers: the :class:`Provider` protocol and the Anthropic implementation."""
+
+from __future__ import annotations
+
+from ._base import EventCallback, ModelRequest, ModelResponse, Provider
+from ._pricing import cost_usd, price_for
+from ._retry import RetryPolicy
+from .anthropic import AnthropicProvider
+
+__all__ = [
+    "AnthropicProvider",
+    "EventCallback",
+    "ModelRequest",
+    "ModelResponse",
+    "Provider",
+    "RetryPolicy",
+    "cost_usd",
+    "price_for",
+]

@@ -1,0 +1,69 @@
+"""The provider seam: one small protocol between the agent loop and a model API.
+
+A provider takes a :class:`ModelRequest` (Anthropic Messages shapes: the loop's history is
+kept in that format, since that is what Claude Code transcripts store) and returns one
+complete :class:`ModelResponse`. Raw stream events are handed to ``on_event`` as they arrive,
+for ``include_partial_messages``. An OpenAI-compatible provider translates both ways inside
+its own module; nothing else in threadline changes.
+
+Errors are threadline's: :class:`~threadline.ProviderConnectionError`,
+:class:`~threadline.ProviderHTTPError`, :class:`~threadline.RateLimitError`, raised after the
+provider's own retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["EventCallback", "ModelRequest", "ModelResponse", "Provider"]
+
+EventCallback = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRequest:
+    """One call to the model, in Anthropic Messages API terms."""
+
+    model: str
+    messages: list[dict[str, Any]]
+    system: list[dict[str, Any]] | None = None
+    tools: list[dict[str, Any]] = field(default_factory=list)
+    max_tokens: int = 32_000
+    thinking: dict[str, Any] | None = None
+    extra_body: dict[str, Any] = field(default_factory=dict)
+    """Further body fields (``output_config``, ``metadata``, ...), sent as is."""
+    betas: tuple[str, ...] = ()
+    session_id: str | None = None
+
+
+@dataclass(kw_only=True)
+class ModelResponse:
+    """The complete reply: an Anthropic ``message`` dict plus bookkeeping."""
+
+    message: dict[str, Any]
+    """``{"id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "usage"}``."""
+    request_id: str | None = None
+    duration_ms: int = 0
+    """Wall time of the successful attempt."""
+    total_duration_ms: int = 0
+    """Wall time including failed attempts and retry waits."""
+    attempts: int = 1
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A model API. Implementations must be safe to call from several tasks at once."""
+
+    name: str
+
+    async def complete(
+        self, request: ModelRequest, *, on_event: EventCallback | None = None
+    ) -> ModelResponse:
+        """Stream one reply and return it whole; ``on_event`` sees each raw stream event."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections (idempotent)."""
+        ...

@@ -1,0 +1,243 @@
+"""The Anthropic Messages API, through the official ``anthropic`` package.
+
+Always streams (``stream=True``), assembles the reply from the raw events itself (so each
+raw event can be forwarded as a ``StreamEvent``), and retries by the one table in
+:mod:`threadline.providers._retry`: the ``anthropic`` client is built with
+``max_retries=0``. A stream that is cut, corrupt, or ends without ``message_stop`` is
+retried like a connection failure; nothing of a failed attempt reaches the transcript.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import anthropic
+import anyio
+
+from .._exceptions import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderHTTPError,
+    RateLimitError,
+)
+from ._base import EventCallback, ModelRequest, ModelResponse
+from ._retry import RetryPolicy, is_retryable_status, retry_delay
+
+__all__ = ["AnthropicProvider"]
+
+_ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+class _Attempt(Exception):
+    """One failed attempt: the threadline error, whether to retry, and the reply headers."""
+
+    def __init__(
+        self, error: ProviderError, *, retryable: bool, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retryable = retryable
+        self.headers = headers
+
+
+def _error_message(body: object, fallback: str) -> str:
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and inner.get("message"):
+            return str(inner["message"])
+    return fallback
+
+
+def _status_failure(status: int, body: object, message: str, headers: Any) -> _Attempt:
+    retryable = is_retryable_status(status)
+    text = f"API Error: {status} {_error_message(body, message)}"
+    cls = RateLimitError if status in (429, 529) else ProviderHTTPError
+    err = cls(text, status_code=status, retryable=retryable, body=body)
+    return _Attempt(err, retryable=retryable, headers=dict(headers) if headers else None)
+
+
+def _map_exception(exc: BaseException) -> _Attempt | None:
+    if isinstance(exc, anthropic.APIStatusError):
+        status = exc.status_code
+        body = exc.body
+        if status < 400 and isinstance(body, Mapping):
+            # An ``error`` event inside a 200 stream.
+            inner = body.get("error")
+            kind = inner.get("type") if isinstance(inner, Mapping) else None
+            status = _ERROR_TYPE_STATUS.get(str(kind), 500)
+        return _status_failure(status, body, exc.message, exc.response.headers)
+    if isinstance(exc, anthropic.APIConnectionError):
+        return _Attempt(ProviderConnectionError(f"API Error: {exc}"), retryable=True)
+    if isinstance(exc, (OSError, ValueError)) or type(exc).__module__.startswith("httpx"):
+        return _Attempt(
+            ProviderConnectionError(f"API Error: stream failed: {type(exc).__name__}: {exc}"),
+            retryable=True,
+        )
+    return None
+
+
+class _Accumulator:
+    """Builds the final message dict from raw stream events."""
+
+    def __init__(self) -> None:
+        self.message: dict[str, Any] | None = None
+        self.content: list[dict[str, Any]] = []
+        self._json: dict[int, list[str]] = {}
+        self.done = False
+
+    def feed(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "message_start":
+            self.message = dict(event.get("message") or {})
+            self.message["content"] = self.content
+        elif kind == "content_block_start":
+            index = int(event.get("index", len(self.content)))
+            block = dict(event.get("content_block") or {})
+            if block.get("type") in ("tool_use", "server_tool_use"):
+                self._json[index] = []
+            while len(self.content) <= index:
+                self.content.append({})
+            self.content[index] = block
+        elif kind == "content_block_delta":
+            self._delta(int(event.get("index", 0)), event.get("delta") or {})
+        elif kind == "content_block_stop":
+            index = int(event.get("index", 0))
+            parts = self._json.pop(index, None)
+            if parts is not None and index < len(self.content):
+                raw = "".join(parts)
+                self.content[index]["input"] = json.loads(raw) if raw.strip() else {}
+        elif kind == "message_delta" and self.message is not None:
+            delta = event.get("delta") or {}
+            for key in ("stop_reason", "stop_sequence"):
+                if key in delta:
+                    self.message[key] = delta[key]
+            usage = dict(self.message.get("usage") or {})
+            usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
+            self.message["usage"] = usage
+        elif kind == "message_stop":
+            self.done = True
+
+    def _delta(self, index: int, delta: Mapping[str, Any]) -> None:
+        if index >= len(self.content):
+            return
+        block = self.content[index]
+        kind = delta.get("type")
+        if kind == "text_delta":
+            block["text"] = block.get("text", "") + str(delta.get("text", ""))
+        elif kind == "thinking_delta":
+            block["thinking"] = block.get("thinking", "") + str(delta.get("thinking", ""))
+        elif kind == "signature_delta":
+            block["signature"] = str(delta.get("signature", ""))
+        elif kind == "input_json_delta":
+            self._json.setdefault(index, []).append(str(delta.get("partial_json", "")))
+        elif kind == "citations_delta":
+            block.setdefault("citations", []).append(delta.get("citation"))
+
+
+class AnthropicProvider:
+    """:class:`~threadline.providers.Provider` for the Anthropic Messages API."""
+
+    name = "anthropic"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_s: float = 600.0,
+        default_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self._retry = retry or RetryPolicy()
+        self._client = anthropic.AsyncAnthropic(
+            api_key=api_key,
+            base_url=base_url,
+            max_retries=0,
+            timeout=timeout_s,
+            default_headers=dict(default_headers or {}),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def complete(
+        self, request: ModelRequest, *, on_event: EventCallback | None = None
+    ) -> ModelResponse:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            t0 = time.monotonic()
+            try:
+                message, request_id = await self._attempt(request, on_event)
+            except _Attempt as failure:
+                if not failure.retryable or attempt >= self._retry.max_retries:
+                    raise failure.error from failure.__cause__
+                await anyio.sleep(retry_delay(self._retry, attempt, failure.headers))
+                attempt += 1
+                continue
+            now = time.monotonic()
+            return ModelResponse(
+                message=message,
+                request_id=request_id,
+                duration_ms=int((now - t0) * 1000),
+                total_duration_ms=int((now - started) * 1000),
+                attempts=attempt + 1,
+            )
+
+    async def _attempt(
+        self, request: ModelRequest, on_event: EventCallback | None
+    ) -> tuple[dict[str, Any], str | None]:
+        params: dict[str, Any] = {
+            "model": request.model,
+            "max_tokens": request.max_tokens,
+            "messages": request.messages,
+            "stream": True,
+        }
+        if request.system:
+            params["system"] = request.system
+        if request.tools:
+            params["tools"] = request.tools
+        if request.thinking:
+            params["thinking"] = request.thinking
+        headers: dict[str, str] = {}
+        if request.betas:
+            headers["anthropic-beta"] = ",".join(request.betas)
+        if request.session_id:
+            headers["x-claude-code-session-id"] = request.session_id
+        acc = _Accumulator()
+        try:
+            stream = await self._client.messages.create(
+                **params, extra_headers=headers or None, extra_body=request.extra_body or None
+            )
+            request_id = stream.response.headers.get("request-id")
+            async with stream:
+                async for event in stream:
+                    data = event.to_dict()
+                    acc.feed(data)
+                    if on_event is not None:
+                        await on_event(data)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            mapped = _map_exception(exc)
+            if mapped is None:
+                raise
+            raise mapped from exc
+        if acc.message is None or not acc.done:
+            raise _Attempt(
+                ProviderConnectionError("API Error: the stream ended before message_stop"),
+                retryable=True,
+            )
+        return acc.message, request_id

@@ -1,0 +1,119 @@
+"""The ``SessionStore`` protocol, duck-type compatible with the official SDK's.
+
+A store keeps transcripts as lists of JSON-object entries under a
+:class:`SessionKey`. Only :meth:`SessionStore.append` and
+:meth:`SessionStore.load` are required; the optional methods are detected the
+way the official SDK does it (the method is defined on the store's class), so
+a store written for ``claude_agent_sdk`` works here and ours work there.
+
+Contract (also checked by :func:`threadline.testing.check_session_store`):
+
+- ``append(key, entries)``: entries are stored in call order, after earlier
+  appends. Entries that carry a ``uuid`` are idempotent: appending an entry
+  whose uuid the key already holds is a no-op (a retried batch does not
+  duplicate). ``append(key, [])`` changes nothing.
+- ``load(key)``: the entries deep-equal to what was appended, in order;
+  ``None`` for a key never written.
+- ``list_sessions(project_key)``: main transcripts only (no subpaths), each
+  with ``mtime`` in epoch milliseconds.
+- ``list_session_summaries(project_key)``: one folded summary per main
+  transcript (see :func:`fold_session_summary`), ``mtime`` on the same clock
+  as ``list_sessions``.
+- ``delete(key)``: deleting a main key removes its subkeys and summary;
+  deleting a subkey removes only it; deleting an absent key is a no-op.
+- ``list_subkeys(key)``: the subpaths stored under one session.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Protocol, TypedDict
+
+from typing_extensions import NotRequired, Required
+
+__all__ = [
+    "SessionKey",
+    "SessionListSubkeysKey",
+    "SessionStore",
+    "SessionStoreEntry",
+    "SessionStoreFlushMode",
+    "SessionStoreListEntry",
+    "SessionSummaryEntry",
+    "store_implements",
+]
+
+
+class SessionKey(TypedDict):
+    """Identifies one transcript: a main session, or a subpath under it."""
+
+    project_key: str
+    session_id: str
+    subpath: NotRequired[str]
+
+
+class SessionListSubkeysKey(TypedDict):
+    project_key: str
+    session_id: str
+
+
+class SessionStoreEntry(TypedDict, total=False):
+    """One transcript line; every other key passes through untouched."""
+
+    type: Required[str]
+    uuid: str
+    timestamp: str
+
+
+class SessionStoreListEntry(TypedDict):
+    session_id: str
+    mtime: int
+
+
+class SessionSummaryEntry(TypedDict):
+    session_id: str
+    mtime: int
+    data: dict[str, Any]
+
+
+SessionStoreFlushMode = Literal["batched", "eager"]
+
+
+class SessionStore(Protocol):
+    """Async transcript storage. See the module docstring for the contract."""
+
+    async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None: ...
+
+    async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None: ...
+
+    async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
+        raise NotImplementedError
+
+    async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
+        raise NotImplementedError
+
+    async def delete(self, key: SessionKey) -> None:
+        raise NotImplementedError
+
+    async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
+        raise NotImplementedError
+
+
+def store_implements(store: object, name: str) -> bool:
+    """True if ``store`` provides optional method ``name`` (not the protocol default).
+
+    Checks our protocol's defaults and, when installed, the official SDK's, so
+    a subclass of either that leaves a method unimplemented is detected.
+    """
+    impl = getattr(type(store), name, None)
+    if impl is None or not callable(impl):
+        return False
+    if impl is getattr(SessionStore, name, None):
+        return False
+    official = _official_protocol()
+    return not (official is not None and impl is getattr(official, name, None))
+
+
+def _official_protocol() -> type | None:
+    import sys
+
+    mod = sys.modules.get("claude_agent_sdk.types")
+    return getattr(mod, "SessionStore", None) if mod is not None else None

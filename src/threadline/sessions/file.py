@@ -1,0 +1,279 @@
+"""``FileStore``: the default store, Claude Code's own layout on local disk.
+
+``<config>/projects/<project_key>/<session_id>.jsonl`` for main transcripts
+and ``<config>/projects/<project_key>/<session_id>/<subpath>.jsonl`` for
+subagents, so the real ``claude`` CLI and the official readers see everything
+threadline writes, and the other way round. A subagent stream's
+``agent_metadata`` entry is written as the ``.meta.json`` sidecar the CLI uses.
+
+Appends are durable whole lines under an exclusive lock, with torn-tail
+repair (see :mod:`threadline.sessions._filelog`). ``uuid`` is an idempotency
+key: a retried batch is not duplicated, even across processes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+import orjson
+
+from .._exceptions import UserError
+from .._jsonl import dumps_line, iter_objects
+from .._paths import config_dir as _config_dir
+from ._filelog import append_lines, ensure_private_dir, read_complete
+from ._keys import validate_key
+from ._protocol import (
+    SessionKey,
+    SessionListSubkeysKey,
+    SessionStoreEntry,
+    SessionStoreListEntry,
+    SessionSummaryEntry,
+)
+
+__all__ = ["FileStore"]
+
+_SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,250}$")
+_UUID_IN_LINE = re.compile(rb'"uuid":"([^"\\]+)"')
+
+
+class _UuidCache:
+    """The uuids already in one file, kept current by scanning only new bytes."""
+
+    __slots__ = ("ino", "size", "uuids")
+
+    def __init__(self) -> None:
+        self.ino = -1
+        self.size = 0
+        self.uuids: set[str] = set()
+
+
+class FileStore:
+    """Session store over Claude Code's on-disk layout (the default store).
+
+    Args:
+        config_dir: the Claude config directory; default ``$CLAUDE_CONFIG_DIR``
+            or ``~/.claude``, resolved when the store is created.
+        fsync: also ``fsync`` after each append (survives power loss, slower).
+            Without it an append survives the process being killed, since
+            the kernel already holds the whole line.
+    """
+
+    def __init__(self, config_dir: str | os.PathLike[str] | None = None, *, fsync: bool = False) -> None:
+        self.config_dir = _config_dir(config_dir)
+        self.projects_dir = self.config_dir / "projects"
+        self._fsync = fsync
+        self._uuid_caches: dict[Path, _UuidCache] = {}
+
+    def __repr__(self) -> str:
+        return f"FileStore(config_dir={str(self.config_dir)!r})"
+
+    async def __aenter__(self) -> FileStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        self._uuid_caches.clear()
+
+    # -- paths -------------------------------------------------------------
+
+    def _check(self, key: SessionKey) -> SessionKey:
+        validate_key(key, strict_ids=False)
+        if not _SAFE_COMPONENT.match(key["session_id"]):
+            raise UserError(f"Invalid session_id for a file store: {key['session_id']!r}")
+        if not _SAFE_COMPONENT.match(key["project_key"]) and not key["project_key"].startswith("-"):
+            raise UserError(f"Invalid project_key: {key['project_key']!r}")
+        return key
+
+    def path_for(self, key: SessionKey) -> Path:
+        """The transcript file of ``key`` (validated: it cannot leave the projects dir)."""
+        self._check(key)
+        project = self.projects_dir / key["project_key"]
+        sub = key.get("subpath")
+        if sub:
+            return project / key["session_id"] / (sub + ".jsonl")
+        return project / (key["session_id"] + ".jsonl")
+
+    # -- required ----------------------------------------------------------
+
+    async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
+        path = self.path_for(key)
+        if not entries:
+            return
+        await anyio.to_thread.run_sync(self._append_sync, path, key, list(entries))
+
+    def append_sync(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
+        """Blocking variant of :meth:`append` for synchronous callers."""
+        path = self.path_for(key)
+        if entries:
+            self._append_sync(path, key, list(entries))
+
+    def _append_sync(self, path: Path, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
+        ensure_private_dir(path.parent, stop_at=self.config_dir)
+        if key.get("subpath"):
+            meta = [e for e in entries if e.get("type") == "agent_metadata"]
+            if meta:
+                self._write_sidecar(path, meta[-1])
+                entries = [e for e in entries if e.get("type") != "agent_metadata"]
+                if not entries:
+                    return
+        cache = self._refresh_uuids(path)
+        out: list[bytes] = []
+        for entry in entries:
+            uid = entry.get("uuid")
+            if isinstance(uid, str):
+                if uid in cache.uuids:
+                    continue
+                cache.uuids.add(uid)
+            out.append(dumps_line(entry))
+        if not out:
+            return
+        _, end = append_lines(path, b"".join(out), fsync=self._fsync)
+        cache.size = end
+
+    def _refresh_uuids(self, path: Path) -> _UuidCache:
+        cache = self._uuid_caches.get(path)
+        if cache is None:
+            cache = self._uuid_caches[path] = _UuidCache()
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            cache.ino, cache.size, cache.uuids = -1, 0, set()
+            return cache
+        if st.st_ino != cache.ino or st.st_size < cache.size:
+            cache.ino, cache.size, cache.uuids = st.st_ino, 0, set()
+        if st.st_size > cache.size:
+            with open(path, "rb") as f:
+                f.seek(cache.size)
+                new = f.read()
+            for obj in iter_objects(new):
+                uid = obj.get("uuid")
+                if isinstance(uid, str):
+                    cache.uuids.add(uid)
+            cache.size = st.st_size
+        return cache
+
+    def _write_sidecar(self, transcript: Path, meta: SessionStoreEntry) -> None:
+        data = {k: v for k, v in meta.items() if k != "type"}
+        target = transcript.with_name(transcript.name[: -len(".jsonl")] + ".meta.json")
+        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, orjson.dumps(data))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+
+    async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+        path = self.path_for(key)
+        return await anyio.to_thread.run_sync(self._load_sync, path, key)
+
+    def _load_sync(self, path: Path, key: SessionKey) -> list[SessionStoreEntry] | None:
+        try:
+            data = read_complete(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        entries: list[Any] = list(iter_objects(data))
+        if key.get("subpath"):
+            sidecar = path.with_name(path.name[: -len(".jsonl")] + ".meta.json")
+            try:
+                meta = orjson.loads(sidecar.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                meta = None
+            if isinstance(meta, dict):
+                entries.append({**meta, "type": "agent_metadata"})
+        return entries
+
+    # -- optional ----------------------------------------------------------
+
+    async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
+        return await anyio.to_thread.run_sync(self._list_sessions_sync, project_key)
+
+    def _list_sessions_sync(self, project_key: str) -> list[SessionStoreListEntry]:
+        out: list[SessionStoreListEntry] = []
+        try:
+            it = os.scandir(self.projects_dir / project_key)
+        except OSError:
+            return out
+        with it:
+            for entry in it:
+                name = entry.name
+                if not name.endswith(".jsonl"):
+                    continue
+                try:
+                    st = entry.stat()
+                except OSError:
+                    continue
+                if not entry.is_file():
+                    continue
+                out.append({"session_id": name[:-6], "mtime": int(st.st_mtime * 1000)})
+        return out
+
+    async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
+        from ._index import summaries_for_project
+
+        return await anyio.to_thread.run_sync(
+            summaries_for_project, self.config_dir, self.projects_dir / project_key
+        )
+
+    async def delete(self, key: SessionKey) -> None:
+        path = self.path_for(key)
+        await anyio.to_thread.run_sync(self._delete_sync, path, key)
+
+    def _delete_sync(self, path: Path, key: SessionKey) -> None:
+        for victim in (path, path.with_name(path.name[: -len(".jsonl")] + ".meta.json")):
+            try:
+                victim.unlink()
+            except FileNotFoundError:
+                pass
+        self._uuid_caches.pop(path, None)
+        if not key.get("subpath"):
+            shutil.rmtree(path.with_suffix(""), ignore_errors=True)
+
+    async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
+        base = self.path_for({"project_key": key["project_key"], "session_id": key["session_id"]})
+        root = base.with_suffix("")
+        return await anyio.to_thread.run_sync(_walk_subkeys, root)
+
+    async def find_session(self, session_id: str) -> SessionKey | None:
+        """The key of ``session_id`` in any project directory (newest non-empty file)."""
+        return await anyio.to_thread.run_sync(self.find_session_sync, session_id)
+
+    def find_session_sync(self, session_id: str) -> SessionKey | None:
+        if not _SAFE_COMPONENT.match(session_id):
+            return None
+        best: tuple[float, str] | None = None
+        try:
+            it = os.scandir(self.projects_dir)
+        except OSError:
+            return None
+        with it:
+            for d in it:
+                try:
+                    st = os.stat(os.path.join(d.path, session_id + ".jsonl"))
+                except OSError:
+                    continue
+                if st.st_size > 0 and (best is None or st.st_mtime > best[0]):
+                    best = (st.st_mtime, d.name)
+        return None if best is None else {"project_key": best[1], "session_id": session_id}
+
+
+def _walk_subkeys(root: Path) -> list[str]:
+    out: list[str] = []
+    if not root.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, root)
+        for name in sorted(filenames):
+            if name.endswith(".jsonl"):
+                stem = name[:-6]
+                out.append(stem if rel == "." else f"{rel.replace(os.sep, '/')}/{stem}")
+    return out

@@ -1,0 +1,131 @@
+"""An in-memory :class:`SessionStore`: for tests, and sessions that must never touch disk."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import anyio
+
+from ._keys import MsClock, key_string, validate_key
+from ._protocol import (
+    SessionKey,
+    SessionListSubkeysKey,
+    SessionStoreEntry,
+    SessionStoreListEntry,
+    SessionSummaryEntry,
+)
+from ._summary import fold_session_summary
+
+__all__ = ["MemoryStore"]
+
+
+class _Record:
+    __slots__ = ("entries", "mtime", "uuids")
+
+    def __init__(self) -> None:
+        self.entries: list[SessionStoreEntry] = []
+        self.uuids: set[str] = set()
+        self.mtime = 0
+
+
+class MemoryStore:
+    """Keeps transcripts in a dict. Implements every optional protocol method.
+
+    Entries are deep-copied in and out, so callers can mutate what they passed
+    or received without changing the store. ``uuid`` is an idempotency key.
+    """
+
+    def __init__(self) -> None:
+        self._records: dict[str, _Record] = {}
+        self._summaries: dict[tuple[str, str], SessionSummaryEntry] = {}
+        self._clock = MsClock()
+        self._lock = anyio.Lock()
+
+    async def __aenter__(self) -> MemoryStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Nothing to release; present so every store has the same lifecycle."""
+
+    async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
+        validate_key(key, strict_ids=False)
+        async with self._lock:
+            name = key_string(key)
+            record = self._records.get(name)
+            if record is None:
+                record = self._records[name] = _Record()
+            fresh: list[SessionStoreEntry] = []
+            for entry in entries:
+                uid = entry.get("uuid")
+                if isinstance(uid, str):
+                    if uid in record.uuids:
+                        continue
+                    record.uuids.add(uid)
+                fresh.append(copy.deepcopy(entry))
+            record.entries.extend(fresh)
+            now = self._clock()
+            record.mtime = now
+            if "subpath" not in key:
+                skey = (key["project_key"], key["session_id"])
+                summary = fold_session_summary(self._summaries.get(skey), key, fresh)
+                summary["mtime"] = now
+                self._summaries[skey] = summary
+
+    async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+        validate_key(key, strict_ids=False)
+        record = self._records.get(key_string(key))
+        return None if record is None else copy.deepcopy(record.entries)
+
+    async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
+        prefix = project_key + "/"
+        return [
+            {"session_id": name[len(prefix) :], "mtime": rec.mtime}
+            for name, rec in self._records.items()
+            if name.startswith(prefix) and "/" not in name[len(prefix) :]
+        ]
+
+    async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
+        return [
+            copy.deepcopy(s) for (pk, _), s in self._summaries.items() if pk == project_key
+        ]
+
+    async def delete(self, key: SessionKey) -> None:
+        validate_key(key, strict_ids=False)
+        async with self._lock:
+            name = key_string(key)
+            self._records.pop(name, None)
+            if "subpath" not in key:
+                prefix = name + "/"
+                for other in [n for n in self._records if n.startswith(prefix)]:
+                    del self._records[other]
+                self._summaries.pop((key["project_key"], key["session_id"]), None)
+
+    async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
+        prefix = f"{key['project_key']}/{key['session_id']}/"
+        return [n[len(prefix) :] for n in self._records if n.startswith(prefix)]
+
+    async def find_session(self, session_id: str) -> SessionKey | None:
+        """The key of ``session_id`` in any project (newest if several), else ``None``."""
+        best: tuple[int, str] | None = None
+        for name, rec in self._records.items():
+            parts = name.split("/")
+            if len(parts) == 2 and parts[1] == session_id and (best is None or rec.mtime > best[0]):
+                best = (rec.mtime, parts[0])
+        return None if best is None else {"project_key": best[1], "session_id": session_id}
+
+    # Test helpers, named as in the official InMemorySessionStore.
+    def get_entries(self, key: SessionKey) -> list[Any]:
+        record = self._records.get(key_string(key))
+        return [] if record is None else copy.deepcopy(record.entries)
+
+    @property
+    def size(self) -> int:
+        return sum(1 for n in self._records if n.count("/") == 1)
+
+    def clear(self) -> None:
+        self._records.clear()
+        self._summaries.clear()

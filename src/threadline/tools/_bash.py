@@ -1,0 +1,200 @@
+"""The Bash tool (Claude Code's name and input schema).
+
+Each call runs ``/bin/bash -c <command>`` in ``ctx.cwd`` as the leader of a
+new process group, with ``os.environ`` plus ``ctx.env``, stdin from
+``/dev/null`` and stderr merged into stdout. Output is capped at
+:data:`MAX_OUTPUT_CHARS`. A non-zero exit status is an error result that
+shows the exit code. On timeout, or when the caller's cancel scope fires, the
+whole process group is killed (SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from ._base import ToolContext, ToolResult, resolve_path
+
+__all__ = ["DEFAULT_TIMEOUT_MS", "MAX_OUTPUT_CHARS", "MAX_TIMEOUT_MS", "BashTool"]
+
+DEFAULT_TIMEOUT_MS = 120_000
+MAX_TIMEOUT_MS = 600_000
+MAX_OUTPUT_CHARS = 30_000
+_MAX_KEEP_BYTES = MAX_OUTPUT_CHARS * 4 + 4  # enough bytes for MAX_OUTPUT_CHARS of UTF-8
+_DRAIN_GRACE_S = 0.25  # after bash exits, how long to wait for pipe EOF (background children)
+
+
+def _kill_group(process: anyio.abc.Process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        process.kill()
+    except ProcessLookupError:
+        pass
+
+
+class _Output:
+    """Collects up to _MAX_KEEP_BYTES of output, counting (and dropping) the rest."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.dropped = 0
+
+    def add(self, chunk: bytes) -> None:
+        room = _MAX_KEEP_BYTES - len(self.data)
+        if room > 0:
+            self.data += chunk[:room]
+        self.dropped += max(0, len(chunk) - max(room, 0))
+
+    def text(self) -> str:
+        text = self.data.decode("utf-8", errors="replace")
+        extra = len(text) - MAX_OUTPUT_CHARS
+        if extra > 0 or self.dropped:
+            text = text[:MAX_OUTPUT_CHARS].rstrip("\n")
+            more = max(extra, 0) + self.dropped
+            unit = "characters" if not self.dropped else "characters/bytes"
+            text += f"\n\n... [output truncated: {more} more {unit} not shown]"
+        return text.rstrip("\n")
+
+
+class BashTool:
+    """Run a shell command."""
+
+    name = "Bash"
+    read_only = False
+    description = (
+        "Executes a given bash command and returns its output (stdout and stderr combined).\n\n"
+        "Usage notes:\n"
+        "  - The command argument is required; it runs with `/bin/bash -c` in the working "
+        "directory.\n"
+        f"  - You can specify an optional timeout in milliseconds (up to {MAX_TIMEOUT_MS}ms / "
+        f"{MAX_TIMEOUT_MS // 60000} minutes). If not specified, commands will timeout after "
+        f"{DEFAULT_TIMEOUT_MS}ms ({DEFAULT_TIMEOUT_MS // 60000} minutes).\n"
+        "  - It is very helpful if you write a clear, concise description of what this command "
+        "does in 5-10 words.\n"
+        f"  - If the output exceeds {MAX_OUTPUT_CHARS} characters, output will be truncated "
+        "before being returned to you.\n"
+        "  - Each call runs in a fresh shell: `cd` and exported variables do not carry over.\n"
+        "  - When issuing multiple commands, use the ';' or '&&' operator to separate them."
+    )
+    input_schema: dict[str, Any] = {  # noqa: RUF012
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "command": {"description": "The command to execute", "type": "string"},
+            "timeout": {
+                "description": f"Optional timeout in milliseconds (max {MAX_TIMEOUT_MS})",
+                "type": "number",
+            },
+            "description": {
+                "description": "Clear, concise description of what this command does in "
+                'active voice, in 5-10 words (e.g. ls -> "List files in current directory").',
+                "type": "string",
+            },
+        },
+        "required": ["command"],
+        "additionalProperties": False,
+    }
+
+    async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        """Run ``command``; ``timeout`` in ms (default 120000, clamped to 1..600000)."""
+        command: str = input["command"]
+        timeout_ms = input.get("timeout")
+        timeout_ms = DEFAULT_TIMEOUT_MS if timeout_ms is None else float(timeout_ms)
+        timeout_ms = min(max(timeout_ms, 1.0), MAX_TIMEOUT_MS)
+        cwd = resolve_path(ctx, ".")
+        if not await anyio.Path(cwd).is_dir():
+            return ToolResult(content=f"Working directory does not exist: {cwd}", is_error=True)
+        env = {**os.environ, **ctx.env}
+        output = _Output()
+        timed_out = False
+        process = await anyio.open_process(
+            ["/bin/bash", "-c", command],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            with anyio.move_on_after(timeout_ms / 1000) as scope:
+                await _collect(process, output)
+            if scope.cancelled_caught:
+                timed_out = True
+                _kill_group(process)
+        finally:
+            if process.returncode is None:  # cancelled from outside (or timed out)
+                _kill_group(process)
+            with anyio.CancelScope(shield=True):
+                await process.aclose()
+        return _result(command, process.returncode, output, timed_out, timeout_ms)
+
+
+async def _collect(process: anyio.abc.Process, output: _Output) -> None:
+    """Read output until EOF and the process has exited.
+
+    Once bash exits, a background child may keep the pipe open: reading then
+    stops after a short grace period instead of waiting for it.
+    """
+    stdout = process.stdout
+    assert stdout is not None
+    eof = anyio.Event()
+
+    async def read_all() -> None:
+        try:
+            async for chunk in stdout:
+                output.add(chunk)
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass
+        finally:
+            eof.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(read_all)
+        await process.wait()
+        with anyio.move_on_after(_DRAIN_GRACE_S):
+            await eof.wait()
+        tg.cancel_scope.cancel()
+
+
+def _format_ms(ms: float) -> str:
+    seconds = ms / 1000
+    if seconds < 60:
+        return f"{seconds:g}s"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m {rest:g}s"
+
+
+def _result(
+    command: str, returncode: int | None, output: _Output, timed_out: bool, timeout_ms: float
+) -> ToolResult:
+    text = output.text()
+    structured = {
+        "stdout": text,
+        "stderr": "",
+        "interrupted": timed_out,
+        "isImage": False,
+    }
+    if timed_out:
+        message = f"Command timed out after {_format_ms(timeout_ms)}"
+        return ToolResult(
+            content=f"{message}\n{text}" if text else message, is_error=True, structured=structured
+        )
+    code = returncode if returncode is not None else -1
+    if code < 0:
+        code = 128 - code  # killed by signal N: report it the way a shell does
+    if code != 0:
+        return ToolResult(
+            content=f"Exit code {code}\n{text}" if text else f"Exit code {code}",
+            is_error=True,
+            structured=structured,
+        )
+    return ToolResult(content=text or "(no output)", structured=structured)
