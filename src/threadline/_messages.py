@@ -11,7 +11,7 @@ Converters at the bottom turn Anthropic API block dicts into blocks and back.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 __all__ = [
     "AssistantMessage",
@@ -83,14 +83,14 @@ class ServerToolResultBlock:
     content: dict[str, Any]
 
 
-ContentBlock = Union[
-    TextBlock,
-    ThinkingBlock,
-    ToolUseBlock,
-    ToolResultBlock,
-    ServerToolUseBlock,
-    ServerToolResultBlock,
-]
+ContentBlock = (
+    TextBlock
+    | ThinkingBlock
+    | ToolUseBlock
+    | ToolResultBlock
+    | ServerToolUseBlock
+    | ServerToolResultBlock
+)
 
 AssistantMessageError = Literal[
     "authentication_failed",
@@ -180,7 +180,7 @@ class StreamEvent:
     user_message_uuids: list[str] | None = field(default=None)
 
 
-Message = Union[UserMessage, AssistantMessage, SystemMessage, ResultMessage, StreamEvent]
+Message = UserMessage | AssistantMessage | SystemMessage | ResultMessage | StreamEvent
 
 
 def block_from_api(block: dict[str, Any]) -> ContentBlock:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 __all__ = [
     "CanUseTool",
@@ -88,7 +88,7 @@ class PermissionResultDeny:
     interrupt: bool = False
 
 
-PermissionResult = Union[PermissionResultAllow, PermissionResultDeny]
+PermissionResult = PermissionResultAllow | PermissionResultDeny
 CanUseTool = Callable[[str, dict[str, Any], ToolPermissionContext], Awaitable[PermissionResult]]
 
 

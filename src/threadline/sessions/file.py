@@ -25,7 +25,7 @@ import orjson
 from .._exceptions import UserError
 from .._jsonl import dumps_line, iter_objects
 from .._paths import config_dir as _config_dir
-from ._filelog import append_lines, ensure_private_dir, read_complete
+from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
 from ._keys import validate_key
 from ._protocol import (
     SessionKey,
@@ -123,40 +123,48 @@ class FileStore:
                 entries = [e for e in entries if e.get("type") != "agent_metadata"]
                 if not entries:
                     return
-        cache = self._refresh_uuids(path)
-        out: list[bytes] = []
-        for entry in entries:
-            uid = entry.get("uuid")
-            if isinstance(uid, str):
-                if uid in cache.uuids:
-                    continue
-                cache.uuids.add(uid)
-            out.append(dumps_line(entry))
-        if not out:
-            return
-        _, end = append_lines(path, b"".join(out), fsync=self._fsync)
-        cache.size = end
+        with locked_fd(path, create=True) as fd:
+            # Everything below runs under the exclusive lock, so the uuid check
+            # and the write are atomic with respect to other threadline writers
+            # (threads and processes alike).
+            size = repair_tail(fd)
+            cache = self._refresh_uuids(path, fd, size)
+            out: list[bytes] = []
+            batch_uuids: set[str] = set()
+            for entry in entries:
+                uid = entry.get("uuid")
+                if isinstance(uid, str):
+                    if uid in cache.uuids or uid in batch_uuids:
+                        continue
+                    batch_uuids.add(uid)
+                out.append(dumps_line(entry))
+            if not out:
+                return
+            data = b"".join(out)
+            view = memoryview(data)
+            written = 0
+            while written < len(data):
+                written += os.write(fd, view[written:])
+            if self._fsync:
+                os.fsync(fd)
+            cache.uuids |= batch_uuids
+            cache.size = size + written
 
-    def _refresh_uuids(self, path: Path) -> _UuidCache:
+    def _refresh_uuids(self, path: Path, fd: int, size: int) -> _UuidCache:
+        """The uuid set of ``path`` (lock held), reading only bytes appended since last time."""
         cache = self._uuid_caches.get(path)
         if cache is None:
             cache = self._uuid_caches[path] = _UuidCache()
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            cache.ino, cache.size, cache.uuids = -1, 0, set()
-            return cache
-        if st.st_ino != cache.ino or st.st_size < cache.size:
-            cache.ino, cache.size, cache.uuids = st.st_ino, 0, set()
-        if st.st_size > cache.size:
-            with open(path, "rb") as f:
-                f.seek(cache.size)
-                new = f.read()
+        ino = os.fstat(fd).st_ino
+        if ino != cache.ino or size < cache.size:
+            cache.ino, cache.size, cache.uuids = ino, 0, set()
+        if size > cache.size:
+            new = os.pread(fd, size - cache.size, cache.size)
             for obj in iter_objects(new):
                 uid = obj.get("uuid")
                 if isinstance(uid, str):
                     cache.uuids.add(uid)
-            cache.size = st.st_size
+            cache.size = size
         return cache
 
     def _write_sidecar(self, transcript: Path, meta: SessionStoreEntry) -> None:

@@ -226,11 +226,10 @@ async def run_tool(tool: Tool, input: dict[str, Any], ctx: ToolContext) -> ToolR
       and ``SystemExit`` propagate.
     """
     try:
-        schema = tool.input_schema
         name = tool.name
+        checked, problems = validate_input(tool.input_schema, input)
     except Exception as exc:
         return error_result(f"Error: broken tool definition: {exc}")
-    checked, problems = validate_input(schema, input)
     if problems:
         plural = "issues" if len(problems) > 1 else "issue"
         return error_result(

@@ -15,21 +15,15 @@ A handler returns ``{"content": [{"type": "text", "text": ...}, ...],
 
 from __future__ import annotations
 
-import sys
 import types as _pytypes
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from typing_extensions import TypedDict
+from typing_extensions import TypedDict, get_type_hints, is_typeddict
 
 from ._base import ToolContext, ToolResult
 from ._content import mcp_result_to_blocks
-
-if sys.version_info >= (3, 11):
-    from typing import get_type_hints, is_typeddict
-else:  # pragma: no cover - 3.10
-    from typing_extensions import get_type_hints, is_typeddict
 
 __all__ = [
     "McpSdkServerConfig",

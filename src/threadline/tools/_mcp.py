@@ -38,7 +38,7 @@ def _import_mcp() -> Any:
     try:
         import mcp
         import mcp.client.stdio
-    except ImportError as exc:  # pragma: no cover - depends on the environment
+    except ImportError as exc:
         raise ImportError(_MCP_EXTRA_HINT) from exc
     return mcp
 

@@ -1,8 +1,8 @@
 """File-walking helpers shared by Glob and Grep (pure Python, no ripgrep needed).
 
 Walks skip version-control directories (``.git``, ``.svn``, ``.hg``, ``.bzr``,
-``.jj``, ``.sl``).
-``.gitignore`` is not consulted. The directory walk runs in a worker thread.
+``.jj``, ``.sl``) and do not consult ``.gitignore``. Everything here is
+blocking: callers run it in a worker thread.
 """
 
 from __future__ import annotations

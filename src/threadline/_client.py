@@ -1,0 +1,185 @@
+"""``AgentClient`` (alias ``ClaudeSDKClient``): a multi-turn conversation, in-process.
+
+Same surface as the official client. ``query()`` only queues a prompt; the turn runs
+while the caller iterates ``receive_response()`` / ``receive_messages()``, in the caller's
+own task (there is no background task, so the client may be used from any task and
+across task groups). ``interrupt()`` may be called from another task while a turn runs.
+
+The session is resolved in ``connect()``: an unknown ``resume`` id raises there, before
+any model call.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator, Mapping
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+import anyio
+
+from ._exceptions import UserError
+from ._ids import is_uuid
+from ._loop import Prompt, Runtime
+from ._messages import Message
+from ._options import AgentOptions
+
+__all__ = ["AgentClient", "ClaudeSDKClient", "prompt_from_message"]
+
+
+def prompt_from_message(message: Mapping[str, Any]) -> Prompt:
+    """An official streaming-input dict (``{"type": "user", "message": {...}}``) as a Prompt."""
+    inner = message.get("message")
+    content = inner.get("content") if isinstance(inner, Mapping) else message.get("content")
+    if not isinstance(content, (str, list)):
+        raise UserError(f"a user message needs message.content (str or list), got {message!r}")
+    uuid = message.get("uuid")
+    return Prompt(content=content, uuid=uuid if is_uuid(uuid) else None)
+
+
+class AgentClient:
+    """Bidirectional, multi-turn conversation with the agent."""
+
+    def __init__(self, options: AgentOptions | None = None, transport: Any = None) -> None:
+        if transport is not None:
+            raise UserError("threadline runs in-process: custom transports are not supported")
+        self.options = options or AgentOptions()
+        self._runtime: Runtime | None = None
+        self._stack: AsyncExitStack | None = None
+        self._queue: deque[Prompt] = deque()
+        self._source: AsyncIterator[Any] | None = None
+        self._wakeup = anyio.Event()
+        self._receiving = False
+
+    # -- connection ------------------------------------------------------------------------
+
+    async def connect(self, prompt: str | AsyncIterable[dict[str, Any]] | None = None) -> None:
+        """Open the session (resolving resume/continue/fork) and queue ``prompt`` if given."""
+        if self._runtime is not None:
+            return
+        stack = AsyncExitStack()
+        try:
+            self._runtime = await Runtime.open(self.options, stack)
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        if isinstance(prompt, str):
+            self._push(Prompt(content=prompt))
+        elif prompt is not None:
+            self._source = aiter(prompt)
+
+    async def disconnect(self) -> None:
+        """Close the session (runs SessionEnd hooks; idempotent)."""
+        runtime, stack = self._runtime, self._stack
+        self._runtime, self._stack = None, None
+        if runtime is None or stack is None:
+            return
+        with anyio.CancelScope(shield=True):
+            try:
+                await runtime.close()
+            finally:
+                await stack.aclose()
+
+    async def __aenter__(self) -> AgentClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        await self.disconnect()
+        return False
+
+    # -- conversation ----------------------------------------------------------------------
+
+    @property
+    def session_id(self) -> str | None:
+        """The id this client writes to (None before ``connect()``)."""
+        return self._runtime.session_id if self._runtime is not None else None
+
+    def _require(self) -> Runtime:
+        if self._runtime is None:
+            raise UserError("Not connected. Call connect() first (or use 'async with').")
+        return self._runtime
+
+    def _push(self, prompt: Prompt) -> None:
+        self._queue.append(prompt)
+        self._wakeup.set()
+
+    async def query(
+        self, prompt: str | AsyncIterable[dict[str, Any]], session_id: str = "default"
+    ) -> None:
+        """Queue a prompt (or every message of a stream); ``session_id`` is a placeholder."""
+        self._require()
+        if isinstance(prompt, str):
+            self._push(Prompt(content=prompt))
+            return
+        async for message in prompt:
+            self._push(prompt_from_message(message))
+
+    async def _next_prompt(self, *, wait: bool) -> Prompt | None:
+        while True:
+            if self._queue:
+                return self._queue.popleft()
+            if self._source is not None:
+                try:
+                    return prompt_from_message(await self._source.__anext__())
+                except StopAsyncIteration:
+                    self._source = None
+                    continue
+            if not wait:
+                return None
+            self._wakeup = anyio.Event()
+            await self._wakeup.wait()
+
+    async def receive_messages(self) -> AsyncIterator[Message]:
+        """Every message, turn after turn, waiting for new prompts (break out to stop)."""
+        async for message in self._receive(wait=True, until_result=False):
+            yield message
+
+    async def receive_response(self) -> AsyncIterator[Message]:
+        """Messages up to and including the next ResultMessage."""
+        async for message in self._receive(wait=True, until_result=True):
+            yield message
+
+    async def _receive(self, *, wait: bool, until_result: bool) -> AsyncIterator[Message]:
+        runtime = self._require()
+        if self._receiving:
+            raise UserError("another task is already receiving from this client")
+        self._receiving = True
+        try:
+            while True:
+                prompt = await self._next_prompt(wait=wait)
+                if prompt is None:
+                    return
+                turn = runtime.run_turn(prompt)
+                try:
+                    async for message in turn:
+                        yield message
+                finally:
+                    await turn.aclose()
+                if until_result:
+                    return
+        finally:
+            self._receiving = False
+
+    async def drain(self) -> AsyncIterator[Message]:
+        """Run every queued prompt (and the connect() stream) to the end, then stop."""
+        async for message in self._receive(wait=False, until_result=False):
+            yield message
+
+    async def interrupt(self) -> None:
+        """Stop the turn in flight; its ResultMessage reports ``terminal_reason`` aborted_*."""
+        self._require().interrupt()
+
+    async def get_server_info(self) -> dict[str, Any] | None:
+        runtime = self._require()
+        return {"session_id": runtime.session_id, "model": runtime.model, "tools": list(runtime.tools)}
+
+
+ClaudeSDKClient = AgentClient

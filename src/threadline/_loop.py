@@ -1,0 +1,464 @@
+"""The agent loop: a small state machine run once per prompt.
+
+::
+
+    prepare turn ──► call model ──► (tool calls?) ──► run tools ──► call model ...
+         │               │                 │ no
+         │ persist       │ persist          ▼
+         ▼ prompt        ▼ reply        Stop hooks ──► ResultMessage
+
+Every step is appended to the session store as it happens: the prompt before the model is
+called, each reply block, each tool result. History is kept as Anthropic API messages.
+
+Interrupts: :meth:`Runtime.interrupt` cancels the cancel scope of the step in flight (a
+stream read or the tool batch). No cancel scope ever spans a ``yield``, so the turn is an
+ordinary async generator that the consumer drives in its own task: no background tasks.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ._exceptions import ProviderError, ProviderHTTPError, RateLimitError, UserError
+from ._hooks import run_hooks
+from ._ids import new_uuid
+from ._messages import (
+    AssistantMessage,
+    AssistantMessageError,
+    Message,
+    StreamEvent,
+    SystemMessage,
+    ToolResultBlock,
+    UserMessage,
+    block_from_api,
+)
+from ._options import DEFAULT_MODEL, AgentOptions
+from ._permissions import PermissionRules
+from ._record import TOOL_REJECTED, EntryFactory, git_branch, threadline_version
+from ._resume import SessionPlan, plan_session
+from ._toolrun import CallOutcome, ToolRunner
+from ._turn import TurnStats, add_user_content, api_content, request_messages
+from .providers import AnthropicProvider, ModelRequest, ModelResponse, Provider
+from .tools import BUILTIN_TOOLS, Tool, open_mcp_tools
+
+__all__ = ["Prompt", "Runtime"]
+
+Raw = dict[str, Any]
+_IDENTITY = "You are a Claude agent, built on Anthropic's Claude Agent SDK."
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """One user turn: API content and, optionally, the uuid to record it under."""
+
+    content: str | list[Raw]
+    uuid: str | None = None
+
+
+class Runtime:
+    """One open session: its store, tools, provider and history."""
+
+    def __init__(
+        self,
+        *,
+        options: AgentOptions,
+        plan: SessionPlan,
+        provider: Provider,
+        tools: dict[str, Tool],
+        mcp_names: list[str],
+    ) -> None:
+        self.options = options
+        self.plan = plan
+        self.provider = provider
+        self.tools = tools
+        self.model = options.model or options.env_value("ANTHROPIC_MODEL") or DEFAULT_MODEL
+        self.mode = options.permission_mode or "default"
+        self.history: list[Raw] = list(plan.history)
+        self.leaf: str | None = plan.leaf_uuid
+        self._pending: list[Raw] = list(plan.pending)
+        self._mcp_names = mcp_names
+        self._factory = EntryFactory(
+            session_id=plan.session_id, cwd=plan.cwd, git_branch=git_branch(plan.cwd)
+        )
+        self._scope: anyio.CancelScope | None = None
+        self._interrupted = False
+        self._system = _system_blocks(options, plan.cwd)
+        self._tool_defs = [
+            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+            for t in tools.values()
+        ]
+        self.runner = ToolRunner(
+            tools=tools,
+            rules=PermissionRules(allowed=options.allowed_tools, disallowed=options.disallowed_tools),
+            mode=self.mode,
+            cwd=plan.cwd,
+            session_id=plan.session_id,
+            env=dict(options.env),
+            can_use_tool=options.can_use_tool,
+            hooks=options.hooks,
+            hook_base=self._hook_base(),
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, options: AgentOptions, stack: AsyncExitStack) -> Runtime:
+        """Resolve the session (failing before any model call), then tools and provider."""
+        plan = await plan_session(options)
+        provider = options.provider or _anthropic_provider(options)
+        if options.provider is None:
+            stack.push_async_callback(provider.aclose)
+        tools = _select_builtin(options)
+        servers = _mcp_servers(options.mcp_servers)
+        if servers:
+            for tool in await open_mcp_tools(servers, stack):
+                tools[tool.name] = tool
+        rules = PermissionRules(disallowed=options.disallowed_tools)
+        tools = {name: t for name, t in tools.items() if not rules.hides(name)}
+        runtime = cls(options=options, plan=plan, provider=provider, tools=tools, mcp_names=list(servers))
+        await runtime._hook("SessionStart", {"source": plan.source})
+        return runtime
+
+    async def close(self) -> None:
+        await self._hook("SessionEnd", {"reason": "other"})
+
+    @property
+    def session_id(self) -> str:
+        return self.plan.session_id
+
+    def interrupt(self) -> None:
+        """Stop the turn in flight (no-op between turns)."""
+        self._interrupted = True
+        if self._scope is not None:
+            self._scope.cancel()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _hook_base(self) -> Raw:
+        path = getattr(self.plan.store, "path_for", None)
+        transcript = ""
+        if callable(path):
+            try:
+                transcript = str(path(self.plan.key))
+            except Exception:
+                transcript = ""
+        return {
+            "session_id": self.plan.session_id,
+            "transcript_path": transcript,
+            "cwd": self.plan.cwd,
+            "permission_mode": self.mode,
+        }
+
+    async def _hook(self, event: str, extra: Raw, match: str | None = None) -> Any:
+        return await run_hooks(
+            self.options.hooks, event, {**self._hook_base(), "hook_event_name": event, **extra}, match_value=match
+        )
+
+    async def _persist(self, entries: list[Raw]) -> None:
+        if self._pending:
+            entries, self._pending = [*self._pending, *entries], []
+        if self.plan.store is not None and entries:
+            await self.plan.store.append(self.plan.key, entries)  # type: ignore[arg-type]
+        if entries:
+            self.leaf = entries[-1]["uuid"]
+
+    def init_message(self) -> SystemMessage:
+        return SystemMessage(
+            subtype="init",
+            data={
+                "type": "system",
+                "subtype": "init",
+                "uuid": new_uuid(),
+                "session_id": self.session_id,
+                "cwd": self.plan.cwd,
+                "model": self.model,
+                "tools": list(self.tools),
+                "mcp_servers": [{"name": n, "status": "connected"} for n in self._mcp_names],
+                "permissionMode": self.mode,
+                "apiKeySource": "ANTHROPIC_API_KEY" if _api_key(self.options) else "none",
+                "claude_code_version": threadline_version(),
+                "slash_commands": [],
+                "output_style": "default",
+                "agents": [],
+                "skills": [],
+                "plugins": [],
+            },
+        )
+
+    def _request(self) -> ModelRequest:
+        opts = self.options
+        thinking = _thinking(opts)
+        max_tokens = opts.max_tokens or 32_000
+        if thinking and thinking.get("type") == "enabled":
+            max_tokens = max(max_tokens, int(thinking.get("budget_tokens", 0)) + 4_096)
+        extra: Raw = {"metadata": {"user_id": json.dumps({"session_id": self.session_id})}}
+        if opts.effort:
+            extra["output_config"] = {"effort": opts.effort}
+        betas = list(opts.betas)
+        if thinking:
+            betas.append("interleaved-thinking-2025-05-14")
+        return ModelRequest(
+            model=self.model,
+            messages=request_messages(self.history),
+            system=self._system,
+            tools=self._tool_defs,
+            max_tokens=max_tokens,
+            thinking=thinking,
+            extra_body=extra,
+            betas=tuple(betas),
+            session_id=self.session_id,
+        )
+
+    # -- the turn --------------------------------------------------------------------------
+
+    async def run_turn(self, prompt: Prompt) -> AsyncGenerator[Message, None]:
+        """Run one prompt to its ResultMessage, yielding every message on the way."""
+        self._interrupted = False
+        stats = TurnStats(started=time.monotonic(), session_id=self.session_id)
+        yield self.init_message()
+
+        text = prompt.content if isinstance(prompt.content, str) else " ".join(
+            str(b.get("text", "")) for b in prompt.content if b.get("type") == "text"
+        )
+        submit = await self._hook("UserPromptSubmit", {"prompt": text})
+        if submit.blocked:
+            yield stats.result(subtype="error_during_execution", is_error=True,
+                               result=f"Operation stopped by hook: {submit.reason or 'blocked'}",
+                               terminal_reason="hook_blocked")
+            return
+        content: str | list[Raw] = prompt.content
+        if submit.additional_context:
+            content = [*api_content(content), *({"type": "text", "text": c} for c in submit.additional_context)]
+        entry = self._factory.prompt(content, self.leaf, uuid=prompt.uuid)
+        await self._persist([entry])
+        add_user_content(self.history, api_content(content))
+        stats.user_uuid = entry["uuid"]
+        if "replay-user-messages" in self.options.extra_args:
+            yield UserMessage(content=content if isinstance(content, str) else [block_from_api(b) for b in content],
+                              uuid=entry["uuid"], session_id=self.session_id)
+
+        stop_hook_active = False
+        while True:
+            if self.options.max_turns is not None and stats.num_turns >= self.options.max_turns:
+                yield stats.result(subtype="error_max_turns", is_error=True, terminal_reason="max_turns",
+                                   errors=[f"Reached maximum number of turns ({self.options.max_turns})"])
+                return
+            stats.num_turns += 1
+
+            # -- call model
+            response: ModelResponse | None = None
+            try:
+                async for item in self._stream(self._request()):
+                    if isinstance(item, ModelResponse):
+                        response = item
+                    else:
+                        yield item
+            except ProviderError as exc:
+                async for message in self._model_failed(exc, stats):
+                    yield message
+                return
+            if response is None:
+                await self._persist([self._factory.interrupted(self.leaf, for_tool=False)])
+                yield stats.interrupted("aborted_streaming")
+                return
+            stats.add_response(self.model, response)
+
+            # -- persist the reply
+            reply: Raw = response.message
+            entries = self._factory.assistant(reply, self.leaf, response.request_id)
+            await self._persist(entries)
+            self.history.append({"role": "assistant", "content": api_content(reply.get("content") or [])})
+            calls: list[tuple[Raw, Raw]] = []
+            for block, e in zip(reply.get("content") or [], entries, strict=True):
+                yield AssistantMessage(
+                    content=[block_from_api(block)], model=str(reply.get("model", self.model)),
+                    usage=reply.get("usage"), message_id=reply.get("id"),
+                    stop_reason=reply.get("stop_reason"), session_id=self.session_id, uuid=e["uuid"],
+                )
+                if block.get("type") == "tool_use":
+                    calls.append((block, e))
+
+            if not calls:
+                stop = await self._hook("Stop", {"stop_hook_active": stop_hook_active,
+                                                 "last_assistant_message": stats.last_text})
+                if stop.blocked and stop.reason and not stop_hook_active:
+                    stop_hook_active = True
+                    feedback = self._factory.prompt(f"Stop hook feedback:\n{stop.reason}", self.leaf)
+                    await self._persist([feedback])
+                    add_user_content(self.history, api_content(feedback["message"]["content"]))
+                    continue
+                yield stats.result(subtype="success", is_error=False, terminal_reason="completed")
+                return
+
+            # -- run tools
+            outcomes: list[CallOutcome | None] = [None] * len(calls)
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                if self._interrupted:
+                    scope.cancel()
+                await self.runner.run_all([c for c, _ in calls], outcomes)
+            self._scope = None
+            aborted = scope.cancel_called
+            results: list[Raw] = []
+            for (call, call_entry), outcome in zip(calls, outcomes, strict=True):
+                if outcome is None:
+                    outcome = CallOutcome(block={"type": "tool_result", "tool_use_id": call.get("id"),
+                                                 "content": TOOL_REJECTED, "is_error": True})
+                result_entry = self._factory.tool_result(outcome.block, tool_use_entry=call_entry["uuid"],
+                                                         structured=outcome.structured)
+                results.append(result_entry)
+                if outcome.denial is not None:
+                    stats.denials.append(outcome.denial)
+                stats.stop = stats.stop or outcome.stop
+                stats.stop_reason = stats.stop_reason or outcome.stop_reason
+            await self._persist(results)
+            add_user_content(self.history, [r["message"]["content"][0] for r in results])
+            for r in results:
+                structured = r.get("toolUseResult")
+                yield UserMessage(
+                    content=[ToolResultBlock(**{k: v for k, v in r["message"]["content"][0].items() if k != "type"})],
+                    uuid=r["uuid"], tool_use_result=structured if isinstance(structured, dict) else None,
+                    session_id=self.session_id,
+                )
+            if aborted:
+                await self._persist([self._factory.interrupted(self.leaf, for_tool=True)])
+                yield stats.interrupted("aborted_tools")
+                return
+            if stats.stop:
+                yield stats.result(subtype="success", is_error=False, terminal_reason="stopped",
+                                   result=stats.stop_reason or stats.last_text)
+                return
+
+    async def _stream(self, request: ModelRequest) -> AsyncGenerator[StreamEvent | ModelResponse, None]:
+        """The provider stream, each read interruptible; yields nothing once interrupted."""
+        stream = self.provider.stream(request)
+        partial = self.options.include_partial_messages
+        try:
+            while True:
+                with anyio.CancelScope() as scope:
+                    self._scope = scope
+                    if self._interrupted:
+                        scope.cancel()
+                    try:
+                        item = await stream.__anext__()
+                    except StopAsyncIteration:
+                        return
+                    finally:
+                        self._scope = None
+                if scope.cancel_called:
+                    return
+                if isinstance(item, ModelResponse):
+                    yield item
+                    return
+                if partial:
+                    yield StreamEvent(uuid=new_uuid(), session_id=self.session_id, event=item)
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                with anyio.CancelScope(shield=True):
+                    await aclose()
+
+    async def _model_failed(self, exc: ProviderError, stats: TurnStats) -> AsyncGenerator[Message, None]:
+        status = exc.status_code if isinstance(exc, ProviderHTTPError) else None
+        kind = _error_kind(exc)
+        text = str(exc) if str(exc).startswith("API Error") else f"API Error: {exc}"
+        entry = self._factory.api_error(self.leaf, text, status=status, error=kind)
+        await self._persist([entry])
+        yield AssistantMessage(
+            content=[block_from_api(entry["message"]["content"][0])], model="<synthetic>", error=kind,
+            message_id=entry["message"]["id"], stop_reason="stop_sequence", session_id=self.session_id,
+            uuid=entry["uuid"],
+        )
+        yield stats.result(subtype="success", is_error=True, terminal_reason="api_error", result=text,
+                           api_error_status=status, errors=[text])
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+def _api_key(options: AgentOptions) -> str | None:
+    return options.api_key or options.env_value("ANTHROPIC_API_KEY")
+
+
+def _anthropic_provider(options: AgentOptions) -> AnthropicProvider:
+    key = _api_key(options)
+    token = options.env_value("ANTHROPIC_AUTH_TOKEN")
+    if key is None and token is None:
+        raise UserError(
+            "No API key: set ANTHROPIC_API_KEY (in the environment or AgentOptions.env) "
+            "or pass AgentOptions(api_key=...)"
+        )
+    headers = {"authorization": f"Bearer {token}"} if key is None and token else None
+    return AnthropicProvider(
+        api_key=key or "",
+        base_url=options.base_url or options.env_value("ANTHROPIC_BASE_URL"),
+        retry=options.retry_policy,
+        default_headers=headers,
+    )
+
+
+def _select_builtin(options: AgentOptions) -> dict[str, Tool]:
+    selected = options.tools
+    if selected is None or isinstance(selected, Mapping):
+        return dict(BUILTIN_TOOLS)
+    return {name: BUILTIN_TOOLS[name] for name in selected if name in BUILTIN_TOOLS}
+
+
+def _mcp_servers(value: Mapping[str, Any] | str | Path) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    text = str(value)
+    path = Path(text)
+    if not text.lstrip().startswith("{") and path.is_file():
+        text = path.read_text(encoding="utf-8")
+    data = json.loads(text)
+    servers = data.get("mcpServers", data) if isinstance(data, dict) else {}
+    return dict(servers)
+
+
+def _system_blocks(options: AgentOptions, cwd: str) -> list[Raw]:
+    sp = options.system_prompt
+    default = f"{_IDENTITY}\nWorking directory: {cwd}"
+    if sp is None:
+        text = default
+    elif isinstance(sp, str):
+        text = sp
+    elif sp.get("type") == "preset":
+        text = default + (f"\n\n{sp['append']}" if sp.get("append") else "")
+    elif sp.get("type") == "file":
+        text = Path(str(sp.get("path"))).read_text(encoding="utf-8")
+    else:
+        text = str(sp.get("prompt", ""))
+    if not text:
+        return []
+    return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
+
+
+def _thinking(options: AgentOptions) -> Raw | None:
+    if options.thinking is not None:
+        thinking = dict(options.thinking)
+        return None if thinking.get("type") == "disabled" else thinking
+    if options.max_thinking_tokens:
+        return {"type": "enabled", "budget_tokens": options.max_thinking_tokens}
+    return None
+
+
+def _error_kind(exc: ProviderError) -> AssistantMessageError:
+    if isinstance(exc, RateLimitError):
+        return "rate_limit"
+    if isinstance(exc, ProviderHTTPError):
+        if exc.status_code in (401, 403):
+            return "authentication_failed"
+        if exc.status_code == 400:
+            return "invalid_request"
+        if exc.status_code >= 500:
+            return "server_error"
+    return "unknown"

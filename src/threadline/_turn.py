@@ -1,0 +1,144 @@
+"""Bookkeeping of one turn: API history helpers and the ResultMessage totals."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ._ids import new_uuid
+from ._messages import ResultMessage
+from ._record import INTERRUPTED
+from .providers import ModelResponse, cost_usd
+
+__all__ = ["TurnStats", "add_user_content", "api_content", "request_messages"]
+
+Raw = dict[str, Any]
+_USAGE_KEYS = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+)
+_MODEL_USAGE_KEYS = {
+    "input_tokens": "inputTokens",
+    "output_tokens": "outputTokens",
+    "cache_read_input_tokens": "cacheReadInputTokens",
+    "cache_creation_input_tokens": "cacheCreationInputTokens",
+}
+
+
+def api_content(content: str | Iterable[Raw]) -> list[Raw]:
+    """Content as sendable API blocks (empty text and unsigned thinking dropped)."""
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}] if content else []
+    out: list[Raw] = []
+    for block in content:
+        kind = block.get("type")
+        if kind == "text" and not block.get("text"):
+            continue
+        if kind == "thinking" and not block.get("signature"):
+            continue
+        out.append(dict(block))
+    return out
+
+
+def add_user_content(history: list[Raw], blocks: list[Raw]) -> None:
+    """Append a user turn, merging into a trailing user message (tool results first)."""
+    if history and history[-1]["role"] == "user":
+        merged = [*history[-1]["content"], *blocks]
+        results = [b for b in merged if b.get("type") == "tool_result"]
+        others = [b for b in merged if b.get("type") != "tool_result"]
+        history[-1] = {"role": "user", "content": results + others}
+    else:
+        history.append({"role": "user", "content": list(blocks)})
+
+
+def request_messages(history: list[Raw]) -> list[Raw]:
+    """History with a prompt-caching breakpoint on the last block of the last message."""
+    if not history:
+        return []
+    last = history[-1]
+    content = list(last["content"])
+    for i in range(len(content) - 1, -1, -1):
+        if content[i].get("type") not in ("thinking", "redacted_thinking"):
+            content[i] = {**content[i], "cache_control": {"type": "ephemeral"}}
+            break
+    return [*history[:-1], {"role": last["role"], "content": content}]
+
+
+@dataclass(kw_only=True)
+class TurnStats:
+    """Totals for the ResultMessage of one turn."""
+
+    started: float
+    session_id: str
+    num_turns: int = 0
+    api_ms: int = 0
+    cost: float = 0.0
+    usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_USAGE_KEYS, 0))
+    model_usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+    denials: list[Raw] = field(default_factory=list)
+    last_text: str = ""
+    stop_reason_api: str | None = None
+    user_uuid: str | None = None
+    stop: bool = False
+    stop_reason: str | None = None
+
+    def add_response(self, model: str, response: ModelResponse) -> None:
+        message = response.message
+        usage = message.get("usage") or {}
+        self.api_ms += response.total_duration_ms
+        cost = cost_usd(str(message.get("model") or model), usage)
+        self.cost += cost
+        per_model = self.model_usage.setdefault(
+            str(message.get("model") or model),
+            {**dict.fromkeys(_MODEL_USAGE_KEYS.values(), 0), "webSearchRequests": 0, "costUSD": 0.0},
+        )
+        for key in _USAGE_KEYS:
+            value = usage.get(key)
+            if isinstance(value, int):
+                self.usage[key] += value
+                per_model[_MODEL_USAGE_KEYS[key]] += value
+        per_model["costUSD"] += cost
+        texts = [str(b.get("text", "")) for b in message.get("content") or [] if b.get("type") == "text"]
+        if any(texts):
+            self.last_text = "".join(texts)
+        self.stop_reason_api = message.get("stop_reason")
+
+    def result(
+        self,
+        *,
+        subtype: str,
+        is_error: bool,
+        terminal_reason: str,
+        result: str | None = None,
+        errors: list[str] | None = None,
+        api_error_status: int | None = None,
+    ) -> ResultMessage:
+        return ResultMessage(
+            subtype=subtype,
+            duration_ms=int((time.monotonic() - self.started) * 1000),
+            duration_api_ms=self.api_ms,
+            is_error=is_error,
+            num_turns=self.num_turns,
+            session_id=self.session_id,
+            stop_reason=self.stop_reason_api,
+            total_cost_usd=round(self.cost, 6),
+            usage=dict(self.usage),
+            result=result if result is not None else self.last_text,
+            model_usage=self.model_usage,
+            permission_denials=list(self.denials),
+            errors=errors,
+            api_error_status=api_error_status,
+            uuid=new_uuid(),
+            terminal_reason=terminal_reason,
+            user_message_uuid=self.user_uuid,
+            user_message_uuids=[self.user_uuid] if self.user_uuid else None,
+        )
+
+    def interrupted(self, reason: str) -> ResultMessage:
+        return self.result(
+            subtype="error_during_execution", is_error=True, terminal_reason=reason, result=INTERRUPTED
+        )

@@ -1,0 +1,27 @@
+"""Test helpers shipped with threadline.
+
+- :func:`check_session_store`: the conformance kit every store must pass
+  (the official contracts plus failure modes: retried batches, concurrent
+  appenders, unicode, large entries and long sessions).
+- :class:`FakeAnthropicServer`: a real HTTP + SSE fake of the Messages API
+  for tests that must not need an API key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._store_kit import check_session_store as check_session_store
+
+if TYPE_CHECKING:
+    from ._fake_anthropic import FakeAnthropicServer as FakeAnthropicServer
+
+__all__ = ["FakeAnthropicServer", "check_session_store"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "FakeAnthropicServer":
+        from ._fake_anthropic import FakeAnthropicServer
+
+        return FakeAnthropicServer
+    raise AttributeError(name)

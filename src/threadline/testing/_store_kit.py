@@ -1,0 +1,252 @@
+"""``check_session_store``: a conformance kit for :class:`~threadline.SessionStore` implementations.
+
+Beyond the official SDK's 14 contracts (round trip, order, unknown keys,
+subpath and project isolation, listing, cascade delete, subkeys, summaries),
+it checks what breaks stores in production: retried batches (``uuid`` is an
+idempotency key), concurrent appenders, unicode, large entries, long
+sessions and listing many sessions.
+
+Usage::
+
+    from threadline.testing import check_session_store
+
+    async def test_my_store():
+        await check_session_store(lambda: MyStore(...))
+
+``make_store`` may be sync or async and is called once per check, so each
+check starts from an empty store (give each call its own namespace/dir).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import uuid as uuid_mod
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import anyio
+
+from ..sessions._protocol import SessionKey, SessionStore, SessionStoreEntry, store_implements
+from ..sessions._summary import fold_session_summary
+
+__all__ = ["check_session_store"]
+
+StoreFactory = Callable[[], "SessionStore | Awaitable[SessionStore]"]
+
+_PROJECT = "-tmp-threadline-kit"
+
+
+def _sid() -> str:
+    return str(uuid_mod.uuid4())
+
+
+def _key(sid: str, project: str = _PROJECT, subpath: str | None = None) -> SessionKey:
+    key: SessionKey = {"project_key": project, "session_id": sid}
+    if subpath is not None:
+        key["subpath"] = subpath
+    return key
+
+
+def _entry(i: int, **extra: Any) -> SessionStoreEntry:
+    e: dict[str, Any] = {
+        "type": "user",
+        "uuid": str(uuid_mod.uuid4()),
+        "parentUuid": None,
+        "timestamp": f"2026-01-01T00:00:{i % 60:02d}.000Z",
+        "message": {"role": "user", "content": f"message {i}"},
+    }
+    e.update(extra)
+    return cast(SessionStoreEntry, e)
+
+
+async def _make(factory: StoreFactory) -> SessionStore:
+    store = factory()
+    if inspect.isawaitable(store):
+        store = await store
+    return cast(SessionStore, store)
+
+
+async def _close(store: SessionStore) -> None:
+    aclose = getattr(store, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def _round_trip(store: SessionStore) -> None:
+    key = _key(_sid())
+    entries = [_entry(i) for i in range(3)] + [cast(SessionStoreEntry, {"type": "tag", "tag": "x"})]
+    await store.append(key, entries[:1])
+    await store.append(key, entries[1:3])
+    await store.append(key, [])
+    await store.append(key, entries[3:])
+    assert await store.load(key) == entries, "load must return appended entries in call order"
+    assert await store.load(_key(_sid())) is None, "load of an unknown key must be None"
+    assert await store.load(_key(key["session_id"], subpath="subagents/agent-none")) is None
+
+
+async def _idempotent_retry(store: SessionStore) -> None:
+    key = _key(_sid())
+    batch = [_entry(i) for i in range(5)]
+    await store.append(key, batch)
+    await store.append(key, batch)  # a retried batch
+    await store.append(key, [*batch[3:], _entry(9)])  # overlapping retry
+    loaded = await store.load(key) or []
+    uuids = [e.get("uuid") for e in loaded]
+    assert len(uuids) == len(set(uuids)) == 6, f"retried batches must not duplicate (got {len(uuids)})"
+
+
+async def _isolation(store: SessionStore) -> None:
+    sid = _sid()
+    main, sub = _key(sid), _key(sid, subpath="subagents/agent-a1")
+    other_project = _key(sid, project="-tmp-threadline-other")
+    await store.append(main, [_entry(1)])
+    await store.append(sub, [_entry(2, isSidechain=True)])
+    await store.append(other_project, [_entry(3)])
+    m, s, o = await store.load(main), await store.load(sub), await store.load(other_project)
+    assert m is not None and s is not None and o is not None
+    assert len(m) == len(s) == len(o) == 1 and m != s and m != o
+
+
+async def _unicode_and_large(store: SessionStore) -> None:
+    key = _key(_sid())
+    weird = "héllo 世界 🎉 \u2028 \"quotes\" \\ back\nslash\ttab \x00nul"
+    big = "x" * (10 * 1024 * 1024)
+    entries = [
+        _entry(1, message={"role": "user", "content": weird}),
+        _entry(2, message={"role": "user", "content": big}),
+        _entry(3, nested={"a": [1, 2.5, None, True, {"b": "ü"}]}),
+    ]
+    await store.append(key, entries)
+    assert await store.load(key) == entries, "unicode, NUL, 10 MB entries must round-trip exactly"
+
+
+async def _long_session(store: SessionStore) -> None:
+    key = _key(_sid())
+    entries = [_entry(i) for i in range(10_000)]
+    for i in range(0, len(entries), 500):
+        await store.append(key, entries[i : i + 500])
+    loaded = await store.load(key)
+    assert loaded == entries, "a 10 000-entry session must load back whole and in order"
+
+
+async def _concurrent_appenders(store: SessionStore) -> None:
+    key = _key(_sid())
+    per_task, tasks = 50, 8
+    batches = [[_entry(t * 1000 + i) for i in range(per_task)] for t in range(tasks)]
+
+    async def writer(batch: list[SessionStoreEntry]) -> None:
+        for e in batch:
+            await store.append(key, [e])
+
+    async with anyio.create_task_group() as tg:
+        for b in batches:
+            tg.start_soon(writer, b)
+    loaded = await store.load(key) or []
+    assert len(loaded) == per_task * tasks, f"lost or duplicated concurrent appends: {len(loaded)}"
+    positions = {e["uuid"]: i for i, e in enumerate(loaded)}
+    for b in batches:
+        order = [positions[e["uuid"]] for e in b]
+        assert order == sorted(order), "each appender's entries must keep their order"
+
+
+async def _listing(store: SessionStore) -> None:
+    if not store_implements(store, "list_sessions"):
+        return
+    project = f"-tmp-threadline-list-{uuid_mod.uuid4().hex[:8]}"
+    assert await store.list_sessions(project) == []
+    sids = sorted(_sid() for _ in range(1000))
+    for sid in sids:
+        await store.append(_key(sid, project), [_entry(0)])
+    await store.append(_key(sids[0], project, "subagents/agent-x"), [_entry(1)])
+    listed = await store.list_sessions(project)
+    assert sorted(e["session_id"] for e in listed) == sids, "list_sessions must list every main transcript once"
+    for e in listed:
+        assert math.isfinite(e["mtime"]) and e["mtime"] > 1e12, "mtime must be epoch milliseconds"
+    if store_implements(store, "list_session_summaries"):
+        summaries = await store.list_session_summaries(project)
+        assert sorted(s["session_id"] for s in summaries) == sids
+        by_id = {e["session_id"]: e["mtime"] for e in listed}
+        for s in summaries:
+            assert s["mtime"] >= by_id[s["session_id"]], "summary mtime must not lag list_sessions"
+            assert isinstance(s["data"], dict)
+
+
+async def _summaries(store: SessionStore) -> None:
+    if not store_implements(store, "list_session_summaries"):
+        return
+    sid = _sid()
+    key = _key(sid)
+    await store.append(key, [_entry(1, message={"role": "user", "content": "first prompt"})])
+    await store.append(key, [cast(SessionStoreEntry, {"type": "custom-title", "customTitle": "T1"})])
+    await store.append(key, [cast(SessionStoreEntry, {"type": "custom-title", "customTitle": "T2"})])
+    summaries = [s for s in await store.list_session_summaries(_PROJECT) if s["session_id"] == sid]
+    assert len(summaries) == 1
+    refolded = fold_session_summary(summaries[0], key, [])
+    assert refolded["session_id"] == sid and refolded["mtime"] == summaries[0]["mtime"]
+
+
+async def _delete(store: SessionStore) -> None:
+    if not store_implements(store, "delete"):
+        return
+    sid, keep = _sid(), _sid()
+    await store.delete(_key(_sid()))  # absent: no-op
+    await store.append(_key(sid), [_entry(1)])
+    await store.append(_key(sid, subpath="subagents/agent-1"), [_entry(2)])
+    await store.append(_key(sid, subpath="subagents/deep/agent-2"), [_entry(3)])
+    await store.append(_key(keep), [_entry(4)])
+    await store.delete(_key(sid, subpath="subagents/agent-1"))
+    assert await store.load(_key(sid, subpath="subagents/agent-1")) is None
+    assert await store.load(_key(sid)) is not None
+    if store_implements(store, "list_subkeys"):
+        assert await store.list_subkeys({"project_key": _PROJECT, "session_id": sid}) == [
+            "subagents/deep/agent-2"
+        ]
+    await store.delete(_key(sid))
+    assert await store.load(_key(sid)) is None
+    assert await store.load(_key(sid, subpath="subagents/deep/agent-2")) is None, "delete must cascade"
+    assert await store.load(_key(keep)) is not None
+    if store_implements(store, "list_subkeys"):
+        assert await store.list_subkeys({"project_key": _PROJECT, "session_id": sid}) == []
+    if store_implements(store, "list_sessions"):
+        assert sid not in {e["session_id"] for e in await store.list_sessions(_PROJECT)}
+
+
+_CHECKS: dict[str, Callable[[SessionStore], Awaitable[None]]] = {
+    "round_trip": _round_trip,
+    "idempotent_retry": _idempotent_retry,
+    "isolation": _isolation,
+    "unicode_and_large": _unicode_and_large,
+    "long_session": _long_session,
+    "concurrent_appenders": _concurrent_appenders,
+    "listing": _listing,
+    "summaries": _summaries,
+    "delete": _delete,
+}
+
+
+async def check_session_store(
+    make_store: StoreFactory, *, skip: frozenset[str] = frozenset()
+) -> list[str]:
+    """Run every check against fresh stores from ``make_store``; return the names that ran.
+
+    Raises ``AssertionError`` naming the failed check. ``skip`` may name
+    checks to leave out (for example ``"unicode_and_large"`` on a store with
+    a documented entry-size limit).
+    """
+    unknown = skip - _CHECKS.keys()
+    if unknown:
+        raise ValueError(f"unknown checks in skip: {sorted(unknown)}")
+    ran: list[str] = []
+    for name, check in _CHECKS.items():
+        if name in skip:
+            continue
+        store = await _make(make_store)
+        try:
+            await check(store)
+        except AssertionError as exc:
+            raise AssertionError(f"check_session_store[{name}]: {exc}") from exc
+        finally:
+            await _close(store)
+        ran.append(name)
+    return ran
