@@ -22,15 +22,25 @@ Contract (also checked by :func:`threadline.testing.check_session_store`):
 - ``delete(key)``: deleting a main key removes its subkeys and summary;
   deleting a subkey removes only it; deleting an absent key is a no-op.
 - ``list_subkeys(key)``: the subpaths stored under one session.
+
+Optional capability (threadline's own, see :class:`ConditionalAppendStore`):
+``append_conditional(key, entries, expected_head=...)`` appends only if the
+session's *head* (the uuid of its last chain entry: user, assistant, system,
+progress or attachment) is still ``expected_head``; otherwise it raises
+:class:`~threadline.ConcurrentModificationError`. Metadata lines (titles, tags)
+do not move the head, so renaming a live session never conflicts. A batch
+whose uuids are all already stored is a successful no-op (a retry after a
+lost acknowledgement).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, TypedDict
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 from typing_extensions import NotRequired, Required
 
 __all__ = [
+    "ConditionalAppendStore",
     "SessionKey",
     "SessionListSubkeysKey",
     "SessionStore",
@@ -95,6 +105,19 @@ class SessionStore(Protocol):
 
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
         raise NotImplementedError
+
+
+@runtime_checkable
+class ConditionalAppendStore(Protocol):
+    """A store that can detect a second writer (optimistic concurrency on the head)."""
+
+    async def append_conditional(
+        self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
+    ) -> None: ...
+
+    async def get_head(self, key: SessionKey) -> str | None:
+        """The uuid of the last chain entry of ``key`` (``None`` if empty or absent)."""
+        ...
 
 
 def store_implements(store: object, name: str) -> bool:

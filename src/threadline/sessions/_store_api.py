@@ -360,8 +360,9 @@ def _uuid() -> str:
     return new_uuid()
 
 
-async def _append_file(path: Path, key: SessionKey, store: SessionStore, batch_size: int) -> int:
-    """Stream a JSONL file into ``store`` in batches; returns the count of skipped bad lines."""
+def _read_batches(path: Path, batch_size: int) -> tuple[list[list[SessionStoreEntry]], int]:
+    """Parse a JSONL file into append batches (entry count and byte bounded) off the event loop."""
+    batches: list[list[SessionStoreEntry]] = []
     batch: list[SessionStoreEntry] = []
     nbytes = 0
     skipped = 0
@@ -376,9 +377,17 @@ async def _append_file(path: Path, key: SessionKey, store: SessionStore, batch_s
             batch.append(cast(SessionStoreEntry, obj))
             nbytes += len(line)
             if len(batch) >= batch_size or nbytes >= _IMPORT_BYTES:
-                await store.append(key, batch)
+                batches.append(batch)
                 batch, nbytes = [], 0
     if batch:
+        batches.append(batch)
+    return batches, skipped
+
+
+async def _append_file(path: Path, key: SessionKey, store: SessionStore, batch_size: int) -> int:
+    """Stream a JSONL file into ``store`` in batches; returns the count of skipped bad lines."""
+    batches, skipped = await anyio.to_thread.run_sync(_read_batches, path, batch_size)
+    for batch in batches:
         await store.append(key, batch)
     if skipped:
         log.warning("import of %s skipped %d malformed line(s)", path, skipped)

@@ -22,7 +22,8 @@ from typing import Any
 import anyio.to_thread
 import orjson
 
-from .._exceptions import UserError
+from .._exceptions import ConcurrentModificationError, UserError
+from .._transcript import CHAIN_TYPES
 from .._jsonl import dumps_line, iter_objects
 from .._paths import config_dir as _config_dir
 from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
@@ -44,12 +45,13 @@ _UUID_IN_LINE = re.compile(rb'"uuid":"([^"\\]+)"')
 class _UuidCache:
     """The uuids already in one file, kept current by scanning only new bytes."""
 
-    __slots__ = ("ino", "size", "uuids")
+    __slots__ = ("head", "ino", "size", "uuids")
 
     def __init__(self) -> None:
         self.ino = -1
         self.size = 0
         self.uuids: set[str] = set()
+        self.head: str | None = None
 
 
 class FileStore:
@@ -114,7 +116,40 @@ class FileStore:
         if entries:
             self._append_sync(path, key, list(entries))
 
-    def _append_sync(self, path: Path, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
+    async def append_conditional(
+        self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
+    ) -> None:
+        """Append only if the session's head is still ``expected_head``.
+
+        Detects a second writer (another process or host sharing the file)
+        under the same lock as the write; see the protocol docs.
+        """
+        path = self.path_for(key)
+        await anyio.to_thread.run_sync(
+            lambda: self._append_sync(path, key, list(entries), check=True, expected=expected_head)
+        )
+
+    async def get_head(self, key: SessionKey) -> str | None:
+        path = self.path_for(key)
+        return await anyio.to_thread.run_sync(self.get_head_sync, path)
+
+    def get_head_sync(self, path: Path) -> str | None:
+        try:
+            with locked_fd(path, create=False) as fd:
+                size = repair_tail(fd)
+                return self._refresh_uuids(path, fd, size).head
+        except FileNotFoundError:
+            return None
+
+    def _append_sync(
+        self,
+        path: Path,
+        key: SessionKey,
+        entries: list[SessionStoreEntry],
+        *,
+        check: bool = False,
+        expected: str | None = None,
+    ) -> None:
         ensure_private_dir(path.parent, stop_at=self.config_dir)
         if key.get("subpath"):
             meta = [e for e in entries if e.get("type") == "agent_metadata"]
@@ -129,14 +164,27 @@ class FileStore:
             # (threads and processes alike).
             size = repair_tail(fd)
             cache = self._refresh_uuids(path, fd, size)
+            if check and cache.head != expected:
+                uuids = [e.get("uuid") for e in entries]
+                if uuids and all(isinstance(u, str) and u in cache.uuids for u in uuids):
+                    return  # a retry of a batch that already landed
+                raise ConcurrentModificationError(
+                    f"Session {key['session_id']} was changed by another writer "
+                    f"(expected head {expected}, found {cache.head})",
+                    expected=expected,
+                    actual=cache.head,
+                )
             out: list[bytes] = []
             batch_uuids: set[str] = set()
+            head = cache.head
             for entry in entries:
                 uid = entry.get("uuid")
                 if isinstance(uid, str):
                     if uid in cache.uuids or uid in batch_uuids:
                         continue
                     batch_uuids.add(uid)
+                    if entry.get("type") in CHAIN_TYPES:
+                        head = uid
                 out.append(dumps_line(entry))
             if not out:
                 return
@@ -148,6 +196,7 @@ class FileStore:
             if self._fsync:
                 os.fsync(fd)
             cache.uuids |= batch_uuids
+            cache.head = head
             cache.size = size + written
 
     def _refresh_uuids(self, path: Path, fd: int, size: int) -> _UuidCache:
@@ -157,13 +206,15 @@ class FileStore:
             cache = self._uuid_caches[path] = _UuidCache()
         ino = os.fstat(fd).st_ino
         if ino != cache.ino or size < cache.size:
-            cache.ino, cache.size, cache.uuids = ino, 0, set()
+            cache.ino, cache.size, cache.uuids, cache.head = ino, 0, set(), None
         if size > cache.size:
             new = os.pread(fd, size - cache.size, cache.size)
             for obj in iter_objects(new):
                 uid = obj.get("uuid")
                 if isinstance(uid, str):
                     cache.uuids.add(uid)
+                    if obj.get("type") in CHAIN_TYPES:
+                        cache.head = uid
             cache.size = size
         return cache
 

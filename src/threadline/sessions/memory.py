@@ -7,6 +7,8 @@ from typing import Any
 
 import anyio
 
+from .._exceptions import ConcurrentModificationError
+from .._transcript import CHAIN_TYPES
 from ._keys import MsClock, key_string, validate_key
 from ._protocol import (
     SessionKey,
@@ -21,12 +23,13 @@ __all__ = ["MemoryStore"]
 
 
 class _Record:
-    __slots__ = ("entries", "mtime", "uuids")
+    __slots__ = ("entries", "head", "mtime", "uuids")
 
     def __init__(self) -> None:
         self.entries: list[SessionStoreEntry] = []
         self.uuids: set[str] = set()
         self.mtime = 0
+        self.head: str | None = None
 
 
 class MemoryStore:
@@ -54,26 +57,57 @@ class MemoryStore:
     async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
         validate_key(key, strict_ids=False)
         async with self._lock:
-            name = key_string(key)
-            record = self._records.get(name)
-            if record is None:
-                record = self._records[name] = _Record()
-            fresh: list[SessionStoreEntry] = []
-            for entry in entries:
-                uid = entry.get("uuid")
-                if isinstance(uid, str):
-                    if uid in record.uuids:
-                        continue
-                    record.uuids.add(uid)
-                fresh.append(copy.deepcopy(entry))
-            record.entries.extend(fresh)
-            now = self._clock()
-            record.mtime = now
-            if "subpath" not in key:
-                skey = (key["project_key"], key["session_id"])
-                summary = fold_session_summary(self._summaries.get(skey), key, fresh)
-                summary["mtime"] = now
-                self._summaries[skey] = summary
+            self._append_locked(key, entries)
+
+    async def append_conditional(
+        self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
+    ) -> None:
+        """Append only if the head is still ``expected_head`` (see the protocol docs)."""
+        validate_key(key, strict_ids=False)
+        async with self._lock:
+            record = self._records.get(key_string(key))
+            head = record.head if record is not None else None
+            if head != expected_head:
+                uuids = [e.get("uuid") for e in entries]
+                if record is not None and uuids and all(
+                    isinstance(u, str) and u in record.uuids for u in uuids
+                ):
+                    return  # a retry of a batch that already landed
+                raise ConcurrentModificationError(
+                    f"Session {key['session_id']} was changed by another writer "
+                    f"(expected head {expected_head}, found {head})",
+                    expected=expected_head,
+                    actual=head,
+                )
+            self._append_locked(key, entries)
+
+    async def get_head(self, key: SessionKey) -> str | None:
+        record = self._records.get(key_string(key))
+        return None if record is None else record.head
+
+    def _append_locked(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
+        name = key_string(key)
+        record = self._records.get(name)
+        if record is None:
+            record = self._records[name] = _Record()
+        fresh: list[SessionStoreEntry] = []
+        for entry in entries:
+            uid = entry.get("uuid")
+            if isinstance(uid, str):
+                if uid in record.uuids:
+                    continue
+                record.uuids.add(uid)
+                if entry.get("type") in CHAIN_TYPES:
+                    record.head = uid
+            fresh.append(copy.deepcopy(entry))
+        record.entries.extend(fresh)
+        now = self._clock()
+        record.mtime = now
+        if "subpath" not in key:
+            skey = (key["project_key"], key["session_id"])
+            summary = fold_session_summary(self._summaries.get(skey), key, fresh)
+            summary["mtime"] = now
+            self._summaries[skey] = summary
 
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         validate_key(key, strict_ids=False)

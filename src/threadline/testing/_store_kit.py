@@ -27,7 +27,14 @@ from typing import Any, cast
 
 import anyio
 
-from ..sessions._protocol import SessionKey, SessionStore, SessionStoreEntry, store_implements
+from .._exceptions import ConcurrentModificationError
+from ..sessions._protocol import (
+    ConditionalAppendStore,
+    SessionKey,
+    SessionStore,
+    SessionStoreEntry,
+    store_implements,
+)
 from ..sessions._summary import fold_session_summary
 
 __all__ = ["check_session_store"]
@@ -64,7 +71,7 @@ async def _make(factory: StoreFactory) -> SessionStore:
     store = factory()
     if inspect.isawaitable(store):
         store = await store
-    return cast(SessionStore, store)
+    return store
 
 
 async def _close(store: SessionStore) -> None:
@@ -212,6 +219,50 @@ async def _delete(store: SessionStore) -> None:
         assert sid not in {e["session_id"] for e in await store.list_sessions(_PROJECT)}
 
 
+async def _conditional_append(store: SessionStore) -> None:
+    if not isinstance(store, ConditionalAppendStore):
+        return
+    key = _key(_sid())
+    assert await store.get_head(key) is None
+    first = _entry(1)
+    await store.append_conditional(key, [first], expected_head=None)
+    assert await store.get_head(key) == first["uuid"]
+    # Metadata lines do not move the head.
+    await store.append(key, [cast(SessionStoreEntry, {"type": "custom-title", "customTitle": "t", "uuid": _sid()})])
+    assert await store.get_head(key) == first["uuid"]
+    # Two writers that both saw `first`: the second one must be refused.
+    a, b = _entry(2, parentUuid=first["uuid"]), _entry(3, parentUuid=first["uuid"])
+    await store.append_conditional(key, [a], expected_head=first["uuid"])
+    try:
+        await store.append_conditional(key, [b], expected_head=first["uuid"])
+    except ConcurrentModificationError as exc:
+        assert exc.actual == a["uuid"] and exc.expected == first["uuid"]
+    else:
+        raise AssertionError("a stale expected_head must raise ConcurrentModificationError")
+    # A retry of a batch that already landed is a no-op, not a conflict.
+    await store.append_conditional(key, [a], expected_head=first["uuid"])
+    loaded = await store.load(key) or []
+    assert [e.get("uuid") for e in loaded].count(a["uuid"]) == 1
+    assert b["uuid"] not in {e.get("uuid") for e in loaded}
+
+    # Racing writers: exactly one of N concurrent conditional appends wins.
+    head = a["uuid"]
+    wins: list[str] = []
+
+    async def racer(i: int) -> None:
+        e = _entry(100 + i, parentUuid=head)
+        try:
+            await store.append_conditional(key, [e], expected_head=head)
+        except ConcurrentModificationError:
+            return
+        wins.append(e["uuid"])
+
+    async with anyio.create_task_group() as tg:
+        for i in range(8):
+            tg.start_soon(racer, i)
+    assert len(wins) == 1, f"{len(wins)} concurrent writers won; exactly one may"
+
+
 _CHECKS: dict[str, Callable[[SessionStore], Awaitable[None]]] = {
     "round_trip": _round_trip,
     "idempotent_retry": _idempotent_retry,
@@ -222,6 +273,7 @@ _CHECKS: dict[str, Callable[[SessionStore], Awaitable[None]]] = {
     "listing": _listing,
     "summaries": _summaries,
     "delete": _delete,
+    "conditional_append": _conditional_append,
 }
 
 
