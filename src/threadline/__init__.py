@@ -1,151 +1,104 @@
-"""threadline: a pure-Python agent SDK whose conversations are durable sessions."""
+"""threadline: a pure-Python agent SDK whose conversations are durable sessions.
+
+Sessions are Claude Code transcripts, so they move freely between threadline,
+the ``claude`` CLI and the official ``claude-agent-sdk`` readers.
+"""
 
 from __future__ import annotations
 
+from ._client import AgentClient as AgentClient, ClaudeSDKClient as ClaudeSDKClient
 from ._exceptions import (
     ConcurrentModificationError as ConcurrentModificationError,
-)
-from ._exceptions import (
     CorruptTranscriptError as CorruptTranscriptError,
-)
-from ._exceptions import (
     EmptySessionError as EmptySessionError,
-)
-from ._exceptions import (
     InvalidSessionIdError as InvalidSessionIdError,
-)
-from ._exceptions import (
     MessageNotFoundError as MessageNotFoundError,
-)
-from ._exceptions import (
     ProviderConnectionError as ProviderConnectionError,
-)
-from ._exceptions import (
     ProviderError as ProviderError,
-)
-from ._exceptions import (
     ProviderHTTPError as ProviderHTTPError,
-)
-from ._exceptions import (
     RateLimitError as RateLimitError,
-)
-from ._exceptions import (
     SessionError as SessionError,
-)
-from ._exceptions import (
     SessionNotFoundError as SessionNotFoundError,
-)
-from ._exceptions import (
     StorageError as StorageError,
-)
-from ._exceptions import (
     ThreadlineError as ThreadlineError,
-)
-from ._exceptions import (
     ToolError as ToolError,
-)
-from ._exceptions import (
     UserError as UserError,
+)
+from ._hooks import (
+    HookCallback as HookCallback,
+    HookContext as HookContext,
+    HookMatcher as HookMatcher,
+)
+from ._messages import (
+    AssistantMessage as AssistantMessage,
+    ContentBlock as ContentBlock,
+    Message as Message,
+    ResultMessage as ResultMessage,
+    ServerToolResultBlock as ServerToolResultBlock,
+    ServerToolUseBlock as ServerToolUseBlock,
+    StreamEvent as StreamEvent,
+    SystemMessage as SystemMessage,
+    TextBlock as TextBlock,
+    ThinkingBlock as ThinkingBlock,
+    ToolResultBlock as ToolResultBlock,
+    ToolUseBlock as ToolUseBlock,
+    UserMessage as UserMessage,
+)
+from ._options import AgentOptions as AgentOptions, ClaudeAgentOptions as ClaudeAgentOptions
+from ._paths import project_key_for_directory as project_key_for_directory
+from ._permissions import (
+    CanUseTool as CanUseTool,
+    PermissionMode as PermissionMode,
+    PermissionResult as PermissionResult,
+    PermissionResultAllow as PermissionResultAllow,
+    PermissionResultDeny as PermissionResultDeny,
+    PermissionUpdate as PermissionUpdate,
+    ToolPermissionContext as ToolPermissionContext,
+)
+from ._query import query as query
+from ._types import (
+    ForkSessionResult as ForkSessionResult,
+    SDKSessionInfo as SDKSessionInfo,
+    SessionMessage as SessionMessage,
+)
+from .providers import RetryPolicy as RetryPolicy
+from .sessions import (
+    ConditionalAppendStore as ConditionalAppendStore,
+    FileStore as FileStore,
+    InMemorySessionStore as InMemorySessionStore,
+    MemoryStore as MemoryStore,
+    SessionKey as SessionKey,
+    SessionListSubkeysKey as SessionListSubkeysKey,
+    SessionStore as SessionStore,
+    SessionStoreEntry as SessionStoreEntry,
+    SessionStoreFlushMode as SessionStoreFlushMode,
+    SessionStoreListEntry as SessionStoreListEntry,
+    SessionSummaryEntry as SessionSummaryEntry,
+    delete_session as delete_session,
+    delete_session_via_store as delete_session_via_store,
+    fold_session_summary as fold_session_summary,
+    fork_session as fork_session,
+    fork_session_via_store as fork_session_via_store,
+    get_session_info as get_session_info,
+    get_session_info_from_store as get_session_info_from_store,
+    get_session_messages as get_session_messages,
+    get_session_messages_from_store as get_session_messages_from_store,
+    get_subagent_messages as get_subagent_messages,
+    get_subagent_messages_from_store as get_subagent_messages_from_store,
+    import_session_to_store as import_session_to_store,
+    list_sessions as list_sessions,
+    list_sessions_from_store as list_sessions_from_store,
+    list_subagents as list_subagents,
+    list_subagents_from_store as list_subagents_from_store,
+    rename_session as rename_session,
+    rename_session_via_store as rename_session_via_store,
+    tag_session as tag_session,
+    tag_session_via_store as tag_session_via_store,
+)
+from .tools import (
+    SdkMcpTool as SdkMcpTool,
+    create_sdk_mcp_server as create_sdk_mcp_server,
+    tool as tool,
 )
 
 __version__ = "0.1.0"
-from ._paths import project_key_for_directory as project_key_for_directory
-from ._types import (
-    ForkSessionResult as ForkSessionResult,
-)
-from ._types import (
-    SDKSessionInfo as SDKSessionInfo,
-)
-from ._types import (
-    SessionMessage as SessionMessage,
-)
-from .sessions import (
-    FileStore as FileStore,
-)
-from .sessions import (
-    InMemorySessionStore as InMemorySessionStore,
-)
-from .sessions import (
-    MemoryStore as MemoryStore,
-)
-from .sessions import (
-    SessionKey as SessionKey,
-)
-from .sessions import (
-    SessionListSubkeysKey as SessionListSubkeysKey,
-)
-from .sessions import (
-    SessionStore as SessionStore,
-)
-from .sessions import (
-    SessionStoreEntry as SessionStoreEntry,
-)
-from .sessions import (
-    SessionStoreFlushMode as SessionStoreFlushMode,
-)
-from .sessions import (
-    SessionStoreListEntry as SessionStoreListEntry,
-)
-from .sessions import (
-    SessionSummaryEntry as SessionSummaryEntry,
-)
-from .sessions import (
-    delete_session as delete_session,
-)
-from .sessions import (
-    delete_session_via_store as delete_session_via_store,
-)
-from .sessions import (
-    fold_session_summary as fold_session_summary,
-)
-from .sessions import (
-    fork_session as fork_session,
-)
-from .sessions import (
-    fork_session_via_store as fork_session_via_store,
-)
-from .sessions import (
-    get_session_info as get_session_info,
-)
-from .sessions import (
-    get_session_info_from_store as get_session_info_from_store,
-)
-from .sessions import (
-    get_session_messages as get_session_messages,
-)
-from .sessions import (
-    get_session_messages_from_store as get_session_messages_from_store,
-)
-from .sessions import (
-    get_subagent_messages as get_subagent_messages,
-)
-from .sessions import (
-    get_subagent_messages_from_store as get_subagent_messages_from_store,
-)
-from .sessions import (
-    import_session_to_store as import_session_to_store,
-)
-from .sessions import (
-    list_sessions as list_sessions,
-)
-from .sessions import (
-    list_sessions_from_store as list_sessions_from_store,
-)
-from .sessions import (
-    list_subagents as list_subagents,
-)
-from .sessions import (
-    list_subagents_from_store as list_subagents_from_store,
-)
-from .sessions import (
-    rename_session as rename_session,
-)
-from .sessions import (
-    rename_session_via_store as rename_session_via_store,
-)
-from .sessions import (
-    tag_session as tag_session,
-)
-from .sessions import (
-    tag_session_via_store as tag_session_via_store,
-)

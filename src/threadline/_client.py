@@ -179,7 +179,11 @@ class AgentClient:
 
     async def get_server_info(self) -> dict[str, Any] | None:
         runtime = self._require()
-        return {"session_id": runtime.session_id, "model": runtime.model, "tools": list(runtime.tools)}
+        return {
+            "session_id": runtime.session_id,
+            "model": runtime.model,
+            "tools": list(runtime.tools),
+        }
 
 
 ClaudeSDKClient = AgentClient

@@ -97,7 +97,9 @@ class Runtime:
         ]
         self.runner = ToolRunner(
             tools=tools,
-            rules=PermissionRules(allowed=options.allowed_tools, disallowed=options.disallowed_tools),
+            rules=PermissionRules(
+                allowed=options.allowed_tools, disallowed=options.disallowed_tools
+            ),
             mode=self.mode,
             cwd=plan.cwd,
             session_id=plan.session_id,
@@ -123,7 +125,9 @@ class Runtime:
                 tools[tool.name] = tool
         rules = PermissionRules(disallowed=options.disallowed_tools)
         tools = {name: t for name, t in tools.items() if not rules.hides(name)}
-        runtime = cls(options=options, plan=plan, provider=provider, tools=tools, mcp_names=list(servers))
+        runtime = cls(
+            options=options, plan=plan, provider=provider, tools=tools, mcp_names=list(servers)
+        )
         await runtime._hook("SessionStart", {"source": plan.source})
         return runtime
 
@@ -159,7 +163,10 @@ class Runtime:
 
     async def _hook(self, event: str, extra: Raw, match: str | None = None) -> Any:
         return await run_hooks(
-            self.options.hooks, event, {**self._hook_base(), "hook_event_name": event, **extra}, match_value=match
+            self.options.hooks,
+            event,
+            {**self._hook_base(), "hook_event_name": event, **extra},
+            match_value=match,
         )
 
     async def _persist(self, entries: list[Raw]) -> None:
@@ -225,31 +232,48 @@ class Runtime:
         stats = TurnStats(started=time.monotonic(), session_id=self.session_id)
         yield self.init_message()
 
-        text = prompt.content if isinstance(prompt.content, str) else " ".join(
-            str(b.get("text", "")) for b in prompt.content if b.get("type") == "text"
+        text = (
+            prompt.content
+            if isinstance(prompt.content, str)
+            else " ".join(str(b.get("text", "")) for b in prompt.content if b.get("type") == "text")
         )
         submit = await self._hook("UserPromptSubmit", {"prompt": text})
         if submit.blocked:
-            yield stats.result(subtype="error_during_execution", is_error=True,
-                               result=f"Operation stopped by hook: {submit.reason or 'blocked'}",
-                               terminal_reason="hook_blocked")
+            yield stats.result(
+                subtype="error_during_execution",
+                is_error=True,
+                result=f"Operation stopped by hook: {submit.reason or 'blocked'}",
+                terminal_reason="hook_blocked",
+            )
             return
         content: str | list[Raw] = prompt.content
         if submit.additional_context:
-            content = [*api_content(content), *({"type": "text", "text": c} for c in submit.additional_context)]
+            content = [
+                *api_content(content),
+                *({"type": "text", "text": c} for c in submit.additional_context),
+            ]
         entry = self._factory.prompt(content, self.leaf, uuid=prompt.uuid)
         await self._persist([entry])
         add_user_content(self.history, api_content(content))
         stats.user_uuid = entry["uuid"]
         if "replay-user-messages" in self.options.extra_args:
-            yield UserMessage(content=content if isinstance(content, str) else [block_from_api(b) for b in content],
-                              uuid=entry["uuid"], session_id=self.session_id)
+            yield UserMessage(
+                content=content
+                if isinstance(content, str)
+                else [block_from_api(b) for b in content],
+                uuid=entry["uuid"],
+                session_id=self.session_id,
+            )
 
         stop_hook_active = False
         while True:
             if self.options.max_turns is not None and stats.num_turns >= self.options.max_turns:
-                yield stats.result(subtype="error_max_turns", is_error=True, terminal_reason="max_turns",
-                                   errors=[f"Reached maximum number of turns ({self.options.max_turns})"])
+                yield stats.result(
+                    subtype="error_max_turns",
+                    is_error=True,
+                    terminal_reason="max_turns",
+                    errors=[f"Reached maximum number of turns ({self.options.max_turns})"],
+                )
                 return
             stats.num_turns += 1
 
@@ -275,23 +299,36 @@ class Runtime:
             reply: Raw = response.message
             entries = self._factory.assistant(reply, self.leaf, response.request_id)
             await self._persist(entries)
-            self.history.append({"role": "assistant", "content": api_content(reply.get("content") or [])})
+            self.history.append(
+                {"role": "assistant", "content": api_content(reply.get("content") or [])}
+            )
             calls: list[tuple[Raw, Raw]] = []
             for block, e in zip(reply.get("content") or [], entries, strict=True):
                 yield AssistantMessage(
-                    content=[block_from_api(block)], model=str(reply.get("model", self.model)),
-                    usage=reply.get("usage"), message_id=reply.get("id"),
-                    stop_reason=reply.get("stop_reason"), session_id=self.session_id, uuid=e["uuid"],
+                    content=[block_from_api(block)],
+                    model=str(reply.get("model", self.model)),
+                    usage=reply.get("usage"),
+                    message_id=reply.get("id"),
+                    stop_reason=reply.get("stop_reason"),
+                    session_id=self.session_id,
+                    uuid=e["uuid"],
                 )
                 if block.get("type") == "tool_use":
                     calls.append((block, e))
 
             if not calls:
-                stop = await self._hook("Stop", {"stop_hook_active": stop_hook_active,
-                                                 "last_assistant_message": stats.last_text})
+                stop = await self._hook(
+                    "Stop",
+                    {
+                        "stop_hook_active": stop_hook_active,
+                        "last_assistant_message": stats.last_text,
+                    },
+                )
                 if stop.blocked and stop.reason and not stop_hook_active:
                     stop_hook_active = True
-                    feedback = self._factory.prompt(f"Stop hook feedback:\n{stop.reason}", self.leaf)
+                    feedback = self._factory.prompt(
+                        f"Stop hook feedback:\n{stop.reason}", self.leaf
+                    )
                     await self._persist([feedback])
                     add_user_content(self.history, api_content(feedback["message"]["content"]))
                     continue
@@ -310,10 +347,17 @@ class Runtime:
             results: list[Raw] = []
             for (call, call_entry), outcome in zip(calls, outcomes, strict=True):
                 if outcome is None:
-                    outcome = CallOutcome(block={"type": "tool_result", "tool_use_id": call.get("id"),
-                                                 "content": TOOL_REJECTED, "is_error": True})
-                result_entry = self._factory.tool_result(outcome.block, tool_use_entry=call_entry["uuid"],
-                                                         structured=outcome.structured)
+                    outcome = CallOutcome(
+                        block={
+                            "type": "tool_result",
+                            "tool_use_id": call.get("id"),
+                            "content": TOOL_REJECTED,
+                            "is_error": True,
+                        }
+                    )
+                result_entry = self._factory.tool_result(
+                    outcome.block, tool_use_entry=call_entry["uuid"], structured=outcome.structured
+                )
                 results.append(result_entry)
                 if outcome.denial is not None:
                     stats.denials.append(outcome.denial)
@@ -324,8 +368,13 @@ class Runtime:
             for r in results:
                 structured = r.get("toolUseResult")
                 yield UserMessage(
-                    content=[ToolResultBlock(**{k: v for k, v in r["message"]["content"][0].items() if k != "type"})],
-                    uuid=r["uuid"], tool_use_result=structured if isinstance(structured, dict) else None,
+                    content=[
+                        ToolResultBlock(
+                            **{k: v for k, v in r["message"]["content"][0].items() if k != "type"}
+                        )
+                    ],
+                    uuid=r["uuid"],
+                    tool_use_result=structured if isinstance(structured, dict) else None,
                     session_id=self.session_id,
                 )
             if aborted:
@@ -333,11 +382,17 @@ class Runtime:
                 yield stats.interrupted("aborted_tools")
                 return
             if stats.stop:
-                yield stats.result(subtype="success", is_error=False, terminal_reason="stopped",
-                                   result=stats.stop_reason or stats.last_text)
+                yield stats.result(
+                    subtype="success",
+                    is_error=False,
+                    terminal_reason="stopped",
+                    result=stats.stop_reason or stats.last_text,
+                )
                 return
 
-    async def _stream(self, request: ModelRequest) -> AsyncGenerator[StreamEvent | ModelResponse, None]:
+    async def _stream(
+        self, request: ModelRequest
+    ) -> AsyncGenerator[StreamEvent | ModelResponse, None]:
         """The provider stream, each read interruptible; yields nothing once interrupted."""
         stream = self.provider.stream(request)
         partial = self.options.include_partial_messages
@@ -366,19 +421,31 @@ class Runtime:
                 with anyio.CancelScope(shield=True):
                     await aclose()
 
-    async def _model_failed(self, exc: ProviderError, stats: TurnStats) -> AsyncGenerator[Message, None]:
+    async def _model_failed(
+        self, exc: ProviderError, stats: TurnStats
+    ) -> AsyncGenerator[Message, None]:
         status = exc.status_code if isinstance(exc, ProviderHTTPError) else None
         kind = _error_kind(exc)
         text = str(exc) if str(exc).startswith("API Error") else f"API Error: {exc}"
         entry = self._factory.api_error(self.leaf, text, status=status, error=kind)
         await self._persist([entry])
         yield AssistantMessage(
-            content=[block_from_api(entry["message"]["content"][0])], model="<synthetic>", error=kind,
-            message_id=entry["message"]["id"], stop_reason="stop_sequence", session_id=self.session_id,
+            content=[block_from_api(entry["message"]["content"][0])],
+            model="<synthetic>",
+            error=kind,
+            message_id=entry["message"]["id"],
+            stop_reason="stop_sequence",
+            session_id=self.session_id,
             uuid=entry["uuid"],
         )
-        yield stats.result(subtype="success", is_error=True, terminal_reason="api_error", result=text,
-                           api_error_status=status, errors=[text])
+        yield stats.result(
+            subtype="success",
+            is_error=True,
+            terminal_reason="api_error",
+            result=text,
+            api_error_status=status,
+            errors=[text],
+        )
 
 
 # ----------------------------------------------------------------------------- set-up

@@ -189,7 +189,6 @@ def denial_message(name: str, tool_input: dict[str, Any], mode: str) -> str:
         value = tool_input.get(key)
         if isinstance(value, str) and name in _EDIT_TOOLS:
             return (
-                f"Claude requested permissions to write to {value}, "
-                "but you haven't granted it yet."
+                f"Claude requested permissions to write to {value}, but you haven't granted it yet."
             )
     return f"Claude requested permissions to use {name}, but you haven't granted it yet."

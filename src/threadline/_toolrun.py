@@ -81,13 +81,21 @@ class ToolRunner:
         tool_input: Raw = dict(call.get("input") or {})
         tool = self.tools.get(name)
         if tool is None:
-            return _error(tool_use_id, f"<tool_use_error>Error: No such tool available: {name}</tool_use_error>")
+            return _error(
+                tool_use_id,
+                f"<tool_use_error>Error: No such tool available: {name}</tool_use_error>",
+            )
 
         pre = await run_hooks(
             self.hooks,
             "PreToolUse",
-            {**self.hook_base, "hook_event_name": "PreToolUse", "tool_name": name,
-             "tool_input": tool_input, "tool_use_id": tool_use_id},
+            {
+                **self.hook_base,
+                "hook_event_name": "PreToolUse",
+                "tool_name": name,
+                "tool_input": tool_input,
+                "tool_use_id": tool_use_id,
+            },
             match_value=name,
             tool_use_id=tool_use_id,
         )
@@ -97,14 +105,20 @@ class ToolRunner:
             message = pre.reason or f"Hook PreToolUse:{name} denied this tool"
             return _denied(call, tool_use_id, tool_input, message, pre.stop, pre.stop_reason)
 
-        decision = await self._permission(tool, name, tool_input, tool_use_id, pre.decision, pre.reason)
+        decision = await self._permission(
+            tool, name, tool_input, tool_use_id, pre.decision, pre.reason
+        )
         if isinstance(decision, PermissionResultDeny):
-            return _denied(call, tool_use_id, tool_input, decision.message, decision.interrupt, None)
+            return _denied(
+                call, tool_use_id, tool_input, decision.message, decision.interrupt, None
+            )
         if decision.updated_input is not None:
             tool_input = decision.updated_input
 
         started = time.monotonic()
-        ctx = ToolContext(cwd=Path(self.cwd), session_id=self.session_id, env=self.env, tool_use_id=tool_use_id)
+        ctx = ToolContext(
+            cwd=Path(self.cwd), session_id=self.session_id, env=self.env, tool_use_id=tool_use_id
+        )
         result: ToolResult = await run_tool(tool, tool_input, ctx)
         block: Raw = {"type": "tool_result", "tool_use_id": tool_use_id, "content": result.content}
         if result.is_error:
@@ -113,10 +127,17 @@ class ToolRunner:
         post = await run_hooks(
             self.hooks,
             "PostToolUse",
-            {**self.hook_base, "hook_event_name": "PostToolUse", "tool_name": name,
-             "tool_input": tool_input, "tool_use_id": tool_use_id,
-             "tool_response": result.structured if result.structured is not None else result.content,
-             "duration_ms": int((time.monotonic() - started) * 1000)},
+            {
+                **self.hook_base,
+                "hook_event_name": "PostToolUse",
+                "tool_name": name,
+                "tool_input": tool_input,
+                "tool_use_id": tool_use_id,
+                "tool_response": result.structured
+                if result.structured is not None
+                else result.content,
+                "duration_ms": int((time.monotonic() - started) * 1000),
+            },
             match_value=name,
             tool_use_id=tool_use_id,
         )
@@ -165,8 +186,12 @@ class ToolRunner:
 
 
 def _rule_text(rule: Any) -> str:
-    name = getattr(rule, "tool_name", None) or (rule.get("toolName") if isinstance(rule, Mapping) else None)
-    content = getattr(rule, "rule_content", None) or (rule.get("ruleContent") if isinstance(rule, Mapping) else None)
+    name = getattr(rule, "tool_name", None) or (
+        rule.get("toolName") if isinstance(rule, Mapping) else None
+    )
+    content = getattr(rule, "rule_content", None) or (
+        rule.get("ruleContent") if isinstance(rule, Mapping) else None
+    )
     return f"{name}({content})" if content else str(name)
 
 
@@ -177,14 +202,25 @@ def _with_text(content: str | list[Raw], text: str) -> str | list[Raw]:
 
 
 def _error(tool_use_id: str, message: str) -> CallOutcome:
-    return CallOutcome(block={"type": "tool_result", "tool_use_id": tool_use_id, "content": message, "is_error": True})
+    return CallOutcome(
+        block={
+            "type": "tool_result",
+            "tool_use_id": tool_use_id,
+            "content": message,
+            "is_error": True,
+        }
+    )
 
 
 def _denied(
     call: Raw, tool_use_id: str, tool_input: Raw, message: str, stop: bool, stop_reason: str | None
 ) -> CallOutcome:
     outcome = _error(tool_use_id, message)
-    outcome.denial = {"tool_name": call.get("name"), "tool_use_id": tool_use_id, "tool_input": tool_input}
+    outcome.denial = {
+        "tool_name": call.get("name"),
+        "tool_use_id": tool_use_id,
+        "tool_input": tool_input,
+    }
     outcome.stop = stop
     outcome.stop_reason = stop_reason
     return outcome

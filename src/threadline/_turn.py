@@ -94,7 +94,11 @@ class TurnStats:
         self.cost += cost
         per_model = self.model_usage.setdefault(
             str(message.get("model") or model),
-            {**dict.fromkeys(_MODEL_USAGE_KEYS.values(), 0), "webSearchRequests": 0, "costUSD": 0.0},
+            {
+                **dict.fromkeys(_MODEL_USAGE_KEYS.values(), 0),
+                "webSearchRequests": 0,
+                "costUSD": 0.0,
+            },
         )
         for key in _USAGE_KEYS:
             value = usage.get(key)
@@ -102,7 +106,9 @@ class TurnStats:
                 self.usage[key] += value
                 per_model[_MODEL_USAGE_KEYS[key]] += value
         per_model["costUSD"] += cost
-        texts = [str(b.get("text", "")) for b in message.get("content") or [] if b.get("type") == "text"]
+        texts = [
+            str(b.get("text", "")) for b in message.get("content") or [] if b.get("type") == "text"
+        ]
         if any(texts):
             self.last_text = "".join(texts)
         self.stop_reason_api = message.get("stop_reason")
@@ -140,5 +146,8 @@ class TurnStats:
 
     def interrupted(self, reason: str) -> ResultMessage:
         return self.result(
-            subtype="error_during_execution", is_error=True, terminal_reason=reason, result=INTERRUPTED
+            subtype="error_during_execution",
+            is_error=True,
+            terminal_reason=reason,
+            result=INTERRUPTED,
         )

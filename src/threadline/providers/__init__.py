@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from ._base import EventCallback, ModelRequest, ModelResponse, Provider
+from ._base import ModelRequest, ModelResponse, Provider, StreamItem
 from ._pricing import cost_usd, price_for
 from ._retry import RetryPolicy
 from .anthropic import AnthropicProvider
 
 __all__ = [
     "AnthropicProvider",
-    "EventCallback",
     "ModelRequest",
     "ModelResponse",
     "Provider",
     "RetryPolicy",
+    "StreamItem",
     "cost_usd",
     "price_for",
 ]

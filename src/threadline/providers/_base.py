@@ -1,9 +1,10 @@
 """The provider seam: one small protocol between the agent loop and a model API.
 
 A provider takes a :class:`ModelRequest` (Anthropic Messages shapes: the loop's history is
-kept in that format, since that is what Claude Code transcripts store) and returns one
-complete :class:`ModelResponse`. Raw stream events are handed to ``on_event`` as they arrive,
-for ``include_partial_messages``. An OpenAI-compatible provider translates both ways inside
+kept in that format, since that is what Claude Code transcripts store). ``stream()`` yields
+the raw stream events (dicts, for ``include_partial_messages``) and finally one complete
+:class:`ModelResponse`; ``complete()`` returns just the response. Retries happen inside
+both, so a retried attempt's events may repeat. An OpenAI-compatible provider translates both ways inside
 its own module; nothing else in threadline changes.
 
 Errors are threadline's: :class:`~threadline.ProviderConnectionError`,
@@ -13,13 +14,11 @@ provider's own retries.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["EventCallback", "ModelRequest", "ModelResponse", "Provider"]
-
-EventCallback = Callable[[dict[str, Any]], Awaitable[None]]
+__all__ = ["ModelRequest", "ModelResponse", "Provider", "StreamItem"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,12 +57,17 @@ class Provider(Protocol):
 
     name: str
 
-    async def complete(
-        self, request: ModelRequest, *, on_event: EventCallback | None = None
-    ) -> ModelResponse:
-        """Stream one reply and return it whole; ``on_event`` sees each raw stream event."""
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamItem]:
+        """Raw events as they arrive, then the :class:`ModelResponse` as the last item."""
+        ...
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """The whole reply."""
         ...
 
     async def aclose(self) -> None:
         """Release connections (idempotent)."""
         ...
+
+
+StreamItem = dict[str, Any] | ModelResponse

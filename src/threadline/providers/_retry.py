@@ -61,5 +61,5 @@ def retry_delay(
     server = _retry_after(headers)
     if server is not None:
         return min(server, policy.max_delay_s)
-    delay = min(policy.base_delay_s * (2**attempt), policy.max_delay_s)
+    delay: float = min(policy.base_delay_s * (2.0**attempt), policy.max_delay_s)
     return delay * random.uniform(0.75, 1.25)

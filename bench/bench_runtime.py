@@ -1,0 +1,271 @@
+"""threadline vs the official Claude Agent SDK, side by side, against one local fake server.
+
+Run: ``.venv/bin/python bench/bench_runtime.py [--runs 9]``. Not part of the test suite.
+
+1. one ``query()`` turn, call → ResultMessage (the official SDK spawns its bundled CLI);
+2. resuming a 20 000-entry session, call → the first model request reaching the server;
+3. RSS growth per additional open client (1 → 20 clients, / 19) vs the RSS of the official
+   client's CLI process.
+
+Each measurement: one warm-up, then ``--runs`` interleaved runs; medians are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from threadline._client import AgentClient  # noqa: E402
+from threadline._ids import new_uuid  # noqa: E402
+from threadline._messages import ResultMessage  # noqa: E402
+from threadline._options import AgentOptions  # noqa: E402
+from threadline._paths import project_key_for_directory  # noqa: E402
+from threadline._query import query  # noqa: E402
+from threadline._record import EntryFactory  # noqa: E402
+from threadline.testing._fake_anthropic import FakeAnthropicServer  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+class Bench:
+    def __init__(self, work: Path) -> None:
+        self.work = work
+        self.config = work / "config"
+        self.project = work / "project"
+        for d in (self.config, self.project, work / "home", work / "tmp"):
+            d.mkdir(parents=True, exist_ok=True)
+        self.server = FakeAnthropicServer().start()
+        self.arrivals: list[float] = []
+        original_log = self.server._log
+
+        def log(path: str, headers: dict[str, str], body: Any, answered_by: Any) -> None:
+            if path == "/v1/messages":
+                self.arrivals.append(time.perf_counter())
+            original_log(path, headers, body, answered_by)
+
+        self.server._log = log  # type: ignore[method-assign]
+        for name in list(os.environ):
+            if name.startswith(("ANTHROPIC_", "CLAUDE", "OTEL_")):
+                del os.environ[name]
+        self.env = {
+            "ANTHROPIC_BASE_URL": self.server.base_url,
+            "ANTHROPIC_API_KEY": "sk-ant-fake-bench",
+            "CLAUDE_CONFIG_DIR": str(self.config),
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_TELEMETRY": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "DISABLE_ERROR_REPORTING": "1",
+            "HOME": str(work / "home"),
+            "TMPDIR": str(work / "tmp"),
+        }
+        os.environ.update(self.env)
+        os.chdir(self.project)
+
+    # -- options -------------------------------------------------------------------------
+
+    def tl_options(self, **kw: Any) -> AgentOptions:
+        return AgentOptions(cwd=str(self.project), **kw)
+
+    def sdk_options(self, **kw: Any) -> Any:
+        from claude_agent_sdk import ClaudeAgentOptions
+
+        return ClaudeAgentOptions(cwd=str(self.project), env=dict(self.env), **kw)
+
+    # -- 1. one turn -----------------------------------------------------------------------
+
+    async def tl_turn(self) -> float:
+        t0 = time.perf_counter()
+        async for m in query(prompt="hello", options=self.tl_options()):
+            if isinstance(m, ResultMessage):
+                assert not m.is_error, m
+        return time.perf_counter() - t0
+
+    async def sdk_turn(self) -> float:
+        import claude_agent_sdk
+
+        t0 = time.perf_counter()
+        async for m in claude_agent_sdk.query(prompt="hello", options=self.sdk_options()):
+            if isinstance(m, claude_agent_sdk.ResultMessage):
+                assert not m.is_error, m
+        return time.perf_counter() - t0
+
+    # -- 2. resume a 20 000-entry session ----------------------------------------------------
+
+    def make_big_session(self, entries: int = 20_000) -> str:
+        sid = new_uuid()
+        factory = EntryFactory(session_id=sid, cwd=str(self.project))
+        out: list[dict[str, Any]] = []
+        parent: str | None = None
+        for i in range(entries // 2):
+            prompt = factory.prompt(f"question {i}: " + "lorem ipsum " * 8, parent)
+            reply = factory.assistant(
+                {
+                    "id": f"msg_{i:08d}",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "claude-opus-5-5",
+                    "content": [{"type": "text", "text": f"answer {i}: " + "dolor sit amet " * 8}],
+                    "stop_reason": "end_turn",
+                    "stop_sequence": None,
+                    "usage": {"input_tokens": 10, "output_tokens": 10},
+                },
+                prompt["uuid"],
+                None,
+            )
+            out.append(prompt)
+            out.extend(reply)
+            parent = reply[-1]["uuid"]
+        folder = self.config / "projects" / project_key_for_directory(str(self.project))
+        folder.mkdir(parents=True, exist_ok=True)
+        with (folder / f"{sid}.jsonl").open("w") as fh:
+            for e in out:
+                fh.write(json.dumps(e, separators=(",", ":")) + "\n")
+        return sid
+
+    async def tl_resume(self, sid: str) -> float:
+        self.arrivals.clear()
+        # nothing is written, so the big session stays the same size from run to run
+        t0 = time.perf_counter()
+        async for _ in query(
+            prompt="next", options=self.tl_options(resume=sid, persist_session=False)
+        ):
+            pass
+        return self.arrivals[0] - t0
+
+    async def sdk_resume(self, sid: str) -> float:
+        import claude_agent_sdk
+
+        self.arrivals.clear()
+        t0 = time.perf_counter()
+        async for _ in claude_agent_sdk.query(
+            prompt="next",
+            options=self.sdk_options(resume=sid, extra_args={"no-session-persistence": None}),
+        ):
+            pass
+        return self.arrivals[0] - t0
+
+    # -- 3. memory per open client -----------------------------------------------------------
+
+    async def tl_rss_per_client(self) -> float:
+        clients: list[AgentClient] = []
+
+        async def open_one() -> None:
+            client = AgentClient(self.tl_options())
+            await client.connect()
+            await client.query("hi")
+            async for _ in client.receive_response():
+                pass
+            clients.append(client)
+
+        await open_one()
+        gc.collect()
+        base = _rss_self()
+        for _ in range(19):
+            await open_one()
+        gc.collect()
+        grown = _rss_self() - base
+        for c in clients:
+            await c.disconnect()
+        return grown / 19
+
+    async def sdk_client_rss(self) -> float:
+        from claude_agent_sdk import ClaudeSDKClient
+
+        async with ClaudeSDKClient(self.sdk_options()) as client:
+            await client.query("hi")
+            async for _ in client.receive_response():
+                pass
+            rss = _children_rss()
+        return float(rss)
+
+
+def _rss_self() -> int:
+    return _rss_of(os.getpid())
+
+
+def _rss_of(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def _children_rss() -> int:
+    me = os.getpid()
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == me:
+            total += _rss_of(int(name))
+    return total
+
+
+def _median(fn: Callable[[], Any], runs: int) -> list[float]:
+    return [asyncio.run(fn()) for _ in range(runs)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runs", type=int, default=9)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
+        bench = Bench(Path(tmp))
+        big = bench.make_big_session()
+        pairs: dict[str, tuple[list[float], list[float]]] = {
+            "turn": ([], []),
+            "resume": ([], []),
+        }
+        # warm-up
+        asyncio.run(bench.tl_turn())
+        asyncio.run(bench.sdk_turn())
+        asyncio.run(bench.tl_resume(big))
+        asyncio.run(bench.sdk_resume(big))
+        for _ in range(args.runs):
+            pairs["turn"][0].append(asyncio.run(bench.tl_turn()))
+            pairs["turn"][1].append(asyncio.run(bench.sdk_turn()))
+            pairs["resume"][0].append(asyncio.run(bench.tl_resume(big)))
+            pairs["resume"][1].append(asyncio.run(bench.sdk_resume(big)))
+        tl_rss = asyncio.run(bench.tl_rss_per_client())
+        sdk_rss = asyncio.run(bench.sdk_client_rss())
+        bench.server.stop()
+
+    print(f"{'measurement':<48} {'threadline':>12} {'official':>12} {'ratio':>8}")
+    for name, label in (
+        ("turn", "one query() turn, call -> ResultMessage"),
+        ("resume", "resume 20 000 entries -> first model request"),
+    ):
+        ours = statistics.median(pairs[name][0])
+        theirs = statistics.median(pairs[name][1])
+        print(f"{label:<48} {ours * 1000:>10.1f}ms {theirs * 1000:>10.1f}ms {theirs / ours:>7.1f}x")
+    print(
+        f"{'RSS per additional open client (1->20)/19':<48} {tl_rss / MiB:>9.2f}MiB "
+        f"{sdk_rss / MiB:>9.1f}MiB {sdk_rss / max(tl_rss, 1):>7.1f}x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
