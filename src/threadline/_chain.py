@@ -52,15 +52,17 @@ def build_conversation_chain(entries: list[Raw]) -> list[Raw]:
     by_uuid: dict[str, Raw] = {}
     position: dict[str, int] = {}
     parents: set[str] = set()
+    add_parent = parents.add
     for i, entry in enumerate(entries):
         uid = entry["uuid"]
         by_uuid[uid] = entry
         position[uid] = i
         parent = entry.get("parentUuid")
         if parent:
-            parents.add(parent)
+            add_parent(parent)
 
     leaves: list[Raw] = []
+    get = by_uuid.get
     for entry in entries:
         if entry["uuid"] in parents:
             continue
@@ -71,11 +73,12 @@ def build_conversation_chain(entries: list[Raw]) -> list[Raw]:
             if uid in seen:
                 break
             seen.add(uid)
-            if cur.get("type") in ("user", "assistant"):
+            t = cur.get("type")
+            if t == "user" or t == "assistant":
                 leaves.append(cur)
                 break
             parent = cur.get("parentUuid")
-            cur = by_uuid.get(parent) if parent else None
+            cur = get(parent) if parent else None
     if not leaves:
         return []
 
@@ -97,7 +100,7 @@ def build_conversation_chain(entries: list[Raw]) -> list[Raw]:
         on_chain.add(uid)
         chain.append(cur)
         parent = cur.get("parentUuid")
-        cur = by_uuid.get(parent) if parent else None
+        cur = get(parent) if parent else None
     chain.reverse()
     return _recover_parallel(by_uuid, chain, on_chain)
 
@@ -106,24 +109,24 @@ def _message_id(entry: Raw) -> str | None:
     if entry.get("type") != "assistant":
         return None
     message = entry.get("message")
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         return None
     mid = message.get("id")
-    return mid if isinstance(mid, str) and mid else None
+    return mid if type(mid) is str and mid else None
 
 
 def _block_ids(entry: Raw, block_type: str, id_field: str) -> list[str]:
     message = entry.get("message")
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         return []
     content = message.get("content")
-    if not isinstance(content, list):
+    if type(content) is not list:
         return []
     out: list[str] = []
     for block in content:
-        if isinstance(block, dict) and block.get("type") == block_type:
+        if type(block) is dict and block.get("type") == block_type:
             value = block.get(id_field)
-            if isinstance(value, str):
+            if type(value) is str:
                 out.append(value)
     return out
 
@@ -132,15 +135,15 @@ def _is_tool_result(entry: Raw) -> bool:
     if entry.get("type") != "user":
         return False
     parent = entry.get("parentUuid")
-    if not isinstance(parent, str) or not parent:
+    if type(parent) is not str or not parent:
         return False
     message = entry.get("message")
-    if not isinstance(message, dict):
+    if type(message) is not dict:
         return False
     content = message.get("content")
-    if not isinstance(content, list):
+    if type(content) is not list:
         return False
-    return any(isinstance(b, dict) and b.get("type") == "tool_result" for b in content)
+    return any(type(b) is dict and b.get("type") == "tool_result" for b in content)
 
 
 def _same_writer(a: Raw, b: Raw) -> bool:
@@ -155,34 +158,81 @@ def _ts(entry: Raw) -> str:
 
 
 def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str]) -> list[Raw]:
-    chain_assistants = [e for e in chain if e.get("type") == "assistant"]
+    """Put back the parallel tool calls and results a single parentUuid walk misses.
+
+    Same result as the official SDK's recovery, computed from the entries that
+    are *off* the chain: only responses that appear on the chain are grouped,
+    and tool-call ownership is resolved only for calls that an off-chain
+    result answers. On a linear transcript this is one cheap pass.
+    """
     anchors: dict[str, Raw] = {}
-    for entry in chain_assistants:
+    chain_assistants: list[Raw] = []
+    for entry in chain:
         mid = _message_id(entry)
-        if mid:
+        if mid is not None:
             anchors[mid] = entry
+            chain_assistants.append(entry)
+        elif entry.get("type") == "assistant":
+            chain_assistants.append(entry)
     if not anchors:
         return chain
 
+    # One pass in by_uuid order (the official iteration order): sibling groups
+    # of on-chain responses, and tool results that are off the chain.
     siblings: dict[str, list[Raw]] = {}
+    off_results: list[Raw] = []
+    has_orphan_sibling = False
+    for uid, entry in by_uuid.items():
+        t = entry.get("type")
+        if t == "assistant":
+            message = entry.get("message")
+            if type(message) is dict:
+                mid = message.get("id")
+                if type(mid) is str and mid in anchors:
+                    group = siblings.get(mid)
+                    if group is None:
+                        siblings[mid] = [entry]
+                    else:
+                        group.append(entry)
+                    if uid not in seen:
+                        has_orphan_sibling = True
+        elif t == "user" and uid not in seen and _is_tool_result(entry):
+            off_results.append(entry)
+    if not has_orphan_sibling and not off_results:
+        return chain
+
+    # Owners of the calls the off-chain results answer; a call id claimed by two
+    # different responses is ambiguous (None) and never used.
+    needed: set[str] = set()
+    for result in off_results:
+        needed.update(_block_ids(result, "tool_result", "tool_use_id"))
     call_owner: dict[str, Raw | None] = {}
-    results: list[Raw] = []
-    for entry in by_uuid.values():
-        mid = _message_id(entry)
-        if mid:
-            siblings.setdefault(mid, []).append(entry)
-            for call_id in _block_ids(entry, "tool_use", "id"):
+    if needed:
+        for entry in by_uuid.values():
+            if entry.get("type") != "assistant":
+                continue
+            message = entry.get("message")
+            if type(message) is not dict:
+                continue
+            mid = message.get("id")
+            content = message.get("content")
+            if type(mid) is not str or not mid or type(content) is not list:
+                continue
+            for block in content:
+                if type(block) is not dict or block.get("type") != "tool_use":
+                    continue
+                call_id = block.get("id")
+                if type(call_id) is not str or call_id not in needed:
+                    continue
                 if call_id not in call_owner:
                     call_owner[call_id] = entry
                     continue
                 owner = call_owner[call_id]
                 same = owner is not None and _message_id(owner) == mid
                 call_owner[call_id] = entry if same else None
-        elif _is_tool_result(entry):
-            results.append(entry)
 
     by_assistant: dict[str, list[Raw]] = {}
-    for result in results:
+    for result in off_results:
         by_assistant.setdefault(result["parentUuid"], []).append(result)
         source = result.get("sourceToolAssistantUUID")
         if isinstance(source, str):
@@ -204,8 +254,10 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
             continue
         processed.add(mid)
         group = siblings.get(mid, [assistant])
-        members = {m["uuid"] for m in group}
         orphan_siblings = [m for m in group if m["uuid"] not in seen]
+        if not orphan_siblings and not any(m["uuid"] in by_assistant for m in group):
+            continue
+        members = {m["uuid"] for m in group}
         orphan_results: list[Raw] = []
         strays: list[Raw] = []
         collected: set[str] = set()
@@ -222,7 +274,10 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
         if strays:
             if answered_on_chain is None or file_position is None:
                 answered_on_chain = {
-                    cid for e in chain for cid in _block_ids(e, "tool_result", "tool_use_id")
+                    cid
+                    for e in chain
+                    if e.get("type") == "user"
+                    for cid in _block_ids(e, "tool_result", "tool_use_id")
                 }
                 file_position = {uid: i for i, uid in enumerate(by_uuid)}
             answered = set(answered_on_chain)
@@ -313,21 +368,22 @@ def to_session_messages(
 ) -> list[SessionMessage]:
     """Chain entries → :class:`SessionMessage` (main sessions filter invisible entries)."""
     out: list[SessionMessage] = []
+    append = out.append
+    make = SessionMessage
     for e in chain:
         t = e.get("type")
-        if visible_only:
-            if not is_visible(e):
-                continue
-        elif t != "user" and t != "assistant":
+        if t != "user" and t != "assistant":
             continue
-        out.append(
-            SessionMessage(
-                type="user" if t == "user" else "assistant",
-                uuid=e.get("uuid", ""),
-                session_id=e.get("sessionId", ""),
-                message=e.get("message"),
-                parent_tool_use_id=parent_tool_use_id,
-                parent_agent_id=parent_agent_id,
+        if visible_only and (e.get("isMeta") or e.get("isSidechain") or e.get("teamName")):
+            continue
+        append(
+            make(
+                "user" if t == "user" else "assistant",
+                e.get("uuid", ""),
+                e.get("sessionId", ""),
+                e.get("message"),
+                parent_tool_use_id,
+                parent_agent_id,
             )
         )
     return out

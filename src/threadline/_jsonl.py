@@ -8,13 +8,58 @@ we accept everything the official readers accept.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 
-__all__ = ["dumps_line", "iter_objects", "loads_line"]
+__all__ = ["dumps_line", "gc_paused", "iter_objects", "loads_line", "parse_chain_entries"]
+
+_CHAIN_TYPES = frozenset({"user", "assistant", "progress", "system", "attachment"})
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic GC while building many dicts (they hold no cycles; 2-4x faster)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def parse_chain_entries(data: bytes) -> list[dict[str, Any]]:
+    """Chain entries (chain type with a string uuid) of a JSONL buffer, in file order.
+
+    Lines without a ``"uuid"`` key cannot be chain entries and are not parsed.
+    """
+    out: list[dict[str, Any]] = []
+    append = out.append
+    loads = orjson.loads
+    with gc_paused():
+        for line in data.split(b"\n"):
+            if b'"uuid"' not in line:
+                continue
+            try:
+                obj = loads(line)
+            except _JSONDecodeError:
+                obj = loads_line(line)
+                if obj is None:
+                    continue
+            except RecursionError:
+                continue
+            if (
+                type(obj) is dict
+                and obj.get("type") in _CHAIN_TYPES
+                and type(obj.get("uuid")) is str
+            ):
+                append(obj)
+    return out
 
 _JSONDecodeError = orjson.JSONDecodeError
 

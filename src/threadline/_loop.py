@@ -46,7 +46,7 @@ from ._record import TOOL_REJECTED, EntryFactory, git_branch, threadline_version
 from ._resume import SessionPlan, plan_session
 from ._toolrun import CallOutcome, ToolRunner
 from ._turn import TurnStats, add_user_content, api_content, request_messages
-from .providers import AnthropicProvider, ModelRequest, ModelResponse, Provider
+from .providers import ModelRequest, ModelResponse, Provider
 from .tools import BUILTIN_TOOLS, Tool, open_mcp_tools
 
 __all__ = ["Prompt", "Runtime"]
@@ -455,7 +455,7 @@ def _api_key(options: AgentOptions) -> str | None:
     return options.api_key or options.env_value("ANTHROPIC_API_KEY")
 
 
-def _anthropic_provider(options: AgentOptions) -> AnthropicProvider:
+def _anthropic_provider(options: AgentOptions) -> Provider:
     key = _api_key(options)
     token = options.env_value("ANTHROPIC_AUTH_TOKEN")
     if key is None and token is None:
@@ -464,6 +464,8 @@ def _anthropic_provider(options: AgentOptions) -> AnthropicProvider:
             "or pass AgentOptions(api_key=...)"
         )
     headers = {"authorization": f"Bearer {token}"} if key is None and token else None
+    from .providers.anthropic import AnthropicProvider
+
     return AnthropicProvider(
         api_key=key or "",
         base_url=options.base_url or options.env_value("ANTHROPIC_BASE_URL"),

@@ -20,17 +20,16 @@ tool calls closed with an error result, results without a call dropped.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import importlib.metadata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from ._ids import new_uuid
+from ._jsonl import gc_paused as gc_paused
 
 __all__ = [
     "INTERRUPTED",
@@ -209,18 +208,6 @@ def _sendable(block: Raw) -> bool:
 
 def _is_synthetic_error(entry: Raw, message: Raw) -> bool:
     return bool(entry.get("isApiErrorMessage")) or message.get("model") == "<synthetic>"
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while building many small dicts (3-4x faster on 20 000 entries)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def chain_to_api_messages(chain: Iterable[Raw]) -> list[Raw]:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._base import ModelRequest, ModelResponse, Provider, StreamItem
 from ._pricing import cost_usd, price_for
 from ._retry import RetryPolicy
-from .anthropic import AnthropicProvider
+
+if TYPE_CHECKING:
+    from .anthropic import AnthropicProvider
 
 __all__ = [
     "AnthropicProvider",
@@ -17,3 +21,12 @@ __all__ = [
     "cost_usd",
     "price_for",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The anthropic package takes ~0.5 s to import: load it on first use only.
+    if name == "AnthropicProvider":
+        from .anthropic import AnthropicProvider
+
+        return AnthropicProvider
+    raise AttributeError(name)

@@ -15,16 +15,10 @@ from typing import Any
 
 import orjson
 
-from .._chain import (
-    build_conversation_chain,
-    build_subagent_chain,
-    chain_entries,
-    page,
-    to_session_messages,
-)
+from .._chain import build_conversation_chain, build_subagent_chain, page, to_session_messages
 from .._exceptions import SessionNotFoundError
 from .._ids import is_uuid, validate_session_id
-from .._jsonl import iter_objects
+from .._jsonl import gc_paused, parse_chain_entries
 from .._lite import info_from_lite, read_lite
 from .._paths import (
     MAX_SANITIZED_LENGTH,
@@ -216,8 +210,9 @@ def get_session_messages(
     if loc is None:
         return []
     data = _read_file(loc.path)
-    chain = build_conversation_chain(chain_entries(iter_objects(data)))
-    return page(to_session_messages(chain), limit, offset)
+    with gc_paused():
+        chain = build_conversation_chain(parse_chain_entries(data))
+        return page(to_session_messages(chain), limit, offset)
 
 
 def _subagent_files(base: Path) -> list[tuple[str, Path]]:
@@ -302,7 +297,8 @@ def get_subagent_messages(
     if not data:
         return []
     tool_use_id, parent_agent = parent_ids(read_agent_meta(match))
-    chain = build_subagent_chain(chain_entries(iter_objects(data)))
+    with gc_paused():
+        chain = build_subagent_chain(parse_chain_entries(data))
     messages = to_session_messages(
         chain, visible_only=False, parent_tool_use_id=tool_use_id, parent_agent_id=parent_agent
     )

@@ -18,8 +18,8 @@ from typing import Any
 
 from .._chain import chain_entries
 from .._exceptions import EmptySessionError, MessageNotFoundError, UserError
-from .._ids import new_uuid, validate_session_id
-from .._jsonl import dumps_line, iter_objects
+from .._ids import new_uuid, new_uuids, validate_session_id
+from .._jsonl import dumps_line, gc_paused, iter_objects
 from .._lite import LITE_READ_BUF_SIZE, extract_first_prompt, last_field
 from .._types import ForkSessionResult
 from ._filelog import locked_fd, read_complete, repair_tail
@@ -136,7 +136,7 @@ def build_fork_entries(
         if cut < 0:
             raise MessageNotFoundError(f"Message {up_to_message_id} not found in session {session_id}")
         transcript = transcript[: cut + 1]
-    mapping = {e["uuid"]: new_uuid() for e in transcript}
+    mapping = dict(zip((e["uuid"] for e in transcript), new_uuids(len(transcript))))
     writable = [e for e in transcript if e.get("type") != "progress"]
     if not writable:
         raise EmptySessionError(f"Session {session_id} has no messages to fork")
@@ -215,7 +215,8 @@ def fork_session(
     content = read_complete(loc.path)
     if not content:
         raise EmptySessionError(f"Session {session_id} has no messages to fork")
-    transcript, replacements = split_fork_input(list(iter_objects(content)), session_id)
+    with gc_paused():
+        transcript, replacements = split_fork_input(list(iter_objects(content)), session_id)
 
     def derive() -> str | None:
         head = content[:LITE_READ_BUF_SIZE].decode("utf-8", "replace")
@@ -229,10 +230,11 @@ def fork_session(
             or None
         )
 
-    forked_id, entries = build_fork_entries(
-        transcript, replacements, session_id, up_to_message_id, title, derive
-    )
-    write_new_transcript(loc.project_dir / f"{forked_id}.jsonl", entries)
+    with gc_paused():
+        forked_id, entries = build_fork_entries(
+            transcript, replacements, session_id, up_to_message_id, title, derive
+        )
+        write_new_transcript(loc.project_dir / f"{forked_id}.jsonl", entries)
     return ForkSessionResult(session_id=forked_id)
 
 

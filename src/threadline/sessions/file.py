@@ -23,9 +23,9 @@ import anyio.to_thread
 import orjson
 
 from .._exceptions import ConcurrentModificationError, UserError
-from .._transcript import CHAIN_TYPES
-from .._jsonl import dumps_line, iter_objects
+from .._jsonl import dumps_line, gc_paused, iter_objects
 from .._paths import config_dir as _config_dir
+from .._transcript import CHAIN_TYPES
 from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
 from ._keys import validate_key
 from ._protocol import (
@@ -239,7 +239,8 @@ class FileStore:
             data = read_complete(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        entries: list[Any] = list(iter_objects(data))
+        with gc_paused():
+            entries: list[Any] = list(iter_objects(data))
         if key.get("subpath"):
             sidecar = path.with_name(path.name[: -len(".jsonl")] + ".meta.json")
             try:
