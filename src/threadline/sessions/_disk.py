@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,11 +153,15 @@ def get_session_info(
     found = False
     if directory:
         canonical = canonicalize_path(directory)
-        candidates: list[tuple[Path | None, str | None]] = [(find_project_dir(canonical), canonical)]
-        for wt in worktree_paths(canonical):
-            if wt != canonical:
-                candidates.append((find_project_dir(wt), wt))
-        for pdir, ppath in candidates:
+
+        def candidates() -> Iterator[tuple[Path | None, str]]:
+            yield find_project_dir(canonical), canonical
+            # Worktrees are only asked for (a git subprocess) when the file is not here.
+            for wt in worktree_paths(canonical):
+                if wt != canonical:
+                    yield find_project_dir(wt), wt
+
+        for pdir, ppath in candidates():
             if pdir is None:
                 continue
             lite = read_lite(pdir / file_name)
