@@ -27,7 +27,13 @@ from typing import Any
 
 import anyio
 
-from ._exceptions import ProviderError, ProviderHTTPError, RateLimitError, UserError
+from ._exceptions import (
+    ConcurrentModificationError,
+    ProviderError,
+    ProviderHTTPError,
+    RateLimitError,
+    UserError,
+)
 from ._hooks import run_hooks
 from ._ids import new_uuid
 from ._messages import (
@@ -45,8 +51,10 @@ from ._permissions import PermissionRules
 from ._record import TOOL_REJECTED, EntryFactory, git_branch, threadline_version
 from ._resume import SessionPlan, plan_session
 from ._toolrun import CallOutcome, ToolRunner
+from ._transcript import CHAIN_TYPES
 from ._turn import TurnStats, add_user_content, api_content, request_messages
 from .providers import ModelRequest, ModelResponse, Provider
+from .sessions import ConditionalAppendStore
 from .tools import BUILTIN_TOOLS, Tool, open_mcp_tools
 
 __all__ = ["Prompt", "Runtime"]
@@ -84,6 +92,8 @@ class Runtime:
         self.history: list[Raw] = list(plan.history)
         self.leaf: str | None = plan.leaf_uuid
         self._pending: list[Raw] = list(plan.pending)
+        self._head: str | None = None
+        """The store's head when we last wrote or looked (second-writer detection)."""
         self._mcp_names = mcp_names
         self._factory = EntryFactory(
             session_id=plan.session_id, cwd=plan.cwd, git_branch=git_branch(plan.cwd)
@@ -128,6 +138,8 @@ class Runtime:
         runtime = cls(
             options=options, plan=plan, provider=provider, tools=tools, mcp_names=list(servers)
         )
+        if isinstance(plan.store, ConditionalAppendStore) and not plan.pending:
+            runtime._head = await plan.store.get_head(plan.key)
         await runtime._hook("SessionStart", {"source": plan.source})
         return runtime
 
@@ -172,8 +184,29 @@ class Runtime:
     async def _persist(self, entries: list[Raw]) -> None:
         if self._pending:
             entries, self._pending = [*self._pending, *entries], []
-        if self.plan.store is not None and entries:
-            await self.plan.store.append(self.plan.key, entries)  # type: ignore[arg-type]
+        store = self.plan.store
+        if store is not None and entries:
+            if isinstance(store, ConditionalAppendStore):
+                try:
+                    await store.append_conditional(
+                        self.plan.key,
+                        entries,  # type: ignore[arg-type]
+                        expected_head=self._head,
+                    )
+                except ConcurrentModificationError as exc:
+                    raise ConcurrentModificationError(
+                        f"Session {self.session_id} was changed by another writer while this "
+                        "run had it open (another process or host resumed it). Nothing of this "
+                        "turn after the conflict was written. Resume the session again to "
+                        "continue from its latest state, or fork it to keep both lines.",
+                        expected=exc.expected,
+                        actual=exc.actual,
+                    ) from exc
+                for e in entries:
+                    if e.get("type") in CHAIN_TYPES and isinstance(e.get("uuid"), str):
+                        self._head = e["uuid"]
+            else:
+                await store.append(self.plan.key, entries)  # type: ignore[arg-type]
         if entries:
             self.leaf = entries[-1]["uuid"]
 
