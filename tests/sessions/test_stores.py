@@ -151,3 +151,19 @@ def test_round_trip_preserves_unknown_fields(config_dir: Path) -> None:
     assert [p.to_dict() for p in parsed] == raw
     assert orjson.loads(dumps_line(parsed[0].to_dict())) == raw[0]
     assert os.linesep == "\n"
+
+
+async def test_own_writes_keep_the_index_current(config_dir: Path, tmp_path: Path) -> None:
+    from threadline.sessions._index import SummaryIndex
+
+    store = FileStore()
+    t = simple_session(str(tmp_path / "p"))
+    key: Any = {"project_key": threadline.project_key_for_directory(tmp_path / "p"), "session_id": t.session_id}
+    await store.append(key, t.entries)  # type: ignore[arg-type]
+    path = store.path_for(key)
+    index = SummaryIndex.for_config_dir(config_dir)
+    row = index._memo[str(path.parent)][str(path)]
+    st = path.stat()
+    assert (row[0], row[1]) == (st.st_mtime_ns, st.st_size)  # current before any listing
+    assert row[3] is not None and row[3][0] == "prompt 0"
+    assert index.path.exists() and stat.S_IMODE(index.path.stat().st_mode) == 0o600

@@ -147,6 +147,25 @@ class SummaryIndex:
 
     # -- listing -----------------------------------------------------------
 
+    def refresh(self, path: Path) -> None:
+        """Re-derive one transcript's row now (called by our own writers after appending)."""
+        name = path.name
+        if not name.endswith(".jsonl") or not is_uuid(name[:-6]):
+            return
+        dkey = str(path.parent)
+        with self._lock:
+            memo = self._load_dir(dkey)
+            try:
+                st = os.stat(path)
+            except OSError:
+                return
+            lite = read_lite(path)
+            if lite is None:
+                return
+            row = (st.st_mtime_ns, st.st_size, st.st_ino, _info_tuple(info_from_lite(name[:-6], lite, None)))
+            memo[str(path)] = row
+            self._store([(str(path), dkey, row)], [])
+
     def scan(
         self, directories: Iterable[Path], *, any_name: bool = False
     ) -> list[tuple[str, str, os.stat_result, tuple[Any, ...] | None]]:

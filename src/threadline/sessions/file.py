@@ -198,6 +198,17 @@ class FileStore:
             cache.uuids |= batch_uuids
             cache.head = head
             cache.size = size + written
+        if not key.get("subpath"):
+            self._refresh_index(path)
+
+    def _refresh_index(self, path: Path) -> None:
+        """Keep the listing index current with our own write (best effort: it is a cache)."""
+        from ._index import SummaryIndex
+
+        try:
+            SummaryIndex.for_config_dir(self.config_dir).refresh(path)
+        except Exception:  # pragma: no cover - the index must never fail a write
+            pass
 
     def _refresh_uuids(self, path: Path, fd: int, size: int) -> _UuidCache:
         """The uuid set of ``path`` (lock held), reading only bytes appended since last time."""
