@@ -19,7 +19,7 @@ from typing import Any
 from .._chain import chain_entries
 from .._exceptions import EmptySessionError, MessageNotFoundError, UserError
 from .._ids import new_uuid, new_uuids, validate_session_id
-from .._jsonl import dumps_line, gc_paused, iter_objects
+from .._jsonl import dumps_line, gc_paused, loads_line
 from .._lite import LITE_READ_BUF_SIZE, extract_first_prompt, last_field
 from .._types import ForkSessionResult
 from ._filelog import locked_fd, read_complete, repair_tail
@@ -215,9 +215,6 @@ def fork_session(
     content = read_complete(loc.path)
     if not content:
         raise EmptySessionError(f"Session {session_id} has no messages to fork")
-    with gc_paused():
-        transcript, replacements = split_fork_input(list(iter_objects(content)), session_id)
-
     def derive() -> str | None:
         head = content[:LITE_READ_BUF_SIZE].decode("utf-8", "replace")
         tail = content[-LITE_READ_BUF_SIZE:].decode("utf-8", "replace")
@@ -230,11 +227,22 @@ def fork_session(
             or None
         )
 
+    # All the large temporaries live and die inside the GC pause, so re-enabling the
+    # collector does not make it walk tens of thousands of fresh dicts.
     with gc_paused():
+        objects = [
+            obj
+            for line in content.split(b"\n")
+            if b'"uuid"' in line or b"content-replacement" in line
+            for obj in (loads_line(line),)
+            if obj is not None
+        ]
+        transcript, replacements = split_fork_input(objects, session_id)
         forked_id, entries = build_fork_entries(
             transcript, replacements, session_id, up_to_message_id, title, derive
         )
         write_new_transcript(loc.project_dir / f"{forked_id}.jsonl", entries)
+        del objects, transcript, replacements, entries
     return ForkSessionResult(session_id=forked_id)
 
 
