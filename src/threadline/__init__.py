@@ -95,6 +95,16 @@ from .sessions import (
     tag_session as tag_session,
     tag_session_via_store as tag_session_via_store,
 )
+from .sessions._transfer import (
+    TransferProgress as TransferProgress,
+    TransferReport as TransferReport,
+    export_session_from_store as export_session_from_store,
+    export_sessions_from_store as export_sessions_from_store,
+    import_sessions_to_store as import_sessions_to_store,
+)
+from .sessions.postgres import PostgresStore as PostgresStore
+from .sessions.redis import RedisStore as RedisStore
+from .sessions.sqlite import SQLiteStore as SQLiteStore
 from .tools import (
     SdkMcpTool as SdkMcpTool,
     create_sdk_mcp_server as create_sdk_mcp_server,

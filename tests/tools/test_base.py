@@ -19,7 +19,7 @@ class _Probe:
     name = "Probe"
     description = "test tool"
     read_only = True
-    input_schema: dict[str, Any] = {  # noqa: RUF012
+    input_schema: dict[str, Any] = {
         "type": "object",
         "properties": {
             "s": {"type": "string"},

@@ -2,7 +2,8 @@
 
 - :func:`check_session_store`: the conformance kit every store must pass
   (the official contracts plus failure modes: retried batches, concurrent
-  appenders, unicode, large entries and long sessions).
+  appenders (tasks and processes), conditional-append races, unicode, large
+  entries, long sessions and listing thousands of sessions).
 - :class:`FakeAnthropicServer`: a real HTTP + SSE fake of the Messages API
   for tests that must not need an API key.
 """
@@ -11,12 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._store_kit import check_session_store as check_session_store
+from ._store_kit import StoreRecipe as StoreRecipe, check_session_store as check_session_store
 
 if TYPE_CHECKING:
     from ._fake_anthropic import FakeAnthropicServer as FakeAnthropicServer
 
-__all__ = ["FakeAnthropicServer", "check_session_store"]
+__all__ = ["FakeAnthropicServer", "StoreRecipe", "check_session_store"]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,8 +3,10 @@
 Beyond the official SDK's 14 contracts (round trip, order, unknown keys,
 subpath and project isolation, listing, cascade delete, subkeys, summaries),
 it checks what breaks stores in production: retried batches (``uuid`` is an
-idempotency key), concurrent appenders, unicode, large entries, long
-sessions and listing many sessions.
+idempotency key), concurrent appenders (tasks, and processes: see below),
+conditional-append conflicts (exactly one of N racing writers wins), unicode
+and NUL, 10 MB entries, 10 000-entry sessions, delete cascade and listing
+thousands of sessions (with summaries that fold every append in order).
 
 Usage::
 
@@ -15,19 +17,35 @@ Usage::
 
 ``make_store`` may be sync or async and is called once per check, so each
 check starts from an empty store (give each call its own namespace/dir).
+
+Stores shared between processes (files, databases) should also pass
+``make_store_in_process``: a *picklable* recipe (a module-level function or a
+``functools.partial`` of the store class) that every call turns into a store
+over the *same* storage. The process checks start worker processes (spawned,
+not forked) that each build a store from it and write to one session at once::
+
+    await check_session_store(
+        lambda: PostgresStore(dsn, namespace=fresh()),
+        make_store_in_process=functools.partial(PostgresStore, dsn, namespace="shared"),
+    )
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
+import multiprocessing
+import sys
 import uuid as uuid_mod
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 import anyio
+import anyio.to_thread
 
 from .._exceptions import ConcurrentModificationError
+from .._lite import parse_iso_ms
 from ..sessions._protocol import (
     ConditionalAppendStore,
     SessionKey,
@@ -37,9 +55,11 @@ from ..sessions._protocol import (
 )
 from ..sessions._summary import fold_session_summary
 
-__all__ = ["check_session_store"]
+__all__ = ["StoreFactory", "StoreRecipe", "check_session_store"]
 
 StoreFactory = Callable[[], "SessionStore | Awaitable[SessionStore]"]
+StoreRecipe = Callable[[], "SessionStore | Awaitable[SessionStore]"]
+"""A picklable store factory for worker processes (module-level function or ``functools.partial``)."""
 
 _PROJECT = "-tmp-threadline-kit"
 
@@ -100,7 +120,9 @@ async def _idempotent_retry(store: SessionStore) -> None:
     await store.append(key, [*batch[3:], _entry(9)])  # overlapping retry
     loaded = await store.load(key) or []
     uuids = [e.get("uuid") for e in loaded]
-    assert len(uuids) == len(set(uuids)) == 6, f"retried batches must not duplicate (got {len(uuids)})"
+    assert len(uuids) == len(set(uuids)) == 6, (
+        f"retried batches must not duplicate (got {len(uuids)})"
+    )
 
 
 async def _isolation(store: SessionStore) -> None:
@@ -117,7 +139,7 @@ async def _isolation(store: SessionStore) -> None:
 
 async def _unicode_and_large(store: SessionStore) -> None:
     key = _key(_sid())
-    weird = "héllo 世界 🎉 \u2028 \"quotes\" \\ back\nslash\ttab \x00nul"
+    weird = 'héllo 世界 🎉 \u2028 "quotes" \\ back\nslash\ttab \x00nul'
     big = "x" * (10 * 1024 * 1024)
     entries = [
         _entry(1, message={"role": "user", "content": weird}),
@@ -157,17 +179,29 @@ async def _concurrent_appenders(store: SessionStore) -> None:
         assert order == sorted(order), "each appender's entries must keep their order"
 
 
+_LISTED_SESSIONS = 2500
+
+
 async def _listing(store: SessionStore) -> None:
     if not store_implements(store, "list_sessions"):
         return
     project = f"-tmp-threadline-list-{uuid_mod.uuid4().hex[:8]}"
     assert await store.list_sessions(project) == []
-    sids = sorted(_sid() for _ in range(1000))
-    for sid in sids:
-        await store.append(_key(sid, project), [_entry(0)])
+    sids = sorted(_sid() for _ in range(_LISTED_SESSIONS))
+    limiter = anyio.CapacityLimiter(16)
+
+    async def create(sid: str) -> None:
+        async with limiter:
+            await store.append(_key(sid, project), [_entry(0)])
+
+    async with anyio.create_task_group() as tg:
+        for sid in sids:
+            tg.start_soon(create, sid)
     await store.append(_key(sids[0], project, "subagents/agent-x"), [_entry(1)])
     listed = await store.list_sessions(project)
-    assert sorted(e["session_id"] for e in listed) == sids, "list_sessions must list every main transcript once"
+    assert sorted(e["session_id"] for e in listed) == sids, (
+        "list_sessions must list every main transcript once"
+    )
     for e in listed:
         assert math.isfinite(e["mtime"]) and e["mtime"] > 1e12, "mtime must be epoch milliseconds"
     if store_implements(store, "list_session_summaries"):
@@ -185,8 +219,12 @@ async def _summaries(store: SessionStore) -> None:
     sid = _sid()
     key = _key(sid)
     await store.append(key, [_entry(1, message={"role": "user", "content": "first prompt"})])
-    await store.append(key, [cast(SessionStoreEntry, {"type": "custom-title", "customTitle": "T1"})])
-    await store.append(key, [cast(SessionStoreEntry, {"type": "custom-title", "customTitle": "T2"})])
+    await store.append(
+        key, [cast(SessionStoreEntry, {"type": "custom-title", "customTitle": "T1"})]
+    )
+    await store.append(
+        key, [cast(SessionStoreEntry, {"type": "custom-title", "customTitle": "T2"})]
+    )
     summaries = [s for s in await store.list_session_summaries(_PROJECT) if s["session_id"] == sid]
     assert len(summaries) == 1
     refolded = fold_session_summary(summaries[0], key, [])
@@ -211,7 +249,9 @@ async def _delete(store: SessionStore) -> None:
         ]
     await store.delete(_key(sid))
     assert await store.load(_key(sid)) is None
-    assert await store.load(_key(sid, subpath="subagents/deep/agent-2")) is None, "delete must cascade"
+    assert await store.load(_key(sid, subpath="subagents/deep/agent-2")) is None, (
+        "delete must cascade"
+    )
     assert await store.load(_key(keep)) is not None
     if store_implements(store, "list_subkeys"):
         assert await store.list_subkeys({"project_key": _PROJECT, "session_id": sid}) == []
@@ -228,7 +268,9 @@ async def _conditional_append(store: SessionStore) -> None:
     await store.append_conditional(key, [first], expected_head=None)
     assert await store.get_head(key) == first["uuid"]
     # Metadata lines do not move the head.
-    await store.append(key, [cast(SessionStoreEntry, {"type": "custom-title", "customTitle": "t", "uuid": _sid()})])
+    await store.append(
+        key, [cast(SessionStoreEntry, {"type": "custom-title", "customTitle": "t", "uuid": _sid()})]
+    )
     assert await store.get_head(key) == first["uuid"]
     # Two writers that both saw `first`: the second one must be refused.
     a, b = _entry(2, parentUuid=first["uuid"]), _entry(3, parentUuid=first["uuid"])
@@ -277,28 +319,183 @@ _CHECKS: dict[str, Callable[[SessionStore], Awaitable[None]]] = {
 }
 
 
+# -- across processes ------------------------------------------------------
+
+_PROCESSES = 4
+_PER_PROCESS = 40
+_LOST = 3  # exit code of a worker whose conditional append was refused
+
+
+def _process_main(
+    recipe: StoreRecipe,
+    key: SessionKey,
+    entries: list[SessionStoreEntry],
+    expected_head: str | None,
+    conditional: bool,
+    barrier: Any,
+) -> None:
+    """Worker process body (spawned): exit 0 on success, ``_LOST`` on a refused append."""
+    sys.exit(anyio.run(_process_async, recipe, key, entries, expected_head, conditional, barrier))
+
+
+async def _process_async(
+    recipe: StoreRecipe,
+    key: SessionKey,
+    entries: list[SessionStoreEntry],
+    expected_head: str | None,
+    conditional: bool,
+    barrier: Any,
+) -> int:
+    store = await _make(recipe)
+    try:
+        await store.load(key)  # connect (and migrate) before the start line
+        await anyio.to_thread.run_sync(barrier.wait, 120)
+        if conditional:
+            assert isinstance(store, ConditionalAppendStore)
+            try:
+                await store.append_conditional(key, entries, expected_head=expected_head)
+            except ConcurrentModificationError:
+                return _LOST
+            return 0
+        for entry in entries:
+            await store.append(key, [entry])
+        await store.append(key, entries[-3:])  # a retried batch, from another process
+        return 0
+    finally:
+        await _close(store)
+
+
+async def _run_processes(
+    recipe: StoreRecipe,
+    key: SessionKey,
+    batches: list[list[SessionStoreEntry]],
+    *,
+    expected_head: str | None = None,
+    conditional: bool = False,
+) -> list[int]:
+    """Run one worker per batch, all released at once; return their exit codes."""
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(len(batches))
+    procs = [
+        ctx.Process(
+            target=_process_main,
+            args=(recipe, key, b, expected_head, conditional, barrier),
+            daemon=True,
+        )
+        for b in batches
+    ]
+    for p in procs:
+        p.start()
+    try:
+        for p in procs:
+            await anyio.to_thread.run_sync(p.join, 300)
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.kill()
+                p.join()
+    return [cast(int, p.exitcode) for p in procs]
+
+
+async def _process_appenders(store: SessionStore, recipe: StoreRecipe) -> None:
+    key = _key(_sid())
+    batches = [
+        [_entry(t * 7 + i, gitBranch=f"b{t}-{i}") for i in range(_PER_PROCESS)]
+        for t in range(_PROCESSES)
+    ]
+    codes = await _run_processes(recipe, key, batches)
+    assert codes == [0] * _PROCESSES, f"appender processes failed (exit codes {codes}; see stderr)"
+    loaded = await store.load(key) or []
+    assert len(loaded) == _PROCESSES * _PER_PROCESS, (
+        f"lost or duplicated appends across processes: {len(loaded)}"
+    )
+    positions = {e["uuid"]: i for i, e in enumerate(loaded)}
+    for b in batches:
+        order = [positions[e["uuid"]] for e in b]
+        assert order == sorted(order), "each process's entries must keep their order"
+    if store_implements(store, "list_session_summaries"):
+        summary = next(
+            s
+            for s in await store.list_session_summaries(_PROJECT)
+            if s["session_id"] == key["session_id"]
+        )
+        first = parse_iso_ms(cast(str, loaded[0].get("timestamp")))
+        assert summary["data"].get("created_at") == first, (
+            "the summary must fold the first stored entry"
+        )
+        assert summary["data"].get("git_branch") == cast(dict[str, Any], loaded[-1])["gitBranch"], (
+            "the summary must fold every append, in stored order"
+        )
+
+
+async def _process_conditional_race(store: SessionStore, recipe: StoreRecipe) -> None:
+    if not isinstance(store, ConditionalAppendStore):
+        return
+    key = _key(_sid())
+    first = _entry(0)
+    await store.append(key, [first])
+    batches = [[_entry(t + 1, parentUuid=first["uuid"])] for t in range(_PROCESSES)]
+    codes = await _run_processes(
+        recipe, key, batches, expected_head=first["uuid"], conditional=True
+    )
+    assert sorted(codes) == [0] + [_LOST] * (_PROCESSES - 1), (
+        f"exactly one of {_PROCESSES} racing processes may win (exit codes {codes})"
+    )
+    loaded = await store.load(key) or []
+    assert len(loaded) == 2 and await store.get_head(key) == loaded[1]["uuid"]
+
+
+_PROCESS_CHECKS: dict[str, Callable[[SessionStore, StoreRecipe], Awaitable[None]]] = {
+    "process_appenders": _process_appenders,
+    "process_conditional_race": _process_conditional_race,
+}
+
+
 async def check_session_store(
-    make_store: StoreFactory, *, skip: frozenset[str] = frozenset()
+    make_store: StoreFactory,
+    *,
+    skip: frozenset[str] = frozenset(),
+    make_store_in_process: StoreRecipe | None = None,
 ) -> list[str]:
     """Run every check against fresh stores from ``make_store``; return the names that ran.
 
     Raises ``AssertionError`` naming the failed check. ``skip`` may name
     checks to leave out (for example ``"unicode_and_large"`` on a store with
-    a documented entry-size limit).
+    a documented entry-size limit). The process checks run only with
+    ``make_store_in_process`` (see the module docstring).
     """
-    unknown = skip - _CHECKS.keys()
+    unknown = skip - _CHECKS.keys() - _PROCESS_CHECKS.keys()
     if unknown:
         raise ValueError(f"unknown checks in skip: {sorted(unknown)}")
     ran: list[str] = []
     for name, check in _CHECKS.items():
-        if name in skip:
-            continue
-        store = await _make(make_store)
-        try:
-            await check(store)
-        except AssertionError as exc:
-            raise AssertionError(f"check_session_store[{name}]: {exc}") from exc
-        finally:
-            await _close(store)
-        ran.append(name)
+        if name not in skip:
+            await _run_check(name, check, make_store)
+            ran.append(name)
+    if make_store_in_process is not None:
+        recipe = make_store_in_process
+        for name, pcheck in _PROCESS_CHECKS.items():
+            if name not in skip:
+                await _run_check(name, functools.partial(_with_recipe, pcheck, recipe), recipe)
+                ran.append(name)
     return ran
+
+
+async def _with_recipe(
+    check: Callable[[SessionStore, StoreRecipe], Awaitable[None]],
+    recipe: StoreRecipe,
+    store: SessionStore,
+) -> None:
+    await check(store, recipe)
+
+
+async def _run_check(
+    name: str, check: Callable[[SessionStore], Awaitable[None]], factory: StoreFactory
+) -> None:
+    store = await _make(factory)
+    try:
+        await check(store)
+    except AssertionError as exc:
+        raise AssertionError(f"check_session_store[{name}]: {exc}") from exc
+    finally:
+        await _close(store)

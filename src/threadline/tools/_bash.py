@@ -84,7 +84,7 @@ class BashTool:
         "  - Each call runs in a fresh shell: `cd` and exported variables do not carry over.\n"
         "  - When issuing multiple commands, use the ';' or '&&' operator to separate them."
     )
-    input_schema: dict[str, Any] = {  # noqa: RUF012
+    input_schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "type": "object",
         "properties": {

@@ -94,7 +94,7 @@ class ReadTool:
         "- This tool can only read files, not directories. To list a directory, use Bash "
         "or Glob."
     )
-    input_schema: dict[str, Any] = {  # noqa: RUF012 - read-only by convention
+    input_schema: dict[str, Any] = {
         "$schema": _SCHEMA_URI,
         "type": "object",
         "properties": {
@@ -215,7 +215,7 @@ class WriteTool:
         "- Missing parent directories are created.\n"
         "- Prefer the Edit tool for modifying existing files."
     )
-    input_schema: dict[str, Any] = {  # noqa: RUF012
+    input_schema: dict[str, Any] = {
         "$schema": _SCHEMA_URI,
         "type": "object",
         "properties": {
@@ -272,7 +272,7 @@ class EditTool:
         "- Use `replace_all` for replacing and renaming strings across the file.\n"
         "- An empty `old_string` creates a new file containing `new_string`."
     )
-    input_schema: dict[str, Any] = {  # noqa: RUF012
+    input_schema: dict[str, Any] = {
         "$schema": _SCHEMA_URI,
         "type": "object",
         "properties": {

@@ -48,7 +48,7 @@ class GlobTool:
         f"(at most {GLOB_LIMIT})\n"
         "- Use this tool when you need to find files by name patterns"
     )
-    input_schema: dict[str, Any] = {  # noqa: RUF012
+    input_schema: dict[str, Any] = {
         "$schema": _SCHEMA_URI,
         "type": "object",
         "properties": {

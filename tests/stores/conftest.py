@@ -1,0 +1,182 @@
+"""Store backends for the shared suite: memory, file, SQLite, PostgreSQL, Redis.
+
+PostgreSQL and Redis tests skip with a reason when the server is unreachable,
+except under CI (``CI`` set), where they fail: CI must run them. Every store a
+test makes gets its own namespace (a fresh schema or key prefix), dropped at
+teardown.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from threadline import FileStore, MemoryStore
+from threadline.sessions.postgres import PostgresStore
+from threadline.sessions.redis import RedisStore
+from threadline.sessions.sqlite import SQLiteStore
+
+PG_DSN = os.environ.get("THREADLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("THREADLINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+BACKENDS = ["memory", "file", "sqlite", "postgres", "redis"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def unavailable(what: str, exc: BaseException) -> None:
+    """Skip (locally) or fail (under CI) because a server is unreachable."""
+    msg = f"{what} is unreachable: {type(exc).__name__}: {exc}"
+    if os.environ.get("CI"):
+        pytest.fail(f"{msg} (CI is set: these tests must run, not skip)", pytrace=False)
+    pytest.skip(msg)
+
+
+@functools.cache
+def _probe(what: str) -> BaseException | None:
+    try:
+        if what == "postgres":
+            import psycopg
+
+            psycopg.connect(PG_DSN, connect_timeout=3).close()
+        else:
+            import redis
+
+            redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
+    except Exception as exc:
+        return exc
+    return None
+
+
+@pytest.fixture
+def pg_dsn() -> str:
+    exc = _probe("postgres")
+    if exc is not None:
+        unavailable(f"PostgreSQL at {PG_DSN}", exc)
+    return PG_DSN
+
+
+@pytest.fixture
+def redis_url() -> str:
+    exc = _probe("redis")
+    if exc is not None:
+        unavailable(f"Redis at {REDIS_URL}", exc)
+    return REDIS_URL
+
+
+def new_namespace() -> str:
+    return f"tl_test_{uuid.uuid4().hex[:12]}"
+
+
+@dataclass
+class Backend:
+    """How to make stores of one kind, and what to clean up afterwards."""
+
+    name: str
+    factory: Callable[[str], Any]
+    shared: bool = True
+    url: str = ""
+    namespaces: list[str] = field(default_factory=list)
+    stores: list[Any] = field(default_factory=list)
+
+    def make(self) -> Any:
+        """A fresh, empty store (its own namespace / file / directory)."""
+        ns = new_namespace()
+        self.namespaces.append(ns)
+        store = self.factory(ns)
+        self.stores.append(store)
+        return store
+
+    def recipe(self) -> Callable[[], Any] | None:
+        """A picklable recipe for stores over one shared namespace (None: not shareable)."""
+        if not self.shared:
+            return None
+        ns = new_namespace()
+        self.namespaces.append(ns)
+        return functools.partial(self.factory, ns)
+
+
+async def drop_postgres(namespaces: list[str]) -> None:
+    import psycopg
+    from psycopg import sql
+
+    async with await psycopg.AsyncConnection.connect(PG_DSN, autocommit=True) as conn:
+        for ns in namespaces:
+            await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(ns)))
+
+
+async def drop_redis(namespaces: list[str]) -> None:
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    try:
+        for ns in namespaces:
+            keys = [k async for k in client.scan_iter(match=f"{ns}:*", count=1000)]
+            for i in range(0, len(keys), 1000):
+                await client.delete(*keys[i : i + 1000])
+    finally:
+        await client.aclose()
+
+
+def _factory(name: str, tmp: Path, request: pytest.FixtureRequest) -> Callable[[str], Any]:
+    if name == "file":
+        return functools.partial(_file_store, str(tmp))
+    if name == "sqlite":
+        return functools.partial(_sqlite_store, str(tmp))
+    if name == "postgres":
+        return functools.partial(_pg_store, request.getfixturevalue("pg_dsn"))
+    if name == "redis":
+        return functools.partial(_redis_store, request.getfixturevalue("redis_url"))
+    raise AssertionError(name)
+
+
+# Module-level so that functools.partial of them pickles into worker processes.
+def _file_store(root: str, ns: str) -> FileStore:
+    Path(root).mkdir(parents=True, exist_ok=True)
+    return FileStore(Path(root) / ns)
+
+
+def _sqlite_store(root: str, ns: str) -> SQLiteStore:
+    return SQLiteStore(Path(root) / f"{ns}.db")
+
+
+def _pg_store(dsn: str, ns: str) -> PostgresStore:
+    return PostgresStore(dsn, namespace=ns, max_size=4)
+
+
+def _redis_store(url: str, ns: str) -> RedisStore:
+    return RedisStore(url, namespace=ns)
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(b, marks=[getattr(pytest.mark, b)] if b in ("postgres", "redis") else [])
+        for b in BACKENDS
+    ]
+)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    name: str = request.param
+    if name == "memory":
+        b = Backend(name, lambda ns: MemoryStore(), shared=False)
+    else:
+        factory = _factory(name, tmp_path / "stores", request)
+        b = Backend(name, factory, url=str(factory.args[0]))  # type: ignore[attr-defined]
+    try:
+        yield b
+    finally:
+        for store in b.stores:
+            await store.aclose()
+        if name == "postgres":
+            await drop_postgres(b.namespaces)
+        elif name == "redis":
+            await drop_redis(b.namespaces)
+

@@ -1,0 +1,170 @@
+"""What the SQLite, PostgreSQL and Redis stores promise beyond the shared suites."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from threadline import StorageError, UserError
+from threadline.sessions.postgres import PostgresStore
+from threadline.sessions.redis import RedisStore
+from threadline.sessions.sqlite import SQLiteStore
+
+from .conftest import Backend
+
+pytestmark = pytest.mark.anyio
+DB_BACKENDS = ["sqlite", "postgres", "redis"]
+
+
+def _key(project: str = "-p", sid: str | None = None, **extra: Any) -> Any:
+    return {"project_key": project, "session_id": sid or str(uuid.uuid4()), **extra}
+
+
+def _entries(n: int, **extra: Any) -> list[Any]:
+    return [{"type": "user", "uuid": str(uuid.uuid4()), "message": {"content": f"m{i}"}, **extra} for i in range(n)]
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+async def test_lifecycle_aclose_idempotent_and_use_after_close(backend: Backend) -> None:
+    async with backend.make() as store:
+        await store.append(_key(), _entries(1))
+    await store.aclose()  # second close: no-op
+    with pytest.raises(StorageError, match="closed"):
+        await store.load(_key())
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+async def test_find_session_searches_every_project_newest_first(backend: Backend) -> None:
+    store = backend.make()
+    sid = str(uuid.uuid4())
+    assert await store.find_session(sid) is None
+    await store.append(_key("-old", sid), _entries(1))
+    await anyio.sleep(0.005)  # mtimes are per key: two keys may share a millisecond
+    await store.append(_key("-new", sid), _entries(1))
+    await store.append(_key("-old", sid, subpath="subagents/agent-x"), _entries(1))
+    assert await store.find_session(sid) == {"project_key": "-new", "session_id": sid}
+    assert await store.list_projects() == ["-new", "-old"]
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+async def test_summaries_are_folded_on_append_not_read_from_transcripts(backend: Backend) -> None:
+    store = backend.make()
+    key = _key()
+    await store.append(key, [{"type": "user", "uuid": str(uuid.uuid4()), "cwd": "/w",
+                              "timestamp": "2026-01-01T00:00:00.000Z",
+                              "message": {"role": "user", "content": "hello there"}}])
+    await store.append(key, [{"type": "custom-title", "customTitle": "Named"}])
+    await _wipe_transcript_bodies(backend, store)
+    [summary] = await store.list_session_summaries("-p")
+    assert summary["data"]["first_prompt"] == "hello there"
+    assert summary["data"]["custom_title"] == "Named" and summary["data"]["cwd"] == "/w"
+
+
+async def _wipe_transcript_bodies(backend: Backend, store: Any) -> None:
+    """Remove every stored entry body, keeping the per-session rows / hashes."""
+    if backend.name == "sqlite":
+        with sqlite3.connect(store.path) as conn:
+            conn.execute("DELETE FROM chunks")
+    elif backend.name == "postgres":
+        async with store._conn("test") as conn:
+            await conn.execute(store._psycopg.sql.SQL("DELETE FROM {}.chunks").format(
+                store._psycopg.sql.Identifier(store.namespace)))
+    else:
+        client = store._ready()
+        keys = [k async for k in client.scan_iter(match=f"{store.namespace}:c:*")]
+        await client.delete(*keys)
+    assert await store.load(_key()) is None
+
+
+@pytest.mark.parametrize("backend", ["postgres", "redis"], indirect=True)
+async def test_namespaces_isolate(backend: Backend) -> None:
+    a, b = backend.make(), backend.make()
+    key = _key()
+    await a.append(key, _entries(2))
+    assert await b.load(key) is None
+    assert await b.list_sessions("-p") == []
+
+
+@pytest.mark.parametrize("bad", ["", "Upper", "has-dash", "semi;colon", "a" * 49, "9lead", "pg_x", 'q"uote'])
+def test_invalid_namespace_rejected(bad: str) -> None:
+    with pytest.raises(UserError):
+        PostgresStore("postgresql://nowhere", namespace=bad)
+    with pytest.raises(UserError):
+        RedisStore("redis://nowhere", namespace=bad)
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+@pytest.mark.parametrize("sid", ["a/b", "nul\x00"])
+async def test_unsafe_session_ids_rejected(backend: Backend, sid: str) -> None:
+    with pytest.raises(UserError):
+        await backend.make().append(_key(sid=sid), _entries(1))
+
+
+async def test_unreachable_servers_raise_storage_error() -> None:
+    pg = PostgresStore("postgresql://postgres@127.0.0.1:1/test", connect_timeout=1)
+    with pytest.raises(StorageError) as info:
+        await pg.load(_key())
+    assert info.value.__cause__ is not None
+    await pg.aclose()
+    rd = RedisStore("redis://127.0.0.1:1/0")
+    with pytest.raises(StorageError) as info:
+        await rd.load(_key())
+    assert type(info.value.__cause__).__module__.startswith("redis")
+    await rd.aclose()
+
+
+async def test_sqlite_driver_error_is_chained(tmp_path: Path) -> None:
+    (tmp_path / "not-a-db").write_bytes(b"this is not sqlite" * 100)
+    store = SQLiteStore(tmp_path / "not-a-db")
+    with pytest.raises(StorageError) as info:
+        await store.load(_key())
+    assert isinstance(info.value.__cause__, sqlite3.Error)
+    await store.aclose()
+
+
+@pytest.mark.parametrize(("module", "cls", "extra"), [
+    ("psycopg", PostgresStore, "postgres"), ("psycopg_pool", PostgresStore, "postgres"),
+    ("redis.asyncio", RedisStore, "redis"),
+])
+def test_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, module: str, cls: Any, extra: str) -> None:
+    monkeypatch.setitem(sys.modules, module, None)
+    with pytest.raises(ImportError, match=rf"pip install 'threadline\[{extra}\]'"):
+        cls("x://y")
+
+
+async def test_sqlite_migrations_recorded_once(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    for _ in range(2):
+        async with SQLiteStore(path) as store:
+            await store.append(_key(), _entries(1))
+    with sqlite3.connect(path) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM _migrations")] == ["m001_initial"]
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_postgres_schema_created_and_migrations_recorded(backend: Backend) -> None:
+    first = backend.make()
+    await first.append(_key(), _entries(1))
+    again = PostgresStore(backend.url, namespace=first.namespace)
+    backend.stores.append(again)
+    assert await again.applied_migrations() == ["m001_initial"]
+    assert len(await again.list_sessions("-p")) == 1
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+async def test_empty_and_metadata_only_appends(backend: Backend) -> None:
+    store = backend.make()
+    key = _key()
+    await store.append(key, [])
+    assert await store.load(key) == []
+    await store.append(key, [{"type": "tag", "tag": "x"}])
+    await store.append(key, [{"type": "tag", "tag": "x"}])  # no uuid: not deduplicated
+    assert await store.load(key) == [{"type": "tag", "tag": "x"}] * 2
+    assert await store.get_head(key) is None
