@@ -61,7 +61,11 @@ from ._types import (
     SDKSessionInfo as SDKSessionInfo,
     SessionMessage as SessionMessage,
 )
-from .providers import RetryPolicy as RetryPolicy
+from .providers import (
+    ModelPrice as ModelPrice,
+    RetryPolicy as RetryPolicy,
+    register_model_price as register_model_price,
+)
 from .sessions import (
     ConditionalAppendStore as ConditionalAppendStore,
     FileStore as FileStore,

@@ -1,25 +1,30 @@
-"""Model providers: the :class:`Provider` protocol and the Anthropic implementation."""
+"""Model providers: the :class:`Provider` protocol, Anthropic and OpenAI-compatible."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from ._base import ModelRequest, ModelResponse, Provider, StreamItem
-from ._pricing import cost_usd, price_for
+from ._pricing import ModelPrice, cost_usd, model_price, price_for, register_model_price
 from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
     from .anthropic import AnthropicProvider
+    from .openai import OpenAIProvider
 
 __all__ = [
     "AnthropicProvider",
+    "ModelPrice",
     "ModelRequest",
     "ModelResponse",
+    "OpenAIProvider",
     "Provider",
     "RetryPolicy",
     "StreamItem",
     "cost_usd",
+    "model_price",
     "price_for",
+    "register_model_price",
 ]
 
 
@@ -29,4 +34,8 @@ def __getattr__(name: str) -> Any:
         from .anthropic import AnthropicProvider
 
         return AnthropicProvider
+    if name == "OpenAIProvider":
+        from .openai import OpenAIProvider
+
+        return OpenAIProvider
     raise AttributeError(name)

@@ -16,8 +16,9 @@ from ._store_kit import StoreRecipe as StoreRecipe, check_session_store as check
 
 if TYPE_CHECKING:
     from ._fake_anthropic import FakeAnthropicServer as FakeAnthropicServer
+    from ._fake_openai import FakeOpenAIServer as FakeOpenAIServer
 
-__all__ = ["FakeAnthropicServer", "StoreRecipe", "check_session_store"]
+__all__ = ["FakeAnthropicServer", "FakeOpenAIServer", "StoreRecipe", "check_session_store"]
 
 
 def __getattr__(name: str) -> Any:
@@ -25,4 +26,8 @@ def __getattr__(name: str) -> Any:
         from ._fake_anthropic import FakeAnthropicServer
 
         return FakeAnthropicServer
+    if name == "FakeOpenAIServer":
+        from ._fake_openai import FakeOpenAIServer
+
+        return FakeOpenAIServer
     raise AttributeError(name)

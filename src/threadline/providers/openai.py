@@ -1,0 +1,258 @@
+"""OpenAI-compatible chat completions (OpenAI, vLLM, Ollama, llama.cpp server, ...).
+
+Through the official ``openai`` package (``pip install "threadline[openai]"``), imported
+only when this module is. Mirrors :mod:`threadline.providers.anthropic`:
+
+- always streams, with ``stream_options={"include_usage": True}`` so the last chunk
+  carries token usage; each chunk is translated into Anthropic stream events (what
+  ``include_partial_messages`` consumers see) and one Anthropic ``message`` dict
+  (what the transcript stores), by :mod:`threadline.providers._openai_convert`;
+- retries by the one table in :mod:`threadline.providers._retry` (the ``openai`` client is
+  built with ``max_retries=0``); a stream that is cut, corrupt, or ends without a
+  ``finish_reason`` is retried like a connection failure;
+- errors become :class:`~threadline.ProviderHTTPError` / :class:`~threadline.RateLimitError`
+  (429, 529) / :class:`~threadline.ProviderConnectionError`, chained to the ``openai`` one.
+
+The body is serialised once with orjson and posted through the client's low-level
+``post(content=...)`` (no per-call deep copy of a long history).
+
+Output tokens: ``max_tokens`` is sent only when the provider was given one (the agent loop
+passes ``AgentOptions.max_tokens``). Local servers otherwise reject the Anthropic-sized
+default when it exceeds the model's context window.
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+import time
+from collections.abc import AsyncGenerator, Mapping
+from typing import Any
+
+import anyio
+import orjson
+
+try:
+    import httpx2
+    import openai
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        'The OpenAI-compatible provider needs the "openai" package: '
+        'pip install "threadline[openai]"'
+    ) from exc
+
+from .._exceptions import (
+    ProviderConnectionError,
+    ProviderError,
+    ProviderHTTPError,
+    RateLimitError,
+)
+from ._base import ModelRequest, ModelResponse, StreamItem
+from ._openai_convert import ChunkTranslator, chat_body
+from ._retry import RetryPolicy, is_retryable_status, retry_delay
+
+__all__ = ["DEFAULT_OPENAI_BASE_URL", "NO_API_KEY", "OpenAIProvider"]
+
+DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
+NO_API_KEY = "not-needed"
+"""Sent as the bearer token when no key is configured (local servers ignore it)."""
+
+_ERROR_TYPE_STATUS = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "rate_limit_error": 429,
+    "rate_limit_exceeded": 429,
+    "insufficient_quota": 429,
+    "server_error": 500,
+    "api_error": 500,
+    "overloaded_error": 529,
+}
+
+
+class _Attempt(Exception):
+    """One failed attempt: the threadline error, whether to retry, and the reply headers."""
+
+    def __init__(
+        self, error: ProviderError, *, retryable: bool, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retryable = retryable
+        self.headers = headers
+
+
+def _error_message(body: object, fallback: str) -> str:
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping) and inner.get("message"):
+            return str(inner["message"])
+    return fallback
+
+
+def _status_failure(
+    status: int, body: object, message: str, headers: Mapping[str, str] | None
+) -> _Attempt:
+    retryable = is_retryable_status(status)
+    text = f"API Error: {status} {_error_message(body, message)}"
+    cls = RateLimitError if status in (429, 529) else ProviderHTTPError
+    err = cls(text, status_code=status, retryable=retryable, body=body)
+    return _Attempt(err, retryable=retryable, headers=dict(headers) if headers else None)
+
+
+def _stream_error_status(body: object) -> int:
+    """The status an ``error`` object inside a 200 stream stands for (500 when unsaid)."""
+    inner = body.get("error", body) if isinstance(body, Mapping) else None
+    if not isinstance(inner, Mapping):
+        return 500
+    code = inner.get("code")
+    numeric = isinstance(code, int) or (isinstance(code, str) and code.isdigit())
+    if numeric and 400 <= int(str(code)) <= 599:
+        return int(str(code))
+    for key in ("type", "code"):
+        status = _ERROR_TYPE_STATUS.get(str(inner.get(key)))
+        if status is not None:
+            return status
+    return 500
+
+
+def _map_exception(exc: BaseException) -> _Attempt | None:
+    if isinstance(exc, openai.APIStatusError):
+        return _status_failure(exc.status_code, exc.body, exc.message, exc.response.headers)
+    if isinstance(exc, openai.APIConnectionError):
+        return _Attempt(ProviderConnectionError(f"API Error: {exc}"), retryable=True)
+    if isinstance(exc, openai.APIError):
+        # An ``error`` object inside a 200 stream: no status of its own.
+        status = _stream_error_status(exc.body)
+        return _status_failure(status, exc.body, exc.message, None)
+    if isinstance(exc, (OSError, ValueError)) or type(exc).__module__.startswith("httpx"):
+        return _Attempt(
+            ProviderConnectionError(f"API Error: stream failed: {type(exc).__name__}: {exc}"),
+            retryable=True,
+        )
+    return None
+
+
+@functools.cache
+def _ssl_context() -> ssl.SSLContext:
+    """One TLS context per process: loading the CA bundle costs ~15 ms."""
+    return httpx2.create_ssl_context()
+
+
+class OpenAIProvider:
+    """:class:`~threadline.providers.Provider` for OpenAI-compatible chat completions.
+
+    ``base_url`` is the API root including ``/v1`` (``http://localhost:11434/v1`` for
+    Ollama, ``http://localhost:8000/v1`` for vLLM); ``api_key`` may be ``None`` for local
+    servers. ``max_tokens`` caps each reply (unset: the server's default). ``extra_body``
+    is merged into every request body (``temperature``, vLLM's ``chat_template_kwargs``...).
+    ``include_usage=False`` drops ``stream_options`` for servers that reject it.
+    """
+
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        retry: RetryPolicy | None = None,
+        timeout_s: float = 600.0,
+        default_headers: Mapping[str, str] | None = None,
+        max_tokens: int | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        include_usage: bool = True,
+    ) -> None:
+        self._retry = retry or RetryPolicy()
+        self._max_tokens = max_tokens
+        self._extra_body = dict(extra_body or {})
+        self._include_usage = include_usage
+        self._client = openai.AsyncOpenAI(
+            api_key=api_key or NO_API_KEY,
+            base_url=base_url or DEFAULT_OPENAI_BASE_URL,
+            max_retries=0,
+            timeout=timeout_s,
+            default_headers=dict(default_headers or {}),
+            http_client=openai.DefaultAsyncHttpxClient(verify=_ssl_context(), timeout=timeout_s),
+        )
+
+    @property
+    def base_url(self) -> str:
+        return str(self._client.base_url)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        stream = self.stream(request)
+        try:
+            async for item in stream:
+                if isinstance(item, ModelResponse):
+                    return item
+        finally:
+            await stream.aclose()
+        raise ProviderConnectionError("API Error: no response")  # pragma: no cover
+
+    async def stream(self, request: ModelRequest) -> AsyncGenerator[StreamItem, None]:
+        started = time.monotonic()
+        attempt = 0
+        body = orjson.dumps(
+            chat_body(
+                request,
+                max_tokens=self._max_tokens,
+                include_usage=self._include_usage,
+                extra_body=self._extra_body,
+            )
+        )
+        headers = {"content-type": "application/json"}
+        while True:
+            t0 = time.monotonic()
+            translator = ChunkTranslator(model=request.model)
+            request_id: str | None = None
+            try:
+                try:
+                    stream = await self._client.post(
+                        "/chat/completions",
+                        cast_to=dict[str, Any],
+                        content=body,
+                        options={"headers": headers},
+                        stream=True,
+                        stream_cls=openai.AsyncStream[dict[str, Any]],
+                    )
+                    request_id = stream.response.headers.get("x-request-id")
+                    async with stream:
+                        async for chunk in stream:
+                            for event in translator.feed(chunk):
+                                yield event
+                except anyio.get_cancelled_exc_class():
+                    raise
+                except Exception as exc:
+                    mapped = _map_exception(exc)
+                    if mapped is None:
+                        raise
+                    raise mapped from exc
+                if not translator.finished:
+                    raise _Attempt(
+                        ProviderConnectionError(
+                            "API Error: the stream ended before a finish_reason"
+                        ),
+                        retryable=True,
+                    )
+            except _Attempt as failure:
+                if not failure.retryable or attempt >= self._retry.max_retries:
+                    raise failure.error from failure.__cause__
+                await anyio.sleep(retry_delay(self._retry, attempt, failure.headers))
+                attempt += 1
+                continue
+            for event in translator.finish():
+                yield event
+            now = time.monotonic()
+            yield ModelResponse(
+                message=translator.message,
+                request_id=request_id,
+                duration_ms=int((now - t0) * 1000),
+                total_duration_ms=int((now - started) * 1000),
+                attempts=attempt + 1,
+            )
+            return
