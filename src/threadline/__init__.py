@@ -10,6 +10,7 @@ from ._client import AgentClient as AgentClient, ClaudeSDKClient as ClaudeSDKCli
 from ._exceptions import (
     ConcurrentModificationError as ConcurrentModificationError,
     CorruptTranscriptError as CorruptTranscriptError,
+    DecryptionError as DecryptionError,
     EmptySessionError as EmptySessionError,
     InvalidSessionIdError as InvalidSessionIdError,
     MessageNotFoundError as MessageNotFoundError,
@@ -60,6 +61,11 @@ from ._types import (
     ForkSessionResult as ForkSessionResult,
     SDKSessionInfo as SDKSessionInfo,
     SessionMessage as SessionMessage,
+)
+from .privacy import (
+    RedactingStore as RedactingStore,
+    Redactor as Redactor,
+    Rule as Rule,
 )
 from .providers import (
     ModelPrice as ModelPrice,

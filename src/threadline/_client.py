@@ -19,6 +19,7 @@ from typing import Any
 
 import anyio
 
+from ._compact import CompactResult
 from ._exceptions import UserError
 from ._ids import is_uuid
 from ._loop import Prompt, Runtime
@@ -176,6 +177,27 @@ class AgentClient:
     async def interrupt(self) -> None:
         """Stop the turn in flight; its ResultMessage reports ``terminal_reason`` aborted_*."""
         self._require().interrupt()
+
+    async def compact(self, instructions: str | None = None) -> CompactResult:
+        """Summarise the history before the last reply now (between turns).
+
+        Raises :class:`~threadline.CompactionError` when there is too little history, a
+        ``PreCompact`` hook blocks it, or the model call fails; the session is unchanged.
+        """
+        if self._receiving:
+            raise UserError("compact() cannot run while a turn is being received")
+        return await self._require().compact(trigger="manual", instructions=instructions)
+
+    async def rewind_files(self, user_message_id: str) -> list[str]:
+        """Restore the files changed since prompt ``user_message_id``; returns their paths.
+
+        Needs ``enable_file_checkpointing=True``. Files created since are removed, edited
+        ones get their content back. Accepts the uuid of a prompt of this session or, in a
+        fork, of the prompt it was copied from.
+        """
+        if self._receiving:
+            raise UserError("rewind_files() cannot run while a turn is being received")
+        return await self._require().rewind_files(user_message_id)
 
     async def get_server_info(self) -> dict[str, Any] | None:
         runtime = self._require()

@@ -11,7 +11,8 @@
     │   └── MessageNotFoundError (LookupError)  ``up_to_message_id`` / ``resume_session_at`` absent
     ├── StorageError                         a store failed (driver errors are chained)
     │   ├── ConcurrentModificationError      a second writer changed the session
-    │   └── CorruptTranscriptError           a transcript cannot be read at all
+    │   ├── CorruptTranscriptError           a transcript cannot be read at all
+    │   └── DecryptionError                  wrong/unknown key or tampered ciphertext
     ├── ProviderError                        the model API failed
     │   ├── ProviderConnectionError          network failure / dropped stream
     │   └── ProviderHTTPError                non-2xx answer (``status_code``, ``retryable``)
@@ -27,6 +28,7 @@ from __future__ import annotations
 __all__ = [
     "ConcurrentModificationError",
     "CorruptTranscriptError",
+    "DecryptionError",
     "EmptySessionError",
     "InvalidSessionIdError",
     "MessageNotFoundError",
@@ -103,6 +105,19 @@ class ConcurrentModificationError(StorageError):
 
 class CorruptTranscriptError(StorageError):
     """A transcript could not be read at all (not a skipped bad line: those are tolerated)."""
+
+
+class DecryptionError(StorageError):
+    """An encrypted entry could not be opened: unknown key, wrong key, or tampered data.
+
+    Nothing is returned in that case (never partial or garbled entries) and
+    nothing is written: the stored data stays as it was, so opening the store
+    again with the right key gets every entry back.
+    """
+
+    def __init__(self, message: str, *, key_id: str | None = None) -> None:
+        self.key_id = key_id
+        super().__init__(message)
 
 
 class ProviderError(ThreadlineError):

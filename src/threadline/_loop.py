@@ -23,10 +23,11 @@ from collections.abc import AsyncGenerator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import anyio
 
+from ._compact import CompactResult, auto_compact, run_compaction
 from ._exceptions import (
     ConcurrentModificationError,
     ProviderError,
@@ -87,11 +88,20 @@ class Runtime:
         self.plan = plan
         self.provider = provider
         self.tools = tools
-        self.model = options.model or options.env_value("ANTHROPIC_MODEL") or DEFAULT_MODEL
+        self.model = _model_name(options, provider.name)
         self.mode = options.permission_mode or "default"
         self.history: list[Raw] = list(plan.history)
         self.leaf: str | None = plan.leaf_uuid
         self._pending: list[Raw] = list(plan.pending)
+        self.chain: list[Raw] = list(plan.chain)
+        """Raw chain entries since the last compaction (the preserved segment's source)."""
+        self.last_input_tokens = 0
+        self.auto_compact_failed = False
+        self.side_messages: list[Message] = []
+        """Messages of subagents, yielded after the tool batch that ran them."""
+        self.after_tools: list[Raw] = []
+        """User content to add after the next tool batch (background subagent reports)."""
+        self.checkpoints: Any = None
         self._head: str | None = None
         """The store's head when we last wrote or looked (second-writer detection)."""
         self._mcp_names = mcp_names
@@ -118,6 +128,11 @@ class Runtime:
             hooks=options.hooks,
             hook_base=self._hook_base(),
         )
+        if options.enable_file_checkpointing:
+            from ._checkpoints import Checkpointer
+
+            self.checkpoints = Checkpointer(self)
+            self.runner.before_tool = self.checkpoints.before_tool
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -125,8 +140,8 @@ class Runtime:
     async def open(cls, options: AgentOptions, stack: AsyncExitStack) -> Runtime:
         """Resolve the session (failing before any model call), then tools and provider."""
         plan = await plan_session(options)
-        provider = options.provider or _anthropic_provider(options)
-        if options.provider is None:
+        provider = _select_provider(options)
+        if provider is not options.provider:
             stack.push_async_callback(provider.aclose)
         tools = _select_builtin(options)
         servers = _mcp_servers(options.mcp_servers)
@@ -134,10 +149,20 @@ class Runtime:
             for tool in await open_mcp_tools(servers, stack):
                 tools[tool.name] = tool
         rules = PermissionRules(disallowed=options.disallowed_tools)
+        if options.agents:
+            from ._subagents import AgentTool
+
+            tools["Agent"] = AgentTool(options.agents)
         tools = {name: t for name, t in tools.items() if not rules.hides(name)}
         runtime = cls(
             options=options, plan=plan, provider=provider, tools=tools, mcp_names=list(servers)
         )
+        for tool in runtime.tools.values():
+            bind = getattr(tool, "bind_runtime", None)
+            if callable(bind):
+                bind(runtime)
+        if runtime.checkpoints is not None:
+            await runtime.checkpoints.start()
         if isinstance(plan.store, ConditionalAppendStore) and not plan.pending:
             runtime._head = await plan.store.get_head(plan.key)
         await runtime._hook("SessionStart", {"source": plan.source})
@@ -159,7 +184,8 @@ class Runtime:
     # -- helpers ---------------------------------------------------------------------------
 
     def _hook_base(self) -> Raw:
-        path = getattr(self.plan.store, "path_for", None)
+        store = self.plan.store
+        path = getattr(getattr(store, "inner", store), "path_for", None)
         transcript = ""
         if callable(path):
             try:
@@ -182,6 +208,7 @@ class Runtime:
         )
 
     async def _persist(self, entries: list[Raw]) -> None:
+        chained = [e for e in entries if e.get("type") in CHAIN_TYPES]
         if self._pending:
             entries, self._pending = [*self._pending, *entries], []
         store = self.plan.store
@@ -207,8 +234,22 @@ class Runtime:
                         self._head = e["uuid"]
             else:
                 await store.append(self.plan.key, entries)  # type: ignore[arg-type]
-        if entries:
-            self.leaf = entries[-1]["uuid"]
+        self.chain.extend(chained)
+        if chained:
+            self.leaf = chained[-1]["uuid"]
+
+    async def compact(
+        self, *, trigger: Literal["auto", "manual"] = "manual", instructions: str | None = None
+    ) -> CompactResult:
+        """Summarise the history before the last reply (see :mod:`threadline._compact`)."""
+        return await run_compaction(self, trigger=trigger, instructions=instructions)
+
+    async def rewind_files(self, user_message_uuid: str) -> list[str]:
+        """Restore tracked files to their state at ``user_message_uuid``; the changed paths."""
+        if self.checkpoints is None:
+            raise UserError("rewind_files needs AgentOptions(enable_file_checkpointing=True)")
+        result: list[str] = await self.checkpoints.rewind(user_message_uuid)
+        return result
 
     def init_message(self) -> SystemMessage:
         return SystemMessage(
@@ -287,6 +328,8 @@ class Runtime:
             ]
         entry = self._factory.prompt(content, self.leaf, uuid=prompt.uuid)
         await self._persist([entry])
+        if self.checkpoints is not None:
+            await self.checkpoints.on_prompt(entry["uuid"])
         add_user_content(self.history, api_content(content))
         stats.user_uuid = entry["uuid"]
         if "replay-user-messages" in self.options.extra_args:
@@ -310,6 +353,10 @@ class Runtime:
                 return
             stats.num_turns += 1
 
+            # -- compact when the context nears the threshold
+            async for message in auto_compact(self):
+                yield message
+
             # -- call model
             response: ModelResponse | None = None
             try:
@@ -327,6 +374,11 @@ class Runtime:
                 yield stats.interrupted("aborted_streaming")
                 return
             stats.add_response(self.model, response)
+            usage = response.message.get("usage") or {}
+            self.last_input_tokens = sum(
+                int(usage.get(k) or 0)
+                for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+            )
 
             # -- persist the reply
             reply: Raw = response.message
@@ -377,6 +429,9 @@ class Runtime:
                 await self.runner.run_all([c for c, _ in calls], outcomes)
             self._scope = None
             aborted = scope.cancel_called
+            side, self.side_messages = self.side_messages, []
+            for message in side:
+                yield message
             results: list[Raw] = []
             for (call, call_entry), outcome in zip(calls, outcomes, strict=True):
                 if outcome is None:
@@ -398,6 +453,11 @@ class Runtime:
                 stats.stop_reason = stats.stop_reason or outcome.stop_reason
             await self._persist(results)
             add_user_content(self.history, [r["message"]["content"][0] for r in results])
+            if self.after_tools:
+                notes, self.after_tools = self.after_tools, []
+                note = self._factory.prompt(notes, self.leaf)
+                await self._persist([note])
+                add_user_content(self.history, api_content(notes))
             for r in results:
                 structured = r.get("toolUseResult")
                 yield UserMessage(
@@ -494,7 +554,8 @@ def _anthropic_provider(options: AgentOptions) -> Provider:
     if key is None and token is None:
         raise UserError(
             "No API key: set ANTHROPIC_API_KEY (in the environment or AgentOptions.env) "
-            "or pass AgentOptions(api_key=...)"
+            "or pass AgentOptions(api_key=...); for an OpenAI-compatible server set "
+            "OPENAI_BASE_URL or AgentOptions(provider='openai')"
         )
     headers = {"authorization": f"Bearer {token}"} if key is None and token else None
     from .providers.anthropic import AnthropicProvider
@@ -505,6 +566,55 @@ def _anthropic_provider(options: AgentOptions) -> Provider:
         retry=options.retry_policy,
         default_headers=headers,
     )
+
+
+def _provider_kind(options: AgentOptions) -> str:
+    """``"anthropic"`` or ``"openai"`` (the rule is documented in ``_options``)."""
+    chosen = options.provider
+    if isinstance(chosen, str):
+        if chosen not in ("anthropic", "openai"):
+            raise UserError(f"Unknown provider {chosen!r}: use 'anthropic' or 'openai'")
+        return chosen
+    if options.env_value("ANTHROPIC_API_KEY") or options.env_value("ANTHROPIC_AUTH_TOKEN"):
+        return "anthropic"
+    if options.env_value("OPENAI_BASE_URL") or options.env_value("OPENAI_API_KEY"):
+        return "openai"
+    return "anthropic"
+
+
+def _select_provider(options: AgentOptions) -> Provider:
+    if options.provider is not None and not isinstance(options.provider, str):
+        return options.provider
+    if _provider_kind(options) == "anthropic":
+        return _anthropic_provider(options)
+    from .providers.openai import OpenAIProvider
+
+    _model_name(options, "openai")  # fail before any model call
+    base_url = options.base_url or options.env_value("OPENAI_BASE_URL")
+    api_key = options.api_key or options.env_value("OPENAI_API_KEY")
+    if base_url is None and api_key is None:
+        raise UserError(
+            "No API key: set OPENAI_API_KEY, or OPENAI_BASE_URL for a local server "
+            "(in the environment or AgentOptions.env), or pass AgentOptions(api_key=...)"
+        )
+    return OpenAIProvider(
+        api_key=api_key,
+        base_url=base_url,
+        retry=options.retry_policy,
+        max_tokens=options.max_tokens,
+    )
+
+
+def _model_name(options: AgentOptions, provider_name: str) -> str:
+    if provider_name == "openai":
+        model = options.model or options.env_value("OPENAI_MODEL")
+        if not model:
+            raise UserError(
+                "The OpenAI-compatible provider needs a model: AgentOptions(model=...) "
+                "or OPENAI_MODEL (e.g. 'llama3.2' for Ollama)"
+            )
+        return model
+    return options.model or options.env_value("ANTHROPIC_MODEL") or DEFAULT_MODEL
 
 
 def _select_builtin(options: AgentOptions) -> dict[str, Tool]:

@@ -7,17 +7,28 @@ process itself have no meaning in-process; they are accepted and ignored:
 ``cli_path``, ``settings``, ``add_dirs``, ``extra_args`` (except ``replay-user-messages``,
 which makes each prompt come back as a ``UserMessage`` with its uuid), ``max_buffer_size``,
 ``debug_stderr``, ``stderr``, ``user``, ``include_hook_events``, ``forward_subagent_text``,
-``verbatim_prompts`` (prompts are always delivered verbatim), ``agents`` (no subagents
-yet), ``setting_sources`` (no settings files are read), ``skills``, ``sandbox``,
+``verbatim_prompts`` (prompts are always delivered verbatim), ``setting_sources`` (no settings files are read), ``skills``, ``sandbox``,
 ``plugins``, ``permission_prompt_tool_name``, ``strict_mcp_config`` (only ``mcp_servers``
 is ever used), ``fallback_model``, ``betas`` (sent as ``anthropic-beta``),
-``enable_file_checkpointing``, ``session_store_flush`` (every step is appended
+``session_store_flush`` (every step is appended
 as it happens), ``load_timeout_ms``, ``resume_drops_turn``, ``task_budget``,
 ``client_app``, ``output_format``, ``max_budget_usd``.
 
-threadline additions: ``persist_session`` (False: nothing is written anywhere),
-``api_key`` / ``base_url`` (default ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL``, looked
-up in ``env`` first, then the process environment), ``retry_policy`` and ``provider``.
+Long-lived sessions (``docs/long-lived-sessions.md``): ``agents`` (subagents through the
+``Agent`` tool), ``enable_file_checkpointing`` (``AgentClient.rewind_files``) and the
+threadline addition ``compact_threshold_tokens`` (automatic compaction).
+
+threadline additions: ``persist_session`` (False: nothing is written anywhere), ``redact``
+(credentials are redacted before anything is stored; on by default),
+``api_key`` / ``base_url`` (default ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL``, or
+``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` for the OpenAI-compatible provider, looked up in
+``env`` first, then the process environment), ``retry_policy`` and ``provider``.
+
+Provider selection (``provider``): a ready :class:`~threadline.providers.Provider` is used
+as is; ``"anthropic"`` or ``"openai"`` picks that API; unset, it is Anthropic when
+``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN`` is configured, else OpenAI-compatible
+when ``OPENAI_BASE_URL`` or ``OPENAI_API_KEY`` is, else Anthropic (which then asks for a
+key). The OpenAI-compatible provider needs a ``model`` (or ``OPENAI_MODEL``).
 """
 
 from __future__ import annotations
@@ -27,13 +38,14 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._hooks import HookMatcher
 from ._permissions import CanUseTool, PermissionMode
 from .providers._retry import RetryPolicy
 
 if TYPE_CHECKING:
+    from .privacy import Redactor
     from .providers._base import Provider
     from .sessions import SessionStore
 
@@ -59,8 +71,9 @@ class AgentOptions:
     api_key: str | None = None
     base_url: str | None = None
     retry_policy: RetryPolicy | None = None
-    provider: Provider | None = None
-    """A ready :class:`~threadline.providers.Provider`; overrides api_key/base_url."""
+    provider: Provider | Literal["anthropic", "openai"] | None = None
+    """A ready :class:`~threadline.providers.Provider` (overrides api_key/base_url), or the
+    name of the API to use; see the module docstring for the rule when unset."""
 
     # -- tools and permissions -----------------------------------------------------------
     tools: list[str] | Mapping[str, Any] | None = None
@@ -81,7 +94,18 @@ class AgentOptions:
     session_id: str | None = None
     resume_session_at: str | None = None
     persist_session: bool = True
+    redact: bool | Redactor = True
+    """Redact credentials from every entry before it is stored (on by default).
+
+    ``True`` uses the built-in rules, a :class:`~threadline.Redactor` customises them,
+    ``False`` stores text as is. The running turn always uses the original text; what is
+    stored, and so what a later resume sends, is the redacted text.
+    """
     session_store: SessionStore | None = None
+    compact_threshold_tokens: int | None = None
+    """Compact automatically once a request's input tokens reach this (None: never).
+
+    See ``docs/long-lived-sessions.md``; ``AgentClient.compact()`` compacts on demand."""
 
     # -- accepted for compatibility, ignored (see the module docstring) -----------------
     fallback_model: str | None = None

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import anyio.to_thread
 
 from ._chain import build_conversation_chain, chain_entries
+from ._compact import load_for_resume, relink_compacted, resume_leaf
 from ._exceptions import (
     InvalidSessionIdError,
     MessageNotFoundError,
@@ -56,6 +57,8 @@ class SessionPlan:
     leaf_uuid: str | None = None
     pending: list[Raw] = field(default_factory=list)
     """Entries to write before the first prompt (a fork's copied history)."""
+    chain: list[Raw] = field(default_factory=list)
+    """The rebuilt chain (from the last compaction on), raw entries."""
     source: Literal["startup", "resume"] = "startup"
 
 
@@ -72,9 +75,18 @@ def _check_resume_id(value: str) -> str:
 
 
 def default_store(options: AgentOptions) -> SessionStore:
+    """The store a run writes through: the configured one (default ``FileStore``), redacting."""
+    from .privacy import RedactingStore, Redactor
+
+    store: SessionStore
     if options.session_store is not None:
-        return options.session_store
-    return FileStore(config_dir=options.env.get("CLAUDE_CONFIG_DIR") or None)
+        store = options.session_store
+    else:
+        store = FileStore(config_dir=options.env.get("CLAUDE_CONFIG_DIR") or None)
+    redact = options.redact
+    if redact is not False and not isinstance(store, RedactingStore):
+        store = RedactingStore(store, redact if isinstance(redact, Redactor) else None)
+    return store
 
 
 def _rebuild(entries: list[Raw], at: str | None) -> tuple[list[Raw], list[Raw]]:
@@ -89,7 +101,7 @@ def _rebuild_inner(entries: list[Raw], at: str | None) -> tuple[list[Raw], list[
         if cut is None:
             raise MessageNotFoundError(f"Message {at} not found in the session (resume_session_at)")
         chain_all = chain_all[: cut + 1]
-    chain = build_conversation_chain(chain_all)
+    chain = relink_compacted(build_conversation_chain(chain_all), chain_all)
     return chain, chain_to_api_messages(chain)
 
 
@@ -130,10 +142,14 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
     if options.resume:
         sid = _check_resume_id(options.resume)
         key = await find_session_key(store, sid, project_key_hint=project_key)
-        entries = await store.load(key) if key is not None else None
+        entries = (
+            await load_for_resume(store, key, at=options.resume_session_at)
+            if key is not None
+            else None
+        )
         if key is None or not entries:
             raise SessionNotFoundError(sid, f"(looked in every project of {_where(store)})")
-        found = key, entries  # type: ignore[assignment]
+        found = key, entries
     elif options.continue_conversation:
         found = await _newest_session(store, project_key)
 
@@ -153,7 +169,7 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
         chain, history = _rebuild(loaded, options.resume_session_at)
     if not cwd_given:
         cwd = _recorded_cwd(chain) or cwd
-    leaf = chain[-1]["uuid"] if chain else None
+    leaf = resume_leaf(chain)
     if options.fork_session:
         new_id = options.session_id or new_uuid()
         copied = fork_chain(chain, new_session_id=new_id, source_session_id=key["session_id"])
@@ -165,6 +181,7 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
             history=history,
             leaf_uuid=copied[-1]["uuid"] if copied else None,
             pending=copied,
+            chain=list(copied),
             source="resume",
         )
     if options.session_id is not None and options.session_id != key["session_id"]:
@@ -178,6 +195,7 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
         store=write_store,
         history=history,
         leaf_uuid=leaf,
+        chain=chain,
         source="resume",
     )
 

@@ -8,7 +8,7 @@ order. A call that is denied, blocked by a hook, unknown, or that raises becomes
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +58,8 @@ class ToolRunner:
     can_use_tool: CanUseTool | None = None
     hooks: Mapping[str, Sequence[HookMatcher]] | None = None
     hook_base: Raw = field(default_factory=dict)
+    before_tool: Callable[[str, Raw], Awaitable[None]] | None = None
+    """Called with (tool name, final input) right before an allowed call runs (checkpoints)."""
 
     async def run_all(self, calls: Sequence[Raw], results: list[CallOutcome | None]) -> None:
         """Answer every ``tool_use`` block concurrently; ``results[i]`` answers ``calls[i]``.
@@ -115,6 +117,8 @@ class ToolRunner:
         if decision.updated_input is not None:
             tool_input = decision.updated_input
 
+        if self.before_tool is not None:
+            await self.before_tool(name, tool_input)
         started = time.monotonic()
         ctx = ToolContext(
             cwd=Path(self.cwd), session_id=self.session_id, env=self.env, tool_use_id=tool_use_id

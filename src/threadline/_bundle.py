@@ -1,0 +1,420 @@
+"""Portable session bundles: move sessions between hosts as one verified file.
+
+A bundle is a gzip-compressed tar (suggested suffix ``.tlbundle``) with three kinds of
+members, in this order::
+
+    manifest.json                       what is inside, with SHA-256 and size of every file
+    files/projects/<key>/<id>.jsonl     the transcript
+    files/projects/<key>/<id>/...       subagent transcripts + .meta.json sidecars (if any)
+    files/file-history/<id>/...         file-history backups (if any)
+    seal.json                           {"manifest_sha256": ...}: written last
+
+Paths under ``files/`` are relative to the Claude config dir, so a bundle restores the
+same layout (optionally under another project key). ``manifest.json`` holds::
+
+    {"format": "threadline-bundle", "version": 1, "created_at": ..., "threadline_version": ...,
+     "sessions": [{"session_id", "project_key", "cwd", "title", "files": [path, ...]}],
+     "files": {path: {"sha256": hex, "size": int}}}
+
+Import reads the whole bundle into a staging directory inside the config dir and checks
+everything before anything becomes visible: the seal matches the manifest, every member is
+a regular file listed in the manifest with the right size and digest, no listed file is
+missing, and every path has the expected shape (no ``..``, no absolute paths, UUID session
+ids). A truncated or tampered bundle raises :class:`BundleError` and writes nothing. Files
+are then renamed into place (same file system); an existing file with different content is
+a :class:`BundleConflictError` unless ``overwrite``; identical files are left alone.
+
+The checksums detect corruption and edits; they are not signatures (whoever can rewrite the
+manifest can rewrite the digests).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from ._exceptions import SessionNotFoundError, StorageError, ThreadlineError
+from ._ids import validate_session_id
+from ._paths import config_dir as _config_dir, project_key_for_directory
+from .sessions._filelog import read_complete
+from .sessions._locate import locate_session, search_description
+
+__all__ = [
+    "BundleConflictError",
+    "BundleError",
+    "BundleSession",
+    "export_bundle",
+    "import_bundle",
+    "read_manifest",
+]
+
+FORMAT = "threadline-bundle"
+VERSION = 1
+_CHUNK = 1 << 20
+_KEY_RE = re.compile(r"^[A-Za-z0-9-]{1,255}$")
+_UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_PATH_RE = re.compile(
+    rf"^(?:projects/(?P<key>[A-Za-z0-9-]+)/(?P<sid>{_UUID})(?:\.jsonl|/.+)"
+    rf"|file-history/(?P<fsid>{_UUID})/.+)$"
+)
+
+Progress = Callable[[int, int], None]
+
+
+class BundleError(ThreadlineError):
+    """The file is not a valid threadline bundle (tampered, truncated or foreign)."""
+
+
+class BundleConflictError(StorageError):
+    """A file of the bundle already exists on this host with other content."""
+
+
+@dataclass(frozen=True)
+class BundleSession:
+    """One session of a bundle (as exported or imported)."""
+
+    session_id: str
+    project_key: str
+    cwd: str | None
+    title: str | None
+    files: tuple[str, ...]
+
+
+# ---------------------------------------------------------------------------- export
+
+
+def _walk(root: Path) -> list[Path]:
+    out: list[Path] = []
+    if not root.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames.sort()
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            if path.is_file() and not path.is_symlink():
+                out.append(path)
+    return out
+
+
+def _session_files(
+    cfg: Path, session_id: str, directory: str | None
+) -> tuple[BundleSession, dict[str, bytes | Path]]:
+    validate_session_id(session_id)
+    loc = locate_session(session_id, directory, cfg / "projects")
+    if loc is None:
+        raise SessionNotFoundError(session_id, search_description(directory))
+    key = loc.project_dir.name
+    files: dict[str, bytes | Path] = {f"projects/{key}/{session_id}.jsonl": read_complete(loc.path)}
+    side = loc.project_dir / session_id
+    for path in _walk(side):
+        files[f"projects/{key}/{session_id}/{path.relative_to(side).as_posix()}"] = path
+    history = cfg / "file-history" / session_id
+    for path in _walk(history):
+        files[f"file-history/{session_id}/{path.relative_to(history).as_posix()}"] = path
+    transcript = files[f"projects/{key}/{session_id}.jsonl"]
+    cwd, title = _meta(transcript if isinstance(transcript, bytes) else b"")
+    return BundleSession(session_id, key, cwd, title, tuple(files)), files
+
+
+def _meta(data: bytes) -> tuple[str | None, str | None]:
+    cwd: str | None = None
+    title: str | None = None
+    for line in data.splitlines():
+        if b'"cwd"' not in line and b'"customTitle"' not in line:
+            continue
+        try:
+            entry = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue
+        if not isinstance(entry, dict):
+            continue
+        if cwd is None and isinstance(entry.get("cwd"), str):
+            cwd = entry["cwd"]
+        if isinstance(entry.get("customTitle"), str):
+            title = entry["customTitle"]
+    return cwd, title
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o600
+    info.mtime = int(time.time())
+    tar.addfile(info, io.BytesIO(data))
+
+
+def export_bundle(
+    session_ids: Sequence[str],
+    out: str | os.PathLike[str],
+    *,
+    directory: str | None = None,
+    config_dir: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> list[BundleSession]:
+    """Write the sessions (with subagents and file history) to one bundle file at ``out``."""
+    cfg = _config_dir(config_dir)
+    if not session_ids:
+        raise ThreadlineError("nothing to export")
+    sessions: list[BundleSession] = []
+    contents: dict[str, bytes] = {}
+    for done, sid in enumerate(session_ids, 1):
+        session, files = _session_files(cfg, sid, directory)
+        sessions.append(session)
+        for rel, src in files.items():
+            contents[rel] = src if isinstance(src, bytes) else src.read_bytes()
+        if progress is not None:
+            progress(done, len(session_ids))
+    manifest = {
+        "format": FORMAT,
+        "version": VERSION,
+        "created_at": _now(),
+        "threadline_version": _version(),
+        "sessions": [
+            {
+                "session_id": s.session_id,
+                "project_key": s.project_key,
+                "cwd": s.cwd,
+                "title": s.title,
+                "files": list(s.files),
+            }
+            for s in sessions
+        ],
+        "files": {
+            rel: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+            for rel, data in contents.items()
+        },
+    }
+    manifest_bytes = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    target = Path(out)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with tarfile.open(tmp, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+            _add(tar, "manifest.json", manifest_bytes)
+            for rel, data in contents.items():
+                _add(tar, f"files/{rel}", data)
+            seal = {"manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
+            _add(tar, "seal.json", orjson.dumps(seal))
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    return sessions
+
+
+def _now() -> str:
+    from .sessions._mutations import iso_now
+
+    return iso_now()
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+# ---------------------------------------------------------------------------- import
+
+
+def _parse_manifest(data: bytes) -> tuple[dict[str, Any], list[BundleSession]]:
+    try:
+        manifest = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BundleError(f"bundle manifest is not valid JSON ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError("not a threadline bundle (bad manifest)")
+    if manifest.get("version") != VERSION:
+        raise BundleError(f"unsupported bundle version {manifest.get('version')!r}")
+    files = manifest.get("files")
+    raw_sessions = manifest.get("sessions")
+    if not isinstance(files, dict) or not isinstance(raw_sessions, list) or not raw_sessions:
+        raise BundleError("bundle manifest lists no sessions")
+    for rel, meta in files.items():
+        m = _PATH_RE.match(rel) if isinstance(rel, str) else None
+        if m is None or ".." in rel.split("/") or "\\" in rel or "\x00" in rel:
+            raise BundleError(f"bundle contains an unsafe path: {rel!r}")
+        if not (
+            isinstance(meta, dict)
+            and isinstance(meta.get("sha256"), str)
+            and isinstance(meta.get("size"), int)
+        ):
+            raise BundleError(f"bundle manifest entry for {rel!r} is malformed")
+    sessions: list[BundleSession] = []
+    for raw in raw_sessions:
+        try:
+            sid = str(raw["session_id"])
+            key = str(raw["project_key"])
+            listed = tuple(str(f) for f in raw["files"])
+        except (KeyError, TypeError) as exc:
+            raise BundleError("bundle manifest has a malformed session") from exc
+        validate_session_id(sid)
+        if not _KEY_RE.match(key) or f"projects/{key}/{sid}.jsonl" not in listed:
+            raise BundleError(f"bundle manifest session {sid} is malformed")
+        for f in listed:
+            if f not in files:
+                raise BundleError(f"bundle manifest session {sid} lists an unknown file {f!r}")
+        cwd = raw.get("cwd") if isinstance(raw.get("cwd"), str) else None
+        title = raw.get("title") if isinstance(raw.get("title"), str) else None
+        sessions.append(BundleSession(sid, key, cwd, title, listed))
+    return manifest, sessions
+
+
+def _copy_member(src: IO[bytes], dest: Path, expected: dict[str, Any], name: str) -> None:
+    digest = hashlib.sha256()
+    size = 0
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest, "wb") as out:
+        while True:
+            chunk = src.read(_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > expected["size"]:
+                raise BundleError(f"bundle member {name} is larger than its manifest says")
+            digest.update(chunk)
+            out.write(chunk)
+    if size != expected["size"] or digest.hexdigest() != expected["sha256"]:
+        raise BundleError(f"checksum mismatch for {name}: the bundle was modified or damaged")
+
+
+def _stage(path: Path, staging: Path) -> tuple[dict[str, Any], list[BundleSession]]:
+    """Extract and verify everything into ``staging``; the manifest and its sessions."""
+    manifest: dict[str, Any] | None = None
+    manifest_bytes = b""
+    seal: bytes | None = None
+    seen: set[str] = set()
+    try:
+        with tarfile.open(path, "r:gz") as tar:
+            for member in tar:
+                if seal is not None:
+                    raise BundleError("bundle has members after its seal")
+                if not member.isreg():
+                    raise BundleError(f"bundle member {member.name!r} is not a regular file")
+                src = tar.extractfile(member)
+                if src is None:  # pragma: no cover - regular files always have data
+                    raise BundleError(f"bundle member {member.name!r} is unreadable")
+                if manifest is None:
+                    if member.name != "manifest.json":
+                        raise BundleError("not a threadline bundle (no manifest first)")
+                    manifest_bytes = src.read()
+                    manifest, _ = _parse_manifest(manifest_bytes)
+                    continue
+                if member.name == "seal.json":
+                    seal = src.read()
+                    continue
+                rel = member.name[len("files/") :] if member.name.startswith("files/") else ""
+                expected = manifest["files"].get(rel)
+                if expected is None or rel in seen:
+                    raise BundleError(f"bundle member {member.name!r} is not in its manifest")
+                seen.add(rel)
+                _copy_member(src, staging / rel, expected, rel)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise BundleError(f"bundle is truncated or not a gzip tar ({exc})") from exc
+    if manifest is None:
+        raise BundleError("not a threadline bundle (empty)")
+    if seal is None:
+        raise BundleError("bundle is truncated (no seal)")
+    try:
+        sealed = orjson.loads(seal).get("manifest_sha256")
+    except (orjson.JSONDecodeError, AttributeError) as exc:
+        raise BundleError("bundle seal is malformed") from exc
+    if sealed != hashlib.sha256(manifest_bytes).hexdigest():
+        raise BundleError("bundle manifest does not match its seal: modified or damaged")
+    missing = sorted(set(manifest["files"]) - seen)
+    if missing:
+        raise BundleError(f"bundle is truncated: {len(missing)} file(s) missing ({missing[0]})")
+    return _parse_manifest(manifest_bytes)
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[BundleSession]:
+    """The sessions of a bundle, after verifying all of it (nothing is written)."""
+    with tempfile.TemporaryDirectory(prefix="threadline-bundle-") as tmp:
+        return _stage(Path(path), Path(tmp))[1]
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        if a.stat().st_size != b.stat().st_size:
+            return False
+    except OSError:
+        return False
+    return a.read_bytes() == b.read_bytes()
+
+
+def import_bundle(
+    path: str | os.PathLike[str],
+    *,
+    directory: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    config_dir: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> list[BundleSession]:
+    """Verify a bundle, then restore its sessions into the config dir.
+
+    ``directory``: put the sessions in that directory's project instead of their original
+    project key. Nothing is written if verification fails or a file conflicts.
+    """
+    cfg = _config_dir(config_dir)
+    work = cfg / "threadline"
+    work.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="import-", dir=work))
+    try:
+        _, sessions = _stage(Path(path), staging)
+        new_key = project_key_for_directory(directory) if directory is not None else None
+        moves: list[tuple[Path, Path]] = []
+        for s in sessions:
+            for rel in s.files:
+                target_rel = rel
+                if new_key is not None and rel.startswith("projects/"):
+                    target_rel = f"projects/{new_key}/" + rel.split("/", 2)[2]
+                moves.append((staging / rel, cfg / target_rel))
+        planned = []
+        for src, dest in moves:
+            if dest.exists():
+                if _same(src, dest):
+                    continue
+                if not overwrite:
+                    raise BundleConflictError(
+                        f"{dest} already exists with other content (use --force to overwrite)"
+                    )
+            planned.append((src, dest))
+        for done, (src, dest) in enumerate(planned, 1):
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(src, 0o600)
+            os.replace(src, dest)
+            if progress is not None:
+                progress(done, len(planned))
+        if new_key is not None:
+            sessions = [
+                BundleSession(
+                    s.session_id,
+                    new_key,
+                    s.cwd,
+                    s.title,
+                    tuple(
+                        f"projects/{new_key}/" + f.split("/", 2)[2]
+                        if f.startswith("projects/")
+                        else f
+                        for f in s.files
+                    ),
+                )
+                for s in sessions
+            ]
+        return sessions
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

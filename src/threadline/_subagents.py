@@ -1,0 +1,387 @@
+"""Subagents: ``AgentOptions(agents={name: AgentDefinition(...)})`` and the ``Agent`` tool.
+
+The model delegates with Claude Code's ``Agent`` tool (input ``description``, ``prompt``,
+``subagent_type``, ``run_in_background``). Each call runs a child agent loop in-process:
+its own system prompt (the definition's ``prompt``), model and tool subset, sharing the
+parent's provider, permissions, hooks and working directory. Several calls of one reply
+run in parallel (the tool batch is concurrent).
+
+Transcripts are laid out as the CLI lays them out: the child's entries go to the store
+under the subkey ``subagents/agent-<id>`` (``isSidechain: true``, ``agentId``), preceded
+by an ``agent_metadata`` entry that :class:`~threadline.sessions.FileStore` turns into the
+``agent-<id>.meta.json`` sidecar (``agentType``, ``toolUseId``, ``description``, ...).
+``list_subagents`` / ``get_subagent_messages`` (ours and the official ones) read them.
+
+The child's assistant and user messages are yielded to the caller after the tool batch,
+with ``parent_tool_use_id`` set to the ``Agent`` call's id.
+
+Background calls (``run_in_background: true``, or ``AgentDefinition.background``) answer
+the call at once with the launch acknowledgement and deliver the report as a
+``<task-notification>`` user message, as the CLI does. Unlike the CLI, the child still
+runs inside the tool batch that launched it (threadline keeps no task alive between
+steps), so a background child overlaps the other calls of its batch, not the parent's
+next model call.
+
+A child that fails (model error, exception, turn limit) answers the call with an
+``is_error`` tool result; the parent goes on.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+from ._messages import AssistantMessage, ResultMessage, UserMessage
+from .tools import ToolContext, ToolResult
+
+if TYPE_CHECKING:
+    from ._loop import Runtime
+    from .sessions import SessionKey, SessionStore
+
+__all__ = ["GENERAL_PURPOSE", "AgentDefinition", "AgentTool"]
+
+Raw = dict[str, Any]
+
+_MODEL_ALIASES = {
+    "sonnet": "claude-sonnet-4-5",
+    "haiku": "claude-haiku-4-5",
+    "opus": "claude-opus-5-5",
+}
+
+
+@dataclass
+class AgentDefinition:
+    """A subagent, with the official SDK's field names (``claude_agent_sdk.AgentDefinition``).
+
+    Only ``description``, ``prompt``, ``tools``, ``disallowedTools``, ``model``,
+    ``maxTurns`` and ``background`` are used; the rest is accepted for compatibility.
+    """
+
+    description: str
+    prompt: str
+    tools: list[str] | None = None
+    disallowedTools: list[str] | None = None
+    model: str | None = None
+    skills: list[str] | None = None
+    memory: Literal["user", "project", "local"] | None = None
+    mcpServers: list[str | dict[str, Any]] | None = None
+    initialPrompt: str | None = None
+    maxTurns: int | None = None
+    background: bool | None = None
+    effort: str | int | None = None
+    permissionMode: str | None = None
+
+
+GENERAL_PURPOSE = AgentDefinition(
+    description=(
+        "General-purpose agent for researching complex questions, searching for code, and "
+        "executing multi-step tasks."
+    ),
+    prompt=(
+        "You are an agent for Claude Code. Given the user's message, use the tools available "
+        "to complete the task. Complete the task fully, then respond with a concise report."
+    ),
+)
+
+
+def _field(definition: Any, name: str) -> Any:
+    if isinstance(definition, Mapping):
+        return definition.get(name)
+    return getattr(definition, name, None)
+
+
+def _new_agent_id() -> str:
+    return "a" + secrets.token_hex(8)
+
+
+class _SidechainStore:
+    """Writes a child loop's entries to the parent's subkey, marked as a sidechain."""
+
+    def __init__(self, store: SessionStore, key: SessionKey, agent_id: str, meta: Raw) -> None:
+        self._store = store
+        self.key: SessionKey = {
+            "project_key": key["project_key"],
+            "session_id": key["session_id"],
+            "subpath": f"subagents/agent-{agent_id}",
+        }
+        self._agent_id = agent_id
+        self.meta = meta
+        self._meta_written = False
+
+    async def append(self, key: Any, entries: list[Any]) -> None:
+        out: list[Any] = []
+        if not self._meta_written:
+            out.append({**self.meta, "type": "agent_metadata"})
+            self._meta_written = True
+        out.extend({**e, "isSidechain": True, "agentId": self._agent_id} for e in entries)
+        await self._store.append(self.key, out)
+
+    async def finish(self, **changes: Any) -> None:
+        self.meta.update(changes)
+        entry: Any = {**self.meta, "type": "agent_metadata"}
+        await self._store.append(self.key, [entry])
+
+    async def load(self, key: Any) -> Any:
+        return await self._store.load(self.key)
+
+
+class AgentTool:
+    """Claude Code's ``Agent`` tool over the configured definitions."""
+
+    name = "Agent"
+    read_only = True
+
+    def __init__(self, agents: Mapping[str, Any]) -> None:
+        self.agents: dict[str, Any] = dict(agents)
+        self.agents.setdefault("general-purpose", GENERAL_PURPOSE)
+        self._runtime: Runtime | None = None
+
+    def bind_runtime(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+
+    @property
+    def description(self) -> str:
+        listing = "\n".join(
+            f"- {name}: {_field(d, 'description')}" for name, d in self.agents.items()
+        )
+        return (
+            "Launch a new agent to handle complex, multi-step tasks autonomously. "
+            "Available agent types:\n" + listing
+        )
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {
+                "description": {
+                    "type": "string",
+                    "description": "A short (3-5 word) description of the task",
+                },
+                "prompt": {"type": "string", "description": "The task for the agent to perform"},
+                "subagent_type": {
+                    "type": "string",
+                    "description": "The type of specialized agent to use for this task",
+                },
+                "run_in_background": {
+                    "type": "boolean",
+                    "description": "Set to true to run this agent in the background.",
+                },
+            },
+            "required": ["description", "prompt"],
+            "additionalProperties": False,
+        }
+
+    async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        rt = self._runtime
+        if rt is None:  # pragma: no cover - bound in Runtime.open
+            return ToolResult(content="Agent tool is not bound to a session", is_error=True)
+        agent_type = str(input.get("subagent_type") or "general-purpose")
+        definition = self.agents.get(agent_type)
+        if definition is None:
+            return ToolResult(
+                content=(
+                    f"<tool_use_error>Agent type '{agent_type}' not found. Available agents: "
+                    f"{', '.join(self.agents)}</tool_use_error>"
+                ),
+                is_error=True,
+            )
+        background = bool(input.get("run_in_background") or _field(definition, "background"))
+        run = _ChildRun(
+            rt,
+            definition,
+            agent_type=agent_type,
+            description=str(input.get("description") or ""),
+            prompt=str(input.get("prompt") or ""),
+            tool_use_id=ctx.tool_use_id,
+            background=background,
+        )
+        result = await run.run()
+        if not background:
+            return result
+        report = result.content if isinstance(result.content, str) else str(result.content)
+        status = "failed" if result.is_error else "completed"
+        rt.after_tools.append(
+            {
+                "type": "text",
+                "text": (
+                    f"<task-notification>\n<task-id>{run.agent_id}</task-id>\n"
+                    f"<tool-use-id>{ctx.tool_use_id}</tool-use-id>\n<status>{status}</status>\n"
+                    f'<summary>Agent "{run.description}" {status}</summary>\n'
+                    f"<result>{report}</result>\n</task-notification>"
+                ),
+            }
+        )
+        return ToolResult(
+            content=(
+                f"Async agent launched successfully.\nagentId: {run.agent_id}\n"
+                "The agent is working in the background. You will be notified automatically "
+                "when it completes."
+            ),
+            structured={
+                "isAsync": True,
+                "status": "async_launched",
+                "agentId": run.agent_id,
+                "description": run.description,
+                "prompt": run.prompt,
+            },
+        )
+
+
+class _ChildRun:
+    """One subagent invocation."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        definition: Any,
+        *,
+        agent_type: str,
+        description: str,
+        prompt: str,
+        tool_use_id: str,
+        background: bool,
+    ) -> None:
+        self.rt = rt
+        self.definition = definition
+        self.agent_type = agent_type
+        self.description = description
+        self.prompt = prompt
+        self.tool_use_id = tool_use_id
+        self.background = background
+        self.agent_id = _new_agent_id()
+
+    def _model(self) -> str:
+        wanted = _field(self.definition, "model")
+        if not wanted or wanted == "inherit":
+            return self.rt.model
+        return _MODEL_ALIASES.get(str(wanted), str(wanted))
+
+    def _tools(self) -> dict[str, Any]:
+        allowed = _field(self.definition, "tools")
+        denied = set(_field(self.definition, "disallowedTools") or ())
+        return {
+            name: tool
+            for name, tool in self.rt.tools.items()
+            if name != "Agent" and name not in denied and (allowed is None or name in allowed)
+        }
+
+    def _child(self, store: _SidechainStore | None) -> Runtime:
+        from ._loop import Runtime
+        from ._resume import SessionPlan
+
+        rt = self.rt
+        options = replace(
+            rt.options,
+            system_prompt=str(_field(self.definition, "prompt") or ""),
+            model=self._model(),
+            agents=None,
+            max_turns=_field(self.definition, "maxTurns") or rt.options.max_turns,
+            enable_file_checkpointing=False,
+            provider=rt.provider,
+        )
+        plan = SessionPlan(
+            session_id=rt.session_id,
+            cwd=rt.plan.cwd,
+            key=rt.plan.key,
+            store=store,  # type: ignore[arg-type]
+        )
+        child = Runtime(
+            options=options, plan=plan, provider=rt.provider, tools=self._tools(), mcp_names=[]
+        )
+        child.runner.before_tool = rt.runner.before_tool
+        return child
+
+    async def run(self) -> ToolResult:
+        rt = self.rt
+        started = time.monotonic()
+        meta: Raw = {
+            "agentType": self.agent_type,
+            "isBuiltIn": self.agent_type == "general-purpose",
+            "description": self.description,
+            "toolUseId": self.tool_use_id,
+            "spawnDepth": 1,
+            "requestShape": "background" if self.background else "foreground",
+            "model": self._model(),
+            "finished": False,
+        }
+        store = (
+            _SidechainStore(rt.plan.store, rt.plan.key, self.agent_id, meta)
+            if rt.plan.store is not None
+            else None
+        )
+        result: ResultMessage | None = None
+        tool_uses = 0
+        try:
+            child = self._child(store)
+            from ._loop import Prompt
+
+            turn = child.run_turn(Prompt(content=self.prompt))
+            try:
+                async for message in turn:
+                    if isinstance(message, (AssistantMessage, UserMessage)):
+                        message.parent_tool_use_id = self.tool_use_id
+                        rt.side_messages.append(message)
+                        if isinstance(message, AssistantMessage):
+                            tool_uses += sum(
+                                1 for b in message.content if type(b).__name__ == "ToolUseBlock"
+                            )
+                    elif isinstance(message, ResultMessage):
+                        result = message
+            finally:
+                await turn.aclose()
+        except Exception as exc:
+            error = f"Subagent failed: {type(exc).__name__}: {exc}"
+            await self._finish(store, status="failed", error=error)
+            return ToolResult(content=error, is_error=True)
+
+        duration = int((time.monotonic() - started) * 1000)
+        if result is None or result.is_error:
+            reason = (result.result or result.terminal_reason) if result else "no result"
+            error = f"Subagent failed: {reason}"
+            await self._finish(store, status="failed", error=error)
+            return ToolResult(content=error, is_error=True)
+        text = result.result or ""
+        await self._finish(store, status="completed")
+        await rt._hook(
+            "SubagentStop",
+            {
+                "stop_hook_active": False,
+                "agent_id": self.agent_id,
+                "agent_type": self.agent_type,
+                "agent_transcript_path": self._transcript_path(store),
+            },
+        )
+        usage = dict(result.usage or {})
+        return ToolResult(
+            content=f"{text}\nagentId: {self.agent_id}",
+            structured={
+                "status": "completed",
+                "prompt": self.prompt,
+                "agentId": self.agent_id,
+                "agentType": self.agent_type,
+                "content": [{"type": "text", "text": text}],
+                "totalDurationMs": duration,
+                "totalTokens": int(usage.get("input_tokens") or 0)
+                + int(usage.get("output_tokens") or 0),
+                "totalToolUseCount": tool_uses,
+                "usage": usage,
+            },
+        )
+
+    def _transcript_path(self, store: _SidechainStore | None) -> str:
+        path_for = getattr(self.rt.plan.store, "path_for", None)
+        if store is None or not callable(path_for):
+            return ""
+        return str(path_for(store.key))
+
+    async def _finish(self, store: _SidechainStore | None, **changes: Any) -> None:
+        if store is None:
+            return
+        try:
+            await store.finish(finished=True, **changes)
+        except Exception:  # the report matters more than the sidecar
+            pass

@@ -1,0 +1,132 @@
+"""Output helpers shared by the commands: rich consoles, JSON, progress bars, ids."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .._ids import is_uuid
+from .._paths import projects_dir
+from ._errors import EXIT_INVALID_ID, EXIT_NOT_FOUND, EXIT_USAGE, fail
+
+__all__ = [
+    "echo_json",
+    "err_console",
+    "fmt_size",
+    "fmt_time",
+    "out_console",
+    "progress_bar",
+    "resolve_session_id",
+    "short",
+]
+
+_PREFIX_RE = re.compile(r"^[0-9a-fA-F-]{4,36}$")
+
+
+def out_console() -> Console:
+    """A console on stdout (wide when not a terminal, so tables do not fold ids)."""
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=max(console.width, 160), no_color=True)
+    return console
+
+
+def err_console() -> Console:
+    return Console(stderr=True, highlight=False)
+
+
+def echo_json(obj: Any) -> None:
+    click.echo(orjson.dumps(obj, default=str, option=orjson.OPT_INDENT_2).decode())
+
+
+def fmt_time(epoch_ms: int | None) -> str:
+    if not epoch_ms:
+        return ""
+    return datetime.fromtimestamp(epoch_ms / 1000).strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_size(n: int | None) -> str:
+    if n is None:
+        return ""
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def short(text: str | None, width: int = 60) -> str:
+    if not text:
+        return ""
+    one = " ".join(text.split())
+    return one if len(one) <= width else one[: width - 1] + "…"
+
+
+ProgressFn = Callable[[int, int], None]
+
+
+@contextmanager
+def progress_bar(label: str, *, enabled: bool | None = None) -> Iterator[ProgressFn]:
+    """A rich progress bar on stderr, fed as ``update(done, total)``.
+
+    Shown only on a terminal (or with ``THREADLINE_PROGRESS=1``); otherwise a no-op.
+    """
+    console = err_console()
+    if enabled is None:
+        enabled = console.is_terminal or os.environ.get("THREADLINE_PROGRESS") == "1"
+    if not enabled:
+        yield lambda done, total: None
+        return
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=console.is_terminal,
+    )
+    task = progress.add_task(label, total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield update
+
+
+def resolve_session_id(value: str) -> str:
+    """A full session id from an id or a unique prefix of one (any project)."""
+    if is_uuid(value):
+        return value
+    if not _PREFIX_RE.match(value):
+        fail(f"Invalid session id: {value!r} (expected a UUID or a unique prefix)", EXIT_INVALID_ID)
+    prefix = value.lower()
+    matches: set[str] = set()
+    try:
+        projects = list(os.scandir(projects_dir()))
+    except OSError:
+        projects = []
+    for project in projects:
+        try:
+            names = os.listdir(project.path)
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith(".jsonl") and name.startswith(prefix) and is_uuid(name[:-6]):
+                matches.add(name[:-6])
+    if not matches:
+        fail(f"Session {value} not found in any project under {projects_dir()}", EXIT_NOT_FOUND)
+    if len(matches) > 1:
+        listed = ", ".join(sorted(matches)[:5])
+        fail(f"Session prefix {value!r} is ambiguous: {listed}", EXIT_USAGE)
+    return matches.pop()

@@ -1,0 +1,71 @@
+"""Privacy: keep secrets out of stored transcripts, and encrypt transcripts at rest.
+
+- :class:`Redactor` finds credentials (API keys, tokens, private keys,
+  passwords in URLs and ``.env`` lines...) and replaces each with
+  ``[REDACTED:<rule>]``; :class:`Rule` adds your own.
+- :class:`RedactingStore` wraps any store so every entry is redacted before
+  it is written.
+- :class:`EncryptedStore` wraps any store so it only holds AES-256-GCM
+  ciphertext; :func:`generate_key` makes a key and :meth:`EncryptedStore.rekey`
+  rotates it.
+
+Layer them as ``RedactingStore(EncryptedStore(FileStore()))``: redact first,
+then encrypt. Details: ``docs/privacy.md``.
+
+``EncryptedStore`` needs the ``cryptography`` package (``pip install
+threadline[crypto]``); the redaction half does not.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._errors import DecryptionError as DecryptionError
+from ._redact import Redactor as Redactor
+from ._redacting import RedactingStore as RedactingStore
+from ._rules import BUILTIN_RULES as BUILTIN_RULES, Rule as Rule
+
+if TYPE_CHECKING:
+    from ._encrypted import EncryptedStore as EncryptedStore
+    from ._keys import generate_key as generate_key, key_id as key_id
+    from ._rekey import RekeyReport as RekeyReport, rekey as rekey
+
+__all__ = [
+    "BUILTIN_RULES",
+    "DecryptionError",
+    "EncryptedStore",
+    "RedactingStore",
+    "Redactor",
+    "RekeyReport",
+    "Rule",
+    "generate_key",
+    "key_id",
+    "rekey",
+]
+
+_LAZY = {
+    "EncryptedStore": "._encrypted",
+    "generate_key": "._keys",
+    "key_id": "._keys",
+    "RekeyReport": "._rekey",
+    "rekey": "._rekey",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the encryption half on first use, with an install hint if ``cryptography`` is missing."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'threadline.privacy' has no attribute {name!r}")
+    import importlib
+
+    try:
+        mod = importlib.import_module(module, __name__)
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        if "cryptography" in str(exc):
+            raise ImportError(
+                "threadline.privacy.EncryptedStore needs the 'cryptography' package: "
+                'pip install "threadline[crypto]"'
+            ) from exc
+        raise
+    return getattr(mod, name)

@@ -1,0 +1,28 @@
+"""Store factories shared by the store tests."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from threadline import FileStore, MemoryStore
+from threadline.privacy import EncryptedStore, RedactingStore, generate_key
+
+KEY = generate_key()
+
+
+def factories(tmp_path: Path) -> dict[str, Callable[[], Any]]:
+    n = itertools.count()
+
+    def file() -> FileStore:
+        return FileStore(tmp_path / f"cfg{next(n)}")
+
+    return {
+        "redacting-memory": lambda: RedactingStore(MemoryStore()),
+        "redacting-file": lambda: RedactingStore(file()),
+        "encrypted-memory": lambda: EncryptedStore(MemoryStore(), key=KEY),
+        "encrypted-file": lambda: EncryptedStore(file(), key=KEY),
+        "both-file": lambda: RedactingStore(EncryptedStore(file(), key=KEY)),
+    }
