@@ -6,6 +6,13 @@ the ``claude`` CLI and the official ``claude-agent-sdk`` readers.
 
 from __future__ import annotations
 
+from ._bundle import (
+    BundleConflictError as BundleConflictError,
+    BundleError as BundleError,
+    export_bundle as export_bundle,
+    import_bundle as import_bundle,
+    read_manifest as read_manifest,
+)
 from ._client import AgentClient as AgentClient, ClaudeSDKClient as ClaudeSDKClient
 from ._exceptions import (
     ConcurrentModificationError as ConcurrentModificationError,
@@ -57,6 +64,11 @@ from ._permissions import (
     ToolPermissionContext as ToolPermissionContext,
 )
 from ._query import query as query
+from ._search import (
+    SearchHit as SearchHit,
+    SearchIndex as SearchIndex,
+    search_sessions as search_sessions,
+)
 from ._types import (
     ForkSessionResult as ForkSessionResult,
     SDKSessionInfo as SDKSessionInfo,

@@ -61,10 +61,12 @@ class _Backups:
     def __init__(self, store: SessionStore | None, key: SessionKey) -> None:
         self.store = store
         self.key = key
-        config = getattr(store, "config_dir", None)
+        from ._compact import local_file_store
+
+        files = local_file_store(store)
         self.dir: Path | None = (
-            Path(config) / "file-history" / key["session_id"]
-            if config is not None and callable(getattr(store, "path_for", None))
+            Path(files.config_dir) / "file-history" / key["session_id"]
+            if files is not None
             else None
         )
         self._memory: dict[str, bytes] = {}

@@ -559,7 +559,7 @@ async def load_for_resume(store: Any, key: Any, *, at: str | None = None) -> lis
     """
     import anyio.to_thread
 
-    path_for = getattr(store, "path_for", None)
+    path_for = getattr(local_file_store(store), "path_for", None)
     if at is not None or not callable(path_for) or key.get("subpath"):
         loaded = await store.load(key)
         return None if loaded is None else [dict(e) for e in loaded]
@@ -571,8 +571,21 @@ async def load_for_resume(store: Any, key: Any, *, at: str | None = None) -> lis
 # ----------------------------------------------------------------------------- running
 
 
+def local_file_store(store: Any) -> Any:
+    """The :class:`~threadline.sessions.FileStore` under ``store``, if entries reach its files
+    unchanged (directly, or through a :class:`~threadline.privacy.RedactingStore`, which only
+    alters what is written); else ``None`` (e.g. an encrypting wrapper, a database store)."""
+    from .privacy import RedactingStore
+
+    while isinstance(store, RedactingStore):
+        store = store.inner
+    if callable(getattr(store, "path_for", None)) and getattr(store, "config_dir", None):
+        return store
+    return None
+
+
 def _transcript_path(rt: Runtime) -> str | None:
-    path_for = getattr(rt.plan.store, "path_for", None)
+    path_for = getattr(local_file_store(rt.plan.store), "path_for", None)
     if not callable(path_for):
         return None
     try:

@@ -373,7 +373,9 @@ class _ChildRun:
         )
 
     def _transcript_path(self, store: _SidechainStore | None) -> str:
-        path_for = getattr(self.rt.plan.store, "path_for", None)
+        from ._compact import local_file_store
+
+        path_for = getattr(local_file_store(self.rt.plan.store), "path_for", None)
         if store is None or not callable(path_for):
             return ""
         return str(path_for(store.key))
