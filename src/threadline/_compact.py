@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from ._exceptions import ThreadlineError
+from ._exceptions import CompactionError as CompactionError
 from ._jsonl import gc_paused, iter_objects
 from ._record import EntryFactory
 
@@ -107,10 +107,6 @@ _EPILOGUE = (
     "the break never happened.\n\nThe messages after this summary are the most recent "
     "messages from before compaction, kept verbatim."
 )
-
-
-class CompactionError(ThreadlineError):
-    """A compaction could not be done; the session is unchanged and still usable."""
 
 
 @dataclass(frozen=True, kw_only=True)

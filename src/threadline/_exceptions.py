@@ -6,6 +6,7 @@
     ├── UserError (ValueError)               misuse: bad arguments, bad options
     │   └── InvalidSessionIdError            not a UUID, or a path-traversal attempt
     ├── SessionError
+    │   ├── CompactionError                     compaction failed; the session is unchanged
     │   ├── SessionNotFoundError (LookupError)  no transcript for that id
     │   ├── EmptySessionError                   the session has no messages
     │   └── MessageNotFoundError (LookupError)  ``up_to_message_id`` / ``resume_session_at`` absent
@@ -26,6 +27,7 @@ Driver and HTTP-client errors are translated at the boundary and re-raised
 from __future__ import annotations
 
 __all__ = [
+    "CompactionError",
     "ConcurrentModificationError",
     "CorruptTranscriptError",
     "DecryptionError",
@@ -66,6 +68,10 @@ class InvalidSessionIdError(UserError):
 
 class SessionError(ThreadlineError):
     """A session-level failure."""
+
+
+class CompactionError(SessionError):
+    """A compaction could not be done; the session is unchanged and still usable."""
 
 
 class SessionNotFoundError(SessionError, LookupError):

@@ -242,6 +242,8 @@ class Runtime:
         self, *, trigger: Literal["auto", "manual"] = "manual", instructions: str | None = None
     ) -> CompactResult:
         """Summarise the history before the last reply (see :mod:`threadline._compact`)."""
+        if trigger == "manual":
+            self._interrupted = False  # an interrupt of the previous turn must not cancel this
         return await run_compaction(self, trigger=trigger, instructions=instructions)
 
     async def rewind_files(self, user_message_uuid: str) -> list[str]:

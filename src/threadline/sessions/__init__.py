@@ -26,6 +26,11 @@ from ._protocol import (
     SessionSummaryEntry as SessionSummaryEntry,
     store_implements as store_implements,
 )
+from ._retention import (
+    CleanupReport as CleanupReport,
+    cleanup_sessions as cleanup_sessions,
+    restore_session as restore_session,
+)
 from ._store_api import (
     delete_session_via_store as delete_session_via_store,
     find_session_key as find_session_key,

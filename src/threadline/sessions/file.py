@@ -217,7 +217,11 @@ class FileStore:
             cache = self._uuid_caches[path] = _UuidCache()
         ino = os.fstat(fd).st_ino
         if ino != cache.ino or size < cache.size:
-            cache.ino, cache.size, cache.uuids, cache.head = ino, 0, set(), None
+            # First look at this file (or it was replaced): the scan starts at the last
+            # compaction's preserved segment when one is recorded, so resuming a long,
+            # compacted session does not read its whole history.
+            cache.ino, cache.uuids, cache.head = ino, set(), None
+            cache.size = _compacted_floor(path, fd, size)
         if size > cache.size:
             new = os.pread(fd, size - cache.size, cache.size)
             for obj in iter_objects(new):
@@ -334,6 +338,33 @@ class FileStore:
                 if st.st_size > 0 and (best is None or st.st_mtime > best[0]):
                     best = (st.st_mtime, d.name)
         return None if best is None else {"project_key": best[1], "session_id": session_id}
+
+
+COMPACT_SIDECAR = "threadline-compact.json"
+"""Written by threadline's compaction beside ``subagents/``: where the live part of a session starts."""
+
+
+def _compacted_floor(path: Path, fd: int, size: int) -> int:
+    """Offset where the live part of a compacted transcript starts (0 if unknown or stale).
+
+    Idempotency (uuid dedup) and the head then cover entries from that point on: the
+    history before a compaction boundary is sealed and never re-appended by the runtime.
+    """
+    if not path.name.endswith(".jsonl"):
+        return 0
+    try:
+        info = orjson.loads((path.with_suffix("") / COMPACT_SIDECAR).read_bytes())
+        start, boundary, uuid = info["start"], info["boundary"], info["boundaryUuid"]
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
+        return 0
+    if not (isinstance(start, int) and isinstance(boundary, int) and isinstance(uuid, str)):
+        return 0
+    if not 0 < start <= boundary < size:
+        return 0
+    line = os.pread(fd, min(size - boundary, 1 << 16), boundary).split(b"\n", 1)[0]
+    if f'"uuid":"{uuid}"'.encode() not in line or os.pread(fd, 1, start - 1) != b"\n":
+        return 0
+    return start
 
 
 def _walk_subkeys(root: Path) -> list[str]:
