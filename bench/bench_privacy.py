@@ -98,7 +98,7 @@ async def main() -> None:
     args = ap.parse_args()
 
     corpus, _ = _corpus.ensure_corpus(log=lambda m: print(m, file=sys.stderr))
-    raw = Path(corpus.big_path).read_bytes()  # noqa: ASYNC240 (setup, before timing)
+    raw = Path(corpus.big_path).read_bytes()
     entries: list[dict[str, Any]] = list(iter_objects(raw))
     planted = _plant_secrets(entries)
     project = _corpus.project_key(corpus.big_cwd)

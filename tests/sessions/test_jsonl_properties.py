@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from threadline._chain import build_conversation_chain, chain_entries
 from threadline._jsonl import dumps_line, iter_objects, loads_line

@@ -3,8 +3,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from threadline import project_key_for_directory
 from threadline._paths import MAX_SANITIZED_LENGTH, config_dir, sanitize_path, simple_hash
