@@ -165,6 +165,8 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
     and tool-call ownership is resolved only for calls that an off-chain
     result answers. On a linear transcript this is one cheap pass.
     """
+    if len(seen) == len(by_uuid):
+        return chain  # every entry is on the chain: nothing was skipped
     anchors: dict[str, Raw] = {}
     chain_assistants: list[Raw] = []
     for entry in chain:

@@ -259,6 +259,9 @@ def _repair_tool_pairs(messages: list[Raw]) -> list[Raw]:
                 if prev
                 else []
             )
+            if not calls and not any(b.get("type") == "tool_result" for b in msg["content"]):
+                fixed.append(msg)  # the common case: a plain prompt after a plain reply
+                continue
             results = [
                 b
                 for b in msg["content"]

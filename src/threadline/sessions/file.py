@@ -23,7 +23,7 @@ import anyio.to_thread
 import orjson
 
 from .._exceptions import ConcurrentModificationError, UserError
-from .._jsonl import dumps_line, gc_paused, iter_objects
+from .._jsonl import dumps_line, gc_paused, iter_objects, loads_line
 from .._paths import config_dir as _config_dir
 from .._transcript import CHAIN_TYPES
 from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
@@ -39,7 +39,7 @@ from ._protocol import (
 __all__ = ["FileStore"]
 
 _SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,250}$")
-_UUID_IN_LINE = re.compile(rb'"uuid":"([^"\\]+)"')
+_UUID_VALUE = re.compile(rb'"uuid":\s*"([^"\\]*)"')
 
 
 class _UuidCache:
@@ -224,12 +224,13 @@ class FileStore:
             cache.size = _compacted_floor(path, fd, size)
         if size > cache.size:
             new = os.pread(fd, size - cache.size, cache.size)
-            for obj in iter_objects(new):
-                uid = obj.get("uuid")
-                if isinstance(uid, str):
-                    cache.uuids.add(uid)
-                    if obj.get("type") in CHAIN_TYPES:
-                        cache.head = uid
+            # uuids by pattern, not by parsing every line: this runs over whole files the
+            # first time a process appends to them. (A nested "uuid" key inside a message
+            # only adds a string to the dedup set, which a fresh uuid4 never equals.)
+            cache.uuids.update(m.decode("utf-8", "replace") for m in _UUID_VALUE.findall(new))
+            head = _last_chain_uuid(new)
+            if head is not None:
+                cache.head = head
             cache.size = size
         return cache
 
@@ -338,6 +339,22 @@ class FileStore:
                 if st.st_size > 0 and (best is None or st.st_mtime > best[0]):
                     best = (st.st_mtime, d.name)
         return None if best is None else {"project_key": best[1], "session_id": session_id}
+
+
+def _last_chain_uuid(data: bytes) -> str | None:
+    """The uuid of the last chain entry in a JSONL buffer, parsing lines from the end."""
+    end = len(data)
+    while end > 0:
+        start = data.rfind(b"\n", 0, end - 1) + 1
+        line = data[start:end]
+        if b'"uuid"' in line:
+            obj = loads_line(line)
+            if obj is not None and obj.get("type") in CHAIN_TYPES:
+                uid = obj.get("uuid")
+                if isinstance(uid, str):
+                    return uid
+        end = start
+    return None
 
 
 COMPACT_SIDECAR = "threadline-compact.json"
