@@ -380,8 +380,18 @@ class FakeAnthropicServer:
     def _log(self, path: str, headers: dict[str, str], body: Any, answered_by: Any) -> None:
         with self._lock:
             self.requests.append(
-                {"path": path, "headers": headers, "body": body, "answered_by": answered_by}
+                {
+                    "path": path,
+                    "headers": headers,
+                    "body": body,
+                    "answered_by": answered_by,
+                    "received_at": getattr(_RECEIVED, "at", None),
+                }
             )
+
+
+_RECEIVED = threading.local()
+"""Per handler thread: when the current request's body was fully read (time.time())."""
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -457,6 +467,7 @@ def _make_handler(server: FakeAnthropicServer) -> type[BaseHTTPRequestHandler]:
         def _read_body(self) -> tuple[bytes, Any]:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""
+            _RECEIVED.at = time.time()
             try:
                 return raw, json.loads(raw) if raw else {}
             except ValueError:
@@ -512,6 +523,14 @@ def _make_handler(server: FakeAnthropicServer) -> type[BaseHTTPRequestHandler]:
                 with server._lock:
                     payload = list(server.requests)
                 self._send_json(200, payload)
+            elif path == "/_control/arrivals":
+                # Wall-clock times (time.time()) at which each /v1/messages body was fully
+                # received: lets a benchmark in another process time "call -> request".
+                with server._lock:
+                    arrivals = [
+                        r.get("received_at") for r in server.requests if r["path"] == "/v1/messages"
+                    ]
+                self._send_json(200, arrivals)
             else:
                 self._send_json(200, {})
 
