@@ -23,6 +23,7 @@ import anyio
 from typing_extensions import Self
 
 from .._exceptions import UserError
+from .._jsonl import gc_paused
 from ..sessions._protocol import (
     ConditionalAppendStore,
     SessionKey,
@@ -166,11 +167,13 @@ class EncryptedStore:
         """The entries back from their stored form (``DecryptionError`` if any fails)."""
         ring, prefix = self._ring, self._prefix(key)
         out: list[SessionStoreEntry] = []
-        for i, env in enumerate(stored):
-            if self.allow_plaintext and isinstance(env, dict) and "enc" not in env:
-                out.append(cast(SessionStoreEntry, env))
-                continue
-            out.append(open_entry(ring, prefix, env, f"{_where(key)} entry {i}"))
+        append = out.append
+        with gc_paused():
+            for i, env in enumerate(stored):
+                if self.allow_plaintext and isinstance(env, dict) and "enc" not in env:
+                    append(cast(SessionStoreEntry, env))
+                    continue
+                append(open_entry(ring, prefix, env, _Where(key, i)))
         return out
 
     # -- required -------------------------------------------------------------
@@ -178,11 +181,20 @@ class EncryptedStore:
     async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
         if entries:
             self._summaries.pop((key["project_key"], key["session_id"]), None)
-        await self.inner.append(key, self.seal(key, entries))
+        sealed = (
+            await anyio.to_thread.run_sync(self.seal, key, entries)
+            if len(entries) > _THREAD_AT
+            else self.seal(key, entries)
+        )
+        await self.inner.append(key, sealed)
 
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         stored = await self.inner.load(key)
-        return None if stored is None else self.open(key, stored)
+        if stored is None:
+            return None
+        if len(stored) > _THREAD_AT:  # keep the event loop free while decrypting big sessions
+            return await anyio.to_thread.run_sync(self.open, key, stored)
+        return self.open(key, stored)
 
     # -- rotation ---------------------------------------------------------------
 
@@ -212,6 +224,22 @@ class EncryptedStore:
         ) -> None: ...
         async def get_head(self, key: SessionKey) -> str | None: ...
         async def find_session(self, session_id: str) -> SessionKey | None: ...
+
+
+_THREAD_AT = 256
+"""Batches larger than this are sealed/opened in a worker thread."""
+
+
+class _Where:
+    """Where an entry is, formatted only if an error needs it."""
+
+    __slots__ = ("i", "key")
+
+    def __init__(self, key: SessionKey, i: int) -> None:
+        self.key, self.i = key, i
+
+    def __str__(self) -> str:
+        return f"{_where(self.key)} entry {self.i}"
 
 
 def _where(key: SessionKey) -> str:

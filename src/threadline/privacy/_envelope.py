@@ -76,7 +76,7 @@ def seal_entry(ring: Keyring, prefix: bytes, entry: SessionStoreEntry) -> Sessio
     return out  # type: ignore[return-value]
 
 
-def open_entry(ring: Keyring, prefix: bytes, stored: Any, where: str) -> SessionStoreEntry:
+def open_entry(ring: Keyring, prefix: bytes, stored: Any, where: object) -> SessionStoreEntry:
     """The original entry from its stored form; :class:`DecryptionError` if it cannot be."""
     enc = stored.get("enc") if isinstance(stored, dict) else None
     if not isinstance(enc, str):
