@@ -168,21 +168,22 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
     if len(seen) == len(by_uuid):
         return chain  # every entry is on the chain: nothing was skipped
     anchors: dict[str, Raw] = {}
-    chain_assistants: list[Raw] = []
+    chain_assistants: list[tuple[Raw, str | None]] = []
     for entry in chain:
-        mid = _message_id(entry)
-        if mid is not None:
-            anchors[mid] = entry
-            chain_assistants.append(entry)
-        elif entry.get("type") == "assistant":
-            chain_assistants.append(entry)
+        if entry.get("type") == "assistant":
+            mid = _message_id(entry)
+            chain_assistants.append((entry, mid))
+            if mid is not None:
+                anchors[mid] = entry
     if not anchors:
         return chain
 
     # One pass in by_uuid order (the official iteration order): sibling groups
-    # of on-chain responses, and tool results that are off the chain.
+    # of on-chain responses, tool results that are off the chain, and every
+    # assistant's (entry, message id, content) for call ownership below.
     siblings: dict[str, list[Raw]] = {}
     off_results: list[Raw] = []
+    assistants: list[tuple[Raw, str, list[Any]]] = []
     has_orphan_sibling = False
     for uid, entry in by_uuid.items():
         t = entry.get("type")
@@ -190,14 +191,18 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
             message = entry.get("message")
             if type(message) is dict:
                 mid = message.get("id")
-                if type(mid) is str and mid in anchors:
-                    group = siblings.get(mid)
-                    if group is None:
-                        siblings[mid] = [entry]
-                    else:
-                        group.append(entry)
-                    if uid not in seen:
-                        has_orphan_sibling = True
+                if type(mid) is str and mid:
+                    content = message.get("content")
+                    if type(content) is list:
+                        assistants.append((entry, mid, content))
+                    if mid in anchors:
+                        group = siblings.get(mid)
+                        if group is None:
+                            siblings[mid] = [entry]
+                        else:
+                            group.append(entry)
+                        if uid not in seen:
+                            has_orphan_sibling = True
         elif t == "user" and uid not in seen and _is_tool_result(entry):
             off_results.append(entry)
     if not has_orphan_sibling and not off_results:
@@ -209,17 +214,9 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
     for result in off_results:
         needed.update(_block_ids(result, "tool_result", "tool_use_id"))
     call_owner: dict[str, Raw | None] = {}
+    owner_mid: dict[str, str] = {}
     if needed:
-        for entry in by_uuid.values():
-            if entry.get("type") != "assistant":
-                continue
-            message = entry.get("message")
-            if type(message) is not dict:
-                continue
-            mid = message.get("id")
-            content = message.get("content")
-            if type(mid) is not str or not mid or type(content) is not list:
-                continue
+        for entry, mid, content in assistants:
             for block in content:
                 if type(block) is not dict or block.get("type") != "tool_use":
                     continue
@@ -228,9 +225,9 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
                     continue
                 if call_id not in call_owner:
                     call_owner[call_id] = entry
+                    owner_mid[call_id] = mid
                     continue
-                owner = call_owner[call_id]
-                same = owner is not None and _message_id(owner) == mid
+                same = call_owner[call_id] is not None and owner_mid[call_id] == mid
                 call_owner[call_id] = entry if same else None
 
     by_assistant: dict[str, list[Raw]] = {}
@@ -250,8 +247,7 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
     file_position: dict[str, int] | None = None
     processed: set[str] = set()
     inserts: dict[str, list[Raw]] = {}
-    for assistant in chain_assistants:
-        mid = _message_id(assistant)
+    for assistant, mid in chain_assistants:
         if not mid or mid in processed:
             continue
         processed.add(mid)
@@ -275,12 +271,19 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
                     strays.append(result)
         if strays:
             if answered_on_chain is None or file_position is None:
-                answered_on_chain = {
-                    cid
-                    for e in chain
-                    if e.get("type") == "user"
-                    for cid in _block_ids(e, "tool_result", "tool_use_id")
-                }
+                answered_on_chain = set()
+                for e in chain:
+                    if e.get("type") != "user":
+                        continue
+                    message = e.get("message")
+                    content = message.get("content") if type(message) is dict else None
+                    if type(content) is not list:
+                        continue
+                    for block in content:
+                        if type(block) is dict and block.get("type") == "tool_result":
+                            tid = block.get("tool_use_id")
+                            if type(tid) is str:
+                                answered_on_chain.add(tid)
                 file_position = {uid: i for i, uid in enumerate(by_uuid)}
             answered = set(answered_on_chain)
             for result in orphan_results:
