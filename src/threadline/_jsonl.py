@@ -16,7 +16,14 @@ from typing import Any
 
 import orjson
 
-__all__ = ["dumps_line", "gc_paused", "iter_objects", "loads_line", "parse_chain_entries"]
+__all__ = [
+    "dumps_line",
+    "gc_paused",
+    "iter_objects",
+    "loads_line",
+    "parse_chain_entries",
+    "parse_chain_entries_with_spans",
+]
 
 _CHAIN_TYPES = frozenset({"user", "assistant", "progress", "system", "attachment"})
 
@@ -108,3 +115,35 @@ def dumps_line(entry: Any) -> bytes:
     except (TypeError, orjson.JSONEncodeError):
         # Lone surrogates or values orjson refuses: plain json, ASCII-escaped.
         return json.dumps(entry, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"
+
+
+def parse_chain_entries_with_spans(
+    data: bytes,
+) -> tuple[list[dict[str, Any]], dict[int, tuple[int, int]]]:
+    """:func:`parse_chain_entries` plus each entry's byte span, keyed by ``id(entry)``."""
+    out: list[dict[str, Any]] = []
+    spans: dict[int, tuple[int, int]] = {}
+    loads = orjson.loads
+    pos = 0
+    with gc_paused():
+        for line in data.split(b"\n"):
+            start = pos
+            pos += len(line) + 1
+            if b'"uuid"' not in line:
+                continue
+            try:
+                obj = loads(line)
+            except _JSONDecodeError:
+                obj = loads_line(line)
+                if obj is None:
+                    continue
+            except RecursionError:
+                continue
+            if (
+                type(obj) is dict
+                and obj.get("type") in _CHAIN_TYPES
+                and type(obj.get("uuid")) is str
+            ):
+                out.append(obj)
+                spans[id(obj)] = (start, start + len(line))
+    return out, spans

@@ -215,3 +215,22 @@ def test_huge_line(config_dir: Path, tmp_path: Path) -> None:
     assert len(msgs) == 3 and len(msgs[1].message["content"][0]["text"]) == 50 * 1024 * 1024
     info = get_session_info(t.session_id)
     assert info is not None and info.first_prompt == "start"
+
+
+def test_messages_cache_follows_the_file(config_dir: Path, tmp_path: Path) -> None:
+    from threadline.sessions._index import SummaryIndex
+
+    t = simple_session(str(tmp_path / "p"), turns=3)
+    path = t.write(config_dir)
+    first = asdicts(get_session_messages(t.session_id))
+    assert asdicts(get_session_messages(t.session_id)) == first  # warm (memo)
+    SummaryIndex._instances.clear()  # a new process: the chain comes from SQLite
+    assert asdicts(get_session_messages(t.session_id)) == first
+    assert asdicts(get_session_messages(t.session_id, limit=2, offset=1)) == first[1:3]
+    # Appending (a new branch from the first reply) invalidates the cached chain.
+    t.last = t.entries[1]["uuid"]
+    t.user("a new branch")
+    path.write_bytes(path.read_bytes() + orjson.dumps(t.entries[-1]) + b"\n")
+    now = get_session_messages(t.session_id)
+    assert [m.message["content"] for m in now if m.type == "user"] == ["prompt 0", "a new branch"]
+    assert asdicts(now) == asdicts(official.get_session_messages(t.session_id))

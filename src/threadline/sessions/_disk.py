@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import os
 import sys
+from array import array
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from .._chain import build_conversation_chain, build_subagent_chain, page, to_session_messages
+from .._chain import (
+    build_conversation_chain,
+    build_subagent_chain,
+    is_visible,
+    page,
+    to_session_messages,
+)
 from .._exceptions import SessionNotFoundError
 from .._ids import is_uuid, validate_session_id
-from .._jsonl import gc_paused, parse_chain_entries
+from .._jsonl import gc_paused, loads_line, parse_chain_entries, parse_chain_entries_with_spans
 from .._lite import info_from_lite, read_lite
 from .._paths import (
     MAX_SANITIZED_LENGTH,
@@ -32,7 +39,7 @@ from .._paths import (
 )
 from .._types import SDKSessionInfo, SessionMessage
 from ._filelog import read_complete
-from ._index import infos_for_dirs
+from ._index import SummaryIndex, infos_for_dirs
 from ._locate import Located, locate_session, search_description
 
 __all__ = [
@@ -214,10 +221,57 @@ def get_session_messages(
     loc = _locate(session_id, directory, strict)
     if loc is None:
         return []
-    data = _read_file(loc.path)
+    try:
+        with open(loc.path, "rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read()
+    except OSError:
+        return []
+    stable = len(data) == st.st_size
+    index = SummaryIndex.for_config_dir(config_dir()) if stable else None
+    ranges = index.get_chain(str(loc.path), st) if index is not None else None
     with gc_paused():
-        chain = build_conversation_chain(parse_chain_entries(data))
-        return page(to_session_messages(chain), limit, offset)
+        if ranges is not None:
+            # Warm: the chain of this exact file state is known; parse only the lines of
+            # the requested page.
+            return _messages_from_ranges(data, ranges, limit, offset)
+        entries, spans = parse_chain_entries_with_spans(data)
+        chain = build_conversation_chain(entries)
+        visible = [e for e in chain if is_visible(e)]
+        if index is not None:
+            flat: array[int] = array("q")
+            for e in visible:
+                flat.extend(spans[id(e)])
+            index.put_chain(str(loc.path), st, flat)
+        return page(to_session_messages(visible), limit, offset)
+
+
+def _messages_from_ranges(
+    data: bytes, ranges: array[int], limit: int | None, offset: int
+) -> list[SessionMessage]:
+    indexes = page(list(range(len(ranges) // 2)), limit, offset)
+    view = memoryview(data)
+    loads = orjson.loads
+    make = SessionMessage
+    out: list[SessionMessage] = []
+    append = out.append
+    for i in indexes:
+        chunk = view[ranges[2 * i] : ranges[2 * i + 1]]
+        try:
+            e = loads(chunk)
+        except orjson.JSONDecodeError:
+            e = loads_line(bytes(chunk))
+        if type(e) is not dict:
+            continue
+        append(
+            make(
+                "user" if e.get("type") == "user" else "assistant",
+                e.get("uuid", ""),
+                e.get("sessionId", ""),
+                e.get("message"),
+            )
+        )
+    return out
 
 
 def _subagent_files(base: Path) -> list[tuple[str, Path]]:

@@ -19,6 +19,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+from array import array
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ from ._protocol import SessionSummaryEntry
 
 __all__ = ["SummaryIndex", "infos_for_dirs", "summaries_for_project"]
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+_CHAIN_MEMO = 32
+"""Conversation chains kept in memory per process (the rest stay in SQLite)."""
 # Row: (mtime_ns, size, ino, info tuple or None)
 _Row = tuple[int, int, int, "tuple[Any, ...] | None"]
 
@@ -60,6 +63,7 @@ class SummaryIndex:
     def __init__(self, config_dir: Path) -> None:
         self.path = config_dir / "threadline" / "index.sqlite3"
         self._memo: dict[str, dict[str, _Row]] = {}
+        self._chains: dict[str, tuple[tuple[int, int, int], array[int]]] = {}
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._db_failed = False
@@ -94,6 +98,11 @@ class SummaryIndex:
                     " info BLOB)"
                 )
                 db.execute("CREATE INDEX files_dir ON files(dir)")
+                db.execute("DROP TABLE IF EXISTS chains")
+                db.execute(
+                    "CREATE TABLE chains (path TEXT PRIMARY KEY, mtime_ns INTEGER NOT NULL,"
+                    " size INTEGER NOT NULL, ino INTEGER NOT NULL, ranges BLOB NOT NULL)"
+                )
                 db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
             self._db = db
         except (sqlite3.Error, OSError):
@@ -146,6 +155,53 @@ class SummaryIndex:
                 db.execute("ROLLBACK")
 
     # -- listing -----------------------------------------------------------
+
+    # -- conversation chains ---------------------------------------------------------
+
+    def get_chain(self, path: str, st: os.stat_result) -> array[int] | None:
+        """Byte ranges of a transcript's visible messages, if cached for this exact file state."""
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        with self._lock:
+            hit = self._chains.get(path)
+            if hit is not None:
+                return hit[1] if hit[0] == stamp else None
+            db = self._conn()
+            if db is None:
+                return None
+            try:
+                row = db.execute(
+                    "SELECT mtime_ns, size, ino, ranges FROM chains WHERE path = ?", (path,)
+                ).fetchone()
+            except sqlite3.Error:
+                return None
+            if row is None or tuple(row[:3]) != stamp:
+                return None
+            ranges: array[int] = array("q")
+            ranges.frombytes(row[3])
+            self._remember_chain(path, stamp, ranges)
+            return ranges
+
+    def put_chain(self, path: str, st: os.stat_result, ranges: array[int]) -> None:
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        with self._lock:
+            self._remember_chain(path, stamp, ranges)
+            db = self._conn()
+            if db is None:
+                return
+            try:
+                db.execute(
+                    "INSERT OR REPLACE INTO chains(path, mtime_ns, size, ino, ranges)"
+                    " VALUES (?,?,?,?,?)",
+                    (path, *stamp, ranges.tobytes()),
+                )
+            except sqlite3.Error:
+                pass
+
+    def _remember_chain(self, path: str, stamp: tuple[int, int, int], ranges: array[int]) -> None:
+        self._chains.pop(path, None)
+        self._chains[path] = (stamp, ranges)
+        while len(self._chains) > _CHAIN_MEMO:
+            del self._chains[next(iter(self._chains))]
 
     def refresh(self, path: Path) -> None:
         """Re-derive one transcript's row now (called by our own writers after appending)."""
