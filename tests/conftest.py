@@ -1,4 +1,5 @@
-"""Shared fixtures: every test runs with its own config dir and HOME."""
+"""Shared fixtures: every test runs with its own config dir and HOME; a fake Messages API
+and a project directory for the tests that want them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from threadline.testing._fake_anthropic import FakeAnthropicServer
 
 _STRIP_PREFIXES = ("ANTHROPIC_", "CLAUDE", "OPENAI_", "OTEL_")
 
@@ -29,3 +32,26 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
 def config_dir(isolated_env: Path) -> Path:
     """The isolated CLAUDE_CONFIG_DIR of this test (may not exist yet)."""
     return isolated_env
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropicServer]:
+    """A running fake server; ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY point at it."""
+    with FakeAnthropicServer() as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-fake-test")
+        yield server
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project directory that is also the process cwd."""
+    path = tmp_path / "project"
+    path.mkdir()
+    monkeypatch.chdir(path)
+    return path

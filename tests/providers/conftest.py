@@ -1,20 +1,15 @@
-"""Fixtures for the provider tests: both fake model servers and a project directory."""
+"""Fixtures for the provider tests: both fake model servers (``project`` comes from the
+top-level conftest)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from threadline.providers import _pricing
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 from threadline.testing._fake_openai import FakeOpenAIServer
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -25,21 +20,9 @@ def fake_openai() -> Iterator[FakeOpenAIServer]:
 
 
 @pytest.fixture
-def fake_anthropic(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeAnthropicServer]:
+def fake_anthropic(fake: FakeAnthropicServer) -> FakeAnthropicServer:
     """A running fake Messages API; ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY point at it."""
-    with FakeAnthropicServer() as server:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
-        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-fake-test")
-        yield server
-
-
-@pytest.fixture
-def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A project directory that is also the process cwd."""
-    path = tmp_path / "project"
-    path.mkdir()
-    monkeypatch.chdir(path)
-    return path
+    return fake
 
 
 @pytest.fixture

@@ -28,11 +28,6 @@ REDIS_URL = os.environ.get("THREADLINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 BACKENDS = ["memory", "file", "sqlite", "postgres", "redis"]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def unavailable(what: str, exc: BaseException) -> None:
     """Skip (locally) or fail (under CI) because a server is unreachable."""
     msg = f"{what} is unreachable: {type(exc).__name__}: {exc}"

@@ -10,11 +10,6 @@ from threadline.tools import ToolContext
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def ctx(tmp_path: Path) -> ToolContext:
     """A ToolContext whose cwd is a fresh directory."""
     work = tmp_path / "work"

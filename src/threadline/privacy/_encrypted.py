@@ -27,17 +27,15 @@ from .._jsonl import gc_paused
 from ..sessions._protocol import (
     ConditionalAppendStore,
     SessionKey,
-    SessionListSubkeysKey,
     SessionStore,
     SessionStoreEntry,
     SessionStoreListEntry,
     SessionSummaryEntry,
-    store_implements,
 )
 from ..sessions._summary import fold_session_summary
 from ._envelope import ad_prefix, open_entry, seal_entry
 from ._keys import KeyLike, Keyring, parse_key
-from ._wrap import OPTIONAL_METHODS, variant_of
+from ._wrap import PassThrough, StoreWrapper, inner_offers, variant_of
 
 if TYPE_CHECKING:
     from ._rekey import RekeyReport
@@ -49,7 +47,7 @@ _LOAD_CONCURRENCY = 16
 
 
 def _offered(inner: SessionStore) -> frozenset[str]:
-    names = {m for m in OPTIONAL_METHODS if store_implements(inner, m)}
+    names = inner_offers(inner)
     names.discard("list_session_summaries")  # folded from ciphertext: useless
     if "list_sessions" in names:
         names.add("list_session_summaries")  # ours, from decrypted entries
@@ -70,7 +68,7 @@ def _keyring(key: KeyLike | None, old_keys: Iterable[KeyLike], key_env: str | No
     return Keyring(keys[0], [*keys[1:], *old])
 
 
-class EncryptedStore:
+class EncryptedStore(StoreWrapper):
     """Wraps ``inner`` so that it only ever holds ciphertext.
 
     Args:
@@ -132,18 +130,6 @@ class EncryptedStore:
     def key_ids(self) -> list[str]:
         """The ids of every key this store can decrypt with (current first)."""
         return self._ring.ids
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the inner store (if it has ``aclose``)."""
-        close = getattr(self.inner, "aclose", None)
-        if close is not None:
-            await close()
 
     # -- the format -----------------------------------------------------------
 
@@ -213,18 +199,6 @@ class EncryptedStore:
     def _use_keyring(self, ring: Keyring) -> None:
         self._ring = ring
 
-    if TYPE_CHECKING:  # present at runtime only when the inner store has them
-
-        async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]: ...
-        async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]: ...
-        async def delete(self, key: SessionKey) -> None: ...
-        async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]: ...
-        async def append_conditional(
-            self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
-        ) -> None: ...
-        async def get_head(self, key: SessionKey) -> str | None: ...
-        async def find_session(self, session_id: str) -> SessionKey | None: ...
-
 
 _THREAD_AT = 256
 """Batches larger than this are sealed/opened in a worker thread."""
@@ -247,11 +221,8 @@ def _where(key: SessionKey) -> str:
     return f"session {key['project_key']}/{key['session_id']}" + (f"/{sub}" if sub else "")
 
 
-class _EncryptedExtras(EncryptedStore):
+class _EncryptedExtras(EncryptedStore, PassThrough):
     """Every optional method; :func:`variant_of` copies in those the inner store allows."""
-
-    async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
-        return await self.inner.list_sessions(project_key)
 
     async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
         """Summaries folded from decrypted entries (cached in memory per session mtime)."""
@@ -288,19 +259,9 @@ class _EncryptedExtras(EncryptedStore):
         self._summaries.pop((key["project_key"], key["session_id"]), None)
         await self.inner.delete(key)
 
-    async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
-        return await self.inner.list_subkeys(key)
-
     async def append_conditional(
         self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
     ) -> None:
         self._summaries.pop((key["project_key"], key["session_id"]), None)
         inner = cast(ConditionalAppendStore, self.inner)
         await inner.append_conditional(key, self.seal(key, entries), expected_head=expected_head)
-
-    async def get_head(self, key: SessionKey) -> str | None:
-        return await cast(ConditionalAppendStore, self.inner).get_head(key)
-
-    async def find_session(self, session_id: str) -> SessionKey | None:
-        found: Any = await cast(Any, self.inner).find_session(session_id)
-        return cast("SessionKey | None", found)

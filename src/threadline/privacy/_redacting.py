@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import cast
 
 from typing_extensions import Self
 
 from ..sessions._protocol import (
     ConditionalAppendStore,
     SessionKey,
-    SessionListSubkeysKey,
     SessionStore,
     SessionStoreEntry,
-    SessionStoreListEntry,
-    SessionSummaryEntry,
-    store_implements,
 )
 from ._redact import Redactor
-from ._wrap import OPTIONAL_METHODS, variant_of
+from ._wrap import PassThrough, StoreWrapper, inner_offers, variant_of
 
 __all__ = ["RedactingStore"]
 
 
-class RedactingStore:
+class RedactingStore(StoreWrapper):
     """Wraps ``inner`` so that no credential reaches it.
 
     ``append`` and ``append_conditional`` pass each entry through
@@ -40,7 +36,7 @@ class RedactingStore:
     redactor: Redactor
 
     def __new__(cls, inner: SessionStore, redactor: Redactor | None = None) -> Self:
-        offered = frozenset(m for m in OPTIONAL_METHODS if store_implements(inner, m))
+        offered = frozenset(inner_offers(inner))
         return cast(Self, object.__new__(variant_of(cls, _RedactingExtras, offered)))
 
     def __init__(self, inner: SessionStore, redactor: Redactor | None = None) -> None:
@@ -49,18 +45,6 @@ class RedactingStore:
 
     def __repr__(self) -> str:
         return f"RedactingStore({self.inner!r}, {self.redactor!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the inner store (if it has ``aclose``)."""
-        close = getattr(self.inner, "aclose", None)
-        if close is not None:
-            await close()
 
     def _redacted(self, entries: list[SessionStoreEntry]) -> list[SessionStoreEntry]:
         red = self.redactor
@@ -74,43 +58,12 @@ class RedactingStore:
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         return await self.inner.load(key)
 
-    if TYPE_CHECKING:  # present at runtime only when the inner store has them
 
-        async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]: ...
-        async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]: ...
-        async def delete(self, key: SessionKey) -> None: ...
-        async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]: ...
-        async def append_conditional(
-            self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
-        ) -> None: ...
-        async def get_head(self, key: SessionKey) -> str | None: ...
-        async def find_session(self, session_id: str) -> SessionKey | None: ...
-
-
-class _RedactingExtras(RedactingStore):
+class _RedactingExtras(RedactingStore, PassThrough):
     """Every optional method; :func:`variant_of` copies in those the inner store has."""
-
-    async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
-        return await self.inner.list_sessions(project_key)
-
-    async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
-        return await self.inner.list_session_summaries(project_key)
-
-    async def delete(self, key: SessionKey) -> None:
-        await self.inner.delete(key)
-
-    async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
-        return await self.inner.list_subkeys(key)
 
     async def append_conditional(
         self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
     ) -> None:
         inner = cast(ConditionalAppendStore, self.inner)
         await inner.append_conditional(key, self._redacted(entries), expected_head=expected_head)
-
-    async def get_head(self, key: SessionKey) -> str | None:
-        return await cast(ConditionalAppendStore, self.inner).get_head(key)
-
-    async def find_session(self, session_id: str) -> SessionKey | None:
-        found: Any = await cast(Any, self.inner).find_session(session_id)
-        return cast("SessionKey | None", found)

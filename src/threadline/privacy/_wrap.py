@@ -8,14 +8,32 @@ wrapper class is split in two: the base (``append``/``load``, always there)
 and a class holding every optional method. Instantiating the base returns an
 instance of a per-capability subclass (cached) that copies in only the
 optional methods the wrapper can honour for that inner store.
+
+:class:`StoreWrapper` is the shared base (closing the inner store, the typed
+optional methods) and :class:`PassThrough` the optional methods a wrapper
+hands to the inner store unchanged; a wrapper's extras class overrides those
+it must change.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-__all__ = ["OPTIONAL_METHODS", "variant_of"]
+from typing_extensions import Self
+
+from ..sessions._protocol import (
+    ConditionalAppendStore,
+    SessionKey,
+    SessionListSubkeysKey,
+    SessionStore,
+    SessionStoreEntry,
+    SessionStoreListEntry,
+    SessionSummaryEntry,
+    store_implements,
+)
+
+__all__ = ["OPTIONAL_METHODS", "PassThrough", "StoreWrapper", "inner_offers", "variant_of"]
 
 OPTIONAL_METHODS = (
     "list_sessions",
@@ -27,12 +45,76 @@ OPTIONAL_METHODS = (
     "find_session",
 )
 
+
+def inner_offers(inner: SessionStore) -> set[str]:
+    """The optional methods ``inner`` implements."""
+    return {m for m in OPTIONAL_METHODS if store_implements(inner, m)}
+
+
+class StoreWrapper:
+    """What every wrapper does alike: ``async with`` and ``aclose`` close the inner store."""
+
+    inner: SessionStore
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the inner store (if it has ``aclose``)."""
+        close = getattr(self.inner, "aclose", None)
+        if close is not None:
+            await close()
+
+    if TYPE_CHECKING:  # present at runtime only when the inner store has them
+
+        async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]: ...
+        async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]: ...
+        async def delete(self, key: SessionKey) -> None: ...
+        async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]: ...
+        async def append_conditional(
+            self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
+        ) -> None: ...
+        async def get_head(self, key: SessionKey) -> str | None: ...
+        async def find_session(self, session_id: str) -> SessionKey | None: ...
+
+
+class PassThrough:
+    """The optional methods that go to the inner store unchanged (a mixin of extras)."""
+
+    inner: SessionStore
+
+    async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
+        return await self.inner.list_sessions(project_key)
+
+    async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
+        return await self.inner.list_session_summaries(project_key)
+
+    async def delete(self, key: SessionKey) -> None:
+        await self.inner.delete(key)
+
+    async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
+        return await self.inner.list_subkeys(key)
+
+    async def get_head(self, key: SessionKey) -> str | None:
+        return await cast(ConditionalAppendStore, self.inner).get_head(key)
+
+    async def find_session(self, session_id: str) -> SessionKey | None:
+        found: Any = await cast(Any, self.inner).find_session(session_id)
+        return cast("SessionKey | None", found)
+
+
 _cache: dict[tuple[type, frozenset[str]], type] = {}
 _lock = threading.Lock()
 
 
 def variant_of(base: type, extras: type, offered: frozenset[str]) -> type:
     """The subclass of ``base`` with the methods of ``extras`` named in ``offered``.
+
+    ``extras`` is a subclass of ``base``; its methods are those it and its other bases
+    (such as :class:`PassThrough`) define, the first in its MRO winning.
 
     Methods ``base`` already defines itself (a user subclass) are kept.
     The result looks like ``base`` (same name and module), and
@@ -44,10 +126,11 @@ def variant_of(base: type, extras: type, offered: frozenset[str]) -> type:
     with _lock:
         cls = _cache.get(key)
         if cls is None:
+            methods = _defined_by(extras, base)
             ns: dict[str, Any] = {
-                name: extras.__dict__[name]
+                name: methods[name]
                 for name in sorted(offered)
-                if name in extras.__dict__ and name not in _defined_below(base)
+                if name in methods and name not in _defined_below(base)
             }
             ns.update(
                 _threadline_variant=True,
@@ -58,6 +141,15 @@ def variant_of(base: type, extras: type, offered: frozenset[str]) -> type:
             )
             cls = _cache[key] = type(base.__name__, (base,), ns)
     return cls
+
+
+def _defined_by(extras: type, base: type) -> dict[str, Any]:
+    """What ``extras`` and its bases outside ``base``'s MRO define (the first in MRO wins)."""
+    names: dict[str, Any] = {}
+    for klass in reversed(extras.__mro__):
+        if klass not in base.__mro__:
+            names.update(klass.__dict__)
+    return names
 
 
 def _defined_below(base: type) -> set[str]:

@@ -17,23 +17,23 @@ from __future__ import annotations
 import functools
 import json
 import ssl
-import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 import anthropic
-import anyio
 import httpx2
 import orjson
 
-from .._exceptions import (
-    ProviderConnectionError,
-    ProviderError,
-    ProviderHTTPError,
-    RateLimitError,
-)
 from ._base import ModelRequest, ModelResponse, StreamItem
-from ._retry import RetryPolicy, is_retryable_status, retry_delay
+from ._errors import (
+    Attempt,
+    connection_failure,
+    first_response,
+    status_failure,
+    stream_failure,
+    stream_with_retries,
+)
+from ._retry import RetryPolicy
 
 __all__ = ["AnthropicProvider"]
 
@@ -49,35 +49,7 @@ _ERROR_TYPE_STATUS = {
 }
 
 
-class _Attempt(Exception):
-    """One failed attempt: the threadline error, whether to retry, and the reply headers."""
-
-    def __init__(
-        self, error: ProviderError, *, retryable: bool, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retryable = retryable
-        self.headers = headers
-
-
-def _error_message(body: object, fallback: str) -> str:
-    if isinstance(body, Mapping):
-        inner = body.get("error", body)
-        if isinstance(inner, Mapping) and inner.get("message"):
-            return str(inner["message"])
-    return fallback
-
-
-def _status_failure(status: int, body: object, message: str, headers: Any) -> _Attempt:
-    retryable = is_retryable_status(status)
-    text = f"API Error: {status} {_error_message(body, message)}"
-    cls = RateLimitError if status in (429, 529) else ProviderHTTPError
-    err = cls(text, status_code=status, retryable=retryable, body=body)
-    return _Attempt(err, retryable=retryable, headers=dict(headers) if headers else None)
-
-
-def _map_exception(exc: BaseException) -> _Attempt | None:
+def _map_exception(exc: BaseException) -> Attempt | None:
     if isinstance(exc, anthropic.APIStatusError):
         status = exc.status_code
         body = exc.body
@@ -86,15 +58,10 @@ def _map_exception(exc: BaseException) -> _Attempt | None:
             inner = body.get("error")
             kind = inner.get("type") if isinstance(inner, Mapping) else None
             status = _ERROR_TYPE_STATUS.get(str(kind), 500)
-        return _status_failure(status, body, exc.message, exc.response.headers)
+        return status_failure(status, body, exc.message, exc.response.headers)
     if isinstance(exc, anthropic.APIConnectionError):
-        return _Attempt(ProviderConnectionError(f"API Error: {exc}"), retryable=True)
-    if isinstance(exc, (OSError, ValueError)) or type(exc).__module__.startswith("httpx"):
-        return _Attempt(
-            ProviderConnectionError(f"API Error: stream failed: {type(exc).__name__}: {exc}"),
-            retryable=True,
-        )
-    return None
+        return connection_failure(exc)
+    return stream_failure(exc)
 
 
 @functools.cache
@@ -104,19 +71,36 @@ def _ssl_context() -> ssl.SSLContext:
 
 
 class _Accumulator:
-    """Builds the final message dict from raw stream events."""
+    """Builds the final message dict from raw stream events (an :class:`Assembly`)."""
 
     def __init__(self) -> None:
-        self.message: dict[str, Any] | None = None
+        self._message: dict[str, Any] | None = None
         self.content: list[dict[str, Any]] = []
         self._json: dict[int, list[str]] = {}
-        self.done = False
+        self._stopped = False
 
-    def feed(self, event: dict[str, Any]) -> None:
+    @property
+    def finished(self) -> bool:
+        """Whether both ``message_start`` and ``message_stop`` arrived."""
+        return self._message is not None and self._stopped
+
+    @property
+    def message(self) -> dict[str, Any]:
+        return self._message if self._message is not None else {}
+
+    def finish(self) -> tuple[()]:
+        return ()
+
+    def feed(self, event: dict[str, Any]) -> tuple[dict[str, Any]]:
+        """Takes in one raw event; the event itself is what is streamed on."""
+        self._apply(event)
+        return (event,)
+
+    def _apply(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
         if kind == "message_start":
-            self.message = dict(event.get("message") or {})
-            self.message["content"] = self.content
+            self._message = dict(event.get("message") or {})
+            self._message["content"] = self.content
         elif kind == "content_block_start":
             index = int(event.get("index", len(self.content)))
             block = dict(event.get("content_block") or {})
@@ -133,16 +117,16 @@ class _Accumulator:
             if parts is not None and index < len(self.content):
                 raw = "".join(parts)
                 self.content[index]["input"] = json.loads(raw) if raw.strip() else {}
-        elif kind == "message_delta" and self.message is not None:
+        elif kind == "message_delta" and self._message is not None:
             delta = event.get("delta") or {}
             for key in ("stop_reason", "stop_sequence"):
                 if key in delta:
-                    self.message[key] = delta[key]
-            usage = dict(self.message.get("usage") or {})
+                    self._message[key] = delta[key]
+            usage = dict(self._message.get("usage") or {})
             usage.update({k: v for k, v in (event.get("usage") or {}).items() if v is not None})
-            self.message["usage"] = usage
+            self._message["usage"] = usage
         elif kind == "message_stop":
-            self.done = True
+            self._stopped = True
 
     def _delta(self, index: int, delta: Mapping[str, Any]) -> None:
         if index >= len(self.content):
@@ -189,66 +173,30 @@ class AnthropicProvider:
         await self._client.close()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        stream = self.stream(request)
-        try:
-            async for item in stream:
-                if isinstance(item, ModelResponse):
-                    return item
-        finally:
-            await stream.aclose()
-        raise ProviderConnectionError("API Error: no response")  # pragma: no cover
+        return await first_response(self.stream(request))
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[StreamItem, None]:
-        started = time.monotonic()
-        attempt = 0
-        body = orjson.dumps({**_params(request), **request.extra_body})
-        headers = {"content-type": "application/json", **_headers(request)}
-        while True:
-            t0 = time.monotonic()
-            acc = _Accumulator()
-            request_id: str | None = None
-            try:
-                try:
-                    stream = await self._client.post(
-                        "/v1/messages",
-                        cast_to=dict[str, Any],
-                        content=body,
-                        options={"headers": headers},
-                        stream=True,
-                        stream_cls=anthropic.AsyncStream[dict[str, Any]],
-                    )
-                    request_id = stream.response.headers.get("request-id")
-                    async with stream:
-                        async for data in stream:
-                            acc.feed(data)
-                            yield data
-                except anyio.get_cancelled_exc_class():
-                    raise
-                except Exception as exc:
-                    mapped = _map_exception(exc)
-                    if mapped is None:
-                        raise
-                    raise mapped from exc
-                if acc.message is None or not acc.done:
-                    raise _Attempt(
-                        ProviderConnectionError("API Error: the stream ended before message_stop"),
-                        retryable=True,
-                    )
-            except _Attempt as failure:
-                if not failure.retryable or attempt >= self._retry.max_retries:
-                    raise failure.error from failure.__cause__
-                await anyio.sleep(retry_delay(self._retry, attempt, failure.headers))
-                attempt += 1
-                continue
-            now = time.monotonic()
-            yield ModelResponse(
-                message=acc.message,
-                request_id=request_id,
-                duration_ms=int((now - t0) * 1000),
-                total_duration_ms=int((now - started) * 1000),
-                attempts=attempt + 1,
+    def stream(self, request: ModelRequest) -> AsyncGenerator[StreamItem, None]:
+        def prepare() -> Callable[[], Awaitable[Any]]:
+            body = orjson.dumps({**_params(request), **request.extra_body})
+            headers = {"content-type": "application/json", **_headers(request)}
+            return functools.partial(
+                self._client.post,
+                "/v1/messages",
+                cast_to=dict[str, Any],
+                content=body,
+                options={"headers": headers},
+                stream=True,
+                stream_cls=anthropic.AsyncStream[dict[str, Any]],
             )
-            return
+
+        return stream_with_retries(
+            self._retry,
+            prepare=prepare,
+            request_id_header="request-id",
+            new_assembly=_Accumulator,
+            map_exception=_map_exception,
+            cut_message="API Error: the stream ended before message_stop",
+        )
 
 
 def _params(request: ModelRequest) -> dict[str, Any]:

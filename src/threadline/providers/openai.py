@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import functools
 import ssl
-import time
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
-import anyio
 import orjson
 
 try:
@@ -41,15 +39,17 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         'pip install "threadline[openai]"'
     ) from exc
 
-from .._exceptions import (
-    ProviderConnectionError,
-    ProviderError,
-    ProviderHTTPError,
-    RateLimitError,
-)
 from ._base import ModelRequest, ModelResponse, StreamItem
+from ._errors import (
+    Attempt,
+    connection_failure,
+    first_response,
+    status_failure,
+    stream_failure,
+    stream_with_retries,
+)
 from ._openai_convert import ChunkTranslator, chat_body
-from ._retry import RetryPolicy, is_retryable_status, retry_delay
+from ._retry import RetryPolicy
 
 __all__ = ["DEFAULT_OPENAI_BASE_URL", "NO_API_KEY", "OpenAIProvider"]
 
@@ -71,36 +71,6 @@ _ERROR_TYPE_STATUS = {
 }
 
 
-class _Attempt(Exception):
-    """One failed attempt: the threadline error, whether to retry, and the reply headers."""
-
-    def __init__(
-        self, error: ProviderError, *, retryable: bool, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.retryable = retryable
-        self.headers = headers
-
-
-def _error_message(body: object, fallback: str) -> str:
-    if isinstance(body, Mapping):
-        inner = body.get("error", body)
-        if isinstance(inner, Mapping) and inner.get("message"):
-            return str(inner["message"])
-    return fallback
-
-
-def _status_failure(
-    status: int, body: object, message: str, headers: Mapping[str, str] | None
-) -> _Attempt:
-    retryable = is_retryable_status(status)
-    text = f"API Error: {status} {_error_message(body, message)}"
-    cls = RateLimitError if status in (429, 529) else ProviderHTTPError
-    err = cls(text, status_code=status, retryable=retryable, body=body)
-    return _Attempt(err, retryable=retryable, headers=dict(headers) if headers else None)
-
-
 def _stream_error_status(body: object) -> int:
     """The status an ``error`` object inside a 200 stream stands for (500 when unsaid)."""
     inner = body.get("error", body) if isinstance(body, Mapping) else None
@@ -117,21 +87,16 @@ def _stream_error_status(body: object) -> int:
     return 500
 
 
-def _map_exception(exc: BaseException) -> _Attempt | None:
+def _map_exception(exc: BaseException) -> Attempt | None:
     if isinstance(exc, openai.APIStatusError):
-        return _status_failure(exc.status_code, exc.body, exc.message, exc.response.headers)
+        return status_failure(exc.status_code, exc.body, exc.message, exc.response.headers)
     if isinstance(exc, openai.APIConnectionError):
-        return _Attempt(ProviderConnectionError(f"API Error: {exc}"), retryable=True)
+        return connection_failure(exc)
     if isinstance(exc, openai.APIError):
         # An ``error`` object inside a 200 stream: no status of its own.
         status = _stream_error_status(exc.body)
-        return _status_failure(status, exc.body, exc.message, None)
-    if isinstance(exc, (OSError, ValueError)) or type(exc).__module__.startswith("httpx"):
-        return _Attempt(
-            ProviderConnectionError(f"API Error: stream failed: {type(exc).__name__}: {exc}"),
-            retryable=True,
-        )
-    return None
+        return status_failure(status, exc.body, exc.message, None)
+    return stream_failure(exc)
 
 
 @functools.cache
@@ -185,74 +150,33 @@ class OpenAIProvider:
         await self._client.close()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        stream = self.stream(request)
-        try:
-            async for item in stream:
-                if isinstance(item, ModelResponse):
-                    return item
-        finally:
-            await stream.aclose()
-        raise ProviderConnectionError("API Error: no response")  # pragma: no cover
+        return await first_response(self.stream(request))
 
-    async def stream(self, request: ModelRequest) -> AsyncGenerator[StreamItem, None]:
-        started = time.monotonic()
-        attempt = 0
-        body = orjson.dumps(
-            chat_body(
-                request,
-                max_tokens=self._max_tokens,
-                include_usage=self._include_usage,
-                extra_body=self._extra_body,
+    def stream(self, request: ModelRequest) -> AsyncGenerator[StreamItem, None]:
+        def prepare() -> Callable[[], Awaitable[Any]]:
+            body = orjson.dumps(
+                chat_body(
+                    request,
+                    max_tokens=self._max_tokens,
+                    include_usage=self._include_usage,
+                    extra_body=self._extra_body,
+                )
             )
+            return functools.partial(
+                self._client.post,
+                "/chat/completions",
+                cast_to=dict[str, Any],
+                content=body,
+                options={"headers": {"content-type": "application/json"}},
+                stream=True,
+                stream_cls=openai.AsyncStream[dict[str, Any]],
+            )
+
+        return stream_with_retries(
+            self._retry,
+            prepare=prepare,
+            request_id_header="x-request-id",
+            new_assembly=lambda: ChunkTranslator(model=request.model),
+            map_exception=_map_exception,
+            cut_message="API Error: the stream ended before a finish_reason",
         )
-        headers = {"content-type": "application/json"}
-        while True:
-            t0 = time.monotonic()
-            translator = ChunkTranslator(model=request.model)
-            request_id: str | None = None
-            try:
-                try:
-                    stream = await self._client.post(
-                        "/chat/completions",
-                        cast_to=dict[str, Any],
-                        content=body,
-                        options={"headers": headers},
-                        stream=True,
-                        stream_cls=openai.AsyncStream[dict[str, Any]],
-                    )
-                    request_id = stream.response.headers.get("x-request-id")
-                    async with stream:
-                        async for chunk in stream:
-                            for event in translator.feed(chunk):
-                                yield event
-                except anyio.get_cancelled_exc_class():
-                    raise
-                except Exception as exc:
-                    mapped = _map_exception(exc)
-                    if mapped is None:
-                        raise
-                    raise mapped from exc
-                if not translator.finished:
-                    raise _Attempt(
-                        ProviderConnectionError(
-                            "API Error: the stream ended before a finish_reason"
-                        ),
-                        retryable=True,
-                    )
-            except _Attempt as failure:
-                if not failure.retryable or attempt >= self._retry.max_retries:
-                    raise failure.error from failure.__cause__
-                await anyio.sleep(retry_delay(self._retry, attempt, failure.headers))
-                attempt += 1
-                continue
-            for event in translator.finish():
-                yield event
-            now = time.monotonic()
-            yield ModelResponse(
-                message=translator.message,
-                request_id=request_id,
-                duration_ms=int((now - t0) * 1000),
-                total_duration_ms=int((now - started) * 1000),
-                attempts=attempt + 1,
-            )
-            return

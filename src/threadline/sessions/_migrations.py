@@ -12,6 +12,8 @@
 - **Names**: :func:`validate_namespace` (a namespace becomes a Postgres schema
   or a Redis key prefix, so only ``[a-z_][a-z0-9_]*`` is accepted) and
   :func:`check_db_key` (session ids may not contain ``/`` or NUL).
+- :func:`already_appended`: ``append_conditional``'s head check (conflict or
+  lost-ack retry).
 - :func:`require_driver`: a missing driver names the extra to install.
 """
 
@@ -35,6 +37,7 @@ from ._summary import fold_session_summary
 __all__ = [
     "AppendPlan",
     "Migration",
+    "already_appended",
     "batch_uuids",
     "check_db_key",
     "conflict_error",
@@ -169,6 +172,27 @@ def is_retry(entries: list[SessionStoreEntry], stored: Collection[str]) -> bool:
     """True if every entry carries a uuid that is already stored (a lost-ack retry)."""
     uuids = [e.get("uuid") for e in entries]
     return bool(uuids) and all(isinstance(u, str) and u in stored for u in uuids)
+
+
+def already_appended(
+    key: SessionKey,
+    entries: list[SessionStoreEntry],
+    *,
+    stored: Collection[str],
+    head: str | None,
+    expected: str | None,
+) -> bool:
+    """``append_conditional``'s check, given the state read inside the atomic section.
+
+    False when the head is still ``expected`` (go on and write); True when it moved but the
+    batch is a lost-ack retry (every uuid already stored: nothing to write); else raises
+    :class:`~threadline.ConcurrentModificationError`.
+    """
+    if head == expected:
+        return False
+    if is_retry(entries, stored):
+        return True
+    raise conflict_error(key, expected, head)
 
 
 def summary_json(summary: SessionSummaryEntry) -> bytes:

@@ -32,10 +32,9 @@ from .._exceptions import StorageError
 from .._jsonl import iter_objects
 from ._migrations import (
     Migration,
+    already_appended,
     batch_uuids,
     check_db_key,
-    conflict_error,
-    is_retry,
     map_errors,
     plan_append,
     require_driver,
@@ -290,10 +289,10 @@ class PostgresStore:
             if prev_mtime and uuids:
                 cur = await conn.execute(self._q["stored"], (uuids, *_params(key)))
                 stored = {r[0] for r in await cur.fetchall()}
-            if check and head != expected:
-                if is_retry(entries, stored):
-                    return
-                raise conflict_error(key, expected, head)
+            if check and already_appended(
+                key, entries, stored=stored, head=head, expected=expected
+            ):
+                return
             prev = (
                 None
                 if blob is None

@@ -39,10 +39,9 @@ import orjson
 from .._exceptions import StorageError
 from .._jsonl import iter_objects
 from ._migrations import (
+    already_appended,
     batch_uuids,
     check_db_key,
-    conflict_error,
-    is_retry,
     map_errors,
     plan_append,
     require_driver,
@@ -202,10 +201,10 @@ class RedisStore:
             rev, head_b, mtime = res[0]
             head = head_b.decode() if head_b is not None else None
             stored = {u for u, hit in zip(uuids, res[1]) if hit} if uuids else set()
-            if check and head != expected:
-                if is_retry(entries, stored):
-                    return
-                raise conflict_error(key, expected, head)
+            if check and already_appended(
+                key, entries, stored=stored, head=head, expected=expected
+            ):
+                return
             prev = (
                 summary_from(key["session_id"], int(mtime or 0), orjson.loads(res[-1]))
                 if main and res[-1]

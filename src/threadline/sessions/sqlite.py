@@ -28,10 +28,9 @@ from .._exceptions import StorageError
 from .._jsonl import iter_objects
 from ._migrations import (
     Migration,
+    already_appended,
     batch_uuids,
     check_db_key,
-    conflict_error,
-    is_retry,
     map_errors,
     plan_append,
     summary_from,
@@ -302,10 +301,8 @@ def _append(
                 (tid, orjson.dumps(uuids).decode()),
             )
         }
-    if check and head != expected:
-        if is_retry(entries, stored):
-            return
-        raise conflict_error(key, expected, head)
+    if check and already_appended(key, entries, stored=stored, head=head, expected=expected):
+        return
     prev = None if blob is None else summary_from(key["session_id"], prev_mtime, orjson.loads(blob))
     plan = plan_append(key, entries, stored=stored, head=head, summary=prev)
     if tid is not None and plan.count == 0:

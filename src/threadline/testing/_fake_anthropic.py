@@ -25,23 +25,26 @@ Run standalone: ``python -m threadline.testing._fake_anthropic --port 0 --script
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import secrets
-import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
-__all__ = ["FakeAnthropicServer", "is_compact_request", "last_user_text", "request_kind"]
+from ._fake_http import (
+    FakeHandler,
+    ScriptedServer,
+    matches_common,
+    messages as _messages,
+    new_id,
+    serve_cli,
+)
 
-_CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
+__all__ = ["FakeAnthropicServer", "is_compact_request", "last_user_text", "request_kind"]
 
 # Phrases found in the compaction prompt of Claude Code (``/compact`` and auto-compaction).
 _COMPACT_MARKERS = (
@@ -73,15 +76,6 @@ _MODELS = [
 _GARBAGE_EVENT = b"event: content_block_delta\ndata: {not json\x00\xff\n\n"
 
 
-def _is_credential(header: str) -> bool:
-    name = header.lower()
-    return name in _CREDENTIAL_HEADERS or any(w in name for w in ("key", "token", "secret"))
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}{secrets.token_hex(12)}"
-
-
 def _block_texts(content: Any, *, include_tool_results: bool) -> list[str]:
     """Texts of a message ``content`` (string or block list)."""
     if isinstance(content, str):
@@ -98,13 +92,6 @@ def _block_texts(content: Any, *, include_tool_results: bool) -> list[str]:
         elif kind == "tool_result" and include_tool_results:
             out.extend(_block_texts(block.get("content"), include_tool_results=True))
     return out
-
-
-def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    msgs = body.get("messages")
-    if not isinstance(msgs, list):
-        return []
-    return [m for m in msgs if isinstance(m, dict)]
 
 
 def _last_user_message(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -176,17 +163,7 @@ def _matches(match: dict[str, Any] | None, body: dict[str, Any]) -> bool:
         )
         if str(match["last_user_contains"]) not in text:
             return False
-    if "any_contains" in match:
-        blob = json.dumps(body.get("messages", []), ensure_ascii=False)
-        if str(match["any_contains"]) not in blob:
-            return False
-    if "system_contains" in match and str(match["system_contains"]) not in _system_text(body):
-        return False
-    if "model_contains" in match and str(match["model_contains"]) not in str(body.get("model", "")):
-        return False
-    if "has_tools" in match and bool(match["has_tools"]) != bool(_tool_names(body)):
-        return False
-    if "tool_available" in match and str(match["tool_available"]) not in _tool_names(body):
+    if not matches_common(match, body, system_text=_system_text, tool_names=_tool_names):
         return False
     return "kind" not in match or str(match["kind"]) == request_kind(body)
 
@@ -198,16 +175,6 @@ def request_kind(body: dict[str, Any]) -> str:
     if _SUBAGENT_MARKER in _system_text(body):
         return "subagent"
     return "main"
-
-
-class _Slot:
-    """One scripted entry and how many more requests it may answer."""
-
-    __slots__ = ("entry", "remaining")
-
-    def __init__(self, entry: dict[str, Any]) -> None:
-        self.entry = entry
-        self.remaining = max(1, int(entry.get("times", 1)))
 
 
 def _tool_calls(entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -223,7 +190,7 @@ def _build_content(entry: dict[str, Any], body: dict[str, Any]) -> list[dict[str
         content: list[dict[str, Any]] = copy.deepcopy(entry["content"])
         for block in content:
             if block.get("type") == "tool_use" and not block.get("id"):
-                block["id"] = _new_id("toolu_")
+                block["id"] = new_id("toolu_")
         return content
     content = []
     if isinstance(entry.get("thinking"), str):
@@ -242,7 +209,7 @@ def _build_content(entry: dict[str, Any], body: dict[str, Any]) -> list[dict[str
         content.append(
             {
                 "type": "tool_use",
-                "id": str(call.get("id") or _new_id("toolu_")),
+                "id": str(call.get("id") or new_id("toolu_")),
                 "name": str(call.get("name", "")),
                 "input": call.get("input", {}),
             }
@@ -269,129 +236,27 @@ def _estimate_output_tokens(content: list[dict[str, Any]]) -> int:
     return max(1, len(json.dumps(content)) // 8)
 
 
-class FakeAnthropicServer:
+class FakeAnthropicServer(ScriptedServer):
     """Fake Anthropic Messages API on ``127.0.0.1:<ephemeral port>``; see the module docstring."""
 
-    def __init__(
-        self,
-        *,
-        responses: list[dict[str, Any]] | None = None,
-        default: dict[str, Any] | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        self._lock = threading.Lock()
-        self._slots: list[_Slot] = []
-        self._default: dict[str, Any] | None = None
-        self.requests: list[dict[str, Any]] = []
-        self._host = host
-        self._port = port
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.base_url = ""
-        self.script(list(responses or []), default)
+    _thread_name = "fake-anthropic"
 
-    # -- lifecycle -----------------------------------------------------------------------------
+    def _matches(self, match: dict[str, Any] | None, body: dict[str, Any]) -> bool:
+        return _matches(match, body)
 
-    def start(self) -> FakeAnthropicServer:
-        if self._httpd is not None:
-            return self
-        handler = _make_handler(self)
-        httpd = ThreadingHTTPServer((self._host, self._port), handler)
-        httpd.daemon_threads = True
-        self._httpd = httpd
-        port = httpd.server_address[1]
-        self.base_url = f"http://{self._host}:{port}"
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, args=(0.05,), name="fake-anthropic", daemon=True
-        )
-        self._thread.start()
-        return self
+    def _fallback(self, body: dict[str, Any]) -> dict[str, Any]:
+        return _fallback_entry(body)
 
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+    def _is_model_path(self, path: str) -> bool:
+        return path == "/v1/messages"
 
-    def __enter__(self) -> FakeAnthropicServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return 0 if self._httpd is None else int(self._httpd.server_address[1])
-
-    # -- script --------------------------------------------------------------------------------
-
-    def script(
-        self, responses: list[dict[str, Any]], default: dict[str, Any] | None = None
-    ) -> None:
-        """Replace the script (and the default entry)."""
-        with self._lock:
-            self._slots = [_Slot(dict(r)) for r in responses]
-            self._default = dict(default) if default is not None else None
-
-    def add(self, *responses: dict[str, Any]) -> None:
-        """Append entries to the script."""
-        with self._lock:
-            self._slots.extend(_Slot(dict(r)) for r in responses)
-
-    def pending(self) -> list[dict[str, Any]]:
-        """Script entries not yet consumed."""
-        with self._lock:
-            return [s.entry for s in self._slots]
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self.requests.clear()
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     def message_requests(self) -> list[dict[str, Any]]:
         """Bodies of the ``/v1/messages`` requests (not count_tokens), oldest first."""
         with self._lock:
             return [r["body"] for r in self.requests if r["path"] == "/v1/messages"]
-
-    def _pick(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | str]:
-        """The entry answering ``body`` and what to log as ``answered_by``."""
-        with self._lock:
-            for i, slot in enumerate(self._slots):
-                if not _matches(slot.entry.get("match"), body):
-                    continue
-                if not slot.entry.get("repeat"):
-                    slot.remaining -= 1
-                    if slot.remaining <= 0:
-                        del self._slots[i]
-                return slot.entry, slot.entry
-            if self._default is not None:
-                return self._default, "default"
-        return _fallback_entry(body), "default"
-
-    def _log(self, path: str, headers: dict[str, str], body: Any, answered_by: Any) -> None:
-        with self._lock:
-            self.requests.append(
-                {
-                    "path": path,
-                    "headers": headers,
-                    "body": body,
-                    "answered_by": answered_by,
-                    "received_at": getattr(_RECEIVED, "at", None),
-                }
-            )
-
-
-_RECEIVED = threading.local()
-"""Per handler thread: when the current request's body was fully read (time.time())."""
 
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
@@ -455,62 +320,17 @@ def _stream_events(message: dict[str, Any], usage: dict[str, Any]) -> Iterator[_
 
 
 def _make_handler(server: FakeAnthropicServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(FakeHandler):
         server_version = "FakeAnthropic/1.0"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        # -- plumbing ----------------------------------------------------------------------
-
-        def _read_body(self) -> tuple[bytes, Any]:
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            _RECEIVED.at = time.time()
-            try:
-                return raw, json.loads(raw) if raw else {}
-            except ValueError:
-                return raw, None
-
-        def _headers_cut(self) -> dict[str, str]:
-            return {
-                k.lower(): ("<cut>" if _is_credential(k) else v) for k, v in self.headers.items()
-            }
-
-        def _send_json(
-            self, status: int, payload: Any, headers: dict[str, str] | None = None
-        ) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.send_header("request-id", _new_id("req_"))
-            for key, value in (headers or {}).items():
-                self.send_header(key, str(value))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        def _write_chunk(self, data: bytes) -> None:
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
-
-        def _abort(self) -> None:
-            self.close_connection = True
-            try:
-                self.wfile.flush()
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-        # -- verbs -------------------------------------------------------------------------
+        fake = server
 
         def do_HEAD(self) -> None:
             self._send_json(200, {})
 
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
+            if self._control_get(path):
+                return
             if path == "/v1/models":
                 self._send_json(
                     200,
@@ -519,36 +339,15 @@ def _make_handler(server: FakeAnthropicServer) -> type[BaseHTTPRequestHandler]:
             elif path.startswith("/v1/models/"):
                 model_id = path.rsplit("/", 1)[1]
                 self._send_json(200, dict(_MODELS[0], id=model_id))
-            elif path == "/_control/requests":
-                with server._lock:
-                    payload = list(server.requests)
-                self._send_json(200, payload)
-            elif path == "/_control/arrivals":
-                # Wall-clock times (time.time()) at which each /v1/messages body was fully
-                # received: lets a benchmark in another process time "call -> request".
-                with server._lock:
-                    arrivals = [
-                        r.get("received_at") for r in server.requests if r["path"] == "/v1/messages"
-                    ]
-                self._send_json(200, arrivals)
             else:
                 self._send_json(200, {})
 
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
             raw, body = self._read_body()
-            if path == "/_control/script":
-                data = body if isinstance(body, dict) else {}
-                server.script(list(data.get("responses") or []), data.get("default"))
-                self._send_json(200, {"ok": True})
-            elif path == "/_control/add":
-                data = body if isinstance(body, dict) else {}
-                server.add(*(data.get("responses") or []))
-                self._send_json(200, {"ok": True})
-            elif path == "/_control/clear":
-                server.clear_requests()
-                self._send_json(200, {"ok": True})
-            elif path == "/v1/messages/count_tokens":
+            if self._control_post(path, body):
+                return
+            if path == "/v1/messages/count_tokens":
                 server._log(path, self._headers_cut(), body, "count_tokens")
                 self._send_json(200, {"input_tokens": max(1, len(raw) // 4)})
             elif path == "/v1/messages":
@@ -597,7 +396,7 @@ def _make_handler(server: FakeAnthropicServer) -> type[BaseHTTPRequestHandler]:
             }
             usage.update(entry.get("usage") or {})
             message: dict[str, Any] = {
-                "id": _new_id("msg_"),
+                "id": new_id("msg_"),
                 "type": "message",
                 "role": "assistant",
                 "model": str(body.get("model") or "claude-opus-5-5"),
@@ -614,12 +413,7 @@ def _make_handler(server: FakeAnthropicServer) -> type[BaseHTTPRequestHandler]:
         def _stream(
             self, message: dict[str, Any], usage: dict[str, Any], entry: dict[str, Any]
         ) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream; charset=utf-8")
-            self.send_header("cache-control", "no-cache")
-            self.send_header("transfer-encoding", "chunked")
-            self.send_header("request-id", _new_id("req_"))
-            self.end_headers()
+            self._start_stream()
             drop_after = entry.get("drop_after_events")
             pause = float(entry.get("delay_between_events_s") or 0)
             malformed = bool(entry.get("malformed_sse"))
@@ -642,44 +436,7 @@ def _make_handler(server: FakeAnthropicServer) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the fake Anthropic Messages API.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--script", help='JSON file: {"responses": [...], "default": {...}}')
-    parser.add_argument("--log", help="append every request as a JSON line to this file")
-    args = parser.parse_args(argv)
-    responses: list[dict[str, Any]] = []
-    default: dict[str, Any] | None = None
-    if args.script:
-        with open(args.script, encoding="utf-8") as fh:
-            data = json.load(fh)
-        if isinstance(data, list):
-            responses = data
-        else:
-            responses = list(data.get("responses") or [])
-            default = data.get("default")
-    server = FakeAnthropicServer(
-        responses=responses, default=default, host=args.host, port=args.port
-    )
-    server.start()
-    print(server.base_url, flush=True)
-    logged = 0
-    try:
-        while True:
-            time.sleep(0.2)
-            if args.log:
-                with server._lock:
-                    fresh = server.requests[logged:]
-                    logged = len(server.requests)
-                if fresh:
-                    with open(args.log, "a", encoding="utf-8") as fh:
-                        for record in fresh:
-                            fh.write(json.dumps(record, default=str) + "\n")
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
+    return serve_cli(FakeAnthropicServer, "Run the fake Anthropic Messages API.", argv)
 
 
 if __name__ == "__main__":

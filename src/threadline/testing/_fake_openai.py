@@ -30,36 +30,31 @@ Run standalone: ``python -m threadline.testing._fake_openai --port 0 --script FI
 
 from __future__ import annotations
 
-import argparse
 import json
-import secrets
-import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
 
+from ._fake_http import (
+    FakeHandler,
+    QuietHTTPServer,
+    ScriptedServer,
+    matches_common,
+    messages as _messages,
+    new_id,
+    serve_cli,
+)
+
 __all__ = ["FakeOpenAIServer", "last_user_text"]
 
-_CREDENTIAL_HEADERS = frozenset({"x-api-key", "authorization", "proxy-authorization", "cookie"})
 _MODELS = [
     {"id": "fake-gpt", "object": "model", "created": 1_700_000_000, "owned_by": "threadline"},
     {"id": "llama3.2", "object": "model", "created": 1_700_000_000, "owned_by": "threadline"},
 ]
 _GARBAGE = b"data: {not json\x00\xff\n\n"
-
-
-def _is_credential(header: str) -> bool:
-    name = header.lower()
-    return name in _CREDENTIAL_HEADERS or any(w in name for w in ("key", "token", "secret"))
-
-
-def _new_id(prefix: str) -> str:
-    return f"{prefix}{secrets.token_hex(12)}"
 
 
 def _content_texts(content: Any) -> list[str]:
@@ -73,11 +68,6 @@ def _content_texts(content: Any) -> list[str]:
         for p in content
         if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
     ]
-
-
-def _messages(body: dict[str, Any]) -> list[dict[str, Any]]:
-    msgs = body.get("messages")
-    return [m for m in msgs if isinstance(m, dict)] if isinstance(msgs, list) else []
 
 
 def last_user_text(body: dict[str, Any]) -> str:
@@ -128,27 +118,7 @@ def _matches(match: dict[str, Any] | None, body: dict[str, Any]) -> bool:
         _trailing_turn_text(body)
     ):
         return False
-    if "any_contains" in match:
-        blob = json.dumps(body.get("messages", []), ensure_ascii=False)
-        if str(match["any_contains"]) not in blob:
-            return False
-    if "system_contains" in match and str(match["system_contains"]) not in _system_text(body):
-        return False
-    if "model_contains" in match and str(match["model_contains"]) not in str(body.get("model", "")):
-        return False
-    if "has_tools" in match and bool(match["has_tools"]) != bool(_tool_names(body)):
-        return False
-    return "tool_available" not in match or str(match["tool_available"]) in _tool_names(body)
-
-
-class _Slot:
-    """One scripted entry and how many more requests it may answer."""
-
-    __slots__ = ("entry", "remaining")
-
-    def __init__(self, entry: dict[str, Any]) -> None:
-        self.entry = entry
-        self.remaining = max(1, int(entry.get("times", 1)))
+    return matches_common(match, body, system_text=_system_text, tool_names=_tool_names)
 
 
 def _tool_calls(entry: dict[str, Any]) -> list[dict[str, Any]]:
@@ -164,7 +134,7 @@ def _tool_calls(entry: dict[str, Any]) -> list[dict[str, Any]]:
         args = call.get("arguments", {})
         out.append(
             {
-                "id": str(call.get("id") or _new_id("call_")),
+                "id": str(call.get("id") or new_id("call_")),
                 "name": str(call.get("name", "")),
                 "arguments": args if isinstance(args, str) else json.dumps(args),
             }
@@ -183,7 +153,7 @@ class _Reply:
     """What one request is answered with, in chat-completions terms."""
 
     def __init__(self, entry: dict[str, Any], body: dict[str, Any], raw: bytes) -> None:
-        self.id = _new_id("chatcmpl-")
+        self.id = new_id("chatcmpl-")
         self.model = str(body.get("model") or "fake-gpt")
         reasoning = entry.get("reasoning")
         self.reasoning: str = reasoning if isinstance(reasoning, str) else ""
@@ -263,126 +233,29 @@ class _Reply:
         }
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class FakeOpenAIServer(ScriptedServer):
+    """Fake chat-completions API on ``127.0.0.1:<ephemeral port>``; see the module docstring.
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that gives up on a stream resets its socket: not worth a traceback.
-        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
+    ``base_url`` is ``http://127.0.0.1:<port>/v1`` once started.
+    """
 
+    _thread_name = "fake-openai"
+    _url_suffix = "/v1"
+    _server_class = QuietHTTPServer
 
-class FakeOpenAIServer:
-    """Fake chat-completions API on ``127.0.0.1:<ephemeral port>``; see the module docstring."""
+    def _matches(self, match: dict[str, Any] | None, body: dict[str, Any]) -> bool:
+        return _matches(match, body)
 
-    def __init__(
-        self,
-        *,
-        responses: list[dict[str, Any]] | None = None,
-        default: dict[str, Any] | None = None,
-        host: str = "127.0.0.1",
-        port: int = 0,
-    ) -> None:
-        self._lock = threading.Lock()
-        self._slots: list[_Slot] = []
-        self._default: dict[str, Any] | None = None
-        self.requests: list[dict[str, Any]] = []
-        self._host = host
-        self._port = port
-        self._httpd: _HTTPServer | None = None
-        self._thread: threading.Thread | None = None
-        self.base_url = ""
-        """``http://127.0.0.1:<port>/v1`` once started."""
-        self.script(list(responses or []), default)
+    def _is_model_path(self, path: str) -> bool:
+        return path.endswith("/chat/completions")
 
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    def start(self) -> FakeOpenAIServer:
-        if self._httpd is not None:
-            return self
-        httpd = _HTTPServer((self._host, self._port), _make_handler(self))
-        self._httpd = httpd
-        self.base_url = f"http://{self._host}:{httpd.server_address[1]}/v1"
-        self._thread = threading.Thread(
-            target=httpd.serve_forever, args=(0.05,), name="fake-openai", daemon=True
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        httpd, self._httpd = self._httpd, None
-        if httpd is None:
-            return
-        httpd.shutdown()
-        httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        return 0 if self._httpd is None else int(self._httpd.server_address[1])
-
-    # -- script --------------------------------------------------------------------------------
-
-    def script(
-        self, responses: list[dict[str, Any]], default: dict[str, Any] | None = None
-    ) -> None:
-        """Replace the script (and the default entry)."""
-        with self._lock:
-            self._slots = [_Slot(dict(r)) for r in responses]
-            self._default = dict(default) if default is not None else None
-
-    def add(self, *responses: dict[str, Any]) -> None:
-        """Append entries to the script."""
-        with self._lock:
-            self._slots.extend(_Slot(dict(r)) for r in responses)
-
-    def pending(self) -> list[dict[str, Any]]:
-        """Script entries not yet consumed."""
-        with self._lock:
-            return [s.entry for s in self._slots]
-
-    def clear_requests(self) -> None:
-        with self._lock:
-            self.requests.clear()
+    def _make_handler(self) -> type[BaseHTTPRequestHandler]:
+        return _make_handler(self)
 
     def chat_requests(self) -> list[dict[str, Any]]:
         """Bodies of the ``/v1/chat/completions`` requests, oldest first."""
         with self._lock:
             return [r["body"] for r in self.requests if r["path"].endswith("/chat/completions")]
-
-    def _pick(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | str]:
-        with self._lock:
-            for i, slot in enumerate(self._slots):
-                if not _matches(slot.entry.get("match"), body):
-                    continue
-                if not slot.entry.get("repeat"):
-                    slot.remaining -= 1
-                    if slot.remaining <= 0:
-                        del self._slots[i]
-                return slot.entry, slot.entry
-            if self._default is not None:
-                return self._default, "default"
-        return {"echo": True}, "default"
-
-    def _log(self, path: str, headers: dict[str, str], body: Any, answered_by: Any) -> None:
-        with self._lock:
-            self.requests.append(
-                {"path": path, "headers": headers, "body": body, "answered_by": answered_by}
-            )
 
 
 def _sse(data: dict[str, Any] | str) -> bytes:
@@ -402,80 +275,26 @@ def _error_payload(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    class Handler(FakeHandler):
         server_version = "FakeOpenAI/1.0"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        # -- plumbing ----------------------------------------------------------------------
-
-        def _read_body(self) -> tuple[bytes, Any]:
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                return raw, json.loads(raw) if raw else {}
-            except ValueError:
-                return raw, None
-
-        def _headers_cut(self) -> dict[str, str]:
-            return {
-                k.lower(): ("<cut>" if _is_credential(k) else v) for k, v in self.headers.items()
-            }
-
-        def _send_json(
-            self, status: int, payload: Any, headers: dict[str, str] | None = None
-        ) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            self.send_header("x-request-id", _new_id("req_"))
-            for key, value in (headers or {}).items():
-                self.send_header(key, str(value))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _write_chunk(self, data: bytes) -> None:
-            self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
-            self.wfile.flush()
-
-        def _abort(self) -> None:
-            self.close_connection = True
-            try:
-                self.wfile.flush()
-                self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-        # -- verbs -------------------------------------------------------------------------
+        request_id_header = "x-request-id"
+        fake = server
 
         def do_GET(self) -> None:
             path = urlsplit(self.path).path
+            if self._control_get(path):
+                return
             if path.endswith("/models"):
                 self._send_json(200, {"object": "list", "data": _MODELS})
-            elif path == "/_control/requests":
-                with server._lock:
-                    payload = list(server.requests)
-                self._send_json(200, payload)
             else:
                 self._send_json(404, _error_payload({"message": "not found", "type": "not_found"}))
 
         def do_POST(self) -> None:
             path = urlsplit(self.path).path
             raw, body = self._read_body()
-            data = body if isinstance(body, dict) else {}
-            if path == "/_control/script":
-                server.script(list(data.get("responses") or []), data.get("default"))
-                self._send_json(200, {"ok": True})
-            elif path == "/_control/add":
-                server.add(*(data.get("responses") or []))
-                self._send_json(200, {"ok": True})
-            elif path == "/_control/clear":
-                server.clear_requests()
-                self._send_json(200, {"ok": True})
-            elif path.endswith("/chat/completions"):
+            if self._control_post(path, body):
+                return
+            if path.endswith("/chat/completions"):
                 self._chat(path, raw, body)
             else:
                 self._send_json(404, _error_payload({"message": "not found", "type": "not_found"}))
@@ -505,12 +324,7 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 self._send_json(200, reply.completion())
 
         def _stream(self, reply: _Reply, entry: dict[str, Any], *, include_usage: bool) -> None:
-            self.send_response(200)
-            self.send_header("content-type", "text/event-stream; charset=utf-8")
-            self.send_header("cache-control", "no-cache")
-            self.send_header("transfer-encoding", "chunked")
-            self.send_header("x-request-id", _new_id("req_"))
-            self.end_headers()
+            self._start_stream()
             drop_after = entry.get("drop_after_chunks")
             pause = float(entry.get("delay_between_chunks_s") or 0)
             malformed = bool(entry.get("malformed_sse"))
@@ -542,32 +356,7 @@ def _make_handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run the fake OpenAI chat-completions API.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--script", help='JSON file: {"responses": [...], "default": {...}}')
-    args = parser.parse_args(argv)
-    responses: list[dict[str, Any]] = []
-    default: dict[str, Any] | None = None
-    if args.script:
-        with open(args.script, encoding="utf-8") as fh:
-            loaded: Any = json.load(fh)
-        if isinstance(loaded, list):
-            responses = loaded
-        else:
-            responses = list(loaded.get("responses") or [])
-            default = loaded.get("default")
-    server = FakeOpenAIServer(responses=responses, default=default, host=args.host, port=args.port)
-    server.start()
-    print(server.base_url, flush=True)
-    try:
-        while True:
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.stop()
-    return 0
+    return serve_cli(FakeOpenAIServer, "Run the fake OpenAI chat-completions API.", argv)
 
 
 if __name__ == "__main__":
