@@ -90,8 +90,15 @@ def build_conversation_chain(entries: list[Raw]) -> list[Raw]:
     candidates = main or leaves
     leaf = max(candidates, key=lambda e: position.get(e["uuid"], -1))
 
+    chain, on_chain = _walk_to_root(leaf, by_uuid)
+    return _recover_parallel(by_uuid, chain, on_chain)
+
+
+def _walk_to_root(leaf: Raw | None, by_uuid: dict[str, Raw]) -> tuple[list[Raw], set[str]]:
+    """The ``parentUuid`` path from ``leaf`` up to its root, root first (cycle-safe)."""
     chain: list[Raw] = []
     on_chain: set[str] = set()
+    get = by_uuid.get
     cur = leaf
     while cur is not None:
         uid = cur["uuid"]
@@ -102,7 +109,7 @@ def build_conversation_chain(entries: list[Raw]) -> list[Raw]:
         parent = cur.get("parentUuid")
         cur = get(parent) if parent else None
     chain.reverse()
-    return _recover_parallel(by_uuid, chain, on_chain)
+    return chain, on_chain
 
 
 def _message_id(entry: Raw) -> str | None:
@@ -332,19 +339,7 @@ def build_subagent_chain(entries: list[Raw]) -> list[Raw]:
         if entry.get("type") in ("user", "assistant"):
             leaf = entry
             break
-    chain: list[Raw] = []
-    seen: set[str] = set()
-    cur = leaf
-    while cur is not None:
-        uid = cur["uuid"]
-        if uid in seen:
-            break
-        seen.add(uid)
-        chain.append(cur)
-        parent = cur.get("parentUuid")
-        cur = by_uuid.get(parent) if parent else None
-    chain.reverse()
-    return chain
+    return _walk_to_root(leaf, by_uuid)[0]
 
 
 def is_visible(entry: Raw) -> bool:

@@ -40,6 +40,24 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def _chain_object(line: bytes) -> dict[str, Any] | None:
+    """A line's object if it is a chain entry (chain type, string uuid), else ``None``.
+
+    Lines without a ``"uuid"`` key cannot be chain entries and are not parsed.
+    """
+    if b'"uuid"' not in line:
+        return None
+    try:
+        obj = orjson.loads(line)
+    except _JSONDecodeError:
+        obj = loads_line(line)
+    except RecursionError:
+        return None
+    if type(obj) is dict and obj.get("type") in _CHAIN_TYPES and type(obj.get("uuid")) is str:
+        return obj
+    return None
+
+
 def parse_chain_entries(data: bytes) -> list[dict[str, Any]]:
     """Chain entries (chain type with a string uuid) of a JSONL buffer, in file order.
 
@@ -47,24 +65,10 @@ def parse_chain_entries(data: bytes) -> list[dict[str, Any]]:
     """
     out: list[dict[str, Any]] = []
     append = out.append
-    loads = orjson.loads
     with gc_paused():
         for line in data.split(b"\n"):
-            if b'"uuid"' not in line:
-                continue
-            try:
-                obj = loads(line)
-            except _JSONDecodeError:
-                obj = loads_line(line)
-                if obj is None:
-                    continue
-            except RecursionError:
-                continue
-            if (
-                type(obj) is dict
-                and obj.get("type") in _CHAIN_TYPES
-                and type(obj.get("uuid")) is str
-            ):
+            obj = _chain_object(line)
+            if obj is not None:
                 append(obj)
     return out
 
@@ -123,27 +127,13 @@ def parse_chain_entries_with_spans(
     """:func:`parse_chain_entries` plus each entry's byte span, keyed by ``id(entry)``."""
     out: list[dict[str, Any]] = []
     spans: dict[int, tuple[int, int]] = {}
-    loads = orjson.loads
     pos = 0
     with gc_paused():
         for line in data.split(b"\n"):
             start = pos
             pos += len(line) + 1
-            if b'"uuid"' not in line:
-                continue
-            try:
-                obj = loads(line)
-            except _JSONDecodeError:
-                obj = loads_line(line)
-                if obj is None:
-                    continue
-            except RecursionError:
-                continue
-            if (
-                type(obj) is dict
-                and obj.get("type") in _CHAIN_TYPES
-                and type(obj.get("uuid")) is str
-            ):
+            obj = _chain_object(line)
+            if obj is not None:
                 out.append(obj)
                 spans[id(obj)] = (start, start + len(line))
     return out, spans
