@@ -50,7 +50,7 @@ import orjson
 from ._exceptions import SessionNotFoundError, StorageError, ThreadlineError
 from ._ids import validate_session_id
 from ._paths import config_dir as _config_dir, project_key_for_directory
-from .sessions._filelog import read_complete
+from .sessions._filelog import ensure_private_dir, read_complete
 from .sessions._locate import locate_session, search_description
 
 __all__ = [
@@ -65,11 +65,11 @@ __all__ = [
 FORMAT = "threadline-bundle"
 VERSION = 1
 _CHUNK = 1 << 20
-_KEY_RE = re.compile(r"^[A-Za-z0-9-]{1,255}$")
+_KEY_RE = re.compile(r"^[A-Za-z0-9-]{1,255}\Z")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _PATH_RE = re.compile(
     rf"^(?:projects/(?P<key>[A-Za-z0-9-]+)/(?P<sid>{_UUID})(?:\.jsonl|/.+)"
-    rf"|file-history/(?P<fsid>{_UUID})/.+)$"
+    rf"|file-history/(?P<fsid>{_UUID})/.+)\Z"
 )
 
 Progress = Callable[[int, int], None]
@@ -202,7 +202,11 @@ def export_bundle(
     target = Path(out)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        with tarfile.open(tmp, "w:gz", format=tarfile.PAX_FORMAT) as tar:
+        # 0600 like the transcripts it holds (tarfile.open would create it 0644 by umask)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+        with open(fd, "wb") as raw, tarfile.open(
+            fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT
+        ) as tar:
             _add(tar, "manifest.json", manifest_bytes)
             for rel, data in contents.items():
                 _add(tar, f"files/{rel}", data)
@@ -371,7 +375,7 @@ def import_bundle(
     """
     cfg = _config_dir(config_dir)
     work = cfg / "threadline"
-    work.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(work)
     staging = Path(tempfile.mkdtemp(prefix="import-", dir=work))
     try:
         _, sessions = _stage(Path(path), staging)
@@ -394,7 +398,7 @@ def import_bundle(
                     )
             planned.append((src, dest))
         for done, (src, dest) in enumerate(planned, 1):
-            dest.parent.mkdir(parents=True, exist_ok=True)
+            ensure_private_dir(dest.parent, stop_at=cfg)
             os.chmod(src, 0o600)
             os.replace(src, dest)
             if progress is not None:

@@ -26,15 +26,38 @@ from ._loop import Prompt, Runtime
 from ._messages import Message
 from ._options import AgentOptions
 
-__all__ = ["AgentClient", "ClaudeSDKClient", "prompt_from_message"]
+__all__ = ["AgentClient", "ClaudeSDKClient", "check_prompt", "prompt_from_message"]
+
+
+def check_prompt(prompt: object, *, optional: bool = False) -> None:
+    """Reject a prompt no turn can run: not a str / async iterable, or an empty string."""
+    if prompt is None and optional:
+        return
+    if isinstance(prompt, str):
+        if not prompt.strip():
+            raise UserError("The prompt is empty: give the text of the user's message")
+        return
+    if not hasattr(prompt, "__aiter__"):
+        raise UserError(
+            "prompt must be a str or an async iterable of user-message dicts "
+            '({"type": "user", "message": {"role": "user", "content": ...}}), '
+            f"not {type(prompt).__name__}"
+        )
 
 
 def prompt_from_message(message: Mapping[str, Any]) -> Prompt:
     """An official streaming-input dict (``{"type": "user", "message": {...}}``) as a Prompt."""
+    if not isinstance(message, Mapping):
+        raise UserError(
+            "each streamed prompt must be a user-message dict "
+            f'({{"type": "user", "message": {{"role": "user", "content": ...}}}}), not {message!r}'
+        )
     inner = message.get("message")
     content = inner.get("content") if isinstance(inner, Mapping) else message.get("content")
     if not isinstance(content, (str, list)):
         raise UserError(f"a user message needs message.content (str or list), got {message!r}")
+    if not content or (isinstance(content, str) and not content.strip()):
+        raise UserError(f"a user message has empty content: {message!r}")
     uuid = message.get("uuid")
     return Prompt(content=content, uuid=uuid if is_uuid(uuid) else None)
 
@@ -52,6 +75,7 @@ class AgentClient:
         self._source: AsyncIterator[Any] | None = None
         self._wakeup = anyio.Event()
         self._receiving = False
+        self._disconnected = False
 
     # -- connection ------------------------------------------------------------------------
 
@@ -59,6 +83,7 @@ class AgentClient:
         """Open the session (resolving resume/continue/fork) and queue ``prompt`` if given."""
         if self._runtime is not None:
             return
+        check_prompt(prompt, optional=True)
         stack = AsyncExitStack()
         try:
             self._runtime = await Runtime.open(self.options, stack)
@@ -66,6 +91,7 @@ class AgentClient:
             await stack.aclose()
             raise
         self._stack = stack
+        self._disconnected = False
         if isinstance(prompt, str):
             self._push(Prompt(content=prompt))
         elif prompt is not None:
@@ -77,6 +103,7 @@ class AgentClient:
         self._runtime, self._stack = None, None
         if runtime is None or stack is None:
             return
+        self._disconnected = True
         with anyio.CancelScope(shield=True):
             try:
                 await runtime.close()
@@ -105,6 +132,11 @@ class AgentClient:
 
     def _require(self) -> Runtime:
         if self._runtime is None:
+            if self._disconnected:
+                raise UserError(
+                    "This client was disconnected. Call connect() again (it opens a new "
+                    "session unless options.resume is set) or use a new AgentClient."
+                )
             raise UserError("Not connected. Call connect() first (or use 'async with').")
         return self._runtime
 
@@ -117,6 +149,7 @@ class AgentClient:
     ) -> None:
         """Queue a prompt (or every message of a stream); ``session_id`` is a placeholder."""
         self._require()
+        check_prompt(prompt)
         if isinstance(prompt, str):
             self._push(Prompt(content=prompt))
             return
@@ -184,6 +217,8 @@ class AgentClient:
         Raises :class:`~threadline.CompactionError` when there is too little history, a
         ``PreCompact`` hook blocks it, or the model call fails; the session is unchanged.
         """
+        if instructions is not None and not isinstance(instructions, str):
+            raise UserError(f"compact() instructions must be a str or None, not {instructions!r}")
         if self._receiving:
             raise UserError("compact() cannot run while a turn is being received")
         return await self._require().compact(trigger="manual", instructions=instructions)

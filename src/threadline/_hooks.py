@@ -127,10 +127,10 @@ async def run_hooks(
                 result = await callback(dict(hook_input), tool_use_id, {"signal": None})
         except Exception as exc:
             logger.warning("%s hook %r failed: %r", event, callback, exc)
-            if matcher.on_failure == "block":
+            if getattr(matcher, "on_failure", None) == "block":
                 outputs[i] = {"decision": "block", "reason": f"{event} hook failed: {exc}"}
             return
-        if result is None and matcher.on_failure == "block":
+        if result is None and getattr(matcher, "on_failure", None) == "block":
             outputs[i] = {"decision": "block", "reason": f"{event} hook returned nothing"}
         elif isinstance(result, Mapping):
             outputs[i] = result

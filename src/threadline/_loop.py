@@ -36,7 +36,7 @@ from ._exceptions import (
     UserError,
 )
 from ._hooks import run_hooks
-from ._ids import new_uuid
+from ._ids import is_uuid, new_uuid
 from ._messages import (
     AssistantMessage,
     AssistantMessageError,
@@ -47,7 +47,7 @@ from ._messages import (
     UserMessage,
     block_from_api,
 )
-from ._options import DEFAULT_MODEL, AgentOptions
+from ._options import DEFAULT_MODEL, AgentOptions, check_run
 from ._permissions import PermissionRules
 from ._record import TOOL_REJECTED, EntryFactory, git_branch, threadline_version
 from ._resume import SessionPlan, plan_session
@@ -139,6 +139,7 @@ class Runtime:
     @classmethod
     async def open(cls, options: AgentOptions, stack: AsyncExitStack) -> Runtime:
         """Resolve the session (failing before any model call), then tools and provider."""
+        check_run(options)
         plan = await plan_session(options)
         provider = _select_provider(options)
         if provider is not options.provider:
@@ -250,6 +251,11 @@ class Runtime:
         """Restore tracked files to their state at ``user_message_uuid``; the changed paths."""
         if self.checkpoints is None:
             raise UserError("rewind_files needs AgentOptions(enable_file_checkpointing=True)")
+        if not is_uuid(user_message_uuid):
+            raise UserError(
+                "rewind_files() takes the uuid of a prompt of this session "
+                f"(ResultMessage.user_message_uuid), not {user_message_uuid!r}"
+            )
         result: list[str] = await self.checkpoints.rewind(user_message_uuid)
         return result
 
@@ -630,11 +636,26 @@ def _mcp_servers(value: Mapping[str, Any] | str | Path) -> dict[str, Any]:
     if isinstance(value, Mapping):
         return dict(value)
     text = str(value)
-    path = Path(text)
-    if not text.lstrip().startswith("{") and path.is_file():
+    inline = text.lstrip().startswith("{")
+    if not inline:
+        path = Path(text)
+        if not path.is_file():
+            raise UserError(
+                f"AgentOptions.mcp_servers: no MCP config file at {text!r} (give a path to a "
+                "JSON file, the JSON text itself, or a dict of server configs)"
+            )
         text = path.read_text(encoding="utf-8")
-    data = json.loads(text)
-    servers = data.get("mcpServers", data) if isinstance(data, dict) else {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = "JSON text" if inline else repr(str(value))
+        raise UserError(f"AgentOptions.mcp_servers: {where} is not valid JSON: {exc}") from exc
+    servers = data.get("mcpServers", data) if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        raise UserError(
+            "AgentOptions.mcp_servers: the MCP config must be a JSON object "
+            '({"mcpServers": {name: config}})'
+        )
     return dict(servers)
 
 
@@ -648,7 +669,13 @@ def _system_blocks(options: AgentOptions, cwd: str) -> list[Raw]:
     elif sp.get("type") == "preset":
         text = default + (f"\n\n{sp['append']}" if sp.get("append") else "")
     elif sp.get("type") == "file":
-        text = Path(str(sp.get("path"))).read_text(encoding="utf-8")
+        try:
+            text = Path(str(sp.get("path"))).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserError(
+                f"AgentOptions.system_prompt: cannot read the prompt file {sp.get('path')!r}: "
+                f"{exc.strerror or exc}"
+            ) from exc
     else:
         text = str(sp.get("prompt", ""))
     if not text:

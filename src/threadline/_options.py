@@ -29,6 +29,14 @@ as is; ``"anthropic"`` or ``"openai"`` picks that API; unset, it is Anthropic wh
 ``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN`` is configured, else OpenAI-compatible
 when ``OPENAI_BASE_URL`` or ``OPENAI_API_KEY`` is, else Anthropic (which then asks for a
 key). The OpenAI-compatible provider needs a ``model`` (or ``OPENAI_MODEL``).
+
+Validation: values no run could use (an unknown ``permission_mode`` or hook event,
+``max_turns`` below 1, a string where a list of tool names belongs, a ``can_use_tool`` that
+is not callable, ...) raise :class:`~threadline.UserError` at construction. Combinations and
+the file system are checked when the session opens, before anything is read, written or
+sent (:func:`check_run`): ``cwd`` must be an existing directory, ``fork_session`` needs
+``resume`` or ``continue_conversation``, and ``session_id`` combines with those only
+together with ``fork_session``.
 """
 
 from __future__ import annotations
@@ -38,8 +46,9 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
+from ._exceptions import UserError
 from ._hooks import HookMatcher
 from ._permissions import CanUseTool, PermissionMode
 from .providers._retry import RetryPolicy
@@ -49,7 +58,7 @@ if TYPE_CHECKING:
     from .providers._base import Provider
     from .sessions import SessionStore
 
-__all__ = ["DEFAULT_MODEL", "AgentOptions", "ClaudeAgentOptions"]
+__all__ = ["DEFAULT_MODEL", "HOOK_EVENTS", "AgentOptions", "ClaudeAgentOptions", "check_run"]
 
 DEFAULT_MODEL = "claude-opus-5-5"
 """The model the bundled Claude Code CLI uses when none is given."""
@@ -136,6 +145,9 @@ class AgentOptions:
     task_budget: Mapping[str, Any] | None = None
     client_app: str | None = None
 
+    def __post_init__(self) -> None:
+        _check_values(self)
+
     def env_value(self, name: str) -> str | None:
         """``name`` from ``env`` first, then the process environment (empty = unset)."""
         value = self.env.get(name) or os.environ.get(name)
@@ -143,3 +155,197 @@ class AgentOptions:
 
 
 ClaudeAgentOptions = AgentOptions
+
+HOOK_EVENTS = frozenset(
+    {
+        "PreToolUse",
+        "PostToolUse",
+        "PostToolUseFailure",
+        "UserPromptSubmit",
+        "Stop",
+        "SubagentStart",
+        "SubagentStop",
+        "PreCompact",
+        "Notification",
+        "PermissionRequest",
+        "SessionStart",
+        "SessionEnd",
+    }
+)
+"""Hook event names ``AgentOptions.hooks`` accepts (the official ones and Claude Code's)."""
+
+_PERMISSION_MODES: tuple[str, ...] = get_args(PermissionMode)
+_EFFORTS = ("low", "medium", "high", "xhigh", "max")
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _positive(o: AgentOptions, name: str, *, minimum: int = 1) -> None:
+    value = getattr(o, name)
+    if value is not None and (not _is_int(value) or value < minimum):
+        raise UserError(f"AgentOptions.{name} must be an int >= {minimum} or None, not {value!r}")
+
+
+def _names(o: AgentOptions, name: str, *, mapping_ok: bool = False) -> None:
+    value = getattr(o, name)
+    if value is None or (mapping_ok and isinstance(value, Mapping)):
+        return
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise UserError(
+            f"AgentOptions.{name} must be a list of names (e.g. [{'Read'!r}, {'Bash'!r}]), "
+            f"not {value!r}"
+        )
+    bad = [v for v in value if not isinstance(v, str)]
+    if bad:
+        raise UserError(f"AgentOptions.{name} must hold strings, not {bad[0]!r}")
+
+
+def _check_hooks(hooks: object) -> None:
+    if hooks is None:
+        return
+    if not isinstance(hooks, Mapping):
+        raise UserError(
+            f"AgentOptions.hooks must map event names to HookMatcher lists, not {hooks!r}"
+        )
+    for event, matchers in hooks.items():
+        if event not in HOOK_EVENTS:
+            raise UserError(
+                f"AgentOptions.hooks: unknown hook event {event!r} "
+                f"(known: {', '.join(sorted(HOOK_EVENTS))})"
+            )
+        if isinstance(matchers, (str, bytes)) or not isinstance(matchers, (list, tuple)):
+            raise UserError(
+                f"AgentOptions.hooks[{event!r}] must be a list of HookMatcher, not {matchers!r}"
+            )
+        for m in matchers:
+            callbacks = getattr(m, "hooks", None)
+            if not isinstance(callbacks, (list, tuple)) or not all(
+                callable(cb) for cb in callbacks
+            ):
+                raise UserError(
+                    f"AgentOptions.hooks[{event!r}] must hold HookMatcher(matcher=..., "
+                    f"hooks=[async callbacks]), not {m!r}"
+                )
+            matcher = getattr(m, "matcher", None)
+            if matcher is not None and not isinstance(matcher, str):
+                raise UserError(
+                    f"AgentOptions.hooks[{event!r}]: HookMatcher.matcher must be a str or None, "
+                    f"not {matcher!r}"
+                )
+
+
+def _check_values(o: AgentOptions) -> None:
+    """Reject values no run could use (types and ranges); raised at construction."""
+    if o.permission_mode is not None and o.permission_mode not in _PERMISSION_MODES:
+        raise UserError(
+            f"Unknown permission_mode {o.permission_mode!r}: use one of "
+            + ", ".join(repr(m) for m in _PERMISSION_MODES)
+        )
+    _positive(o, "max_turns")
+    _positive(o, "max_tokens")
+    _positive(o, "compact_threshold_tokens")
+    _positive(o, "max_thinking_tokens", minimum=0)
+    _names(o, "allowed_tools")
+    _names(o, "disallowed_tools")
+    _names(o, "betas")
+    _names(o, "tools", mapping_ok=True)
+    if o.can_use_tool is not None and not callable(o.can_use_tool):
+        raise UserError(
+            f"AgentOptions.can_use_tool must be an async callable "
+            f"(tool_name, input, context) -> PermissionResult, not {o.can_use_tool!r}"
+        )
+    _check_hooks(o.hooks)
+    if not isinstance(o.mcp_servers, (Mapping, str, os.PathLike)):
+        raise UserError(
+            "AgentOptions.mcp_servers must map server names to configs, or be a path to / "
+            f"the text of an MCP JSON config, not {o.mcp_servers!r}"
+        )
+    if o.cwd is not None and not isinstance(o.cwd, (str, os.PathLike)):
+        raise UserError(f"AgentOptions.cwd must be a path, not {o.cwd!r}")
+    if not isinstance(o.env, Mapping):
+        raise UserError(f"AgentOptions.env must be a dict of variables, not {o.env!r}")
+    for name in ("resume", "session_id", "resume_session_at", "model"):
+        value = getattr(o, name)
+        if value is not None and not isinstance(value, str):
+            raise UserError(f"AgentOptions.{name} must be a str or None, not {value!r}")
+    if o.system_prompt is not None and not isinstance(o.system_prompt, (str, Mapping)):
+        raise UserError(
+            "AgentOptions.system_prompt must be a str or a dict such as "
+            f"{{'type': 'preset', 'preset': 'claude_code'}}, not {o.system_prompt!r}"
+        )
+    if o.thinking is not None and not isinstance(o.thinking, Mapping):
+        raise UserError(
+            "AgentOptions.thinking must be a dict such as "
+            f"{{'type': 'enabled', 'budget_tokens': 4096}}, not {o.thinking!r}"
+        )
+    if o.effort is not None and o.effort not in _EFFORTS:
+        raise UserError(
+            f"Unknown effort {o.effort!r}: use one of " + ", ".join(repr(e) for e in _EFFORTS)
+        )
+    if not isinstance(o.redact, bool):
+        from .privacy import Redactor
+
+        if not isinstance(o.redact, Redactor):
+            raise UserError(
+                f"AgentOptions.redact must be True, False or a Redactor, not {o.redact!r}"
+            )
+    store = o.session_store
+    if store is not None and not (
+        callable(getattr(store, "append", None)) and callable(getattr(store, "load", None))
+    ):
+        raise UserError(
+            "AgentOptions.session_store must be a SessionStore (with async append() and "
+            f"load()), not {store!r}"
+        )
+    if o.agents is not None:
+        if not isinstance(o.agents, Mapping):
+            raise UserError(
+                f"AgentOptions.agents must map names to AgentDefinition, not {o.agents!r}"
+            )
+        for name, definition in o.agents.items():
+            if not isinstance(definition, Mapping) and not hasattr(definition, "prompt"):
+                raise UserError(
+                    f"AgentOptions.agents[{name!r}] must be an AgentDefinition(description=..., "
+                    f"prompt=...), not {definition!r}"
+                )
+    provider = o.provider
+    if isinstance(provider, str) and provider not in ("anthropic", "openai"):
+        raise UserError(f"Unknown provider {provider!r}: use 'anthropic' or 'openai'")
+    if (
+        provider is not None
+        and not isinstance(provider, str)
+        and not callable(getattr(provider, "stream", None))
+    ):
+        raise UserError(
+            f"AgentOptions.provider must be 'anthropic', 'openai' or a Provider, not {provider!r}"
+        )
+
+
+def check_run(o: AgentOptions) -> None:
+    """Everything a run checks before it touches a store or a model.
+
+    The value checks again (fields may have been assigned since construction), then the
+    combinations and the file system: ``cwd`` must be an existing directory; ``fork_session``
+    needs ``resume`` or ``continue_conversation``; ``session_id`` combines with them only
+    together with ``fork_session`` (the Claude Code CLI's rule).
+    """
+    _check_values(o)
+    if o.cwd is not None:
+        path = Path(o.cwd)
+        if not path.exists():
+            raise UserError(f"AgentOptions.cwd does not exist: {os.fspath(o.cwd)!r}")
+        if not path.is_dir():
+            raise UserError(f"AgentOptions.cwd is not a directory: {os.fspath(o.cwd)!r}")
+    resuming = o.resume is not None or o.continue_conversation
+    if o.fork_session and not resuming:
+        raise UserError(
+            "fork_session=True needs resume=<session id> or continue_conversation=True "
+            "(there is nothing to fork)"
+        )
+    if o.session_id is not None and resuming and not o.fork_session:
+        raise UserError(
+            "session_id can be combined with resume/continue_conversation only when "
+            "fork_session=True (it names the fork)"
+        )

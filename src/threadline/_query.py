@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from ._client import AgentClient
+from ._client import AgentClient, check_prompt
 from ._messages import Message
 from ._options import AgentOptions
 
@@ -27,6 +27,7 @@ async def query(
     turn of the same session. The session is resolved before anything is sent to the model:
     an unknown ``resume`` id raises :class:`~threadline.SessionNotFoundError` here.
     """
+    check_prompt(prompt)
     client = AgentClient(options, transport)
     await client.connect(prompt)
     try:

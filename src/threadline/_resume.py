@@ -139,7 +139,7 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
     project_key = project_key_for_directory(cwd)
 
     found: tuple[SessionKey, list[Raw]] | None = None
-    if options.resume:
+    if options.resume is not None:
         sid = _check_resume_id(options.resume)
         key = await find_session_key(store, sid, project_key_hint=project_key)
         entries = (
@@ -214,4 +214,11 @@ def _recorded_cwd(chain: list[Raw]) -> str | None:
 
 
 def _where(store: SessionStore) -> str:
-    return repr(store)
+    """The store, readably: wrappers (redaction, encryption) peeled, a FileStore's directory."""
+    inner: Any = store
+    while getattr(inner, "inner", None) is not None:
+        inner = inner.inner
+    projects = getattr(inner, "projects_dir", None)
+    if projects is not None:
+        return str(projects)
+    return repr(inner)

@@ -168,3 +168,19 @@ async def test_empty_and_metadata_only_appends(backend: Backend) -> None:
     await store.append(key, [{"type": "tag", "tag": "x"}])  # no uuid: not deduplicated
     assert await store.load(key) == [{"type": "tag", "tag": "x"}] * 2
     assert await store.get_head(key) is None
+
+
+async def test_sqlite_database_is_created_private(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        async with SQLiteStore(tmp_path / "s.db") as store:
+            sid = str(uuid.uuid4())
+            await store.append({"project_key": "p", "session_id": sid}, [{"type": "user", "uuid": sid}])
+        for name in ("s.db", "s.db-wal", "s.db-shm"):
+            if (tmp_path / name).exists():
+                assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
+    finally:
+        os.umask(old)

@@ -74,7 +74,7 @@ def agent_flags(func: F) -> F:
         ),
         click.option(
             "--cwd",
-            type=click.Path(file_okay=False),
+            type=click.Path(exists=True, file_okay=False),
             help="Working directory of the agent (default: the current directory).",
         ),
     ]

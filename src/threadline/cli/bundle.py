@@ -43,6 +43,9 @@ def export_command(
     session_ids: tuple[str, ...], output: str, all_sessions: bool, this_project: bool
 ) -> None:
     """Write sessions, with their subagents and file history, to one verified bundle."""
+    parent = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(parent):
+        raise click.BadParameter(f"directory {parent!r} does not exist", param_hint="'--output'")
     if all_sessions:
         where = os.getcwd() if this_project else None
         ids = [i.session_id for i in list_sessions(directory=where)]

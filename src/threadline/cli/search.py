@@ -29,7 +29,14 @@ _START, _END = "\x02", "\x03"
 
 @click.command("search", epilog=_EPILOG, short_help="Full-text search of all sessions.")
 @click.argument("words", nargs=-1, required=True)
-@click.option("--limit", "-n", type=int, default=20, show_default=True, help="At most N hits.")
+@click.option(
+    "--limit",
+    "-n",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="At most N hits.",
+)
 @click.option(
     "--project", "this_project", is_flag=True, help="Only the current directory's project."
 )

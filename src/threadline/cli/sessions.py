@@ -54,7 +54,9 @@ def _title(info: SDKSessionInfo) -> str:
     epilog="\b\nExample:\n  threadline sessions list -a -n 20",
 )
 @click.option("--all-projects", "-a", is_flag=True, help="Every project, not only this one.")
-@click.option("--limit", "-n", type=int, default=0, help="At most N sessions (0: all).")
+@click.option(
+    "--limit", "-n", type=click.IntRange(min=0), default=0, help="At most N sessions (0: all)."
+)
 @click.option("--directory", "-d", type=click.Path(file_okay=False), help="Project directory.")
 @json_option
 @guarded
@@ -206,8 +208,19 @@ Examples:
   threadline sessions cleanup --restore 1f0e...c2
 """,
 )
-@click.option("--older-than", "days", type=float, help="Age limit in days (default: settings).")
-@click.option("--grace-days", type=float, default=30.0, show_default=True, help="Trash purge age.")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=0),
+    help="Age limit in days (default: settings).",
+)
+@click.option(
+    "--grace-days",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Trash purge age.",
+)
 @click.option("--dry-run", is_flag=True, help="Only show what would be moved.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--restore", "restore_id", metavar="ID", help="Bring a trashed session back.")

@@ -57,17 +57,38 @@ def locked_fd(path: Path, *, create: bool) -> Iterator[int]:
     flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
     if create:
         flags |= os.O_CREAT
-    try:
-        fd = os.open(path, flags, _FILE_MODE)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise StorageError(f"Refusing to write through a symlink: {path}") from exc
-        raise
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield fd
-    finally:
-        os.close(fd)
+    for _ in range(100):
+        try:
+            fd = os.open(path, flags, _FILE_MODE)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise StorageError(f"Refusing to write through a symlink: {path}") from exc
+            raise
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            # The file may have been replaced or moved away (restore, cleanup, a rewrite)
+            # while we waited for the lock: writing to the old inode would lose the data.
+            st = os.fstat(fd)
+            try:
+                cur = os.stat(path, follow_symlinks=False)
+            except FileNotFoundError:
+                cur = None
+            if cur is None or (cur.st_ino, cur.st_dev) != (st.st_ino, st.st_dev):
+                os.close(fd)
+                fd = -1
+                if cur is None and not create:
+                    raise FileNotFoundError(errno.ENOENT, "transcript disappeared", str(path))
+                continue
+        except BaseException:
+            if fd >= 0:
+                os.close(fd)
+            raise
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+        return
+    raise StorageError(f"{path} keeps being replaced; giving up")  # pragma: no cover
 
 
 def repair_tail(fd: int) -> int:

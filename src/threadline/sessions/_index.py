@@ -19,6 +19,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from array import array
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,12 +30,15 @@ import orjson
 from .._ids import is_uuid
 from .._lite import info_from_lite, read_lite
 from .._types import SDKSessionInfo
+from ._filelog import ensure_private_dir
 from ._protocol import SessionSummaryEntry
 
 __all__ = ["SummaryIndex", "infos_for_dirs", "summaries_for_project"]
 
 _SCHEMA_VERSION = 2
 _CHAIN_MEMO = 32
+_RACY_NS = 2_000_000_000
+"""A file modified less than this long ago may change again without its stamp changing."""
 """Conversation chains kept in memory per process (the rest stay in SQLite)."""
 # Row: (mtime_ns, size, ino, info tuple or None)
 _Row = tuple[int, int, int, "tuple[Any, ...] | None"]
@@ -81,8 +85,9 @@ class SummaryIndex:
     def _conn(self) -> sqlite3.Connection | None:
         if self._db is not None or self._db_failed:
             return self._db
+        db: sqlite3.Connection | None = None
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            ensure_private_dir(self.path.parent)
             fresh = not self.path.exists()
             db = sqlite3.connect(self.path, timeout=5, check_same_thread=False, isolation_level=None)
             if fresh:
@@ -91,6 +96,13 @@ class SummaryIndex:
             db.execute("PRAGMA synchronous=NORMAL")
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version != _SCHEMA_VERSION:
+                # One transaction, version re-read inside it: two processes creating the
+                # index at once must not drop each other's fresh tables.
+                db.execute("BEGIN IMMEDIATE")
+                if db.execute("PRAGMA user_version").fetchone()[0] == _SCHEMA_VERSION:
+                    db.execute("COMMIT")
+                    self._db = db
+                    return db
                 db.execute("DROP TABLE IF EXISTS files")
                 db.execute(
                     "CREATE TABLE files (path TEXT PRIMARY KEY, dir TEXT NOT NULL,"
@@ -104,10 +116,18 @@ class SummaryIndex:
                     " size INTEGER NOT NULL, ino INTEGER NOT NULL, ranges BLOB NOT NULL)"
                 )
                 db.execute(f"PRAGMA user_version={_SCHEMA_VERSION}")
+                db.execute("COMMIT")
             self._db = db
-        except (sqlite3.Error, OSError):
-            self._db_failed = True
+        except (sqlite3.Error, OSError) as exc:
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
             self._db = None
+            # Another process holding the lock is transient: try again on the next call.
+            transient = isinstance(exc, sqlite3.OperationalError) and (
+                "locked" in str(exc) or "busy" in str(exc)
+            )
+            self._db_failed = not transient
         return self._db
 
     def _load_dir(self, directory: str) -> dict[str, _Row]:
@@ -182,6 +202,12 @@ class SummaryIndex:
             return ranges
 
     def put_chain(self, path: str, st: os.stat_result, ranges: array[int]) -> None:
+        if time.time_ns() - st.st_mtime_ns < _RACY_NS:
+            # "Racy" file state (as in git): the file was modified so recently that a
+            # same-size rewrite within the file system's mtime granularity would keep
+            # this exact stamp, so a chain cached now could be served for other bytes.
+            # A file that is still changing gains little from the cache anyway.
+            return
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         with self._lock:
             self._remember_chain(path, stamp, ranges)

@@ -11,7 +11,7 @@ from ._protocol import SessionKey
 
 __all__ = ["MsClock", "key_string", "validate_key", "validate_subpath"]
 
-_SUBPATH_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SUBPATH_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
 
 def validate_subpath(subpath: str) -> str:

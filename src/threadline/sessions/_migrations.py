@@ -50,7 +50,7 @@ __all__ = [
     "validate_namespace",
 ]
 
-_NAMESPACE = re.compile(r"^[a-z_][a-z0-9_]{0,47}$")
+_NAMESPACE = re.compile(r"^[a-z_][a-z0-9_]{0,47}\Z")
 
 
 @dataclass(frozen=True)

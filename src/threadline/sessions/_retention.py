@@ -23,6 +23,7 @@ merges both (trashed lines first), so nothing is lost.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -32,10 +33,11 @@ from pathlib import Path
 
 import orjson
 
-from .._exceptions import SessionNotFoundError
+from .._exceptions import SessionNotFoundError, StorageError
 from .._ids import validate_session_id
 from .._lite import info_from_lite, read_lite
 from .._paths import config_dir as _config_dir
+from ._filelog import ensure_private_dir
 
 __all__ = ["CleanupReport", "TrashedSession", "cleanup_sessions", "restore_session"]
 
@@ -83,10 +85,23 @@ def settings_period(config: Path) -> float | None:
     return None
 
 
-def _move(src: Path, dst: Path) -> None:
+def _private_file(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new 0600 file (never through a symlink)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _move(src: Path, dst: Path, config: Path) -> None:
     if not src.exists():
         return
-    dst.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    ensure_private_dir(dst.parent, stop_at=config)
     if dst.exists():
         shutil.rmtree(dst) if dst.is_dir() else dst.unlink()
     os.replace(src, dst) if src.is_file() else shutil.move(str(src), str(dst))
@@ -108,15 +123,16 @@ def _trash_one(config: Path, path: Path, project_key: str, mtime_ns: int) -> str
         if st.st_mtime_ns != mtime_ns:
             return "busy: modified during cleanup"
         dest = trash_dir(config) / project_key
-        dest.mkdir(mode=0o700, parents=True, exist_ok=True)
-        (dest / f"{sid}.trashed.json").write_bytes(
-            orjson.dumps({"trashedAt": time.time(), "originalPath": str(path)})
+        ensure_private_dir(dest, stop_at=config)
+        _private_file(
+            dest / f"{sid}.trashed.json",
+            orjson.dumps({"trashedAt": time.time(), "originalPath": str(path)}),
         )
         os.replace(path, dest / path.name)
     finally:
         os.close(fd)
-    _move(path.with_suffix(""), dest / sid)
-    _move(config / "file-history" / sid, dest / f"{sid}.file-history")
+    _move(path.with_suffix(""), dest / sid, config)
+    _move(config / "file-history" / sid, dest / f"{sid}.file-history", config)
     return None
 
 
@@ -216,8 +232,11 @@ def restore_session(session_id: str, *, config_dir: str | os.PathLike[str] | Non
     trashed = found[-1]
     project_key = trashed.parent.name
     target = config / "projects" / project_key / trashed.name
-    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if target.exists():
+    ensure_private_dir(target.parent, stop_at=config)
+    try:
+        # link, not rename: a session written again meanwhile must never be overwritten
+        os.link(trashed, target, follow_symlinks=False)
+    except FileExistsError:
         fd = os.open(target, os.O_RDWR | getattr(os, "O_CLOEXEC", 0))
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -226,13 +245,21 @@ def restore_session(session_id: str, *, config_dir: str | os.PathLike[str] | Non
             if old and not old.endswith(b"\n"):
                 old += b"\n"
             tmp = target.with_name(target.name + f".restore{os.getpid()}")
-            tmp.write_bytes(old + newer)
-            os.replace(tmp, target)
+            try:
+                _private_file(tmp, old + newer)
+                os.replace(tmp, target)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
         finally:
             os.close(fd)
-        trashed.unlink()
-    else:
+    except OSError as exc:  # no hard links on this file system
+        if target.exists():
+            raise StorageError(f"cannot restore {session_id}: {exc}") from exc
         os.replace(trashed, target)
+    if trashed.exists():
+        trashed.unlink()
     sub = trashed.with_name(session_id)
     if sub.is_dir():
         dest = target.with_suffix("")
@@ -243,7 +270,7 @@ def restore_session(session_id: str, *, config_dir: str | os.PathLike[str] | Non
             shutil.move(str(sub), str(dest))
     history = trashed.with_name(f"{session_id}.file-history")
     if history.is_dir():
-        _move(history, config / "file-history" / session_id)
+        _move(history, config / "file-history" / session_id, config)
     marker = trashed.with_name(f"{session_id}.trashed.json")
     if marker.exists():
         marker.unlink()

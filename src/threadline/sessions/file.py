@@ -13,11 +13,13 @@ key: a retried batch is not duplicated, even across processes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import anyio.to_thread
 import orjson
@@ -38,20 +40,25 @@ from ._protocol import (
 
 __all__ = ["FileStore"]
 
-_SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,250}$")
+_SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,250}\Z")
 _UUID_VALUE = re.compile(rb'"uuid":\s*"([^"\\]*)"')
 
 
 class _UuidCache:
     """The uuids already in one file, kept current by scanning only new bytes."""
 
-    __slots__ = ("head", "ino", "size", "uuids")
+    __slots__ = ("head", "ino", "size", "tail", "uuids")
 
     def __init__(self) -> None:
         self.ino = -1
         self.size = 0
         self.uuids: set[str] = set()
         self.head: str | None = None
+        self.tail = b""
+        """The last bytes seen (up to ``_TAIL``): they must still be there at ``size``."""
+
+
+_TAIL = 256
 
 
 class FileStore:
@@ -198,6 +205,7 @@ class FileStore:
             cache.uuids |= batch_uuids
             cache.head = head
             cache.size = size + written
+            cache.tail = data[-_TAIL:]
         if not key.get("subpath"):
             self._refresh_index(path)
 
@@ -216,11 +224,17 @@ class FileStore:
         if cache is None:
             cache = self._uuid_caches[path] = _UuidCache()
         ino = os.fstat(fd).st_ino
-        if ino != cache.ino or size < cache.size:
+        if (
+            ino != cache.ino
+            or size < cache.size
+            or (cache.tail and os.pread(fd, len(cache.tail), cache.size - len(cache.tail)) != cache.tail)
+        ):
+            # Another process may have replaced the file (a reused inode number) or
+            # truncated and rewritten it in place: the bytes we saw last are then gone.
             # First look at this file (or it was replaced): the scan starts at the last
             # compaction's preserved segment when one is recorded, so resuming a long,
             # compacted session does not read its whole history.
-            cache.ino, cache.uuids, cache.head = ino, set(), None
+            cache.ino, cache.uuids, cache.head, cache.tail = ino, set(), None, b""
             cache.size = _compacted_floor(path, fd, size)
         if size > cache.size:
             new = os.pread(fd, size - cache.size, cache.size)
@@ -232,19 +246,28 @@ class FileStore:
             if head is not None:
                 cache.head = head
             cache.size = size
+            cache.tail = new[-_TAIL:]
         return cache
 
     def _write_sidecar(self, transcript: Path, meta: SessionStoreEntry) -> None:
         data = {k: v for k, v in meta.items() if k != "type"}
         target = transcript.with_name(transcript.name[: -len(".jsonl")] + ".meta.json")
-        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid4().hex}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
         try:
-            os.write(fd, orjson.dumps(data))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
+            try:
+                payload = memoryview(orjson.dumps(data))
+                while payload:
+                    payload = payload[os.write(fd, payload) :]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         path = self.path_for(key)
@@ -272,10 +295,16 @@ class FileStore:
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
         return await anyio.to_thread.run_sync(self._list_sessions_sync, project_key)
 
+    def _project_dir(self, project_key: str) -> Path:
+        """``projects/<project_key>``, validated like a key's (one path component)."""
+        validate_key({"project_key": project_key, "session_id": "x"}, strict_ids=False)
+        return self.projects_dir / project_key
+
     def _list_sessions_sync(self, project_key: str) -> list[SessionStoreListEntry]:
         out: list[SessionStoreListEntry] = []
+        project_dir = self._project_dir(project_key)
         try:
-            it = os.scandir(self.projects_dir / project_key)
+            it = os.scandir(project_dir)
         except OSError:
             return out
         with it:
@@ -296,7 +325,7 @@ class FileStore:
         from ._index import summaries_for_project
 
         return await anyio.to_thread.run_sync(
-            summaries_for_project, self.config_dir, self.projects_dir / project_key
+            summaries_for_project, self.config_dir, self._project_dir(project_key)
         )
 
     async def delete(self, key: SessionKey) -> None:

@@ -14,6 +14,7 @@ limiter of 1), so the event loop never blocks. Writes run in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
@@ -139,6 +140,10 @@ class SQLiteStore:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):
+            # A new database holds transcripts: create it 0600 (SQLite's own -wal and
+            # -shm files copy the database's mode) instead of 0644 by umask.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         conn = sqlite3.connect(
             self.path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False
         )
