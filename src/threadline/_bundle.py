@@ -397,6 +397,9 @@ def import_bundle(
                         f"{dest} already exists with other content (use --force to overwrite)"
                     )
             planned.append((src, dest))
+        # Main transcripts go last: a crash mid-import never leaves a visible session
+        # without its subagent transcripts and file history.
+        planned.sort(key=lambda m: m[1].suffix == ".jsonl" and m[1].parent.parent.name == "projects")
         for done, (src, dest) in enumerate(planned, 1):
             ensure_private_dir(dest.parent, stop_at=cfg)
             os.chmod(src, 0o600)

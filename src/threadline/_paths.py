@@ -83,10 +83,10 @@ def project_key_for_directory(directory: str | os.PathLike[str] | None = None) -
 def config_dir(override: str | os.PathLike[str] | None = None) -> Path:
     """``override``, else ``$CLAUDE_CONFIG_DIR`` if set and non-empty, else ``~/.claude``."""
     if override is not None and os.fspath(override):
-        return Path(unicodedata.normalize("NFC", os.fspath(override)))
+        return Path(unicodedata.normalize("NFC", os.path.expanduser(os.fspath(override))))
     env = os.environ.get("CLAUDE_CONFIG_DIR")
     if env:
-        return Path(unicodedata.normalize("NFC", env))
+        return Path(unicodedata.normalize("NFC", os.path.expanduser(env)))
     return Path(unicodedata.normalize("NFC", str(Path.home() / ".claude")))
 
 

@@ -231,3 +231,29 @@ def test_validators_reject_a_trailing_newline(tmp_path: Path) -> None:
     store = FileStore(tmp_path / "cfg")
     with pytest.raises(UserError):
         store.path_for({"project_key": "-p", "session_id": "abc\n"})
+
+
+def test_cleanup_rejects_negative_days_and_config_dir_expands_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threadline
+    from threadline._paths import config_dir
+
+    for bad in ({"older_than_days": -5}, {"grace_days": -1}, {"older_than_days": float("nan")}):
+        with pytest.raises(threadline.UserError, match="days"):
+            threadline.cleanup_sessions(**bad)  # type: ignore[arg-type]
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert config_dir("~/cfg") == tmp_path / "cfg"
+
+
+def test_restore_rerun_after_a_crash_does_not_duplicate(config_dir: Path) -> None:
+    path = _old_session(config_dir)
+    sid = path.stem
+    cleanup_sessions(dry_run=False)
+    trashed = config_dir / "threadline" / "trash" / "-proj" / f"{sid}.jsonl"
+    FileStore(config_dir).append_sync({"project_key": "-proj", "session_id": sid}, [_entry(sid)])
+    # A restore that merged, then crashed before removing the trashed copy:
+    merged = trashed.read_bytes() + path.read_bytes()
+    path.write_bytes(merged)
+    assert trashed.exists()
+    restore_session(sid)
+    assert path.read_bytes() == merged and len(_uuids(path)) == 2
+    assert not trashed.exists()

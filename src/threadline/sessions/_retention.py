@@ -33,7 +33,7 @@ from pathlib import Path
 
 import orjson
 
-from .._exceptions import SessionNotFoundError, StorageError
+from .._exceptions import SessionNotFoundError, StorageError, UserError
 from .._ids import validate_session_id
 from .._lite import info_from_lite, read_lite
 from .._paths import config_dir as _config_dir
@@ -175,6 +175,9 @@ def cleanup_sessions(
 
     With ``dry_run=True`` (the default) nothing changes: the report lists what would go.
     """
+    for name, value in (("older_than_days", older_than_days), ("grace_days", grace_days)):
+        if value is not None and (not isinstance(value, (int, float)) or value < 0 or value != value):
+            raise UserError(f"{name} must be a number of days >= 0, got {value!r}")
     config = _config_dir(config_dir)
     period = older_than_days if older_than_days is not None else settings_period(config)
     if period is None:
@@ -244,14 +247,17 @@ def restore_session(session_id: str, *, config_dir: str | os.PathLike[str] | Non
             old = trashed.read_bytes()
             if old and not old.endswith(b"\n"):
                 old += b"\n"
-            tmp = target.with_name(target.name + f".restore{os.getpid()}")
-            try:
-                _private_file(tmp, old + newer)
-                os.replace(tmp, target)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    tmp.unlink()
-                raise
+            # Already there (the same file linked, or a merge that completed before a
+            # crash): merging again would duplicate every trashed line.
+            if not newer.startswith(old):
+                tmp = target.with_name(target.name + f".restore{os.getpid()}")
+                try:
+                    _private_file(tmp, old + newer)
+                    os.replace(tmp, target)
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        tmp.unlink()
+                    raise
         finally:
             os.close(fd)
     except OSError as exc:  # no hard links on this file system
