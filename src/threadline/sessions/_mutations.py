@@ -16,11 +16,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .._chain import chain_entries
 from .._exceptions import EmptySessionError, MessageNotFoundError, UserError
 from .._ids import new_uuid, new_uuids, validate_session_id
 from .._jsonl import dumps_line, gc_paused, loads_line
 from .._lite import LITE_READ_BUF_SIZE, extract_first_prompt, last_field
+from .._transcript import CHAIN_TYPES
 from .._types import ForkSessionResult
 from ._filelog import locked_fd, read_complete, repair_tail
 from ._locate import locate_session, search_description
@@ -119,6 +122,9 @@ def split_fork_input(
     return chain_entries(objects), replacements
 
 
+_FORK_STRIPPED = ("teamName", "agentName", "slug", "sourceToolAssistantUUID")
+
+
 def build_fork_entries(
     transcript: list[dict[str, Any]],
     replacements: list[Any],
@@ -126,8 +132,14 @@ def build_fork_entries(
     up_to_message_id: str | None,
     title: str | None,
     derive_title: Callable[[], str | None],
+    *,
+    in_place: bool = False,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The official fork transform: fresh uuids, progress dropped, ``forkedFrom`` added."""
+    """The official fork transform: fresh uuids, progress dropped, ``forkedFrom`` added.
+
+    ``in_place=True`` rewrites the given entry dicts instead of copying them (for callers
+    that parsed them privately); the result is the same.
+    """
     transcript = [e for e in transcript if not e.get("isSidechain")]
     if not transcript:
         raise EmptySessionError(f"Session {session_id} has no messages to fork")
@@ -157,18 +169,20 @@ def build_fork_entries(
                 break
             parent_id = parent.get("parentUuid")
         logical = original.get("logicalParentUuid")
-        forked = {
-            **original,
-            "uuid": mapping[original["uuid"]],
-            "parentUuid": new_parent,
-            "logicalParentUuid": mapping.get(logical) if logical else logical,
-            "sessionId": forked_id,
-            "timestamp": now if i == last else original.get("timestamp", now),
-            "isSidechain": False,
-            "forkedFrom": {"sessionId": session_id, "messageUuid": original["uuid"]},
-        }
-        for k in ("teamName", "agentName", "slug", "sourceToolAssistantUUID"):
-            forked.pop(k, None)
+        old_uuid = original["uuid"]
+        forked = original if in_place else dict(original)
+        # Same key order as the official ``{**original, ...}``: existing keys keep their
+        # place, missing ones are added in this order.
+        forked["uuid"] = mapping[old_uuid]
+        forked["parentUuid"] = new_parent
+        forked["logicalParentUuid"] = mapping.get(logical) if logical else logical
+        forked["sessionId"] = forked_id
+        forked["timestamp"] = now if i == last else original.get("timestamp", now)
+        forked["isSidechain"] = False
+        forked["forkedFrom"] = {"sessionId": session_id, "messageUuid": old_uuid}
+        for k in _FORK_STRIPPED:
+            if k in forked:
+                del forked[k]
         out.append(forked)
     if replacements:
         out.append(
@@ -230,19 +244,33 @@ def fork_session(
     # All the large temporaries live and die inside the GC pause, so re-enabling the
     # collector does not make it walk tens of thousands of fresh dicts.
     with gc_paused():
-        objects = [
-            obj
-            for line in content.split(b"\n")
-            if b'"uuid"' in line or b"content-replacement" in line
-            for obj in (loads_line(line),)
-            if obj is not None
-        ]
-        transcript, replacements = split_fork_input(objects, session_id)
+        transcript: list[dict[str, Any]] = []
+        replacements: list[Any] = []
+        for line in content.split(b"\n"):
+            has_uuid = b'"uuid"' in line
+            if not has_uuid and b"content-replacement" not in line:
+                continue
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                obj = loads_line(line)
+            if type(obj) is not dict:
+                continue
+            kind = obj.get("type")
+            if kind in CHAIN_TYPES:
+                if has_uuid and type(obj.get("uuid")) is str:
+                    transcript.append(obj)
+            elif (
+                kind == "content-replacement"
+                and obj.get("sessionId") == session_id
+                and isinstance(obj.get("replacements"), list)
+            ):
+                replacements.extend(obj["replacements"])
         forked_id, entries = build_fork_entries(
-            transcript, replacements, session_id, up_to_message_id, title, derive
+            transcript, replacements, session_id, up_to_message_id, title, derive, in_place=True
         )
         write_new_transcript(loc.project_dir / f"{forked_id}.jsonl", entries)
-        del objects, transcript, replacements, entries
+        del transcript, replacements, entries
     return ForkSessionResult(session_id=forked_id)
 
 
