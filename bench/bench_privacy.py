@@ -5,7 +5,8 @@ lines, ~37 MB of realistic Claude Code entries), with fake credentials planted
 in 1 % of the entries so the redaction path is exercised too.
 
 Measured for each store (plain FileStore, RedactingStore(FileStore),
-EncryptedStore(FileStore), RedactingStore(EncryptedStore(FileStore))):
+EncryptedStore(FileStore) in the default v2 (batch) format and in the v1
+(per-entry) format, RedactingStore(EncryptedStore(FileStore))):
 
 - append: the whole session appended in batches of 50 entries (about one turn
   each) into an empty config dir;
@@ -49,6 +50,7 @@ VARIANTS: dict[str, Callable[[Path], Any]] = {
     "plain": lambda d: FileStore(d),
     "redact": lambda d: RedactingStore(FileStore(d)),
     "encrypt": lambda d: EncryptedStore(FileStore(d), key=KEY),
+    "encrypt (v1)": lambda d: EncryptedStore(FileStore(d), key=KEY, format="v1"),
     "redact+encrypt": lambda d: RedactingStore(EncryptedStore(FileStore(d), key=KEY)),
 }
 

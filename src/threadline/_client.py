@@ -2,8 +2,19 @@
 
 Same surface as the official client. ``query()`` only queues a prompt; the turn runs
 while the caller iterates ``receive_response()`` / ``receive_messages()``, in the caller's
-own task (there is no background task, so the client may be used from any task and
-across task groups). ``interrupt()`` may be called from another task while a turn runs.
+own task (the client may be used from any task and across task groups). ``interrupt()``
+may be called from another task while a turn runs.
+
+Background subagents are the one exception: each runs in a task of its own (see
+:class:`~threadline._subagents.BackgroundTasks`), started by the ``Agent`` tool and
+stopped by ``interrupt()`` / ``disconnect()``. Their reports reach the parent this way:
+
+- a turn is running: the report is added after its next tool batch;
+- a user prompt is about to run: the report is added right after the prompt;
+- otherwise the report starts a turn of its own (the CLI's task-notification turn, with
+  its own ResultMessage): on the next ``receive_response()`` that finds no queued prompt,
+  in ``receive_messages()`` as soon as the report arrives, and at the end of ``drain()``
+  (and so of ``query()``), which waits for the running children.
 
 The session is resolved in ``connect()``: an unknown ``resume`` id raises there, before
 any model call.
@@ -22,9 +33,10 @@ import anyio
 from ._compact import CompactResult
 from ._exceptions import UserError
 from ._ids import is_uuid
-from ._loop import Prompt, Runtime
+from ._loop import NOTIFICATION_FIELDS, Prompt, Runtime
 from ._messages import Message
 from ._options import AgentOptions
+from ._subagents import BackgroundTasks, Notification
 
 __all__ = ["AgentClient", "ClaudeSDKClient", "check_prompt", "prompt_from_message"]
 
@@ -92,6 +104,8 @@ class AgentClient:
             raise
         self._stack = stack
         self._disconnected = False
+        if "Agent" in self._runtime.tools:
+            self._runtime.background = BackgroundTasks(on_change=self._wake)
         if isinstance(prompt, str):
             self._push(Prompt(content=prompt))
         elif prompt is not None:
@@ -106,6 +120,8 @@ class AgentClient:
         self._disconnected = True
         with anyio.CancelScope(shield=True):
             try:
+                if runtime.background is not None:
+                    await runtime.background.aclose()
                 await runtime.close()
             finally:
                 await stack.aclose()
@@ -142,6 +158,11 @@ class AgentClient:
 
     def _push(self, prompt: Prompt) -> None:
         self._queue.append(prompt)
+        if self._runtime is not None and self._runtime.background is not None:
+            self._runtime.background.stopped = False
+        self._wakeup.set()
+
+    def _wake(self) -> None:
         self._wakeup.set()
 
     async def query(
@@ -156,7 +177,12 @@ class AgentClient:
         async for message in prompt:
             self._push(prompt_from_message(message))
 
-    async def _next_prompt(self, *, wait: bool) -> Prompt | None:
+    async def _next_prompt(self, *, wait: bool) -> Prompt | Notification | None:
+        """The next queued prompt, else a background report to run as its own turn.
+
+        ``wait=False`` (``drain()``) still waits while background children run (unless
+        they were interrupted), so a ``query()`` ends only after their reports.
+        """
         while True:
             if self._queue:
                 return self._queue.popleft()
@@ -166,7 +192,10 @@ class AgentClient:
                 except StopAsyncIteration:
                     self._source = None
                     continue
-            if not wait:
+            background = self._runtime.background if self._runtime is not None else None
+            if background is not None and background.ready and (wait or not background.stopped):
+                return background.ready.popleft()
+            if not wait and (background is None or not background.busy):
                 return None
             self._wakeup = anyio.Event()
             await self._wakeup.wait()
@@ -191,6 +220,11 @@ class AgentClient:
                 prompt = await self._next_prompt(wait=wait)
                 if prompt is None:
                     return
+                if isinstance(prompt, Notification):
+                    for message in prompt.messages:
+                        yield message
+                    yield prompt.system_message(runtime.session_id)
+                    prompt = Prompt(content=prompt.text, fields=NOTIFICATION_FIELDS)
                 turn = runtime.run_turn(prompt)
                 try:
                     async for message in turn:

@@ -12,7 +12,9 @@ called, each reply block, each tool result. History is kept as Anthropic API mes
 
 Interrupts: :meth:`Runtime.interrupt` cancels the cancel scope of the step in flight (a
 stream read or the tool batch). No cancel scope ever spans a ``yield``, so the turn is an
-ordinary async generator that the consumer drives in its own task: no background tasks.
+ordinary async generator that the consumer drives in its own task. The only tasks that
+outlive a step are background subagents (:class:`~threadline._subagents.BackgroundTasks`);
+their reports enter the turn after a tool batch (:meth:`Runtime._absorb_reports`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from ._options import DEFAULT_MODEL, AgentOptions, check_run
 from ._permissions import PermissionRules
 from ._record import TOOL_REJECTED, EntryFactory, git_branch, threadline_version
 from ._resume import SessionPlan, plan_session
+from ._subagents import BackgroundTasks
 from ._toolrun import CallOutcome, ToolRunner
 from ._transcript import CHAIN_TYPES
 from ._turn import TurnStats, add_user_content, api_content, request_messages
@@ -58,7 +61,7 @@ from .providers import ModelRequest, ModelResponse, Provider
 from .sessions import ConditionalAppendStore
 from .tools import BUILTIN_TOOLS, Tool, open_mcp_tools
 
-__all__ = ["Prompt", "Runtime"]
+__all__ = ["NOTIFICATION_FIELDS", "Prompt", "Runtime"]
 
 Raw = dict[str, Any]
 _IDENTITY = "You are a Claude agent, built on Anthropic's Claude Agent SDK."
@@ -70,6 +73,16 @@ class Prompt:
 
     content: str | list[Raw]
     uuid: str | None = None
+    fields: Mapping[str, Any] | None = None
+    """Extra fields of the prompt entry (a task notification's ``origin``...)."""
+
+
+NOTIFICATION_FIELDS: Mapping[str, Any] = {
+    "origin": {"kind": "task-notification", "producer": "session-task"},
+    "promptSource": "system",
+    "turnOrigin": "task_notification",
+}
+"""How the CLI marks the user entry of a turn started by a background task's report."""
 
 
 class Runtime:
@@ -101,6 +114,8 @@ class Runtime:
         """Messages of subagents, yielded after the tool batch that ran them."""
         self.after_tools: list[Raw] = []
         """User content to add after the next tool batch (background subagent reports)."""
+        self.background: BackgroundTasks | None = None
+        """Running background subagents and their reports (set by ``AgentClient``)."""
         self.checkpoints: Any = None
         self._head: str | None = None
         """The store's head when we last wrote or looked (second-writer detection)."""
@@ -177,10 +192,12 @@ class Runtime:
         return self.plan.session_id
 
     def interrupt(self) -> None:
-        """Stop the turn in flight (no-op between turns)."""
+        """Stop the turn in flight (no-op between turns) and the background subagents."""
         self._interrupted = True
         if self._scope is not None:
             self._scope.cancel()
+        if self.background is not None:
+            self.background.stop()
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -319,8 +336,10 @@ class Runtime:
             if isinstance(prompt.content, str)
             else " ".join(str(b.get("text", "")) for b in prompt.content if b.get("type") == "text")
         )
-        submit = await self._hook("UserPromptSubmit", {"prompt": text})
-        if submit.blocked:
+        submit = (
+            await self._hook("UserPromptSubmit", {"prompt": text}) if not prompt.fields else None
+        )
+        if submit is not None and submit.blocked:
             yield stats.result(
                 subtype="error_during_execution",
                 is_error=True,
@@ -329,12 +348,13 @@ class Runtime:
             )
             return
         content: str | list[Raw] = prompt.content
-        if submit.additional_context:
+        if submit is not None and submit.additional_context:
             content = [
                 *api_content(content),
                 *({"type": "text", "text": c} for c in submit.additional_context),
             ]
         entry = self._factory.prompt(content, self.leaf, uuid=prompt.uuid)
+        entry.update(prompt.fields or {})
         await self._persist([entry])
         if self.checkpoints is not None:
             await self.checkpoints.on_prompt(entry["uuid"])
@@ -348,6 +368,8 @@ class Runtime:
                 uuid=entry["uuid"],
                 session_id=self.session_id,
             )
+        async for message in self._absorb_reports():
+            yield message
 
         stop_hook_active = False
         while True:
@@ -490,6 +512,26 @@ class Runtime:
                     result=stats.stop_reason or stats.last_text,
                 )
                 return
+            async for message in self._absorb_reports():
+                yield message
+
+    async def _absorb_reports(self) -> AsyncGenerator[Message, None]:
+        """Add the reports of finished background subagents to the running turn.
+
+        Each becomes a user entry (``origin.kind: task-notification``) after the prompt or
+        the tool results, merged into that user message for the model. The child's
+        messages and a ``task_notification`` system message are yielded first.
+        """
+        if self.background is None:
+            return
+        for note in self.background.take():
+            for message in note.messages:
+                yield message
+            yield note.system_message(self.session_id)
+            entry = self._factory.prompt(note.text, self.leaf)
+            entry["origin"] = dict(NOTIFICATION_FIELDS["origin"])
+            await self._persist([entry])
+            add_user_content(self.history, api_content(note.text))
 
     async def _stream(
         self, request: ModelRequest

@@ -16,11 +16,13 @@ The child's assistant and user messages are yielded to the caller after the tool
 with ``parent_tool_use_id`` set to the ``Agent`` call's id.
 
 Background calls (``run_in_background: true``, or ``AgentDefinition.background``) answer
-the call at once with the launch acknowledgement and deliver the report as a
-``<task-notification>`` user message, as the CLI does. Unlike the CLI, the child still
-runs inside the tool batch that launched it (threadline keeps no task alive between
-steps), so a background child overlaps the other calls of its batch, not the parent's
-next model call.
+the call at once with the launch acknowledgement; the child then runs concurrently with
+the parent (its next model calls and tools, and the time between turns) in a task owned by
+:class:`BackgroundTasks`, which the client creates and stops. Its report comes back as a
+``<task-notification>`` user message, as the CLI does: added to the parent's turn after
+the next tool batch (or right after the prompt of the next turn) when a turn is running,
+else it starts a turn of its own (see ``AgentClient``). Without a client (or outside
+asyncio) the child runs inside the tool batch that launched it, as before.
 
 A child that fails (model error, exception, turn limit) answers the call with an
 ``is_error`` tool result; the parent goes on.
@@ -28,20 +30,28 @@ A child that fails (model error, exception, turn limit) answers the call with an
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import secrets
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._messages import AssistantMessage, ResultMessage, UserMessage
+import anyio
+
+from ._ids import new_uuid
+from ._messages import AssistantMessage, Message, ResultMessage, SystemMessage, UserMessage
 from .tools import ToolContext, ToolResult
 
 if TYPE_CHECKING:
     from ._loop import Runtime
     from .sessions import SessionKey, SessionStore
 
-__all__ = ["GENERAL_PURPOSE", "AgentDefinition", "AgentTool"]
+__all__ = ["GENERAL_PURPOSE", "AgentDefinition", "AgentTool", "BackgroundTasks", "Notification"]
+
+_log = logging.getLogger("threadline.subagents")
 
 Raw = dict[str, Any]
 
@@ -199,22 +209,15 @@ class AgentTool:
             tool_use_id=ctx.tool_use_id,
             background=background,
         )
-        result = await run.run()
         if not background:
-            return result
-        report = result.content if isinstance(result.content, str) else str(result.content)
-        status = "failed" if result.is_error else "completed"
-        rt.after_tools.append(
-            {
-                "type": "text",
-                "text": (
-                    f"<task-notification>\n<task-id>{run.agent_id}</task-id>\n"
-                    f"<tool-use-id>{ctx.tool_use_id}</tool-use-id>\n<status>{status}</status>\n"
-                    f'<summary>Agent "{run.description}" {status}</summary>\n'
-                    f"<result>{report}</result>\n</task-notification>"
-                ),
-            }
-        )
+            return await run.run()
+        rt.side_messages.append(run.started_message())
+        host = rt.background
+        if host is not None and host.available():
+            host.launch(run)
+        else:  # no task may outlive the batch: run the child here, report after the batch
+            note = await run.run_background()
+            rt.after_tools.append({"type": "text", "text": note.text})
         return ToolResult(
             content=(
                 f"Async agent launched successfully.\nagentId: {run.agent_id}\n"
@@ -229,6 +232,122 @@ class AgentTool:
                 "prompt": run.prompt,
             },
         )
+
+
+@dataclass
+class Notification:
+    """The report of a finished background subagent, waiting to reach the parent."""
+
+    agent_id: str
+    tool_use_id: str
+    status: Literal["completed", "failed"]
+    text: str
+    """The ``<task-notification>`` text, as the CLI writes it."""
+    summary: str
+    messages: list[Message] = field(default_factory=list)
+    """The child's messages (``parent_tool_use_id`` set), delivered with the report."""
+
+    def system_message(self, session_id: str) -> SystemMessage:
+        """The CLI's ``system``/``task_notification`` stream message."""
+        return SystemMessage(
+            subtype="task_notification",
+            data={
+                "type": "system",
+                "subtype": "task_notification",
+                "task_id": self.agent_id,
+                "tool_use_id": self.tool_use_id,
+                "status": self.status,
+                "summary": self.summary,
+                "uuid": new_uuid(),
+                "session_id": session_id,
+            },
+        )
+
+
+class BackgroundTasks:
+    """The background subagents of one open session (owned by ``AgentClient``).
+
+    Each child runs in its own task, so it overlaps whatever the parent does next. Finished
+    children leave a :class:`Notification` in :attr:`ready` and call ``on_change``.
+    :meth:`stop` interrupts the running children (their transcripts end with the usual
+    interruption entries, their sidecars say ``status: "killed"``, no report is queued);
+    :meth:`aclose` stops them and waits, cancelling the ones that do not end in time.
+    A child never raises into the parent: any failure becomes a ``failed`` report.
+
+    The tasks are plain asyncio tasks, not a task group entered by the caller, so no
+    cancel scope spans the ``yield`` of any async generator and the client may be used and
+    closed from any task. Under another event loop (trio) :meth:`available` is False and
+    children run inside their tool batch.
+    """
+
+    def __init__(self, on_change: Callable[[], None] | None = None) -> None:
+        self.on_change = on_change
+        self.running: dict[str, tuple[_ChildRun, asyncio.Task[None]]] = {}
+        self.ready: deque[Notification] = deque()
+        self.stopped = False
+        """Set by :meth:`stop` (an interrupt); cleared by the next launch."""
+
+    @staticmethod
+    def available() -> bool:
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    @property
+    def busy(self) -> bool:
+        """Children still running (and not stopped): a report may still come."""
+        return bool(self.running) and not self.stopped
+
+    def launch(self, run: _ChildRun) -> None:
+        self.stopped = False
+        task = asyncio.get_running_loop().create_task(self._run(run))
+        self.running[run.agent_id] = (run, task)
+
+    def take(self) -> list[Notification]:
+        out = list(self.ready)
+        self.ready.clear()
+        return out
+
+    async def _run(self, run: _ChildRun) -> None:
+        note: Notification | None = None
+        try:
+            note = await run.run_background()
+        finally:  # cancelled by aclose(): the run recorded itself as killed, no report
+            self.running.pop(run.agent_id, None)
+            if note is not None and not run.stop_requested:
+                self.ready.append(note)
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            try:
+                self.on_change()
+            except Exception:  # pragma: no cover - a wake-up must not fail the child
+                _log.exception("background subagent wake-up failed")
+
+    def stop(self) -> None:
+        """Interrupt every running child (from any task; returns at once)."""
+        self.stopped = True
+        for run, _ in list(self.running.values()):
+            run.stop()
+
+    async def aclose(self, grace_s: float = 5.0) -> None:
+        """Stop the children and wait for them; cancel those still running after ``grace_s``."""
+        self.stop()
+        tasks = [t for _, t in self.running.values()]
+        if not tasks:
+            return
+        with anyio.CancelScope(shield=True):
+            _, pending = await asyncio.wait(tasks, timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+            for task in tasks:
+                if not task.cancelled() and task.exception() is not None:  # pragma: no cover
+                    _log.error("background subagent crashed", exc_info=task.exception())
 
 
 class _ChildRun:
@@ -253,6 +372,70 @@ class _ChildRun:
         self.tool_use_id = tool_use_id
         self.background = background
         self.agent_id = _new_agent_id()
+        self.messages: list[Message] = rt.side_messages if not background else []
+        """Where the child's messages go: after the batch (foreground) or with the report."""
+        self.child: Runtime | None = None
+        self.stop_requested = False
+        self.report = ""
+        self.tool_uses = 0
+        self.tokens = 0
+        self.duration_ms = 0
+
+    def stop(self) -> None:
+        """Interrupt the child (its turn ends with the usual interruption entries)."""
+        self.stop_requested = True
+        if self.child is not None:
+            self.child.interrupt()
+
+    def started_message(self) -> SystemMessage:
+        """The CLI's ``system``/``task_started`` stream message."""
+        return SystemMessage(
+            subtype="task_started",
+            data={
+                "type": "system",
+                "subtype": "task_started",
+                "task_id": self.agent_id,
+                "tool_use_id": self.tool_use_id,
+                "description": self.description,
+                "subagent_type": self.agent_type,
+                "is_backgrounded": True,
+                "task_type": "local_agent",
+                "prompt": self.prompt,
+                "uuid": new_uuid(),
+                "session_id": self.rt.session_id,
+            },
+        )
+
+    async def run_background(self) -> Notification:
+        """Run to the end and build the report; never raises (but for cancellation)."""
+        try:
+            result = await self.run()
+        except Exception as exc:  # e.g. a SubagentStop hook that raised
+            result = ToolResult(
+                content=f"Subagent failed: {type(exc).__name__}: {exc}", is_error=True
+            )
+        status: Literal["completed", "failed"] = "failed" if result.is_error else "completed"
+        if result.is_error:
+            report = result.content if isinstance(result.content, str) else str(result.content)
+        else:
+            report = self.report
+        summary = f'Agent "{self.description}" {"finished" if status == "completed" else "failed"}'
+        text = (
+            f"<task-notification>\n<task-id>{self.agent_id}</task-id>\n"
+            f"<tool-use-id>{self.tool_use_id}</tool-use-id>\n<status>{status}</status>\n"
+            f"<summary>{summary}</summary>\n<result>{report}</result>\n"
+            f"<usage><subagent_tokens>{self.tokens}</subagent_tokens>"
+            f"<tool_uses>{self.tool_uses}</tool_uses>"
+            f"<duration_ms>{self.duration_ms}</duration_ms></usage>\n</task-notification>"
+        )
+        return Notification(
+            agent_id=self.agent_id,
+            tool_use_id=self.tool_use_id,
+            status=status,
+            text=text,
+            summary=report if status == "completed" else summary,
+            messages=self.messages,
+        )
 
     def _model(self) -> str:
         wanted = _field(self.definition, "model")
@@ -314,37 +497,54 @@ class _ChildRun:
             else None
         )
         result: ResultMessage | None = None
-        tool_uses = 0
+        self.report = ""
         try:
-            child = self._child(store)
+            child = self.child = self._child(store)
             from ._loop import Prompt
 
             turn = child.run_turn(Prompt(content=self.prompt))
             try:
                 async for message in turn:
+                    if self.stop_requested:
+                        child.interrupt()  # again: run_turn clears the flag when it starts
                     if isinstance(message, (AssistantMessage, UserMessage)):
                         message.parent_tool_use_id = self.tool_use_id
-                        rt.side_messages.append(message)
+                        self.messages.append(message)
                         if isinstance(message, AssistantMessage):
-                            tool_uses += sum(
+                            self.tool_uses += sum(
                                 1 for b in message.content if type(b).__name__ == "ToolUseBlock"
                             )
                     elif isinstance(message, ResultMessage):
                         result = message
             finally:
-                await turn.aclose()
+                with anyio.CancelScope(shield=True):
+                    await turn.aclose()
         except Exception as exc:
             error = f"Subagent failed: {type(exc).__name__}: {exc}"
             await self._finish(store, status="failed", error=error)
             return ToolResult(content=error, is_error=True)
+        except BaseException:  # cancelled: the transcript stays as written so far
+            with anyio.CancelScope(shield=True):
+                await self._finish(store, status="killed")
+            raise
+        finally:
+            self.duration_ms = int((time.monotonic() - started) * 1000)
+            if result is not None:
+                usage = result.usage or {}
+                self.tokens = int(usage.get("input_tokens") or 0) + int(
+                    usage.get("output_tokens") or 0
+                )
 
-        duration = int((time.monotonic() - started) * 1000)
+        duration = self.duration_ms
+        if self.stop_requested:
+            await self._finish(store, status="killed")
+            return ToolResult(content="Subagent was stopped", is_error=True)
         if result is None or result.is_error:
             reason = (result.result or result.terminal_reason) if result else "no result"
             error = f"Subagent failed: {reason}"
             await self._finish(store, status="failed", error=error)
             return ToolResult(content=error, is_error=True)
-        text = result.result or ""
+        text = self.report = result.result or ""
         await self._finish(store, status="completed")
         await rt._hook(
             "SubagentStop",
@@ -365,9 +565,8 @@ class _ChildRun:
                 "agentType": self.agent_type,
                 "content": [{"type": "text", "text": text}],
                 "totalDurationMs": duration,
-                "totalTokens": int(usage.get("input_tokens") or 0)
-                + int(usage.get("output_tokens") or 0),
-                "totalToolUseCount": tool_uses,
+                "totalTokens": self.tokens,
+                "totalToolUseCount": self.tool_uses,
                 "usage": usage,
             },
         )

@@ -18,17 +18,40 @@ from ._stores import KEY, factories
 
 pytestmark = pytest.mark.anyio
 
-NAMES = ["redacting-memory", "redacting-file", "encrypted-memory", "encrypted-file", "both-file"]
+NAMES = [
+    "redacting-memory",
+    "redacting-file",
+    "encrypted-memory",
+    "encrypted-file",
+    "encrypted-memory-v1",
+    "encrypted-file-v1",
+    "both-file",
+]
 
 
-@pytest.mark.parametrize("name", NAMES)
-async def test_official_conformance(name: str, tmp_path: Path) -> None:
-    await run_session_store_conformance(factories(tmp_path)[name])
+CASES = [*NAMES, "encrypted-memory-tiny-batches", "encrypted-file-tiny-batches"]
 
 
-@pytest.mark.parametrize("name", NAMES)
-async def test_threadline_kit(name: str, tmp_path: Path) -> None:
-    ran = await check_session_store(factories(tmp_path)[name])
+def _factory(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The factory of ``name``; ``-tiny-batches``: v2 batches of at most 2 entries / 200 bytes,
+    so that every append is cut into several envelopes."""
+    if name.endswith("-tiny-batches"):
+        from threadline.privacy import _envelope
+
+        monkeypatch.setattr(_envelope, "MAX_BATCH_ENTRIES", 2)
+        monkeypatch.setattr(_envelope, "MAX_BATCH_BYTES", 200)
+        name = name.removesuffix("-tiny-batches")
+    return factories(tmp_path)[name]
+
+
+@pytest.mark.parametrize("name", CASES)
+async def test_official_conformance(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    await run_session_store_conformance(_factory(name, tmp_path, monkeypatch))
+
+
+@pytest.mark.parametrize("name", CASES)
+async def test_threadline_kit(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ran = await check_session_store(_factory(name, tmp_path, monkeypatch))
     assert {"conditional_append", "concurrent_appenders", "summaries", "listing"} <= set(ran)
 
 

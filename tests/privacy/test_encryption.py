@@ -30,9 +30,10 @@ def _key(sid: str, sub: str | None = None) -> Any:
     return k
 
 
-async def _session(store: Any) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+async def _session(store: Any, batch: int = 0) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
     sid, entries, sub = leaky_session(CREDS)
-    await store.append(_key(sid), entries)
+    for i in range(0, len(entries), batch or len(entries)):
+        await store.append(_key(sid), entries[i : i + (batch or len(entries))])
     await store.append(_key(sid, "subagents/agent-a1"), sub)
     return sid, entries, sub
 
@@ -61,25 +62,29 @@ def _flip(env: dict[str, Any]) -> None:
     [
         (_flip, "failed authentication"),
         (lambda e: e.update(uuid="00000000-0000-4000-8000-000000000000"), "failed authentication"),
-        (lambda e: e.update(type="assistant"), "failed authentication"),
+        (lambda e: e.update(type="system"), "failed authentication"),
         (lambda e: e.update(enc=e["enc"][:-8]), "failed authentication"),
         (lambda e: e.update(enc="v9:" + e["enc"][3:]), "unsupported"),
         (lambda e: e.update(enc="garbage"), "malformed"),
         (lambda e: e.pop("enc"), "not encrypted"),
     ],
 )
-async def test_tampering_is_detected(tmp_path: Path, change: Any, match: str) -> None:
-    store = EncryptedStore(FileStore(tmp_path), key=generate_key())
-    sid, _entries, _ = await _session(store)
-    _rewrite_line(_path(tmp_path, sid), 2, change)
+@pytest.mark.parametrize("fmt", ["v1", "v2"])
+async def test_tampering_is_detected(tmp_path: Path, change: Any, match: str, fmt: Any) -> None:
+    store = EncryptedStore(FileStore(tmp_path), key=generate_key(), format=fmt)
+    sid, _entries, _ = await _session(store, batch=2)  # v2: four envelopes of two entries
+    path = _path(tmp_path, sid)
+    assert orjson.loads(path.read_bytes().splitlines()[2])["enc"].startswith(fmt + ":")
+    _rewrite_line(path, 2, change)
     with pytest.raises(DecryptionError, match=match) as info:
         await store.load(_key(sid))
     assert isinstance(info.value, StorageError)
     assert "entry 2" in str(info.value)
 
 
-async def test_entries_cannot_move_between_sessions(tmp_path: Path) -> None:
-    store = EncryptedStore(FileStore(tmp_path), key=generate_key())
+@pytest.mark.parametrize("fmt", ["v1", "v2"])
+async def test_entries_cannot_move_between_sessions(tmp_path: Path, fmt: Any) -> None:
+    store = EncryptedStore(FileStore(tmp_path), key=generate_key(), format=fmt)
     a, _, _ = await _session(store)
     b, _, _ = await _session(store)
     victim = _path(tmp_path, b)
@@ -94,9 +99,10 @@ async def test_entries_cannot_move_between_sessions(tmp_path: Path) -> None:
         await store.load(_key(a))
 
 
-async def test_wrong_key_raises_and_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["v1", "v2"])
+async def test_wrong_key_raises_and_loses_nothing(tmp_path: Path, fmt: Any) -> None:
     right, wrong = generate_key(), generate_key()
-    sid, entries, sub = await _session(EncryptedStore(FileStore(tmp_path), key=right))
+    sid, entries, sub = await _session(EncryptedStore(FileStore(tmp_path), key=right, format=fmt))
     before = all_bytes(tmp_path)
     bad = EncryptedStore(FileStore(tmp_path), key=wrong)
     with pytest.raises(DecryptionError, match=f"key {key_id(right)}.*wrong key") as info:

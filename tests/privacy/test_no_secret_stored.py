@@ -64,11 +64,12 @@ async def test_redacting_memory_store_internals() -> None:
     _assert_clean(blob)
 
 
+@pytest.mark.parametrize("fmt", ["v1", "v2"])
 @pytest.mark.parametrize("redact", [True, False])
-async def test_encrypted_file_store_holds_only_ciphertext(tmp_path: Path, redact: bool) -> None:
+async def test_encrypted_file_store_holds_only_ciphertext(tmp_path: Path, redact: bool, fmt: Any) -> None:
     cfg = tmp_path / "cfg"
     key = generate_key()
-    enc = EncryptedStore(FileStore(cfg), key=key)
+    enc = EncryptedStore(FileStore(cfg), key=key, format=fmt)
     store: Any = RedactingStore(enc) if redact else enc
     sid, entries = await _write(store)
     blob = all_bytes(cfg)
@@ -77,7 +78,8 @@ async def test_encrypted_file_store_holds_only_ciphertext(tmp_path: Path, redact
         assert plain not in blob, plain
     for line in (cfg / "projects" / PROJECT / f"{sid}.jsonl").read_bytes().splitlines():
         env = orjson.loads(line)
-        assert set(env) <= {"type", "uuid", "enc"} and env["enc"].startswith("v1:")
+        fields = {"type", "uuid", "enc"} | ({"n"} if fmt == "v2" else set())
+        assert set(env) <= fields and env["enc"].startswith(fmt + ":")
     loaded = await store.load({"project_key": PROJECT, "session_id": sid})
     assert loaded is not None and len(loaded) == len(entries)
     assert ("[REDACTED:anthropic-api-key]" in loaded[0]["message"]["content"]) is redact

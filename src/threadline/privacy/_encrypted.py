@@ -1,10 +1,19 @@
 """``EncryptedStore``: transcripts encrypted at rest (AES-256-GCM) over any store.
 
-The entry format is in :mod:`threadline.privacy._envelope`. What the inner
-store can still read: project keys, session ids and subpaths (they are its
-keys), modification times, the number and sizes of entries, and each entry's
-``uuid`` and, for chain entries, ``type``. Everything else, titles and first
-prompts included, is ciphertext.
+The formats are in :mod:`threadline.privacy._envelope`: version 2 (one
+envelope per append, cut into batches of bounded size) is written by default;
+version 1 (one envelope per entry) is still read, and written with
+``format="v1"``. A stream may mix both.
+
+What the inner store can still read: project keys, session ids and subpaths
+(they are its keys), modification times, the number and sizes of envelopes
+and the number of entries in each, and each envelope's clear ``type`` and
+``uuid`` (v2: those of the batch's last chain entry; v1: of the entry).
+Everything else, titles and first prompts included, is ciphertext.
+
+Loading drops an entry whose ``uuid`` came earlier in the stream: the inner
+store deduplicates envelopes, not the entries inside them, so this keeps
+overlapping retries (a batch re-sent with more entries) from duplicating.
 
 Listing summaries: the inner store's own summaries would be folded from
 ciphertext, so they are not passed through. When the inner store can
@@ -17,7 +26,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
 from typing_extensions import Self
@@ -33,7 +42,8 @@ from ..sessions._protocol import (
     SessionSummaryEntry,
 )
 from ..sessions._summary import fold_session_summary
-from ._envelope import ad_prefix, open_entry, seal_entry
+from ._envelope import FORMATS, ad_prefix, open_batch, open_entry, seal_batch, seal_entry
+from ._errors import DecryptionError
 from ._keys import KeyLike, Keyring, parse_key
 from ._wrap import PassThrough, StoreWrapper, inner_offers, variant_of
 
@@ -82,6 +92,9 @@ class EncryptedStore(StoreWrapper):
             raising (to read a store written before encryption was turned on;
             :meth:`rekey` then encrypts them). Off by default: an entry that
             is not ciphertext is an error, so none can be slipped in.
+        format: the format written: ``"v2"`` (default: one envelope per
+            append, fast to load) or ``"v1"`` (one envelope per entry, readable
+            by threadline versions before v2). Both are always read.
 
     Offers each optional method when ``inner`` does (``list_session_summaries``
     when ``inner`` can ``list_sessions``). Errors opening an entry raise
@@ -91,6 +104,7 @@ class EncryptedStore(StoreWrapper):
     _threadline_wrapper_root = True
     inner: SessionStore
     allow_plaintext: bool
+    format: Literal["v1", "v2"]
 
     def __new__(
         cls,
@@ -100,6 +114,7 @@ class EncryptedStore(StoreWrapper):
         old_keys: Sequence[KeyLike] = (),
         key_env: str | None = DEFAULT_KEY_ENV,
         allow_plaintext: bool = False,
+        format: Literal["v1", "v2"] = "v2",
     ) -> Self:
         return cast(Self, object.__new__(variant_of(cls, _EncryptedExtras, _offered(inner))))
 
@@ -111,11 +126,17 @@ class EncryptedStore(StoreWrapper):
         old_keys: Sequence[KeyLike] = (),
         key_env: str | None = DEFAULT_KEY_ENV,
         allow_plaintext: bool = False,
+        format: Literal["v1", "v2"] = "v2",
     ) -> None:
+        if format not in FORMATS:
+            raise UserError(
+                f"EncryptedStore format must be one of {', '.join(FORMATS)}, not {format!r}"
+            )
         self.inner = inner
         self.allow_plaintext = allow_plaintext
+        self.format = format
         self._ring = _keyring(key, old_keys, key_env)
-        self._prefixes: dict[tuple[str, str, str], bytes] = {}
+        self._prefixes: dict[tuple[str, str, str], tuple[bytes, bytes]] = {}
         self._summaries: dict[tuple[str, str], tuple[int, SessionSummaryEntry]] = {}
 
     def __repr__(self) -> str:
@@ -133,33 +154,64 @@ class EncryptedStore(StoreWrapper):
 
     # -- the format -----------------------------------------------------------
 
-    def _prefix(self, key: SessionKey) -> bytes:
+    def _prefix(self, key: SessionKey) -> tuple[bytes, bytes]:
+        """The v1 and v2 associated-data prefixes of ``key``."""
         k = (key["project_key"], key["session_id"], key.get("subpath") or "")
         prefix = self._prefixes.get(k)
         if prefix is None:
             if len(self._prefixes) > 4096:
                 self._prefixes.clear()
-            prefix = self._prefixes[k] = ad_prefix(key)
+            prefix = self._prefixes[k] = (ad_prefix(key, "v1"), ad_prefix(key, "v2"))
         return prefix
 
     def seal(
         self, key: SessionKey, entries: Iterable[SessionStoreEntry]
     ) -> list[SessionStoreEntry]:
-        """The stored (encrypted) form of ``entries`` for ``key``."""
-        ring, prefix = self._ring, self._prefix(key)
-        return [seal_entry(ring, prefix, e) for e in entries]
+        """The stored (encrypted) form of ``entries`` for ``key`` (one append)."""
+        ring, (p1, p2) = self._ring, self._prefix(key)
+        if self.format == "v1":
+            return [seal_entry(ring, p1, e) for e in entries]
+        return seal_batch(ring, p2, list(entries))
 
     def open(self, key: SessionKey, stored: Iterable[Any]) -> list[SessionStoreEntry]:
-        """The entries back from their stored form (``DecryptionError`` if any fails)."""
-        ring, prefix = self._ring, self._prefix(key)
+        """The entries back from their stored form (``DecryptionError`` if any fails).
+
+        An entry whose ``uuid`` already came earlier in the stream is dropped
+        (see the module docs).
+        """
+        ring, (p1, p2) = self._ring, self._prefix(key)
+        plain_ok = self.allow_plaintext
         out: list[SessionStoreEntry] = []
         append = out.append
+        seen: set[str] = set()
+        add = seen.add
         with gc_paused():
             for i, env in enumerate(stored):
-                if self.allow_plaintext and isinstance(env, dict) and "enc" not in env:
-                    append(cast(SessionStoreEntry, env))
+                enc = env.get("enc") if isinstance(env, dict) else None
+                if type(enc) is str and enc.startswith("v2:"):
+                    batch = open_batch(ring, p2, env, enc, _Where(key, i))
+                    for e in batch:
+                        if type(e) is not dict:
+                            raise DecryptionError(
+                                f"{_Where(key, i)}: decrypted batch holds a non-object"
+                            )
+                        uid = e.get("uuid")
+                        if type(uid) is str:
+                            if uid in seen:
+                                continue
+                            add(uid)
+                        append(e)  # type: ignore[arg-type]
                     continue
-                append(open_entry(ring, prefix, env, _Where(key, i)))
+                if plain_ok and isinstance(env, dict) and "enc" not in env:
+                    entry = cast(SessionStoreEntry, env)
+                else:
+                    entry = open_entry(ring, p1, env, _Where(key, i))
+                uid = entry.get("uuid")
+                if type(uid) is str:
+                    if uid in seen:
+                        continue
+                    add(uid)
+                append(entry)
         return out
 
     # -- required -------------------------------------------------------------
@@ -167,18 +219,20 @@ class EncryptedStore(StoreWrapper):
     async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
         if entries:
             self._summaries.pop((key["project_key"], key["session_id"]), None)
-        sealed = (
-            await anyio.to_thread.run_sync(self.seal, key, entries)
-            if len(entries) > _THREAD_AT
-            else self.seal(key, entries)
-        )
-        await self.inner.append(key, sealed)
+        await self.inner.append(key, await self._seal(key, entries))
+
+    async def _seal(
+        self, key: SessionKey, entries: list[SessionStoreEntry]
+    ) -> list[SessionStoreEntry]:
+        if len(entries) > _THREAD_AT:  # keep the event loop free while encrypting big appends
+            return await anyio.to_thread.run_sync(self.seal, key, entries)
+        return self.seal(key, entries)
 
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         stored = await self.inner.load(key)
         if stored is None:
             return None
-        if len(stored) > _THREAD_AT:  # keep the event loop free while decrypting big sessions
+        if _big(stored):  # keep the event loop free while decrypting big sessions
             return await anyio.to_thread.run_sync(self.open, key, stored)
         return self.open(key, stored)
 
@@ -201,7 +255,20 @@ class EncryptedStore(StoreWrapper):
 
 
 _THREAD_AT = 256
-"""Batches larger than this are sealed/opened in a worker thread."""
+"""Appends of more entries than this are sealed in a worker thread."""
+_THREAD_BYTES = 256 * 1024
+
+
+def _big(stored: list[Any]) -> bool:
+    """Whether opening ``stored`` is worth a worker thread (many envelopes, or much ciphertext)."""
+    if len(stored) > _THREAD_AT:
+        return True
+    size = 0
+    for env in stored:
+        enc = env.get("enc") if type(env) is dict else None
+        if type(enc) is str:
+            size += len(enc)
+    return size > _THREAD_BYTES
 
 
 class _Where:
@@ -237,11 +304,18 @@ class _EncryptedExtras(EncryptedStore, PassThrough):
             else:
                 stale.append(e)
         limiter = anyio.CapacityLimiter(_LOAD_CONCURRENCY)
+        failed: list[DecryptionError] = []
 
         async def fold(e: SessionStoreListEntry) -> None:
             key: SessionKey = {"project_key": project_key, "session_id": e["session_id"]}
             async with limiter:
-                entries = await self.load(key)
+                if failed:
+                    return
+                try:
+                    entries = await self.load(key)
+                except DecryptionError as exc:  # raised as is below, not in an exception group
+                    failed.append(exc)
+                    return
             summary = fold_session_summary(None, key, entries or [])
             have[e["session_id"]] = summary
             memo[(project_key, e["session_id"])] = (e["mtime"], summary)
@@ -249,6 +323,8 @@ class _EncryptedExtras(EncryptedStore, PassThrough):
         async with anyio.create_task_group() as tg:
             for e in stale:
                 tg.start_soon(fold, e)
+        if failed:
+            raise failed[0]
         out: list[SessionSummaryEntry] = []
         for e in listing:
             data = dict(have[e["session_id"]]["data"])
@@ -264,4 +340,5 @@ class _EncryptedExtras(EncryptedStore, PassThrough):
     ) -> None:
         self._summaries.pop((key["project_key"], key["session_id"]), None)
         inner = cast(ConditionalAppendStore, self.inner)
-        await inner.append_conditional(key, self.seal(key, entries), expected_head=expected_head)
+        sealed = await self._seal(key, entries)
+        await inner.append_conditional(key, sealed, expected_head=expected_head)

@@ -118,8 +118,9 @@ async def _keys_of(store: EncryptedStore, main: SessionKey) -> list[SessionKey]:
     return keys
 
 
-def _on_key(stored: list[Any], kid: str) -> bool:
-    prefix = f"v1:{kid}:"
+def _on_key(stored: list[Any], kid: str, version: str) -> bool:
+    """Whether every envelope of ``stored`` is in format ``version`` under key ``kid``."""
+    prefix = f"{version}:{kid}:"
     return all(isinstance(e, dict) and str(e.get("enc", "")).startswith(prefix) for e in stored)
 
 
@@ -128,7 +129,7 @@ async def _rekey_session(store: EncryptedStore, pk: str, sid: str, report: Rekey
     main: SessionKey = {"project_key": pk, "session_id": sid}
     keys = await _keys_of(store, main)
     stored = [list(await inner.load(k) or []) for k in keys]
-    if all(_on_key(batch, store.key_id) for batch in stored):
+    if all(_on_key(batch, store.key_id, store.format) for batch in stored):
         report.sessions_current += 1
         return
     plain = [store.open(k, batch) for k, batch in zip(keys, stored)]  # raises before any change
