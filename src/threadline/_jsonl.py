@@ -73,6 +73,7 @@ def parse_chain_entries(data: bytes) -> list[dict[str, Any]]:
     return out
 
 _JSONDecodeError = orjson.JSONDecodeError
+_APPEND_NEWLINE = orjson.OPT_APPEND_NEWLINE
 
 
 def loads_line(line: bytes | str) -> dict[str, Any] | None:
@@ -115,7 +116,7 @@ def iter_objects(data: bytes) -> Iterator[dict[str, Any]]:
 def dumps_line(entry: Any) -> bytes:
     """Compact JSON for one entry plus ``\\n``; key order is kept as given."""
     try:
-        return orjson.dumps(entry) + b"\n"
+        return orjson.dumps(entry, option=_APPEND_NEWLINE)
     except (TypeError, orjson.JSONEncodeError):
         # Lone surrogates or values orjson refuses: plain json, ASCII-escaped.
         return json.dumps(entry, separators=(",", ":"), ensure_ascii=True).encode() + b"\n"

@@ -140,7 +140,8 @@ def build_fork_entries(
     ``in_place=True`` rewrites the given entry dicts instead of copying them (for callers
     that parsed them privately); the result is the same.
     """
-    transcript = [e for e in transcript if not e.get("isSidechain")]
+    if any(e.get("isSidechain") for e in transcript):
+        transcript = [e for e in transcript if not e.get("isSidechain")]
     if not transcript:
         raise EmptySessionError(f"Session {session_id} has no messages to fork")
     if up_to_message_id:
@@ -152,7 +153,9 @@ def build_fork_entries(
     writable = [e for e in transcript if e.get("type") != "progress"]
     if not writable:
         raise EmptySessionError(f"Session {session_id} has no messages to fork")
-    by_uuid = {e["uuid"]: e for e in transcript}
+    # Parents are re-pointed past progress entries (which are not written); without any,
+    # a parent maps directly (or to None when it is not in the fork).
+    by_uuid = {e["uuid"]: e for e in transcript} if len(writable) != len(transcript) else None
     forked_id = new_uuid()
     now = iso_now()
     out: list[dict[str, Any]] = []
@@ -160,7 +163,9 @@ def build_fork_entries(
     for i, original in enumerate(writable):
         new_parent: str | None = None
         parent_id = original.get("parentUuid")
-        while parent_id:
+        if by_uuid is None:
+            new_parent = mapping.get(parent_id) if parent_id else None
+        while by_uuid is not None and parent_id:
             parent = by_uuid.get(parent_id)
             if not parent:
                 break
