@@ -607,7 +607,7 @@ async def run_compaction(
     from ._record import chain_to_api_messages
     from .providers import ModelResponse
 
-    start = preserved_start(rt.chain)
+    start = preserved_start(await rt.ensure_chain())
     if start is None:
         raise CompactionError("Not enough conversation to compact yet")
     hook = await rt._hook("PreCompact", {"trigger": trigger, "custom_instructions": instructions})
@@ -702,7 +702,7 @@ async def auto_compact(rt: Runtime) -> AsyncGenerator[Message, None]:
     threshold = rt.options.compact_threshold_tokens
     if threshold is None or rt.auto_compact_failed or rt.last_input_tokens < threshold:
         return
-    if preserved_start(rt.chain) is None:
+    if preserved_start(await rt.ensure_chain()) is None:
         return
     try:
         result = await run_compaction(rt, trigger="auto")

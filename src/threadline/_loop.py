@@ -106,8 +106,10 @@ class Runtime:
         self.history: list[Raw] = list(plan.history)
         self.leaf: str | None = plan.leaf_uuid
         self._pending: list[Raw] = list(plan.pending)
-        self.chain: list[Raw] = list(plan.chain)
-        """Raw chain entries since the last compaction (the preserved segment's source)."""
+        self._chain: list[Raw] | None = None if plan.chain_loader else list(plan.chain)
+        self._chain_loader = plan.chain_loader
+        self._chain_new: list[Raw] = []
+        """Entries chained since the resume, while the chain itself is not loaded yet."""
         self.last_input_tokens = 0
         self.auto_compact_failed = False
         self.side_messages: list[Message] = []
@@ -191,6 +193,29 @@ class Runtime:
     def session_id(self) -> str:
         return self.plan.session_id
 
+    @property
+    def chain(self) -> list[Raw]:
+        """Raw chain entries since the last compaction (the preserved segment's source).
+
+        A run resumed from a snapshot loads it on first use; async code calls
+        :meth:`ensure_chain` first so the file is read off the event loop.
+        """
+        if self._chain is None:
+            assert self._chain_loader is not None
+            self._chain = self._chain_loader() + self._chain_new
+        return self._chain
+
+    @chain.setter
+    def chain(self, value: list[Raw]) -> None:
+        self._chain = value
+
+    async def ensure_chain(self) -> list[Raw]:
+        if self._chain is None and self._chain_loader is not None:
+            loaded = await anyio.to_thread.run_sync(self._chain_loader)
+            if self._chain is None:
+                self._chain = loaded + self._chain_new
+        return self.chain
+
     def interrupt(self) -> None:
         """Stop the turn in flight (no-op between turns) and the background subagents."""
         self._interrupted = True
@@ -252,7 +277,10 @@ class Runtime:
                         self._head = e["uuid"]
             else:
                 await store.append(self.plan.key, entries)  # type: ignore[arg-type]
-        self.chain.extend(chained)
+        if self._chain is None:
+            self._chain_new.extend(chained)
+        else:
+            self._chain.extend(chained)
         if chained:
             self.leaf = chained[-1]["uuid"]
 

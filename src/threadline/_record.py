@@ -215,7 +215,12 @@ def chain_to_api_messages(chain: Iterable[Raw]) -> list[Raw]:
 
     Blocks are shared with the entries, not copied: neither side mutates them.
     """
-    out: list[Raw] = []
+    return _repair_tool_pairs(merge_api_messages(chain, []))
+
+
+def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
+    """Append ``chain``'s messages to ``out`` (unrepaired: see :func:`chain_to_api_messages`),
+    merging consecutive messages of one role, including into ``out``'s last message."""
     for entry in chain:
         kind = entry.get("type")
         if kind not in ("user", "assistant") or entry.get("isMeta"):
@@ -245,7 +250,12 @@ def chain_to_api_messages(chain: Iterable[Raw]) -> list[Raw]:
                 out[-1]["content"].extend(blocks)
             else:
                 out.append({"role": "user", "content": blocks})
-    return _repair_tool_pairs(out)
+    return out
+
+
+def repair_tool_pairs(messages: list[Raw]) -> list[Raw]:
+    """Every tool_use answered in the next user message; results first; strays dropped."""
+    return _repair_tool_pairs(messages)
 
 
 def _repair_tool_pairs(messages: list[Raw]) -> list[Raw]:

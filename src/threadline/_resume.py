@@ -19,13 +19,21 @@ early (never a silent new session):
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio.to_thread
 
-from ._chain import build_conversation_chain, chain_entries
-from ._compact import load_for_resume, relink_compacted, resume_leaf
+from ._chain import _message_id, build_conversation_chain, chain_entries
+from ._compact import (
+    _resume_load_sync,
+    load_for_resume,
+    local_file_store,
+    relink_compacted,
+    resume_leaf,
+)
 from ._exceptions import (
     InvalidSessionIdError,
     MessageNotFoundError,
@@ -35,7 +43,16 @@ from ._exceptions import (
 from ._ids import is_uuid, new_uuid, validate_session_id
 from ._options import AgentOptions
 from ._paths import project_key_for_directory
-from ._record import chain_to_api_messages, fork_chain, gc_paused
+from ._record import fork_chain, gc_paused, merge_api_messages, repair_tool_pairs
+from ._snapshot import (
+    MIN_ENTRIES,
+    FileState,
+    Snapshot,
+    prefix_loader,
+    read_appended,
+    read_snapshot,
+    write_snapshot,
+)
 from .sessions import FileStore, SessionKey, SessionStore, find_session_key
 
 __all__ = ["SessionPlan", "plan_session"]
@@ -59,6 +76,8 @@ class SessionPlan:
     """Entries to write before the first prompt (a fork's copied history)."""
     chain: list[Raw] = field(default_factory=list)
     """The rebuilt chain (from the last compaction on), raw entries."""
+    chain_loader: Callable[[], list[Raw]] | None = None
+    """Set instead of ``chain`` when resumed from a snapshot: loads the chain on demand."""
     source: Literal["startup", "resume"] = "startup"
 
 
@@ -102,7 +121,133 @@ def _rebuild_inner(entries: list[Raw], at: str | None) -> tuple[list[Raw], list[
             raise MessageNotFoundError(f"Message {at} not found in the session (resume_session_at)")
         chain_all = chain_all[: cut + 1]
     chain = relink_compacted(build_conversation_chain(chain_all), chain_all)
-    return chain, chain_to_api_messages(chain)
+    return chain, repair_tool_pairs(merge_api_messages(chain, []))
+
+
+def _snapshot_eligible(
+    store: SessionStore, key: SessionKey | None, options: AgentOptions
+) -> Path | None:
+    """The transcript path when a plain resume of a local FileStore session may use snapshots."""
+    if key is None or key.get("subpath") or options.fork_session or options.resume_session_at:
+        return None
+    path_for = getattr(local_file_store(store), "path_for", None)
+    if not callable(path_for):
+        return None
+    path = path_for(key)
+    return path if isinstance(path, Path) else Path(path)
+
+
+@dataclass(frozen=True)
+class _Resumed:
+    """A resume served from a snapshot (plus what was appended since)."""
+
+    history: list[Raw]
+    leaf: str | None
+    cwd: str | None
+    """The recorded cwd if that directory still exists."""
+    state: FileState
+
+
+def _load_with_snapshot(path: Path) -> tuple[_Resumed | None, list[Raw] | None, FileState | None]:
+    """(resumed, None, None) from a snapshot; else (None, the transcript's entries, their state)."""
+    snap = read_snapshot(path)
+    if snap is not None:
+        with gc_paused():
+            resumed = _extend(path, snap)
+        if resumed is not None:
+            if resumed.cwd is not None and not os.path.isdir(resumed.cwd):
+                resumed = replace(resumed, cwd=None)
+            return resumed, None, None
+    state = FileState.of(path)
+    entries, _ = _resume_load_sync(path)
+    return None, entries, state
+
+
+def _extend(path: Path, snap: Snapshot) -> _Resumed | None:
+    """The snapshot plus the entries appended after it, or ``None`` when those do more than
+    continue the conversation from its last entry (then the whole transcript is read)."""
+    messages, leaf, tip, tip_mid, cwd = (
+        snap.messages,
+        snap.leaf,
+        snap.tip,
+        snap.tip_message_id,
+        snap.cwd,
+    )
+    if snap.current.size > snap.state.size:
+        appended = read_appended(path, snap.state.size, snap.current.size)
+        chain_all = chain_entries(appended)
+        main_new = [e for e in chain_all if not e.get("isSidechain")]
+        if main_new:
+            new_ids = {e["uuid"] for e in main_new}
+            if tip is None or any(
+                e.get("parentUuid") != tip and e.get("parentUuid") not in new_ids for e in main_new
+            ):
+                return None  # a new root (compaction), a branch off an older entry, ...
+            added = build_conversation_chain(chain_all)
+            last = added[-1] if added else None
+            if (
+                last is None
+                or added[0].get("parentUuid") != tip
+                or not _only_side_progress(main_new, added, tip)
+                or last.get("isSidechain")
+                or last.get("isMeta")
+                or last.get("teamName")
+                or (tip_mid is not None and any(_message_id(e) == tip_mid for e in added))
+            ):
+                return None
+            messages = merge_api_messages(added, messages)
+            leaf = tip = last["uuid"]
+            tip_mid = _message_id(last)
+            cwd = _last_cwd(added) or cwd
+        write_snapshot(
+            path,
+            snap.current,
+            messages=messages,
+            leaf=leaf,
+            tip=tip,
+            tip_message_id=tip_mid,
+            cwd=cwd,
+            entries=len(appended),
+        )
+    return _Resumed(history=repair_tool_pairs(messages), leaf=leaf, cwd=cwd, state=snap.current)
+
+
+def _only_side_progress(main_new: list[Raw], added: list[Raw], tip: str) -> bool:
+    """Whether every new entry off the rebuilt chain is a ``progress`` leaf hanging off it
+    (hook and tool progress: invisible to the chain rebuild). Anything else (a branch, a
+    stray root, parallel results the rebuild would recover) needs a full read."""
+    if len(added) == len(main_new):
+        return True
+    on_chain = {e["uuid"] for e in added}
+    on_chain.add(tip)
+    parents = {e.get("parentUuid") for e in main_new}
+    return all(
+        e.get("type") == "progress"
+        and e.get("parentUuid") in on_chain
+        and e["uuid"] not in parents
+        for e in main_new
+        if e["uuid"] not in on_chain
+    )
+
+
+def _rebuild_and_snapshot(
+    entries: list[Raw], path: Path, state: FileState
+) -> tuple[list[Raw], list[Raw]]:
+    with gc_paused():
+        chain_all = chain_entries(entries)
+        chain = relink_compacted(build_conversation_chain(chain_all), chain_all)
+        messages = merge_api_messages(chain, [])
+        write_snapshot(
+            path,
+            state,
+            messages=messages,
+            leaf=resume_leaf(chain),
+            tip=chain[-1]["uuid"] if chain else None,
+            tip_message_id=_message_id(chain[-1]) if chain else None,
+            cwd=_last_cwd(chain),
+            entries=len(entries),
+        )
+        return chain, repair_tool_pairs(messages)
 
 
 async def _newest_session(
@@ -139,17 +284,38 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
     project_key = project_key_for_directory(cwd)
 
     found: tuple[SessionKey, list[Raw]] | None = None
+    state: FileState | None = None
     if options.resume is not None:
         sid = _check_resume_id(options.resume)
         key = await find_session_key(store, sid, project_key_hint=project_key)
-        entries = (
-            await load_for_resume(store, key, at=options.resume_session_at)
-            if key is not None
-            else None
-        )
-        if key is None or not entries:
-            raise SessionNotFoundError(sid, f"(looked in every project of {_where(store)})")
-        found = key, entries
+        path = _snapshot_eligible(store, key, options)
+        if path is not None and key is not None:
+            hit, loaded_entries, state = await anyio.to_thread.run_sync(_load_with_snapshot, path)
+            if hit is not None:
+                return SessionPlan(
+                    session_id=key["session_id"],
+                    cwd=cwd if cwd_given else (hit.cwd or cwd),
+                    key=key,
+                    store=write_store,
+                    history=hit.history,
+                    leaf_uuid=hit.leaf,
+                    chain_loader=prefix_loader(
+                        path, hit.state, lambda entries: _rebuild_inner(entries, None)[0]
+                    ),
+                    source="resume",
+                )
+            if not loaded_entries:
+                raise SessionNotFoundError(sid, f"(looked in every project of {_where(store)})")
+            found = key, loaded_entries
+        else:
+            entries = (
+                await load_for_resume(store, key, at=options.resume_session_at)
+                if key is not None
+                else None
+            )
+            if key is None or not entries:
+                raise SessionNotFoundError(sid, f"(looked in every project of {_where(store)})")
+            found = key, entries
     elif options.continue_conversation:
         found = await _newest_session(store, project_key)
 
@@ -163,7 +329,11 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
         )
 
     key, loaded = found
-    if len(loaded) > _THREAD_THRESHOLD:
+    if state is not None and len(loaded) >= MIN_ENTRIES:
+        path = _snapshot_eligible(store, key, options)
+        assert path is not None
+        chain, history = await anyio.to_thread.run_sync(_rebuild_and_snapshot, loaded, path, state)
+    elif len(loaded) > _THREAD_THRESHOLD:
         chain, history = await anyio.to_thread.run_sync(_rebuild, loaded, options.resume_session_at)
     else:
         chain, history = _rebuild(loaded, options.resume_session_at)
@@ -206,10 +376,15 @@ def _start_cwd(options: AgentOptions) -> str:
 
 def _recorded_cwd(chain: list[Raw]) -> str | None:
     """The session's last recorded cwd, if that directory still exists."""
+    recorded = _last_cwd(chain)
+    return recorded if recorded is not None and os.path.isdir(recorded) else None
+
+
+def _last_cwd(chain: list[Raw]) -> str | None:
     for entry in reversed(chain):
         recorded = entry.get("cwd")
         if isinstance(recorded, str):
-            return recorded if os.path.isdir(recorded) else None
+            return recorded
     return None
 
 

@@ -1,0 +1,305 @@
+"""Resume snapshots: a big session's API-ready history, kept beside its transcript.
+
+Resuming a long session means parsing every line of its transcript, rebuilding the
+conversation chain and converting it into Messages API ``messages``; for 20 000 entries
+that is most of the time before the first model request. After a resume of a
+:class:`~threadline.sessions.FileStore` session with at least :data:`MIN_ENTRIES`
+entries, the result is kept in ``<session>/threadline-resume.snap`` (beside the
+``subagents/`` folder and the compaction sidecar, which official tools ignore; deleting
+or archiving the session takes it along). The next resume of the *same file state* reads
+the snapshot instead of the transcript.
+
+A snapshot is used only when the transcript is provably the one it was made from: same
+device, inode, size and ``mtime_ns``, and the same BLAKE2 digest of the file's first and
+last 4 KiB. Anything else (an append by threadline or the ``claude`` CLI, a rewrite, a
+copy to another host) makes it stale: the resume reads the transcript as before and
+replaces the snapshot. A snapshot that cannot be read (torn, foreign, wrong version) is
+ignored, never trusted.
+
+The snapshot holds the history exactly as the transcript stores it (so it is redacted
+when the transcript is), written 0600 in the 0700 session directory, atomically (a
+temporary file renamed into place). It does not hold the raw chain: a runtime resumed
+from a snapshot loads the chain from the transcript's first ``size`` bytes only when it
+needs it (compaction).
+
+Format: one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``, ``dev``,
+``digest``, ``leaf``, ``tip``, ``tipMessageId``, ``cwd``, ``entries``), then the
+``messages`` JSON array before tool-pair repair (so appended messages merge as they would
+in a full rebuild).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ._exceptions import ConcurrentModificationError
+from ._jsonl import gc_paused, iter_objects
+
+__all__ = [
+    "MIN_ENTRIES",
+    "SNAPSHOT_NAME",
+    "FileState",
+    "Snapshot",
+    "prefix_loader",
+    "read_appended",
+    "read_snapshot",
+    "write_snapshot",
+]
+
+Raw = dict[str, Any]
+
+SNAPSHOT_NAME = "threadline-resume.snap"
+MIN_ENTRIES = 2_000
+"""Smaller sessions resume fast enough from the transcript; no snapshot is written."""
+_VERSION = 1
+_EDGE = 4096
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What identifies one state of a transcript file."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+    digest: str
+
+    @classmethod
+    def of(cls, path: Path) -> FileState | None:
+        try:
+            fd = os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            return None
+        try:
+            st = os.fstat(fd)
+            return cls(
+                dev=st.st_dev,
+                ino=st.st_ino,
+                size=st.st_size,
+                mtime_ns=st.st_mtime_ns,
+                digest=_edge_digest(fd, st.st_size),
+            )
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+
+def _edge_digest(fd: int, size: int) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(os.pread(fd, min(size, _EDGE), 0))
+    if size > _EDGE:
+        h.update(os.pread(fd, min(size - _EDGE, _EDGE), max(_EDGE, size - _EDGE)))
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    state: FileState
+    """The transcript state it was made from (a prefix of the current file)."""
+    messages: list[Raw]
+    """Merged API messages before tool-pair repair."""
+    leaf: str | None
+    tip: str | None
+    """The uuid of the chain's last entry (appended entries must hang off it)."""
+    tip_message_id: str | None
+    cwd: str | None
+    current: FileState
+    """The transcript's state now (``current.size > state.size``: entries were appended)."""
+
+
+def snapshot_path(transcript: Path) -> Path:
+    return transcript.with_suffix("") / SNAPSHOT_NAME
+
+
+def read_snapshot(transcript: Path) -> Snapshot | None:
+    """The snapshot of a prefix of ``transcript``, or ``None`` (missing, stale, unreadable)."""
+    try:
+        with open(snapshot_path(transcript), "rb") as fh:
+            header = orjson.loads(fh.readline(1 << 16))
+            if not isinstance(header, dict) or header.get("version") != _VERSION:
+                return None
+            state = FileState(
+                dev=header["dev"],
+                ino=header["ino"],
+                size=header["size"],
+                mtime_ns=header["mtimeNs"],
+                digest=header["digest"],
+            )
+            current = _current_state(transcript, state)
+            if current is None:
+                return None
+            body = fh.read()
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    try:
+        with gc_paused():
+            messages = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    leaf, tip, mid, cwd = (header.get(k) for k in ("leaf", "tip", "tipMessageId", "cwd"))
+    if type(messages) is not list or not all(
+        v is None or isinstance(v, str) for v in (leaf, tip, mid, cwd)
+    ):
+        return None
+    return Snapshot(
+        state=state,
+        messages=messages,
+        leaf=leaf,
+        tip=tip,
+        tip_message_id=mid,
+        cwd=cwd,
+        current=current,
+    )
+
+
+def _current_state(transcript: Path, state: FileState) -> FileState | None:
+    """The file's state if it is ``state`` or ``state`` plus appended bytes, else ``None``."""
+    try:
+        fd = os.open(transcript, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (state.dev, state.ino) or st.st_size < state.size:
+            return None
+        if st.st_size == state.size and st.st_mtime_ns != state.mtime_ns:
+            return None
+        if _edge_digest(fd, state.size) != state.digest:
+            return None
+        if st.st_size == state.size:
+            return state
+        return FileState(
+            dev=st.st_dev,
+            ino=st.st_ino,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            digest=_edge_digest(fd, st.st_size),
+        )
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_appended(transcript: Path, start: int, end: int) -> list[Raw]:
+    """The entries in bytes ``[start, end)`` of the transcript (a torn last line skipped)."""
+    with open(transcript, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    with gc_paused():
+        return list(iter_objects(data))
+
+
+def write_snapshot(
+    transcript: Path,
+    state: FileState,
+    *,
+    messages: list[Raw],
+    leaf: str | None,
+    tip: str | None,
+    tip_message_id: str | None,
+    cwd: str | None,
+    entries: int,
+) -> bool:
+    """Keep ``messages`` (merged, unrepaired) for ``state`` if the transcript is still in it.
+
+    Not for a state that ends in a torn line (a repair would rewrite those bytes). Best
+    effort: any failure leaves no snapshot (a resume then reads the transcript).
+    """
+    if FileState.of(transcript) != state or not _ends_with_newline(transcript, state.size):
+        return False  # appended to (or replaced) while we read it, or torn
+    header = {
+        "version": _VERSION,
+        "size": state.size,
+        "mtimeNs": state.mtime_ns,
+        "ino": state.ino,
+        "dev": state.dev,
+        "digest": state.digest,
+        "leaf": leaf,
+        "tip": tip,
+        "tipMessageId": tip_message_id,
+        "cwd": cwd,
+        "entries": entries,
+    }
+    target = snapshot_path(transcript)
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    try:
+        body = orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE) + orjson.dumps(messages)
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600
+        )
+        try:
+            view = memoryview(body)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(tmp, target)
+    except (OSError, TypeError, orjson.JSONEncodeError):
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        return False
+    return True
+
+
+def _ends_with_newline(transcript: Path, size: int) -> bool:
+    if size == 0:
+        return False
+    try:
+        with open(transcript, "rb") as fh:
+            fh.seek(size - 1)
+            return fh.read(1) == b"\n"
+    except OSError:
+        return False
+
+
+def prefix_loader(
+    transcript: Path, state: FileState, rebuild: Callable[[list[Raw]], list[Raw]]
+) -> Callable[[], list[Raw]]:
+    """A loader of the chain as it was in ``state``: the file's first ``state.size`` bytes."""
+
+    def load() -> list[Raw]:
+        try:
+            fd = os.open(transcript, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise _changed(transcript) from exc
+        try:
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != (state.dev, state.ino) or st.st_size < state.size:
+                raise _changed(transcript)
+            data = os.pread(fd, state.size, 0)
+        finally:
+            os.close(fd)
+        if _edge_digest_bytes(data) != state.digest:
+            raise _changed(transcript)
+        with gc_paused():
+            return rebuild(list(iter_objects(data)))
+
+    return load
+
+
+def _edge_digest_bytes(data: bytes) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    h.update(data[:_EDGE])
+    if len(data) > _EDGE:
+        h.update(data[max(_EDGE, len(data) - _EDGE) :])
+    return h.hexdigest()
+
+
+def _changed(transcript: Path) -> ConcurrentModificationError:
+    return ConcurrentModificationError(
+        f"The transcript {transcript} was replaced or rewritten while this run had it open; "
+        "resume the session again to continue from its current state."
+    )

@@ -1,0 +1,195 @@
+"""A resume served from a snapshot (plus what was appended since) sends exactly what a
+full read of the transcript would: random transcripts, random appended parts."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from threadline._compact import resume_leaf
+from threadline._resume import _load_with_snapshot, _rebuild, _rebuild_and_snapshot
+from threadline._snapshot import read_snapshot
+
+Raw = dict[str, Any]
+SID = "5b0f7a4e-8f55-4d7e-9a49-0c6f4c1f0e11"
+
+
+class _Writer:
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.entries: list[Raw] = []
+        self.cur: str | None = None
+        self.n = 0
+
+    def _uuid(self) -> str:
+        self.n += 1
+        return f"00000000-0000-4000-8000-{self.n:012d}"
+
+    def _add(self, kind: str, parent: str | None, **fields: Any) -> Raw:
+        entry = {
+            "parentUuid": parent,
+            "isSidechain": False,
+            "type": kind,
+            "uuid": self._uuid(),
+            "sessionId": SID,
+            "cwd": f"/work/{self.n % 3}",
+            "timestamp": f"2026-11-22T00:00:{self.n % 60:02d}.000Z",
+            **fields,
+        }
+        self.entries.append(entry)
+        return entry
+
+    def user(self, content: Any, parent: str | None, **kw: Any) -> Raw:
+        return self._add("user", parent, message={"role": "user", "content": content}, **kw)
+
+    def assistant(self, blocks: list[Raw], parent: str | None, mid: str, **kw: Any) -> Raw:
+        message = {"id": mid, "role": "assistant", "model": "m", "content": blocks}
+        return self._add("assistant", parent, message=message, **kw)
+
+    def step(self) -> None:
+        r = self.rng.random()
+        if r < 0.35 or self.cur is None:
+            p = self.user(f"prompt {self.n}", self.cur)
+            a = self.assistant(
+                [{"type": "text", "text": f"reply {self.n}"}], p["uuid"], f"m{self.n}"
+            )
+            self.cur = a["uuid"]
+        elif r < 0.5:
+            p = self.user(f"prompt {self.n}", self.cur)
+            mid = f"m{self.n}"
+            a1 = self.assistant(
+                [{"type": "tool_use", "id": f"t{self.n}a", "name": "Bash", "input": {}}],
+                p["uuid"],
+                mid,
+            )
+            a2 = self.assistant(
+                [{"type": "tool_use", "id": f"t{self.n}b", "name": "Bash", "input": {}}],
+                a1["uuid"],
+                mid,
+            )
+            result = lambda t: [{"type": "tool_result", "tool_use_id": t, "content": "ok"}]  # noqa: E731
+            if self.rng.random() < 0.5:  # linear, as newer CLIs write
+                r1 = self.user(result(a1["message"]["content"][0]["id"]), a2["uuid"])
+                r2 = self.user(result(a2["message"]["content"][0]["id"]), r1["uuid"])
+            else:  # each result under its own call (parallel recovery needed)
+                r1 = self.user(result(a1["message"]["content"][0]["id"]), a1["uuid"])
+                r2 = self.user(result(a2["message"]["content"][0]["id"]), a2["uuid"])
+            if self.rng.random() < 0.8:
+                a = self.assistant([{"type": "text", "text": "done"}], r2["uuid"], f"m{self.n}x")
+                self.cur = a["uuid"]
+            else:
+                self.cur = r2["uuid"]  # results not answered yet
+        elif r < 0.58:
+            m = self.user("<meta>", self.cur, isMeta=True)
+            if self.rng.random() < 0.5:
+                self.cur = m["uuid"]
+        elif r < 0.64:
+            self._add(
+                "user",
+                None,
+                isSidechain=True,
+                agentId="a1",
+                message={"role": "user", "content": "side"},
+            )
+        elif r < 0.7:
+            self.entries.append(
+                {"type": "custom-title", "customTitle": f"t{self.n}", "sessionId": SID}
+            )
+        elif r < 0.78:
+            older = [
+                e["uuid"]
+                for e in self.entries
+                if e.get("type") in ("user", "assistant") and not e.get("isSidechain")
+            ]
+            if older:
+                self.cur = self.rng.choice(older)  # the next turn branches (rewind)
+        elif r < 0.83:
+            b = self._add(
+                "system",
+                None,
+                subtype="compact_boundary",
+                content="Conversation compacted",
+                logicalParentUuid=self.cur,
+                compactMetadata={"trigger": "manual", "preTokens": 1},
+            )
+            s = self.user(
+                "summary", b["uuid"], isCompactSummary=True, isVisibleInTranscriptOnly=True
+            )
+            self.cur = s["uuid"]
+        elif r < 0.88:
+            a = self.assistant(
+                [{"type": "text", "text": "API Error: 500"}],
+                self.cur,
+                f"e{self.n}",
+                isApiErrorMessage=True,
+            )
+            self.cur = a["uuid"]
+        elif r < 0.93:
+            self._add("progress", self.cur, data={"type": "hook_progress"})
+        else:
+            # the same message continued across the cut (a crash mid-turn)
+            last = next((e for e in reversed(self.entries) if e["type"] == "assistant"), None)
+            if last is not None and self.cur == last["uuid"]:
+                a = self.assistant(
+                    [{"type": "text", "text": "more"}], self.cur, last["message"]["id"]
+                )
+                self.cur = a["uuid"]
+
+
+def _write(path: Path, entries: list[Raw]) -> None:
+    with path.open("ab") as fh:
+        for e in entries:
+            fh.write(orjson.dumps(e) + b"\n")
+
+
+def _full(path: Path) -> tuple[list[Raw], str | None]:
+    entries = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+    chain, history = _rebuild(entries, None)
+    return history, resume_leaf(chain)
+
+
+def _via_snapshot(path: Path) -> tuple[list[Raw], str | None, bool]:
+    hit, entries, state = _load_with_snapshot(path)
+    if hit is not None:
+        return hit.history, hit.leaf, True
+    assert entries is not None and state is not None
+    chain, history = _rebuild_and_snapshot(entries, path, state)
+    return history, resume_leaf(chain), False
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_snapshot_plus_appended_equals_a_full_read(tmp_path: Path, seed: int) -> None:
+    _rounds(tmp_path, seed)
+
+
+def test_most_appended_parts_are_served_from_the_snapshot(tmp_path: Path) -> None:
+    hits = sum(_rounds(tmp_path / str(seed), seed) for seed in range(60))
+    # the generator branches, compacts and adds meta side entries often: about a quarter
+    # of its appended parts simply continue the conversation
+    assert hits >= 100, hits
+
+
+def _rounds(tmp_path: Path, seed: int) -> int:
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    w = _Writer(rng)
+    path = tmp_path / f"{SID}.jsonl"
+    path.touch(mode=0o600)
+    written = 0
+    hits = 0
+    for _round in range(8):
+        for _ in range(rng.randint(1, 12)):
+            w.step()
+        _write(path, w.entries[written:])
+        written = len(w.entries)
+        history, leaf, hit = _via_snapshot(path)
+        hits += hit
+        assert (history, leaf) == _full(path)
+        assert read_snapshot(path) is not None
+    # an unchanged file: always served from the snapshot
+    assert _via_snapshot(path)[2]
+    return hits

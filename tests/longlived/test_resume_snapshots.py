@@ -1,0 +1,274 @@
+"""Resume snapshots: a resumed big session's history kept beside its transcript.
+
+The snapshot threshold is lowered to one entry so small sessions exercise the same path.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import threadline._resume as resume_mod
+from threadline import delete_session, get_session_messages
+from threadline._client import AgentClient
+from threadline._query import query
+from threadline._snapshot import SNAPSHOT_NAME, FileState, read_snapshot
+from threadline.testing._fake_anthropic import FakeAnthropicServer
+
+from ._util import conversation, options, run_turn, transcript, turns
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 1)
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every full read of a transcript by a resume (a snapshot hit reads none)."""
+    seen: list[Path] = []
+    real = resume_mod._resume_load_sync
+
+    def spy(path: Path) -> Any:
+        seen.append(path)
+        return real(path)
+
+    monkeypatch.setattr(resume_mod, "_resume_load_sync", spy)
+    return seen
+
+
+def _file(config_dir: Path, sid: str) -> Path:
+    files = list((config_dir / "projects").glob(f"*/{sid}.jsonl"))
+    assert len(files) == 1
+    return files[0]
+
+
+def _snap(config_dir: Path, sid: str) -> Path:
+    return _file(config_dir, sid).with_suffix("") / SNAPSHOT_NAME
+
+
+async def _resume_once(sid: str, prompt: str = "again", **kw: Any) -> None:
+    kw.setdefault("persist_session", False)
+    async for _ in query(prompt=prompt, options=options(resume=sid, **kw)):
+        pass
+
+
+async def test_second_resume_reads_the_snapshot_and_sends_the_same_history(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
+) -> None:
+    sid, _ = await turns(options(), "one", "two")
+    await _resume_once(sid)
+    assert len(loads) == 1
+    snap = _snap(config_dir, sid)
+    assert snap.exists()
+    assert stat.S_IMODE(snap.stat().st_mode) == 0o600
+    assert stat.S_IMODE(snap.parent.stat().st_mode) == 0o700
+    await _resume_once(sid)
+    assert len(loads) == 1, "the second resume of an unchanged transcript re-read it"
+    cold, warm = fake.message_requests()[-2:]
+    assert warm["messages"] == cold["messages"]
+    assert conversation(warm) == [
+        ("user", "one"),
+        ("assistant", "echo: one"),
+        ("user", "two"),
+        ("assistant", "echo: two"),
+        ("user", "again"),
+    ]
+
+
+async def test_a_turn_appended_since_is_added_to_the_snapshot(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
+) -> None:
+    sid, _ = await turns(options(), "one")
+    await _resume_once(sid)
+    await _resume_once(sid, "two", persist_session=True)  # appends a turn
+    await _resume_once(sid, "three")
+    assert len(loads) == 1, "only the appended part is read"
+    assert conversation(fake.message_requests()[-1]) == [
+        ("user", "one"),
+        ("assistant", "echo: one"),
+        ("user", "two"),
+        ("assistant", "echo: two"),
+        ("user", "three"),
+    ]
+    # and the snapshot now describes the new state
+    snap = read_snapshot(_file(config_dir, sid))
+    assert snap is not None and snap.state == FileState.of(_file(config_dir, sid))
+
+
+async def test_a_branch_appended_since_makes_the_resume_read_everything(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
+) -> None:
+    sid, _ = await turns(options(), "one", "two")
+    await _resume_once(sid)
+    first_reply = next(e for e in transcript(config_dir, sid) if e["type"] == "assistant")
+    # a turn branching off the first reply (rewind), written to the same file
+    await _resume_once(sid, "branch", persist_session=True, resume_session_at=first_reply["uuid"])
+    await _resume_once(sid, "after")
+    assert len(loads) == 2
+    assert conversation(fake.message_requests()[-1]) == [
+        ("user", "one"),
+        ("assistant", "echo: one"),
+        ("user", "branch"),
+        ("assistant", "echo: branch"),
+        ("user", "after"),
+    ]
+
+
+async def test_a_continuation_appended_by_another_program_is_added(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
+) -> None:
+    sid, _ = await turns(options(), "one")
+    await _resume_once(sid)
+    path = _file(config_dir, sid)
+    entries = transcript(config_dir, sid)
+    extra = dict(entries[-1], uuid="11111111-1111-4111-8111-111111111111")
+    extra["parentUuid"] = entries[-1]["uuid"]
+    extra["message"] = dict(
+        extra["message"], id="msg_other", content=[{"type": "text", "text": "appended"}]
+    )
+    import orjson
+
+    with path.open("ab") as fh:
+        fh.write(orjson.dumps(extra) + b"\n")
+    await _resume_once(sid, "next")
+    assert len(loads) == 1
+    assert conversation(fake.message_requests()[-1]) == [
+        ("user", "one"),
+        ("assistant", "echo: one"),
+        ("assistant", "appended"),
+        ("user", "next"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"garbage\n[]", b'{"version": 99}\n[]', b"{not json", None],
+    ids=["empty", "garbage", "future-version", "torn-header", "wrong-state"],
+)
+async def test_a_bad_snapshot_is_ignored_and_replaced(
+    fake: FakeAnthropicServer,
+    project: Path,
+    config_dir: Path,
+    loads: list[Path],
+    content: bytes | None,
+) -> None:
+    sid, _ = await turns(options(), "one")
+    await _resume_once(sid)
+    snap = _snap(config_dir, sid)
+    if content is None:
+        # a well-formed snapshot of some other state: a different size
+        header, _, body = snap.read_bytes().partition(b"\n")
+        import orjson
+
+        h = orjson.loads(header)
+        h["size"] += 1
+        snap.write_bytes(orjson.dumps(h) + b"\n" + body.replace(b"echo: one", b"forged"))
+    else:
+        snap.write_bytes(content)
+    await _resume_once(sid, "next")
+    assert len(loads) == 2
+    assert conversation(fake.message_requests()[-1])[:2] == [
+        ("user", "one"),
+        ("assistant", "echo: one"),
+    ]
+    assert read_snapshot(_file(config_dir, sid)) is not None
+
+
+async def test_turns_after_a_snapshot_resume_chain_to_the_leaf(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
+) -> None:
+    sid, _ = await turns(options(), "one", "two")
+    await _resume_once(sid)
+    async with AgentClient(options(resume=sid)) as client:
+        await run_turn(client, "three")
+        await run_turn(client, "four")
+    assert len(loads) == 1
+    texts = [
+        m.message["content"]
+        if isinstance(m.message["content"], str)
+        else m.message["content"][0]["text"]
+        for m in get_session_messages(sid)
+    ]
+    assert texts == [
+        "one",
+        "echo: one",
+        "two",
+        "echo: two",
+        "three",
+        "echo: three",
+        "four",
+        "echo: four",
+    ]
+
+
+async def test_compaction_after_a_snapshot_resume_loads_the_chain(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
+) -> None:
+    sid, _ = await turns(options(), "prompt 1", "prompt 2")
+    await _resume_once(sid)
+    async with AgentClient(options(resume=sid)) as client:
+        await run_turn(client, "prompt 3")
+        assert client._runtime is not None and client._runtime._chain is None  # not loaded yet
+        result = await client.compact()
+        await run_turn(client, "prompt 4")
+    assert len(loads) == 1
+    assert conversation(fake.message_requests()[-1]) == [
+        ("user", "SUMMARY"),
+        ("assistant", "echo: prompt 3"),
+        ("user", "prompt 4"),
+    ]
+    entries = transcript(config_dir, sid)
+    replies = [e for e in entries if e["type"] == "assistant"]
+    assert result.preserved_uuids == (replies[-2]["uuid"],)
+
+
+async def test_recorded_cwd_is_restored_from_a_snapshot(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, tmp_path: Path
+) -> None:
+    sid, _ = await turns(options(), "one")
+    await _resume_once(sid)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    os.chdir(elsewhere)
+    seen: list[str] = []
+    async for m in query(prompt="x", options=options(resume=sid, persist_session=False)):
+        if getattr(m, "subtype", None) == "init":
+            seen.append(m.data["cwd"])  # type: ignore[attr-defined]
+    assert seen == [str(project)]
+
+
+async def test_no_snapshot_for_small_sessions_forks_or_branches(
+    fake: FakeAnthropicServer,
+    project: Path,
+    config_dir: Path,
+    loads: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 2_000)
+    sid, _ = await turns(options(), "one")
+    await _resume_once(sid)
+    assert not _snap(config_dir, sid).exists()
+    monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 1)
+    first = transcript(config_dir, sid)[0]["uuid"]
+    await _resume_once(sid, resume_session_at=first)
+    await _resume_once(sid, fork_session=True)
+    assert not _snap(config_dir, sid).exists()
+
+
+async def test_delete_session_removes_the_snapshot(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path
+) -> None:
+    sid, _ = await turns(options(), "one")
+    await _resume_once(sid)
+    snap = _snap(config_dir, sid)
+    assert snap.exists()
+    delete_session(sid)
+    assert not snap.exists()
+    assert not list(config_dir.rglob(SNAPSHOT_NAME))
