@@ -3,7 +3,10 @@
 Run: ``.venv/bin/python bench/bench_runtime.py [--runs 9]``. Not part of the test suite.
 
 1. one ``query()`` turn, call → ResultMessage (the official SDK spawns its bundled CLI);
-2. resuming a 20 000-entry session, call → the first model request reaching the server;
+2. resuming a 20 000-entry session, call → the first model request reaching the server:
+   unchanged since the last resume (served from the resume snapshot), a first resume (the
+   snapshot deleted: the whole transcript is read), and after a turn was appended by
+   another program (the snapshot plus the appended lines);
 3. RSS growth per additional open client (1 → 20 clients, / 19) vs the RSS of the official
    client's CLI process.
 
@@ -35,6 +38,7 @@ from threadline._options import AgentOptions  # noqa: E402
 from threadline._paths import project_key_for_directory  # noqa: E402
 from threadline._query import query  # noqa: E402
 from threadline._record import EntryFactory  # noqa: E402
+from threadline._snapshot import SNAPSHOT_NAME  # noqa: E402
 
 MiB = 1024 * 1024
 
@@ -152,6 +156,39 @@ class Bench:
                 fh.write(json.dumps(e, separators=(",", ":")) + "\n")
         return sid
 
+    def transcript(self, sid: str) -> Path:
+        return (
+            self.config / "projects" / project_key_for_directory(str(self.project)) / f"{sid}.jsonl"
+        )
+
+    def drop_snapshot(self, sid: str) -> None:
+        """The next resume reads the whole transcript (a first resume of this file)."""
+        (self.transcript(sid).with_suffix("") / SNAPSHOT_NAME).unlink(missing_ok=True)
+
+    def append_turn(self, sid: str) -> None:
+        """One prompt and reply appended, as a turn run elsewhere (e.g. the CLI) writes them."""
+        path = self.transcript(sid)
+        last = json.loads(path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1])
+        factory = EntryFactory(session_id=sid, cwd=str(self.project))
+        prompt = factory.prompt("one more question", last["uuid"])
+        reply = factory.assistant(
+            {
+                "id": f"msg_{new_uuid()}",
+                "type": "message",
+                "role": "assistant",
+                "model": "claude-opus-5-5",
+                "content": [{"type": "text", "text": "one more answer"}],
+                "stop_reason": "end_turn",
+                "stop_sequence": None,
+                "usage": {"input_tokens": 10, "output_tokens": 10},
+            },
+            prompt["uuid"],
+            None,
+        )
+        with path.open("a") as fh:
+            for e in (prompt, *reply):
+                fh.write(json.dumps(e, separators=(",", ":")) + "\n")
+
     async def tl_resume(self, sid: str) -> float:
         seen = len(self.server.arrivals())
         # nothing is written, so the big session stays the same size from run to run
@@ -254,6 +291,8 @@ def main() -> int:
         pairs: dict[str, tuple[list[float], list[float]]] = {
             "turn": ([], []),
             "resume": ([], []),
+            "resume-cold": ([], []),
+            "resume-appended": ([], []),
         }
         # warm-up
         asyncio.run(bench.tl_turn())
@@ -265,6 +304,12 @@ def main() -> int:
             pairs["turn"][1].append(asyncio.run(bench.sdk_turn()))
             pairs["resume"][0].append(asyncio.run(bench.tl_resume(big)))
             pairs["resume"][1].append(asyncio.run(bench.sdk_resume(big)))
+            bench.drop_snapshot(big)
+            pairs["resume-cold"][0].append(asyncio.run(bench.tl_resume(big)))
+            pairs["resume-cold"][1].append(asyncio.run(bench.sdk_resume(big)))
+            bench.append_turn(big)
+            pairs["resume-appended"][0].append(asyncio.run(bench.tl_resume(big)))
+            pairs["resume-appended"][1].append(asyncio.run(bench.sdk_resume(big)))
         tl_rss = asyncio.run(bench.tl_rss_per_client())
         sdk_rss = asyncio.run(bench.sdk_client_rss())
         bench.server.stop()
@@ -273,6 +318,8 @@ def main() -> int:
     for name, label in (
         ("turn", "one query() turn, call -> ResultMessage"),
         ("resume", "resume 20 000 entries -> first model request"),
+        ("resume-cold", "  same, first resume (no snapshot yet)"),
+        ("resume-appended", "  same, a turn appended since the last resume"),
     ):
         ours = statistics.median(pairs[name][0])
         theirs = statistics.median(pairs[name][1])
