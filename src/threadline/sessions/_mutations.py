@@ -11,7 +11,7 @@ import os
 import re
 import shutil
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -149,46 +149,38 @@ def build_fork_entries(
         if cut < 0:
             raise MessageNotFoundError(f"Message {up_to_message_id} not found in session {session_id}")
         transcript = transcript[: cut + 1]
-    mapping = dict(zip((e["uuid"] for e in transcript), new_uuids(len(transcript))))
+    mapping = dict(zip([e["uuid"] for e in transcript], new_uuids(len(transcript))))
     writable = [e for e in transcript if e.get("type") != "progress"]
     if not writable:
         raise EmptySessionError(f"Session {session_id} has no messages to fork")
-    # Parents are re-pointed past progress entries (which are not written); without any,
-    # a parent maps directly (or to None when it is not in the fork).
-    by_uuid = {e["uuid"]: e for e in transcript} if len(writable) != len(transcript) else None
     forked_id = new_uuid()
     now = iso_now()
+    if len(writable) == len(transcript):
+        # No progress entries: a parent maps directly (or to None when not in the fork).
+        get = mapping.get
+        parents = [get(p) if p else None for p in [e.get("parentUuid") for e in writable]]
+    else:
+        # Parents are re-pointed past progress entries (which are not written).
+        by_uuid = {e["uuid"]: e for e in transcript}
+        parents = [_parent_past_progress(e, by_uuid, mapping) for e in writable]
+    out = writable if in_place else [dict(e) for e in writable]
+    for forked, new_parent in zip(out, parents):
+        _fork_one(forked, mapping, new_parent, forked_id, session_id, now)
+    out[-1]["timestamp"] = now
+    out.extend(fork_trailer(forked_id, session_id, now, replacements, title, derive_title))
+    return forked_id, out
+
+
+def fork_trailer(
+    forked_id: str,
+    session_id: str,
+    now: str,
+    replacements: list[Any],
+    title: str | None,
+    derive_title: Callable[[], str | None],
+) -> list[dict[str, Any]]:
+    """The entries a fork ends with: its content replacements (if any) and its title."""
     out: list[dict[str, Any]] = []
-    last = len(writable) - 1
-    for i, original in enumerate(writable):
-        new_parent: str | None = None
-        parent_id = original.get("parentUuid")
-        if by_uuid is None:
-            new_parent = mapping.get(parent_id) if parent_id else None
-        while by_uuid is not None and parent_id:
-            parent = by_uuid.get(parent_id)
-            if not parent:
-                break
-            if parent.get("type") != "progress":
-                new_parent = mapping.get(parent_id)
-                break
-            parent_id = parent.get("parentUuid")
-        logical = original.get("logicalParentUuid")
-        old_uuid = original["uuid"]
-        forked = original if in_place else dict(original)
-        # Same key order as the official ``{**original, ...}``: existing keys keep their
-        # place, missing ones are added in this order.
-        forked["uuid"] = mapping[old_uuid]
-        forked["parentUuid"] = new_parent
-        forked["logicalParentUuid"] = mapping.get(logical) if logical else logical
-        forked["sessionId"] = forked_id
-        forked["timestamp"] = now if i == last else original.get("timestamp", now)
-        forked["isSidechain"] = False
-        forked["forkedFrom"] = {"sessionId": session_id, "messageUuid": old_uuid}
-        for k in _FORK_STRIPPED:
-            if k in forked:
-                del forked[k]
-        out.append(forked)
     if replacements:
         out.append(
             {
@@ -211,7 +203,23 @@ def build_fork_entries(
             "timestamp": now,
         }
     )
-    return forked_id, out
+    return out
+
+
+def _parent_past_progress(
+    entry: dict[str, Any], by_uuid: dict[str, dict[str, Any]], mapping: dict[str, str]
+) -> str | None:
+    parent_id = entry.get("parentUuid")
+    for _ in range(len(by_uuid)):  # a parentUuid cycle of progress entries ends too
+        if not parent_id:
+            return None
+        parent = by_uuid.get(parent_id)
+        if not parent:
+            return None
+        if parent.get("type") != "progress":
+            return mapping.get(parent_id)
+        parent_id = parent.get("parentUuid")
+    return None
 
 
 def fork_session(
@@ -249,34 +257,234 @@ def fork_session(
     # All the large temporaries live and die inside the GC pause, so re-enabling the
     # collector does not make it walk tens of thousands of fresh dicts.
     with gc_paused():
-        transcript: list[dict[str, Any]] = []
-        replacements: list[Any] = []
-        for line in content.split(b"\n"):
-            has_uuid = b'"uuid"' in line
-            if not has_uuid and b"content-replacement" not in line:
-                continue
-            try:
-                obj = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                obj = loads_line(line)
-            if type(obj) is not dict:
-                continue
-            kind = obj.get("type")
-            if kind in CHAIN_TYPES:
-                if has_uuid and type(obj.get("uuid")) is str:
-                    transcript.append(obj)
-            elif (
-                kind == "content-replacement"
-                and obj.get("sessionId") == session_id
-                and isinstance(obj.get("replacements"), list)
-            ):
-                replacements.extend(obj["replacements"])
-        forked_id, entries = build_fork_entries(
-            transcript, replacements, session_id, up_to_message_id, title, derive, in_place=True
-        )
-        write_new_transcript(loc.project_dir / f"{forked_id}.jsonl", entries)
-        del transcript, replacements, entries
+        forked_id = new_uuid()
+        now = iso_now()
+        streamed = _stream_fork(content, session_id, up_to_message_id, forked_id, now)
+        if streamed is not None:
+            chunks, replacements = streamed
+            trailer = fork_trailer(forked_id, session_id, now, replacements, title, derive)
+            chunks.extend(dumps_line(e) for e in trailer)
+        else:  # a uuid occurs twice: the general transform decides which copy wins
+            transcript, replacements = _fork_input(content, session_id)
+            forked_id, entries = build_fork_entries(
+                transcript, replacements, session_id, up_to_message_id, title, derive, in_place=True
+            )
+            chunks = [dumps_line(e) for e in entries]
+            del transcript, entries
+        write_new_transcript_chunks(loc.project_dir / f"{forked_id}.jsonl", chunks)
+        del chunks, replacements
     return ForkSessionResult(session_id=forked_id)
+
+
+def _lines(content: bytes) -> Iterator[tuple[int, int]]:
+    find = content.find
+    size = len(content)
+    a = 0
+    while a < size:
+        b = find(b"\n", a)
+        if b < 0:
+            b = size
+        yield a, b
+        a = b + 1
+
+
+def _entry_at(content: bytes, start: int, stop: int, check_utf8: bool) -> dict[str, Any] | None:
+    """The object on one line if it may matter to a fork (it has a ``uuid`` or is a
+    content replacement), its message kept unparsed when it splits off cleanly."""
+    find = content.find
+    key = find(_MESSAGE_KEY, start, stop)
+    obj = _without_message(content, start, key, stop, check_utf8) if key >= 0 else None
+    if obj is not None:
+        return obj
+    if find(b'"uuid"', start, stop) < 0 and find(b"content-replacement", start, stop) < 0:
+        return None
+    line = content[start:stop]
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        value = loads_line(line)
+    return value if type(value) is dict else None
+
+
+def _replacements_of(obj: dict[str, Any], session_id: str) -> list[Any] | None:
+    if (
+        obj.get("type") == "content-replacement"
+        and obj.get("sessionId") == session_id
+        and isinstance(obj.get("replacements"), list)
+    ):
+        return list(obj["replacements"])
+    return None
+
+
+def _fork_input(content: bytes, session_id: str) -> tuple[list[dict[str, Any]], list[Any]]:
+    """(chain entries in file order, this session's content replacements)."""
+    transcript: list[dict[str, Any]] = []
+    replacements: list[Any] = []
+    check_utf8 = not content.isascii()
+    for start, stop in _lines(content):
+        obj = _entry_at(content, start, stop, check_utf8)
+        if obj is None:
+            continue
+        if obj.get("type") in CHAIN_TYPES:
+            if type(obj.get("uuid")) is str:
+                transcript.append(obj)
+        elif (found := _replacements_of(obj, session_id)) is not None:
+            replacements.extend(found)
+    return transcript, replacements
+
+
+def _stream_fork(
+    content: bytes, session_id: str, up_to: str | None, forked_id: str, now: str
+) -> tuple[list[bytes], list[Any]] | None:
+    """:func:`build_fork_entries` in one pass over the file, each entry transformed and
+    serialised while it is fresh in the CPU cache (then dropped): the serialised entries
+    and the content replacements. ``None`` when a uuid occurs twice (the caller then runs
+    the general transform). Parents that are not known yet when an entry is read (they
+    come later in the file, or lie past progress entries that do) are settled at the end.
+    """
+    check_utf8 = not content.isascii()
+    supply = iter(new_uuids(content.count(b"\n") + 1))
+    mapping: dict[str, str] = {}
+    progress_parent: dict[str, Any] = {}
+    chunks: list[bytes] = []
+    replacements: list[Any] = []
+    unsettled: list[tuple[int, dict[str, Any], Any, Any]] = []
+    last: tuple[int, dict[str, Any]] | None = None
+    cut = False
+    saw_entry = False
+
+    def parent_of(pid: Any) -> tuple[str | None, bool]:
+        """(the new parent, whether that is final) for an old parentUuid."""
+        for _ in range(len(progress_parent) + 1):
+            if not pid:
+                return None, True
+            if pid in progress_parent:
+                pid = progress_parent[pid]
+                continue
+            new = mapping.get(pid)
+            return new, new is not None
+        return None, True  # a cycle of progress entries
+
+    for start, stop in _lines(content):
+        if cut and content.find(b"content-replacement", start, stop) < 0:
+            continue
+        obj = _entry_at(content, start, stop, check_utf8)
+        if obj is None:
+            continue
+        kind = obj.get("type")
+        if kind not in CHAIN_TYPES:
+            found = _replacements_of(obj, session_id)
+            if found is not None:
+                replacements.extend(found)
+            continue
+        uid = obj.get("uuid")
+        if cut or type(uid) is not str or obj.get("isSidechain"):
+            continue
+        if uid in mapping:
+            return None
+        saw_entry = True
+        mapping[uid] = next(supply)
+        if kind == "progress":
+            progress_parent[uid] = obj.get("parentUuid")
+        else:
+            pid = obj.get("parentUuid")
+            logical = obj.get("logicalParentUuid")
+            new_parent, settled = parent_of(pid)
+            if logical and logical not in mapping:
+                settled = False
+            _fork_one(obj, mapping, new_parent, forked_id, session_id, now)
+            if not settled:
+                unsettled.append((len(chunks), obj, pid, logical))
+            last = (len(chunks), obj)
+            chunks.append(dumps_line(obj))
+        if up_to is not None and uid == up_to:
+            cut = True
+    if up_to is not None and not cut:
+        raise MessageNotFoundError(f"Message {up_to} not found in session {session_id}")
+    if not saw_entry or last is None:
+        raise EmptySessionError(f"Session {session_id} has no messages to fork")
+    for index, obj, pid, logical in unsettled:
+        obj["parentUuid"] = parent_of(pid)[0]
+        obj["logicalParentUuid"] = mapping.get(logical) if logical else logical
+        chunks[index] = dumps_line(obj)
+    index, obj = last
+    obj["timestamp"] = now
+    chunks[index] = dumps_line(obj)
+    return chunks, replacements
+
+
+def _fork_one(
+    entry: dict[str, Any],
+    mapping: dict[str, str],
+    new_parent: str | None,
+    forked_id: str,
+    session_id: str,
+    now: str,
+) -> None:
+    """Rewrite one entry as the official fork does (keys keep their place; missing ones
+    are added in the official order)."""
+    old_uuid = entry["uuid"]
+    logical = entry.get("logicalParentUuid")
+    entry["uuid"] = mapping[old_uuid]
+    entry["parentUuid"] = new_parent
+    entry["logicalParentUuid"] = mapping.get(logical) if logical else logical
+    entry["sessionId"] = forked_id
+    if "timestamp" not in entry:
+        entry["timestamp"] = now
+    entry["isSidechain"] = False
+    entry["forkedFrom"] = {"sessionId": session_id, "messageUuid": old_uuid}
+    for k in _FORK_STRIPPED:
+        entry.pop(k, None)
+
+
+_MESSAGE_KEY = b'"message":{'
+_MEMBER_AFTER = b'},"'
+_MAX_CANDIDATES = 8
+
+
+def _without_message(
+    content: bytes, start: int, key: int, stop: int, check_utf8: bool
+) -> dict[str, Any] | None:
+    """The entry on ``content[start:stop]`` (``"message":{`` at ``key``) with its ``message`` value kept as the original
+    bytes (an :class:`orjson.Fragment`), so a fork does not parse and re-serialise the bulk
+    of a transcript; ``None`` when the line does not split cleanly (it is parsed whole).
+
+    The split is proven, not guessed: the part before ``"message":{`` must parse as the
+    object's leading members, and the part after the value's closing brace as its
+    trailing members (a brace nested inside the message leaves an unbalanced rest, which
+    does not parse). An unescaped ``},"`` is always structure, never string content.
+    The message bytes themselves are not parsed: they are copied as the writer wrote
+    them (checked to be UTF-8 when the file is not all ASCII).
+    """
+    try:
+        head = orjson.loads(content[start:key] + b'"message":0}')
+    except orjson.JSONDecodeError:
+        return None
+    if type(head) is not dict:
+        return None
+    value = key + len(_MESSAGE_KEY) - 1
+    pos = value
+    for _ in range(_MAX_CANDIDATES):
+        end = content.find(_MEMBER_AFTER, pos, stop)
+        if end < 0:
+            return None
+        try:
+            tail = orjson.loads(b'{"message":0' + content[end + 1 : stop])
+        except orjson.JSONDecodeError:
+            pos = end + 1
+            continue
+        if type(tail) is not dict:
+            return None
+        message = content[value : end + 1]
+        if check_utf8 and not message.isascii():
+            try:
+                message.decode()
+            except UnicodeDecodeError:
+                return None
+        head.update(tail)
+        head["message"] = orjson.Fragment(message)
+        return head
+    return None
 
 
 def write_new_transcript(path: Path, entries: list[dict[str, Any]]) -> None:
@@ -284,19 +492,38 @@ def write_new_transcript(path: Path, entries: list[dict[str, Any]]) -> None:
 
     A crash leaves at most a stray ``.tmp`` file, never a half-written session.
     """
+    write_new_transcript_chunks(path, [dumps_line(e) for e in entries])
+
+
+def write_new_transcript_chunks(path: Path, chunks: list[bytes]) -> None:
+    """:func:`write_new_transcript` of lines already serialised."""
     if path.exists():
         raise FileExistsError(f"Refusing to overwrite {path}")
-    data = b"".join(dumps_line(e) for e in entries)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
     try:
-        view = memoryview(data)
-        written = 0
-        while written < len(data):
-            written += os.write(fd, view[written:])
+        _write_all(fd, chunks)
     except BaseException:
         os.close(fd)
         os.unlink(tmp)
         raise
     os.close(fd)
     os.rename(tmp, path)
+
+
+_IOV_MAX = 1024
+
+
+def _write_all(fd: int, chunks: list[bytes]) -> None:
+    """Write every chunk, in order (``writev`` batches: no joined copy of a big file)."""
+    i = 0
+    while i < len(chunks):
+        batch: list[bytes | memoryview] = list(chunks[i : i + _IOV_MAX])
+        i += len(batch)
+        while batch:
+            written = os.writev(fd, batch)
+            while batch and written >= len(batch[0]):
+                written -= len(batch[0])
+                batch.pop(0)
+            if batch and written:
+                batch[0] = memoryview(batch[0])[written:]
