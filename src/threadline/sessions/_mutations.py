@@ -7,6 +7,7 @@ so a metadata line never glues onto a half-written entry.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shutil
@@ -343,7 +344,7 @@ def _stream_fork(
     come later in the file, or lie past progress entries that do) are settled at the end.
     """
     check_utf8 = not content.isascii()
-    supply = iter(new_uuids(content.count(b"\n") + 1))
+    supply = itertools.chain.from_iterable(new_uuids(4096) for _ in itertools.count())
     mapping: dict[str, str] = {}
     progress_parent: dict[str, Any] = {}
     chunks: list[bytes] = []
@@ -365,14 +366,28 @@ def _stream_fork(
             return new, new is not None
         return None, True  # a cycle of progress entries
 
-    for start, stop in _lines(content):
-        if cut and content.find(b"content-replacement", start, stop) < 0:
+    find = content.find
+    size = len(content)
+    dumps = orjson.dumps
+    newline = orjson.OPT_APPEND_NEWLINE
+    chain_types = CHAIN_TYPES
+    a = 0
+    while a < size:
+        # one line: content[start:stop]
+        stop = find(b"\n", a)
+        if stop < 0:
+            stop = size
+        start, a = a, stop + 1
+        if cut and find(b"content-replacement", start, stop) < 0:
             continue
-        obj = _entry_at(content, start, stop, check_utf8)
+        key = find(_MESSAGE_KEY, start, stop)
+        obj = _without_message(content, start, key, stop, check_utf8) if key >= 0 else None
         if obj is None:
-            continue
+            obj = _entry_at(content, start, stop, check_utf8)
+            if obj is None:
+                continue
         kind = obj.get("type")
-        if kind not in CHAIN_TYPES:
+        if kind not in chain_types:
             found = _replacements_of(obj, session_id)
             if found is not None:
                 replacements.extend(found)
@@ -383,20 +398,44 @@ def _stream_fork(
         if uid in mapping:
             return None
         saw_entry = True
-        mapping[uid] = next(supply)
+        new_uuid_ = mapping[uid] = next(supply)
         if kind == "progress":
             progress_parent[uid] = obj.get("parentUuid")
         else:
             pid = obj.get("parentUuid")
+            if not pid:
+                new_parent, settled = None, True
+            elif pid in progress_parent:
+                new_parent, settled = parent_of(pid)
+            else:
+                new_parent = mapping.get(pid)
+                settled = new_parent is not None
             logical = obj.get("logicalParentUuid")
-            new_parent, settled = parent_of(pid)
-            if logical and logical not in mapping:
-                settled = False
-            _fork_one(obj, mapping, new_parent, forked_id, session_id, now)
+            # _fork_one, inlined (this loop runs once per entry of the biggest sessions)
+            obj["uuid"] = new_uuid_
+            obj["parentUuid"] = new_parent
+            if logical:
+                new_logical = mapping.get(logical)
+                obj["logicalParentUuid"] = new_logical
+                if new_logical is None:
+                    settled = False
+            else:
+                obj["logicalParentUuid"] = logical
+            obj["sessionId"] = forked_id
+            if "timestamp" not in obj:
+                obj["timestamp"] = now
+            obj["isSidechain"] = False
+            obj["forkedFrom"] = {"sessionId": session_id, "messageUuid": uid}
+            for k in _FORK_STRIPPED:
+                if k in obj:
+                    del obj[k]
             if not settled:
                 unsettled.append((len(chunks), obj, pid, logical))
             last = (len(chunks), obj)
-            chunks.append(dumps_line(obj))
+            try:
+                chunks.append(dumps(obj, option=newline))
+            except (TypeError, orjson.JSONEncodeError):
+                chunks.append(dumps_line(obj))
         if up_to is not None and uid == up_to:
             cut = True
     if up_to is not None and not cut:
