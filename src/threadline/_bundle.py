@@ -50,6 +50,7 @@ import orjson
 from ._exceptions import SessionNotFoundError, StorageError, ThreadlineError
 from ._ids import validate_session_id
 from ._paths import config_dir as _config_dir, project_key_for_directory
+from ._snapshot import SNAPSHOT_NAME
 from .sessions._filelog import ensure_private_dir, read_complete
 from .sessions._locate import locate_session, search_description
 
@@ -121,6 +122,8 @@ def _session_files(
     files: dict[str, bytes | Path] = {f"projects/{key}/{session_id}.jsonl": read_complete(loc.path)}
     side = loc.project_dir / session_id
     for path in _walk(side):
+        if path.name.startswith(SNAPSHOT_NAME):
+            continue  # a local cache (stale on any other host), not session data
         files[f"projects/{key}/{session_id}/{path.relative_to(side).as_posix()}"] = path
     history = cfg / "file-history" / session_id
     for path in _walk(history):

@@ -272,3 +272,21 @@ async def test_delete_session_removes_the_snapshot(
     delete_session(sid)
     assert not snap.exists()
     assert not list(config_dir.rglob(SNAPSHOT_NAME))
+
+
+async def test_bundles_leave_the_snapshot_behind(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, tmp_path: Path
+) -> None:
+    import tarfile
+
+    from threadline._bundle import export_bundle
+
+    sid, _ = await turns(options(), "one")
+    await _resume_once(sid)
+    assert _snap(config_dir, sid).exists()
+    out = tmp_path / "b.tlbundle"
+    export_bundle([sid], out)
+    with tarfile.open(out) as tar:
+        names = tar.getnames()
+    assert any(n.endswith(f"{sid}.jsonl") for n in names)
+    assert not any(SNAPSHOT_NAME in n for n in names), names
