@@ -222,9 +222,7 @@ def _only_side_progress(main_new: list[Raw], added: list[Raw], tip: str) -> bool
     on_chain.add(tip)
     parents = {e.get("parentUuid") for e in main_new}
     return all(
-        e.get("type") == "progress"
-        and e.get("parentUuid") in on_chain
-        and e["uuid"] not in parents
+        e.get("type") == "progress" and e.get("parentUuid") in on_chain and e["uuid"] not in parents
         for e in main_new
         if e["uuid"] not in on_chain
     )
@@ -250,9 +248,30 @@ def _rebuild_and_snapshot(
         return chain, repair_tool_pairs(messages)
 
 
+@dataclass
+class _Loaded:
+    """A session picked by resume/continue: from a snapshot (``hit``) or its entries."""
+
+    key: SessionKey
+    hit: _Resumed | None = None
+    entries: list[Raw] | None = None
+    state: FileState | None = None
+    """The transcript's state before it was read (snapshot eligible), else ``None``."""
+    path: Path | None = None
+
+
+async def _load_session(store: SessionStore, key: SessionKey, options: AgentOptions) -> _Loaded:
+    path = _snapshot_eligible(store, key, options)
+    if path is not None:
+        hit, entries, state = await anyio.to_thread.run_sync(_load_with_snapshot, path)
+        return _Loaded(key=key, hit=hit, entries=entries, state=state, path=path)
+    entries = await load_for_resume(store, key, at=options.resume_session_at)
+    return _Loaded(key=key, entries=entries)
+
+
 async def _newest_session(
-    store: SessionStore, project_key: str
-) -> tuple[SessionKey, list[Raw]] | None:
+    store: SessionStore, project_key: str, options: AgentOptions
+) -> _Loaded | None:
     lister = getattr(store, "list_sessions", None)
     if lister is None:
         raise UserError("continue_conversation needs a session_store with list_sessions()")
@@ -261,11 +280,14 @@ async def _newest_session(
         sid = item.get("session_id")
         if not is_uuid(sid):
             continue
-        key: SessionKey = {"project_key": project_key, "session_id": sid}
-        entries = await store.load(key)
-        if not entries or entries[0].get("isSidechain") is True:
+        loaded = await _load_session(
+            store, {"project_key": project_key, "session_id": sid}, options
+        )
+        if loaded.hit is not None:
+            return loaded
+        if not loaded.entries or loaded.entries[0].get("isSidechain") is True:
             continue
-        return key, [dict(e) for e in entries]
+        return loaded
     return None
 
 
@@ -283,42 +305,31 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
     write_store = store if options.persist_session else None
     project_key = project_key_for_directory(cwd)
 
-    found: tuple[SessionKey, list[Raw]] | None = None
-    state: FileState | None = None
+    found: _Loaded | None = None
     if options.resume is not None:
         sid = _check_resume_id(options.resume)
         key = await find_session_key(store, sid, project_key_hint=project_key)
-        path = _snapshot_eligible(store, key, options)
-        if path is not None and key is not None:
-            hit, loaded_entries, state = await anyio.to_thread.run_sync(_load_with_snapshot, path)
-            if hit is not None:
-                return SessionPlan(
-                    session_id=key["session_id"],
-                    cwd=cwd if cwd_given else (hit.cwd or cwd),
-                    key=key,
-                    store=write_store,
-                    history=hit.history,
-                    leaf_uuid=hit.leaf,
-                    chain_loader=prefix_loader(
-                        path, hit.state, lambda entries: _rebuild_inner(entries, None)[0]
-                    ),
-                    source="resume",
-                )
-            if not loaded_entries:
-                raise SessionNotFoundError(sid, f"(looked in every project of {_where(store)})")
-            found = key, loaded_entries
-        else:
-            entries = (
-                await load_for_resume(store, key, at=options.resume_session_at)
-                if key is not None
-                else None
-            )
-            if key is None or not entries:
-                raise SessionNotFoundError(sid, f"(looked in every project of {_where(store)})")
-            found = key, entries
+        found = await _load_session(store, key, options) if key is not None else None
+        if found is None or (found.hit is None and not found.entries):
+            raise SessionNotFoundError(sid, f"(looked in every project of {_where(store)})")
     elif options.continue_conversation:
-        found = await _newest_session(store, project_key)
+        found = await _newest_session(store, project_key, options)
 
+    if found is not None and found.hit is not None:
+        hit, path = found.hit, found.path
+        assert path is not None
+        return SessionPlan(
+            session_id=found.key["session_id"],
+            cwd=cwd if cwd_given else (hit.cwd or cwd),
+            key=found.key,
+            store=write_store,
+            history=hit.history,
+            leaf_uuid=hit.leaf,
+            chain_loader=prefix_loader(
+                path, hit.state, lambda entries: _rebuild_inner(entries, None)[0]
+            ),
+            source="resume",
+        )
     if found is None:
         sid = options.session_id or new_uuid()
         return SessionPlan(
@@ -328,11 +339,11 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
             store=write_store,
         )
 
-    key, loaded = found
-    if state is not None and len(loaded) >= MIN_ENTRIES:
-        path = _snapshot_eligible(store, key, options)
-        assert path is not None
-        chain, history = await anyio.to_thread.run_sync(_rebuild_and_snapshot, loaded, path, state)
+    key, loaded = found.key, found.entries or []
+    if found.state is not None and found.path is not None and len(loaded) >= MIN_ENTRIES:
+        chain, history = await anyio.to_thread.run_sync(
+            _rebuild_and_snapshot, loaded, found.path, found.state
+        )
     elif len(loaded) > _THREAD_THRESHOLD:
         chain, history = await anyio.to_thread.run_sync(_rebuild, loaded, options.resume_session_at)
     else:

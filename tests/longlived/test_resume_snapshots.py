@@ -290,3 +290,21 @@ async def test_bundles_leave_the_snapshot_behind(
         names = tar.getnames()
     assert any(n.endswith(f"{sid}.jsonl") for n in names)
     assert not any(SNAPSHOT_NAME in n for n in names), names
+
+
+async def test_continue_conversation_uses_the_snapshot_too(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
+) -> None:
+    sid, _ = await turns(options(), "one")
+    for prompt in ("two", "three"):
+        async for _ in query(prompt=prompt, options=options(continue_conversation=True)):
+            pass
+    assert len(loads) == 1, "the second continue reads the snapshot and the appended turn"
+    assert conversation(fake.message_requests()[-1]) == [
+        ("user", "one"),
+        ("assistant", "echo: one"),
+        ("user", "two"),
+        ("assistant", "echo: two"),
+        ("user", "three"),
+    ]
+    assert read_snapshot(_file(config_dir, sid)) is not None
