@@ -2,11 +2,17 @@
 
 Data: the big session of the benchmark corpus (``bench/_corpus.py``: ~22 000
 lines, ~37 MB of realistic Claude Code entries), with fake credentials planted
-in 1 % of the entries so the redaction path is exercised too.
+in 1 % of the entries so the redaction path is exercised too. The corpus' text
+is drawn from a small vocabulary, so it compresses better than real
+transcripts (LZ4: ~3.4x); ``--text source`` replaces every string of 40+
+characters (text, thinking, tool input and output...) with a same-length slice
+of the Python standard library's source code (~2.8x), a harder case for the
+compressed format.
 
 Measured for each store (plain FileStore, RedactingStore(FileStore),
-EncryptedStore(FileStore) in the default v2 (batch) format and in the v1
-(per-entry) format, RedactingStore(EncryptedStore(FileStore))):
+EncryptedStore(FileStore) in the default v3 format (compressed batches), v3
+with ``compress=False``, v2 (uncompressed batches) and v1 (one envelope per
+entry), RedactingStore(EncryptedStore(FileStore))):
 
 - append: the whole session appended in batches of 50 entries (about one turn
   each) into an empty config dir;
@@ -17,7 +23,7 @@ EncryptedStore(FileStore) in the default v2 (batch) format and in the v1
 Each figure is the median of ``--repeat`` runs, the variants interleaved in
 every round. Also: redactor throughput (MB/s) on its own.
 
-Usage: python bench/bench_privacy.py [--repeat N] [--batch N] [--json OUT]
+Usage: python bench/bench_privacy.py [--repeat N] [--batch N] [--text corpus|source] [--json OUT]
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -50,6 +58,8 @@ VARIANTS: dict[str, Callable[[Path], Any]] = {
     "plain": lambda d: FileStore(d),
     "redact": lambda d: RedactingStore(FileStore(d)),
     "encrypt": lambda d: EncryptedStore(FileStore(d), key=KEY),
+    "encrypt (raw)": lambda d: EncryptedStore(FileStore(d), key=KEY, compress=False),
+    "encrypt (v2)": lambda d: EncryptedStore(FileStore(d), key=KEY, format="v2"),
     "encrypt (v1)": lambda d: EncryptedStore(FileStore(d), key=KEY, format="v1"),
     "redact+encrypt": lambda d: RedactingStore(EncryptedStore(FileStore(d), key=KEY)),
 }
@@ -81,6 +91,35 @@ def _plant_secrets(entries: list[dict[str, Any]], share: float = 0.01) -> int:
     return planted
 
 
+_KEEP = frozenset(
+    "uuid parentUuid leafUuid type sessionId timestamp cwd id tool_use_id role name "
+    "signature messageId requestId promptId sourceToolAssistantUUID".split()
+)
+
+
+def _source_text(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``entries`` with every string of 40+ characters replaced by stdlib source of the same length."""
+    import sysconfig
+
+    rng = random.Random(1)
+    files = sorted(Path(sysconfig.get_paths()["stdlib"]).glob("*.py"))
+    pool = "".join(f.read_text("utf-8", "replace") for f in rng.sample(files, min(150, len(files))))
+
+    def sub(v: Any) -> Any:
+        if isinstance(v, str):
+            if len(v) < 40 or len(v) >= len(pool):
+                return v
+            i = rng.randrange(len(pool) - len(v))
+            return pool[i : i + len(v)]
+        if isinstance(v, dict):
+            return {k: x if k in _KEEP else sub(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [sub(x) for x in v]
+        return v
+
+    return [sub(e) for e in entries]
+
+
 def _fmt(s: float) -> str:
     return f"{s * 1e3:8.1f} ms"
 
@@ -96,17 +135,23 @@ async def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--batch", type=int, default=50)
+    ap.add_argument("--text", choices=["corpus", "source"], default="corpus")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
 
     corpus, _ = _corpus.ensure_corpus(log=lambda m: print(m, file=sys.stderr))
     raw = Path(corpus.big_path).read_bytes()
     entries: list[dict[str, Any]] = list(iter_objects(raw))
+    if args.text == "source":
+        entries = _source_text(entries)
     planted = _plant_secrets(entries)
     project = _corpus.project_key(corpus.big_cwd)
     key: Any = {"project_key": project, "session_id": corpus.big_id}
-    mb = len(raw) / 1e6
-    print(f"session: {len(entries)} entries, {mb:.1f} MB, {planted} with a planted credential")
+    mb = sum(len(orjson.dumps(e)) + 1 for e in entries) / 1e6
+    print(
+        f"session: {len(entries)} entries, {mb:.1f} MB ({args.text} text), "
+        f"{planted} with a planted credential"
+    )
 
     # Redactor throughput alone.
     red = Redactor()
@@ -117,8 +162,10 @@ async def main() -> None:
     for e in entries:
         red.redact_entry(e)
     t_red = time.perf_counter() - t
+    engine = "re2" if red._pre is not None and red._pre.fast is not None else "re"
     print(
-        f"redactor: prefilter {t_scan * 1e3:.0f} ms ({mb / t_scan:.0f} MB/s, {hits} candidates), "
+        f"redactor ({engine} pre-filter, per entry): "
+        f"prefilter {t_scan * 1e3:.0f} ms ({mb / t_scan:.0f} MB/s, {hits} candidates), "
         f"redact_entry {t_red * 1e3:.0f} ms ({mb / t_red:.0f} MB/s)"
     )
 

@@ -48,6 +48,36 @@ def fake_credentials(seed: int = 7) -> dict[str, str]:
     }
 
 
+def rule_examples(c: dict[str, str]) -> list[tuple[str, str]]:
+    """(text, rule): at least one example per built-in rule, as a user or a tool would write it."""
+    rng = random.Random(11)
+    return [
+        (f"key {c['anthropic']} end", "anthropic-api-key"),
+        (f"key {c['openai-project']} end", "openai-api-key"),
+        (f"key {c['openai-legacy']} end", "openai-api-key"),
+        (f"id {c['aws-key-id']} end", "aws-access-key-id"),
+        (f"id {c['aws-session-key-id']}", "aws-access-key-id"),
+        (f"aws_secret_access_key = {c['aws-secret']}\n", "aws-secret-access-key"),
+        (f'"SecretAccessKey": "{c["aws-secret"]}"', "aws-secret-access-key"),
+        (c["github-classic"], "github-token"),
+        (c["github-fine"], "github-token"),
+        (c["slack-bot"], "slack-token"),
+        ("https://hooks.slack.com/services/T0" + _r(rng, 9, UPPER) + "/B0" + _r(rng, 9, UPPER) + "/" + _r(rng, 24), "slack-webhook"),
+        (c["stripe-secret"], "stripe-key"),
+        (c["stripe-restricted"], "stripe-key"),
+        (pem(c["pem-body"]), "private-key"),
+        (f"Authorization: Bearer {c['bearer']}", "bearer-token"),
+        (f"authorization: basic {c['basic']}", "authorization-header"),
+        (f"git clone https://me:{c['url-password']}@github.com/x/y", "url-password"),
+        (f"API_KEY={c['env-api-key']}", "env-secret"),
+        (f"  export DB_PASSWORD='{c['env-password']}'", "env-secret"),
+        (c["google"], "google-api-key"),
+        (c["gitlab"], "gitlab-token"),
+        ("hf_" + _r(rng, 34), "huggingface-token"),
+        ("npm_" + _r(rng, 36), "npm-token"),
+    ]
+
+
 def pem(body: str) -> str:
     lines = [body[i : i + 32] for i in range(0, len(body), 32)]
     return "-----BEGIN OPENSSH PRIVATE KEY-----\n" + "\n".join(lines) + "\n-----END OPENSSH PRIVATE KEY-----\n"

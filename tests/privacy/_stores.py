@@ -24,6 +24,8 @@ def factories(tmp_path: Path) -> dict[str, Callable[[], Any]]:
         "redacting-file": lambda: RedactingStore(file()),
         "encrypted-memory": lambda: EncryptedStore(MemoryStore(), key=KEY),
         "encrypted-file": lambda: EncryptedStore(file(), key=KEY),
+        "encrypted-memory-v2": lambda: EncryptedStore(MemoryStore(), key=KEY, format="v2"),
+        "encrypted-file-raw": lambda: EncryptedStore(file(), key=KEY, compress=False),
         "encrypted-memory-v1": lambda: EncryptedStore(MemoryStore(), key=KEY, format="v1"),
         "encrypted-file-v1": lambda: EncryptedStore(file(), key=KEY, format="v1"),
         "both-file": lambda: RedactingStore(EncryptedStore(file(), key=KEY)),

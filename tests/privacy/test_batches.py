@@ -1,12 +1,14 @@
-"""The v2 (batch) encrypted format: round trips, mixed v1/v2 streams, heads, retries, rekey."""
+"""The batch encrypted formats (v2, and v3 with its codec): round trips, mixed streams, heads, retries, rekey."""
 
 from __future__ import annotations
 
 import base64
+import os
 import uuid
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from threadline import ConcurrentModificationError, FileStore, MemoryStore
@@ -52,10 +54,17 @@ def limits(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> s
     return str(request.param)
 
 
+def _codec(env: dict[str, Any]) -> str:
+    version, _kid, codec, _nonce, _ct = env["enc"].split(":")
+    assert version == "v3"
+    return codec
+
+
 @pytest.mark.parametrize("kind", ["memory", "file"])
-async def test_v2_round_trip_and_envelope_shape(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("fmt", ["v2", "v3"])
+async def test_batch_round_trip_and_envelope_shape(tmp_path: Path, kind: str, fmt: Any) -> None:
     inner = _inner(kind, tmp_path)
-    store = EncryptedStore(inner, key=KEY)
+    store = EncryptedStore(inner, key=KEY, format=fmt)
     u, a = _e("user"), _e("assistant")
     title = _e("custom-title", uid=False, customTitle="t")
     meta = _e("file-history-snapshot")
@@ -71,7 +80,9 @@ async def test_v2_round_trip_and_envelope_shape(tmp_path: Path, kind: str) -> No
     ]
     assert envs[2]["type"] == "encrypted" and envs[2]["uuid"].startswith("batch-") and envs[2]["n"] == 1
     assert "uuid" not in envs[3] and envs[4]["uuid"] == odd["uuid"]
-    assert all(set(e) <= {"type", "uuid", "n", "enc"} and e["enc"].startswith("v2:") for e in envs)
+    assert all(set(e) <= {"type", "uuid", "n", "enc"} and e["enc"].startswith(f"{fmt}:{key_id(KEY)}:") for e in envs)
+    if fmt == "v3":  # each batch is compressed when that makes it smaller
+        assert {_codec(e) for e in envs} <= {"lz4", "raw"}
     assert await store.load(_key()) == [u, a, title, meta, title, odd]
     assert await store.get_head(_key()) == odd["uuid"]
 
@@ -96,27 +107,82 @@ async def test_big_appends_are_cut_into_bounded_batches() -> None:
     assert loaded == [*entries, entries[-1]]  # (entries without uuid repeat, as in plain stores)
 
 
+async def test_v3_compresses_and_binds_the_codec() -> None:
+    inner = MemoryStore()
+    store = EncryptedStore(inner, key=KEY)
+    assert store.format == "v3" and store.compress
+    wordy = [_e("user", text="the same words again and again " * 200) for _ in range(3)]
+    noise = [_e("assistant", text=base64.b64encode(os.urandom(3000)).decode())]
+    await store.append(_key(), wordy)
+    await store.append(_key(), noise)  # barely compressible: LZ4 would not shrink it
+    raw_store = EncryptedStore(inner, key=KEY, compress=False)
+    assert not raw_store.compress
+    more = [_e("user", text="x" * 5000)]
+    await raw_store.append(_key(), more)
+    envs = await _stored(inner, _key())
+    assert [_codec(e) for e in envs] == ["lz4", "raw", "raw"]
+    assert len(envs[0]["enc"]) * 10 < len(orjson.dumps(wordy))  # compressed before encryption
+    assert len(envs[2]["enc"]) > 5000  # compress=False: not compressed
+    for reader in (store, raw_store, EncryptedStore(inner, key=KEY, format="v2")):
+        assert await reader.load(_key()) == [*wordy, *noise, *more]
+
+    async def load_with(change: Any) -> None:
+        changed = [dict(e) for e in envs]
+        changed[0]["enc"] = change(changed[0]["enc"])
+        mem = MemoryStore()
+        await mem.append(_key(), changed)
+        await EncryptedStore(mem, key=KEY).load(_key())
+
+    # the codec is authenticated: relabelling a batch fails before anything is decompressed
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        await load_with(lambda enc: enc.replace(":lz4:", ":raw:"))
+    with pytest.raises(DecryptionError, match="unsupported compression codec 'zstd'"):
+        await load_with(lambda enc: enc.replace(":lz4:", ":zstd:"))
+    with pytest.raises(DecryptionError, match="malformed"):
+        await load_with(lambda enc: enc.replace(":lz4:", ":"))
+    with pytest.raises(DecryptionError, match="failed authentication"):
+        await load_with(lambda enc: "v2" + enc[2:])  # the v2 reading of a v3 envelope
+    # a raw batch relabelled as lz4 fails authentication too (never reaches the decompressor)
+    changed = [dict(e) for e in envs]
+    changed[1]["enc"] = changed[1]["enc"].replace(":raw:", ":lz4:")
+    mem = MemoryStore()
+    await mem.append(_key(), changed)
+    with pytest.raises(DecryptionError, match="entry 1: encrypted entry failed authentication"):
+        await EncryptedStore(mem, key=KEY).load(_key())
+
+
 @pytest.mark.parametrize("kind", ["memory", "file"])
-async def test_mixed_v1_and_v2_streams(tmp_path: Path, kind: str) -> None:
+async def test_mixed_v1_v2_and_v3_streams(tmp_path: Path, kind: str) -> None:
     inner = _inner(kind, tmp_path)
     v1 = EncryptedStore(inner, key=KEY, format="v1")
-    v2 = EncryptedStore(inner, key=KEY)
-    batches = [[_e("user"), _e("assistant")], [_e("user"), _e("custom-title", uid=False)], [_e("assistant")]]
+    v2 = EncryptedStore(inner, key=KEY, format="v2")
+    v3 = EncryptedStore(inner, key=KEY)
+    wordy = _e("user", text="compressible " * 300)
+    batches = [
+        [_e("user"), _e("assistant")],
+        [_e("user"), _e("custom-title", uid=False)],
+        [_e("assistant")],
+        [wordy, _e("assistant")],
+    ]
     await v1.append(_key(), batches[0])
     await v2.append(_key(), batches[1])
     await v1.append(_key(), batches[2])
     await v2.append(_key(), [batches[2][0], _e("user")])  # overlaps a v1 entry
+    await v3.append(_key(), batches[3])
     expected = [*batches[0], *batches[1], *batches[2]]
     await v2.append(_key(), [*expected[-1:]])  # a v2 retry of an entry stored by v1: a no-op
+    await v3.append(_key(), [*expected[-1:]])  # ...and a v3 one
     tail = _e("user")
-    await v2.append(_key(), [tail])
-    prefixes = [e["enc"][:3] for e in await _stored(inner, _key())]
-    assert "v1:" in prefixes and "v2:" in prefixes
-    for reader in (v1, v2, EncryptedStore(inner, key=KEY)):
+    await v3.append(_key(), [tail])
+    envs = await _stored(inner, _key())
+    assert {e["enc"][:3] for e in envs} == {"v1:", "v2:", "v3:"}
+    assert "lz4" in [_codec(e) for e in envs if e["enc"].startswith("v3:")]
+    for reader in (v1, v2, v3, EncryptedStore(inner, key=KEY, compress=False)):
         loaded = await reader.load(_key())
         assert loaded is not None and loaded[:5] == expected and loaded[-1] == tail
-        assert len(loaded) == 7 and len({e.get("uuid") for e in loaded}) == 7
-    assert await v2.get_head(_key()) == tail["uuid"]
+        assert loaded[6:8] == batches[3]
+        assert len(loaded) == 9 and len({e.get("uuid") for e in loaded}) == 9
+    assert await v3.get_head(_key()) == tail["uuid"]
 
 
 async def _scenario(store: Any) -> list[Any]:
@@ -158,7 +224,7 @@ async def _scenario(store: Any) -> list[Any]:
 
 
 @pytest.mark.parametrize("kind", ["memory", "file"])
-@pytest.mark.parametrize("fmt", ["v1", "v2"])
+@pytest.mark.parametrize("fmt", ["v1", "v2", "v3"])
 async def test_heads_retries_and_conflicts_match_the_plain_store(
     tmp_path: Path, kind: str, fmt: Any, limits: str
 ) -> None:
@@ -177,12 +243,16 @@ async def test_heads_retries_and_conflicts_match_the_plain_store(
     assert shape(encrypted)[11][:2] == ("cond stale", "conflict")
 
 
-async def test_tampered_v2_envelope_is_detected(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("fmt", "codec"), [("v2", None), ("v3", "raw"), ("v3", "lz4")])
+async def test_tampered_batch_envelope_is_detected(tmp_path: Path, fmt: Any, codec: Any) -> None:
     inner = MemoryStore()
-    store = EncryptedStore(inner, key=KEY)
-    await store.append(_key(), [_e("user"), _e("assistant")])
-    await store.append(_key(), [_e("user"), _e("assistant")])
+    store = EncryptedStore(inner, key=KEY, format=fmt, compress=codec == "lz4" if codec else None)
+    text = "long and repetitive " * 100
+    await store.append(_key(), [_e("user", text=text), _e("assistant", text=text)])
+    await store.append(_key(), [_e("user", text=text), _e("assistant", text=text)])
     good = await _stored(inner, _key())
+    if fmt == "v3":
+        assert _codec(good[1]) == codec
 
     async def load_with(change: Any) -> None:
         envs = [dict(e) for e in good]
@@ -192,10 +262,10 @@ async def test_tampered_v2_envelope_is_detected(tmp_path: Path) -> None:
         await EncryptedStore(mem, key=KEY).load(_key())
 
     def flip(envs: list[Any]) -> None:
-        v, kid, nonce, ct = envs[1]["enc"].split(":")
+        head, nonce, ct = envs[1]["enc"].rsplit(":", 2)
         raw = bytearray(base64.b64decode(ct))
         raw[3] ^= 0x40
-        envs[1]["enc"] = ":".join([v, kid, nonce, base64.b64encode(bytes(raw)).decode()])
+        envs[1]["enc"] = ":".join([head, nonce, base64.b64encode(bytes(raw)).decode()])
 
     cases: list[tuple[Any, str]] = [
         (flip, "entry 1: encrypted entry failed authentication"),
@@ -207,6 +277,8 @@ async def test_tampered_v2_envelope_is_detected(tmp_path: Path) -> None:
         (lambda envs: envs[1].pop("uuid"), "failed authentication"),
         (lambda envs: envs[1].update(enc=envs[1]["enc"][:-4]), "failed authentication"),
         (lambda envs: envs[1].update(enc="v1" + envs[1]["enc"][2:]), "failed authentication"),
+        (lambda envs: envs[1].update(enc=envs[1]["enc"] + "AAAA"), "failed authentication"),
+        (lambda envs: envs[1].update(enc=envs[1]["enc"][:-5] + "!" + envs[1]["enc"][-4:]), "failed authentication"),
     ]
     for change, match in cases:
         with pytest.raises(DecryptionError, match=match):
@@ -220,10 +292,11 @@ async def test_tampered_v2_envelope_is_detected(tmp_path: Path) -> None:
     assert await store.load(_key()) is not None  # the original is intact
 
 
-async def test_v2_wrong_key_raises_and_loses_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["v2", "v3"])
+async def test_batch_wrong_key_raises_and_loses_nothing(tmp_path: Path, fmt: Any) -> None:
     right, wrong = generate_key(), generate_key()
-    store = EncryptedStore(FileStore(tmp_path), key=right)
-    entries = [_e("user"), _e("assistant"), _e("custom-title", uid=False)]
+    store = EncryptedStore(FileStore(tmp_path), key=right, format=fmt)
+    entries = [_e("user", text="words " * 500), _e("assistant"), _e("custom-title", uid=False)]
     await store.append(_key(), entries)
     before = all_bytes(tmp_path)
     with pytest.raises(DecryptionError, match=f"entry 0: encrypted with key {key_id(right)}.*wrong key"):
@@ -240,7 +313,7 @@ async def test_rekey_of_a_mixed_stream(tmp_path: Path, kind: str) -> None:
     inner = _inner(kind, tmp_path)
     projects = [PROJECT]
     v1 = EncryptedStore(inner, key=old, format="v1")
-    v2 = EncryptedStore(inner, key=old)
+    v2 = EncryptedStore(inner, key=old, format="v2")
     main = [_e("user"), _e("assistant"), _e("custom-title", uid=False, customTitle="mixed"), _e("user")]
     sub = [_e("user", isSidechain=True), _e("assistant", isSidechain=True)]
     await v1.append(_key(), main[:2])
@@ -248,14 +321,16 @@ async def test_rekey_of_a_mixed_stream(tmp_path: Path, kind: str) -> None:
     await v2.append(_key("s1", "subagents/agent-a1"), sub[:1])
     await v1.append(_key("s1", "subagents/agent-a1"), sub[1:])
     await v1.append(_key("s2"), main[:2])  # a session entirely in v1 on the old key
+    await EncryptedStore(inner, key=old).append(_key("s2"), [_e("user", text="v3 " * 300)])
+    main2 = [*main[:2], *(await EncryptedStore(inner, key=old).load(_key("s2")) or [])[2:]]
     report = await v2.rekey(new, project_keys=projects)
-    assert report.sessions_rewritten == 2 and report.entries_rewritten == len(main) + len(sub) + 2
+    assert report.sessions_rewritten == 2 and report.entries_rewritten == len(main) + len(sub) + 3
     for k in (_key(), _key("s1", "subagents/agent-a1"), _key("s2")):
         assert all(e["enc"].startswith(f"v2:{key_id(new)}:") for e in await _stored(inner, k))
     reader = EncryptedStore(inner, key=new)
     assert await reader.load(_key()) == main
     assert await reader.load(_key("s1", "subagents/agent-a1")) == sub
-    assert await reader.load(_key("s2")) == main[:2]
+    assert await reader.load(_key("s2")) == main2 and len(main2) == 3
     assert await reader.get_head(_key()) == main[-1]["uuid"]
     summaries = {s["session_id"]: s["data"] for s in await reader.list_session_summaries(PROJECT)}
     assert summaries["s1"].get("custom_title") == "mixed"
@@ -265,14 +340,22 @@ async def test_rekey_of_a_mixed_stream(tmp_path: Path, kind: str) -> None:
 
 async def test_rekey_with_the_same_key_upgrades_v1_sessions() -> None:
     inner = MemoryStore()
-    entries = [_e("user"), _e("assistant")]
+    entries = [_e("user", text="text " * 200), _e("assistant")]
     await EncryptedStore(inner, key=KEY, format="v1").append(_key(), entries)
     v1_report = await EncryptedStore(inner, key=KEY, format="v1").rekey(KEY, project_keys=[PROJECT])
     assert v1_report.sessions_current == 1  # a v1 writer leaves v1 sessions alone
     report = await EncryptedStore(inner, key=KEY).rekey(KEY, project_keys=[PROJECT])
     assert report.sessions_rewritten == 1
     envs = await _stored(inner, _key())
-    assert len(envs) == 1 and envs[0]["enc"].startswith("v2:") and envs[0]["n"] == 2
+    assert len(envs) == 1 and envs[0]["enc"].startswith("v3:") and _codec(envs[0]) == "lz4" and envs[0]["n"] == 2
+    assert await EncryptedStore(inner, key=KEY).load(_key()) == entries
+    again = await EncryptedStore(inner, key=KEY).rekey(KEY, project_keys=[PROJECT])
+    assert again.sessions_current == 1  # already v3 on this key
+    # turning compression off: rekey rewrites the compressed batches raw
+    off = await EncryptedStore(inner, key=KEY, compress=False).rekey(KEY, project_keys=[PROJECT])
+    assert off.sessions_rewritten == 1
+    assert [_codec(e) for e in await _stored(inner, _key())] == ["raw"]
+    assert (await EncryptedStore(inner, key=KEY).rekey(KEY, project_keys=[PROJECT])).sessions_current == 1
     assert await EncryptedStore(inner, key=KEY).load(_key()) == entries
 
 
@@ -280,7 +363,11 @@ async def test_bad_format_is_refused() -> None:
     from threadline import UserError
 
     with pytest.raises(UserError, match="format"):
-        EncryptedStore(MemoryStore(), key=KEY, format="v3")  # type: ignore[arg-type]
+        EncryptedStore(MemoryStore(), key=KEY, format="v9")  # type: ignore[arg-type]
+    for fmt in ("v1", "v2"):
+        with pytest.raises(UserError, match="cannot compress"):
+            EncryptedStore(MemoryStore(), key=KEY, format=fmt, compress=True)  # type: ignore[arg-type]
+        assert not EncryptedStore(MemoryStore(), key=KEY, format=fmt).compress  # type: ignore[arg-type]
 
 
 async def test_big_loads_open_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,8 @@ NAMES = [
     "redacting-file",
     "encrypted-memory",
     "encrypted-file",
+    "encrypted-memory-v2",
+    "encrypted-file-raw",
     "encrypted-memory-v1",
     "encrypted-file-v1",
     "both-file",
@@ -33,7 +35,7 @@ CASES = [*NAMES, "encrypted-memory-tiny-batches", "encrypted-file-tiny-batches"]
 
 
 def _factory(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """The factory of ``name``; ``-tiny-batches``: v2 batches of at most 2 entries / 200 bytes,
+    """The factory of ``name``; ``-tiny-batches``: batches of at most 2 entries / 200 bytes,
     so that every append is cut into several envelopes."""
     if name.endswith("-tiny-batches"):
         from threadline.privacy import _envelope

@@ -51,10 +51,10 @@ def _rewrite_line(path: Path, index: int, change: Any) -> None:
 
 
 def _flip(env: dict[str, Any]) -> None:
-    v, kid, nonce, ct = env["enc"].split(":")
+    head, nonce, ct = env["enc"].rsplit(":", 2)
     raw = bytearray(base64.b64decode(ct))
     raw[len(raw) // 2] ^= 1
-    env["enc"] = ":".join([v, kid, nonce, base64.b64encode(bytes(raw)).decode()])
+    env["enc"] = ":".join([head, nonce, base64.b64encode(bytes(raw)).decode()])
 
 
 @pytest.mark.parametrize(
@@ -69,10 +69,10 @@ def _flip(env: dict[str, Any]) -> None:
         (lambda e: e.pop("enc"), "not encrypted"),
     ],
 )
-@pytest.mark.parametrize("fmt", ["v1", "v2"])
+@pytest.mark.parametrize("fmt", ["v1", "v2", "v3"])
 async def test_tampering_is_detected(tmp_path: Path, change: Any, match: str, fmt: Any) -> None:
     store = EncryptedStore(FileStore(tmp_path), key=generate_key(), format=fmt)
-    sid, _entries, _ = await _session(store, batch=2)  # v2: four envelopes of two entries
+    sid, _entries, _ = await _session(store, batch=2)  # v2/v3: four envelopes of two entries
     path = _path(tmp_path, sid)
     assert orjson.loads(path.read_bytes().splitlines()[2])["enc"].startswith(fmt + ":")
     _rewrite_line(path, 2, change)
@@ -82,7 +82,7 @@ async def test_tampering_is_detected(tmp_path: Path, change: Any, match: str, fm
     assert "entry 2" in str(info.value)
 
 
-@pytest.mark.parametrize("fmt", ["v1", "v2"])
+@pytest.mark.parametrize("fmt", ["v1", "v2", "v3"])
 async def test_entries_cannot_move_between_sessions(tmp_path: Path, fmt: Any) -> None:
     store = EncryptedStore(FileStore(tmp_path), key=generate_key(), format=fmt)
     a, _, _ = await _session(store)
@@ -99,7 +99,7 @@ async def test_entries_cannot_move_between_sessions(tmp_path: Path, fmt: Any) ->
         await store.load(_key(a))
 
 
-@pytest.mark.parametrize("fmt", ["v1", "v2"])
+@pytest.mark.parametrize("fmt", ["v1", "v2", "v3"])
 async def test_wrong_key_raises_and_loses_nothing(tmp_path: Path, fmt: Any) -> None:
     right, wrong = generate_key(), generate_key()
     sid, entries, sub = await _session(EncryptedStore(FileStore(tmp_path), key=right, format=fmt))

@@ -64,7 +64,7 @@ async def test_redacting_memory_store_internals() -> None:
     _assert_clean(blob)
 
 
-@pytest.mark.parametrize("fmt", ["v1", "v2"])
+@pytest.mark.parametrize("fmt", ["v1", "v2", "v3"])
 @pytest.mark.parametrize("redact", [True, False])
 async def test_encrypted_file_store_holds_only_ciphertext(tmp_path: Path, redact: bool, fmt: Any) -> None:
     cfg = tmp_path / "cfg"
@@ -78,7 +78,7 @@ async def test_encrypted_file_store_holds_only_ciphertext(tmp_path: Path, redact
         assert plain not in blob, plain
     for line in (cfg / "projects" / PROJECT / f"{sid}.jsonl").read_bytes().splitlines():
         env = orjson.loads(line)
-        fields = {"type", "uuid", "enc"} | ({"n"} if fmt == "v2" else set())
+        fields = {"type", "uuid", "enc"} | ({"n"} if fmt != "v1" else set())
         assert set(env) <= fields and env["enc"].startswith(fmt + ":")
     loaded = await store.load({"project_key": PROJECT, "session_id": sid})
     assert loaded is not None and len(loaded) == len(entries)

@@ -9,36 +9,19 @@ import pytest
 
 from threadline.privacy import BUILTIN_RULES, Redactor, Rule
 
-from ._fixtures import fake_credentials, leaky_session, pem, secret_values, strings_in
+from ._fixtures import (
+    fake_credentials,
+    leaky_session,
+    pem,
+    rule_examples,
+    secret_values,
+    strings_in,
+)
 
 C = fake_credentials()
 
 
-@pytest.mark.parametrize(
-    ("text", "rule"),
-    [
-        (f"key {C['anthropic']} end", "anthropic-api-key"),
-        (f"key {C['openai-project']} end", "openai-api-key"),
-        (f"key {C['openai-legacy']} end", "openai-api-key"),
-        (f"id {C['aws-key-id']} end", "aws-access-key-id"),
-        (f"id {C['aws-session-key-id']}", "aws-access-key-id"),
-        (f"aws_secret_access_key = {C['aws-secret']}\n", "aws-secret-access-key"),
-        (f'"SecretAccessKey": "{C["aws-secret"]}"', "aws-secret-access-key"),
-        (C["github-classic"], "github-token"),
-        (C["github-fine"], "github-token"),
-        (C["slack-bot"], "slack-token"),
-        (C["stripe-secret"], "stripe-key"),
-        (C["stripe-restricted"], "stripe-key"),
-        (pem(C["pem-body"]), "private-key"),
-        (f"Authorization: Bearer {C['bearer']}", "bearer-token"),
-        (f"authorization: basic {C['basic']}", "authorization-header"),
-        (f"git clone https://me:{C['url-password']}@github.com/x/y", "url-password"),
-        (f"API_KEY={C['env-api-key']}", "env-secret"),
-        (f"  export DB_PASSWORD='{C['env-password']}'", "env-secret"),
-        (C["google"], "google-api-key"),
-        (C["gitlab"], "gitlab-token"),
-    ],
-)
+@pytest.mark.parametrize(("text", "rule"), rule_examples(C))
 def test_each_rule(text: str, rule: str) -> None:
     red = Redactor()
     for wrapped in (text, f"\n\t{text}\t\n", f'"{text}"'):

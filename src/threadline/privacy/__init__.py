@@ -12,8 +12,11 @@
 Layer them as ``RedactingStore(EncryptedStore(FileStore()))``: redact first,
 then encrypt. Details: ``docs/privacy.md``.
 
-``EncryptedStore`` needs the ``cryptography`` package (``pip install
-threadline[crypto]``); the redaction half does not.
+``EncryptedStore`` needs the ``cryptography`` and (for its default,
+compressed format) ``lz4`` packages: ``pip install threadline[crypto]``, which
+also brings ``pybase64`` (fast base64) and ``google-re2`` (the redactor's
+one-pass pre-filter). The redaction half needs none of them: without
+``google-re2`` its pre-filter runs on ``re``, about four times slower.
 """
 
 from __future__ import annotations

@@ -1,14 +1,18 @@
 """``EncryptedStore``: transcripts encrypted at rest (AES-256-GCM) over any store.
 
-The formats are in :mod:`threadline.privacy._envelope`: version 2 (one
-envelope per append, cut into batches of bounded size) is written by default;
-version 1 (one envelope per entry) is still read, and written with
-``format="v1"``. A stream may mix both.
+The formats are in :mod:`threadline.privacy._envelope`: version 3 (one
+envelope per append, cut into batches of bounded size, LZ4-compressed before
+encryption unless ``compress=False``) is written by default; version 2 (the
+same batches, never compressed) and version 1 (one envelope per entry) are
+still read, and written with ``format="v2"`` / ``format="v1"``. A stream may
+mix them.
 
 What the inner store can still read: project keys, session ids and subpaths
 (they are its keys), modification times, the number and sizes of envelopes
 and the number of entries in each, and each envelope's clear ``type`` and
-``uuid`` (v2: those of the batch's last chain entry; v1: of the entry).
+``uuid`` (v2/v3: those of the batch's last chain entry; v1: of the entry), and
+(v3) whether each batch is compressed. Compressed sizes also depend on how
+repetitive the plaintext is (see ``docs/privacy.md``).
 Everything else, titles and first prompts included, is ciphertext.
 
 Loading drops an entry whose ``uuid`` came earlier in the stream: the inner
@@ -42,7 +46,15 @@ from ..sessions._protocol import (
     SessionSummaryEntry,
 )
 from ..sessions._summary import fold_session_summary
-from ._envelope import FORMATS, ad_prefix, open_batch, open_entry, seal_batch, seal_entry
+from ._envelope import (
+    FORMATS,
+    ad_prefix,
+    lz4_codec,
+    open_batch,
+    open_entry,
+    seal_batch,
+    seal_entry,
+)
 from ._errors import DecryptionError
 from ._keys import KeyLike, Keyring, parse_key
 from ._wrap import PassThrough, StoreWrapper, inner_offers, variant_of
@@ -92,9 +104,16 @@ class EncryptedStore(StoreWrapper):
             raising (to read a store written before encryption was turned on;
             :meth:`rekey` then encrypts them). Off by default: an entry that
             is not ciphertext is an error, so none can be slipped in.
-        format: the format written: ``"v2"`` (default: one envelope per
-            append, fast to load) or ``"v1"`` (one envelope per entry, readable
-            by threadline versions before v2). Both are always read.
+        format: the format written: ``"v3"`` (default: one envelope per
+            append, compressed, fastest to load), ``"v2"`` (the same batches,
+            never compressed; readable by threadline versions before v3) or
+            ``"v1"`` (one envelope per entry, readable by versions before v2).
+            All are always read.
+        compress: v3 only: compress each batch (LZ4) before encrypting it.
+            Default: on for v3. Smaller files and faster loads, but the size
+            of each envelope then depends on how repetitive its content is
+            (see ``docs/privacy.md``, "Compression"). ``True`` with v1/v2 is
+            an error.
 
     Offers each optional method when ``inner`` does (``list_session_summaries``
     when ``inner`` can ``list_sessions``). Errors opening an entry raise
@@ -104,7 +123,8 @@ class EncryptedStore(StoreWrapper):
     _threadline_wrapper_root = True
     inner: SessionStore
     allow_plaintext: bool
-    format: Literal["v1", "v2"]
+    format: Literal["v1", "v2", "v3"]
+    compress: bool
 
     def __new__(
         cls,
@@ -114,7 +134,8 @@ class EncryptedStore(StoreWrapper):
         old_keys: Sequence[KeyLike] = (),
         key_env: str | None = DEFAULT_KEY_ENV,
         allow_plaintext: bool = False,
-        format: Literal["v1", "v2"] = "v2",
+        format: Literal["v1", "v2", "v3"] = "v3",
+        compress: bool | None = None,
     ) -> Self:
         return cast(Self, object.__new__(variant_of(cls, _EncryptedExtras, _offered(inner))))
 
@@ -126,17 +147,22 @@ class EncryptedStore(StoreWrapper):
         old_keys: Sequence[KeyLike] = (),
         key_env: str | None = DEFAULT_KEY_ENV,
         allow_plaintext: bool = False,
-        format: Literal["v1", "v2"] = "v2",
+        format: Literal["v1", "v2", "v3"] = "v3",
+        compress: bool | None = None,
     ) -> None:
         if format not in FORMATS:
             raise UserError(
                 f"EncryptedStore format must be one of {', '.join(FORMATS)}, not {format!r}"
             )
+        if compress and format != "v3":
+            raise UserError(f"EncryptedStore format {format} cannot compress (only v3 can)")
         self.inner = inner
         self.allow_plaintext = allow_plaintext
         self.format = format
+        self.compress = format == "v3" and compress is not False
+        self._compressor = lz4_codec()[0] if self.compress else None
         self._ring = _keyring(key, old_keys, key_env)
-        self._prefixes: dict[tuple[str, str, str], tuple[bytes, bytes]] = {}
+        self._prefixes: dict[tuple[str, str, str], tuple[bytes, bytes, bytes]] = {}
         self._summaries: dict[tuple[str, str], tuple[int, SessionSummaryEntry]] = {}
 
     def __repr__(self) -> str:
@@ -154,24 +180,40 @@ class EncryptedStore(StoreWrapper):
 
     # -- the format -----------------------------------------------------------
 
-    def _prefix(self, key: SessionKey) -> tuple[bytes, bytes]:
-        """The v1 and v2 associated-data prefixes of ``key``."""
+    def _prefix(self, key: SessionKey) -> tuple[bytes, bytes, bytes]:
+        """The v1, v2 and v3 associated-data prefixes of ``key``."""
         k = (key["project_key"], key["session_id"], key.get("subpath") or "")
         prefix = self._prefixes.get(k)
         if prefix is None:
             if len(self._prefixes) > 4096:
                 self._prefixes.clear()
-            prefix = self._prefixes[k] = (ad_prefix(key, "v1"), ad_prefix(key, "v2"))
+            prefix = self._prefixes[k] = (
+                ad_prefix(key, "v1"),
+                ad_prefix(key, "v2"),
+                ad_prefix(key, "v3"),
+            )
         return prefix
+
+    def written_prefixes(self) -> tuple[str, ...]:
+        """How the envelopes this store writes now start (``rekey`` skips streams already so).
+
+        With compression on, a batch that LZ4 cannot shrink is written ``raw``.
+        """
+        kid = self.key_id
+        if self.format == "v3":
+            return (f"v3:{kid}:lz4:", f"v3:{kid}:raw:") if self.compress else (f"v3:{kid}:raw:",)
+        return (f"{self.format}:{kid}:",)
 
     def seal(
         self, key: SessionKey, entries: Iterable[SessionStoreEntry]
     ) -> list[SessionStoreEntry]:
         """The stored (encrypted) form of ``entries`` for ``key`` (one append)."""
-        ring, (p1, p2) = self._ring, self._prefix(key)
+        ring, (p1, p2, p3) = self._ring, self._prefix(key)
         if self.format == "v1":
             return [seal_entry(ring, p1, e) for e in entries]
-        return seal_batch(ring, p2, list(entries))
+        if self.format == "v2":
+            return seal_batch(ring, p2, list(entries))
+        return seal_batch(ring, p3, list(entries), version="v3", compress=self._compressor)
 
     def open(self, key: SessionKey, stored: Iterable[Any]) -> list[SessionStoreEntry]:
         """The entries back from their stored form (``DecryptionError`` if any fails).
@@ -179,7 +221,8 @@ class EncryptedStore(StoreWrapper):
         An entry whose ``uuid`` already came earlier in the stream is dropped
         (see the module docs).
         """
-        ring, (p1, p2) = self._ring, self._prefix(key)
+        ring, (p1, p2, p3) = self._ring, self._prefix(key)
+        batch_prefixes = (p2, p3)
         plain_ok = self.allow_plaintext
         out: list[SessionStoreEntry] = []
         append = out.append
@@ -188,8 +231,8 @@ class EncryptedStore(StoreWrapper):
         with gc_paused():
             for i, env in enumerate(stored):
                 enc = env.get("enc") if isinstance(env, dict) else None
-                if type(enc) is str and enc.startswith("v2:"):
-                    batch = open_batch(ring, p2, env, enc, _Where(key, i))
+                if type(enc) is str and enc.startswith(("v3:", "v2:")):
+                    batch = open_batch(ring, batch_prefixes, env, enc, _Where(key, i))
                     for e in batch:
                         if type(e) is not dict:
                             raise DecryptionError(
@@ -260,15 +303,18 @@ _THREAD_BYTES = 256 * 1024
 
 
 def _big(stored: list[Any]) -> bool:
-    """Whether opening ``stored`` is worth a worker thread (many envelopes, or much ciphertext)."""
+    """Whether opening ``stored`` is worth a worker thread (many entries, or much ciphertext)."""
     if len(stored) > _THREAD_AT:
         return True
-    size = 0
+    size = entries = 0
     for env in stored:
         enc = env.get("enc") if type(env) is dict else None
         if type(enc) is str:
-            size += len(enc)
-    return size > _THREAD_BYTES
+            # v3 "lz4": the plaintext is several times the ciphertext ("v3:<8 hex>:lz4:...")
+            size += len(enc) * (4 if enc.startswith("lz4", 12) else 1)
+            n = env.get("n")
+            entries += n if type(n) is int else 1
+    return size > _THREAD_BYTES or entries > _THREAD_AT
 
 
 class _Where:

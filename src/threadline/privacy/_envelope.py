@@ -1,6 +1,21 @@
-"""The encrypted entry formats: version 2 (batches, written by default) and version 1 (one per entry).
+"""The encrypted entry formats: version 3 (compressed batches, written by default), 2 and 1.
 
-Version 2: one envelope holds a *batch* of entries (at most
+Version 3 is version 2 with a codec: the batch's JSON is compressed before it
+is encrypted (AEAD over the compressed bytes), and the codec is named in the
+envelope and bound by the associated data::
+
+    {"type": <type>, "uuid": <id>, "n": <count>, "enc": "v3:<key id>:<codec>:<nonce>:<ciphertext>"}
+
+- ``codec`` is ``lz4`` (an LZ4 block preceded by the plaintext length, 4 bytes
+  little-endian: the ``store_size`` form of the ``lz4`` package) or ``raw``
+  (not compressed: written when compression is off, or when it would not make
+  the batch smaller).
+- Associated data: ``threadline/v3 \\0 project_key \\0 session_id \\0 subpath
+  \\0 u<uuid> (or -) \\0 type \\0 n \\0 codec``. Decompression only ever runs
+  on bytes that passed authentication.
+- Everything else (batching, clear fields, limits) is as in version 2.
+
+Version 2 (still read; written with ``format="v2"``): one envelope holds a *batch* of entries (at most
 :data:`MAX_BATCH_ENTRIES` entries or about :data:`MAX_BATCH_BYTES` bytes of
 plaintext; a bigger append is cut into several envelopes)::
 
@@ -46,7 +61,8 @@ import binascii
 import hashlib
 import json
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import orjson
 from cryptography.exceptions import InvalidTag
@@ -59,6 +75,7 @@ from ._errors import DecryptionError
 from ._keys import Keyring
 
 __all__ = [
+    "CODECS",
     "ENCRYPTED_TYPE",
     "FORMATS",
     "MAX_BATCH_BYTES",
@@ -71,7 +88,9 @@ __all__ = [
 ]
 
 ENCRYPTED_TYPE = "encrypted"
-FORMATS = ("v1", "v2")
+FORMATS = ("v1", "v2", "v3")
+CODECS = ("lz4", "raw")
+"""The codecs of version 3: ``lz4`` (compressed) and ``raw`` (not)."""
 MAX_BATCH_ENTRIES = 1000
 """A v2 envelope holds at most this many entries..."""
 MAX_BATCH_BYTES = 1 << 20
@@ -91,8 +110,40 @@ def _dumps(value: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode()
 
 
+try:  # SIMD base64, 5-10x faster than binascii (the [crypto] extra installs it)
+    import pybase64 as _pybase64
+except ImportError:  # pragma: no cover - depends on the environment
+    _pybase64 = None  # type: ignore[assignment]
+
+
 def _b64(data: bytes) -> str:
-    return binascii.b2a_base64(data, newline=False).decode("ascii")
+    if _pybase64 is not None:
+        return _pybase64.b64encode_as_string(data)
+    return binascii.b2a_base64(data, newline=False).decode("ascii")  # pragma: no cover
+
+
+def _unb64(text: str) -> bytes:
+    """Standard base64 to bytes; ``binascii.Error`` (or ``ValueError``) if it is not."""
+    if _pybase64 is not None:
+        return _pybase64.b64decode(text, validate=True)
+    return binascii.a2b_base64(text)  # pragma: no cover
+
+
+def lz4_codec() -> tuple[Callable[[bytes], bytes], Callable[[bytes], bytes]]:
+    """The ``lz4`` codec's (compress, decompress); ``ImportError`` with a hint if it is missing."""
+    try:
+        import lz4.block  # type: ignore[import-untyped]
+    except ImportError:
+        raise ImportError(
+            "threadline's encrypted format v3 compresses with the 'lz4' package: "
+            'pip install "threadline[crypto]" (or write uncompressed: '
+            "EncryptedStore(..., compress=False))"
+        ) from None
+
+    def compress(data: bytes) -> bytes:
+        return cast(bytes, lz4.block.compress(data, store_size=True))
+
+    return compress, lz4.block.decompress
 
 
 # -- version 1: one envelope per entry -------------------------------------------
@@ -141,7 +192,7 @@ def _decrypt(
     aead: AESGCM, nonce_b64: str, ct_b64: str, ad: bytes, kid: str, where: object
 ) -> bytes:
     try:
-        return aead.decrypt(binascii.a2b_base64(nonce_b64), binascii.a2b_base64(ct_b64), ad)
+        return aead.decrypt(_unb64(nonce_b64), _unb64(ct_b64), ad)
     except (InvalidTag, binascii.Error, ValueError):
         raise DecryptionError(
             f"{where}: encrypted entry failed authentication: it was modified, or moved "
@@ -213,9 +264,17 @@ def _ad2(prefix: bytes, uid: object, clear_type: object, n: object) -> bytes:
 
 
 def seal_batch(
-    ring: Keyring, prefix: bytes, entries: list[SessionStoreEntry]
+    ring: Keyring,
+    prefix: bytes,
+    entries: list[SessionStoreEntry],
+    *,
+    version: str = "v2",
+    compress: Callable[[bytes], bytes] | None = None,
 ) -> list[SessionStoreEntry]:
-    """The v2 stored form of one append (``prefix`` from ``ad_prefix(key, "v2")``)."""
+    """The v2 or v3 stored form of one append (``prefix`` from ``ad_prefix(key, version)``).
+
+    v3 only: ``compress`` (the codec ``lz4``'s, see :func:`lz4_codec`), or ``None`` for ``raw``.
+    """
     if not entries:
         return []
     last = len(entries) - 1
@@ -225,6 +284,7 @@ def seal_batch(
         [entries] if last in (-1, len(entries) - 1) else [entries[: last + 1], entries[last + 1 :]]
     )
     aead, kid = ring.current, ring.current_id
+    v3 = version == "v3"
     out: list[SessionStoreEntry] = []
     for group in groups:
         for batch, plain in _chunks(group):
@@ -235,26 +295,71 @@ def seal_batch(
             n = len(batch)
             env["n"] = n
             nonce = os.urandom(12)
-            ct = aead.encrypt(nonce, plain, _ad2(prefix, uid, clear_type, n))
-            env["enc"] = f"v2:{kid}:{_b64(nonce)}:{_b64(ct)}"
+            ad = _ad2(prefix, uid, clear_type, n)
+            if v3:
+                codec = "raw"
+                if compress is not None:
+                    packed = compress(plain)
+                    if len(packed) < len(plain):
+                        plain, codec = packed, "lz4"
+                ct = aead.encrypt(nonce, plain, ad + b"\x00" + codec.encode())
+                env["enc"] = f"v3:{kid}:{codec}:{_b64(nonce)}:{_b64(ct)}"
+            else:
+                ct = aead.encrypt(nonce, plain, ad)
+                env["enc"] = f"v2:{kid}:{_b64(nonce)}:{_b64(ct)}"
             out.append(env)  # type: ignore[arg-type]
     return out
 
 
-def open_batch(
-    ring: Keyring, prefix: bytes, stored: dict[str, Any], enc: str, where: object
-) -> list[Any]:
-    """The entries of one v2 envelope (``enc`` is its ``enc`` field); :class:`DecryptionError` if it fails.
+_decompressors: dict[str, Callable[[bytes], bytes]] = {}
 
-    The items are not yet checked to be JSON objects: the caller does it while it walks them.
+
+def _decompressor(codec: str, kid: str, where: object) -> Callable[[bytes], bytes] | None:
+    """How to undo ``codec`` (``None``: nothing to undo); :class:`DecryptionError` if unknown."""
+    if codec == "raw":
+        return None
+    fn = _decompressors.get(codec)
+    if fn is None:
+        if codec != "lz4":
+            raise DecryptionError(f"{where}: unsupported compression codec {codec!r}", key_id=kid)
+        fn = _decompressors[codec] = lz4_codec()[1]
+    return fn
+
+
+def open_batch(
+    ring: Keyring, prefixes: tuple[bytes, bytes], stored: dict[str, Any], enc: str, where: object
+) -> list[Any]:
+    """The entries of one v2 or v3 envelope (``enc`` is its ``enc`` field); :class:`DecryptionError` if it fails.
+
+    ``prefixes``: ``ad_prefix(key, "v2")`` and ``ad_prefix(key, "v3")``. The
+    items are not yet checked to be JSON objects: the caller does it while it walks them.
     """
-    kid, nonce_b64, ct_b64 = _split(enc, "v2", where)
+    unpack = None
+    if enc.startswith("v3:"):
+        parts = enc.split(":", 4)
+        if len(parts) != 5:
+            raise DecryptionError(f"{where}: malformed encrypted entry")
+        _, kid, codec, nonce_b64, ct_b64 = parts
+        prefix = prefixes[1]
+        unpack = _decompressor(codec, kid, where)
+    else:
+        kid, nonce_b64, ct_b64 = _split(enc, "v2", where)
+        codec, prefix = "", prefixes[0]
     aead = _aead(ring, kid, where)
     n = stored.get("n")
     if type(n) is not int:
         raise DecryptionError(f"{where}: malformed encrypted entry (no entry count)", key_id=kid)
     ad = _ad2(prefix, stored.get("uuid"), stored.get("type"), n)
+    if codec:
+        ad += b"\x00" + codec.encode("utf-8", "surrogatepass")
     plain = _decrypt(aead, nonce_b64, ct_b64, ad, kid, where)
+    if unpack is not None:
+        try:  # authenticated: written by a holder of the key
+            plain = unpack(plain)
+        except Exception:
+            raise DecryptionError(
+                f"{where}: decrypted batch failed to decompress ({codec})", key_id=kid
+            ) from None
     try:
         value = orjson.loads(plain)
     except orjson.JSONDecodeError:

@@ -118,9 +118,8 @@ async def _keys_of(store: EncryptedStore, main: SessionKey) -> list[SessionKey]:
     return keys
 
 
-def _on_key(stored: list[Any], kid: str, version: str) -> bool:
-    """Whether every envelope of ``stored`` is in format ``version`` under key ``kid``."""
-    prefix = f"{version}:{kid}:"
+def _on_key(stored: list[Any], prefix: tuple[str, ...]) -> bool:
+    """Whether every envelope of ``stored`` starts with one of ``prefix`` (format, key id, codec)."""
     return all(isinstance(e, dict) and str(e.get("enc", "")).startswith(prefix) for e in stored)
 
 
@@ -129,7 +128,8 @@ async def _rekey_session(store: EncryptedStore, pk: str, sid: str, report: Rekey
     main: SessionKey = {"project_key": pk, "session_id": sid}
     keys = await _keys_of(store, main)
     stored = [list(await inner.load(k) or []) for k in keys]
-    if all(_on_key(batch, store.key_id, store.format) for batch in stored):
+    prefix = store.written_prefixes()
+    if all(_on_key(batch, prefix) for batch in stored):
         report.sessions_current += 1
         return
     plain = [store.open(k, batch) for k, batch in zip(keys, stored)]  # raises before any change

@@ -64,19 +64,19 @@ def marker(name: str) -> str:
 
 _SECRET_WORDS = r"(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|PASS|PASSPHRASE|CREDENTIALS?)"
 _WORDS = (
-    "key",
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "pwd",
-    "pass",
-    "passphrase",
-    "credential",
-    "credentials",
+    "KEY",
+    "TOKEN",
+    "SECRET",
+    "PASSWORD",
+    "PASSWD",
+    "PWD",
+    "PASS",
+    "PASSPHRASE",
+    "CREDENTIAL",
+    "CREDENTIALS",
 )
-# "NAME=" in lower-cased JSON text, anchored on the "=".
-_ENV_PREFILTER = "=(?:" + "|".join(f"(?<={w}=)" for w in _WORDS) + ")"
+# The rule is case-sensitive: every match holds one of these exactly.
+_ENV_KEYWORDS = tuple(f"{w}=" for w in _WORDS)
 
 BUILTIN_RULES: tuple[Rule, ...] = (
     Rule("anthropic-api-key", r"\bsk-ant-[A-Za-z0-9_\-]{20,}", ("sk-ant-",)),
@@ -132,7 +132,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
     Rule(
         "url-password",
         r"\b[A-Za-z][A-Za-z0-9+.\-]{1,30}://[^\s:/?#@\"'<>]+:(?P<secret>[^\s@/?#\"'<>]+)@",
-        prefilter=(r':(?=//[^\s/"@]+:[^\s/"@]+@)',),
+        prefilter=(r'://[^\s/"@]+:[^\s/"@]+@',),
     ),
     Rule(
         "env-secret",
@@ -140,7 +140,7 @@ BUILTIN_RULES: tuple[Rule, ...] = (
         # spaces, at a line start or after whitespace, a quote or ; & |.
         r"(?m:(?:^|(?<=[\s;&|\"'`]))(?:export[ \t]+)?[A-Z0-9_]*" + _SECRET_WORDS + r"="
         r"(?P<secret>\"[^\"\n]*\"|'[^'\n]*'|[^\s\"'#;&|`]+))",
-        prefilter=(_ENV_PREFILTER,),
+        _ENV_KEYWORDS,
     ),
 )
 """The rules every :class:`~threadline.privacy.Redactor` starts with (see ``docs/privacy.md``)."""
