@@ -4,9 +4,11 @@ Run: ``.venv/bin/python bench/bench_runtime.py [--runs 9]``. Not part of the tes
 
 1. one ``query()`` turn, call → ResultMessage (the official SDK spawns its bundled CLI);
 2. resuming a 20 000-entry session, call → the first model request reaching the server:
-   unchanged since the last resume (served from the resume snapshot), a first resume (the
-   snapshot deleted: the whole transcript is read), and after a turn was appended by
-   another program (the snapshot plus the appended lines);
+   unchanged since the last persisted resume (served from the resume snapshot), a first
+   resume (no snapshot: the whole transcript is read), and after a turn was appended by
+   another program (the snapshot plus the appended lines). The measured runs use
+   ``persist_session=False`` (nothing written, so the file stays the same for both SDKs);
+   the snapshot a persisted resume would have left is made between runs, unmeasured;
 3. RSS growth per additional open client (1 → 20 clients, / 19) vs the RSS of the official
    client's CLI process.
 
@@ -38,6 +40,7 @@ from threadline._options import AgentOptions  # noqa: E402
 from threadline._paths import project_key_for_directory  # noqa: E402
 from threadline._query import query  # noqa: E402
 from threadline._record import EntryFactory  # noqa: E402
+from threadline._resume import refresh_snapshot  # noqa: E402
 from threadline._snapshot import SNAPSHOT_NAME  # noqa: E402
 
 MiB = 1024 * 1024
@@ -160,6 +163,12 @@ class Bench:
         return (
             self.config / "projects" / project_key_for_directory(str(self.project)) / f"{sid}.jsonl"
         )
+
+    def refresh_snapshot(self, sid: str) -> None:
+        """What a persisted resume (``persist_session=True``) does first: the resume snapshot
+        of the transcript as it is. The measured runs use ``persist_session=False``, which
+        reads a snapshot but writes nothing."""
+        assert refresh_snapshot(self.transcript(sid))
 
     def drop_snapshot(self, sid: str) -> None:
         """The next resume reads the whole transcript (a first resume of this file)."""
@@ -297,16 +306,19 @@ def main() -> int:
         # warm-up
         asyncio.run(bench.tl_turn())
         asyncio.run(bench.sdk_turn())
+        bench.refresh_snapshot(big)
         asyncio.run(bench.tl_resume(big))
         asyncio.run(bench.sdk_resume(big))
         for _ in range(args.runs):
             pairs["turn"][0].append(asyncio.run(bench.tl_turn()))
             pairs["turn"][1].append(asyncio.run(bench.sdk_turn()))
+            bench.refresh_snapshot(big)
             pairs["resume"][0].append(asyncio.run(bench.tl_resume(big)))
             pairs["resume"][1].append(asyncio.run(bench.sdk_resume(big)))
             bench.drop_snapshot(big)
             pairs["resume-cold"][0].append(asyncio.run(bench.tl_resume(big)))
             pairs["resume-cold"][1].append(asyncio.run(bench.sdk_resume(big)))
+            bench.refresh_snapshot(big)
             bench.append_turn(big)
             pairs["resume-appended"][0].append(asyncio.run(bench.tl_resume(big)))
             pairs["resume-appended"][1].append(asyncio.run(bench.sdk_resume(big)))

@@ -41,6 +41,7 @@ from ._exceptions import (
     UserError,
 )
 from ._ids import is_uuid, new_uuid, validate_session_id
+from ._jsonl import iter_objects
 from ._options import AgentOptions
 from ._paths import project_key_for_directory
 from ._record import fork_chain, gc_paused, merge_api_messages, repair_tool_pairs
@@ -148,12 +149,15 @@ class _Resumed:
     state: FileState
 
 
-def _load_with_snapshot(path: Path) -> tuple[_Resumed | None, list[Raw] | None, FileState | None]:
-    """(resumed, None, None) from a snapshot; else (None, the transcript's entries, their state)."""
+def _load_with_snapshot(
+    path: Path, write: bool = True
+) -> tuple[_Resumed | None, list[Raw] | None, FileState | None]:
+    """(resumed, None, None) from a snapshot; else (None, the transcript's entries, their
+    state). ``write=False`` (``persist_session=False``): a snapshot is read, never written."""
     snap = read_snapshot(path)
     if snap is not None:
         with gc_paused():
-            resumed = _extend(path, snap)
+            resumed = _extend(path, snap, write)
         if resumed is not None:
             if resumed.cwd is not None and not os.path.isdir(resumed.cwd):
                 resumed = replace(resumed, cwd=None)
@@ -163,63 +167,74 @@ def _load_with_snapshot(path: Path) -> tuple[_Resumed | None, list[Raw] | None, 
     return None, entries, state
 
 
-def _extend(path: Path, snap: Snapshot) -> _Resumed | None:
+def _extend(path: Path, snap: Snapshot, write: bool) -> _Resumed | None:
     """The snapshot plus the entries appended after it, or ``None`` when those do more than
-    continue the conversation from its last entry (then the whole transcript is read)."""
-    messages, leaf, tip, tip_mid, cwd = (
-        snap.messages,
-        snap.leaf,
-        snap.tip,
-        snap.tip_message_id,
-        snap.cwd,
-    )
+    continue the conversation from its leaf (then the whole transcript is read)."""
+    messages, leaf, cwd, state = snap.messages, snap.leaf, snap.cwd, snap.state
     if snap.current.size > snap.state.size:
-        appended = read_appended(path, snap.state.size, snap.current.size)
+        got = read_appended(path, snap)
+        if got is None:
+            return None
+        appended, state = got
         chain_all = chain_entries(appended)
-        main_new = [e for e in chain_all if not e.get("isSidechain")]
-        if main_new:
-            new_ids = {e["uuid"] for e in main_new}
-            if tip is None or any(
-                e.get("parentUuid") != tip and e.get("parentUuid") not in new_ids for e in main_new
+        if any(e.get("isSidechain") for e in chain_all):
+            return None  # sidechain entries can change which leaf the rebuild picks
+        if chain_all:
+            new_ids = {e["uuid"] for e in chain_all}
+            if leaf is None or any(
+                e.get("parentUuid") != leaf and e.get("parentUuid") not in new_ids
+                for e in chain_all
             ):
                 return None  # a new root (compaction), a branch off an older entry, ...
             added = build_conversation_chain(chain_all)
             last = added[-1] if added else None
             if (
                 last is None
-                or added[0].get("parentUuid") != tip
-                or not _only_side_progress(main_new, added, tip)
-                or last.get("isSidechain")
+                or added[0].get("parentUuid") != leaf
+                or not _only_side_progress(chain_all, added, leaf)
                 or last.get("isMeta")
                 or last.get("teamName")
-                or (tip_mid is not None and any(_message_id(e) == tip_mid for e in added))
+                or any(_message_id(e) in snap.message_ids for e in chain_all)
             ):
                 return None
             messages = merge_api_messages(added, messages)
-            leaf = tip = last["uuid"]
-            tip_mid = _message_id(last)
+            leaf = last["uuid"]
             cwd = _last_cwd(added) or cwd
-        write_snapshot(
-            path,
-            snap.current,
-            messages=messages,
-            leaf=leaf,
-            tip=tip,
-            tip_message_id=tip_mid,
-            cwd=cwd,
-            entries=len(appended),
-        )
-    return _Resumed(history=repair_tool_pairs(messages), leaf=leaf, cwd=cwd, state=snap.current)
+        if write and state == snap.current:
+            write_snapshot(
+                path,
+                state,
+                messages=messages,
+                leaf=leaf,
+                message_ids=snap.message_ids | _message_ids(chain_all),
+                cwd=cwd,
+                entries=len(appended),
+            )
+    return _Resumed(history=repair_tool_pairs(messages), leaf=leaf, cwd=cwd, state=state)
 
 
-def _only_side_progress(main_new: list[Raw], added: list[Raw], tip: str) -> bool:
+def refresh_snapshot(path: Path) -> bool:
+    """Bring ``path``'s resume snapshot up to date, as a persisted resume does first (any
+    size of session); whether one describes the file now."""
+    hit, entries, state = _load_with_snapshot(path, True)
+    if hit is None and entries and state is not None:
+        _rebuild_and_snapshot(entries, path, state)
+    snap = read_snapshot(path)
+    return snap is not None and snap.current == snap.state
+
+
+def _message_ids(entries: list[Raw]) -> set[str]:
+    return {mid for e in entries if (mid := _message_id(e)) is not None}
+
+
+def _only_side_progress(main_new: list[Raw], added: list[Raw], leaf: str) -> bool:
     """Whether every new entry off the rebuilt chain is a ``progress`` leaf hanging off it
     (hook and tool progress: invisible to the chain rebuild). Anything else (a branch, a
     stray root, parallel results the rebuild would recover) needs a full read."""
     if len(added) == len(main_new):
         return True
     on_chain = {e["uuid"] for e in added}
-    on_chain.add(tip)
+    on_chain.add(leaf)
     parents = {e.get("parentUuid") for e in main_new}
     return all(
         e.get("type") == "progress" and e.get("parentUuid") in on_chain and e["uuid"] not in parents
@@ -240,8 +255,7 @@ def _rebuild_and_snapshot(
             state,
             messages=messages,
             leaf=resume_leaf(chain),
-            tip=chain[-1]["uuid"] if chain else None,
-            tip_message_id=_message_id(chain[-1]) if chain else None,
+            message_ids=_message_ids(entries),
             cwd=_last_cwd(chain),
             entries=len(entries),
         )
@@ -263,8 +277,11 @@ class _Loaded:
 async def _load_session(store: SessionStore, key: SessionKey, options: AgentOptions) -> _Loaded:
     path = _snapshot_eligible(store, key, options)
     if path is not None:
-        hit, entries, state = await anyio.to_thread.run_sync(_load_with_snapshot, path)
-        return _Loaded(key=key, hit=hit, entries=entries, state=state, path=path)
+        write = bool(options.persist_session)  # persist_session=False writes nothing at all
+        hit, entries, state = await anyio.to_thread.run_sync(_load_with_snapshot, path, write)
+        return _Loaded(
+            key=key, hit=hit, entries=entries, state=state if write else None, path=path
+        )
     entries = await load_for_resume(store, key, at=options.resume_session_at)
     return _Loaded(key=key, entries=entries)
 
@@ -280,15 +297,28 @@ async def _newest_session(
         sid = item.get("session_id")
         if not is_uuid(sid):
             continue
-        loaded = await _load_session(
-            store, {"project_key": project_key, "session_id": sid}, options
-        )
+        key: SessionKey = {"project_key": project_key, "session_id": sid}
+        path = _snapshot_eligible(store, key, options)
+        if path is not None and await anyio.to_thread.run_sync(_starts_as_sidechain, path):
+            continue
+        loaded = await _load_session(store, key, options)
         if loaded.hit is not None:
             return loaded
-        if not loaded.entries or loaded.entries[0].get("isSidechain") is True:
+        if not loaded.entries or (path is None and loaded.entries[0].get("isSidechain") is True):
             continue
         return loaded
     return None
+
+
+def _starts_as_sidechain(path: Path) -> bool:
+    """Whether a transcript's first entry is a sidechain one (a subagent's, not a session)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 20)
+    except OSError:
+        return False
+    first = next(iter_objects(head[: head.rfind(b"\n") + 1] or head), None)
+    return first is not None and first.get("isSidechain") is True
 
 
 async def plan_session(options: AgentOptions) -> SessionPlan:

@@ -22,16 +22,21 @@ temporary file renamed into place). It does not hold the raw chain: a runtime re
 from a snapshot loads the chain from the transcript's first ``size`` bytes only when it
 needs it (compaction).
 
-Format: one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``, ``dev``,
-``digest``, ``leaf``, ``tip``, ``tipMessageId``, ``cwd``, ``entries``), then the
-``messages`` JSON array before tool-pair repair (so appended messages merge as they would
-in a full rebuild).
+Format (version 2): one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``,
+``dev``, ``digest``, ``leaf``, ``cwd``, ``entries``), one line with the JSON array of
+every assistant message id in the snapshotted entries, then the ``messages`` JSON array
+before tool-pair repair (so appended messages merge as they would in a full rebuild).
+
+Not detected: an edit *in place* (same inode) that keeps the file's length, in the
+middle of the snapshotted part, followed by an append. Editors and ``sed -i`` write a new
+file (a new inode), which is detected; after an in-place edit delete the snapshot.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +63,7 @@ Raw = dict[str, Any]
 SNAPSHOT_NAME = "threadline-resume.snap"
 MIN_ENTRIES = 2_000
 """Smaller sessions resume fast enough from the transcript; no snapshot is written."""
-_VERSION = 1
+_VERSION = 2
 _EDGE = 4096
 
 
@@ -108,9 +113,10 @@ class Snapshot:
     messages: list[Raw]
     """Merged API messages before tool-pair repair."""
     leaf: str | None
-    tip: str | None
-    """The uuid of the chain's last entry (appended entries must hang off it)."""
-    tip_message_id: str | None
+    """The uuid new entries hang off (appended entries must hang off it)."""
+    message_ids: set[str]
+    """Every assistant message id in the entries it was made from (an appended entry
+    reusing one would be regrouped by the chain rebuild: those need a full read)."""
     cwd: str | None
     current: FileState
     """The transcript's state now (``current.size > state.size``: entries were appended)."""
@@ -137,25 +143,28 @@ def read_snapshot(transcript: Path) -> Snapshot | None:
             current = _current_state(transcript, state)
             if current is None:
                 return None
+            ids_line = fh.readline()
             body = fh.read()
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
     try:
         with gc_paused():
+            ids = orjson.loads(ids_line)
             messages = orjson.loads(body)
     except orjson.JSONDecodeError:
         return None
-    leaf, tip, mid, cwd = (header.get(k) for k in ("leaf", "tip", "tipMessageId", "cwd"))
-    if type(messages) is not list or not all(
-        v is None or isinstance(v, str) for v in (leaf, tip, mid, cwd)
+    leaf, cwd = header.get("leaf"), header.get("cwd")
+    if (
+        type(messages) is not list
+        or type(ids) is not list
+        or not all(v is None or isinstance(v, str) for v in (leaf, cwd))
     ):
         return None
     return Snapshot(
         state=state,
         messages=messages,
         leaf=leaf,
-        tip=tip,
-        tip_message_id=mid,
+        message_ids={i for i in ids if isinstance(i, str)},
         cwd=cwd,
         current=current,
     )
@@ -190,13 +199,39 @@ def _current_state(transcript: Path, state: FileState) -> FileState | None:
         os.close(fd)
 
 
-def read_appended(transcript: Path, start: int, end: int) -> list[Raw]:
-    """The entries in bytes ``[start, end)`` of the transcript (a torn last line skipped)."""
-    with open(transcript, "rb") as fh:
-        fh.seek(start)
-        data = fh.read(end - start)
+def read_appended(transcript: Path, snap: Snapshot) -> tuple[list[Raw], FileState] | None:
+    """The entries appended after ``snap`` (whole lines only) and the state of the file up to
+    the last of them; ``None`` if the file is no longer the one ``snap`` was checked against."""
+    start, current = snap.state.size, snap.current
+    try:
+        fd = os.open(transcript, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if (st.st_dev, st.st_ino) != (current.dev, current.ino) or st.st_size < current.size:
+            return None
+        data = os.pread(fd, current.size - start, start)
+        # a torn last line (a writer that crashed, or one mid-append) is not part of it
+        end = start + data.rfind(b"\n") + 1
+        if end == current.size:
+            state = current
+        elif end == start:
+            state = snap.state
+        else:
+            state = FileState(
+                dev=current.dev,
+                ino=current.ino,
+                size=end,
+                mtime_ns=current.mtime_ns,
+                digest=_edge_digest(fd, end),
+            )
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
     with gc_paused():
-        return list(iter_objects(data))
+        return list(iter_objects(data[: end - start])), state
 
 
 def write_snapshot(
@@ -205,8 +240,7 @@ def write_snapshot(
     *,
     messages: list[Raw],
     leaf: str | None,
-    tip: str | None,
-    tip_message_id: str | None,
+    message_ids: set[str],
     cwd: str | None,
     entries: int,
 ) -> bool:
@@ -225,19 +259,24 @@ def write_snapshot(
         "dev": state.dev,
         "digest": state.digest,
         "leaf": leaf,
-        "tip": tip,
-        "tipMessageId": tip_message_id,
         "cwd": cwd,
         "entries": entries,
     }
     target = snapshot_path(transcript)
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}")
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}.{secrets.token_hex(4)}")
     try:
-        body = orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE) + orjson.dumps(messages)
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(
-            tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o600
+        body = (
+            orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE)
+            + orjson.dumps(sorted(message_ids), option=orjson.OPT_APPEND_NEWLINE)
+            + orjson.dumps(messages)
         )
+        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(tmp, flags, 0o600)
+    except (OSError, TypeError, orjson.JSONEncodeError):
+        return False
+    try:
         try:
             view = memoryview(body)
             while view:
@@ -245,7 +284,7 @@ def write_snapshot(
         finally:
             os.close(fd)
         os.replace(tmp, target)
-    except (OSError, TypeError, orjson.JSONEncodeError):
+    except OSError:
         try:
             os.unlink(tmp)
         except OSError:

@@ -168,9 +168,10 @@ def test_snapshot_plus_appended_equals_a_full_read(tmp_path: Path, seed: int) ->
 
 def test_most_appended_parts_are_served_from_the_snapshot(tmp_path: Path) -> None:
     hits = sum(_rounds(tmp_path / str(seed), seed) for seed in range(60))
-    # the generator branches, compacts and adds meta side entries often: about a quarter
-    # of its appended parts simply continue the conversation
-    assert hits >= 100, hits
+    # the generator branches, compacts, adds meta and sidechain entries and continues a
+    # message across the cut often: about a fifth of its appended parts simply continue
+    # the conversation
+    assert hits >= 70, hits
 
 
 def _rounds(tmp_path: Path, seed: int) -> int:

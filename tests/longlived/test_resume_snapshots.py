@@ -10,6 +10,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import pytest
 
 import threadline._resume as resume_mod
@@ -59,25 +60,52 @@ async def _resume_once(sid: str, prompt: str = "again", **kw: Any) -> None:
         pass
 
 
-async def test_second_resume_reads_the_snapshot_and_sends_the_same_history(
+async def _snapshot_now(config_dir: Path, sid: str) -> None:
+    """What a persisted resume does before its turn: the snapshot of the file as it is."""
+    assert await anyio.to_thread.run_sync(resume_mod.refresh_snapshot, _file(config_dir, sid))
+
+
+async def test_a_persisted_resume_writes_a_snapshot_the_next_one_reads(
     fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
 ) -> None:
     sid, _ = await turns(options(), "one", "two")
     await _resume_once(sid)
-    assert len(loads) == 1
+    assert not _snap(config_dir, sid).exists(), "persist_session=False wrote a snapshot"
+    await _resume_once(sid, persist_session=True)
+    assert len(loads) == 2
     snap = _snap(config_dir, sid)
     assert snap.exists()
     assert stat.S_IMODE(snap.stat().st_mode) == 0o600
     assert stat.S_IMODE(snap.parent.stat().st_mode) == 0o700
-    await _resume_once(sid)
-    assert len(loads) == 1, "the second resume of an unchanged transcript re-read it"
-    cold, warm = fake.message_requests()[-2:]
-    assert warm["messages"] == cold["messages"]
+    await _resume_once(sid, "more")
+    assert len(loads) == 2, "the resume after it read the whole transcript again"
+    warm = fake.message_requests()[-1]
     assert conversation(warm) == [
         ("user", "one"),
         ("assistant", "echo: one"),
         ("user", "two"),
         ("assistant", "echo: two"),
+        ("user", "again"),
+        ("assistant", "echo: again"),
+        ("user", "more"),
+    ]
+    snap.unlink()
+    await _resume_once(sid, "more")
+    assert len(loads) == 3
+    assert fake.message_requests()[-1]["messages"] == warm["messages"]
+
+
+async def test_an_unchanged_transcript_is_not_read_at_all(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
+) -> None:
+    sid, _ = await turns(options(), "one")
+    await _snapshot_now(config_dir, sid)
+    await _resume_once(sid)
+    await _resume_once(sid)
+    assert len(loads) == 1
+    assert conversation(fake.message_requests()[-1]) == [
+        ("user", "one"),
+        ("assistant", "echo: one"),
         ("user", "again"),
     ]
 
@@ -86,9 +114,10 @@ async def test_a_turn_appended_since_is_added_to_the_snapshot(
     fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
 ) -> None:
     sid, _ = await turns(options(), "one")
-    await _resume_once(sid)
+    await _snapshot_now(config_dir, sid)
     await _resume_once(sid, "two", persist_session=True)  # appends a turn
-    await _resume_once(sid, "three")
+    size = _file(config_dir, sid).stat().st_size
+    await _resume_once(sid, "three", persist_session=True)
     assert len(loads) == 1, "only the appended part is read"
     assert conversation(fake.message_requests()[-1]) == [
         ("user", "one"),
@@ -97,16 +126,17 @@ async def test_a_turn_appended_since_is_added_to_the_snapshot(
         ("assistant", "echo: two"),
         ("user", "three"),
     ]
-    # and the snapshot now describes the new state
+    # and the snapshot was brought up to the state that resume read (before its own turn)
     snap = read_snapshot(_file(config_dir, sid))
-    assert snap is not None and snap.state == FileState.of(_file(config_dir, sid))
+    assert snap is not None and snap.state.size == size
+    assert snap.current == FileState.of(_file(config_dir, sid))
 
 
 async def test_a_branch_appended_since_makes_the_resume_read_everything(
     fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
 ) -> None:
     sid, _ = await turns(options(), "one", "two")
-    await _resume_once(sid)
+    await _snapshot_now(config_dir, sid)
     first_reply = next(e for e in transcript(config_dir, sid) if e["type"] == "assistant")
     # a turn branching off the first reply (rewind), written to the same file
     await _resume_once(sid, "branch", persist_session=True, resume_session_at=first_reply["uuid"])
@@ -125,7 +155,7 @@ async def test_a_continuation_appended_by_another_program_is_added(
     fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
 ) -> None:
     sid, _ = await turns(options(), "one")
-    await _resume_once(sid)
+    await _snapshot_now(config_dir, sid)
     path = _file(config_dir, sid)
     entries = transcript(config_dir, sid)
     extra = dict(entries[-1], uuid="11111111-1111-4111-8111-111111111111")
@@ -160,7 +190,7 @@ async def test_a_bad_snapshot_is_ignored_and_replaced(
     content: bytes | None,
 ) -> None:
     sid, _ = await turns(options(), "one")
-    await _resume_once(sid)
+    await _snapshot_now(config_dir, sid)
     snap = _snap(config_dir, sid)
     if content is None:
         # a well-formed snapshot of some other state: a different size
@@ -172,11 +202,12 @@ async def test_a_bad_snapshot_is_ignored_and_replaced(
         snap.write_bytes(orjson.dumps(h) + b"\n" + body.replace(b"echo: one", b"forged"))
     else:
         snap.write_bytes(content)
-    await _resume_once(sid, "next")
+    await _resume_once(sid, "next", persist_session=True)
     assert len(loads) == 2
-    assert conversation(fake.message_requests()[-1])[:2] == [
+    assert conversation(fake.message_requests()[-1]) == [
         ("user", "one"),
         ("assistant", "echo: one"),
+        ("user", "next"),
     ]
     assert read_snapshot(_file(config_dir, sid)) is not None
 
@@ -185,7 +216,7 @@ async def test_turns_after_a_snapshot_resume_chain_to_the_leaf(
     fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
 ) -> None:
     sid, _ = await turns(options(), "one", "two")
-    await _resume_once(sid)
+    await _snapshot_now(config_dir, sid)
     async with AgentClient(options(resume=sid)) as client:
         await run_turn(client, "three")
         await run_turn(client, "four")
@@ -212,7 +243,7 @@ async def test_compaction_after_a_snapshot_resume_loads_the_chain(
     fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
 ) -> None:
     sid, _ = await turns(options(), "prompt 1", "prompt 2")
-    await _resume_once(sid)
+    await _snapshot_now(config_dir, sid)
     async with AgentClient(options(resume=sid)) as client:
         await run_turn(client, "prompt 3")
         assert client._runtime is not None and client._runtime._chain is None  # not loaded yet
@@ -233,7 +264,7 @@ async def test_recorded_cwd_is_restored_from_a_snapshot(
     fake: FakeAnthropicServer, project: Path, config_dir: Path, tmp_path: Path
 ) -> None:
     sid, _ = await turns(options(), "one")
-    await _resume_once(sid)
+    await _snapshot_now(config_dir, sid)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     os.chdir(elsewhere)
@@ -253,12 +284,12 @@ async def test_no_snapshot_for_small_sessions_forks_or_branches(
 ) -> None:
     monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 2_000)
     sid, _ = await turns(options(), "one")
-    await _resume_once(sid)
+    await _resume_once(sid, persist_session=True)
     assert not _snap(config_dir, sid).exists()
     monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 1)
     first = transcript(config_dir, sid)[0]["uuid"]
-    await _resume_once(sid, resume_session_at=first)
-    await _resume_once(sid, fork_session=True)
+    await _resume_once(sid, persist_session=True, resume_session_at=first)
+    await _resume_once(sid, persist_session=True, fork_session=True)
     assert not _snap(config_dir, sid).exists()
 
 
@@ -266,7 +297,7 @@ async def test_delete_session_removes_the_snapshot(
     fake: FakeAnthropicServer, project: Path, config_dir: Path
 ) -> None:
     sid, _ = await turns(options(), "one")
-    await _resume_once(sid)
+    await _resume_once(sid, persist_session=True)
     snap = _snap(config_dir, sid)
     assert snap.exists()
     delete_session(sid)
@@ -282,8 +313,7 @@ async def test_bundles_leave_the_snapshot_behind(
     from threadline._bundle import export_bundle
 
     sid, _ = await turns(options(), "one")
-    await _resume_once(sid)
-    assert _snap(config_dir, sid).exists()
+    await _snapshot_now(config_dir, sid)
     out = tmp_path / "b.tlbundle"
     export_bundle([sid], out)
     with tarfile.open(out) as tar:

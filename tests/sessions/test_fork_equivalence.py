@@ -18,6 +18,8 @@ import threadline
 from threadline import project_key_for_directory
 
 Raw = dict[str, Any]
+pytestmark = pytest.mark.usefixtures("fork_engine")
+
 SID = "2c6a3f10-7d43-4b7e-9d1e-5a8f4e2b9c01"
 
 

@@ -1,0 +1,122 @@
+"""fork_session copies each ``message`` value unparsed (an orjson.Fragment) only when the
+bytes are one valid JSON value: a torn line glued to the next append, a raw control
+character, a stray comma, or whitespace that would make the split swallow later members
+must be handled as the official fork handles them (the line dropped or parsed whole)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import claude_agent_sdk as official
+import orjson
+import pytest
+
+import threadline
+from threadline import project_key_for_directory
+
+pytestmark = pytest.mark.usefixtures("fork_engine")
+
+SID = "2c6a3f10-7d43-4b7e-9d1e-5a8f4e2b9c01"
+
+
+def _u(n: int) -> str:
+    return f"00000000-0000-4000-8000-{n:012d}"
+
+
+FIRST = orjson.dumps(
+    {
+        "parentUuid": None,
+        "type": "user",
+        "message": {"role": "user", "content": "hi"},
+        "uuid": _u(1),
+        "sessionId": SID,
+    }
+)
+
+
+def _normalized(path: Path) -> list[Any]:
+    out: list[Any] = []
+    for raw in path.read_bytes().split(b"\n"):
+        if raw.strip():
+            out.append(json.loads(raw))  # every line of a fork must be valid JSON
+    names: dict[str, str] = {}
+    for e in out:
+        if isinstance(e.get("uuid"), str):
+            names.setdefault(e["uuid"], f"U{len(names)}")
+    for e in out:
+        for k in ("uuid", "parentUuid", "logicalParentUuid"):
+            if isinstance(e.get(k), str):
+                e[k] = names.get(e[k], "<outside>")
+        e.pop("sessionId", None)
+        e.pop("timestamp", None)
+    return out
+
+
+def _both(config_dir: Path, tmp_path: Path, data: bytes, **kw: Any) -> tuple[Any, Any]:
+    folder = config_dir / "projects" / project_key_for_directory(str(tmp_path))
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{SID}.jsonl").write_bytes(data)
+
+    def run(fork: Any) -> Any:
+        try:
+            result = fork(SID, **kw)
+        except Exception as exc:
+            return type(exc).__name__
+        path = folder / f"{result.session_id}.jsonl"
+        try:
+            return _normalized(path)
+        finally:
+            path.unlink()
+
+    return run(official.fork_session), run(threadline.fork_session)
+
+
+def test_torn_line_glued_to_the_next_append(config_dir: Path, tmp_path: Path) -> None:
+    # a writer killed mid-line, then another append (the CLI does not repair tails)
+    torn = b'{"parentUuid":"%s","type":"user","message":{"role":"user","content":"abc' % _u(
+        1
+    ).encode()
+    nxt = (
+        b'{"parentUuid":"%s","type":"assistant","message":{"id":"m","role":"assistant",'
+        b'"content":[{"type":"text","text":"x"}]},"uuid":"%s","sessionId":"%s"}'
+        % (_u(1).encode(), _u(3).encode(), SID.encode())
+    )
+    theirs, ours = _both(config_dir, tmp_path, FIRST + b"\n" + torn + nxt + b"\n")
+    assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    "message",
+    [b'{"role":"user","content":"a\tb"}', b'{"role":"user",,"content":"x"}'],
+    ids=["raw-control-char", "stray-comma"],
+)
+def test_invalid_message_bytes_are_not_copied(
+    config_dir: Path, tmp_path: Path, message: bytes
+) -> None:
+    bad = b'{"parentUuid":"%s","type":"user","message":%s,"uuid":"%s","sessionId":"%s"}' % (
+        _u(1).encode(),
+        message,
+        _u(2).encode(),
+        SID.encode(),
+    )
+    theirs, ours = _both(config_dir, tmp_path, FIRST + b"\n" + bad + b"\n")
+    assert ours == theirs
+
+
+def test_whitespace_after_the_message_does_not_swallow_members(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    line = (
+        b'{"type":"user","message":{"role":"user","content":"x"} ,"parentUuid":"%s",'
+        b'"toolUseResult":{"a":1},"uuid":"%s","sessionId":"%s"}'
+        % (_u(1).encode(), _u(2).encode(), SID.encode())
+    )
+    theirs, ours = _both(config_dir, tmp_path, FIRST + b"\n" + line + b"\n")
+    assert ours == theirs  # threadline: parentUuid lost (None), old value left in the text
+
+
+def test_empty_up_to_message_id_forks_everything(config_dir: Path, tmp_path: Path) -> None:
+    theirs, ours = _both(config_dir, tmp_path, FIRST + b"\n", up_to_message_id="")
+    assert ours == theirs
