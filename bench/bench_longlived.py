@@ -150,8 +150,10 @@ def bench_bytes_read(root: Path) -> dict[str, Any]:
     connect_s = time.perf_counter() - t0
     connect_read = _rchar() - before
 
-    # the fallback: no sidecar (a CLI-written compaction) → one full parse that learns it
+    # the fallback: no sidecar (a CLI-written compaction) → one full parse that learns it;
+    # the resume snapshot the first resume left is removed too (a file threadline never saw)
     (path.with_suffix("") / "threadline-compact.json").unlink()
+    (path.with_suffix("") / "threadline-resume.snap").unlink(missing_ok=True)
     before = _rchar()
     t0 = time.perf_counter()
     asyncio.run(_plan(config, sid, cwd))

@@ -279,9 +279,7 @@ async def _load_session(store: SessionStore, key: SessionKey, options: AgentOpti
     if path is not None:
         write = bool(options.persist_session)  # persist_session=False writes nothing at all
         hit, entries, state = await anyio.to_thread.run_sync(_load_with_snapshot, path, write)
-        return _Loaded(
-            key=key, hit=hit, entries=entries, state=state if write else None, path=path
-        )
+        return _Loaded(key=key, hit=hit, entries=entries, state=state if write else None, path=path)
     entries = await load_for_resume(store, key, at=options.resume_session_at)
     return _Loaded(key=key, entries=entries)
 

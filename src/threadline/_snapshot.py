@@ -22,10 +22,11 @@ temporary file renamed into place). It does not hold the raw chain: a runtime re
 from a snapshot loads the chain from the transcript's first ``size`` bytes only when it
 needs it (compaction).
 
-Format (version 2): one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``,
-``dev``, ``digest``, ``leaf``, ``cwd``, ``entries``), one line with the JSON array of
-every assistant message id in the snapshotted entries, then the ``messages`` JSON array
-before tool-pair repair (so appended messages merge as they would in a full rebuild).
+Format (version 3): one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``,
+``dev``, ``digest``, ``leaf``, ``cwd``, ``entries``, ``messages``), one line with the JSON
+array of every assistant message id in the snapshotted entries, then the API messages
+before tool-pair repair (so appended messages merge as they would in a full rebuild), one
+per line (read line by line, so a resume never holds the text and the objects at once).
 
 Not detected: an edit *in place* (same inode) that keeps the file's length, in the
 middle of the snapshotted part, followed by an append. Editors and ``sed -i`` write a new
@@ -63,8 +64,9 @@ Raw = dict[str, Any]
 SNAPSHOT_NAME = "threadline-resume.snap"
 MIN_ENTRIES = 2_000
 """Smaller sessions resume fast enough from the transcript; no snapshot is written."""
-_VERSION = 2
+_VERSION = 3
 _EDGE = 4096
+_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -143,23 +145,22 @@ def read_snapshot(transcript: Path) -> Snapshot | None:
             current = _current_state(transcript, state)
             if current is None:
                 return None
-            ids_line = fh.readline()
-            body = fh.read()
+            count = header["messages"]
+            loads = orjson.loads
+            with gc_paused():
+                ids = loads(fh.readline())
+                # one message per line: the peak is the messages, not also their text
+                messages = [loads(line) for line in fh]
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
-        return None
-    try:
-        with gc_paused():
-            ids = orjson.loads(ids_line)
-            messages = orjson.loads(body)
-    except orjson.JSONDecodeError:
         return None
     leaf, cwd = header.get("leaf"), header.get("cwd")
     if (
-        type(messages) is not list
+        len(messages) != count
+        or not all(type(m) is dict for m in messages)
         or type(ids) is not list
         or not all(v is None or isinstance(v, str) for v in (leaf, cwd))
     ):
-        return None
+        return None  # torn or foreign
     return Snapshot(
         state=state,
         messages=messages,
@@ -261,14 +262,13 @@ def write_snapshot(
         "leaf": leaf,
         "cwd": cwd,
         "entries": entries,
+        "messages": len(messages),
     }
     target = snapshot_path(transcript)
     tmp = target.with_name(f"{target.name}.tmp{os.getpid()}.{secrets.token_hex(4)}")
     try:
-        body = (
-            orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE)
-            + orjson.dumps(sorted(message_ids), option=orjson.OPT_APPEND_NEWLINE)
-            + orjson.dumps(messages)
+        head = orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE) + orjson.dumps(
+            sorted(message_ids), option=orjson.OPT_APPEND_NEWLINE
         )
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
@@ -278,19 +278,51 @@ def write_snapshot(
         return False
     try:
         try:
-            view = memoryview(body)
-            while view:
-                view = view[os.write(fd, view) :]
+            _write_messages(fd, head, messages)
         finally:
             os.close(fd)
         os.replace(tmp, target)
-    except OSError:
+    except (OSError, TypeError, orjson.JSONEncodeError):
         try:
             os.unlink(tmp)
         except OSError:
             pass
         return False
     return True
+
+
+def _write_messages(fd: int, head: bytes, messages: list[Raw]) -> None:
+    """``head`` then one message per line, serialised block by block into a buffer written
+    every ~1 MiB (merged messages can be huge): a resume's peak memory does not grow by a
+    copy of the whole history."""
+    dumps = orjson.dumps
+    buf = bytearray(head)
+    for message in messages:
+        content = message.get("content")
+        if len(message) == 2 and type(content) is list and next(iter(message)) == "role":
+            buf += b'{"role":'
+            buf += dumps(message["role"])
+            buf += b',"content":['
+            for j, block in enumerate(content):
+                if j:
+                    buf += b","
+                buf += dumps(block)
+                if len(buf) >= _CHUNK:
+                    _write_all(fd, buf)
+                    buf.clear()
+            buf += b"]}\n"
+        else:
+            buf += dumps(message, option=orjson.OPT_APPEND_NEWLINE)
+        if len(buf) >= _CHUNK:
+            _write_all(fd, buf)
+            buf.clear()
+    _write_all(fd, buf)
+
+
+def _write_all(fd: int, data: bytes | bytearray) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 def _ends_with_newline(transcript: Path, size: int) -> bool:

@@ -338,3 +338,20 @@ async def test_continue_conversation_uses_the_snapshot_too(
         ("user", "three"),
     ]
     assert read_snapshot(_file(config_dir, sid)) is not None
+
+
+async def test_a_snapshot_cut_short_is_not_used(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
+) -> None:
+    sid, _ = await turns(options(), "one", "two")
+    await _snapshot_now(config_dir, sid)
+    snap = _snap(config_dir, sid)
+    data = snap.read_bytes()
+    snap.write_bytes(data[: data.rstrip(b"\n").rfind(b"\n") + 1])  # the last message lost
+    assert read_snapshot(_file(config_dir, sid)) is None
+    await _resume_once(sid, "three")
+    assert len(loads) == 2
+    assert conversation(fake.message_requests()[-1])[-2:] == [
+        ("assistant", "echo: two"),
+        ("user", "three"),
+    ]
