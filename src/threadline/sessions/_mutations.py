@@ -272,6 +272,7 @@ def fork_session(
             )
             chunks = [dumps_line(e) for e in entries]
             del transcript, entries
+        chunks = [c for c in chunks if c]
         write_new_transcript_chunks(loc.project_dir / f"{forked_id}.jsonl", chunks)
         del chunks, replacements
     return ForkSessionResult(session_id=forked_id)
@@ -356,6 +357,8 @@ def _stream_fork(
     chunks: list[bytes] = []
     replacements: list[Any] = []
     unsettled: list[tuple[int, dict[str, Any], Any, Any]] = []
+    kept: set[int] = set()  # indices of lines rewritten at the end (not sealed into blocks)
+    sealed = 0
     last: tuple[int, dict[str, Any]] | None = None
     cut = False
     saw_entry = False
@@ -437,11 +440,14 @@ def _stream_fork(
                     del obj[k]
             if not settled:
                 unsettled.append((len(chunks), obj, pid, logical))
+                kept.add(len(chunks))
             last = (len(chunks), obj)
             try:
                 chunks.append(dumps(obj, option=newline))
             except (TypeError, orjson.JSONEncodeError):
                 chunks.append(dumps_line(obj))
+            if len(chunks) - sealed >= _SEAL_EVERY:
+                sealed = _seal(chunks, sealed, len(chunks) - 1, kept)
         if up_to is not None and uid == up_to:
             cut = True
     if up_to is not None and not cut:
@@ -456,6 +462,25 @@ def _stream_fork(
     obj["timestamp"] = now
     chunks[index] = dumps_line(obj)
     return chunks, replacements
+
+
+_SEAL_EVERY = 1024
+
+
+def _seal(chunks: list[bytes], start: int, stop: int, kept: set[int]) -> int:
+    """Join ``chunks[start:stop]`` into blocks in place (each run between ``kept`` indices
+    becomes one element, the rest empty), so the many small serialised lines are freed as
+    the fork goes and its memory stays close to the output's size; indices stay valid."""
+    i = start
+    while i < stop:
+        j = i
+        while j < stop and j not in kept:
+            j += 1
+        if j - i > 1:
+            chunks[i] = b"".join(chunks[i:j])
+            chunks[i + 1 : j] = [b""] * (j - i - 1)
+        i = j + 1
+    return stop
 
 
 def _fork_one(
