@@ -94,3 +94,20 @@ async def test_encrypted_memory_store_internals() -> None:
     blob = "\n".join(strings_in(inner)).encode()
     _assert_clean(blob)
     assert b"onyx goblin" not in blob and b"REDACTED" not in blob
+
+
+async def test_redacting_file_store_conditional_appends(config_dir: Path) -> None:
+    """The runtime's path: ``append_conditional`` batches (serialised once, redacted in the
+    store's worker thread); the caller's entries are not changed."""
+    store = RedactingStore(FileStore())
+    sid, entries, _ = leaky_session(CREDS)
+    before = orjson.dumps(entries)
+    key: Any = {"project_key": PROJECT, "session_id": sid}
+    head = await store.get_head(key)
+    for i in range(0, len(entries), 2):
+        await store.append_conditional(key, entries[i : i + 2], expected_head=head)
+        head = await store.get_head(key)
+    assert orjson.dumps(entries) == before
+    _assert_clean(all_bytes(config_dir))
+    loaded: Any = await store.load(key)
+    assert [e.get("uuid") for e in loaded] == [e.get("uuid") for e in entries]

@@ -237,6 +237,20 @@ class Redactor:
             return True
         return pre.hit(data)
 
+    def may_contain(self, data: bytes) -> bool:
+        """Whether the JSON text ``data`` might hold a secret (``False``: it certainly does
+        not), e.g. a store's serialised batch."""
+        if not self.enabled:
+            return False
+        pre = self._pre
+        return pre is None or pre.hit(data)
+
+    def redact_serialized(self, entry: T, data: bytes) -> T:
+        """:meth:`redact_entry` for an entry whose JSON text ``data`` is at hand."""
+        if not self.may_contain(data):
+            return entry
+        return cast(T, self._walk(entry, False))
+
     # -- internals ------------------------------------------------------------
 
     def _json(self, text: str) -> bytes | None:

@@ -6,6 +6,7 @@ from typing import cast
 
 from typing_extensions import Self
 
+from .._jsonl import dumps_line
 from ..sessions._protocol import (
     ConditionalAppendStore,
     SessionKey,
@@ -52,7 +53,28 @@ class RedactingStore(StoreWrapper):
             return entries  # one search for the whole batch: the common case
         return [red.redact_entry(e) for e in entries]
 
+    def _prepared(
+        self, entries: list[SessionStoreEntry]
+    ) -> tuple[list[SessionStoreEntry], list[bytes]]:
+        """The redacted entries and their JSON lines, serialised once (for a store that
+        writes lines: see ``FileStore._append_prepared``; runs in its worker thread)."""
+        red = self.redactor
+        lines = [dumps_line(e) for e in entries]
+        if not red.enabled or (len(lines) > 1 and not red.may_contain(b"".join(lines))):
+            return entries, lines
+        out: list[SessionStoreEntry] = []
+        for i, entry in enumerate(entries):
+            redacted = red.redact_serialized(entry, lines[i])
+            if redacted is not entry:
+                lines[i] = dumps_line(redacted)
+            out.append(redacted)
+        return out, lines
+
     async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
+        prepared = getattr(self.inner, "_append_prepared", None)
+        if callable(prepared):
+            await prepared(key, entries, self._prepared)
+            return
         await self.inner.append(key, self._redacted(entries))
 
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
@@ -65,5 +87,9 @@ class _RedactingExtras(RedactingStore, PassThrough):
     async def append_conditional(
         self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
     ) -> None:
+        prepared = getattr(self.inner, "_append_prepared", None)
+        if callable(prepared):
+            await prepared(key, entries, self._prepared, expected_head=expected_head)
+            return
         inner = cast(ConditionalAppendStore, self.inner)
         await inner.append_conditional(key, self._redacted(entries), expected_head=expected_head)

@@ -17,6 +17,7 @@ import contextlib
 import os
 import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -117,6 +118,32 @@ class FileStore:
             return
         await anyio.to_thread.run_sync(self._append_sync, path, key, list(entries))
 
+    async def _append_prepared(
+        self,
+        key: SessionKey,
+        entries: list[SessionStoreEntry],
+        prepare: Callable[
+            [list[SessionStoreEntry]], tuple[list[SessionStoreEntry], list[bytes]]
+        ],
+        **conditional: str | None,
+    ) -> None:
+        """:meth:`append` (or, given ``expected_head=``, :meth:`append_conditional`) of what
+        ``prepare`` makes of ``entries`` in the worker thread: the entries to write and
+        their JSON lines, so a wrapper that serialises them anyway (redaction) does not make
+        this store serialise them again."""
+        path = self.path_for(key)
+        check = "expected_head" in conditional
+        if not entries and not check:
+            return
+
+        def run() -> None:
+            ready, lines = prepare(list(entries))
+            self._append_sync(
+                path, key, ready, check=check, expected=conditional.get("expected_head"), lines=lines
+            )
+
+        await anyio.to_thread.run_sync(run)
+
     def append_sync(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
         """Blocking variant of :meth:`append` for synchronous callers."""
         path = self.path_for(key)
@@ -156,13 +183,16 @@ class FileStore:
         *,
         check: bool = False,
         expected: str | None = None,
+        lines: list[bytes] | None = None,
     ) -> None:
+        """``lines``: the entries' JSON lines when the caller has them (same order)."""
         ensure_private_dir(path.parent, stop_at=self.config_dir)
         if key.get("subpath"):
             meta = [e for e in entries if e.get("type") == "agent_metadata"]
             if meta:
                 self._write_sidecar(path, meta[-1])
                 entries = [e for e in entries if e.get("type") != "agent_metadata"]
+                lines = None
                 if not entries:
                     return
         with locked_fd(path, create=True) as fd:
@@ -184,7 +214,7 @@ class FileStore:
             out: list[bytes] = []
             batch_uuids: set[str] = set()
             head = cache.head
-            for entry in entries:
+            for i, entry in enumerate(entries):
                 uid = entry.get("uuid")
                 if isinstance(uid, str):
                     if uid in cache.uuids or uid in batch_uuids:
@@ -192,7 +222,7 @@ class FileStore:
                     batch_uuids.add(uid)
                     if entry.get("type") in CHAIN_TYPES:
                         head = uid
-                out.append(dumps_line(entry))
+                out.append(dumps_line(entry) if lines is None else lines[i])
             if not out:
                 return
             data = b"".join(out)
