@@ -4,11 +4,10 @@ Run: ``.venv/bin/python bench/bench_runtime.py [--runs 9]``. Not part of the tes
 
 1. one ``query()`` turn, call → ResultMessage (the official SDK spawns its bundled CLI);
 2. resuming a 20 000-entry session, call → the first model request reaching the server:
-   unchanged since the last persisted resume (served from the resume snapshot), a first
-   resume (no snapshot: the whole transcript is read), and after a turn was appended by
-   another program (the snapshot plus the appended lines). The measured runs use
-   ``persist_session=False`` (nothing written, so the file stays the same for both SDKs);
-   the snapshot a persisted resume would have left is made between runs, unmeasured;
+   as in a working loop (both SDKs persist: every resume adds a turn, threadline's and the
+   CLI's, so threadline reads the snapshot its previous resume left plus the lines appended
+   since), and as a first resume (no snapshot: the whole transcript is read; nothing is
+   written);
 3. RSS growth per additional open client (1 → 20 clients, / 19) vs the RSS of the official
    client's CLI process.
 
@@ -40,7 +39,6 @@ from threadline._options import AgentOptions  # noqa: E402
 from threadline._paths import project_key_for_directory  # noqa: E402
 from threadline._query import query  # noqa: E402
 from threadline._record import EntryFactory  # noqa: E402
-from threadline._resume import refresh_snapshot  # noqa: E402
 from threadline._snapshot import SNAPSHOT_NAME  # noqa: E402
 
 MiB = 1024 * 1024
@@ -164,58 +162,27 @@ class Bench:
             self.config / "projects" / project_key_for_directory(str(self.project)) / f"{sid}.jsonl"
         )
 
-    def refresh_snapshot(self, sid: str) -> None:
-        """What a persisted resume (``persist_session=True``) does first: the resume snapshot
-        of the transcript as it is. The measured runs use ``persist_session=False``, which
-        reads a snapshot but writes nothing."""
-        assert refresh_snapshot(self.transcript(sid))
-
     def drop_snapshot(self, sid: str) -> None:
         """The next resume reads the whole transcript (a first resume of this file)."""
         (self.transcript(sid).with_suffix("") / SNAPSHOT_NAME).unlink(missing_ok=True)
 
-    def append_turn(self, sid: str) -> None:
-        """One prompt and reply appended, as a turn run elsewhere (e.g. the CLI) writes them."""
-        path = self.transcript(sid)
-        last = json.loads(path.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1])
-        factory = EntryFactory(session_id=sid, cwd=str(self.project))
-        prompt = factory.prompt("one more question", last["uuid"])
-        reply = factory.assistant(
-            {
-                "id": f"msg_{new_uuid()}",
-                "type": "message",
-                "role": "assistant",
-                "model": "claude-opus-5-5",
-                "content": [{"type": "text", "text": "one more answer"}],
-                "stop_reason": "end_turn",
-                "stop_sequence": None,
-                "usage": {"input_tokens": 10, "output_tokens": 10},
-            },
-            prompt["uuid"],
-            None,
-        )
-        with path.open("a") as fh:
-            for e in (prompt, *reply):
-                fh.write(json.dumps(e, separators=(",", ":")) + "\n")
-
-    async def tl_resume(self, sid: str) -> float:
+    async def tl_resume(self, sid: str, *, persist: bool) -> float:
         seen = len(self.server.arrivals())
-        # nothing is written, so the big session stays the same size from run to run
         t0 = time.time()
         async for _ in query(
-            prompt="next", options=self.tl_options(resume=sid, persist_session=False)
+            prompt="next", options=self.tl_options(resume=sid, persist_session=persist)
         ):
             pass
         return self.server.arrivals()[seen] - t0
 
-    async def sdk_resume(self, sid: str) -> float:
+    async def sdk_resume(self, sid: str, *, persist: bool) -> float:
         import claude_agent_sdk
 
         seen = len(self.server.arrivals())
+        extra = {} if persist else {"no-session-persistence": None}
         t0 = time.time()
         async for _ in claude_agent_sdk.query(
-            prompt="next",
-            options=self.sdk_options(resume=sid, extra_args={"no-session-persistence": None}),
+            prompt="next", options=self.sdk_options(resume=sid, extra_args=extra)
         ):
             pass
         return self.server.arrivals()[seen] - t0
@@ -301,27 +268,24 @@ def main() -> int:
             "turn": ([], []),
             "resume": ([], []),
             "resume-cold": ([], []),
-            "resume-appended": ([], []),
         }
-        # warm-up
+        # warm-up (threadline's first persisted resume reads everything, leaves a snapshot)
         asyncio.run(bench.tl_turn())
         asyncio.run(bench.sdk_turn())
-        bench.refresh_snapshot(big)
-        asyncio.run(bench.tl_resume(big))
-        asyncio.run(bench.sdk_resume(big))
+        asyncio.run(bench.tl_resume(big, persist=True))
+        asyncio.run(bench.sdk_resume(big, persist=True))
         for _ in range(args.runs):
             pairs["turn"][0].append(asyncio.run(bench.tl_turn()))
             pairs["turn"][1].append(asyncio.run(bench.sdk_turn()))
-            bench.refresh_snapshot(big)
-            pairs["resume"][0].append(asyncio.run(bench.tl_resume(big)))
-            pairs["resume"][1].append(asyncio.run(bench.sdk_resume(big)))
+            # the working loop: each resume adds a turn (threadline's, then the CLI's), so
+            # threadline reads its snapshot plus the lines both appended since
+            pairs["resume"][0].append(asyncio.run(bench.tl_resume(big, persist=True)))
+            pairs["resume"][1].append(asyncio.run(bench.sdk_resume(big, persist=True)))
+            # a session threadline has never resumed: no snapshot, nothing written
             bench.drop_snapshot(big)
-            pairs["resume-cold"][0].append(asyncio.run(bench.tl_resume(big)))
-            pairs["resume-cold"][1].append(asyncio.run(bench.sdk_resume(big)))
-            bench.refresh_snapshot(big)
-            bench.append_turn(big)
-            pairs["resume-appended"][0].append(asyncio.run(bench.tl_resume(big)))
-            pairs["resume-appended"][1].append(asyncio.run(bench.sdk_resume(big)))
+            pairs["resume-cold"][0].append(asyncio.run(bench.tl_resume(big, persist=False)))
+            pairs["resume-cold"][1].append(asyncio.run(bench.sdk_resume(big, persist=False)))
+            asyncio.run(bench.tl_resume(big, persist=True))  # (unmeasured) the snapshot again
         tl_rss = asyncio.run(bench.tl_rss_per_client())
         sdk_rss = asyncio.run(bench.sdk_client_rss())
         bench.server.stop()
@@ -331,7 +295,6 @@ def main() -> int:
         ("turn", "one query() turn, call -> ResultMessage"),
         ("resume", "resume 20 000 entries -> first model request"),
         ("resume-cold", "  same, first resume (no snapshot yet)"),
-        ("resume-appended", "  same, a turn appended since the last resume"),
     ):
         ours = statistics.median(pairs[name][0])
         theirs = statistics.median(pairs[name][1])

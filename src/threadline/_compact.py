@@ -512,6 +512,10 @@ def _tail_complete(entries: list[Raw]) -> bool:
     chain = build_conversation_chain(chain_all)
     if not is_rooted(chain):
         return False
+    last = chain[-1]
+    if last.get("isSidechain") or last.get("teamName") or last.get("isMeta"):
+        # no main-chain leaf after the offset: a full read would pick an older one
+        return False
     if not _is_boundary(chain[0]):
         return True
     meta = chain[0].get("compactMetadata")

@@ -191,7 +191,7 @@ def _extend(path: Path, snap: Snapshot, write: bool) -> _Resumed | None:
             if (
                 last is None
                 or added[0].get("parentUuid") != leaf
-                or not _only_side_progress(chain_all, added, leaf)
+                or not _only_side_leaves(chain_all, added, leaf)
                 or last.get("isMeta")
                 or last.get("teamName")
                 or any(_message_id(e) in snap.message_ids for e in chain_all)
@@ -227,17 +227,21 @@ def _message_ids(entries: list[Raw]) -> set[str]:
     return {mid for e in entries if (mid := _message_id(e)) is not None}
 
 
-def _only_side_progress(main_new: list[Raw], added: list[Raw], leaf: str) -> bool:
-    """Whether every new entry off the rebuilt chain is a ``progress`` leaf hanging off it
-    (hook and tool progress: invisible to the chain rebuild). Anything else (a branch, a
-    stray root, parallel results the rebuild would recover) needs a full read."""
+def _only_side_leaves(main_new: list[Raw], added: list[Raw], leaf: str) -> bool:
+    """Whether every new entry off the rebuilt chain is a childless ``progress``,
+    ``attachment`` or ``system`` entry hanging off it (hook progress, the reminders the CLI
+    attaches after a reply): the rebuild's leaf search walks up from such an entry to a
+    message already on the chain, and its parallel-result recovery ignores them. Anything
+    else off the chain (a branch, a stray root, a message) needs a full read."""
     if len(added) == len(main_new):
         return True
     on_chain = {e["uuid"] for e in added}
     on_chain.add(leaf)
     parents = {e.get("parentUuid") for e in main_new}
     return all(
-        e.get("type") == "progress" and e.get("parentUuid") in on_chain and e["uuid"] not in parents
+        e.get("type") not in ("user", "assistant")
+        and e.get("parentUuid") in on_chain
+        and e["uuid"] not in parents
         for e in main_new
         if e["uuid"] not in on_chain
     )

@@ -129,7 +129,8 @@ class _Writer:
             )
             self.cur = a["uuid"]
         elif r < 0.93:
-            self._add("progress", self.cur, data={"type": "hook_progress"})
+            kind = self.rng.choice(["progress", "attachment", "system"])
+            self._add(kind, self.cur, data={"type": "hook_progress"})  # a side leaf
         else:
             # the same message continued across the cut (a crash mid-turn)
             last = next((e for e in reversed(self.entries) if e["type"] == "assistant"), None)

@@ -90,3 +90,35 @@ def test_a_reply_continued_after_its_tool_results(tmp_path: Path) -> None:
     assert entries is not None
     chain, history = _rebuild(entries, None)
     assert (history, resume_leaf(chain)) == _full(path)
+
+
+def test_a_meta_leaf_after_a_compaction_offset_reads_everything(tmp_path: Path) -> None:
+    """After the compaction offset only a meta entry is new: the full read picks the
+    newest *main* leaf, which lies before the offset, so the offset fast path must not be
+    taken (nor a snapshot built from it)."""
+    from threadline._compact import _resume_load_sync, record_boundary
+
+    w = _W()
+    path = tmp_path / f"{SID}.jsonl"
+    p = w.entry("user", None, {"role": "user", "content": "old prompt"})
+    a = w.entry(
+        "assistant",
+        p["uuid"],
+        {"id": "m1", "role": "assistant", "content": [{"type": "text", "text": "old reply"}]},
+    )
+    b = w.entry(
+        "system",
+        None,
+        {"role": "user", "content": "x"},
+        subtype="compact_boundary",
+        logicalParentUuid=a["uuid"],
+        compactMetadata={"trigger": "manual"},
+    )
+    b.pop("message")
+    s = w.entry("user", b["uuid"], {"role": "user", "content": "summary"}, isCompactSummary=True)
+    meta = w.entry("user", s["uuid"], {"role": "user", "content": "<meta>"}, isMeta=True)
+    _write(path, [p, a, b, s, meta])
+    assert record_boundary(path, b["uuid"], b["uuid"])
+    entries, from_offset = _resume_load_sync(path)
+    assert entries is not None and not from_offset
+    assert _rebuild(entries, None)[0][-1]["uuid"] == a["uuid"] == _full(path)[1]
