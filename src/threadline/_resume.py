@@ -200,7 +200,7 @@ def _extend(path: Path, snap: Snapshot, write: bool) -> _Resumed | None:
             messages = merge_api_messages(added, messages)
             leaf = last["uuid"]
             cwd = _last_cwd(added) or cwd
-        if write and state == snap.current:
+        if write and state == snap.current and state.size - snap.state.size >= REWRITE_AFTER:
             write_snapshot(
                 path,
                 state,
@@ -221,6 +221,11 @@ def refresh_snapshot(path: Path) -> bool:
         _rebuild_and_snapshot(entries, path, state)
     snap = read_snapshot(path)
     return snap is not None and snap.current == snap.state
+
+
+REWRITE_AFTER = 1 << 20
+"""A snapshot is rewritten once this many bytes were appended after it; until then each
+resume parses the appended part again (cheaper than rewriting the snapshot every time)."""
 
 
 def _message_ids(entries: list[Raw]) -> set[str]:

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+import threadline._resume as resume_mod
 from threadline._compact import resume_leaf
 from threadline._resume import _load_with_snapshot, _rebuild, _rebuild_and_snapshot
 from threadline._snapshot import read_snapshot
@@ -178,6 +179,8 @@ def test_most_appended_parts_are_served_from_the_snapshot(tmp_path: Path) -> Non
 def _rounds(tmp_path: Path, seed: int) -> int:
     tmp_path.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
+    # even seeds rewrite the snapshot after every append, odd ones keep extending it
+    rewrite_after = 0 if seed % 2 == 0 else 1 << 20
     w = _Writer(rng)
     path = tmp_path / f"{SID}.jsonl"
     path.touch(mode=0o600)
@@ -188,7 +191,11 @@ def _rounds(tmp_path: Path, seed: int) -> int:
             w.step()
         _write(path, w.entries[written:])
         written = len(w.entries)
-        history, leaf, hit = _via_snapshot(path)
+        saved, resume_mod.REWRITE_AFTER = resume_mod.REWRITE_AFTER, rewrite_after
+        try:
+            history, leaf, hit = _via_snapshot(path)
+        finally:
+            resume_mod.REWRITE_AFTER = saved
         hits += hit
         assert (history, leaf) == _full(path)
         assert read_snapshot(path) is not None

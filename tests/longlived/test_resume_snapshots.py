@@ -28,6 +28,7 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture(autouse=True)
 def _small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 1)
+    monkeypatch.setattr(resume_mod, "REWRITE_AFTER", 0)  # rewritten after every append
 
 
 @pytest.fixture
@@ -354,4 +355,33 @@ async def test_a_snapshot_cut_short_is_not_used(
     assert conversation(fake.message_requests()[-1])[-2:] == [
         ("assistant", "echo: two"),
         ("user", "three"),
+    ]
+
+
+async def test_small_appends_do_not_rewrite_the_snapshot(
+    fake: FakeAnthropicServer,
+    project: Path,
+    config_dir: Path,
+    loads: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(resume_mod, "REWRITE_AFTER", 1 << 20)
+    sid, _ = await turns(options(), "one")
+    await _snapshot_now(config_dir, sid)
+    first = read_snapshot(_file(config_dir, sid))
+    assert first is not None
+    for prompt in ("two", "three"):
+        await _resume_once(sid, prompt, persist_session=True)
+    await _resume_once(sid, "four")
+    assert len(loads) == 1
+    again = read_snapshot(_file(config_dir, sid))
+    assert again is not None and again.state == first.state  # the same snapshot, still used
+    assert conversation(fake.message_requests()[-1]) == [
+        ("user", "one"),
+        ("assistant", "echo: one"),
+        ("user", "two"),
+        ("assistant", "echo: two"),
+        ("user", "three"),
+        ("assistant", "echo: three"),
+        ("user", "four"),
     ]
