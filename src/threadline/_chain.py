@@ -47,8 +47,14 @@ def chain_entries(objects: Iterable[Raw]) -> list[Raw]:
 
 def build_conversation_chain(entries: list[Raw]) -> list[Raw]:
     """The main conversation, root → leaf, from chain entries in file order."""
+    return build_conversation_chain_and_leaf(entries)[0]
+
+
+def build_conversation_chain_and_leaf(entries: list[Raw]) -> tuple[list[Raw], Raw | None]:
+    """:func:`build_conversation_chain` and the leaf its walk started from (the chain may
+    end with parallel results recovered after it)."""
     if not entries:
-        return []
+        return [], None
     by_uuid: dict[str, Raw] = {}
     position: dict[str, int] = {}
     parents: set[str] = set()
@@ -80,7 +86,7 @@ def build_conversation_chain(entries: list[Raw]) -> list[Raw]:
             parent = cur.get("parentUuid")
             cur = get(parent) if parent else None
     if not leaves:
-        return []
+        return [], None
 
     main = [
         leaf
@@ -91,7 +97,7 @@ def build_conversation_chain(entries: list[Raw]) -> list[Raw]:
     leaf = max(candidates, key=lambda e: position.get(e["uuid"], -1))
 
     chain, on_chain = _walk_to_root(leaf, by_uuid)
-    return _recover_parallel(by_uuid, chain, on_chain)
+    return _recover_parallel(by_uuid, chain, on_chain), leaf
 
 
 def _walk_to_root(leaf: Raw | None, by_uuid: dict[str, Raw]) -> tuple[list[Raw], set[str]]:

@@ -30,6 +30,7 @@ not reach the boundary, it falls back to parsing the whole file.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -40,7 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from ._exceptions import CompactionError as CompactionError
+from ._exceptions import CompactionError as CompactionError, StorageError
 from ._jsonl import gc_paused, iter_objects
 from ._record import EntryFactory
 
@@ -372,14 +373,24 @@ def record_boundary(transcript: Path, boundary_uuid: str, first_uuid: str) -> bo
     finally:
         os.close(fd)
     target = sidecar_path(transcript)
+    data = orjson.dumps({"boundaryUuid": boundary_uuid, "boundary": boundary, "start": start})
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}.{os.urandom(4).hex()}")
     try:
         target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-        tmp.write_bytes(
-            orjson.dumps({"boundaryUuid": boundary_uuid, "boundary": boundary, "start": start})
-        )
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(tmp, flags, 0o600)
+    except OSError:
+        return False
+    try:
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
         os.replace(tmp, target)
     except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         return False
     return True
 
@@ -436,6 +447,13 @@ def _read_entries(fd: int, start: int, size: int) -> list[Raw]:
         cut = chunk.rfind(b"\n") + 1
         _parse_lines(memoryview(chunk)[:cut], out, shared)
         carry = chunk[cut:]
+    if carry:  # a last line that lost only its newline counts, as for the other readers
+        try:
+            last = orjson.loads(carry)
+        except orjson.JSONDecodeError:
+            last = None
+        if type(last) is dict:
+            out.append(last)
     return out
 
 
@@ -531,8 +549,9 @@ def _last_boundary(entries: list[Raw]) -> tuple[str, str] | None:
     return None
 
 
-def _resume_load_sync(path: Path) -> tuple[list[Raw] | None, bool]:
-    """(entries, whether they came from the recorded offset)."""
+def _resume_load_sync(path: Path, record: bool = True) -> tuple[list[Raw] | None, bool]:
+    """(entries, whether they came from the recorded offset). ``record=False``: the offset
+    of a compaction found on the way is not written down (``persist_session=False``)."""
     tail = load_tail(path)
     if tail is not None and _tail_complete(tail):
         return tail, True
@@ -545,12 +564,14 @@ def _resume_load_sync(path: Path) -> tuple[list[Raw] | None, bool]:
     with gc_paused():
         entries = list(iter_objects(data))
     found = _last_boundary(entries)
-    if found is not None:
+    if found is not None and record:
         record_boundary(path, *found)
     return entries, False
 
 
-async def load_for_resume(store: Any, key: Any, *, at: str | None = None) -> list[Raw] | None:
+async def load_for_resume(
+    store: Any, key: Any, *, at: str | None = None, record: bool = True
+) -> list[Raw] | None:
     """A session's entries for a resume: only the part after the last compaction when a
     :class:`~threadline.sessions.FileStore` recorded (or can learn) where it starts.
 
@@ -564,7 +585,7 @@ async def load_for_resume(store: Any, key: Any, *, at: str | None = None) -> lis
         loaded = await store.load(key)
         return None if loaded is None else [dict(e) for e in loaded]
     path = path_for(key)
-    entries, _ = await anyio.to_thread.run_sync(_resume_load_sync, path)
+    entries, _ = await anyio.to_thread.run_sync(_resume_load_sync, path, record)
     return entries
 
 
@@ -706,7 +727,13 @@ async def auto_compact(rt: Runtime) -> AsyncGenerator[Message, None]:
     threshold = rt.options.compact_threshold_tokens
     if threshold is None or rt.auto_compact_failed or rt.last_input_tokens < threshold:
         return
-    if preserved_start(await rt.ensure_chain()) is None:
+    try:
+        chain = await rt.ensure_chain()
+    except StorageError as exc:  # the transcript was replaced under a snapshot resume
+        logger.warning("automatic compaction of %s skipped: %s", rt.session_id, exc)
+        rt.auto_compact_failed = True
+        return
+    if preserved_start(chain) is None:
         return
     try:
         result = await run_compaction(rt, trigger="auto")

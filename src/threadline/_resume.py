@@ -26,7 +26,12 @@ from typing import Any, Literal
 
 import anyio.to_thread
 
-from ._chain import _message_id, build_conversation_chain, chain_entries
+from ._chain import (
+    _message_id,
+    build_conversation_chain,
+    build_conversation_chain_and_leaf,
+    chain_entries,
+)
 from ._compact import (
     _resume_load_sync,
     load_for_resume,
@@ -150,27 +155,31 @@ class _Resumed:
 
 
 def _load_with_snapshot(
-    path: Path, write: bool = True
+    path: Path, write: bool = True, rewrite_after: int | None = None
 ) -> tuple[_Resumed | None, list[Raw] | None, FileState | None]:
     """(resumed, None, None) from a snapshot; else (None, the transcript's entries, their
-    state). ``write=False`` (``persist_session=False``): a snapshot is read, never written."""
+    state). ``write=False`` (``persist_session=False``): nothing is written (no snapshot,
+    no compaction sidecar)."""
     snap = read_snapshot(path)
     if snap is not None:
         with gc_paused():
-            resumed = _extend(path, snap, write)
+            resumed = _extend(
+                path, snap, write, REWRITE_AFTER if rewrite_after is None else rewrite_after
+            )
         if resumed is not None:
             if resumed.cwd is not None and not os.path.isdir(resumed.cwd):
                 resumed = replace(resumed, cwd=None)
             return resumed, None, None
     state = FileState.of(path)
-    entries, _ = _resume_load_sync(path)
+    entries, _ = _resume_load_sync(path, record=write)
     return None, entries, state
 
 
-def _extend(path: Path, snap: Snapshot, write: bool) -> _Resumed | None:
+def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Resumed | None:
     """The snapshot plus the entries appended after it, or ``None`` when those do more than
     continue the conversation from its leaf (then the whole transcript is read)."""
     messages, leaf, cwd, state = snap.messages, snap.leaf, snap.cwd, snap.state
+    extendable = snap.extendable
     if snap.current.size > snap.state.size:
         got = read_appended(path, snap)
         if got is None:
@@ -181,12 +190,12 @@ def _extend(path: Path, snap: Snapshot, write: bool) -> _Resumed | None:
             return None  # sidechain entries can change which leaf the rebuild picks
         if chain_all:
             new_ids = {e["uuid"] for e in chain_all}
-            if leaf is None or any(
+            if not extendable or leaf is None or any(
                 e.get("parentUuid") != leaf and e.get("parentUuid") not in new_ids
                 for e in chain_all
             ):
                 return None  # a new root (compaction), a branch off an older entry, ...
-            added = build_conversation_chain(chain_all)
+            added, walk_leaf = build_conversation_chain_and_leaf(chain_all)
             last = added[-1] if added else None
             if (
                 last is None
@@ -199,8 +208,9 @@ def _extend(path: Path, snap: Snapshot, write: bool) -> _Resumed | None:
                 return None
             messages = merge_api_messages(added, messages)
             leaf = last["uuid"]
+            extendable = last is walk_leaf
             cwd = _last_cwd(added) or cwd
-        if write and state == snap.current and state.size - snap.state.size >= REWRITE_AFTER:
+        if write and state == snap.current and state.size - snap.state.size >= rewrite_after:
             write_snapshot(
                 path,
                 state,
@@ -208,7 +218,7 @@ def _extend(path: Path, snap: Snapshot, write: bool) -> _Resumed | None:
                 leaf=leaf,
                 message_ids=snap.message_ids | _message_ids(chain_all),
                 cwd=cwd,
-                entries=len(appended),
+                extendable=extendable,
             )
     return _Resumed(history=repair_tool_pairs(messages), leaf=leaf, cwd=cwd, state=state)
 
@@ -216,7 +226,7 @@ def _extend(path: Path, snap: Snapshot, write: bool) -> _Resumed | None:
 def refresh_snapshot(path: Path) -> bool:
     """Bring ``path``'s resume snapshot up to date, as a persisted resume does first (any
     size of session); whether one describes the file now."""
-    hit, entries, state = _load_with_snapshot(path, True)
+    hit, entries, state = _load_with_snapshot(path, True, rewrite_after=0)
     if hit is None and entries and state is not None:
         _rebuild_and_snapshot(entries, path, state)
     snap = read_snapshot(path)
@@ -257,7 +267,8 @@ def _rebuild_and_snapshot(
 ) -> tuple[list[Raw], list[Raw]]:
     with gc_paused():
         chain_all = chain_entries(entries)
-        chain = relink_compacted(build_conversation_chain(chain_all), chain_all)
+        walked, walk_leaf = build_conversation_chain_and_leaf(chain_all)
+        chain = relink_compacted(walked, chain_all)
         messages = merge_api_messages(chain, [])
         write_snapshot(
             path,
@@ -266,7 +277,7 @@ def _rebuild_and_snapshot(
             leaf=resume_leaf(chain),
             message_ids=_message_ids(entries),
             cwd=_last_cwd(chain),
-            entries=len(entries),
+            extendable=bool(walked) and walked[-1] is walk_leaf,
         )
         return chain, repair_tool_pairs(messages)
 
@@ -289,7 +300,9 @@ async def _load_session(store: SessionStore, key: SessionKey, options: AgentOpti
         write = bool(options.persist_session)  # persist_session=False writes nothing at all
         hit, entries, state = await anyio.to_thread.run_sync(_load_with_snapshot, path, write)
         return _Loaded(key=key, hit=hit, entries=entries, state=state if write else None, path=path)
-    entries = await load_for_resume(store, key, at=options.resume_session_at)
+    entries = await load_for_resume(
+        store, key, at=options.resume_session_at, record=bool(options.persist_session)
+    )
     return _Loaded(key=key, entries=entries)
 
 
@@ -321,11 +334,13 @@ def _starts_as_sidechain(path: Path) -> bool:
     """Whether a transcript's first entry is a sidechain one (a subagent's, not a session)."""
     try:
         with open(path, "rb") as fh:
-            head = fh.read(1 << 20)
+            for line in fh:  # the first line that is an object, however long
+                first = next(iter_objects(line), None)
+                if first is not None:
+                    return first.get("isSidechain") is True
     except OSError:
-        return False
-    first = next(iter_objects(head[: head.rfind(b"\n") + 1] or head), None)
-    return first is not None and first.get("isSidechain") is True
+        pass
+    return False
 
 
 async def plan_session(options: AgentOptions) -> SessionPlan:

@@ -22,8 +22,8 @@ temporary file renamed into place). It does not hold the raw chain: a runtime re
 from a snapshot loads the chain from the transcript's first ``size`` bytes only when it
 needs it (compaction).
 
-Format (version 3): one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``,
-``dev``, ``digest``, ``leaf``, ``cwd``, ``entries``, ``messages``), one line with the JSON
+Format (version 4): one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``,
+``dev``, ``digest``, ``leaf``, ``cwd``, ``extendable``, ``messages``), one line with the JSON
 array of every assistant message id in the snapshotted entries, then the API messages
 before tool-pair repair (so appended messages merge as they would in a full rebuild), one
 per line (read line by line, so a resume never holds the text and the objects at once).
@@ -64,7 +64,7 @@ Raw = dict[str, Any]
 SNAPSHOT_NAME = "threadline-resume.snap"
 MIN_ENTRIES = 2_000
 """Smaller sessions resume fast enough from the transcript; no snapshot is written."""
-_VERSION = 3
+_VERSION = 4
 _EDGE = 4096
 _CHUNK = 1 << 20
 
@@ -120,6 +120,10 @@ class Snapshot:
     """Every assistant message id in the entries it was made from (an appended entry
     reusing one would be regrouped by the chain rebuild: those need a full read)."""
     cwd: str | None
+    extendable: bool
+    """Whether entries appended under ``leaf`` may be added (not when the chain ends with
+    parallel results its rebuild recovered after the walk's leaf: a turn written under one
+    of those is rebuilt differently)."""
     current: FileState
     """The transcript's state now (``current.size > state.size``: entries were appended)."""
 
@@ -146,6 +150,7 @@ def read_snapshot(transcript: Path) -> Snapshot | None:
             if current is None:
                 return None
             count = header["messages"]
+            extendable = header["extendable"]
             loads = orjson.loads
             with gc_paused():
                 ids = loads(fh.readline())
@@ -156,8 +161,9 @@ def read_snapshot(transcript: Path) -> Snapshot | None:
     leaf, cwd = header.get("leaf"), header.get("cwd")
     if (
         len(messages) != count
-        or not all(type(m) is dict for m in messages)
+        or not all(_well_formed(m) for m in messages)
         or type(ids) is not list
+        or type(extendable) is not bool
         or not all(v is None or isinstance(v, str) for v in (leaf, cwd))
     ):
         return None  # torn or foreign
@@ -167,8 +173,17 @@ def read_snapshot(transcript: Path) -> Snapshot | None:
         leaf=leaf,
         message_ids={i for i in ids if isinstance(i, str)},
         cwd=cwd,
+        extendable=extendable,
         current=current,
     )
+
+
+def _well_formed(message: object) -> bool:
+    """An API message as the history builder makes them: a role and a list of blocks."""
+    if type(message) is not dict or type(message.get("role")) is not str:
+        return False
+    content = message.get("content")
+    return type(content) is list and all(type(b) is dict for b in content)
 
 
 def _current_state(transcript: Path, state: FileState) -> FileState | None:
@@ -201,8 +216,12 @@ def _current_state(transcript: Path, state: FileState) -> FileState | None:
 
 
 def read_appended(transcript: Path, snap: Snapshot) -> tuple[list[Raw], FileState] | None:
-    """The entries appended after ``snap`` (whole lines only) and the state of the file up to
-    the last of them; ``None`` if the file is no longer the one ``snap`` was checked against."""
+    """The entries appended after ``snap`` and the state of the file up to the last of
+    them; ``None`` if the file is no longer the one ``snap`` was checked against.
+
+    As the readers do, a last line without its newline counts when it is a whole JSON
+    object (only the newline was lost; the next append adds it), and not when it is torn.
+    """
     start, current = snap.state.size, snap.current
     try:
         fd = os.open(transcript, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
@@ -212,9 +231,10 @@ def read_appended(transcript: Path, snap: Snapshot) -> tuple[list[Raw], FileStat
         st = os.fstat(fd)
         if (st.st_dev, st.st_ino) != (current.dev, current.ino) or st.st_size < current.size:
             return None
-        data = os.pread(fd, current.size - start, start)
-        # a torn last line (a writer that crashed, or one mid-append) is not part of it
+        data = pread_all(fd, current.size - start, start)
         end = start + data.rfind(b"\n") + 1
+        if end < current.size and _whole_object(data[end - start :]):
+            end = current.size
         if end == current.size:
             state = current
         elif end == start:
@@ -235,6 +255,26 @@ def read_appended(transcript: Path, snap: Snapshot) -> tuple[list[Raw], FileStat
         return list(iter_objects(data[: end - start])), state
 
 
+def _whole_object(line: bytes) -> bool:
+    try:
+        return type(orjson.loads(line)) is dict
+    except orjson.JSONDecodeError:
+        return False
+
+
+def pread_all(fd: int, size: int, offset: int) -> bytes:
+    """``size`` bytes at ``offset`` (one ``pread`` returns at most about 2 GiB)."""
+    parts: list[bytes] = []
+    while size > 0:
+        part = os.pread(fd, min(size, 1 << 30), offset)
+        if not part:
+            break
+        parts.append(part)
+        size -= len(part)
+        offset += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def write_snapshot(
     transcript: Path,
     state: FileState,
@@ -243,7 +283,7 @@ def write_snapshot(
     leaf: str | None,
     message_ids: set[str],
     cwd: str | None,
-    entries: int,
+    extendable: bool,
 ) -> bool:
     """Keep ``messages`` (merged, unrepaired) for ``state`` if the transcript is still in it.
 
@@ -261,7 +301,7 @@ def write_snapshot(
         "digest": state.digest,
         "leaf": leaf,
         "cwd": cwd,
-        "entries": entries,
+        "extendable": extendable,
         "messages": len(messages),
     }
     target = snapshot_path(transcript)
@@ -350,7 +390,7 @@ def prefix_loader(
             st = os.fstat(fd)
             if (st.st_dev, st.st_ino) != (state.dev, state.ino) or st.st_size < state.size:
                 raise _changed(transcript)
-            data = os.pread(fd, state.size, 0)
+            data = pread_all(fd, state.size, 0)
         finally:
             os.close(fd)
         if _edge_digest_bytes(data) != state.digest:

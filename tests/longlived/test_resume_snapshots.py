@@ -37,9 +37,9 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     seen: list[Path] = []
     real = resume_mod._resume_load_sync
 
-    def spy(path: Path) -> Any:
+    def spy(path: Path, record: bool = True) -> Any:
         seen.append(path)
-        return real(path)
+        return real(path, record)
 
     monkeypatch.setattr(resume_mod, "_resume_load_sync", spy)
     return seen
