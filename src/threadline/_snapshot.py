@@ -86,18 +86,21 @@ class FileState:
         except OSError:
             return None
         try:
-            st = os.fstat(fd)
-            return cls(
-                dev=st.st_dev,
-                ino=st.st_ino,
-                size=st.st_size,
-                mtime_ns=st.st_mtime_ns,
-                digest=_edge_digest(fd, st.st_size),
-            )
+            return cls.of_fd(fd, os.fstat(fd))
         except OSError:
             return None
         finally:
             os.close(fd)
+
+    @classmethod
+    def of_fd(cls, fd: int, st: os.stat_result) -> FileState:
+        return cls(
+            dev=st.st_dev,
+            ino=st.st_ino,
+            size=st.st_size,
+            mtime_ns=st.st_mtime_ns,
+            digest=_edge_digest(fd, st.st_size),
+        )
 
 
 def _edge_digest(fd: int, size: int) -> str:
@@ -200,15 +203,7 @@ def _current_state(transcript: Path, state: FileState) -> FileState | None:
             return None
         if _edge_digest(fd, state.size) != state.digest:
             return None
-        if st.st_size == state.size:
-            return state
-        return FileState(
-            dev=st.st_dev,
-            ino=st.st_ino,
-            size=st.st_size,
-            mtime_ns=st.st_mtime_ns,
-            digest=_edge_digest(fd, st.st_size),
-        )
+        return state if st.st_size == state.size else FileState.of_fd(fd, st)
     except OSError:
         return None
     finally:
