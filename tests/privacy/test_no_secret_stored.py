@@ -111,3 +111,18 @@ async def test_redacting_file_store_conditional_appends(config_dir: Path) -> Non
     _assert_clean(all_bytes(config_dir))
     loaded: Any = await store.load(key)
     assert [e.get("uuid") for e in loaded] == [e.get("uuid") for e in entries]
+
+
+async def test_a_file_store_subclass_that_overrides_append_is_called(config_dir: Path) -> None:
+    calls: list[int] = []
+
+    class Counting(FileStore):
+        async def append(self, key: Any, entries: Any) -> None:
+            calls.append(len(entries))
+            await super().append(key, entries)
+
+    store = RedactingStore(Counting())
+    sid, entries, _ = leaky_session(CREDS)
+    await store.append({"project_key": PROJECT, "session_id": sid}, entries)
+    assert calls == [len(entries)]
+    _assert_clean(all_bytes(config_dir))

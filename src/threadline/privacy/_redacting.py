@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 from typing_extensions import Self
 
@@ -70,9 +70,19 @@ class RedactingStore(StoreWrapper):
             out.append(redacted)
         return out, lines
 
+    def _prepared_path(self, method: str) -> Any:
+        """The inner ``FileStore``'s ``_append_prepared`` when its ``method`` is FileStore's
+        own (a subclass that overrides it gets the plain call), else ``None``."""
+        from ..sessions.file import FileStore
+
+        inner = self.inner
+        if getattr(type(inner), method, None) is not getattr(FileStore, method):
+            return None
+        return getattr(inner, "_append_prepared", None)
+
     async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
-        prepared = getattr(self.inner, "_append_prepared", None)
-        if callable(prepared):
+        prepared = self._prepared_path("append")
+        if prepared is not None:
             await prepared(key, entries, self._prepared)
             return
         await self.inner.append(key, self._redacted(entries))
@@ -87,8 +97,8 @@ class _RedactingExtras(RedactingStore, PassThrough):
     async def append_conditional(
         self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
     ) -> None:
-        prepared = getattr(self.inner, "_append_prepared", None)
-        if callable(prepared):
+        prepared = self._prepared_path("append_conditional")
+        if prepared is not None:
             await prepared(key, entries, self._prepared, expected_head=expected_head)
             return
         inner = cast(ConditionalAppendStore, self.inner)
