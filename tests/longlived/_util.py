@@ -62,3 +62,19 @@ def conversation(body: dict[str, Any]) -> list[tuple[str, str]]:
             elif b.get("type") in ("tool_use", "tool_result"):
                 out.append((m["role"], b["type"]))
     return out
+
+
+def transcript_file(config_dir: Path, session_id: str) -> Path:
+    """The one transcript file of ``session_id`` under ``config_dir``."""
+    files = list((config_dir / "projects").glob(f"*/{session_id}.jsonl"))
+    assert len(files) == 1, files
+    return files[0]
+
+
+async def resume_once(session_id: str, prompt: str = "again", **kwargs: Any) -> None:
+    """One ``query()`` resuming ``session_id`` (``persist_session=False`` unless given)."""
+    from threadline._query import query
+
+    kwargs.setdefault("persist_session", False)
+    async for _ in query(prompt=prompt, options=options(resume=session_id, **kwargs)):
+        pass

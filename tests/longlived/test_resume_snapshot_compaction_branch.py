@@ -7,36 +7,20 @@ pre-compaction history + branch."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 import threadline._resume as resume_mod
 from threadline._client import AgentClient
-from threadline._query import query
 from threadline._snapshot import SNAPSHOT_NAME, read_snapshot
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
-from ._util import conversation, options, run_turn, turns
+from ._util import conversation, options, resume_once, run_turn, transcript_file, turns
 
-pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture(autouse=True)
-def _small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 1)
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("small_snapshots")]
 
 
-def _file(config_dir: Path, sid: str) -> Path:
-    files = list((config_dir / "projects").glob(f"*/{sid}.jsonl"))
-    assert len(files) == 1
-    return files[0]
 
-
-async def _resume_once(sid: str, prompt: str, **kw: Any) -> None:
-    kw.setdefault("persist_session", False)
-    async for _ in query(prompt=prompt, options=options(resume=sid, **kw)):
-        pass
 
 
 async def test_branch_off_the_preserved_tail_is_not_served_from_the_snapshot(
@@ -46,7 +30,7 @@ async def test_branch_off_the_preserved_tail_is_not_served_from_the_snapshot(
     async with AgentClient(options(resume=sid)) as client:
         await run_turn(client, "prompt 3")
         result = await client.compact()
-    path = _file(config_dir, sid)
+    path = transcript_file(config_dir, sid)
     assert resume_mod.refresh_snapshot(path)  # snapshot of [boundary, summary, preserved]
     snap = read_snapshot(path)
     assert snap is not None
@@ -54,11 +38,11 @@ async def test_branch_off_the_preserved_tail_is_not_served_from_the_snapshot(
     assert snap.leaf != tail  # new turns hang off the summary, not the preserved tail
 
     # a turn branching at the preserved reply (written to the same file)
-    await _resume_once(sid, "branch", persist_session=True, resume_session_at=tail)
+    await resume_once(sid, "branch", persist_session=True, resume_session_at=tail)
 
-    await _resume_once(sid, "after")  # served from the snapshot
+    await resume_once(sid, "after")  # served from the snapshot
     via_snapshot = conversation(fake.message_requests()[-1])
     (path.with_suffix("") / SNAPSHOT_NAME).unlink()
-    await _resume_once(sid, "after")  # full read of the same transcript
+    await resume_once(sid, "after")  # full read of the same transcript
     full_read = conversation(fake.message_requests()[-1])
     assert via_snapshot == full_read

@@ -20,10 +20,8 @@ from ._util import conversation, options, turns
 Raw = dict[str, Any]
 SID = "5b0f7a4e-8f55-4d7e-9a49-0c6f4c1f0e11"
 
+pytestmark = pytest.mark.usefixtures("small_snapshots")
 
-@pytest.fixture(autouse=True)
-def _small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 1)
 
 
 def _entry(n: int, kind: str, parent: str | None, content: Any, **kw: Any) -> Raw:

@@ -9,17 +9,14 @@ from typing import Any
 import orjson
 import pytest
 
-import threadline._resume as resume_mod
 from threadline._compact import resume_leaf
 from threadline._resume import _load_with_snapshot, _rebuild, _rebuild_and_snapshot
 
 Raw = dict[str, Any]
 SID = "5b0f7a4e-8f55-4d7e-9a49-0c6f4c1f0e11"
 
+pytestmark = pytest.mark.usefixtures("small_snapshots")
 
-@pytest.fixture(autouse=True)
-def _small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 1)
 
 
 class _W:

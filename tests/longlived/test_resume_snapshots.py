@@ -20,14 +20,13 @@ from threadline._query import query
 from threadline._snapshot import SNAPSHOT_NAME, FileState, read_snapshot
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
-from ._util import conversation, options, run_turn, transcript, turns
+from ._util import conversation, options, resume_once, run_turn, transcript, transcript_file, turns
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("small_snapshots")]
 
 
 @pytest.fixture(autouse=True)
-def _small_threshold(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 1)
+def _rewrite_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(resume_mod, "REWRITE_AFTER", 0)  # rewritten after every append
 
 
@@ -45,40 +44,30 @@ def loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     return seen
 
 
-def _file(config_dir: Path, sid: str) -> Path:
-    files = list((config_dir / "projects").glob(f"*/{sid}.jsonl"))
-    assert len(files) == 1
-    return files[0]
-
 
 def _snap(config_dir: Path, sid: str) -> Path:
-    return _file(config_dir, sid).with_suffix("") / SNAPSHOT_NAME
+    return transcript_file(config_dir, sid).with_suffix("") / SNAPSHOT_NAME
 
-
-async def _resume_once(sid: str, prompt: str = "again", **kw: Any) -> None:
-    kw.setdefault("persist_session", False)
-    async for _ in query(prompt=prompt, options=options(resume=sid, **kw)):
-        pass
 
 
 async def _snapshot_now(config_dir: Path, sid: str) -> None:
     """What a persisted resume does before its turn: the snapshot of the file as it is."""
-    assert await anyio.to_thread.run_sync(resume_mod.refresh_snapshot, _file(config_dir, sid))
+    assert await anyio.to_thread.run_sync(resume_mod.refresh_snapshot, transcript_file(config_dir, sid))
 
 
 async def test_a_persisted_resume_writes_a_snapshot_the_next_one_reads(
     fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
 ) -> None:
     sid, _ = await turns(options(), "one", "two")
-    await _resume_once(sid)
+    await resume_once(sid)
     assert not _snap(config_dir, sid).exists(), "persist_session=False wrote a snapshot"
-    await _resume_once(sid, persist_session=True)
+    await resume_once(sid, persist_session=True)
     assert len(loads) == 2
     snap = _snap(config_dir, sid)
     assert snap.exists()
     assert stat.S_IMODE(snap.stat().st_mode) == 0o600
     assert stat.S_IMODE(snap.parent.stat().st_mode) == 0o700
-    await _resume_once(sid, "more")
+    await resume_once(sid, "more")
     assert len(loads) == 2, "the resume after it read the whole transcript again"
     warm = fake.message_requests()[-1]
     assert conversation(warm) == [
@@ -91,7 +80,7 @@ async def test_a_persisted_resume_writes_a_snapshot_the_next_one_reads(
         ("user", "more"),
     ]
     snap.unlink()
-    await _resume_once(sid, "more")
+    await resume_once(sid, "more")
     assert len(loads) == 3
     assert fake.message_requests()[-1]["messages"] == warm["messages"]
 
@@ -101,8 +90,8 @@ async def test_an_unchanged_transcript_is_not_read_at_all(
 ) -> None:
     sid, _ = await turns(options(), "one")
     await _snapshot_now(config_dir, sid)
-    await _resume_once(sid)
-    await _resume_once(sid)
+    await resume_once(sid)
+    await resume_once(sid)
     assert len(loads) == 1
     assert conversation(fake.message_requests()[-1]) == [
         ("user", "one"),
@@ -116,9 +105,9 @@ async def test_a_turn_appended_since_is_added_to_the_snapshot(
 ) -> None:
     sid, _ = await turns(options(), "one")
     await _snapshot_now(config_dir, sid)
-    await _resume_once(sid, "two", persist_session=True)  # appends a turn
-    size = _file(config_dir, sid).stat().st_size
-    await _resume_once(sid, "three", persist_session=True)
+    await resume_once(sid, "two", persist_session=True)  # appends a turn
+    size = transcript_file(config_dir, sid).stat().st_size
+    await resume_once(sid, "three", persist_session=True)
     assert len(loads) == 1, "only the appended part is read"
     assert conversation(fake.message_requests()[-1]) == [
         ("user", "one"),
@@ -128,9 +117,9 @@ async def test_a_turn_appended_since_is_added_to_the_snapshot(
         ("user", "three"),
     ]
     # and the snapshot was brought up to the state that resume read (before its own turn)
-    snap = read_snapshot(_file(config_dir, sid))
+    snap = read_snapshot(transcript_file(config_dir, sid))
     assert snap is not None and snap.state.size == size
-    assert snap.current == FileState.of(_file(config_dir, sid))
+    assert snap.current == FileState.of(transcript_file(config_dir, sid))
 
 
 async def test_a_branch_appended_since_makes_the_resume_read_everything(
@@ -140,8 +129,8 @@ async def test_a_branch_appended_since_makes_the_resume_read_everything(
     await _snapshot_now(config_dir, sid)
     first_reply = next(e for e in transcript(config_dir, sid) if e["type"] == "assistant")
     # a turn branching off the first reply (rewind), written to the same file
-    await _resume_once(sid, "branch", persist_session=True, resume_session_at=first_reply["uuid"])
-    await _resume_once(sid, "after")
+    await resume_once(sid, "branch", persist_session=True, resume_session_at=first_reply["uuid"])
+    await resume_once(sid, "after")
     assert len(loads) == 2
     assert conversation(fake.message_requests()[-1]) == [
         ("user", "one"),
@@ -157,7 +146,7 @@ async def test_a_continuation_appended_by_another_program_is_added(
 ) -> None:
     sid, _ = await turns(options(), "one")
     await _snapshot_now(config_dir, sid)
-    path = _file(config_dir, sid)
+    path = transcript_file(config_dir, sid)
     entries = transcript(config_dir, sid)
     extra = dict(entries[-1], uuid="11111111-1111-4111-8111-111111111111")
     extra["parentUuid"] = entries[-1]["uuid"]
@@ -168,7 +157,7 @@ async def test_a_continuation_appended_by_another_program_is_added(
 
     with path.open("ab") as fh:
         fh.write(orjson.dumps(extra) + b"\n")
-    await _resume_once(sid, "next")
+    await resume_once(sid, "next")
     assert len(loads) == 1
     assert conversation(fake.message_requests()[-1]) == [
         ("user", "one"),
@@ -203,14 +192,14 @@ async def test_a_bad_snapshot_is_ignored_and_replaced(
         snap.write_bytes(orjson.dumps(h) + b"\n" + body.replace(b"echo: one", b"forged"))
     else:
         snap.write_bytes(content)
-    await _resume_once(sid, "next", persist_session=True)
+    await resume_once(sid, "next", persist_session=True)
     assert len(loads) == 2
     assert conversation(fake.message_requests()[-1]) == [
         ("user", "one"),
         ("assistant", "echo: one"),
         ("user", "next"),
     ]
-    assert read_snapshot(_file(config_dir, sid)) is not None
+    assert read_snapshot(transcript_file(config_dir, sid)) is not None
 
 
 async def test_turns_after_a_snapshot_resume_chain_to_the_leaf(
@@ -285,12 +274,12 @@ async def test_no_snapshot_for_small_sessions_forks_or_branches(
 ) -> None:
     monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 2_000)
     sid, _ = await turns(options(), "one")
-    await _resume_once(sid, persist_session=True)
+    await resume_once(sid, persist_session=True)
     assert not _snap(config_dir, sid).exists()
     monkeypatch.setattr(resume_mod, "MIN_ENTRIES", 1)
     first = transcript(config_dir, sid)[0]["uuid"]
-    await _resume_once(sid, persist_session=True, resume_session_at=first)
-    await _resume_once(sid, persist_session=True, fork_session=True)
+    await resume_once(sid, persist_session=True, resume_session_at=first)
+    await resume_once(sid, persist_session=True, fork_session=True)
     assert not _snap(config_dir, sid).exists()
 
 
@@ -298,7 +287,7 @@ async def test_delete_session_removes_the_snapshot(
     fake: FakeAnthropicServer, project: Path, config_dir: Path
 ) -> None:
     sid, _ = await turns(options(), "one")
-    await _resume_once(sid, persist_session=True)
+    await resume_once(sid, persist_session=True)
     snap = _snap(config_dir, sid)
     assert snap.exists()
     delete_session(sid)
@@ -338,7 +327,7 @@ async def test_continue_conversation_uses_the_snapshot_too(
         ("assistant", "echo: two"),
         ("user", "three"),
     ]
-    assert read_snapshot(_file(config_dir, sid)) is not None
+    assert read_snapshot(transcript_file(config_dir, sid)) is not None
 
 
 async def test_a_snapshot_cut_short_is_not_used(
@@ -349,8 +338,8 @@ async def test_a_snapshot_cut_short_is_not_used(
     snap = _snap(config_dir, sid)
     data = snap.read_bytes()
     snap.write_bytes(data[: data.rstrip(b"\n").rfind(b"\n") + 1])  # the last message lost
-    assert read_snapshot(_file(config_dir, sid)) is None
-    await _resume_once(sid, "three")
+    assert read_snapshot(transcript_file(config_dir, sid)) is None
+    await resume_once(sid, "three")
     assert len(loads) == 2
     assert conversation(fake.message_requests()[-1])[-2:] == [
         ("assistant", "echo: two"),
@@ -368,13 +357,13 @@ async def test_small_appends_do_not_rewrite_the_snapshot(
     monkeypatch.setattr(resume_mod, "REWRITE_AFTER", 1 << 20)
     sid, _ = await turns(options(), "one")
     await _snapshot_now(config_dir, sid)
-    first = read_snapshot(_file(config_dir, sid))
+    first = read_snapshot(transcript_file(config_dir, sid))
     assert first is not None
     for prompt in ("two", "three"):
-        await _resume_once(sid, prompt, persist_session=True)
-    await _resume_once(sid, "four")
+        await resume_once(sid, prompt, persist_session=True)
+    await resume_once(sid, "four")
     assert len(loads) == 1
-    again = read_snapshot(_file(config_dir, sid))
+    again = read_snapshot(transcript_file(config_dir, sid))
     assert again is not None and again.state == first.state  # the same snapshot, still used
     assert conversation(fake.message_requests()[-1]) == [
         ("user", "one"),
