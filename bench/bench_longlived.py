@@ -26,8 +26,8 @@ from typing import Any
 
 import orjson
 
-from threadline._compact import compaction_entries, record_boundary
-from threadline._record import EntryFactory
+from threadline.runtime._compaction import compaction_entries, record_boundary
+from threadline.transcript._entries import EntryFactory
 
 PROJECT = "-bench-project"
 
@@ -109,8 +109,8 @@ def build_session(
 
 
 async def _plan(config: Path, sid: str, cwd: str) -> int:
-    from threadline._options import AgentOptions
-    from threadline._resume import plan_session
+    from threadline.runtime._options import AgentOptions
+    from threadline.runtime._resume import plan_session
 
     plan = await plan_session(
         AgentOptions(resume=sid, cwd=cwd, env={"CLAUDE_CONFIG_DIR": str(config)})
@@ -120,7 +120,7 @@ async def _plan(config: Path, sid: str, cwd: str) -> int:
 
 async def _connect(config: Path, sid: str, cwd: str) -> None:
     from threadline._client import AgentClient
-    from threadline._options import AgentOptions
+    from threadline.runtime._options import AgentOptions
 
     opts = AgentOptions(
         resume=sid, cwd=cwd, api_key="sk-bench", env={"CLAUDE_CONFIG_DIR": str(config)}
@@ -184,7 +184,7 @@ _CHILD = """
 import asyncio, json, sys
 sys.path.insert(0, {bench!r})
 import bench_longlived as b
-import threadline._resume, threadline._loop  # imports before the baseline
+import threadline.runtime._resume, threadline.runtime._loop  # imports before the baseline
 base = b._status("VmRSS")
 asyncio.run(b._plan(__import__("pathlib").Path({config!r}), {sid!r}, {cwd!r}))
 print(json.dumps({{"baseline": base, "hwm": b._status("VmHWM")}}))

@@ -50,8 +50,8 @@ sys.path.insert(0, str(HERE))
 
 import _corpus  # noqa: E402
 from threadline import FileStore, get_session_messages_from_store  # noqa: E402
-from threadline._jsonl import iter_objects  # noqa: E402
 from threadline.privacy import EncryptedStore, RedactingStore, Redactor, generate_key  # noqa: E402
+from threadline.transcript._jsonl import iter_objects  # noqa: E402
 
 KEY = generate_key()
 VARIANTS: dict[str, Callable[[Path], Any]] = {

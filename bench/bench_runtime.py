@@ -35,11 +35,11 @@ sys.path.insert(0, str(ROOT / "src"))
 from threadline._client import AgentClient  # noqa: E402
 from threadline._ids import new_uuid  # noqa: E402
 from threadline._messages import ResultMessage  # noqa: E402
-from threadline._options import AgentOptions  # noqa: E402
-from threadline._paths import project_key_for_directory  # noqa: E402
 from threadline._query import query  # noqa: E402
-from threadline._record import EntryFactory  # noqa: E402
-from threadline._snapshot import SNAPSHOT_NAME  # noqa: E402
+from threadline.runtime._options import AgentOptions  # noqa: E402
+from threadline.sessions._paths import project_key_for_directory  # noqa: E402
+from threadline.sessions._snapshot import SNAPSHOT_NAME  # noqa: E402
+from threadline.transcript._entries import EntryFactory  # noqa: E402
 
 MiB = 1024 * 1024
 

@@ -6,15 +6,7 @@ the ``claude`` CLI and the official ``claude-agent-sdk`` readers.
 
 from __future__ import annotations
 
-from ._bundle import (
-    BundleConflictError as BundleConflictError,
-    BundleError as BundleError,
-    export_bundle as export_bundle,
-    import_bundle as import_bundle,
-    read_manifest as read_manifest,
-)
 from ._client import AgentClient as AgentClient, ClaudeSDKClient as ClaudeSDKClient
-from ._compact import CompactResult as CompactResult
 from ._exceptions import (
     CompactionError as CompactionError,
     ConcurrentModificationError as ConcurrentModificationError,
@@ -34,11 +26,6 @@ from ._exceptions import (
     ToolError as ToolError,
     UserError as UserError,
 )
-from ._hooks import (
-    HookCallback as HookCallback,
-    HookContext as HookContext,
-    HookMatcher as HookMatcher,
-)
 from ._messages import (
     AssistantMessage as AssistantMessage,
     ContentBlock as ContentBlock,
@@ -54,29 +41,13 @@ from ._messages import (
     ToolUseBlock as ToolUseBlock,
     UserMessage as UserMessage,
 )
-from ._options import AgentOptions as AgentOptions, ClaudeAgentOptions as ClaudeAgentOptions
-from ._paths import project_key_for_directory as project_key_for_directory
-from ._permissions import (
-    CanUseTool as CanUseTool,
-    PermissionMode as PermissionMode,
-    PermissionResult as PermissionResult,
-    PermissionResultAllow as PermissionResultAllow,
-    PermissionResultDeny as PermissionResultDeny,
-    PermissionUpdate as PermissionUpdate,
-    ToolPermissionContext as ToolPermissionContext,
-)
 from ._query import query as query
-from ._search import (
-    SearchHit as SearchHit,
-    SearchIndex as SearchIndex,
-    search_sessions as search_sessions,
-)
-from ._subagents import AgentDefinition as AgentDefinition
-from ._types import (
+from ._results import (
     ForkSessionResult as ForkSessionResult,
     SDKSessionInfo as SDKSessionInfo,
     SessionMessage as SessionMessage,
 )
+from ._version import __version__ as __version__
 from .privacy import (
     RedactingStore as RedactingStore,
     Redactor as Redactor,
@@ -87,6 +58,23 @@ from .providers import (
     RetryPolicy as RetryPolicy,
     register_model_price as register_model_price,
 )
+from .runtime._compaction import CompactResult as CompactResult
+from .runtime._hooks import (
+    HookCallback as HookCallback,
+    HookContext as HookContext,
+    HookMatcher as HookMatcher,
+)
+from .runtime._options import AgentOptions as AgentOptions, ClaudeAgentOptions as ClaudeAgentOptions
+from .runtime._permissions import (
+    CanUseTool as CanUseTool,
+    PermissionMode as PermissionMode,
+    PermissionResult as PermissionResult,
+    PermissionResultAllow as PermissionResultAllow,
+    PermissionResultDeny as PermissionResultDeny,
+    PermissionUpdate as PermissionUpdate,
+    ToolPermissionContext as ToolPermissionContext,
+)
+from .runtime._subagents import AgentDefinition as AgentDefinition
 from .sessions import (
     CleanupReport as CleanupReport,
     ConditionalAppendStore as ConditionalAppendStore,
@@ -122,6 +110,19 @@ from .sessions import (
     restore_session as restore_session,
     tag_session as tag_session,
     tag_session_via_store as tag_session_via_store,
+)
+from .sessions._bundle import (
+    BundleConflictError as BundleConflictError,
+    BundleError as BundleError,
+    export_bundle as export_bundle,
+    import_bundle as import_bundle,
+    read_manifest as read_manifest,
+)
+from .sessions._paths import project_key_for_directory as project_key_for_directory
+from .sessions._search import (
+    SearchHit as SearchHit,
+    SearchIndex as SearchIndex,
+    search_sessions as search_sessions,
 )
 from .sessions._transfer import (
     TransferProgress as TransferProgress,
@@ -252,4 +253,3 @@ __all__ = [
     "tool",
 ]
 
-__version__ = "0.1.0"

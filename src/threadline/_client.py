@@ -6,7 +6,7 @@ own task (the client may be used from any task and across task groups). ``interr
 may be called from another task while a turn runs.
 
 Background subagents are the one exception: each runs in a task of its own (see
-:class:`~threadline._subagents.BackgroundTasks`), started by the ``Agent`` tool and
+:class:`~threadline.runtime._subagents.BackgroundTasks`), started by the ``Agent`` tool and
 stopped by ``interrupt()`` / ``disconnect()``. Their reports reach the parent this way:
 
 - a turn is running: the report is added after its next tool batch;
@@ -30,13 +30,13 @@ from typing import Any
 
 import anyio
 
-from ._compact import CompactResult
 from ._exceptions import UserError
 from ._ids import is_uuid
-from ._loop import NOTIFICATION_FIELDS, Prompt, Runtime
 from ._messages import Message
-from ._options import AgentOptions
-from ._subagents import BackgroundTasks, Notification
+from .runtime._compaction import CompactResult
+from .runtime._loop import NOTIFICATION_FIELDS, Prompt, Runtime
+from .runtime._options import AgentOptions
+from .runtime._subagents import BackgroundTasks, Notification
 
 __all__ = ["AgentClient", "ClaudeSDKClient", "check_prompt", "prompt_from_message"]
 

@@ -9,7 +9,7 @@ import anyio
 
 from ._client import AgentClient, check_prompt
 from ._messages import Message
-from ._options import AgentOptions
+from .runtime._options import AgentOptions
 
 __all__ = ["query"]
 

@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from threadline import AgentOptions, ResultMessage, query
-from threadline._bundle import BundleError, export_bundle, import_bundle, read_manifest
+from threadline.sessions._bundle import BundleError, export_bundle, import_bundle, read_manifest
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
 from .conftest import invoke

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from threadline._search import SearchIndex, search_sessions
 from threadline.sessions import rename_session
+from threadline.sessions._search import SearchIndex, search_sessions
 
 from .conftest import invoke
 

@@ -8,8 +8,8 @@ from typing import Any
 
 from threadline._client import AgentClient
 from threadline._messages import Message, ResultMessage
-from threadline._options import AgentOptions
 from threadline.providers import RetryPolicy
+from threadline.runtime._options import AgentOptions
 
 FAST_RETRY = RetryPolicy(max_retries=3, base_delay_s=0.0, max_delay_s=0.0)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import threadline._resume as resume_mod
+import threadline.runtime._resume as resume_mod
 
 
 @pytest.fixture

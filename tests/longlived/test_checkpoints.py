@@ -167,7 +167,7 @@ async def test_checkpoints_with_a_memory_store(
         await again.rewind_files(first)
     assert (project / "a.txt").read_text() == "original\n"
     assert not (project / "b.txt").exists()
-    from threadline._paths import project_key_for_directory
+    from threadline.sessions._paths import project_key_for_directory
 
     subkeys = await store.list_subkeys(
         {"project_key": project_key_for_directory(str(project)), "session_id": sid}
@@ -188,7 +188,7 @@ def test_snapshot_shape_matches_the_cli_corpus() -> None:
         '"trackedFileBackups":{"a.txt":{"backupFileName":"7e9a53964f09acc8@v2","version":2,'
         '"backupTime":"2026-11-22T00:58:01.917Z"}},"timestamp":"t"},"isSnapshotUpdate":false}'
     )
-    from threadline._checkpoints import _backup_name
+    from threadline.runtime._checkpoints import _backup_name
 
     assert set(cli) == {"type", "messageId", "snapshot", "isSnapshotUpdate"}
     assert _backup_name("a.txt", 2).endswith("@v2") and len(_backup_name("a.txt", 2)) == 19

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from threadline._client import AgentClient
-from threadline._compact import SIDECAR_NAME, CompactionError, load_tail
-from threadline._hooks import HookMatcher
 from threadline._messages import SystemMessage
+from threadline.runtime._compaction import SIDECAR_NAME, CompactionError, load_tail
+from threadline.runtime._hooks import HookMatcher
 from threadline.sessions import MemoryStore, get_session_messages
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 

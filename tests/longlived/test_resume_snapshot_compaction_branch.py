@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-import threadline._resume as resume_mod
+import threadline.runtime._resume as resume_mod
 from threadline._client import AgentClient
-from threadline._snapshot import SNAPSHOT_NAME, read_snapshot
+from threadline.sessions._snapshot import SNAPSHOT_NAME, read_snapshot
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
 from ._util import conversation, options, resume_once, run_turn, transcript_file, turns

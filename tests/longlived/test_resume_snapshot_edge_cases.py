@@ -8,11 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
-import threadline._resume as resume_mod
-from threadline._compact import SIDECAR_NAME, _resume_load_sync, resume_leaf
+import threadline.runtime._resume as resume_mod
 from threadline._query import query
-from threadline._resume import _load_with_snapshot, _rebuild, _rebuild_and_snapshot
-from threadline._snapshot import SNAPSHOT_NAME
+from threadline.runtime._compaction import SIDECAR_NAME, _resume_load_sync, resume_leaf
+from threadline.runtime._resume import _load_with_snapshot, _rebuild, _rebuild_and_snapshot
+from threadline.sessions._snapshot import SNAPSHOT_NAME
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
 from ._util import conversation, options, turns
@@ -209,7 +209,7 @@ def test_continue_skips_a_sidechain_transcript_with_a_long_first_line(tmp_path: 
     """_starts_as_sidechain reads 1 MiB; a first line longer than that is not parsed (the
     partial line is skipped) and the file is taken for a main session, whereas the path
     without snapshots checks entries[0]."""
-    from threadline._resume import _starts_as_sidechain
+    from threadline.runtime._resume import _starts_as_sidechain
 
     path = tmp_path / f"{SID}.jsonl"
     first = _entry(1, "user", None, "x" * (1 << 20), isSidechain=True)

@@ -10,10 +10,10 @@ from typing import Any
 import orjson
 import pytest
 
-import threadline._resume as resume_mod
-from threadline._compact import resume_leaf
-from threadline._resume import _load_with_snapshot, _rebuild, _rebuild_and_snapshot
-from threadline._snapshot import read_snapshot
+import threadline.runtime._resume as resume_mod
+from threadline.runtime._compaction import resume_leaf
+from threadline.runtime._resume import _load_with_snapshot, _rebuild, _rebuild_and_snapshot
+from threadline.sessions._snapshot import read_snapshot
 
 Raw = dict[str, Any]
 SID = "5b0f7a4e-8f55-4d7e-9a49-0c6f4c1f0e11"

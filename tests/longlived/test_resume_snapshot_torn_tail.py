@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-import threadline._resume as resume_mod
+import threadline.runtime._resume as resume_mod
 from threadline._client import AgentClient
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 

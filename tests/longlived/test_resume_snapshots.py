@@ -13,11 +13,11 @@ from typing import Any
 import anyio.to_thread
 import pytest
 
-import threadline._resume as resume_mod
+import threadline.runtime._resume as resume_mod
 from threadline import delete_session, get_session_messages
 from threadline._client import AgentClient
 from threadline._query import query
-from threadline._snapshot import SNAPSHOT_NAME, FileState, read_snapshot
+from threadline.sessions._snapshot import SNAPSHOT_NAME, FileState, read_snapshot
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
 from ._util import conversation, options, resume_once, run_turn, transcript, transcript_file, turns
@@ -300,7 +300,7 @@ async def test_bundles_leave_the_snapshot_behind(
 ) -> None:
     import tarfile
 
-    from threadline._bundle import export_bundle
+    from threadline.sessions._bundle import export_bundle
 
     sid, _ = await turns(options(), "one")
     await _snapshot_now(config_dir, sid)

@@ -20,7 +20,7 @@ from threadline._messages import (
     UserMessage,
 )
 from threadline._query import query
-from threadline._subagents import AgentDefinition
+from threadline.runtime._subagents import AgentDefinition
 from threadline.sessions import (
     MemoryStore,
     get_subagent_messages,
@@ -300,7 +300,7 @@ async def test_background_subagent_overlaps_the_parent_and_starts_a_notification
     assert data["finished"] is True
 
     # a resume sends the report back as the prompt of its turn
-    from threadline._resume import plan_session
+    from threadline.runtime._resume import plan_session
 
     plan = await plan_session(options(resume=sid))
     users = [m for m in plan.history if m["role"] == "user"]
@@ -532,8 +532,7 @@ async def test_failing_background_child_reports_a_failure(
 async def test_background_child_that_raises_reports_a_failure(
     fake: FakeAnthropicServer, project: Path, config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from threadline import _subagents
-
+    from threadline.runtime import _subagents
     async def explode(self: Any) -> Any:
         await anyio.sleep(0.05)
         raise RuntimeError("boom in the child")

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from threadline._messages import ResultMessage
-from threadline._options import AgentOptions
 from threadline._query import query
 from threadline.privacy import EncryptedStore, RedactingStore, generate_key
 from threadline.providers import RetryPolicy
+from threadline.runtime._options import AgentOptions
 from threadline.sessions import MemoryStore
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 

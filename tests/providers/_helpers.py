@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from threadline._messages import ToolResultBlock, UserMessage
-from threadline._options import AgentOptions
 from threadline._query import query
 from threadline.providers import RetryPolicy
+from threadline.runtime._options import AgentOptions
 from threadline.testing._fake_openai import FakeOpenAIServer
 
 FAST_RETRY = RetryPolicy(max_retries=3, base_delay_s=0.0, max_delay_s=0.0)

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from threadline._options import AgentOptions
 from threadline.providers import RetryPolicy
+from threadline.runtime._options import AgentOptions
 
 FAST_RETRY = RetryPolicy(max_retries=3, base_delay_s=0.0, max_delay_s=0.0)
 

@@ -11,9 +11,9 @@ import pytest
 
 from threadline._client import AgentClient
 from threadline._exceptions import InvalidSessionIdError, UserError
-from threadline._hooks import HookMatcher
-from threadline._options import AgentOptions
 from threadline._query import query
+from threadline.runtime._hooks import HookMatcher
+from threadline.runtime._options import AgentOptions
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
 from ._helpers import options

@@ -11,7 +11,6 @@ import anyio
 import pytest
 
 from threadline._client import AgentClient
-from threadline._hooks import HookMatcher
 from threadline._messages import (
     AssistantMessage,
     ResultMessage,
@@ -20,12 +19,13 @@ from threadline._messages import (
     ToolResultBlock,
     UserMessage,
 )
-from threadline._permissions import (
+from threadline._query import query
+from threadline.runtime._hooks import HookMatcher
+from threadline.runtime._permissions import (
     PermissionResultAllow,
     PermissionResultDeny,
     ToolPermissionContext,
 )
-from threadline._query import query
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 from threadline.tools import create_sdk_mcp_server, tool
 

@@ -16,8 +16,8 @@ import threadline
 from threadline._client import AgentClient
 from threadline._exceptions import InvalidSessionIdError, SessionNotFoundError
 from threadline._messages import AssistantMessage, ResultMessage, TextBlock
-from threadline._options import AgentOptions
 from threadline._query import query
+from threadline.runtime._options import AgentOptions
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "seeds"

@@ -190,7 +190,7 @@ def _files(root: Path) -> set[Path]:
 
 
 def _pk(path: Path) -> str:
-    from threadline._paths import project_key_for_directory
+    from threadline.sessions._paths import project_key_for_directory
 
     return project_key_for_directory(os.fspath(path))
 

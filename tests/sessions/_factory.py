@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from threadline._paths import project_key_for_directory
+from threadline.sessions._paths import project_key_for_directory
 
 
 def uid() -> str:

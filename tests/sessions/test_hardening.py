@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from threadline import FileStore, UserError, get_session_messages
-from threadline._bundle import export_bundle, import_bundle
+from threadline.sessions._bundle import export_bundle, import_bundle
 from threadline.sessions._retention import cleanup_sessions, restore_session
 
 from ._factory import simple_session
@@ -235,7 +235,7 @@ def test_validators_reject_a_trailing_newline(tmp_path: Path) -> None:
 
 def test_cleanup_rejects_negative_days_and_config_dir_expands_user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import threadline
-    from threadline._paths import config_dir
+    from threadline.sessions._paths import config_dir
 
     for bad in ({"older_than_days": -5}, {"grace_days": -1}, {"older_than_days": float("nan")}):
         with pytest.raises(threadline.UserError, match="days"):

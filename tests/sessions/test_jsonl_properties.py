@@ -7,8 +7,8 @@ from typing import Any
 
 from hypothesis import given, settings, strategies as st
 
-from threadline._chain import build_conversation_chain, chain_entries
-from threadline._jsonl import dumps_line, iter_objects, loads_line
+from threadline.transcript._chain import build_conversation_chain, chain_entries
+from threadline.transcript._jsonl import dumps_line, iter_objects, loads_line
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False, allow_infinity=False) | st.text(),

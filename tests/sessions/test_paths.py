@@ -6,7 +6,7 @@ from pathlib import Path
 from hypothesis import given, strategies as st
 
 from threadline import project_key_for_directory
-from threadline._paths import MAX_SANITIZED_LENGTH, config_dir, sanitize_path, simple_hash
+from threadline.sessions._paths import MAX_SANITIZED_LENGTH, config_dir, sanitize_path, simple_hash
 
 
 def test_reference_vectors() -> None:

@@ -135,8 +135,8 @@ async def test_idempotent_across_store_instances(config_dir: Path) -> None:
 
 
 def test_round_trip_preserves_unknown_fields(config_dir: Path) -> None:
-    from threadline._jsonl import dumps_line, iter_objects
-    from threadline._transcript import CompactBoundaryEntry, Entry, UserEntry, parse_entry
+    from threadline.transcript._jsonl import dumps_line, iter_objects
+    from threadline.transcript._views import CompactBoundaryEntry, Entry, UserEntry, parse_entry
 
     raw = [
         {"type": "user", "uuid": "a", "message": {"role": "user", "content": "hi"}, "futureField": {"x": [1, 2]}},

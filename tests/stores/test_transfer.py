@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from sessions._factory import simple_session, uid  # tests/sessions (rootdir on sys.path)
-from threadline._paths import project_key_for_directory
+from threadline.sessions._paths import project_key_for_directory
 from threadline.sessions._transfer import (
     TransferProgress,
     export_session_from_store,

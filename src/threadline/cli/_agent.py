@@ -9,8 +9,8 @@ from typing import Any, Literal, TypeVar, cast
 import click
 
 from .._ids import is_uuid
-from .._options import AgentOptions
-from .._permissions import PermissionMode
+from ..runtime._options import AgentOptions
+from ..runtime._permissions import PermissionMode
 from ._console import resolve_session_id
 from ._errors import fail
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from .._ids import is_uuid
-from .._paths import projects_dir
+from ..sessions._paths import projects_dir
 from ._errors import EXIT_INVALID_ID, EXIT_NOT_FOUND, EXIT_USAGE, fail
 
 __all__ = [

@@ -87,7 +87,7 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 
 def _bundle_error_type() -> type[Exception] | None:
     try:
-        from .._bundle import BundleError
+        from ..sessions._bundle import BundleError
     except ImportError:  # pragma: no cover - always present
         return None
     return BundleError

@@ -1,4 +1,4 @@
-"""``threadline sessions export`` / ``import``: portable bundles (see :mod:`threadline._bundle`)."""
+"""``threadline sessions export`` / ``import``: portable bundles (see :mod:`threadline.sessions._bundle`)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import os
 
 import click
 
-from .._bundle import export_bundle, import_bundle, read_manifest
 from ..sessions import list_sessions
+from ..sessions._bundle import export_bundle, import_bundle, read_manifest
 from ._console import echo_json, progress_bar, resolve_session_id
 from ._errors import fail, guarded
 

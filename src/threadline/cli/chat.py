@@ -32,8 +32,8 @@ from .._messages import (
     ToolUseBlock,
     UserMessage,
 )
-from .._options import AgentOptions
-from .._paths import config_dir
+from ..runtime._options import AgentOptions
+from ..sessions._paths import config_dir
 from ._agent import agent_flags, build_options, flags_from
 from ._console import short
 from ._errors import handle_errors

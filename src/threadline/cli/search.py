@@ -9,8 +9,8 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from .._paths import project_key_for_directory
-from .._search import SearchIndex
+from ..sessions._paths import project_key_for_directory
+from ..sessions._search import SearchIndex
 from ._console import echo_json, out_console, progress_bar
 from ._errors import guarded
 

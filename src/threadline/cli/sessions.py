@@ -15,7 +15,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from .._types import SDKSessionInfo
+from .._results import SDKSessionInfo
 from ..sessions import delete_session, fork_session, list_sessions, rename_session, tag_session
 from ._console import echo_json, fmt_size, fmt_time, out_console, resolve_session_id, short
 from ._errors import EXIT_UNAVAILABLE, fail, guarded

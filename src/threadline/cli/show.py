@@ -9,9 +9,9 @@ import click
 from rich.markup import escape
 from rich.tree import Tree
 
-from .._paths import projects_dir
 from ..sessions import get_session_messages
 from ..sessions._locate import locate_session
+from ..sessions._paths import projects_dir
 from ._console import echo_json, out_console, resolve_session_id, short
 from ._errors import EXIT_NOT_FOUND, fail, guarded
 from ._tree import Fork, Segment, attach_forks, build_segments, find_forks, read_entries

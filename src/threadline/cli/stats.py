@@ -10,8 +10,8 @@ import click
 from rich.table import Table
 
 from .._ids import is_uuid
-from .._paths import config_dir, projects_dir
 from ..sessions._locate import locate_session
+from ..sessions._paths import config_dir, projects_dir
 from ._console import echo_json, fmt_size, fmt_time, out_console, resolve_session_id
 from ._errors import EXIT_NOT_FOUND, fail, guarded
 from ._tree import build_segments, read_entries

@@ -36,7 +36,6 @@ import anyio
 from typing_extensions import Self
 
 from .._exceptions import UserError
-from .._jsonl import gc_paused
 from ..sessions._protocol import (
     ConditionalAppendStore,
     SessionKey,
@@ -46,6 +45,7 @@ from ..sessions._protocol import (
     SessionSummaryEntry,
 )
 from ..sessions._summary import fold_session_summary
+from ..transcript._jsonl import gc_paused
 from ._envelope import (
     FORMATS,
     ad_prefix,

@@ -68,9 +68,9 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from .._jsonl import loads_line
-from .._transcript import CHAIN_TYPES
 from ..sessions._protocol import SessionKey, SessionStoreEntry
+from ..transcript._jsonl import loads_line
+from ..transcript._views import CHAIN_TYPES
 from ._errors import DecryptionError
 from ._keys import Keyring
 

@@ -6,13 +6,13 @@ from typing import Any, cast
 
 from typing_extensions import Self
 
-from .._jsonl import dumps_line
 from ..sessions._protocol import (
     ConditionalAppendStore,
     SessionKey,
     SessionStore,
     SessionStoreEntry,
 )
+from ..transcript._jsonl import dumps_line
 from ._redact import Redactor
 from ._wrap import PassThrough, StoreWrapper, inner_offers, variant_of
 

@@ -17,18 +17,27 @@ from typing import Any
 
 import orjson
 
-from .._chain import (
+from .._exceptions import SessionNotFoundError
+from .._ids import is_uuid, validate_session_id
+from .._results import SDKSessionInfo, SessionMessage
+from ..transcript._chain import (
     build_conversation_chain,
     build_subagent_chain,
     is_visible,
     page,
     to_session_messages,
 )
-from .._exceptions import SessionNotFoundError
-from .._ids import is_uuid, validate_session_id
-from .._jsonl import gc_paused, loads_line, parse_chain_entries, parse_chain_entries_with_spans
-from .._lite import info_from_lite, read_lite
-from .._paths import (
+from ..transcript._jsonl import (
+    gc_paused,
+    loads_line,
+    parse_chain_entries,
+    parse_chain_entries_with_spans,
+)
+from ..transcript._lite import info_from_lite, read_lite
+from ._filelog import read_complete
+from ._index import SummaryIndex, infos_for_dirs
+from ._locate import Located, locate_session, search_description
+from ._paths import (
     MAX_SANITIZED_LENGTH,
     canonicalize_path,
     config_dir,
@@ -37,10 +46,6 @@ from .._paths import (
     sanitize_path,
     worktree_paths,
 )
-from .._types import SDKSessionInfo, SessionMessage
-from ._filelog import read_complete
-from ._index import SummaryIndex, infos_for_dirs
-from ._locate import Located, locate_session, search_description
 
 __all__ = [
     "get_session_info",

@@ -28,8 +28,8 @@ from typing import Any
 import orjson
 
 from .._ids import is_uuid
-from .._lite import info_from_lite, read_lite
-from .._types import SDKSessionInfo
+from .._results import SDKSessionInfo
+from ..transcript._lite import info_from_lite, read_lite
 from ._filelog import ensure_private_dir
 from ._protocol import SessionSummaryEntry
 

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .._paths import canonicalize_path, find_project_dir, projects_dir, worktree_paths
+from ._paths import canonicalize_path, find_project_dir, projects_dir, worktree_paths
 
 __all__ = ["Located", "locate_session", "search_description"]
 

@@ -28,8 +28,8 @@ from types import ModuleType
 from typing import Any
 
 from .._exceptions import ConcurrentModificationError, StorageError, UserError
-from .._jsonl import dumps_line
-from .._transcript import CHAIN_TYPES
+from ..transcript._jsonl import dumps_line
+from ..transcript._views import CHAIN_TYPES
 from ._keys import validate_key
 from ._protocol import SessionKey, SessionStoreEntry, SessionSummaryEntry
 from ._summary import fold_session_summary

@@ -19,13 +19,13 @@ from typing import Any
 
 import orjson
 
-from .._chain import chain_entries
 from .._exceptions import EmptySessionError, MessageNotFoundError, UserError
 from .._ids import new_uuid, new_uuids, validate_session_id
-from .._jsonl import dumps_line, gc_paused, loads_line
-from .._lite import LITE_READ_BUF_SIZE, extract_first_prompt, last_field
-from .._transcript import CHAIN_TYPES
-from .._types import ForkSessionResult
+from .._results import ForkSessionResult
+from ..transcript._chain import chain_entries
+from ..transcript._jsonl import dumps_line, gc_paused, loads_line
+from ..transcript._lite import LITE_READ_BUF_SIZE, extract_first_prompt, last_field
+from ..transcript._views import CHAIN_TYPES
 from ._filelog import locked_fd, read_complete, repair_tail
 from ._locate import locate_session, search_description
 

@@ -35,9 +35,9 @@ import orjson
 
 from .._exceptions import SessionNotFoundError, StorageError, UserError
 from .._ids import validate_session_id
-from .._lite import info_from_lite, read_lite
-from .._paths import config_dir as _config_dir
+from ..transcript._lite import info_from_lite, read_lite
 from ._filelog import ensure_private_dir
+from ._paths import config_dir as _config_dir
 
 __all__ = ["CleanupReport", "TrashedSession", "cleanup_sessions", "restore_session"]
 

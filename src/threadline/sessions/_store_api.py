@@ -15,22 +15,22 @@ from typing import Any, cast
 import anyio
 import orjson
 
-from .._chain import (
+from .._exceptions import UserError
+from .._ids import is_uuid, validate_session_id
+from .._results import ForkSessionResult, SDKSessionInfo, SessionMessage
+from ..transcript._chain import (
     build_conversation_chain,
     build_subagent_chain,
     chain_entries,
     page,
     to_session_messages,
 )
-from .._exceptions import UserError
-from .._ids import is_uuid, validate_session_id
-from .._jsonl import loads_line
-from .._lite import extract_first_prompt, info_from_lite, lite_from_jsonl, parse_iso_ms
-from .._paths import canonicalize_path, sanitize_path
-from .._types import ForkSessionResult, SDKSessionInfo, SessionMessage
+from ..transcript._jsonl import loads_line
+from ..transcript._lite import extract_first_prompt, info_from_lite, lite_from_jsonl, parse_iso_ms
 from ._disk import parent_ids, read_agent_meta
 from ._locate import locate_session, search_description
 from ._mutations import build_fork_entries, iso_now, sanitize_tag, split_fork_input
+from ._paths import canonicalize_path, sanitize_path
 from ._protocol import SessionKey, SessionStore, SessionStoreEntry, store_implements
 from ._summary import summary_to_info
 

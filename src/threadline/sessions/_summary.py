@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._lite import _prompt_from_content, parse_iso_ms
-from .._types import SDKSessionInfo
+from .._results import SDKSessionInfo
+from ..transcript._lite import _prompt_from_content, parse_iso_ms
 from ._protocol import SessionKey, SessionStoreEntry, SessionSummaryEntry
 
 __all__ = ["fold_session_summary", "summary_to_info"]

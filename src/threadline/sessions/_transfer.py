@@ -26,8 +26,8 @@ import anyio.to_thread
 import orjson
 
 from .._exceptions import UserError
-from .._paths import canonicalize_path, find_project_dir, projects_dir
 from ._disk import read_agent_meta
+from ._paths import canonicalize_path, find_project_dir, projects_dir
 from ._protocol import SessionKey, SessionStore, SessionStoreEntry, store_implements
 from ._store_api import _jsonl_files, _read_batches
 from .file import FileStore

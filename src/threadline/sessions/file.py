@@ -26,11 +26,11 @@ import anyio.to_thread
 import orjson
 
 from .._exceptions import ConcurrentModificationError, UserError
-from .._jsonl import dumps_line, gc_paused, iter_objects, loads_line
-from .._paths import config_dir as _config_dir
-from .._transcript import CHAIN_TYPES
+from ..transcript._jsonl import dumps_line, gc_paused, iter_objects, loads_line
+from ..transcript._views import CHAIN_TYPES
 from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
 from ._keys import validate_key
+from ._paths import config_dir as _config_dir
 from ._protocol import (
     SessionKey,
     SessionListSubkeysKey,

@@ -8,7 +8,7 @@ from typing import Any
 import anyio
 
 from .._exceptions import ConcurrentModificationError
-from .._transcript import CHAIN_TYPES
+from ..transcript._views import CHAIN_TYPES
 from ._keys import MsClock, key_string, validate_key
 from ._protocol import (
     SessionKey,

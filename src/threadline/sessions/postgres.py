@@ -29,7 +29,7 @@ import anyio
 import orjson
 
 from .._exceptions import StorageError
-from .._jsonl import iter_objects
+from ..transcript._jsonl import iter_objects
 from ._migrations import (
     Migration,
     already_appended,

@@ -26,7 +26,7 @@ import anyio
 import anyio.to_thread
 
 from .._exceptions import StorageError
-from .._jsonl import iter_objects
+from ..transcript._jsonl import iter_objects
 from ._migrations import (
     Migration,
     already_appended,

@@ -10,7 +10,7 @@ thousands of sessions (with summaries that fold every append in order).
 
 Usage::
 
-    from threadline.testing import check_session_store
+    from . import check_session_store
 
     async def test_my_store():
         await check_session_store(lambda: MyStore(...))
@@ -45,7 +45,6 @@ import anyio
 import anyio.to_thread
 
 from .._exceptions import ConcurrentModificationError
-from .._lite import parse_iso_ms
 from ..sessions._protocol import (
     ConditionalAppendStore,
     SessionKey,
@@ -54,6 +53,7 @@ from ..sessions._protocol import (
     store_implements,
 )
 from ..sessions._summary import fold_session_summary
+from ..transcript._lite import parse_iso_ms
 
 __all__ = ["StoreFactory", "StoreRecipe", "check_session_store"]
 

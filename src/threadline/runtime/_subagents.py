@@ -41,13 +41,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
-from ._ids import new_uuid
-from ._messages import AssistantMessage, Message, ResultMessage, SystemMessage, UserMessage
-from .tools import ToolContext, ToolResult
+from .._ids import new_uuid
+from .._messages import AssistantMessage, Message, ResultMessage, SystemMessage, UserMessage
+from ..tools import ToolContext, ToolResult
 
 if TYPE_CHECKING:
+    from ..sessions import SessionKey, SessionStore
     from ._loop import Runtime
-    from .sessions import SessionKey, SessionStore
 
 __all__ = ["GENERAL_PURPOSE", "AgentDefinition", "AgentTool", "BackgroundTasks", "Notification"]
 
@@ -572,7 +572,7 @@ class _ChildRun:
         )
 
     def _transcript_path(self, store: _SidechainStore | None) -> str:
-        from ._compact import local_file_store
+        from ._compaction import local_file_store
 
         path_for = getattr(local_file_store(self.rt.plan.store), "path_for", None)
         if store is None or not callable(path_for):

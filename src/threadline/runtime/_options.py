@@ -48,15 +48,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
-from ._exceptions import UserError
+from .._exceptions import UserError
+from ..providers._retry import RetryPolicy
 from ._hooks import HookMatcher
 from ._permissions import CanUseTool, PermissionMode
-from .providers._retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from .privacy import Redactor
-    from .providers._base import Provider
-    from .sessions import SessionStore
+    from ..privacy import Redactor
+    from ..providers._base import Provider
+    from ..sessions import SessionStore
 
 __all__ = ["DEFAULT_MODEL", "HOOK_EVENTS", "AgentOptions", "ClaudeAgentOptions", "check_run"]
 
@@ -285,7 +285,7 @@ def _check_values(o: AgentOptions) -> None:
             f"Unknown effort {o.effort!r}: use one of " + ", ".join(repr(e) for e in _EFFORTS)
         )
     if not isinstance(o.redact, bool):
-        from .privacy import Redactor
+        from ..privacy import Redactor
 
         if not isinstance(o.redact, Redactor):
             raise UserError(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from ._types import SDKSessionInfo
+from .._results import SDKSessionInfo
 
 __all__ = [
     "LITE_READ_BUF_SIZE",

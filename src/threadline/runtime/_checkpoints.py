@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.to_thread
 
-from ._exceptions import MessageNotFoundError
-from ._record import now_iso
+from .._exceptions import MessageNotFoundError
+from ..transcript._entries import now_iso
 
 if TYPE_CHECKING:
+    from ..sessions import SessionKey, SessionStore
     from ._loop import Runtime
-    from .sessions import SessionKey, SessionStore
 
 __all__ = ["EDIT_TOOLS", "Checkpointer"]
 
@@ -61,7 +61,7 @@ class _Backups:
     def __init__(self, store: SessionStore | None, key: SessionKey) -> None:
         self.store = store
         self.key = key
-        from ._compact import local_file_store
+        from ._compaction import local_file_store
 
         files = local_file_store(store)
         self.dir: Path | None = (
@@ -213,7 +213,7 @@ class Checkpointer:
         origin = next((e.get("forkedFrom") for e in pending if e.get("forkedFrom")), None)
         if not isinstance(origin, dict) or self.rt.plan.store is None:
             return
-        from .sessions import find_session_key
+        from ..sessions import find_session_key
 
         store = self.rt.plan.store
         source = await find_session_key(store, str(origin.get("sessionId")))

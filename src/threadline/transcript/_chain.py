@@ -23,8 +23,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ._transcript import CHAIN_TYPES
-from ._types import SessionMessage
+from .._results import SessionMessage
+from ._views import CHAIN_TYPES
 
 __all__ = [
     "build_conversation_chain",

@@ -13,7 +13,7 @@ called, each reply block, each tool result. History is kept as Anthropic API mes
 Interrupts: :meth:`Runtime.interrupt` cancels the cancel scope of the step in flight (a
 stream read or the tool batch). No cancel scope ever spans a ``yield``, so the turn is an
 ordinary async generator that the consumer drives in its own task. The only tasks that
-outlive a step are background subagents (:class:`~threadline._subagents.BackgroundTasks`);
+outlive a step are background subagents (:class:`~threadline.runtime._subagents.BackgroundTasks`);
 their reports enter the turn after a tool batch (:meth:`Runtime._absorb_reports`).
 """
 
@@ -29,17 +29,15 @@ from typing import Any, Literal
 
 import anyio
 
-from ._compact import CompactResult, auto_compact, run_compaction
-from ._exceptions import (
+from .._exceptions import (
     ConcurrentModificationError,
     ProviderError,
     ProviderHTTPError,
     RateLimitError,
     UserError,
 )
-from ._hooks import run_hooks
-from ._ids import is_uuid, new_uuid
-from ._messages import (
+from .._ids import is_uuid, new_uuid
+from .._messages import (
     AssistantMessage,
     AssistantMessageError,
     Message,
@@ -49,17 +47,19 @@ from ._messages import (
     UserMessage,
     block_from_api,
 )
+from ..providers import ModelRequest, ModelResponse, Provider
+from ..sessions import ConditionalAppendStore
+from ..tools import BUILTIN_TOOLS, Tool, open_mcp_tools
+from ..transcript._entries import TOOL_REJECTED, EntryFactory, git_branch, threadline_version
+from ..transcript._views import CHAIN_TYPES
+from ._compaction import CompactResult, auto_compact, run_compaction
+from ._hooks import run_hooks
 from ._options import DEFAULT_MODEL, AgentOptions, check_run
 from ._permissions import PermissionRules
-from ._record import TOOL_REJECTED, EntryFactory, git_branch, threadline_version
 from ._resume import SessionPlan, plan_session
 from ._subagents import BackgroundTasks
 from ._toolrun import CallOutcome, ToolRunner
-from ._transcript import CHAIN_TYPES
 from ._turn import TurnStats, add_user_content, api_content, request_messages
-from .providers import ModelRequest, ModelResponse, Provider
-from .sessions import ConditionalAppendStore
-from .tools import BUILTIN_TOOLS, Tool, open_mcp_tools
 
 __all__ = ["NOTIFICATION_FIELDS", "Prompt", "Runtime"]
 
@@ -287,7 +287,7 @@ class Runtime:
     async def compact(
         self, *, trigger: Literal["auto", "manual"] = "manual", instructions: str | None = None
     ) -> CompactResult:
-        """Summarise the history before the last reply (see :mod:`threadline._compact`)."""
+        """Summarise the history before the last reply (see :mod:`threadline.runtime._compaction`)."""
         if trigger == "manual":
             self._interrupted = False  # an interrupt of the previous turn must not cancel this
         return await run_compaction(self, trigger=trigger, instructions=instructions)
@@ -636,7 +636,7 @@ def _anthropic_provider(options: AgentOptions) -> Provider:
             "OPENAI_BASE_URL or AgentOptions(provider='openai')"
         )
     headers = {"authorization": f"Bearer {token}"} if key is None and token else None
-    from .providers.anthropic import AnthropicProvider
+    from ..providers.anthropic import AnthropicProvider
 
     return AnthropicProvider(
         api_key=key or "",
@@ -665,7 +665,7 @@ def _select_provider(options: AgentOptions) -> Provider:
         return options.provider
     if _provider_kind(options) == "anthropic":
         return _anthropic_provider(options)
-    from .providers.openai import OpenAIProvider
+    from ..providers.openai import OpenAIProvider
 
     _model_name(options, "openai")  # fail before any model call
     base_url = options.base_url or options.env_value("OPENAI_BASE_URL")

@@ -20,15 +20,14 @@ tool calls closed with an error result, results without a call dropped.
 
 from __future__ import annotations
 
-import functools
-import importlib.metadata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ._ids import new_uuid
+from .._ids import new_uuid
+from .._version import __version__
 from ._jsonl import gc_paused as gc_paused
 
 __all__ = [
@@ -55,12 +54,8 @@ TOOL_REJECTED = (
 _MISSING_RESULT = "[Tool result missing: the session ended before the tool returned]"
 
 
-@functools.cache
 def threadline_version() -> str:
-    try:
-        return importlib.metadata.version("threadline")
-    except importlib.metadata.PackageNotFoundError:
-        return "0.1.0"
+    return __version__
 
 
 def now_iso() -> str:

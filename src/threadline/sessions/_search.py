@@ -30,8 +30,8 @@ from typing import Any
 
 import orjson
 
-from ._exceptions import StorageError, UserError
-from ._ids import is_uuid
+from .._exceptions import StorageError, UserError
+from .._ids import is_uuid
 from ._paths import config_dir as _config_dir, project_key_for_directory
 
 __all__ = ["IndexStats", "SearchHit", "SearchIndex", "search_sessions"]

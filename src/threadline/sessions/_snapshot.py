@@ -45,8 +45,8 @@ from typing import Any
 
 import orjson
 
-from ._exceptions import ConcurrentModificationError
-from ._jsonl import gc_paused, iter_objects
+from .._exceptions import ConcurrentModificationError
+from ..transcript._jsonl import gc_paused, iter_objects
 
 __all__ = [
     "MIN_ENTRIES",

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._ids import new_uuid
-from ._messages import ResultMessage
-from ._record import INTERRUPTED
-from .providers import ModelResponse, cost_usd
+from .._ids import new_uuid
+from .._messages import ResultMessage
+from ..providers import ModelResponse, cost_usd
+from ..transcript._entries import INTERRUPTED
 
 __all__ = ["TurnStats", "add_user_content", "api_content", "request_messages"]
 

@@ -41,13 +41,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from ._exceptions import CompactionError as CompactionError, StorageError
-from ._jsonl import gc_paused, iter_objects
-from ._record import EntryFactory
+from .._exceptions import CompactionError as CompactionError, StorageError
+from ..transcript._entries import EntryFactory
+from ..transcript._jsonl import gc_paused, iter_objects
 
 if TYPE_CHECKING:
+    from .._messages import Message, SystemMessage
     from ._loop import Runtime
-    from ._messages import Message, SystemMessage
 
 __all__ = [
     "COMPACT_PROMPT",
@@ -524,7 +524,7 @@ def relink_compacted(chain: list[Raw], chain_all: list[Raw]) -> list[Raw]:
 
 
 def _tail_complete(entries: list[Raw]) -> bool:
-    from ._chain import build_conversation_chain, chain_entries
+    from ..transcript._chain import build_conversation_chain, chain_entries
 
     chain_all = chain_entries(entries)
     chain = build_conversation_chain(chain_all)
@@ -555,7 +555,7 @@ def _resume_load_sync(path: Path, record: bool = True) -> tuple[list[Raw] | None
     tail = load_tail(path)
     if tail is not None and _tail_complete(tail):
         return tail, True
-    from .sessions._filelog import read_complete
+    from ..sessions._filelog import read_complete
 
     try:
         data = read_complete(path)
@@ -596,7 +596,7 @@ def local_file_store(store: Any) -> Any:
     """The :class:`~threadline.sessions.FileStore` under ``store``, if entries reach its files
     unchanged (directly, or through a :class:`~threadline.privacy.RedactingStore`, which only
     alters what is written); else ``None`` (e.g. an encrypting wrapper, a database store)."""
-    from .privacy import RedactingStore
+    from ..privacy import RedactingStore
 
     while isinstance(store, RedactingStore):
         store = store.inner
@@ -628,9 +628,9 @@ async def run_compaction(
 
     import anyio.to_thread
 
-    from ._exceptions import ProviderError
-    from ._record import chain_to_api_messages
-    from .providers import ModelResponse
+    from .._exceptions import ProviderError
+    from ..providers import ModelResponse
+    from ..transcript._entries import chain_to_api_messages
 
     start = preserved_start(await rt.ensure_chain())
     if start is None:
@@ -703,8 +703,8 @@ async def run_compaction(
 
 def compact_boundary_message(rt: Runtime, result: CompactResult) -> SystemMessage:
     """The ``system``/``compact_boundary`` stream message the CLI emits after compacting."""
-    from ._ids import new_uuid
-    from ._messages import SystemMessage
+    from .._ids import new_uuid
+    from .._messages import SystemMessage
 
     return SystemMessage(
         subtype="compact_boundary",

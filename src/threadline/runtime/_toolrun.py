@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from ..tools import Tool, ToolContext, ToolResult, run_tool
 from ._hooks import HookMatcher, run_hooks
 from ._permissions import (
     CanUseTool,
@@ -25,7 +26,6 @@ from ._permissions import (
     denial_message,
     mode_decision,
 )
-from .tools import Tool, ToolContext, ToolResult, run_tool
 
 __all__ = ["CallOutcome", "ToolRunner"]
 

@@ -47,12 +47,13 @@ from typing import IO, Any
 
 import orjson
 
-from ._exceptions import SessionNotFoundError, StorageError, ThreadlineError
-from ._ids import validate_session_id
+from .._exceptions import SessionNotFoundError, StorageError, ThreadlineError
+from .._ids import validate_session_id
+from .._version import __version__
+from ._filelog import ensure_private_dir, read_complete
+from ._locate import locate_session, search_description
 from ._paths import config_dir as _config_dir, project_key_for_directory
 from ._snapshot import SNAPSHOT_NAME
-from .sessions._filelog import ensure_private_dir, read_complete
-from .sessions._locate import locate_session, search_description
 
 __all__ = [
     "BundleConflictError",
@@ -224,14 +225,12 @@ def export_bundle(
 
 
 def _now() -> str:
-    from .sessions._mutations import iso_now
+    from ._mutations import iso_now
 
     return iso_now()
 
 
 def _version() -> str:
-    from . import __version__
-
     return __version__
 
 

@@ -26,31 +26,16 @@ from typing import Any, Literal
 
 import anyio.to_thread
 
-from ._chain import (
-    _message_id,
-    build_conversation_chain,
-    build_conversation_chain_and_leaf,
-    chain_entries,
-)
-from ._compact import (
-    _resume_load_sync,
-    load_for_resume,
-    local_file_store,
-    relink_compacted,
-    resume_leaf,
-)
-from ._exceptions import (
+from .._exceptions import (
     InvalidSessionIdError,
     MessageNotFoundError,
     SessionNotFoundError,
     UserError,
 )
-from ._ids import is_uuid, new_uuid, validate_session_id
-from ._jsonl import iter_objects
-from ._options import AgentOptions
-from ._paths import project_key_for_directory
-from ._record import fork_chain, gc_paused, merge_api_messages, repair_tool_pairs
-from ._snapshot import (
+from .._ids import is_uuid, new_uuid, validate_session_id
+from ..sessions import FileStore, SessionKey, SessionStore, find_session_key
+from ..sessions._paths import project_key_for_directory
+from ..sessions._snapshot import (
     MIN_ENTRIES,
     FileState,
     Snapshot,
@@ -59,7 +44,22 @@ from ._snapshot import (
     read_snapshot,
     write_snapshot,
 )
-from .sessions import FileStore, SessionKey, SessionStore, find_session_key
+from ..transcript._chain import (
+    _message_id,
+    build_conversation_chain,
+    build_conversation_chain_and_leaf,
+    chain_entries,
+)
+from ..transcript._entries import fork_chain, gc_paused, merge_api_messages, repair_tool_pairs
+from ..transcript._jsonl import iter_objects
+from ._compaction import (
+    _resume_load_sync,
+    load_for_resume,
+    local_file_store,
+    relink_compacted,
+    resume_leaf,
+)
+from ._options import AgentOptions
 
 __all__ = ["SessionPlan", "plan_session"]
 
@@ -101,7 +101,7 @@ def _check_resume_id(value: str) -> str:
 
 def default_store(options: AgentOptions) -> SessionStore:
     """The store a run writes through: the configured one (default ``FileStore``), redacting."""
-    from .privacy import RedactingStore, Redactor
+    from ..privacy import RedactingStore, Redactor
 
     store: SessionStore
     if options.session_store is not None:
