@@ -18,7 +18,11 @@ from .conftest import drop_postgres, drop_redis, new_namespace
 
 KEY = "0" * 63 + "1"
 SID = "11111111-2222-4333-8444-555555555555"
-ENTRY = {"type": "user", "uuid": "aaaaaaaa-0000-4000-8000-000000000001", "message": {"content": "hi"}}
+ENTRY = {
+    "type": "user",
+    "uuid": "aaaaaaaa-0000-4000-8000-000000000001",
+    "message": {"content": "plain words"},
+}
 
 
 async def _roundtrip(store: Any) -> list[Any]:
@@ -51,7 +55,7 @@ async def test_encrypted_file_store_holds_only_ciphertext(
     monkeypatch.setenv("THREADLINE_ENCRYPTION_KEY", KEY)
     assert await _roundtrip(store_from_url(f"encrypted+file://{tmp_path}")) == [ENTRY]
     (path,) = tmp_path.glob("projects/*/*.jsonl")
-    assert b'"enc"' in path.read_bytes() and b"hi" not in path.read_bytes()
+    assert b'"enc"' in path.read_bytes() and b"plain words" not in path.read_bytes()
     monkeypatch.delenv("THREADLINE_ENCRYPTION_KEY")
     monkeypatch.setenv("MY_KEY", KEY)
     again = store_from_url(f"encrypted+file://{tmp_path}?key_env=MY_KEY")
