@@ -26,7 +26,8 @@ from typing import Any
 
 import orjson
 
-from threadline.runtime._compaction import compaction_entries, record_boundary
+from threadline.sessions._offsets import record_boundary
+from threadline.transcript._compaction import compaction_entries
 from threadline.transcript._entries import EntryFactory
 
 PROJECT = "-bench-project"

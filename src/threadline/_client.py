@@ -33,8 +33,10 @@ import anyio
 from ._exceptions import UserError
 from ._ids import is_uuid
 from ._messages import Message
+from .runtime._assemble import open_runtime
 from .runtime._compaction import CompactResult
-from .runtime._loop import NOTIFICATION_FIELDS, Prompt, Runtime
+from .runtime._context import Prompt
+from .runtime._loop import NOTIFICATION_FIELDS, Runtime
 from .runtime._options import AgentOptions
 from .runtime._subagents import BackgroundTasks, Notification
 
@@ -82,6 +84,7 @@ class AgentClient:
             raise UserError("threadline runs in-process: custom transports are not supported")
         self.options = options or AgentOptions()
         self._runtime: Runtime | None = None
+        self._background: BackgroundTasks | None = None
         self._stack: AsyncExitStack | None = None
         self._queue: deque[Prompt] = deque()
         self._source: AsyncIterator[Any] | None = None
@@ -98,14 +101,13 @@ class AgentClient:
         check_prompt(prompt, optional=True)
         stack = AsyncExitStack()
         try:
-            self._runtime = await Runtime.open(self.options, stack)
+            opened = await open_runtime(self.options, stack, on_report=self._wake)
         except BaseException:
             await stack.aclose()
             raise
+        self._runtime, self._background = opened.runtime, opened.background
         self._stack = stack
         self._disconnected = False
-        if "Agent" in self._runtime.tools:
-            self._runtime.background = BackgroundTasks(on_change=self._wake)
         if isinstance(prompt, str):
             self._push(Prompt(content=prompt))
         elif prompt is not None:
@@ -113,15 +115,15 @@ class AgentClient:
 
     async def disconnect(self) -> None:
         """Close the session (runs SessionEnd hooks; idempotent)."""
-        runtime, stack = self._runtime, self._stack
-        self._runtime, self._stack = None, None
+        runtime, stack, background = self._runtime, self._stack, self._background
+        self._runtime, self._stack, self._background = None, None, None
         if runtime is None or stack is None:
             return
         self._disconnected = True
         with anyio.CancelScope(shield=True):
             try:
-                if runtime.background is not None:
-                    await runtime.background.aclose()
+                if background is not None:
+                    await background.aclose()
                 await runtime.close()
             finally:
                 await stack.aclose()
@@ -158,8 +160,8 @@ class AgentClient:
 
     def _push(self, prompt: Prompt) -> None:
         self._queue.append(prompt)
-        if self._runtime is not None and self._runtime.background is not None:
-            self._runtime.background.stopped = False
+        if self._background is not None:
+            self._background.stopped = False
         self._wakeup.set()
 
     def _wake(self) -> None:
@@ -192,7 +194,7 @@ class AgentClient:
                 except StopAsyncIteration:
                     self._source = None
                     continue
-            background = self._runtime.background if self._runtime is not None else None
+            background = self._background
             if background is not None and background.ready and (wait or not background.stopped):
                 return background.ready.popleft()
             if not wait and (background is None or not background.busy):

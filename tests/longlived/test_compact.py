@@ -9,10 +9,11 @@ from typing import Any
 import pytest
 
 from threadline._client import AgentClient
+from threadline._exceptions import CompactionError
 from threadline._messages import SystemMessage
-from threadline.runtime._compaction import SIDECAR_NAME, CompactionError, load_tail
 from threadline.runtime._hooks import HookMatcher
 from threadline.sessions import MemoryStore, get_session_messages
+from threadline.sessions._offsets import SIDECAR_NAME, load_tail
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
 from ._util import conversation, options, run_turn, transcript

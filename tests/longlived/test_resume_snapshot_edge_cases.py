@@ -10,10 +10,11 @@ import pytest
 
 import threadline.runtime._resume as resume_mod
 from threadline._query import query
-from threadline.runtime._compaction import SIDECAR_NAME, _resume_load_sync, resume_leaf
 from threadline.runtime._resume import _load_with_snapshot, _rebuild, _rebuild_and_snapshot
+from threadline.sessions._offsets import SIDECAR_NAME, read_for_resume
 from threadline.sessions._snapshot import SNAPSHOT_NAME
 from threadline.testing._fake_anthropic import FakeAnthropicServer
+from threadline.transcript._compaction import resume_leaf
 
 from ._util import conversation, options, turns
 
@@ -49,7 +50,7 @@ def _snapshot(path: Path) -> None:
 
 
 def _reference(path: Path) -> tuple[list[Raw], str | None]:
-    entries, _ = _resume_load_sync(path)
+    entries, _ = read_for_resume(path)
     assert entries is not None
     chain, history = _rebuild(entries, None)
     return history, resume_leaf(chain)
@@ -112,7 +113,7 @@ async def test_persist_session_false_writes_no_compaction_sidecar(
 ) -> None:
     """persist_session=False must write nothing; a resume of a compacted session without
     a sidecar (e.g. compacted by the CLI) writes threadline-compact.json (record_boundary
-    in _resume_load_sync, reached from both the snapshot miss and load_for_resume)."""
+    in read_for_resume, reached from both the snapshot miss and load_for_resume)."""
     sid, _ = await turns(options(), "one", "two")
     path = next((config_dir / "projects").glob(f"*/{sid}.jsonl"))
     entries = [orjson.loads(x) for x in path.read_bytes().splitlines()]

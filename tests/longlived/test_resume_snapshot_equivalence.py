@@ -11,9 +11,9 @@ import orjson
 import pytest
 
 import threadline.runtime._resume as resume_mod
-from threadline.runtime._compaction import resume_leaf
 from threadline.runtime._resume import _load_with_snapshot, _rebuild, _rebuild_and_snapshot
 from threadline.sessions._snapshot import read_snapshot
+from threadline.transcript._compaction import resume_leaf
 
 Raw = dict[str, Any]
 SID = "5b0f7a4e-8f55-4d7e-9a49-0c6f4c1f0e11"

@@ -9,8 +9,8 @@ from typing import Any
 import orjson
 import pytest
 
-from threadline.runtime._compaction import resume_leaf
 from threadline.runtime._resume import _load_with_snapshot, _rebuild, _rebuild_and_snapshot
+from threadline.transcript._compaction import resume_leaf
 
 Raw = dict[str, Any]
 SID = "5b0f7a4e-8f55-4d7e-9a49-0c6f4c1f0e11"
@@ -93,7 +93,7 @@ def test_a_meta_leaf_after_a_compaction_offset_reads_everything(tmp_path: Path) 
     """After the compaction offset only a meta entry is new: the full read picks the
     newest *main* leaf, which lies before the offset, so the offset fast path must not be
     taken (nor a snapshot built from it)."""
-    from threadline.runtime._compaction import _resume_load_sync, record_boundary
+    from threadline.sessions._offsets import read_for_resume, record_boundary
 
     w = _W()
     path = tmp_path / f"{SID}.jsonl"
@@ -116,6 +116,6 @@ def test_a_meta_leaf_after_a_compaction_offset_reads_everything(tmp_path: Path) 
     meta = w.entry("user", s["uuid"], {"role": "user", "content": "<meta>"}, isMeta=True)
     _write(path, [p, a, b, s, meta])
     assert record_boundary(path, b["uuid"], b["uuid"])
-    entries, from_offset = _resume_load_sync(path)
+    entries, from_offset = read_for_resume(path)
     assert entries is not None and not from_offset
     assert _rebuild(entries, None)[0][-1]["uuid"] == a["uuid"] == _full(path)[1]

@@ -34,13 +34,13 @@ def _rewrite_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
 def loads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Every full read of a transcript by a resume (a snapshot hit reads none)."""
     seen: list[Path] = []
-    real = resume_mod._resume_load_sync
+    real = resume_mod.read_for_resume
 
     def spy(path: Path, record: bool = True) -> Any:
         seen.append(path)
         return real(path, record)
 
-    monkeypatch.setattr(resume_mod, "_resume_load_sync", spy)
+    monkeypatch.setattr(resume_mod, "read_for_resume", spy)
     return seen
 
 

@@ -238,8 +238,8 @@ async def test_background_subagent_overlaps_the_parent_and_starts_a_notification
         first = await run_turn(client, "in background")
         # the parent's turn ended while the child was still waiting for its model
         assert first[-1].result == "parent goes on"  # type: ignore[union-attr]
-        assert client._runtime is not None and client._runtime.background is not None
-        assert client._runtime.background.running
+        assert client._runtime is not None and client._background is not None
+        assert client._background.running
         second = [m async for m in client.receive_response()]  # the notification turn
         sid = client.session_id
     assert sid is not None
@@ -385,7 +385,7 @@ async def test_interrupt_stops_running_background_children(
     )
     async with AgentClient(options(agents=AGENTS)) as client:
         await run_turn(client, "in background")
-        bg = client._runtime.background  # type: ignore[union-attr]
+        bg = client._background  # type: ignore[union-attr]
         assert bg is not None and bg.running
         await anyio.sleep(0.2)  # the child is waiting for its model
         started = time.monotonic()
@@ -456,7 +456,7 @@ async def test_children_that_do_not_stop_in_time_are_cancelled(
     async with AgentClient(options(agents=AGENTS)) as client:
         await run_turn(client, "in background")
         await anyio.sleep(0.2)
-        bg = client._runtime.background  # type: ignore[union-attr]
+        bg = client._background  # type: ignore[union-attr]
         assert bg is not None
         await bg.aclose(grace_s=0)  # no grace: the task is cancelled outright
         assert not bg.running and not bg.ready
@@ -573,7 +573,7 @@ async def test_report_ready_before_a_prompt_joins_that_prompt(
     )
     async with AgentClient(options(agents=AGENTS)) as client:
         await run_turn(client, "in background")
-        bg = client._runtime.background  # type: ignore[union-attr]
+        bg = client._background  # type: ignore[union-attr]
         assert bg is not None
         await _wait_for(lambda: bool(bg.ready), seconds=5)
         msgs = await run_turn(client, "what next")  # answers the prompt, report included

@@ -8,9 +8,11 @@ from typing_extensions import Self
 
 from ..sessions._protocol import (
     ConditionalAppendStore,
+    LocalTranscripts,
     SessionKey,
     SessionStore,
     SessionStoreEntry,
+    local_transcripts,
 )
 from ..transcript._jsonl import dumps_line
 from ._redact import Redactor
@@ -46,6 +48,11 @@ class RedactingStore(StoreWrapper):
 
     def __repr__(self) -> str:
         return f"RedactingStore({self.inner!r}, {self.redactor!r})"
+
+    def local_transcripts(self) -> LocalTranscripts | None:
+        """The inner store's files: redaction alters what is written, and the files then
+        hold exactly what ``load`` returns."""
+        return local_transcripts(self.inner)
 
     def _redacted(self, entries: list[SessionStoreEntry]) -> list[SessionStoreEntry]:
         red = self.redactor

@@ -24,6 +24,7 @@ from typing_extensions import Self
 
 from ..sessions._protocol import (
     ConditionalAppendStore,
+    LocalTranscripts,
     SessionKey,
     SessionListSubkeysKey,
     SessionStore,
@@ -67,6 +68,11 @@ class StoreWrapper:
         close = getattr(self.inner, "aclose", None)
         if close is not None:
             await close()
+
+    def local_transcripts(self) -> LocalTranscripts | None:
+        """``None``: a wrapper changes what is stored unless it says otherwise (see
+        :class:`~threadline.sessions.WrappedStore`)."""
+        return None
 
     if TYPE_CHECKING:  # present at runtime only when the inner store has them
 

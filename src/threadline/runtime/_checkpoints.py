@@ -32,17 +32,16 @@ import base64
 import hashlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.to_thread
 
 from .._exceptions import MessageNotFoundError
+from ..sessions import SessionKey, SessionStore, find_session_key
+from ..sessions._protocol import local_transcripts
 from ..transcript._entries import now_iso
-
-if TYPE_CHECKING:
-    from ..sessions import SessionKey, SessionStore
-    from ._loop import Runtime
+from ._context import RunContext
 
 __all__ = ["EDIT_TOOLS", "Checkpointer"]
 
@@ -61,9 +60,7 @@ class _Backups:
     def __init__(self, store: SessionStore | None, key: SessionKey) -> None:
         self.store = store
         self.key = key
-        from ._compaction import local_file_store
-
-        files = local_file_store(store)
+        files = local_transcripts(store)
         self.dir: Path | None = (
             Path(files.config_dir) / "file-history" / key["session_id"]
             if files is not None
@@ -128,9 +125,9 @@ def _read(path: Path) -> bytes | None:
 
 
 class Checkpointer:
-    """Snapshots and rewinds for one runtime."""
+    """Snapshots and rewinds for one run."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: RunContext) -> None:
         self.rt = rt
         self.cwd = Path(rt.plan.cwd)
         self.backups = _Backups(rt.plan.store, rt.plan.key)
@@ -189,7 +186,7 @@ class Checkpointer:
         """The snapshot of a new prompt: every tracked file as it is now."""
         self.message = message_uuid
         self.tracked = {key: await self._backup(key) for key in list(self.tracked)}
-        await self.rt._persist([self._entry(update=False)])
+        await self.rt.persist([self._entry(update=False)])
 
     async def before_tool(self, name: str, tool_input: Raw) -> None:
         """Back up a file before the first Write/Edit of it since the current prompt."""
@@ -203,18 +200,16 @@ class Checkpointer:
             if key in self.tracked:
                 return
             self.tracked[key] = await self._backup(key)
-            await self.rt._persist([self._entry(update=True)])
+            await self.rt.persist([self._entry(update=True)])
 
     # -- forks ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         """For a fork: carry the source's snapshots (re-keyed) and backups over."""
-        pending = self.rt._pending
+        pending = self.rt.pending
         origin = next((e.get("forkedFrom") for e in pending if e.get("forkedFrom")), None)
         if not isinstance(origin, dict) or self.rt.plan.store is None:
             return
-        from ..sessions import find_session_key
-
         store = self.rt.plan.store
         source = await find_session_key(store, str(origin.get("sessionId")))
         if source is None:
@@ -253,7 +248,7 @@ class Checkpointer:
         entries: list[Raw] = []
         if store is not None:
             entries = [dict(e) for e in await store.load(self.rt.plan.key) or []]
-        entries.extend(self.rt._pending)
+        entries.extend(self.rt.pending)
         target = message_uuid
         aliases = {
             e["forkedFrom"]["messageUuid"]: e["uuid"]

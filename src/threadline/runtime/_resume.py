@@ -33,8 +33,11 @@ from .._exceptions import (
     UserError,
 )
 from .._ids import is_uuid, new_uuid, validate_session_id
-from ..sessions import FileStore, SessionKey, SessionStore, find_session_key
+from ..privacy import RedactingStore, Redactor
+from ..sessions import FileStore, SessionKey, SessionStore, find_session_key, store_implements
+from ..sessions._offsets import load_for_resume, read_for_resume
 from ..sessions._paths import project_key_for_directory
+from ..sessions._protocol import innermost_store, local_transcripts
 from ..sessions._snapshot import (
     MIN_ENTRIES,
     FileState,
@@ -50,15 +53,9 @@ from ..transcript._chain import (
     build_conversation_chain_and_leaf,
     chain_entries,
 )
+from ..transcript._compaction import relink_compacted, resume_leaf
 from ..transcript._entries import fork_chain, gc_paused, merge_api_messages, repair_tool_pairs
 from ..transcript._jsonl import iter_objects
-from ._compaction import (
-    _resume_load_sync,
-    load_for_resume,
-    local_file_store,
-    relink_compacted,
-    resume_leaf,
-)
 from ._options import AgentOptions
 
 __all__ = ["SessionPlan", "plan_session"]
@@ -101,8 +98,6 @@ def _check_resume_id(value: str) -> str:
 
 def default_store(options: AgentOptions) -> SessionStore:
     """The store a run writes through: the configured one (default ``FileStore``), redacting."""
-    from ..privacy import RedactingStore, Redactor
-
     store: SessionStore
     if options.session_store is not None:
         store = options.session_store
@@ -136,11 +131,8 @@ def _snapshot_eligible(
     """The transcript path when a plain resume of a local FileStore session may use snapshots."""
     if key is None or key.get("subpath") or options.fork_session or options.resume_session_at:
         return None
-    path_for = getattr(local_file_store(store), "path_for", None)
-    if not callable(path_for):
-        return None
-    path = path_for(key)
-    return path if isinstance(path, Path) else Path(path)
+    files = local_transcripts(store)
+    return None if files is None else Path(files.path_for(key))
 
 
 @dataclass(frozen=True)
@@ -171,7 +163,7 @@ def _load_with_snapshot(
                 resumed = replace(resumed, cwd=None)
             return resumed, None, None
     state = FileState.of(path)
-    entries, _ = _resume_load_sync(path, record=write)
+    entries, _ = read_for_resume(path, record=write)
     return None, entries, state
 
 
@@ -309,10 +301,9 @@ async def _load_session(store: SessionStore, key: SessionKey, options: AgentOpti
 async def _newest_session(
     store: SessionStore, project_key: str, options: AgentOptions
 ) -> _Loaded | None:
-    lister = getattr(store, "list_sessions", None)
-    if lister is None:
+    if not store_implements(store, "list_sessions"):
         raise UserError("continue_conversation needs a session_store with list_sessions()")
-    listed = await lister(project_key)
+    listed = await store.list_sessions(project_key)
     for item in sorted(listed, key=lambda x: x.get("mtime", 0), reverse=True):
         sid = item.get("session_id")
         if not is_uuid(sid):
@@ -453,10 +444,7 @@ def _last_cwd(chain: list[Raw]) -> str | None:
 
 def _where(store: SessionStore) -> str:
     """The store, readably: wrappers (redaction, encryption) peeled, a FileStore's directory."""
-    inner: Any = store
-    while getattr(inner, "inner", None) is not None:
-        inner = inner.inner
-    projects = getattr(inner, "projects_dir", None)
-    if projects is not None:
-        return str(projects)
+    inner = innermost_store(store)
+    if isinstance(inner, FileStore):
+        return str(inner.projects_dir)
     return repr(inner)

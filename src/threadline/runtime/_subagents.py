@@ -36,18 +36,24 @@ import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import anyio
 
 from .._ids import new_uuid
-from .._messages import AssistantMessage, Message, ResultMessage, SystemMessage, UserMessage
-from ..tools import ToolContext, ToolResult
-
-if TYPE_CHECKING:
-    from ..sessions import SessionKey, SessionStore
-    from ._loop import Runtime
+from .._messages import (
+    AssistantMessage,
+    Message,
+    ResultMessage,
+    SystemMessage,
+    ToolUseBlock,
+    UserMessage,
+)
+from ..sessions import SessionKey, SessionStore
+from ..sessions._protocol import local_transcripts
+from ..tools import Tool, ToolContext, ToolResult
+from ._context import AgentParent, ChildLoop, ChildSpec, Prompt, Spawn
 
 __all__ = ["GENERAL_PURPOSE", "AgentDefinition", "AgentTool", "BackgroundTasks", "Notification"]
 
@@ -139,18 +145,29 @@ class _SidechainStore:
 
 
 class AgentTool:
-    """Claude Code's ``Agent`` tool over the configured definitions."""
+    """Claude Code's ``Agent`` tool over the configured definitions.
+
+    Built by the assembler with everything it needs: the run that owns it (``parent``),
+    how to create a child loop (``spawn``) and where background children run
+    (``background``; ``None``: inside the tool batch).
+    """
 
     name = "Agent"
     read_only = True
 
-    def __init__(self, agents: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        agents: Mapping[str, Any],
+        *,
+        parent: AgentParent,
+        spawn: Spawn,
+        background: BackgroundTasks | None = None,
+    ) -> None:
         self.agents: dict[str, Any] = dict(agents)
         self.agents.setdefault("general-purpose", GENERAL_PURPOSE)
-        self._runtime: Runtime | None = None
-
-    def bind_runtime(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+        self.parent = parent
+        self.spawn = spawn
+        self.background = background
 
     @property
     def description(self) -> str:
@@ -186,9 +203,7 @@ class AgentTool:
         }
 
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        rt = self._runtime
-        if rt is None:  # pragma: no cover - bound in Runtime.open
-            return ToolResult(content="Agent tool is not bound to a session", is_error=True)
+        rt = self.parent
         agent_type = str(input.get("subagent_type") or "general-purpose")
         definition = self.agents.get(agent_type)
         if definition is None:
@@ -202,6 +217,7 @@ class AgentTool:
         background = bool(input.get("run_in_background") or _field(definition, "background"))
         run = _ChildRun(
             rt,
+            self.spawn,
             definition,
             agent_type=agent_type,
             description=str(input.get("description") or ""),
@@ -212,7 +228,7 @@ class AgentTool:
         if not background:
             return await run.run()
         rt.side_messages.append(run.started_message())
-        host = rt.background
+        host = self.background
         if host is not None and host.available():
             host.launch(run)
         else:  # no task may outlive the batch: run the child here, report after the batch
@@ -355,7 +371,8 @@ class _ChildRun:
 
     def __init__(
         self,
-        rt: Runtime,
+        rt: AgentParent,
+        spawn: Spawn,
         definition: Any,
         *,
         agent_type: str,
@@ -365,6 +382,7 @@ class _ChildRun:
         background: bool,
     ) -> None:
         self.rt = rt
+        self.spawn = spawn
         self.definition = definition
         self.agent_type = agent_type
         self.description = description
@@ -374,7 +392,7 @@ class _ChildRun:
         self.agent_id = _new_agent_id()
         self.messages: list[Message] = rt.side_messages if not background else []
         """Where the child's messages go: after the batch (foreground) or with the report."""
-        self.child: Runtime | None = None
+        self.child: ChildLoop | None = None
         self.stop_requested = False
         self.report = ""
         self.tool_uses = 0
@@ -443,7 +461,7 @@ class _ChildRun:
             return self.rt.model
         return _MODEL_ALIASES.get(str(wanted), str(wanted))
 
-    def _tools(self) -> dict[str, Any]:
+    def _tools(self) -> dict[str, Tool]:
         allowed = _field(self.definition, "tools")
         denied = set(_field(self.definition, "disallowedTools") or ())
         return {
@@ -452,31 +470,15 @@ class _ChildRun:
             if name != "Agent" and name not in denied and (allowed is None or name in allowed)
         }
 
-    def _child(self, store: _SidechainStore | None) -> Runtime:
-        from ._loop import Runtime
-        from ._resume import SessionPlan
-
-        rt = self.rt
-        options = replace(
-            rt.options,
+    def _child(self, store: _SidechainStore | None) -> ChildLoop:
+        spec = ChildSpec(
             system_prompt=str(_field(self.definition, "prompt") or ""),
             model=self._model(),
-            agents=None,
-            max_turns=_field(self.definition, "maxTurns") or rt.options.max_turns,
-            enable_file_checkpointing=False,
-            provider=rt.provider,
-        )
-        plan = SessionPlan(
-            session_id=rt.session_id,
-            cwd=rt.plan.cwd,
-            key=rt.plan.key,
+            max_turns=_field(self.definition, "maxTurns") or self.rt.options.max_turns,
+            tools=self._tools(),
             store=store,  # type: ignore[arg-type]
         )
-        child = Runtime(
-            options=options, plan=plan, provider=rt.provider, tools=self._tools(), mcp_names=[]
-        )
-        child.runner.before_tool = rt.runner.before_tool
-        return child
+        return self.spawn(self.rt, spec)
 
     async def run(self) -> ToolResult:
         rt = self.rt
@@ -500,8 +502,6 @@ class _ChildRun:
         self.report = ""
         try:
             child = self.child = self._child(store)
-            from ._loop import Prompt
-
             turn = child.run_turn(Prompt(content=self.prompt))
             try:
                 async for message in turn:
@@ -512,7 +512,7 @@ class _ChildRun:
                         self.messages.append(message)
                         if isinstance(message, AssistantMessage):
                             self.tool_uses += sum(
-                                1 for b in message.content if type(b).__name__ == "ToolUseBlock"
+                                1 for b in message.content if isinstance(b, ToolUseBlock)
                             )
                     elif isinstance(message, ResultMessage):
                         result = message
@@ -546,7 +546,7 @@ class _ChildRun:
             return ToolResult(content=error, is_error=True)
         text = self.report = result.result or ""
         await self._finish(store, status="completed")
-        await rt._hook(
+        await rt.hook(
             "SubagentStop",
             {
                 "stop_hook_active": False,
@@ -572,12 +572,10 @@ class _ChildRun:
         )
 
     def _transcript_path(self, store: _SidechainStore | None) -> str:
-        from ._compaction import local_file_store
-
-        path_for = getattr(local_file_store(self.rt.plan.store), "path_for", None)
-        if store is None or not callable(path_for):
+        files = local_transcripts(self.rt.plan.store)
+        if store is None or files is None:
             return ""
-        return str(path_for(store.key))
+        return str(files.path_for(store.key))
 
     async def _finish(self, store: _SidechainStore | None, **changes: Any) -> None:
         if store is None:

@@ -17,6 +17,7 @@ from ._mutations import (
 )
 from ._protocol import (
     ConditionalAppendStore as ConditionalAppendStore,
+    LocalTranscripts as LocalTranscripts,
     SessionKey as SessionKey,
     SessionListSubkeysKey as SessionListSubkeysKey,
     SessionStore as SessionStore,
@@ -24,6 +25,7 @@ from ._protocol import (
     SessionStoreFlushMode as SessionStoreFlushMode,
     SessionStoreListEntry as SessionStoreListEntry,
     SessionSummaryEntry as SessionSummaryEntry,
+    WrappedStore as WrappedStore,
     store_implements as store_implements,
 )
 from ._retention import (

@@ -31,16 +31,26 @@ progress or attachment) is still ``expected_head``; otherwise it raises
 do not move the head, so renaming a live session never conflicts. A batch
 whose uuids are all already stored is a successful no-op (a retry after a
 lost acknowledgement).
+
+Declared capabilities (threadline's own): see the section "Capabilities" below. Each
+is a ``runtime_checkable`` protocol, so callers test ``isinstance(store, X)`` instead of
+looking for a method by name, and store wrappers forward exactly what their inner store
+declares.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 from typing_extensions import NotRequired, Required
 
 __all__ = [
     "ConditionalAppendStore",
+    "LocalTranscripts",
+    "WrappedStore",
+    "innermost_store",
+    "local_transcripts",
     "SessionKey",
     "SessionListSubkeysKey",
     "SessionStore",
@@ -118,6 +128,58 @@ class ConditionalAppendStore(Protocol):
     async def get_head(self, key: SessionKey) -> str | None:
         """The uuid of the last chain entry of ``key`` (``None`` if empty or absent)."""
         ...
+
+
+# ----------------------------------------------------------------------------- Capabilities
+# (redesign, #12: the local-file capabilities; keep store capability protocols together here)
+
+
+@runtime_checkable
+class LocalTranscripts(Protocol):
+    """A store whose transcripts are files in Claude Code's layout under ``config_dir``,
+    holding the entries exactly as ``load`` returns them (:class:`~threadline.sessions.FileStore`).
+
+    The runtime's fast paths read such files directly: resume snapshots, the compaction
+    offset (:mod:`threadline.sessions._offsets`), file-checkpoint backups in
+    ``<config_dir>/file-history``. Any other store loads whole transcripts through ``load``.
+    """
+
+    config_dir: Path
+
+    def path_for(self, key: SessionKey) -> Path:
+        """The transcript file of ``key`` (validated: it cannot leave the store's directory)."""
+        ...
+
+
+@runtime_checkable
+class WrappedStore(Protocol):
+    """A store wrapper (redaction, encryption...): ``inner`` is the store it writes through."""
+
+    @property
+    def inner(self) -> SessionStore: ...
+
+    def local_transcripts(self) -> LocalTranscripts | None:
+        """The local files that hold this wrapper's entries unchanged, else ``None`` (a
+        wrapper that changes the stored bytes, such as encryption, returns ``None``)."""
+        ...
+
+
+def local_transcripts(store: object) -> LocalTranscripts | None:
+    """The :class:`LocalTranscripts` whose files hold ``store``'s entries as ``load`` returns
+    them: the store itself, or what a wrapper declares; ``None`` for any other store."""
+    if isinstance(store, LocalTranscripts):
+        return store
+    if isinstance(store, WrappedStore):
+        return store.local_transcripts()
+    return None
+
+
+def innermost_store(store: object) -> object:
+    """``store`` with every wrapper peeled off (the store that holds the bytes)."""
+    seen = 0
+    while isinstance(store, WrappedStore) and seen < 64:
+        store, seen = store.inner, seen + 1
+    return store
 
 
 def store_implements(store: object, name: str) -> bool:

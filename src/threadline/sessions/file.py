@@ -13,23 +13,23 @@ key: a retried batch is not duplicated, even across processes.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import anyio.to_thread
 import orjson
 
 from .._exceptions import ConcurrentModificationError, UserError
+from .._fileio import atomic_write
 from ..transcript._jsonl import dumps_line, gc_paused, iter_objects, loads_line
 from ..transcript._views import CHAIN_TYPES
 from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
 from ._keys import validate_key
+from ._offsets import compacted_floor
 from ._paths import config_dir as _config_dir
 from ._protocol import (
     SessionKey,
@@ -265,7 +265,7 @@ class FileStore:
             # compaction's preserved segment when one is recorded, so resuming a long,
             # compacted session does not read its whole history.
             cache.ino, cache.uuids, cache.head, cache.tail = ino, set(), None, b""
-            cache.size = _compacted_floor(path, fd, size)
+            cache.size = compacted_floor(path, fd, size)
         if size > cache.size:
             new = os.pread(fd, size - cache.size, cache.size)
             # uuids by pattern, not by parsing every line: this runs over whole files the
@@ -282,22 +282,7 @@ class FileStore:
     def _write_sidecar(self, transcript: Path, meta: SessionStoreEntry) -> None:
         data = {k: v for k, v in meta.items() if k != "type"}
         target = transcript.with_name(transcript.name[: -len(".jsonl")] + ".meta.json")
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.{uuid4().hex}.tmp")
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        fd = os.open(tmp, flags | getattr(os, "O_CLOEXEC", 0), 0o600)
-        try:
-            try:
-                payload = memoryview(orjson.dumps(data))
-                while payload:
-                    payload = payload[os.write(fd, payload) :]
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            os.replace(tmp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        atomic_write(target, orjson.dumps(data), fsync=True)
 
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         path = self.path_for(key)
@@ -414,33 +399,6 @@ def _last_chain_uuid(data: bytes) -> str | None:
                     return uid
         end = start
     return None
-
-
-COMPACT_SIDECAR = "threadline-compact.json"
-"""Written by threadline's compaction beside ``subagents/``: where the live part of a session starts."""
-
-
-def _compacted_floor(path: Path, fd: int, size: int) -> int:
-    """Offset where the live part of a compacted transcript starts (0 if unknown or stale).
-
-    Idempotency (uuid dedup) and the head then cover entries from that point on: the
-    history before a compaction boundary is sealed and never re-appended by the runtime.
-    """
-    if not path.name.endswith(".jsonl"):
-        return 0
-    try:
-        info = orjson.loads((path.with_suffix("") / COMPACT_SIDECAR).read_bytes())
-        start, boundary, uuid = info["start"], info["boundary"], info["boundaryUuid"]
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
-        return 0
-    if not (isinstance(start, int) and isinstance(boundary, int) and isinstance(uuid, str)):
-        return 0
-    if not 0 < start <= boundary < size:
-        return 0
-    line = os.pread(fd, min(size - boundary, 1 << 16), boundary).split(b"\n", 1)[0]
-    if f'"uuid":"{uuid}"'.encode() not in line or os.pread(fd, 1, start - 1) != b"\n":
-        return 0
-    return start
 
 
 def _walk_subkeys(root: Path) -> list[str]:

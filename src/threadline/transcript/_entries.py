@@ -95,6 +95,10 @@ class EntryFactory:
     cwd: str
     git_branch: str = "HEAD"
 
+    def new_entry(self, kind: str, parent: str | None) -> Raw:
+        """A bare entry of ``kind`` (the fields every entry of the session shares)."""
+        return self._base(kind, parent)
+
     def _base(self, kind: str, parent: str | None) -> Raw:
         return {
             "parentUuid": parent,

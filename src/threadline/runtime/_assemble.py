@@ -1,0 +1,274 @@
+"""Assembling a run: everything the loop runs with, resolved before the first turn.
+
+``AgentClient.connect()`` calls :func:`open_runtime`, which, in order, checks the options,
+resolves the session (:func:`~threadline.runtime._resume.plan_session`, failing before any
+model call), picks the provider, reads the system prompt and the MCP config (off the event
+loop), opens the MCP servers, and builds the tool set (built-ins, MCP tools, the ``Agent``
+tool with a :data:`~threadline.runtime._context.Spawn` for its children). The loop
+(:class:`~threadline.runtime._loop.Runtime`) receives all of it; it creates nothing itself.
+
+This module sits above both the loop and subagents: it is the one place that knows both,
+which is what lets subagents create child loops without importing the loop.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import anyio.to_thread
+
+from .._exceptions import UserError
+from ..providers import Provider
+from ..tools import BUILTIN_TOOLS, Tool, open_mcp_tools
+from ..transcript._entries import git_branch
+from ._context import AgentParent, ChildSpec
+from ._loop import RunSetup, Runtime
+from ._options import DEFAULT_MODEL, AgentOptions, check_run
+from ._permissions import PermissionRules
+from ._resume import SessionPlan, plan_session
+from ._subagents import AgentTool, BackgroundTasks
+
+__all__ = ["OpenRun", "open_runtime", "spawn_child", "system_blocks"]
+
+Raw = dict[str, Any]
+_IDENTITY = "You are a Claude agent, built on Anthropic's Claude Agent SDK."
+
+
+@dataclass(frozen=True)
+class OpenRun:
+    """An opened run and, when it has the ``Agent`` tool, its background children."""
+
+    runtime: Runtime
+    background: BackgroundTasks | None
+
+
+async def open_runtime(
+    options: AgentOptions, stack: AsyncExitStack, *, on_report: Callable[[], None] | None = None
+) -> OpenRun:
+    """Resolve the session (failing before any model call), then provider and tools.
+
+    Resources (the provider's connections, MCP servers) are closed by ``stack``;
+    ``on_report`` is called whenever a background subagent finishes.
+    """
+    check_run(options)
+    plan = await plan_session(options)
+    provider = _select_provider(options)
+    if provider is not options.provider:
+        stack.push_async_callback(provider.aclose)
+    system, servers = await anyio.to_thread.run_sync(_read_config, options, plan.cwd)
+    tools = _select_builtin(options)
+    if servers:
+        for tool in await open_mcp_tools(servers, stack):
+            tools[tool.name] = tool
+    hidden = PermissionRules(disallowed=options.disallowed_tools).hides("Agent")
+    background = BackgroundTasks(on_change=on_report) if options.agents and not hidden else None
+    setup = RunSetup(
+        options=options,
+        plan=plan,
+        provider=provider,
+        model=_model_name(options, provider.name),
+        system=system,
+        mcp_names=list(servers),
+        git_branch=await anyio.to_thread.run_sync(git_branch, plan.cwd),
+        api_key_source="ANTHROPIC_API_KEY" if _api_key(options) else "none",
+    )
+    runtime = Runtime(setup, tools=_tool_set(options, tools, background))
+    runtime.background = background
+    await runtime.start()
+    return OpenRun(runtime=runtime, background=background)
+
+
+def _tool_set(
+    options: AgentOptions, tools: dict[str, Tool], background: BackgroundTasks | None
+) -> Callable[[AgentParent], Mapping[str, Tool]]:
+    """The run's tools: ``tools`` plus the ``Agent`` tool, less those the rules hide."""
+    rules = PermissionRules(disallowed=options.disallowed_tools)
+
+    def for_run(parent: AgentParent) -> Mapping[str, Tool]:
+        out = dict(tools)
+        if options.agents:
+            out["Agent"] = AgentTool(
+                options.agents, parent=parent, spawn=spawn_child, background=background
+            )
+        return {name: t for name, t in out.items() if not rules.hides(name)}
+
+    return for_run
+
+
+def spawn_child(parent: AgentParent, spec: ChildSpec) -> Runtime:
+    """A subagent's loop: the parent's provider, permissions, hooks and cwd; its own prompt,
+    model, turn limit and tools; entries to ``spec.store`` (the parent's sidechain)."""
+    options = replace(
+        parent.options,
+        system_prompt=spec.system_prompt,
+        model=spec.model,
+        agents=None,
+        max_turns=spec.max_turns,
+        enable_file_checkpointing=False,
+        provider=parent.provider,
+    )
+    plan = SessionPlan(
+        session_id=parent.session_id, cwd=parent.plan.cwd, key=parent.plan.key, store=spec.store
+    )
+    setup = RunSetup(
+        options=options,
+        plan=plan,
+        provider=parent.provider,
+        model=_model_name(options, parent.provider.name),
+        system=system_blocks(options, plan.cwd),
+        git_branch=parent.entries.git_branch,
+        api_key_source="ANTHROPIC_API_KEY" if _api_key(options) else "none",
+    )
+    tools = dict(spec.tools)
+    child = Runtime(setup, tools=lambda _parent: tools)
+    child.runner.before_tool = parent.before_tool
+    return child
+
+
+# ----------------------------------------------------------------------------- provider
+
+
+def _api_key(options: AgentOptions) -> str | None:
+    return options.api_key or options.env_value("ANTHROPIC_API_KEY")
+
+
+def _anthropic_provider(options: AgentOptions) -> Provider:
+    key = _api_key(options)
+    token = options.env_value("ANTHROPIC_AUTH_TOKEN")
+    if key is None and token is None:
+        raise UserError(
+            "No API key: set ANTHROPIC_API_KEY (in the environment or AgentOptions.env) "
+            "or pass AgentOptions(api_key=...); for an OpenAI-compatible server set "
+            "OPENAI_BASE_URL or AgentOptions(provider='openai')"
+        )
+    headers = {"authorization": f"Bearer {token}"} if key is None and token else None
+    from ..providers.anthropic import AnthropicProvider  # ~0.5 s to import: only when used
+
+    return AnthropicProvider(
+        api_key=key or "",
+        base_url=options.base_url or options.env_value("ANTHROPIC_BASE_URL"),
+        retry=options.retry_policy,
+        default_headers=headers,
+    )
+
+
+def _provider_kind(options: AgentOptions) -> str:
+    """``"anthropic"`` or ``"openai"`` (the rule is documented in ``_options``)."""
+    chosen = options.provider
+    if isinstance(chosen, str):
+        if chosen not in ("anthropic", "openai"):
+            raise UserError(f"Unknown provider {chosen!r}: use 'anthropic' or 'openai'")
+        return chosen
+    if options.env_value("ANTHROPIC_API_KEY") or options.env_value("ANTHROPIC_AUTH_TOKEN"):
+        return "anthropic"
+    if options.env_value("OPENAI_BASE_URL") or options.env_value("OPENAI_API_KEY"):
+        return "openai"
+    return "anthropic"
+
+
+def _select_provider(options: AgentOptions) -> Provider:
+    if options.provider is not None and not isinstance(options.provider, str):
+        return options.provider
+    if _provider_kind(options) == "anthropic":
+        return _anthropic_provider(options)
+    from ..providers.openai import OpenAIProvider  # the openai package: only when used
+
+    _model_name(options, "openai")  # fail before any model call
+    base_url = options.base_url or options.env_value("OPENAI_BASE_URL")
+    api_key = options.api_key or options.env_value("OPENAI_API_KEY")
+    if base_url is None and api_key is None:
+        raise UserError(
+            "No API key: set OPENAI_API_KEY, or OPENAI_BASE_URL for a local server "
+            "(in the environment or AgentOptions.env), or pass AgentOptions(api_key=...)"
+        )
+    return OpenAIProvider(
+        api_key=api_key,
+        base_url=base_url,
+        retry=options.retry_policy,
+        max_tokens=options.max_tokens,
+    )
+
+
+def _model_name(options: AgentOptions, provider_name: str) -> str:
+    if provider_name == "openai":
+        model = options.model or options.env_value("OPENAI_MODEL")
+        if not model:
+            raise UserError(
+                "The OpenAI-compatible provider needs a model: AgentOptions(model=...) "
+                "or OPENAI_MODEL (e.g. 'llama3.2' for Ollama)"
+            )
+        return model
+    return options.model or options.env_value("ANTHROPIC_MODEL") or DEFAULT_MODEL
+
+
+# ----------------------------------------------------------------------------- tools and prompt
+
+
+def _select_builtin(options: AgentOptions) -> dict[str, Tool]:
+    selected = options.tools
+    if selected is None or isinstance(selected, Mapping):
+        return dict(BUILTIN_TOOLS)
+    return {name: BUILTIN_TOOLS[name] for name in selected if name in BUILTIN_TOOLS}
+
+
+def _read_config(options: AgentOptions, cwd: str) -> tuple[list[Raw], dict[str, Any]]:
+    """The system prompt blocks and the MCP servers (both may read a file: in a thread)."""
+    servers = _mcp_servers(options.mcp_servers)
+    return system_blocks(options, cwd), servers
+
+
+def _mcp_servers(value: Mapping[str, Any] | str | Path) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    text = str(value)
+    inline = text.lstrip().startswith("{")
+    if not inline:
+        path = Path(text)
+        if not path.is_file():
+            raise UserError(
+                f"AgentOptions.mcp_servers: no MCP config file at {text!r} (give a path to a "
+                "JSON file, the JSON text itself, or a dict of server configs)"
+            )
+        text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = "JSON text" if inline else repr(str(value))
+        raise UserError(f"AgentOptions.mcp_servers: {where} is not valid JSON: {exc}") from exc
+    servers = data.get("mcpServers", data) if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        raise UserError(
+            "AgentOptions.mcp_servers: the MCP config must be a JSON object "
+            '({"mcpServers": {name: config}})'
+        )
+    return dict(servers)
+
+
+def system_blocks(options: AgentOptions, cwd: str) -> list[Raw]:
+    """The system prompt of a run (``options.system_prompt``; a file is read here)."""
+    sp = options.system_prompt
+    default = f"{_IDENTITY}\nWorking directory: {cwd}"
+    if sp is None:
+        text = default
+    elif isinstance(sp, str):
+        text = sp
+    elif sp.get("type") == "preset":
+        text = default + (f"\n\n{sp['append']}" if sp.get("append") else "")
+    elif sp.get("type") == "file":
+        try:
+            text = Path(str(sp.get("path"))).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UserError(
+                f"AgentOptions.system_prompt: cannot read the prompt file {sp.get('path')!r}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+    else:
+        text = str(sp.get("prompt", ""))
+    if not text:
+        return []
+    return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
