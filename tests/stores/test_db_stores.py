@@ -72,7 +72,7 @@ async def _wipe_transcript_bodies(backend: Backend, store: Any) -> None:
         with sqlite3.connect(store.path) as conn:
             conn.execute("DELETE FROM chunks")
     elif backend.name == "postgres":
-        async with store._conn("test") as conn:
+        async with store._checkout() as conn:
             await conn.execute(store._psycopg.sql.SQL("DELETE FROM {}.chunks").format(
                 store._psycopg.sql.Identifier(store.namespace)))
     else:
@@ -144,7 +144,7 @@ async def test_sqlite_migrations_recorded_once(tmp_path: Path) -> None:
         async with SQLiteStore(path) as store:
             await store.append(_key(), _entries(1))
     with sqlite3.connect(path) as conn:
-        assert [r[0] for r in conn.execute("SELECT name FROM _migrations")] == ["m001_initial"]
+        assert [r[0] for r in conn.execute("SELECT name FROM _migrations")] == ["m001_initial", "m002_partial_loads"]
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -154,7 +154,7 @@ async def test_postgres_schema_created_and_migrations_recorded(backend: Backend)
     await first.append(_key(), _entries(1))
     again = PostgresStore(backend.url, namespace=first.namespace)
     backend.stores.append(again)
-    assert await again.applied_migrations() == ["m001_initial"]
+    assert await again.applied_migrations() == ["m001_initial", "m002_one_round_trip"]
     assert len(await again.list_sessions("-p")) == 1
 
 

@@ -1,47 +1,63 @@
 """``PostgresStore``: sessions shared by many hosts through PostgreSQL (psycopg 3, async pool).
 
 Everything lives in one schema, the *namespace* (created if missing), so one
-database can serve several applications or tests. Tables (see
-``MIGRATIONS``; applied forward-only and recorded in ``<namespace>._migrations``
-under an advisory lock, so many processes can start at once):
+database can serve several applications or tests. Tables (see ``MIGRATIONS``;
+applied forward-only and recorded in ``<namespace>._migrations`` under an advisory
+lock, so many processes can start at once):
 
-- ``transcripts``: one row per key with its head, ``mtime`` (database clock,
-  epoch ms, strictly increasing per key) and, for main transcripts, the
-  summary folded on append, so listing reads no transcript.
-- ``chunks``: one row per append, the batch as JSONL bytes; a long session
-  loads from a handful of rows.
-- ``uuids``: ``uuid`` as an idempotency key (a retried batch is not duplicated).
+- ``transcripts``: one row per key with its head, ``mtime`` (database clock, epoch
+  ms, strictly increasing per key), its entry count, where a load from its last
+  compaction starts and, for main transcripts, the summary folded on append, so
+  listing reads no transcript.
+- ``chunks``: one row per append, the batch as JSONL bytes, with the index of its
+  first entry; a long session loads from a handful of rows.
+- ``uuids``: ``uuid`` as an idempotency key (a retried batch is not duplicated),
+  and the chunk that holds each entry (partial loads).
 
-An append is one transaction that first locks the key's ``transcripts`` row
-(an upsert), so appends to one session are serialized across hosts and
-``append_conditional`` lets exactly one of N racing writers win. Driver
-errors surface as :class:`~threadline.StorageError`. asyncio only (psycopg's
-async API). Forks copy: a fork rewrites every ``uuid`` and ``sessionId``.
+**One round trip per append.** ``<namespace>.tl_append(...)`` (a PL/pgSQL function,
+migration ``m002_one_round_trip``) locks the key's row, drops uuids already
+stored, checks ``expected_head``, merges the batch's summary delta into the stored
+summary (:func:`~threadline.sessions._db.merge_summary`, in SQL), writes the chunk,
+its uuids and the row, all in the one statement's transaction. So appends to one
+session serialize across hosts and of N racing ``append_conditional`` calls exactly
+one wins. A batch that overlaps stored uuids only in part is planned again without
+them (a second call; it happens only when a retry races new entries).
+
+**Faults.** Connections are checked out healthy (a pooled connection the server
+closed, idle timeout or ``pg_terminate_backend``, is noticed without a round trip
+and replaced), and an operation whose connection breaks is retried on a fresh one
+(at most ``retries`` times, with a short backoff) when it is idempotent: reads, and
+appends whose every entry has a uuid, since a retried append that had landed (an
+acknowledgement lost with the connection) finds its uuids stored and writes
+nothing. Otherwise the error surfaces as :class:`~threadline.StorageError`, the
+driver error as its ``__cause__``; a server that cannot be reached at all fails at
+once, naming the cause. asyncio only (psycopg's async API).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import select
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import orjson
 
-from .._exceptions import StorageError
 from ..transcript._jsonl import iter_objects
-from ._migrations import (
-    Migration,
-    already_appended,
-    batch_uuids,
+from ._db import (
+    Batch,
+    DatabaseStore,
     check_db_key,
+    conflict_error,
+    from_uuid,
     map_errors,
-    plan_append,
+    prepare_batch,
     require_driver,
     summary_from,
-    summary_json,
     validate_namespace,
 )
+from ._migrations import Migration
 from ._protocol import (
     SessionKey,
     SessionListSubkeysKey,
@@ -55,6 +71,129 @@ if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
 
 __all__ = ["PostgresStore"]
+
+T = TypeVar("T")
+
+# Merge a summary delta (see _db.summary_delta, in the form of _pg_delta) into a stored
+# summary. Stored as jsonb whose values are the JSON *texts* of the summary's values: a
+# first prompt may hold "\u0000", which jsonb refuses as a string but keeps inside one.
+_MERGE_SUMMARY = """
+CREATE FUNCTION {s}.tl_merge_summary(prev jsonb, d jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT ((CASE WHEN p ? 'first_prompt_locked' THEN (d->'first') || p
+           ELSE (d->'first') || (d->'fallback') || p || (d->'prompt') END)
+          || (d->'last')) - ARRAY(SELECT jsonb_array_elements_text(d->'unset'))
+  FROM (SELECT coalesce(prev, '{{}}'::jsonb) AS p) x
+$$"""
+
+# Summaries stored before m002 (JSON bytes) become field -> JSON text; one that jsonb
+# cannot take is left out (listing then derives it from the transcript).
+_CONVERT_SUMMARIES = """
+DO $$
+DECLARE r record;
+BEGIN
+  FOR r IN SELECT id, summary FROM {s}.transcripts WHERE summary IS NOT NULL LOOP
+    BEGIN
+      UPDATE {s}.transcripts SET fields = (
+        SELECT coalesce(jsonb_object_agg(key, value::text), '{{}}'::jsonb)
+        FROM json_each(convert_from(r.summary, 'UTF8')::json)) WHERE id = r.id;
+    EXCEPTION WHEN others THEN NULL;
+    END;
+  END LOOP;
+END
+$$"""
+
+# One append. Returns (status, head, stored uuids): 0 written, 1 nothing to write (every
+# uuid already stored: a retry), 2 conflict (head moved), 3 some uuids already stored
+# (the caller plans again without them).
+_APPEND_FUNCTION = """
+CREATE FUNCTION {s}.tl_append(
+  p_project text, p_session text, p_subpath text, p_chunk bytea, p_count integer,
+  p_uuids text[], p_head text, p_plain boolean, p_delta jsonb, p_check boolean,
+  p_expected text, p_boundary boolean, p_resume_at text, p_preserved text)
+RETURNS TABLE (status integer, head text, stored text[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  t record;
+  v_stored text[];
+  v_chunk bigint;
+  v_rc bigint;
+  v_rat text;
+  v_found boolean := false;
+  v_pc bigint;
+BEGIN
+  SELECT x.id, x.head, x.mtime, x.entries, x.resume_chunk, x.resume_at INTO t
+    FROM {s}.transcripts x
+    WHERE x.project_key = p_project AND x.session_id = p_session AND x.subpath = p_subpath
+    FOR UPDATE;
+  IF NOT FOUND THEN
+    IF p_check AND p_expected IS NOT NULL THEN
+      RETURN QUERY SELECT 2, NULL::text, NULL::text[];
+      RETURN;
+    END IF;
+    INSERT INTO {s}.transcripts (project_key, session_id, subpath, mtime)
+      VALUES (p_project, p_session, p_subpath, 0) ON CONFLICT DO NOTHING;
+    SELECT x.id, x.head, x.mtime, x.entries, x.resume_chunk, x.resume_at INTO t
+      FROM {s}.transcripts x
+      WHERE x.project_key = p_project AND x.session_id = p_session AND x.subpath = p_subpath
+      FOR UPDATE;
+  END IF;
+  IF t.mtime > 0 AND cardinality(p_uuids) > 0 THEN
+    SELECT array_agg(u.uuid) INTO v_stored FROM {s}.uuids u
+      WHERE u.transcript_id = t.id AND u.uuid = ANY (p_uuids);
+  END IF;
+  IF p_check AND t.head IS DISTINCT FROM p_expected THEN
+    IF cardinality(v_stored) = cardinality(p_uuids) AND NOT p_plain THEN
+      RETURN QUERY SELECT 1, t.head, v_stored;
+    ELSE
+      RETURN QUERY SELECT 2, t.head, NULL::text[];
+    END IF;
+    RETURN;
+  END IF;
+  IF cardinality(v_stored) > 0 THEN
+    RETURN QUERY SELECT CASE WHEN cardinality(v_stored) = cardinality(p_uuids)
+      AND NOT p_plain THEN 1 ELSE 3 END, t.head, v_stored;
+    RETURN;
+  END IF;
+  IF t.mtime > 0 AND p_count = 0 THEN
+    RETURN QUERY SELECT 1, t.head, NULL::text[];
+    RETURN;
+  END IF;
+  v_rc := t.resume_chunk;
+  v_rat := t.resume_at;
+  IF p_boundary AND p_preserved IS NOT NULL THEN
+    -- the compaction keeps entries stored before this batch: start where they are
+    SELECT u.chunk_id INTO v_pc FROM {s}.uuids u
+      WHERE u.transcript_id = t.id AND u.uuid = p_preserved;
+    v_found := FOUND;
+    IF v_found THEN
+      -- chunk_id NULL: stored before migration m002, position unknown: load everything
+      v_rat := CASE WHEN v_pc IS NULL THEN NULL ELSE p_preserved END;
+      v_rc := coalesce(v_pc, 0);
+    END IF;
+  END IF;
+  IF p_count > 0 THEN
+    INSERT INTO {s}.chunks (transcript_id, data, seq, n)
+      VALUES (t.id, p_chunk, t.entries, p_count) RETURNING id INTO v_chunk;
+    INSERT INTO {s}.uuids (transcript_id, uuid, chunk_id)
+      SELECT t.id, u, v_chunk FROM unnest(p_uuids) AS u;
+  END IF;
+  IF p_boundary AND NOT v_found THEN
+    v_rc := v_chunk;
+    v_rat := p_resume_at;
+  END IF;
+  UPDATE {s}.transcripts x SET
+    head = coalesce(p_head, x.head),
+    mtime = greatest((extract(epoch FROM clock_timestamp()) * 1000)::bigint, x.mtime + 1),
+    entries = x.entries + p_count,
+    resume_chunk = v_rc,
+    resume_at = v_rat,
+    fields = CASE WHEN p_delta IS NULL THEN x.fields ELSE {s}.tl_merge_summary(x.fields, p_delta)
+      END
+    WHERE x.id = t.id;
+  RETURN QUERY SELECT 0, coalesce(p_head, t.head), NULL::text[];
+END
+$$"""
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
@@ -81,57 +220,89 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (transcript_id, uuid))""",
         ),
     ),
+    Migration(
+        "m002_one_round_trip",
+        (
+            # Entry counts per chunk and per transcript (tail loads), the chunk of every
+            # uuid (loads after a uuid, compaction starts) and where a load from the last
+            # compaction starts (resume_chunk; resume_at: the uuid to start at in it).
+            "ALTER TABLE {s}.chunks ADD COLUMN seq bigint NOT NULL DEFAULT 0, "
+            "ADD COLUMN n integer NOT NULL DEFAULT 0",
+            "ALTER TABLE {s}.uuids ADD COLUMN chunk_id bigint",
+            "ALTER TABLE {s}.transcripts ADD COLUMN entries bigint NOT NULL DEFAULT 0, "
+            "ADD COLUMN resume_chunk bigint, ADD COLUMN resume_at text, ADD COLUMN fields jsonb",
+            _CONVERT_SUMMARIES,
+            "ALTER TABLE {s}.transcripts DROP COLUMN summary",
+            # Existing chunks: count their lines (JSONL never holds a raw newline inside).
+            "UPDATE {s}.chunks SET n = coalesce(array_length(string_to_array("
+            "convert_from(data, 'UTF8'), E'\\n'), 1), 1) - 1",
+            "UPDATE {s}.chunks c SET seq = s.seq FROM (SELECT id, sum(n) OVER (PARTITION BY "
+            "transcript_id ORDER BY id) - n AS seq FROM {s}.chunks) s WHERE c.id = s.id",
+            "UPDATE {s}.transcripts t SET entries = coalesce((SELECT sum(n) FROM {s}.chunks c "
+            "WHERE c.transcript_id = t.id), 0)",
+            # A compaction made before this migration is not indexed: load from the start.
+            "UPDATE {s}.transcripts SET resume_chunk = 0",
+            _MERGE_SUMMARY,
+            _APPEND_FUNCTION,
+        ),
+    ),
 )
 
-_NOW_MS = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint"
-
+_KEY = "project_key = %s AND session_id = %s AND subpath = %s"
+_LOAD = (
+    "SELECT c.data FROM {s}.transcripts t LEFT JOIN {s}.chunks c ON c.transcript_id = t.id"
+)
 _QUERIES = {
-    "lock": "INSERT INTO {s}.transcripts AS t (project_key, session_id, subpath, mtime) "
-    "VALUES (%s, %s, %s, 0) ON CONFLICT (project_key, session_id, subpath) "
-    "DO UPDATE SET mtime = t.mtime RETURNING id, head, mtime, summary",
-    "stored": "SELECT uuid FROM {s}.uuids WHERE uuid = ANY(%s) AND transcript_id = "
-    "(SELECT id FROM {s}.transcripts WHERE project_key = %s AND session_id = %s AND subpath = %s)",
-    "write": "WITH u AS (UPDATE {s}.transcripts SET head = %(head)s, summary = %(summary)s, "
-    f"mtime = GREATEST({_NOW_MS}, mtime + 1) WHERE id = %(tid)s RETURNING mtime), "
-    "c AS (INSERT INTO {s}.chunks (transcript_id, data) SELECT %(tid)s, %(chunk)s "
-    "WHERE octet_length(%(chunk)s) > 0), "
-    "x AS (INSERT INTO {s}.uuids (transcript_id, uuid) SELECT %(tid)s, unnest(%(uuids)s::text[])) "
-    "SELECT mtime FROM u",
-    "head": "SELECT head FROM {s}.transcripts "
-    "WHERE project_key = %s AND session_id = %s AND subpath = %s",
-    "load": "SELECT t.id, c.data FROM {s}.transcripts t "
-    "LEFT JOIN {s}.chunks c ON c.transcript_id = t.id "
-    "WHERE t.project_key = %s AND t.session_id = %s AND t.subpath = %s ORDER BY c.id",
+    "append": "SELECT status, head, stored FROM {s}.tl_append(%s, %s, %s, %s, %s, %s::text[], "
+    "%s, %s, %s::jsonb, %s, %s, %s, %s, %s)",
+    "head": f"SELECT head FROM {{s}}.transcripts WHERE {_KEY}",
+    "load": f"{_LOAD} WHERE t.{_KEY.replace(' AND ', ' AND t.')} ORDER BY c.id",
+    "load_compacted": "SELECT t.resume_at, c.data FROM {s}.transcripts t LEFT JOIN {s}.chunks c "
+    "ON c.transcript_id = t.id AND c.id >= coalesce(t.resume_chunk, 0) "
+    f"WHERE t.{_KEY.replace(' AND ', ' AND t.')} ORDER BY c.id",
+    "load_after": "SELECT c.data FROM {s}.transcripts t JOIN {s}.uuids u "
+    "ON u.transcript_id = t.id AND u.uuid = %s JOIN {s}.chunks c "
+    "ON c.transcript_id = t.id AND c.id >= u.chunk_id "
+    f"WHERE t.{_KEY.replace(' AND ', ' AND t.')} ORDER BY c.id",
+    "load_tail": "SELECT c.data FROM {s}.transcripts t LEFT JOIN {s}.chunks c "
+    "ON c.transcript_id = t.id AND c.id >= coalesce((SELECT max(k.id) FROM {s}.chunks k "
+    "WHERE k.transcript_id = t.id AND k.seq <= t.entries - %s), 0) "
+    f"WHERE t.{_KEY.replace(' AND ', ' AND t.')} ORDER BY c.id",
     "list": "SELECT session_id, mtime FROM {s}.transcripts WHERE project_key = %s AND subpath = ''",
-    "summaries": "SELECT session_id, mtime, summary FROM {s}.transcripts "
-    "WHERE project_key = %s AND subpath = '' AND summary IS NOT NULL",
+    "summaries": "SELECT session_id, mtime, fields::text FROM {s}.transcripts "
+    "WHERE project_key = %s AND subpath = '' AND fields IS NOT NULL",
     "subkeys": "SELECT subpath FROM {s}.transcripts WHERE project_key = %s AND session_id = %s "
     "AND subpath <> '' ORDER BY subpath",
     "projects": "SELECT DISTINCT project_key FROM {s}.transcripts ORDER BY 1",
     "find": "SELECT project_key FROM {s}.transcripts WHERE session_id = %s AND subpath = '' "
     "ORDER BY mtime DESC LIMIT 1",
     "delete_main": "DELETE FROM {s}.transcripts WHERE project_key = %s AND session_id = %s",
-    "delete_sub": "DELETE FROM {s}.transcripts "
-    "WHERE project_key = %s AND session_id = %s AND subpath = %s",
+    "delete_sub": f"DELETE FROM {{s}}.transcripts WHERE {_KEY}",
+    "migrations": "SELECT name FROM {s}._migrations ORDER BY name",
 }
+
+_STATUS_WRITTEN, _STATUS_STORED, _STATUS_CONFLICT, _STATUS_PARTIAL = 0, 1, 2, 3
 
 
 def _params(key: SessionKey) -> tuple[str, str, str]:
     return key["project_key"], key["session_id"], key.get("subpath", "")
 
 
-class PostgresStore:
+class PostgresStore(DatabaseStore):
     """A :class:`~threadline.SessionStore` in a PostgreSQL schema; every optional method.
 
     Args:
         dsn: a libpq connection string or URL (``postgresql://user@host/db``).
         namespace: the schema that holds the tables (created if missing);
             lowercase letters, digits and ``_``.
-        min_size / max_size: connection pool bounds.
-        connect_timeout: seconds to wait for the first connection.
+        min_size / max_size: connection pool bounds (16 connections serve 16
+            sessions appending at once without queueing).
+        connect_timeout: seconds to wait for a connection.
+        retries: how many times an idempotent operation is retried on a fresh
+            connection after its connection broke.
 
-    The pool opens on first use (or ``async with``); ``aclose()`` closes it
-    and is idempotent.
+    The pool opens on first use (or ``async with``); ``aclose()`` closes it and
+    is idempotent. Also a :class:`~threadline.sessions.PartialLoadStore`.
     """
 
     def __init__(
@@ -140,8 +311,9 @@ class PostgresStore:
         *,
         namespace: str = "threadline",
         min_size: int = 1,
-        max_size: int = 10,
+        max_size: int = 16,
         connect_timeout: float = 10.0,
+        retries: int = 2,
     ) -> None:
         self._psycopg = require_driver("psycopg", "postgres", "PostgresStore")
         self._pool_mod = require_driver("psycopg_pool", "postgres", "PostgresStore")
@@ -149,9 +321,11 @@ class PostgresStore:
         self._dsn = dsn
         self._sizes = (min_size, max_size)
         self._timeout = connect_timeout
+        self._retries = max(0, retries)
         self._pool: AsyncConnectionPool[Any] | None = None
-        self._closed = False
         self._open_lock = anyio.Lock()
+        self.bytes_read = 0
+        """Transcript bytes fetched by loads so far (for tests and benchmarks)."""
         sql = self._psycopg.sql
         schema = sql.Identifier(self.namespace)
         # Rendered once: the schema is a validated, quoted identifier.
@@ -163,19 +337,13 @@ class PostgresStore:
             self._pool_mod.PoolTimeout,
         )
 
-    def __repr__(self) -> str:
-        return f"PostgresStore(namespace={self.namespace!r})"
+    def _describe(self) -> str:
+        return f"namespace={self.namespace!r}"
 
-    async def __aenter__(self) -> PostgresStore:
+    async def _open(self) -> None:
         await self._ready()
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the pool; idempotent. Later calls raise :class:`StorageError`."""
-        self._closed = True
+    async def _release(self) -> None:
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -183,42 +351,78 @@ class PostgresStore:
     # -- plumbing ----------------------------------------------------------
 
     async def _ready(self) -> AsyncConnectionPool[Any]:
-        if self._closed:
-            raise StorageError(f"{self!r} is closed")
+        self._check_open()
         if self._pool is not None:
             return self._pool
         async with self._open_lock:
             if self._pool is None:
                 with map_errors(self._errors, f"{self!r}: connecting"):
-                    pool = self._pool_mod.AsyncConnectionPool(
-                        self._dsn,
-                        min_size=self._sizes[0],
-                        max_size=self._sizes[1],
-                        open=False,
-                        timeout=self._timeout,
-                        kwargs={"autocommit": True, "connect_timeout": max(1, int(self._timeout))},
-                    )
-                    try:
-                        await pool.open(wait=True, timeout=self._timeout)
-                        async with pool.connection() as conn:
-                            await self._migrate(conn)
-                    except BaseException:
-                        await pool.close()
-                        raise
-                self._pool = pool
+                    self._pool = await self._open_pool()
             return self._pool
 
+    async def _open_pool(self) -> AsyncConnectionPool[Any]:
+        """Migrate over a first, direct connection (a wrong host, port, database or password
+        fails here at once with the server's own words), then open the pool."""
+        kwargs = {"autocommit": True, "connect_timeout": max(1, round(self._timeout))}
+        conn = await self._psycopg.AsyncConnection.connect(self._dsn, **kwargs)
+        try:
+            await self._migrate(conn)
+        finally:
+            await conn.close()
+        pool: AsyncConnectionPool[Any] = self._pool_mod.AsyncConnectionPool(
+            self._dsn,
+            min_size=self._sizes[0],
+            max_size=self._sizes[1],
+            open=False,
+            timeout=self._timeout,
+            kwargs=kwargs,
+        )
+        try:
+            await pool.open(wait=True, timeout=self._timeout)
+        except BaseException:
+            await pool.close()
+            raise
+        return pool
+
     @asynccontextmanager
-    async def _conn(self, what: str) -> AsyncIterator[AsyncConnection[Any]]:
+    async def _checkout(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection that is not known dead (checked without a round trip)."""
         pool = await self._ready()
-        with map_errors(self._errors, f"{self!r}: {what}"):
-            async with pool.connection() as conn:
-                yield conn
+        for _ in range(self._sizes[1] + 1):
+            conn = await pool.getconn()
+            if _alive(conn):
+                break
+            await conn.close()  # the pool drops closed connections and grows again
+            await pool.putconn(conn)
+        else:  # pragma: no cover - every pooled connection dead, and the new ones too
+            conn = await pool.getconn()
+        try:
+            yield conn
+        finally:
+            await pool.putconn(conn)
+
+    async def _run(
+        self, what: str, op: Callable[[AsyncConnection[Any]], Awaitable[T]], *, idempotent: bool
+    ) -> T:
+        """Run ``op`` on a healthy connection; retry an idempotent one whose connection broke."""
+        attempt = 0
+        while True:
+            with map_errors(self._errors, f"{self!r}: {what}"):
+                try:
+                    async with self._checkout() as conn:
+                        return await op(conn)
+                except self._psycopg.OperationalError:
+                    if not idempotent or attempt >= self._retries:
+                        raise
+            attempt += 1
+            await anyio.sleep(0.02 * 2**attempt)
 
     async def _rows(self, name: str, params: Any, *, binary: bool = False) -> list[Any]:
-        async with self._conn(name) as conn:
+        async def op(conn: AsyncConnection[Any]) -> list[Any]:
             cur = await conn.execute(self._q[name], params, binary=binary)
             return await cur.fetchall()
+
+        return await self._run(name, op, idempotent=True)
 
     async def _migrate(self, conn: AsyncConnection[Any]) -> None:
         sql = self._psycopg.sql
@@ -248,14 +452,7 @@ class PostgresStore:
 
     async def applied_migrations(self) -> list[str]:
         """Names recorded in ``<namespace>._migrations``, in order."""
-        sql = self._psycopg.sql
-        async with self._conn("migrations") as conn:
-            cur = await conn.execute(
-                sql.SQL("SELECT name FROM {}._migrations ORDER BY name").format(
-                    sql.Identifier(self.namespace)
-                )
-            )
-            return [r[0] for r in await cur.fetchall()]
+        return [r[0] for r in await self._rows("migrations", ())]
 
     # -- appends -----------------------------------------------------------
 
@@ -278,40 +475,23 @@ class PostgresStore:
         *,
         check: bool,
     ) -> None:
-        uuids = batch_uuids(entries)
-        async with self._conn("append") as conn, conn.transaction():
-            # Lock (or create) the key's row: appends to one key serialize here.
-            cur = await conn.execute(self._q["lock"], _params(key), binary=True)
-            row = await cur.fetchone()
-            assert row is not None
-            tid, head, prev_mtime, blob = row
-            stored: set[str] = set()
-            if prev_mtime and uuids:
-                cur = await conn.execute(self._q["stored"], (uuids, *_params(key)))
-                stored = {r[0] for r in await cur.fetchall()}
-            if check and already_appended(
-                key, entries, stored=stored, head=head, expected=expected
-            ):
+        batch = prepare_batch(key, entries)
+        # Idempotent when every entry has a uuid: a retry that finds them stored is a no-op.
+        idempotent = not batch.plain
+        while True:
+            params = _append_params(key, batch, expected, check)
+
+            async def op(conn: AsyncConnection[Any], params: Any = params) -> Any:
+                cur = await conn.execute(self._q["append"], params)
+                return await cur.fetchone()
+
+            status, head, stored = await self._run("append", op, idempotent=idempotent)
+            if status == _STATUS_CONFLICT:
+                raise conflict_error(key, expected, head)
+            if status != _STATUS_PARTIAL:
                 return
-            prev = (
-                None
-                if blob is None
-                else summary_from(key["session_id"], prev_mtime, orjson.loads(blob))
-            )
-            plan = plan_append(key, entries, stored=stored, head=head, summary=prev)
-            if prev_mtime and plan.count == 0:
-                return
-            summary = None if plan.summary is None else summary_json(plan.summary)
-            await conn.execute(
-                self._q["write"],
-                {
-                    "tid": tid,
-                    "head": plan.head,
-                    "summary": summary,
-                    "chunk": plan.chunk,
-                    "uuids": plan.uuids,
-                },
-            )
+            # Some uuids were stored meanwhile (a retry racing new entries): plan again.
+            batch = prepare_batch(key, entries, stored=set(stored))
 
     async def get_head(self, key: SessionKey) -> str | None:
         check_db_key(key)
@@ -320,21 +500,50 @@ class PostgresStore:
 
     # -- reads -------------------------------------------------------------
 
+    def _parse(self, rows: list[Any], column: int) -> list[SessionStoreEntry]:
+        chunks = [bytes(r[column]) for r in rows if r[column] is not None]
+        self.bytes_read += sum(map(len, chunks))
+        return list(iter_objects(b"".join(chunks)))  # type: ignore[arg-type]
+
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         check_db_key(key)
         rows = await self._rows("load", _params(key), binary=True)
         if not rows:
             return None
-        data = b"".join(bytes(r[1]) for r in rows if r[1] is not None)
-        return list(iter_objects(data))  # type: ignore[arg-type]
+        return self._parse(rows, 0)
+
+    async def load_compacted(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+        """The entries from the last compaction's preserved segment on (see the protocol)."""
+        check_db_key(key)
+        rows = await self._rows("load_compacted", _params(key), binary=True)
+        if not rows:
+            return None
+        return from_uuid(self._parse(rows, 1), rows[0][0])
+
+    async def load_after(self, key: SessionKey, uuid: str) -> list[SessionStoreEntry] | None:
+        """The entries after the one whose uuid is ``uuid`` (``None``: key or uuid unknown)."""
+        check_db_key(key)
+        rows = await self._rows("load_after", (uuid, *_params(key)), binary=True)
+        if not rows:
+            return None
+        return from_uuid(self._parse(rows, 0), uuid, after=True)
+
+    async def load_tail(self, key: SessionKey, count: int) -> list[SessionStoreEntry] | None:
+        """The last ``count`` entries."""
+        check_db_key(key)
+        rows = await self._rows("load_tail", (max(0, count), *_params(key)), binary=True)
+        if not rows:
+            return None
+        entries = self._parse(rows, 0)
+        return entries[max(0, len(entries) - count) :] if count > 0 else []
 
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
         rows = await self._rows("list", (project_key,))
         return [{"session_id": sid, "mtime": int(mtime)} for sid, mtime in rows]
 
     async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
-        rows = await self._rows("summaries", (project_key,), binary=True)
-        return [summary_from(sid, mtime, orjson.loads(bytes(blob))) for sid, mtime, blob in rows]
+        rows = await self._rows("summaries", (project_key,))
+        return [summary_from(sid, mtime, _fields(text)) for sid, mtime, text in rows]
 
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
         rows = await self._rows("subkeys", (key["project_key"], key["session_id"]))
@@ -355,5 +564,72 @@ class PostgresStore:
         name, params = (
             ("delete_sub", _params(key)) if "subpath" in key else ("delete_main", _params(key)[:2])
         )
-        async with self._conn("delete") as conn:
+        await self._rows_none(name, params)
+
+    async def _rows_none(self, name: str, params: Any) -> None:
+        async def op(conn: AsyncConnection[Any]) -> None:
             await conn.execute(self._q[name], params)
+
+        await self._run(name, op, idempotent=True)
+
+
+def _append_params(
+    key: SessionKey, batch: Batch, expected: str | None, check: bool
+) -> tuple[Any, ...]:
+    start = batch.start_index()
+    in_batch = start is not None and start != batch.boundary
+    resume_at = None if start is None else batch.entries[start].get("uuid")
+    preserved = None if in_batch else batch.preserved_head
+    return (
+        *_params(key),
+        batch.chunk,
+        batch.count,
+        batch.uuids,
+        batch.head,
+        batch.plain,
+        None if batch.delta is None else _pg_delta(batch.delta),
+        check,
+        expected,
+        batch.boundary is not None,
+        resume_at if isinstance(resume_at, str) else None,
+        preserved,
+    )
+
+
+def _pg_delta(delta: dict[str, Any]) -> str:
+    """A summary delta as ``tl_merge_summary`` takes it: values as their JSON texts."""
+
+    def texts(fields: dict[str, Any]) -> dict[str, str]:
+        return {k: orjson.dumps(v).decode() for k, v in fields.items()}
+
+    prompt = delta["prompt"]
+    fallback = {k: prompt[k] for k in ("command_fallback",) if k in prompt}
+    first = {"first_prompt": prompt["first_prompt"], "first_prompt_locked": True} if (
+        "first_prompt" in prompt
+    ) else {}
+    return orjson.dumps(
+        {
+            "first": texts(delta["first"]),
+            "fallback": texts(fallback),
+            "prompt": texts(first),
+            "last": texts(delta["last"]),
+            "unset": delta["unset"],
+        }
+    ).decode()
+
+
+def _fields(text: str) -> dict[str, Any]:
+    return {k: orjson.loads(v) for k, v in orjson.loads(text).items()}
+
+
+def _alive(conn: Any) -> bool:
+    """Whether a pooled connection may still work, without a round trip: an idle
+    connection has nothing to read, so a readable socket means the server closed it (or
+    said why before closing: ``pg_terminate_backend``, ``idle_session_timeout``)."""
+    if conn.closed or conn.broken:
+        return False
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except Exception:
+        return False
+    return not readable

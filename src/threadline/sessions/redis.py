@@ -38,12 +38,11 @@ import orjson
 
 from .._exceptions import StorageError
 from ..transcript._jsonl import iter_objects
-from ._migrations import (
+from ._db import (
     already_appended,
-    batch_uuids,
     check_db_key,
     map_errors,
-    plan_append,
+    prepare_batch,
     require_driver,
     summary_from,
     summary_json,
@@ -56,6 +55,7 @@ from ._protocol import (
     SessionStoreListEntry,
     SessionSummaryEntry,
 )
+from ._summary import fold_session_summary
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -187,7 +187,8 @@ class RedisStore:
         *,
         check: bool,
     ) -> None:
-        client, keys, uuids = self._ready(), self._keys(key), batch_uuids(entries)
+        client, keys = self._ready(), self._keys(key)
+        uuids = prepare_batch(key, entries).uuids
         main = "subpath" not in key
         for attempt in itertools.count():
             with self._errors("append"):
@@ -210,12 +211,13 @@ class RedisStore:
                 if main and res[-1]
                 else None
             )
-            plan = plan_append(key, entries, stored=stored, head=head, summary=prev)
+            plan = prepare_batch(key, entries, stored)
             if rev is not None and plan.count == 0:
                 return
+            summary = fold_session_summary(prev, key, plan.entries) if main else None
             args: list[Any] = [
                 rev or b"", plan.chunk, plan.head or "",
-                summary_json(plan.summary) if plan.summary is not None else b"",
+                summary_json(summary) if summary is not None else b"",
                 "1" if main else "0", key["session_id"], key["project_key"], key.get("subpath", ""),
                 *plan.uuids,
             ]  # fmt: skip

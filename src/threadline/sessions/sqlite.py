@@ -24,19 +24,21 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
+import orjson
 
-from .._exceptions import StorageError
 from ..transcript._jsonl import iter_objects
-from ._migrations import (
-    Migration,
+from ._db import (
+    Batch,
+    DatabaseStore,
     already_appended,
-    batch_uuids,
     check_db_key,
+    from_uuid,
     map_errors,
-    plan_append,
+    merge_summary,
+    prepare_batch,
     summary_from,
-    summary_json,
 )
+from ._migrations import Migration
 from ._protocol import (
     SessionKey,
     SessionListSubkeysKey,
@@ -74,6 +76,26 @@ MIGRATIONS: tuple[Migration, ...] = (
                 PRIMARY KEY (transcript_id, uuid)) WITHOUT ROWID""",
         ),
     ),
+    Migration(
+        "m002_partial_loads",
+        (
+            # Entry counts (tail loads), the chunk of every uuid (loads after a uuid,
+            # compaction starts), where a load from the last compaction starts.
+            "ALTER TABLE chunks ADD COLUMN seq INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE chunks ADD COLUMN n INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE uuids ADD COLUMN chunk_id INTEGER",
+            "ALTER TABLE transcripts ADD COLUMN entries INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE transcripts ADD COLUMN resume_chunk INTEGER",
+            "ALTER TABLE transcripts ADD COLUMN resume_at TEXT",
+            # Existing chunks: count their lines; compactions made before are not indexed.
+            "UPDATE chunks SET n = length(CAST(data AS TEXT)) - "
+            "length(replace(CAST(data AS TEXT), char(10), ''))",
+            "UPDATE chunks SET seq = w.s FROM (SELECT id, sum(n) OVER (PARTITION BY "
+            "transcript_id ORDER BY id) - n AS s FROM chunks) AS w WHERE w.id = chunks.id",
+            "UPDATE transcripts SET entries = (SELECT coalesce(sum(n), 0) FROM chunks "
+            "WHERE transcript_id = transcripts.id), resume_chunk = 0",
+        ),
+    ),
 )
 
 _WHERE_KEY = "project_key = ? AND session_id = ? AND subpath = ?"
@@ -83,7 +105,11 @@ def _params(key: SessionKey) -> tuple[str, str, str]:
     return key["project_key"], key["session_id"], key.get("subpath", "")
 
 
-class SQLiteStore:
+_CHUNKS = "SELECT c.data FROM transcripts t LEFT JOIN chunks c ON c.transcript_id = t.id"
+_T_KEY = "t.project_key = ? AND t.session_id = ? AND t.subpath = ?"
+
+
+class SQLiteStore(DatabaseStore):
     """A :class:`~threadline.SessionStore` in one SQLite file; every optional method.
 
     Args:
@@ -93,7 +119,8 @@ class SQLiteStore:
             ``NORMAL`` (survives a process crash; WAL's usual setting).
 
     Forks copy entries: a fork rewrites every entry's ``uuid`` and
-    ``sessionId``, so there is no shared history to point at.
+    ``sessionId``, so there is no shared history to point at. Also a
+    :class:`~threadline.sessions.PartialLoadStore`.
     """
 
     def __init__(
@@ -103,22 +130,17 @@ class SQLiteStore:
         self._busy_ms = int(busy_timeout * 1000)
         self._durable = durable
         self._conn: sqlite3.Connection | None = None
-        self._closed = False
         self._limiter = anyio.CapacityLimiter(1)
+        self.bytes_read = 0
+        """Transcript bytes fetched by loads so far (for tests and benchmarks)."""
 
-    def __repr__(self) -> str:
-        return f"SQLiteStore({str(self.path)!r})"
+    def _describe(self) -> str:
+        return repr(str(self.path))
 
-    async def __aenter__(self) -> SQLiteStore:
+    async def _open(self) -> None:
         await self._call(lambda conn: None)
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection; idempotent. Later calls raise :class:`StorageError`."""
-        self._closed = True
+    async def _release(self) -> None:
         conn, self._conn = self._conn, None
         if conn is not None:
             await anyio.to_thread.run_sync(conn.close, limiter=self._limiter)
@@ -126,15 +148,13 @@ class SQLiteStore:
     # -- plumbing ----------------------------------------------------------
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        if self._closed:
-            raise StorageError(f"{self!r} is closed")
+        self._check_open()
         return await anyio.to_thread.run_sync(self._in_thread, fn, limiter=self._limiter)
 
     def _in_thread(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         with map_errors((sqlite3.Error,), f"{self!r}"):
             if self._conn is None:
-                if self._closed:
-                    raise StorageError(f"{self!r} is closed")
+                self._check_open()
                 self._conn = self._connect()
             return fn(self._conn)
 
@@ -170,6 +190,9 @@ class SQLiteStore:
 
         return await self._call(txn)
 
+    async def _fetch(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        return await self._call(lambda c: c.execute(sql, params).fetchall())
+
     # -- appends -----------------------------------------------------------
 
     async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
@@ -187,79 +210,98 @@ class SQLiteStore:
 
     async def get_head(self, key: SessionKey) -> str | None:
         check_db_key(key)
-        row = await self._call(
-            lambda c: c.execute(
-                f"SELECT head FROM transcripts WHERE {_WHERE_KEY}", _params(key)
-            ).fetchone()
-        )
-        return None if row is None else row[0]
+        rows = await self._fetch(f"SELECT head FROM transcripts WHERE {_WHERE_KEY}", _params(key))
+        return rows[0][0] if rows else None
 
     # -- reads -------------------------------------------------------------
 
+    def _parse(self, chunks: list[bytes]) -> list[SessionStoreEntry]:
+        self.bytes_read += sum(map(len, chunks))
+        return list(iter_objects(b"".join(chunks)))  # type: ignore[arg-type]
+
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         check_db_key(key)
-        rows = await self._call(
-            lambda c: c.execute(
-                "SELECT t.id, c.data FROM transcripts t LEFT JOIN chunks c ON c.transcript_id = t.id "
-                "WHERE t.project_key = ? AND t.session_id = ? AND t.subpath = ? ORDER BY c.id",
-                _params(key),
-            ).fetchall()
+        rows = await self._fetch(f"{_CHUNKS} WHERE {_T_KEY} ORDER BY c.id", _params(key))
+        if not rows:
+            return None
+        return self._parse([r[0] for r in rows if r[0] is not None])
+
+    async def load_compacted(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+        """The entries from the last compaction's preserved segment on (see the protocol)."""
+        check_db_key(key)
+        rows = await self._fetch(
+            "SELECT t.resume_at, c.data FROM transcripts t LEFT JOIN chunks c "
+            "ON c.transcript_id = t.id AND c.id >= coalesce(t.resume_chunk, 0) "
+            f"WHERE {_T_KEY} ORDER BY c.id",
+            _params(key),
         )
         if not rows:
             return None
-        data = b"".join(r[1] for r in rows if r[1] is not None)
-        return list(iter_objects(data))  # type: ignore[arg-type]
+        return from_uuid(self._parse([r[1] for r in rows if r[1] is not None]), rows[0][0])
+
+    async def load_after(self, key: SessionKey, uuid: str) -> list[SessionStoreEntry] | None:
+        """The entries after the one whose uuid is ``uuid`` (``None``: key or uuid unknown)."""
+        check_db_key(key)
+        rows = await self._fetch(
+            "SELECT c.data FROM transcripts t JOIN uuids u ON u.transcript_id = t.id "
+            "AND u.uuid = ? JOIN chunks c ON c.transcript_id = t.id AND c.id >= u.chunk_id "
+            f"WHERE {_T_KEY} ORDER BY c.id",
+            (uuid, *_params(key)),
+        )
+        if not rows:
+            return None
+        return from_uuid(self._parse([r[0] for r in rows]), uuid, after=True)
+
+    async def load_tail(self, key: SessionKey, count: int) -> list[SessionStoreEntry] | None:
+        """The last ``count`` entries."""
+        check_db_key(key)
+        rows = await self._fetch(
+            "SELECT c.data FROM transcripts t LEFT JOIN chunks c ON c.transcript_id = t.id "
+            "AND c.id >= coalesce((SELECT max(k.id) FROM chunks k WHERE k.transcript_id = t.id "
+            f"AND k.seq <= t.entries - ?), 0) WHERE {_T_KEY} ORDER BY c.id",
+            (max(0, count), *_params(key)),
+        )
+        if not rows:
+            return None
+        entries = self._parse([r[0] for r in rows if r[0] is not None])
+        return entries[max(0, len(entries) - count) :] if count > 0 else []
 
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
-        rows = await self._call(
-            lambda c: c.execute(
-                "SELECT session_id, mtime FROM transcripts WHERE project_key = ? AND subpath = ''",
-                (project_key,),
-            ).fetchall()
+        rows = await self._fetch(
+            "SELECT session_id, mtime FROM transcripts WHERE project_key = ? AND subpath = ''",
+            (project_key,),
         )
         return [{"session_id": sid, "mtime": mtime} for sid, mtime in rows]
 
     async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
-        import orjson
-
-        rows = await self._call(
-            lambda c: c.execute(
-                "SELECT session_id, mtime, summary FROM transcripts "
-                "WHERE project_key = ? AND subpath = '' AND summary IS NOT NULL",
-                (project_key,),
-            ).fetchall()
+        rows = await self._fetch(
+            "SELECT session_id, mtime, summary FROM transcripts "
+            "WHERE project_key = ? AND subpath = '' AND summary IS NOT NULL",
+            (project_key,),
         )
         return [summary_from(sid, mtime, orjson.loads(blob)) for sid, mtime, blob in rows]
 
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
-        rows = await self._call(
-            lambda c: c.execute(
-                "SELECT subpath FROM transcripts WHERE project_key = ? AND session_id = ? "
-                "AND subpath != '' ORDER BY subpath",
-                (key["project_key"], key["session_id"]),
-            ).fetchall()
+        rows = await self._fetch(
+            "SELECT subpath FROM transcripts WHERE project_key = ? AND session_id = ? "
+            "AND subpath != '' ORDER BY subpath",
+            (key["project_key"], key["session_id"]),
         )
         return [r[0] for r in rows]
 
     async def list_projects(self) -> list[str]:
         """Every project key that holds a transcript (for exporting everything)."""
-        rows = await self._call(
-            lambda c: c.execute(
-                "SELECT DISTINCT project_key FROM transcripts ORDER BY 1"
-            ).fetchall()
-        )
+        rows = await self._fetch("SELECT DISTINCT project_key FROM transcripts ORDER BY 1", ())
         return [r[0] for r in rows]
 
     async def find_session(self, session_id: str) -> SessionKey | None:
         """The key of ``session_id`` in any project (the most recently written), else ``None``."""
-        row = await self._call(
-            lambda c: c.execute(
-                "SELECT project_key FROM transcripts WHERE session_id = ? AND subpath = '' "
-                "ORDER BY mtime DESC LIMIT 1",
-                (session_id,),
-            ).fetchone()
+        rows = await self._fetch(
+            "SELECT project_key FROM transcripts WHERE session_id = ? AND subpath = '' "
+            "ORDER BY mtime DESC LIMIT 1",
+            (session_id,),
         )
-        return None if row is None else {"project_key": row[0], "session_id": session_id}
+        return {"project_key": rows[0][0], "session_id": session_id} if rows else None
 
     # -- delete ------------------------------------------------------------
 
@@ -290,47 +332,82 @@ def _append(
     check: bool,
 ) -> None:
     """One append inside ``BEGIN IMMEDIATE`` (the caller commits)."""
-    import orjson
-
     row = conn.execute(
-        f"SELECT id, head, mtime, summary FROM transcripts WHERE {_WHERE_KEY}", _params(key)
+        "SELECT id, head, mtime, summary, entries, resume_chunk, resume_at FROM transcripts "
+        f"WHERE {_WHERE_KEY}",
+        _params(key),
     ).fetchone()
-    tid, head, prev_mtime, blob = row if row is not None else (None, None, 0, None)
-    uuids = batch_uuids(entries)
-    stored: set[str] = set()
-    if tid is not None and uuids:
-        stored = {
-            r[0]
-            for r in conn.execute(
-                "SELECT uuid FROM uuids WHERE transcript_id = ? AND uuid IN (SELECT value FROM json_each(?))",
-                (tid, orjson.dumps(uuids).decode()),
-            )
-        }
+    tid, head, prev_mtime, blob, count, resume_chunk, resume_at = (
+        row if row is not None else (None, None, 0, None, 0, None, None)
+    )
+    batch = prepare_batch(key, entries)
+    stored = _stored(conn, tid, batch.uuids) if tid is not None else set()
     if check and already_appended(key, entries, stored=stored, head=head, expected=expected):
         return
-    prev = None if blob is None else summary_from(key["session_id"], prev_mtime, orjson.loads(blob))
-    plan = plan_append(key, entries, stored=stored, head=head, summary=prev)
-    if tid is not None and plan.count == 0:
+    if stored:
+        batch = prepare_batch(key, entries, stored)
+    if tid is not None and batch.count == 0:
         return
     mtime = max(int(time.time() * 1000), prev_mtime + 1)
-    summary = None if plan.summary is None else summary_json(plan.summary)
+    summary = None
+    if batch.delta is not None:
+        prev = None if blob is None else orjson.loads(blob)
+        summary = orjson.dumps(merge_summary(prev, batch.delta))
     if tid is None:
         tid = conn.execute(
-            "INSERT INTO transcripts (project_key, session_id, subpath, head, mtime, summary) "
-            "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (*_params(key), plan.head, mtime, summary),
+            "INSERT INTO transcripts (project_key, session_id, subpath, mtime) "
+            "VALUES (?, ?, ?, ?) RETURNING id",
+            (*_params(key), mtime),
         ).fetchone()[0]
-    else:
-        conn.execute(
-            "UPDATE transcripts SET head = ?, mtime = ?, summary = ? WHERE id = ?",
-            (plan.head, mtime, summary, tid),
+    chunk_id = None
+    if batch.count:
+        chunk_id = conn.execute(
+            "INSERT INTO chunks (transcript_id, data, seq, n) VALUES (?, ?, ?, ?) RETURNING id",
+            (tid, batch.chunk, count, batch.count),
+        ).fetchone()[0]
+        if batch.uuids:
+            conn.executemany(
+                "INSERT INTO uuids (transcript_id, uuid, chunk_id) VALUES (?, ?, ?)",
+                [(tid, u, chunk_id) for u in batch.uuids],
+            )
+    if batch.boundary is not None:
+        resume_chunk, resume_at = _resume_point(conn, tid, batch, chunk_id)
+    conn.execute(
+        "UPDATE transcripts SET head = coalesce(?, head), mtime = ?, summary = ?, "
+        "entries = entries + ?, resume_chunk = ?, resume_at = ? WHERE id = ?",
+        (batch.head, mtime, summary, batch.count, resume_chunk, resume_at, tid),
+    )
+
+
+def _stored(conn: sqlite3.Connection, tid: int, uuids: list[str]) -> set[str]:
+    if not uuids:
+        return set()
+    return {
+        r[0]
+        for r in conn.execute(
+            "SELECT uuid FROM uuids WHERE transcript_id = ? "
+            "AND uuid IN (SELECT value FROM json_each(?))",
+            (tid, orjson.dumps(uuids).decode()),
         )
-    if plan.chunk:
-        conn.execute("INSERT INTO chunks (transcript_id, data) VALUES (?, ?)", (tid, plan.chunk))
-    if plan.uuids:
-        conn.executemany(
-            "INSERT INTO uuids (transcript_id, uuid) VALUES (?, ?)", [(tid, u) for u in plan.uuids]
-        )
+    }
+
+
+def _resume_point(
+    conn: sqlite3.Connection, tid: int, batch: Batch, chunk_id: int | None
+) -> tuple[int | None, str | None]:
+    """Where a load from the batch's compaction starts: its preserved head's chunk (stored
+    earlier, or in this batch), else the boundary; ``(0, None)``: from the start."""
+    start = batch.start_index()
+    assert start is not None
+    if start == batch.boundary and batch.preserved_head is not None:
+        row = conn.execute(
+            "SELECT chunk_id FROM uuids WHERE transcript_id = ? AND uuid = ?",
+            (tid, batch.preserved_head),
+        ).fetchone()
+        if row is not None and row[0] != chunk_id:
+            return (0, None) if row[0] is None else (row[0], batch.preserved_head)
+    uid = batch.entries[start].get("uuid")
+    return chunk_id, uid if isinstance(uid, str) else None
 
 
 def _migrate(conn: sqlite3.Connection) -> None:
