@@ -1,17 +1,22 @@
-"""Store backends for the shared suite: memory, file, SQLite, PostgreSQL, Redis.
+"""Store backends for the shared suite: memory, file, SQLite, PostgreSQL, Redis, Redis Cluster.
 
 PostgreSQL and Redis tests skip with a reason when the server is unreachable,
-except under CI (``CI`` set), where they fail: CI must run them. Every store a
-test makes gets its own namespace (a fresh schema or key prefix), dropped at
-teardown.
+except under CI (``CI`` set), where they fail: CI must run them. The Redis Cluster
+is started by the suite itself: three ``redis-server`` nodes on free loopback ports
+(:func:`redis_cluster_url`). Every store a test makes gets its own namespace (a fresh
+schema or key prefix), dropped at teardown.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import shutil
+import socket
+import subprocess
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +30,7 @@ from threadline.sessions.sqlite import SQLiteStore
 
 PG_DSN = os.environ.get("THREADLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("THREADLINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
-BACKENDS = ["memory", "file", "sqlite", "postgres", "redis"]
+BACKENDS = ["memory", "file", "sqlite", "postgres", "redis", "redis_cluster"]
 
 
 def unavailable(what: str, exc: BaseException) -> None:
@@ -66,6 +71,85 @@ def redis_url() -> str:
     if exc is not None:
         unavailable(f"Redis at {REDIS_URL}", exc)
     return REDIS_URL
+
+
+def _free_port() -> int:
+    """A free loopback port whose cluster-bus port (+10000) is free too."""
+    for _ in range(200):
+        with socket.socket() as a:
+            a.bind(("127.0.0.1", 0))
+            port = a.getsockname()[1]
+            if port + 10000 > 65535:
+                continue
+            with socket.socket() as b:
+                try:
+                    b.bind(("127.0.0.1", port + 10000))
+                except OSError:
+                    continue
+            return int(port)
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
+def _start_cluster(base: Path, nodes: int = 3) -> tuple[list[int], list[subprocess.Popen[bytes]]]:
+    import redis
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        raise FileNotFoundError("redis-server is not installed (apt-get install redis-server)")
+    ports = [_free_port() for _ in range(nodes)]
+    procs: list[subprocess.Popen[bytes]] = []
+    for port in ports:
+        d = base / str(port)
+        d.mkdir()
+        procs.append(subprocess.Popen(
+            [exe, "--port", str(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes",
+             "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "5000",
+             "--save", "", "--appendonly", "no", "--dir", str(d), "--logfile", str(d / "log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    clients = [redis.Redis(host="127.0.0.1", port=p, socket_connect_timeout=1) for p in ports]
+    deadline = time.monotonic() + 20
+    for c in clients:
+        while True:
+            try:
+                c.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+    per = 16384 // nodes
+    for i, c in enumerate(clients):
+        c.execute_command("CLUSTER", "ADDSLOTSRANGE", i * per, 16383 if i == nodes - 1 else (i + 1) * per - 1)
+    for port in ports[1:]:
+        clients[0].execute_command("CLUSTER", "MEET", "127.0.0.1", port)
+    while not all(c.cluster("INFO")["cluster_state"] == "ok" for c in clients):  # type: ignore[no-untyped-call]
+        if time.monotonic() > deadline:
+            raise TimeoutError("the local Redis Cluster did not come up")
+        time.sleep(0.05)
+    for c in clients:
+        c.close()
+    return ports, procs
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Redis Cluster of three ``redis-server`` nodes on loopback, for this test session."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        ports, procs = _start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    except Exception as exc:
+        for p in procs:
+            p.kill()
+        unavailable("a local Redis Cluster", exc)
+    yield f"redis://127.0.0.1:{ports[0]}/0"
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def new_namespace() -> str:
@@ -109,10 +193,19 @@ async def drop_postgres(namespaces: list[str]) -> None:
             await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(ns)))
 
 
-async def drop_redis(namespaces: list[str]) -> None:
+async def drop_redis(namespaces: list[str], url: str = REDIS_URL, *, cluster: bool = False) -> None:
     import redis.asyncio
 
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    if cluster:
+        cc = redis.asyncio.RedisCluster.from_url(url)
+        try:
+            for ns in namespaces:
+                async for k in cc.scan_iter(match=f"{ns}:*", count=1000):
+                    await cc.delete(k)
+        finally:
+            await cc.aclose()
+        return
+    client = redis.asyncio.Redis.from_url(url)
     try:
         for ns in namespaces:
             keys = [k async for k in client.scan_iter(match=f"{ns}:*", count=1000)]
@@ -131,6 +224,8 @@ def _factory(name: str, tmp: Path, request: pytest.FixtureRequest) -> Callable[[
         return functools.partial(_pg_store, request.getfixturevalue("pg_dsn"))
     if name == "redis":
         return functools.partial(_redis_store, request.getfixturevalue("redis_url"))
+    if name == "redis_cluster":
+        return functools.partial(_redis_cluster_store, request.getfixturevalue("redis_cluster_url"))
     raise AssertionError(name)
 
 
@@ -152,9 +247,14 @@ def _redis_store(url: str, ns: str) -> RedisStore:
     return RedisStore(url, namespace=ns)
 
 
+def _redis_cluster_store(url: str, ns: str) -> RedisStore:
+    return RedisStore(url, namespace=ns, cluster=True)
+
+
 @pytest.fixture(
     params=[
-        pytest.param(b, marks=[getattr(pytest.mark, b)] if b in ("postgres", "redis") else [])
+        pytest.param(b, marks=[pytest.mark.redis] if b == "redis_cluster" else
+                     [getattr(pytest.mark, b)] if b in ("postgres", "redis") else [])
         for b in BACKENDS
     ]
 )
@@ -174,4 +274,6 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             await drop_postgres(b.namespaces)
         elif name == "redis":
             await drop_redis(b.namespaces)
+        elif name == "redis_cluster":
+            await drop_redis(b.namespaces, b.url, cluster=True)
 

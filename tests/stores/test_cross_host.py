@@ -53,7 +53,7 @@ def _run(env: dict[str, str], *args: str) -> Any:
     return orjson.loads(proc.stdout)
 
 
-@pytest.mark.parametrize("backend", ["postgres", "redis"], indirect=True)
+@pytest.mark.parametrize("backend", ["postgres", "redis", "redis_cluster"], indirect=True)
 async def test_two_hosts_share_a_session(backend: Backend, tmp_path: Path) -> None:
     ns = backend.make().namespace  # registered for cleanup
     url = backend.url

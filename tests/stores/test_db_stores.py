@@ -19,7 +19,7 @@ from threadline.sessions.sqlite import SQLiteStore
 from .conftest import Backend
 
 pytestmark = pytest.mark.anyio
-DB_BACKENDS = ["sqlite", "postgres", "redis"]
+DB_BACKENDS = ["sqlite", "postgres", "redis", "redis_cluster"]
 
 
 def _key(project: str = "-p", sid: str | None = None, **extra: Any) -> Any:
@@ -76,13 +76,14 @@ async def _wipe_transcript_bodies(backend: Backend, store: Any) -> None:
             await conn.execute(store._psycopg.sql.SQL("DELETE FROM {}.chunks").format(
                 store._psycopg.sql.Identifier(store.namespace)))
     else:
-        client = store._ready()
-        keys = [k async for k in client.scan_iter(match=f"{store.namespace}:c:*")]
-        await client.delete(*keys)
+        client = await store._ready()
+        keys = [k async for k in client.scan_iter(match=f"{store.namespace}:{{*}}:c")]
+        for k in keys:
+            await client.delete(k)
     assert await store.load(_key()) is None
 
 
-@pytest.mark.parametrize("backend", ["postgres", "redis"], indirect=True)
+@pytest.mark.parametrize("backend", ["postgres", "redis", "redis_cluster"], indirect=True)
 async def test_namespaces_isolate(backend: Backend) -> None:
     a, b = backend.make(), backend.make()
     key = _key()

@@ -1,51 +1,57 @@
-"""``RedisStore``: sessions shared by many hosts through Redis (redis-py asyncio).
+"""``RedisStore``: sessions shared by many hosts through Redis or Redis Cluster (redis-py asyncio).
 
-Keys, all under ``<namespace>:`` (``name`` is ``project/session[/subpath]``):
+Each session's keys share one hash tag, ``<ns>:{<project>/<session>}``, so they live in
+one cluster slot and one Lua script can change them atomically (``:k`` only for the
+main key; ``:<subpath>`` appended for subagent transcripts):
 
-==================  =======  ===================================================
-``t:<name>``        hash     ``rev`` (bumped by every write), ``head``, ``mtime``
-``c:<name>``        list     one JSONL chunk per append (the entries of the batch)
-``u:<name>``        set      stored uuids (``uuid`` is an idempotency key)
-``l:<project>``     hash     session id -> mtime (``list_sessions``)
-``s:<project>``     hash     session id -> folded summary ``data`` (JSON)
-``k:<proj>/<sid>``  set      subpaths of a session (``list_subkeys``, cascade delete)
-``f:<sid>``         hash     project -> mtime (``find_session`` across projects)
-``projects``        set      project keys (``list_projects``)
-==================  =======  ===================================================
+================  =====  ===============================================================
+``…:t[:sub]``     hash   ``head``, ``mtime`` (server clock), ``entries`` (count),
+                         ``rc``/``ra`` (where a load from the last compaction starts),
+                         and the summary folded on append, one ``s.<field>`` per field
+``…:c[:sub]``     list   one JSONL chunk per append (the entries of the batch)
+``…:n[:sub]``     list   entry count of each chunk (tail loads)
+``…:u[:sub]``     hash   uuid -> index of its chunk (idempotency, loads after a uuid)
+``…:k``           set    subpaths of the session (``list_subkeys``, cascade delete)
+================  =====  ===============================================================
 
-An append reads the state it depends on (revision, head, which uuids exist,
-the summary) in one round trip, plans the write with the same code as every
-other store (dedup, head, summary fold), then commits it with one Lua script
-that first compares the revision: if another writer got in between, nothing
-is written and the append is planned again. So writes are atomic, a session's
-summary folds every append exactly once, and of N racing
-``append_conditional`` calls exactly one wins. ``mtime`` comes from the Redis
-server clock (``TIME``), the same for every host.
+Listing indexes live in other slots: ``<ns>:sessions:<project>`` (session ids),
+``<ns>:where:<session>`` (projects, for ``find_session``) and ``<ns>:projects``. A
+session is indexed *before* its first append (once per process), and listing skips
+indexed sessions that hold nothing, so a crash between the two steps hides nothing.
 
-The delete script touches the keys of a session's subkeys, which it finds in
-``k:``: fine on a single Redis (or Sentinel), not on Redis Cluster. asyncio
-only (redis-py's async client).
+**One script call per append**: the script drops uuids already stored, checks the
+expected head, writes chunk, counts and uuids, merges the batch's summary delta
+(:func:`~threadline.sessions._db.summary_delta`) field by field and stamps ``mtime`` from
+the Redis server clock (``TIME``, the same for every host). So appends are atomic, a
+session's summary folds every append exactly once, and of N racing
+``append_conditional`` calls exactly one wins. Loads are one script call too.
+
+**Cluster**: detected (``cluster=None``) or forced; with ``cluster=True`` the URL names
+any node. **Faults**: a connection that breaks is replaced and the operation retried
+(twice, with a short backoff) when it is idempotent: reads, and appends whose entries
+all have a uuid. asyncio only (redis-py's async client).
 """
 
 from __future__ import annotations
 
-import itertools
-import random
-from typing import TYPE_CHECKING, Any
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import orjson
 
-from .._exceptions import StorageError
 from ..transcript._jsonl import iter_objects
 from ._db import (
-    already_appended,
+    Batch,
+    DatabaseStore,
     check_db_key,
+    conflict_error,
+    from_uuid,
     map_errors,
     prepare_batch,
     require_driver,
     summary_from,
-    summary_json,
     validate_namespace,
 )
 from ._protocol import (
@@ -55,116 +61,305 @@ from ._protocol import (
     SessionStoreListEntry,
     SessionSummaryEntry,
 )
-from ._summary import fold_session_summary
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 __all__ = ["RedisStore"]
 
+T = TypeVar("T")
+
+# KEYS: t c n u k. ARGV: see RedisStore._append_args. Returns {status, head, stored}:
+# 0 written, 1 nothing to write (every uuid stored), 2 conflict, 3 some uuids stored.
 _APPEND = """
-local rev = redis.call('HGET', KEYS[1], 'rev')
-if (rev or '') ~= ARGV[1] then return -1 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local prev = tonumber(redis.call('HGET', KEYS[1], 'mtime') or '0')
-if now <= prev then now = prev + 1 end
-redis.call('HSET', KEYS[1], 'rev', (tonumber(rev) or 0) + 1, 'mtime', now)
-if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'head', ARGV[3]) end
-if ARGV[2] ~= '' then redis.call('RPUSH', KEYS[2], ARGV[2]) end
-for i = 9, #ARGV, 500 do
-  redis.call('SADD', KEYS[3], unpack(ARGV, i, math.min(i + 499, #ARGV)))
+local t, c, n, u, k = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local count = tonumber(ARGV[2])
+local nfirst, nlast, nunset = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
+local nuuids = tonumber(ARGV[18])
+local base = 19 + 2 * (nfirst + nlast) + nunset
+local exists = redis.call('EXISTS', t) == 1
+local head = redis.call('HGET', t, 'head')
+local stored = {}
+if exists and nuuids > 0 then
+  for i = base, base + nuuids - 1, 500 do
+    local hits = redis.call('HMGET', u, unpack(ARGV, i, math.min(i + 499, base + nuuids - 1)))
+    for m = 1, #hits do
+      if hits[m] then stored[#stored + 1] = ARGV[i + m - 1] end
+    end
+  end
 end
+local retry = nuuids > 0 and #stored == nuuids and ARGV[4] == '0'
 if ARGV[5] == '1' then
-  redis.call('HSET', KEYS[4], ARGV[6], now)
-  redis.call('HSET', KEYS[5], ARGV[6], ARGV[4])
-  redis.call('HSET', KEYS[7], ARGV[7], now)
-else
-  redis.call('SADD', KEYS[6], ARGV[8])
+  local expected = ARGV[7]
+  if ARGV[6] == '1' then expected = false end
+  if head ~= expected then
+    if retry then return {1, head, stored} end
+    return {2, head}
+  end
 end
-redis.call('SADD', KEYS[8], ARGV[7])
-return now
+if #stored > 0 then
+  if retry then return {1, head, stored} end
+  return {3, head, stored}
+end
+if exists and count == 0 then return {1, head} end
+local tm = redis.call('TIME')
+local now = tonumber(tm[1]) * 1000 + math.floor(tonumber(tm[2]) / 1000)
+local prev = tonumber(redis.call('HGET', t, 'mtime') or '0')
+if now <= prev then now = prev + 1 end
+local rc, ra = false, false
+if ARGV[10] == '1' and ARGV[12] ~= '' then
+  rc = redis.call('HGET', u, ARGV[12])
+  if rc then ra = ARGV[12] end
+end
+if count > 0 then
+  local idx = redis.call('RPUSH', c, ARGV[1]) - 1
+  redis.call('RPUSH', n, count)
+  for i = base, base + nuuids - 1, 250 do
+    local kv = {}
+    for m = i, math.min(i + 249, base + nuuids - 1) do
+      kv[#kv + 1] = ARGV[m]
+      kv[#kv + 1] = idx
+    end
+    redis.call("HSET", u, unpack(kv))
+  end
+  if ARGV[10] == '1' and not rc then
+    rc = idx
+    ra = ARGV[11]
+  end
+end
+redis.call('HINCRBY', t, 'entries', count)
+redis.call('HSET', t, 'mtime', now)
+if ARGV[3] ~= '' then
+  redis.call('HSET', t, 'head', ARGV[3])
+  head = ARGV[3]
+end
+if rc then
+  redis.call('HSET', t, 'rc', rc)
+  if ra and ra ~= '' then redis.call('HSET', t, 'ra', ra) else redis.call('HDEL', t, 'ra') end
+end
+if ARGV[8] ~= '1' then
+  redis.call('SADD', k, ARGV[9])
+  return {0, head}
+end
+local p = 19
+for i = 1, nfirst do
+  redis.call('HSETNX', t, 's.' .. ARGV[p], ARGV[p + 1])
+  p = p + 2
+end
+if redis.call('HEXISTS', t, 's.first_prompt_locked') == 0 then
+  if ARGV[16] ~= '' then redis.call('HSETNX', t, 's.command_fallback', ARGV[16]) end
+  if ARGV[17] ~= '' then
+    redis.call('HSET', t, 's.first_prompt', ARGV[17], 's.first_prompt_locked', 'true')
+  end
+end
+for i = 1, nlast do
+  redis.call('HSET', t, 's.' .. ARGV[p], ARGV[p + 1])
+  p = p + 2
+end
+for i = 1, nunset do
+  redis.call('HDEL', t, 's.' .. ARGV[p])
+  p = p + 1
+end
+return {0, head}
 """
 
-_DELETE_MAIN = """
-for _, sub in ipairs(redis.call('SMEMBERS', KEYS[6])) do
-  local n = ARGV[3] .. '/' .. sub
-  redis.call('DEL', ARGV[4] .. 't:' .. n, ARGV[4] .. 'c:' .. n, ARGV[4] .. 'u:' .. n)
+# KEYS: t c n u. ARGV: mode ('all', 'compacted', 'after', 'tail'), its argument.
+# Returns false (no such key / uuid) or {uuid to start at, chunks}.
+_READ = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local mode = ARGV[1]
+if mode == 'all' then return {false, redis.call('LRANGE', KEYS[2], 0, -1)} end
+if mode == 'compacted' then
+  local at = redis.call('HMGET', KEYS[1], 'rc', 'ra')
+  return {at[2], redis.call('LRANGE', KEYS[2], tonumber(at[1] or '0'), -1)}
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[6])
-redis.call('HDEL', KEYS[4], ARGV[1])
-redis.call('HDEL', KEYS[5], ARGV[1])
-redis.call('HDEL', KEYS[7], ARGV[2])
+if mode == 'after' then
+  local idx = redis.call('HGET', KEYS[4], ARGV[2])
+  if not idx then return false end
+  return {false, redis.call('LRANGE', KEYS[2], tonumber(idx), -1)}
+end
+local want = tonumber(ARGV[2])
+local i = redis.call('LLEN', KEYS[3])
+local total = 0
+while i > 0 and total < want do
+  local counts = redis.call('LRANGE', KEYS[3], math.max(0, i - 128), i - 1)
+  for j = #counts, 1, -1 do
+    total = total + tonumber(counts[j])
+    i = i - 1
+    if total >= want then break end
+  end
+end
+return {false, redis.call('LRANGE', KEYS[2], i, -1)}
+"""
+
+# KEYS: t c n u k (main key). ARGV: the session's key prefix. Deletes every subkey too.
+_DELETE_MAIN = """
+for _, sub in ipairs(redis.call('SMEMBERS', KEYS[5])) do
+  local p = ARGV[1]
+  redis.call('DEL', p .. ':t:' .. sub, p .. ':c:' .. sub, p .. ':n:' .. sub, p .. ':u:' .. sub)
+end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 return 1
 """
+
+# KEYS: t c n u (subkey), k. ARGV: the subpath.
+_DELETE_SUB = """
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4])
+redis.call('SREM', KEYS[5], ARGV[1])
+return 1
+"""
+
+_INDEX_CACHE = 100_000
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-class RedisStore:
-    """A :class:`~threadline.SessionStore` in Redis under a key prefix; every optional method.
+class RedisStore(DatabaseStore):
+    """A :class:`~threadline.SessionStore` in Redis (or Redis Cluster) under a key prefix.
 
     Args:
-        url: a Redis URL (``redis://host:6379/0``, ``rediss://`` for TLS).
-        namespace: the key prefix (``<namespace>:``); lowercase letters,
-            digits and ``_``.
+        url: a Redis URL (``redis://host:6379/0``, ``rediss://`` for TLS); for a
+            cluster, any node's.
+        namespace: the key prefix (``<namespace>:``); lowercase letters, digits, ``_``.
+        cluster: ``True`` for Redis Cluster, ``False`` for one server (or Sentinel);
+            ``None`` asks the server (``INFO cluster``) on first use.
+        retries: how many times an idempotent operation is retried after its
+            connection broke.
 
-    The client connects on first use; ``aclose()`` is idempotent. Forks
-    copy: a fork rewrites every entry's ``uuid`` and ``sessionId``.
+    The client connects on first use; ``aclose()`` is idempotent. Every optional
+    method, and a :class:`~threadline.sessions.PartialLoadStore`. Forks copy: a fork
+    rewrites every entry's ``uuid`` and ``sessionId``.
     """
 
-    def __init__(self, url: str, *, namespace: str = "threadline") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        namespace: str = "threadline",
+        cluster: bool | None = None,
+        retries: int = 2,
+    ) -> None:
         self._redis = require_driver("redis.asyncio", "redis", "RedisStore")
         self._exc = require_driver("redis.exceptions", "redis", "RedisStore")
         self.namespace = validate_namespace(namespace)
         self._prefix = f"{self.namespace}:"
         self._url = url
-        self._client: Redis | None = None
-        self._closed = False
+        self._cluster = cluster
+        self._retries = max(0, retries)
+        self._client: Any = None
+        self._open_lock = anyio.Lock()
         self._scripts: dict[str, Any] = {}
+        self._indexed: set[str] = set()
+        self.bytes_read = 0
+        """Transcript bytes fetched by loads so far (for tests and benchmarks)."""
+        self._errors: tuple[type[BaseException], ...] = (
+            self._exc.RedisError,
+            self._exc.RedisClusterException,
+        )
 
-    def __repr__(self) -> str:
-        return f"RedisStore(namespace={self.namespace!r})"
+    def _describe(self) -> str:
+        return f"namespace={self.namespace!r}"
 
-    async def __aenter__(self) -> RedisStore:
-        client = self._ready()
-        with map_errors((self._exc.RedisError,), f"{self!r}: connecting"):
-            await client.ping()
-        return self
+    async def _open(self) -> None:
+        await self._call("connecting", lambda c: c.ping(), idempotent=True)
 
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close the connection pool; idempotent. Later calls raise :class:`StorageError`."""
-        self._closed = True
+    async def _release(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
 
-    def _ready(self) -> Redis:
-        if self._closed:
-            raise StorageError(f"{self!r} is closed")
-        if self._client is None:
-            self._client = self._redis.Redis.from_url(self._url)
-            self._scripts = {
-                "append": self._client.register_script(_APPEND),
-                "delete": self._client.register_script(_DELETE_MAIN),
-            }
-        return self._client
+    # -- plumbing ----------------------------------------------------------
 
-    def _errors(self, what: str) -> Any:
-        return map_errors((self._exc.RedisError,), f"{self!r}: {what}")
+    @property
+    def cluster(self) -> bool | None:
+        """Whether the store talks to a Redis Cluster (``None`` until first use)."""
+        return self._cluster
+
+    async def _ready(self) -> Redis:
+        self._check_open()
+        if self._client is not None:
+            return self._client  # type: ignore[no-any-return]
+        async with self._open_lock:
+            if self._client is None:
+                with map_errors(self._errors, f"{self!r}: connecting"):
+                    self._client = await self._connect()
+            return self._client  # type: ignore[no-any-return]
+
+    async def _connect(self) -> Any:
+        retry = require_driver("redis.asyncio.retry", "redis", "RedisStore").Retry
+        backoff = require_driver("redis.backoff", "redis", "RedisStore").NoBackoff
+        if self._cluster is None:
+            probe = self._redis.Redis.from_url(self._url, retry=retry(backoff(), 0))
+            try:
+                info = await probe.info("cluster")
+            finally:
+                await probe.aclose()
+            self._cluster = bool(info.get("cluster_enabled"))
+        if self._cluster:
+            client = self._redis.RedisCluster.from_url(self._url)
+        else:
+            # Retries are ours (only what is idempotent), not the driver's.
+            client = self._redis.Redis.from_url(self._url, retry=retry(backoff(), 0))
+        self._scripts = {
+            name: client.register_script(src)
+            for name, src in (
+                ("append", _APPEND),
+                ("read", _READ),
+                ("delete", _DELETE_MAIN),
+                ("delete_sub", _DELETE_SUB),
+            )
+        }
+        return client
+
+    async def _call(
+        self, what: str, op: Callable[[Any], Awaitable[T]], *, idempotent: bool
+    ) -> T:
+        """Run ``op(client)``; retry an idempotent one whose connection broke."""
+        retryable = (self._exc.ConnectionError, self._exc.TimeoutError)
+        attempt = 0
+        while True:
+            client = await self._ready()
+            with map_errors(self._errors, f"{self!r}: {what}"):
+                try:
+                    return await op(client)
+                except retryable:
+                    if not idempotent or attempt >= self._retries:
+                        raise
+            attempt += 1
+            await anyio.sleep(0.02 * 2**attempt)
+
+    def _tag(self, key: SessionKey | SessionListSubkeysKey) -> str:
+        """``<ns>:{project/session}``: the hash tag every key of the session shares."""
+        inner = f"{key['project_key']}/{key['session_id']}"
+        if "{" in inner or "}" in inner:
+            inner = "h:" + hashlib.sha256(inner.encode()).hexdigest()[:32]
+        return f"{self._prefix}{{{inner}}}"
 
     def _keys(self, key: SessionKey) -> list[str]:
-        p, pk, sid = self._prefix, key["project_key"], key["session_id"]
-        name = f"{pk}/{sid}" + (f"/{key['subpath']}" if "subpath" in key else "")
-        return [
-            f"{p}t:{name}", f"{p}c:{name}", f"{p}u:{name}", f"{p}l:{pk}", f"{p}s:{pk}",
-            f"{p}k:{pk}/{sid}", f"{p}f:{sid}", f"{p}projects",
-        ]  # fmt: skip
+        tag = self._tag(key)
+        sub = f":{key['subpath']}" if "subpath" in key else ""
+        return [f"{tag}:t{sub}", f"{tag}:c{sub}", f"{tag}:n{sub}", f"{tag}:u{sub}", f"{tag}:k"]
+
+    async def _index(self, key: SessionKey) -> None:
+        """Make a main session listable (before its first append; once per process)."""
+        name = self._tag(key)
+        if name in self._indexed:
+            return
+        pk, sid = key["project_key"], key["session_id"]
+
+        async def op(client: Any) -> None:
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.sadd(f"{self._prefix}sessions:{pk}", sid)
+                pipe.sadd(f"{self._prefix}where:{sid}", pk)
+                pipe.sadd(f"{self._prefix}projects", pk)
+                await pipe.execute()
+
+        await self._call("indexing", op, idempotent=True)
+        if len(self._indexed) >= _INDEX_CACHE:
+            self._indexed.clear()
+        self._indexed.add(name)
 
     # -- appends -----------------------------------------------------------
 
@@ -175,7 +370,7 @@ class RedisStore:
     async def append_conditional(
         self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
     ) -> None:
-        """Append only if the head is still ``expected_head`` (compare-and-set on the revision)."""
+        """Append only if the head is still ``expected_head`` (checked inside the script)."""
         check_db_key(key)
         await self._append(key, list(entries), expected_head, check=True)
 
@@ -187,117 +382,191 @@ class RedisStore:
         *,
         check: bool,
     ) -> None:
-        client, keys = self._ready(), self._keys(key)
-        uuids = prepare_batch(key, entries).uuids
-        main = "subpath" not in key
-        for attempt in itertools.count():
-            with self._errors("append"):
-                async with client.pipeline(transaction=True) as pipe:
-                    pipe.hmget(keys[0], ["rev", "head", "mtime"])
-                    if uuids:
-                        pipe.smismember(keys[2], uuids)
-                    if main:
-                        pipe.hget(keys[4], key["session_id"])
-                    res = await pipe.execute()
-            rev, head_b, mtime = res[0]
-            head = head_b.decode() if head_b is not None else None
-            stored = {u for u, hit in zip(uuids, res[1]) if hit} if uuids else set()
-            if check and already_appended(
-                key, entries, stored=stored, head=head, expected=expected
-            ):
+        if "subpath" not in key:
+            await self._index(key)
+        keys = self._keys(key)
+        batch = prepare_batch(key, entries)
+        idempotent = not batch.plain
+        while True:
+            args = _append_args(key, batch, expected, check)
+
+            async def op(client: Any, args: list[Any] = args) -> Any:
+                return await self._scripts["append"](keys=keys, args=args)
+
+            result = await self._call("append", op, idempotent=idempotent)
+            status = int(result[0])
+            if status == 2:
+                raise conflict_error(key, expected, None if result[1] is None else _text(result[1]))
+            if status != 3:
                 return
-            prev = (
-                summary_from(key["session_id"], int(mtime or 0), orjson.loads(res[-1]))
-                if main and res[-1]
-                else None
-            )
-            plan = prepare_batch(key, entries, stored)
-            if rev is not None and plan.count == 0:
-                return
-            summary = fold_session_summary(prev, key, plan.entries) if main else None
-            args: list[Any] = [
-                rev or b"", plan.chunk, plan.head or "",
-                summary_json(summary) if summary is not None else b"",
-                "1" if main else "0", key["session_id"], key["project_key"], key.get("subpath", ""),
-                *plan.uuids,
-            ]  # fmt: skip
-            with self._errors("append"):
-                if await self._scripts["append"](keys=keys, args=args) != -1:
-                    return
-            # Another writer committed between our read and our write: plan again.
-            await anyio.sleep(random.uniform(0, min(0.0005 * attempt, 0.01)))
+            # Some uuids were stored meanwhile (a retry racing new entries): plan again.
+            batch = prepare_batch(key, entries, {_text(u) for u in result[2]})
 
     async def get_head(self, key: SessionKey) -> str | None:
         check_db_key(key)
-        with self._errors("get_head"):
-            head = await self._ready().hget(self._keys(key)[0], "head")
+        head = await self._call(
+            "get_head", lambda c: c.hget(self._keys(key)[0], "head"), idempotent=True
+        )
         return None if head is None else _text(head)
 
     # -- reads -------------------------------------------------------------
 
-    async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+    async def _read(
+        self, key: SessionKey, mode: str, arg: Any = ""
+    ) -> tuple[str | None, list[SessionStoreEntry]] | None:
         check_db_key(key)
-        keys = self._keys(key)
-        with self._errors("load"):
-            async with self._ready().pipeline(transaction=True) as pipe:
-                pipe.exists(keys[0])
-                pipe.lrange(keys[1], 0, -1)
-                exists, chunks = await pipe.execute()
-        if not exists:
+        keys = self._keys(key)[:4]
+
+        async def op(client: Any) -> Any:
+            return await self._scripts["read"](keys=keys, args=[mode, arg])
+
+        result = await self._call(mode, op, idempotent=True)
+        if result is None:
             return None
-        return list(iter_objects(b"".join(chunks)))  # type: ignore[arg-type]
+        chunks: list[bytes] = result[1]
+        self.bytes_read += sum(map(len, chunks))
+        entries: list[SessionStoreEntry] = list(iter_objects(b"".join(chunks)))  # type: ignore[arg-type]
+        return (None if result[0] is None else _text(result[0])), entries
+
+    async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+        read = await self._read(key, "all")
+        return None if read is None else read[1]
+
+    async def load_compacted(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+        """The entries from the last compaction's preserved segment on (see the protocol)."""
+        read = await self._read(key, "compacted")
+        return None if read is None else from_uuid(read[1], read[0])
+
+    async def load_after(self, key: SessionKey, uuid: str) -> list[SessionStoreEntry] | None:
+        """The entries after the one whose uuid is ``uuid`` (``None``: key or uuid unknown)."""
+        read = await self._read(key, "after", uuid)
+        return None if read is None else from_uuid(read[1], uuid, after=True)
+
+    async def load_tail(self, key: SessionKey, count: int) -> list[SessionStoreEntry] | None:
+        """The last ``count`` entries."""
+        read = await self._read(key, "tail", max(0, count))
+        if read is None:
+            return None
+        entries = read[1]
+        return entries[max(0, len(entries) - count) :] if count > 0 else []
+
+    async def _hashes(self, keys: list[str], fields: list[str] | None) -> list[Any]:
+        """One HMGET (or HGETALL) per key, pipelined (across nodes on a cluster)."""
+
+        async def op(client: Any) -> list[Any]:
+            async with client.pipeline(transaction=False) as pipe:
+                for name in keys:
+                    if fields is None:
+                        pipe.hgetall(name)
+                    else:
+                        pipe.hmget(name, fields)
+                return list(await pipe.execute())
+
+        return await self._call("listing", op, idempotent=True) if keys else []
+
+    async def _members(self, name: str) -> list[str]:
+        members = await self._call("listing", lambda c: c.smembers(name), idempotent=True)
+        return sorted(_text(m) for m in members)
+
+    def _main_t(self, project_key: str, session_id: str) -> str:
+        return self._keys({"project_key": project_key, "session_id": session_id})[0]
 
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
-        with self._errors("list_sessions"):
-            listed = await self._ready().hgetall(f"{self._prefix}l:{project_key}")
-        return [{"session_id": _text(sid), "mtime": int(m)} for sid, m in listed.items()]
-
-    async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
-        with self._errors("list_session_summaries"):
-            async with self._ready().pipeline(transaction=True) as pipe:
-                pipe.hgetall(f"{self._prefix}l:{project_key}")
-                pipe.hgetall(f"{self._prefix}s:{project_key}")
-                listed, summaries = await pipe.execute()
+        sids = await self._members(f"{self._prefix}sessions:{project_key}")
+        rows = await self._hashes([self._main_t(project_key, s) for s in sids], ["mtime"])
         return [
-            summary_from(_text(sid), int(listed[sid]), orjson.loads(data))
-            for sid, data in summaries.items()
-            if sid in listed
+            {"session_id": sid, "mtime": int(row[0])}
+            for sid, row in zip(sids, rows)
+            if row[0] is not None
         ]
 
+    async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
+        sids = await self._members(f"{self._prefix}sessions:{project_key}")
+        rows = await self._hashes([self._main_t(project_key, s) for s in sids], None)
+        out: list[SessionSummaryEntry] = []
+        for sid, row in zip(sids, rows):
+            mtime = row.get(b"mtime")
+            if mtime is None:
+                continue
+            data = {
+                _text(f)[2:]: orjson.loads(v) for f, v in row.items() if _text(f).startswith("s.")
+            }
+            out.append(summary_from(sid, int(mtime), data))
+        return out
+
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
-        with self._errors("list_subkeys"):
-            subs = await self._ready().smembers(
-                f"{self._prefix}k:{key['project_key']}/{key['session_id']}"
-            )
-        return sorted(_text(s) for s in subs)
+        return await self._members(f"{self._tag(key)}:k")
 
     async def list_projects(self) -> list[str]:
         """Every project key that ever held a transcript (for exporting everything)."""
-        with self._errors("list_projects"):
-            projects = await self._ready().smembers(f"{self._prefix}projects")
-        return sorted(_text(p) for p in projects)
+        return await self._members(f"{self._prefix}projects")
 
     async def find_session(self, session_id: str) -> SessionKey | None:
         """The key of ``session_id`` in any project (the most recently written), else ``None``."""
-        with self._errors("find_session"):
-            found = await self._ready().hgetall(f"{self._prefix}f:{session_id}")
+        projects = await self._members(f"{self._prefix}where:{session_id}")
+        rows = await self._hashes([self._main_t(p, session_id) for p in projects], ["mtime"])
+        found = [(int(row[0]), p) for p, row in zip(projects, rows) if row[0] is not None]
         if not found:
             return None
-        project = max(found.items(), key=lambda kv: int(kv[1]))[0]
-        return {"project_key": _text(project), "session_id": session_id}
+        return {"project_key": max(found)[1], "session_id": session_id}
 
     async def delete(self, key: SessionKey) -> None:
         """Delete one key; a main key takes its subkeys and summary with it (atomically)."""
         check_db_key(key)
         keys = self._keys(key)
-        client = self._ready()
-        with self._errors("delete"):
-            if "subpath" in key:
-                async with client.pipeline(transaction=True) as pipe:
-                    pipe.delete(*keys[:3])
-                    pipe.srem(keys[5], key["subpath"])
-                    await pipe.execute()
-                return
-            name = f"{key['project_key']}/{key['session_id']}"
-            args = [key["session_id"], key["project_key"], name, self._prefix]
-            await self._scripts["delete"](keys=keys, args=args)
+        if "subpath" in key:
+            sub = key["subpath"]
+
+            async def delete_sub(client: Any) -> Any:
+                return await self._scripts["delete_sub"](keys=keys, args=[sub])
+
+            await self._call("delete", delete_sub, idempotent=True)
+            return
+        pk, sid = key["project_key"], key["session_id"]
+
+        async def delete_main(client: Any) -> None:
+            await self._scripts["delete"](keys=keys, args=[self._tag(key)])
+            async with client.pipeline(transaction=False) as pipe:
+                pipe.srem(f"{self._prefix}sessions:{pk}", sid)
+                pipe.srem(f"{self._prefix}where:{sid}", pk)
+                await pipe.execute()
+
+        await self._call("delete", delete_main, idempotent=True)
+        self._indexed.discard(self._tag(key))
+
+
+def _append_args(
+    key: SessionKey, batch: Batch, expected: str | None, check: bool
+) -> list[Any]:
+    """The script's ARGV: the batch, the check, the compaction start, the summary delta."""
+    start = batch.start_index()
+    in_batch = start is not None and start != batch.boundary
+    resume_at = "" if start is None else batch.entries[start].get("uuid")
+    delta = batch.delta or {"first": {}, "last": {}, "unset": [], "prompt": {}}
+    first = [x for k, v in delta["first"].items() for x in (k, orjson.dumps(v))]
+    last = [x for k, v in delta["last"].items() for x in (k, orjson.dumps(v))]
+    prompt = delta["prompt"]
+    return [
+        batch.chunk,
+        batch.count,
+        batch.head or "",
+        "1" if batch.plain else "0",
+        "1" if check else "0",
+        "1" if expected is None else "0",
+        expected or "",
+        "0" if "subpath" in key else "1",
+        key.get("subpath", ""),
+        "1" if batch.boundary is not None else "0",
+        resume_at if isinstance(resume_at, str) else "",
+        "" if in_batch or batch.preserved_head is None else batch.preserved_head,
+        len(first) // 2,
+        len(last) // 2,
+        len(delta["unset"]),
+        orjson.dumps(prompt["command_fallback"]) if "command_fallback" in prompt else "",
+        orjson.dumps(prompt["first_prompt"]) if "first_prompt" in prompt else "",
+        len(batch.uuids),
+        *first,
+        *last,
+        *delta["unset"],
+        *batch.uuids,
+    ]
