@@ -219,8 +219,8 @@ def test_bundle_file_and_imported_dirs_are_private(config_dir: Path, tmp_path: P
 def test_validators_reject_a_trailing_newline(tmp_path: Path) -> None:
     """``$`` also matches before a final newline; the validators must not."""
     from threadline._ids import is_uuid
-    from threadline.sessions._keys import validate_subpath
     from threadline.sessions._db import validate_namespace
+    from threadline.sessions._keys import validate_subpath
 
     sid = str(uuid.uuid4())
     assert is_uuid(sid) and not is_uuid(sid + "\n")

@@ -185,3 +185,39 @@ async def test_sqlite_database_is_created_private(tmp_path: Path) -> None:
                 assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
     finally:
         os.umask(old)
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+async def test_redis_layout_1_namespace_is_moved_on_open(backend: Backend) -> None:
+    """Keys written before cluster support (t:/c:/u:/l:/s:/k:/f:) are moved, not lost."""
+    import orjson
+    import redis.asyncio
+
+    store = backend.make()
+    ns, sid, pk = store.namespace, str(uuid.uuid4()), "-legacy"
+    first, second, sub = _entries(2), [{"type": "custom-title", "customTitle": "Old"}], _entries(1)
+    raw = redis.asyncio.Redis.from_url(backend.url)
+    name = f"{pk}/{sid}"
+    await raw.hset(f"{ns}:t:{name}", mapping={"rev": 2, "head": first[-1]["uuid"], "mtime": 1})
+    await raw.rpush(f"{ns}:c:{name}", b"".join(orjson.dumps(e) + b"\n" for e in first),
+                    b"".join(orjson.dumps(e) + b"\n" for e in second))
+    await raw.sadd(f"{ns}:u:{name}", *[e["uuid"] for e in first])
+    await raw.rpush(f"{ns}:c:{name}/subagents/agent-a", orjson.dumps(sub[0]) + b"\n")
+    await raw.sadd(f"{ns}:k:{name}", "subagents/agent-a")
+    await raw.hset(f"{ns}:l:{pk}", sid, 1)
+    await raw.hset(f"{ns}:s:{pk}", sid, b"{}")
+    await raw.hset(f"{ns}:f:{sid}", pk, 1)
+    await raw.sadd(f"{ns}:projects", pk)
+    try:
+        key = {"project_key": pk, "session_id": sid}
+        assert await store.load(key) == first + second
+        assert await store.load({**key, "subpath": "subagents/agent-a"}) == sub
+        assert [s["session_id"] for s in await store.list_sessions(pk)] == [sid]
+        [summary] = await store.list_session_summaries(pk)
+        assert summary["data"]["custom_title"] == "Old"
+        assert await store.get_head(key) == first[-1]["uuid"]
+        assert await store.find_session(sid) == key
+        assert await raw.get(f"{ns}:layout") == b"2"
+        assert not [k async for k in raw.scan_iter(match=f"{ns}:[tcukfls]:*")]
+    finally:
+        await raw.aclose()

@@ -26,6 +26,11 @@ the Redis server clock (``TIME``, the same for every host). So appends are atomi
 session's summary folds every append exactly once, and of N racing
 ``append_conditional`` calls exactly one wins. Loads are one script call too.
 
+**Layout 2** (``<ns>:layout``). Keys written by threadline before Redis Cluster support
+(``<ns>:t:<project>/<session>``, ...) are moved to this layout the first time a store
+opens the namespace (under a lock, every chunk re-appended in order; ``mtime`` becomes
+the time of the move).
+
 **Cluster**: detected (``cluster=None``) or forced; with ``cluster=True`` the URL names
 any node. **Faults**: a connection that breaks is replaced and the operation retried
 (twice, with a short backoff) when it is idempotent: reads, and appends whose entries
@@ -311,16 +316,42 @@ class RedisStore(DatabaseStore):
                 ("delete_sub", _DELETE_SUB),
             )
         }
+        try:
+            await self._check_layout(client)
+        except BaseException:
+            await client.aclose()
+            raise
         return client
 
+    async def _check_layout(self, client: Any) -> None:
+        """Mark a new namespace as layout 2, or move a layout-1 one (single server only)."""
+        marker, legacy = f"{self._prefix}layout", f"{self._prefix}l:"
+        for _ in range(600):
+            if await client.get(marker) is not None:
+                return
+            if not await client.exists(f"{self._prefix}projects"):
+                await client.set(marker, "2", nx=True)
+                return
+            lock = f"{self._prefix}migrating"
+            if await client.set(lock, "1", nx=True, ex=600):
+                try:
+                    await _move_v1(self, client, legacy)
+                    await client.set(marker, "2")
+                finally:
+                    await client.delete(lock)
+                return
+            await anyio.sleep(0.5)  # another process is moving the namespace
+        raise TimeoutError(f"{self!r}: the move of a layout-1 namespace did not finish")
+
     async def _call(
-        self, what: str, op: Callable[[Any], Awaitable[T]], *, idempotent: bool
+        self, what: str, op: Callable[[Any], Awaitable[T]], *, idempotent: bool, client: Any = None
     ) -> T:
         """Run ``op(client)``; retry an idempotent one whose connection broke."""
         retryable = (self._exc.ConnectionError, self._exc.TimeoutError)
         attempt = 0
+        given = client
         while True:
-            client = await self._ready()
+            client = given if given is not None else await self._ready()
             with map_errors(self._errors, f"{self!r}: {what}"):
                 try:
                     return await op(client)
@@ -342,7 +373,7 @@ class RedisStore(DatabaseStore):
         sub = f":{key['subpath']}" if "subpath" in key else ""
         return [f"{tag}:t{sub}", f"{tag}:c{sub}", f"{tag}:n{sub}", f"{tag}:u{sub}", f"{tag}:k"]
 
-    async def _index(self, key: SessionKey) -> None:
+    async def _index(self, key: SessionKey, client: Any = None) -> None:
         """Make a main session listable (before its first append; once per process)."""
         name = self._tag(key)
         if name in self._indexed:
@@ -356,7 +387,7 @@ class RedisStore(DatabaseStore):
                 pipe.sadd(f"{self._prefix}projects", pk)
                 await pipe.execute()
 
-        await self._call("indexing", op, idempotent=True)
+        await self._call("indexing", op, idempotent=True, client=client)
         if len(self._indexed) >= _INDEX_CACHE:
             self._indexed.clear()
         self._indexed.add(name)
@@ -381,9 +412,10 @@ class RedisStore(DatabaseStore):
         expected: str | None,
         *,
         check: bool,
+        client: Any = None,
     ) -> None:
         if "subpath" not in key:
-            await self._index(key)
+            await self._index(key, client)
         keys = self._keys(key)
         batch = prepare_batch(key, entries)
         idempotent = not batch.plain
@@ -391,9 +423,9 @@ class RedisStore(DatabaseStore):
             args = _append_args(key, batch, expected, check)
 
             async def op(client: Any, args: list[Any] = args) -> Any:
-                return await self._scripts["append"](keys=keys, args=args)
+                return await self._scripts["append"](keys=keys, args=args, client=client)
 
-            result = await self._call("append", op, idempotent=idempotent)
+            result = await self._call("append", op, idempotent=idempotent, client=client)
             status = int(result[0])
             if status == 2:
                 raise conflict_error(key, expected, None if result[1] is None else _text(result[1]))
@@ -533,6 +565,27 @@ class RedisStore(DatabaseStore):
 
         await self._call("delete", delete_main, idempotent=True)
         self._indexed.discard(self._tag(key))
+
+
+async def _move_v1(store: RedisStore, client: Any, legacy: str) -> None:
+    """Re-append every layout-1 transcript (chunk by chunk) in layout 2, then drop it."""
+    p = store._prefix
+    for raw in await client.smembers(f"{p}projects"):
+        pk = _text(raw)
+        for sid in map(_text, await client.hkeys(f"{legacy}{pk}")):
+            name = f"{pk}/{sid}"
+            subs = sorted(map(_text, await client.smembers(f"{p}k:{name}")))
+            for sub in [None, *subs]:
+                full = name if sub is None else f"{name}/{sub}"
+                key: SessionKey = {"project_key": pk, "session_id": sid}
+                if sub is not None:
+                    key["subpath"] = sub
+                for chunk in await client.lrange(f"{p}c:{full}", 0, -1):
+                    entries: list[SessionStoreEntry] = list(iter_objects(chunk))  # type: ignore[arg-type]
+                    await store._append(key, entries, None, check=False, client=client)
+                await client.delete(f"{p}t:{full}", f"{p}c:{full}", f"{p}u:{full}")
+            await client.delete(f"{p}k:{name}", f"{p}f:{sid}")
+        await client.delete(f"{legacy}{pk}", f"{p}s:{pk}")
 
 
 def _append_args(
