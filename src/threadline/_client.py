@@ -30,7 +30,7 @@ from typing import Any
 
 import anyio
 
-from ._exceptions import UserError
+from ._exceptions import CLIConnectionError, UserError
 from ._ids import is_uuid
 from ._messages import Message
 from .runtime._assemble import open_runtime
@@ -38,6 +38,7 @@ from .runtime._compaction import CompactResult
 from .runtime._context import Prompt
 from .runtime._loop import NOTIFICATION_FIELDS, Runtime
 from .runtime._options import AgentOptions
+from .runtime._shadowing import check_can_use_tool
 from .runtime._subagents import BackgroundTasks, Notification
 
 __all__ = ["AgentClient", "ClaudeSDKClient", "check_prompt", "prompt_from_message"]
@@ -99,6 +100,7 @@ class AgentClient:
         if self._runtime is not None:
             return
         check_prompt(prompt, optional=True)
+        check_can_use_tool(self.options)
         stack = AsyncExitStack()
         try:
             opened = await open_runtime(self.options, stack, on_report=self._wake)
@@ -151,11 +153,11 @@ class AgentClient:
     def _require(self) -> Runtime:
         if self._runtime is None:
             if self._disconnected:
-                raise UserError(
-                    "This client was disconnected. Call connect() again (it opens a new "
-                    "session unless options.resume is set) or use a new AgentClient."
+                raise CLIConnectionError(
+                    "Not connected: this client was disconnected. Call connect() again (it "
+                    "opens a new session unless options.resume is set) or use a new client."
                 )
-            raise UserError("Not connected. Call connect() first (or use 'async with').")
+            raise CLIConnectionError("Not connected. Call connect() first (or use 'async with').")
         return self._runtime
 
     def _push(self, prompt: Prompt) -> None:

@@ -8,7 +8,8 @@ from typing import Any
 import anyio
 
 from ._client import AgentClient, check_prompt
-from ._messages import Message
+from ._exceptions import ResultError
+from ._messages import Message, ResultMessage, result_to_wire
 from .runtime._options import AgentOptions
 
 __all__ = ["query"]
@@ -25,14 +26,24 @@ async def query(
     ``prompt`` is a string or an async iterable of user-message dicts
     (``{"type": "user", "message": {"role": "user", "content": ...}}``), each run as its own
     turn of the same session. The session is resolved before anything is sent to the model:
-    an unknown ``resume`` id raises :class:`~threadline.SessionNotFoundError` here.
+    an unknown ``resume`` id raises :class:`~threadline.ResumeNotFoundError` (a
+    ``SessionNotFoundError`` and the official ``ResultError``) here.
+
+    As in the official SDK, when the last ResultMessage of the run is an error (``max_turns``
+    reached, budget spent, an API error, ...), :class:`~threadline.ResultError` is raised
+    after it has been yielded; an error result followed by a successful turn raises nothing.
     """
     check_prompt(prompt)
     client = AgentClient(options, transport)
     await client.connect(prompt)
+    last_error: ResultMessage | None = None
     try:
         async for message in client.drain():
+            if isinstance(message, ResultMessage):
+                last_error = message if message.is_error else None
             yield message
     finally:
         with anyio.CancelScope(shield=True):
             await client.disconnect()
+    if last_error is not None:
+        raise ResultError.from_result(result_to_wire(last_error))

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from threadline._exceptions import ResultError
 from threadline._messages import ToolResultBlock, UserMessage
 from threadline._query import query
 from threadline.providers import RetryPolicy
@@ -29,7 +30,14 @@ def openai_options(server: FakeOpenAIServer, **kwargs: Any) -> AgentOptions:
 
 
 async def run(prompt: str, opts: AgentOptions) -> list[Any]:
-    return [m async for m in query(prompt=prompt, options=opts)]
+    """Every message of ``query()`` (the ResultError after an error result is checked)."""
+    msgs: list[Any] = []
+    try:
+        async for m in query(prompt=prompt, options=opts):
+            msgs.append(m)
+    except ResultError as exc:
+        assert msgs and msgs[-1].is_error and exc.subtype == msgs[-1].subtype, exc
+    return msgs
 
 
 def transcript(config_dir: Path, session_id: str) -> list[dict[str, Any]]:

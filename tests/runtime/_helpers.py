@@ -6,6 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from threadline._exceptions import ResultError
+from threadline._messages import ResultMessage
+from threadline._query import query
 from threadline.providers import RetryPolicy
 from threadline.runtime._options import AgentOptions
 
@@ -41,3 +44,23 @@ def sent_texts(body: dict[str, Any]) -> list[str]:
             if b.get("type") == "text":
                 out.append(b["text"])
     return out
+
+
+async def collect(prompt: str, opts: AgentOptions) -> list[Any]:
+    """Every message of ``query()``; the ResultError it raises after an error result is checked.
+
+    As the official ``query()``, threadline raises ``ResultError`` when (and only when) the
+    last result of the run is an error; the messages before it are returned either way.
+    """
+    msgs: list[Any] = []
+    try:
+        async for m in query(prompt=prompt, options=opts):
+            msgs.append(m)
+    except ResultError as exc:
+        last = msgs[-1] if msgs else None
+        assert isinstance(last, ResultMessage) and last.is_error, (exc, last)
+        assert exc.subtype == last.subtype and exc.session_id == last.session_id
+        return msgs
+    last = msgs[-1] if msgs else None
+    assert not (isinstance(last, ResultMessage) and last.is_error), "error result, no ResultError"
+    return msgs

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from threadline._client import AgentClient
-from threadline._exceptions import InvalidSessionIdError, UserError
+from threadline._exceptions import CLIConnectionError, InvalidSessionIdError, UserError
 from threadline._query import query
 from threadline.runtime._hooks import HookMatcher
 from threadline.runtime._options import AgentOptions
@@ -180,14 +180,15 @@ async def test_client_query_rejects_bad_prompts(fake: FakeAnthropicServer, proje
 
 
 async def test_client_after_disconnect_says_so(fake: FakeAnthropicServer, project: Path) -> None:
+    # the official SDK raises CLIConnectionError("Not connected. Call connect() first.")
     client = AgentClient(options())
-    with pytest.raises(UserError, match="Not connected"):
+    with pytest.raises(CLIConnectionError, match="Not connected"):
         await client.query("hi")
     await client.connect()
     await client.disconnect()
-    with pytest.raises(UserError, match="disconnected"):
+    with pytest.raises(CLIConnectionError, match="Not connected: this client was disconnected"):
         await client.query("hi")
-    with pytest.raises(UserError, match="disconnected"):
+    with pytest.raises(CLIConnectionError, match="disconnected"):
         [m async for m in client.receive_response()]
 
 

@@ -19,7 +19,6 @@ from threadline._messages import (
     ToolResultBlock,
     UserMessage,
 )
-from threadline._query import query
 from threadline.runtime._hooks import HookMatcher
 from threadline.runtime._permissions import (
     PermissionResultAllow,
@@ -29,13 +28,13 @@ from threadline.runtime._permissions import (
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 from threadline.tools import create_sdk_mcp_server, tool
 
-from ._helpers import options, sent_texts, transcript
+from ._helpers import collect, options, sent_texts, transcript
 
 pytestmark = pytest.mark.anyio
 
 
 async def _run(prompt: str, **kw: Any) -> list[Any]:
-    return [m async for m in query(prompt=prompt, options=options(**kw))]
+    return await collect(prompt, options(**kw))
 
 
 async def _resumes(fake: FakeAnthropicServer, sid: str) -> dict[str, Any]:

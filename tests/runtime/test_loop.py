@@ -16,16 +16,15 @@ from threadline._messages import (
     ToolUseBlock,
     UserMessage,
 )
-from threadline._query import query
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
-from ._helpers import options, transcript
+from ._helpers import collect, options, transcript
 
 pytestmark = pytest.mark.anyio
 
 
 async def _run(prompt: str, **kw: Any) -> list[Any]:
-    return [m async for m in query(prompt=prompt, options=options(**kw))]
+    return await collect(prompt, options(**kw))
 
 
 async def test_parallel_tools_run_and_are_recorded_like_the_cli(

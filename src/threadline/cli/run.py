@@ -9,6 +9,7 @@ import anyio
 import click
 import orjson
 
+from .._exceptions import ResultError
 from .._messages import Message, ResultMessage, StreamEvent
 from .._query import query
 from ._agent import agent_flags, build_options, flags_from
@@ -79,18 +80,23 @@ async def _run(
     printer = _TextPrinter()
     collected: list[dict[str, Any]] = []
     result: ResultMessage | None = None
-    async for msg in query(prompt=prompt, options=options):
-        if isinstance(msg, ResultMessage):
-            result = msg
-        if fmt == "text":
-            printer.handle(msg)
-        elif fmt == "stream-json":
-            if isinstance(msg, StreamEvent) and not partial:
-                continue
-            sys.stdout.write(_dump(to_wire(msg)) + "\n")
-            sys.stdout.flush()
-        elif not isinstance(msg, StreamEvent):
-            collected.append(to_wire(msg))
+    try:
+        async for msg in query(prompt=prompt, options=options):
+            if isinstance(msg, ResultMessage):
+                result = msg
+            if fmt == "text":
+                printer.handle(msg)
+            elif fmt == "stream-json":
+                if isinstance(msg, StreamEvent) and not partial:
+                    continue
+                sys.stdout.write(_dump(to_wire(msg)) + "\n")
+                sys.stdout.flush()
+            elif not isinstance(msg, StreamEvent):
+                collected.append(to_wire(msg))
+    except ResultError:
+        if result is None:  # no result came first (an unknown --resume): a real failure
+            raise
+        # query() raises after an error result (as the official SDK); _check reports it
     if fmt == "json":
         if verbose:
             sys.stdout.write(_dump(collected) + "\n")

@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import anyio
+
+from .._hook_types import HookCallback, HookContext, HookInput
 
 __all__ = ["HookCallback", "HookContext", "HookMatcher", "HookOutcome", "run_hooks"]
 
 logger = logging.getLogger("threadline.hooks")
 
-HookContext = dict[str, Any]
-HookCallback = Callable[[Any, "str | None", Any], Awaitable[Any]]
 
 
 @dataclass
@@ -124,7 +124,9 @@ async def run_hooks(
     async def call(i: int, matcher: HookMatcher, callback: HookCallback) -> None:
         try:
             with anyio.fail_after(matcher.timeout or 60):
-                result = await callback(dict(hook_input), tool_use_id, {"signal": None})
+                result: Any = await callback(
+                    cast("HookInput", dict(hook_input)), tool_use_id, {"signal": None}
+                )
         except Exception as exc:
             logger.warning("%s hook %r failed: %r", event, callback, exc)
             if getattr(matcher, "on_failure", None) == "block":

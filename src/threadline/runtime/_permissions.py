@@ -20,9 +20,11 @@ Rules are tool names (``"Read"``, ``"mcp__calc__add"``, ``"mcp__calc"`` for a wh
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from .._config_types import PermissionBehavior, PermissionUpdateDestination
 
 __all__ = [
     "CanUseTool",
@@ -30,6 +32,7 @@ __all__ = [
     "PermissionResult",
     "PermissionResultAllow",
     "PermissionResultDeny",
+    "PermissionRuleValue",
     "PermissionRules",
     "PermissionUpdate",
     "ToolPermissionContext",
@@ -44,15 +47,105 @@ _PATH_KEYS = ("file_path", "path", "notebook_path")
 
 
 @dataclass
-class PermissionUpdate:
-    """A permission change proposed with an allow (accepted; threadline applies ``addRules``)."""
+class PermissionRuleValue:
+    """One permission rule: a tool, and optionally what it matches (``"npm test"`` for Bash).
 
-    type: str
-    rules: list[Any] | None = None
-    behavior: str | None = None
-    mode: str | None = None
+    ``rule_content=None`` (or ``""``) makes a rule that covers every use of the tool.
+    """
+
+    tool_name: str
+    rule_content: str | None = None
+
+
+_RULE_UPDATES = ("addRules", "replaceRules", "removeRules")
+
+
+@dataclass
+class PermissionUpdate:
+    """A permission change proposed with an allow (``PermissionResultAllow.updated_permissions``).
+
+    Same fields and wire form (:meth:`to_dict` / :meth:`from_dict`) as the official class.
+    """
+
+    type: Literal[
+        "addRules",
+        "replaceRules",
+        "removeRules",
+        "setMode",
+        "addDirectories",
+        "removeDirectories",
+    ]
+    rules: list[PermissionRuleValue] | None = None
+    behavior: PermissionBehavior | None = None
+    mode: PermissionMode | None = None
     directories: list[str] | None = None
-    destination: str | None = None
+    destination: PermissionUpdateDestination | None = None
+    """``"session"`` (also for ``None``), ``"localSettings"``, ``"projectSettings"`` or
+    ``"userSettings"``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The control-protocol dict (camelCase); raises ``ValueError`` when a needed field is unset."""
+        result: dict[str, Any] = {"type": self.type, "destination": self.destination or "session"}
+        if self.type in _RULE_UPDATES:
+            if self.rules is None:
+                raise ValueError(
+                    f"PermissionUpdate(type={self.type!r}) has no rules. "
+                    "Set rules to a list of PermissionRuleValue."
+                )
+            if self.behavior is None:
+                raise ValueError(
+                    f"PermissionUpdate(type={self.type!r}) has no behavior. "
+                    "Set behavior to 'allow', 'deny' or 'ask'."
+                )
+            result["rules"] = [_rule_to_wire(rule) for rule in self.rules]
+            result["behavior"] = self.behavior
+        elif self.type == "setMode":
+            if self.mode is None:
+                raise ValueError(
+                    "PermissionUpdate(type='setMode') has no mode. "
+                    "Set mode to a permission mode such as 'acceptEdits'."
+                )
+            result["mode"] = self.mode
+        elif self.type in ("addDirectories", "removeDirectories"):
+            if self.directories is None:
+                raise ValueError(
+                    f"PermissionUpdate(type={self.type!r}) has no directories. "
+                    "Set directories to a list of paths."
+                )
+            result["directories"] = self.directories
+        else:
+            raise ValueError(
+                f"PermissionUpdate has type {self.type!r}, which is none of addRules, "
+                "replaceRules, removeRules, setMode, addDirectories or removeDirectories."
+            )
+        return result
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PermissionUpdate:
+        """The inverse of :meth:`to_dict`."""
+        rules = None
+        if data.get("rules") is not None:
+            rules = [
+                PermissionRuleValue(tool_name=r["toolName"], rule_content=r.get("ruleContent"))
+                for r in data["rules"]
+            ]
+        return cls(
+            type=data["type"],
+            rules=rules,
+            behavior=data.get("behavior"),
+            mode=data.get("mode"),
+            directories=data.get("directories"),
+            destination=data.get("destination"),
+        )
+
+
+def _rule_to_wire(rule: PermissionRuleValue | Any) -> dict[str, Any]:
+    if isinstance(rule, Mapping):  # tolerated: a rule already in wire form
+        return dict(rule)
+    wire: dict[str, Any] = {"toolName": rule.tool_name}
+    if rule.rule_content is not None:
+        wire["ruleContent"] = rule.rule_content
+    return wire
 
 
 @dataclass

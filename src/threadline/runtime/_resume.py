@@ -5,7 +5,7 @@ early (never a silent new session):
 
 - ``resume=<uuid>``: the session is looked up in the cwd's project first, then in every
   project (users resume from another directory); its recorded ``cwd`` is restored unless
-  ``cwd`` was given. A value that is not a UUID raises :class:`SessionNotFoundError` (or
+  ``cwd`` was given. A value that is not a UUID raises :class:`ResumeNotFoundError` (or
   :class:`InvalidSessionIdError` when it could not even be a name, e.g. ``../x``).
 - ``continue_conversation``: the newest session of the cwd's project; none → a new session.
 - ``resume_session_at=<uuid>``: history up to and including that entry; the new turn
@@ -29,7 +29,7 @@ import anyio.to_thread
 from .._exceptions import (
     InvalidSessionIdError,
     MessageNotFoundError,
-    SessionNotFoundError,
+    ResumeNotFoundError,
     UserError,
 )
 from .._ids import is_uuid, new_uuid, validate_session_id
@@ -89,7 +89,7 @@ def _check_resume_id(value: str) -> str:
         return value
     if not value or any(c in value for c in "/\\\x00") or ".." in value:
         raise InvalidSessionIdError(value, "resume")
-    raise SessionNotFoundError(
+    raise ResumeNotFoundError(
         value,
         "(resume takes a session id: a UUID such as ResultMessage.session_id or "
         "the 'session_id' of the init SystemMessage)",
@@ -354,7 +354,7 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
         key = await find_session_key(store, sid, project_key_hint=project_key)
         found = await _load_session(store, key, options) if key is not None else None
         if found is None or (found.hit is None and not found.entries):
-            raise SessionNotFoundError(sid, f"(looked in every project of {_where(store)})")
+            raise ResumeNotFoundError(sid, f"(looked in every project of {_where(store)})")
     elif options.continue_conversation:
         found = await _newest_session(store, project_key, options)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from .._ids import new_uuid
-from .._messages import ResultMessage
+from .._messages import ModelUsage, ResultMessage
 from ..providers import ModelResponse, cost_usd
 from ..transcript._entries import INTERRUPTED
 
@@ -134,7 +134,7 @@ class TurnStats:
             total_cost_usd=round(self.cost, 6),
             usage=dict(self.usage),
             result=result if result is not None else self.last_text,
-            model_usage=self.model_usage,
+            model_usage=cast("dict[str, ModelUsage]", self.model_usage),
             permission_denials=list(self.denials),
             errors=errors,
             api_error_status=api_error_status,

@@ -19,7 +19,12 @@ from typing import Any
 
 import orjson
 
-from .._exceptions import EmptySessionError, MessageNotFoundError, UserError
+from .._exceptions import (
+    EmptySessionError,
+    MessageNotFoundError,
+    SessionNotFoundError,
+    UserError,
+)
 from .._ids import new_uuid, new_uuids, validate_session_id
 from .._results import ForkSessionResult
 from ..transcript._chain import chain_entries
@@ -64,7 +69,7 @@ def sanitize_tag(value: str) -> str:
 def _append_metadata(session_id: str, directory: str | None, entry: dict[str, Any]) -> None:
     loc = locate_session(session_id, directory)
     if loc is None:
-        raise FileNotFoundError(f"Session {session_id} not found {search_description(directory)}")
+        raise SessionNotFoundError(session_id, search_description(directory))
     data = dumps_line(entry)
     with locked_fd(loc.path, create=False) as fd:
         repair_tail(fd)
@@ -100,11 +105,11 @@ def delete_session(session_id: str, directory: str | None = None) -> None:
     validate_session_id(session_id)
     loc = locate_session(session_id, directory)
     if loc is None:
-        raise FileNotFoundError(f"Session {session_id} not found {search_description(directory)}")
+        raise SessionNotFoundError(session_id, search_description(directory))
     try:
         loc.path.unlink()
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"Session {session_id} not found (deleted concurrently)") from exc
+        raise SessionNotFoundError(session_id, "(deleted concurrently)") from exc
     shutil.rmtree(loc.path.with_suffix(""), ignore_errors=True)
 
 
@@ -239,7 +244,7 @@ def fork_session(
         validate_session_id(up_to_message_id, "up_to_message_id")
     loc = locate_session(session_id, directory)
     if loc is None:
-        raise FileNotFoundError(f"Session {session_id} not found {search_description(directory)}")
+        raise SessionNotFoundError(session_id, search_description(directory))
     content = read_complete(loc.path)
     if not content:
         raise EmptySessionError(f"Session {session_id} has no messages to fork")

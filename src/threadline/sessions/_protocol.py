@@ -38,12 +38,12 @@ looking for a method by name, and store wrappers forward exactly what their inne
 declares.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: TypedDicts honour ``NotRequired`` / ``Required``
+# only when annotations are evaluated (``SessionKey.__required_keys__`` must not list subpath).
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from typing_extensions import NotRequired, Required
+from typing_extensions import NotRequired, Required, TypedDict
 
 __all__ = [
     "ConditionalAppendStore",

@@ -15,7 +15,7 @@ from typing import Any, cast
 import anyio
 import orjson
 
-from .._exceptions import UserError
+from .._exceptions import SessionNotFoundError, UserError
 from .._ids import is_uuid, validate_session_id
 from .._results import ForkSessionResult, SDKSessionInfo, SessionMessage
 from ..transcript._chain import (
@@ -333,7 +333,7 @@ async def fork_session_via_store(
     _, project_key = _project(directory)
     raw = await session_store.load({"project_key": project_key, "session_id": session_id})
     if not raw:
-        raise FileNotFoundError(f"Session {session_id} not found")
+        raise SessionNotFoundError(session_id)
     objects = [e for e in raw if isinstance(e, dict)]
     transcript, replacements = split_fork_input(cast(list[dict[str, Any]], objects), session_id)
 
@@ -410,7 +410,7 @@ async def import_session_to_store(
     validate_session_id(session_id)
     loc = locate_session(session_id, directory)
     if loc is None:
-        raise FileNotFoundError(f"Session {session_id} not found {search_description(directory)}")
+        raise SessionNotFoundError(session_id, search_description(directory))
     if batch_size <= 0:
         batch_size = _IMPORT_BATCH
     project_key = loc.project_dir.name

@@ -25,7 +25,7 @@ from typing import Any, cast
 import anyio.to_thread
 import orjson
 
-from .._exceptions import UserError
+from .._exceptions import SessionNotFoundError, UserError
 from ._disk import read_agent_meta
 from ._paths import canonicalize_path, find_project_dir, projects_dir
 from ._protocol import SessionKey, SessionStore, SessionStoreEntry, store_implements
@@ -224,7 +224,7 @@ async def _export_one(
     main_key: SessionKey = {"project_key": key["project_key"], "session_id": key["session_id"]}
     entries = await store.load(main_key)
     if entries is None:
-        raise FileNotFoundError(f"Session {key['session_id']} not found in {store!r}")
+        raise SessionNotFoundError(key["session_id"], f"in {store!r}")
     await _copy_in(files, main_key, entries, counts)
     if subagents and store_implements(store, "list_subkeys"):
         for subpath in await store.list_subkeys(dict(main_key)):  # type: ignore[arg-type]

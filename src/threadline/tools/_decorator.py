@@ -20,8 +20,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from typing_extensions import TypedDict, get_type_hints, is_typeddict
+from typing_extensions import get_type_hints, is_typeddict
 
+from .._config_types import McpSdkServerConfig
 from ._base import ToolContext, ToolResult
 from ._content import mcp_result_to_blocks
 
@@ -199,14 +200,6 @@ class SdkMcpServer:
             if t.name == name:
                 return await t.handler(arguments)
         return {"content": [{"type": "text", "text": f"Tool '{name}' not found"}], "is_error": True}
-
-
-class McpSdkServerConfig(TypedDict):
-    """Config of an in-process server, as passed in ``mcp_servers``."""
-
-    type: Literal["sdk"]
-    name: str
-    instance: Any
 
 
 def create_sdk_mcp_server(
