@@ -11,6 +11,7 @@ import click
 
 from .chat import chat_command
 from .run import run_command
+from .serve import serve_command
 from .sessions import sessions_group
 
 __all__ = ["cli", "main"]
@@ -22,6 +23,7 @@ Examples:
   threadline sessions list --all-projects
   threadline sessions search "rate limit"
   threadline sessions export 1f0e...c2 -o session.tlbundle
+  threadline serve --open
 
 \b
 Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 invalid id, 5 model/provider,
@@ -39,6 +41,7 @@ def cli() -> None:
 cli.add_command(run_command)
 cli.add_command(chat_command)
 cli.add_command(sessions_group)
+cli.add_command(serve_command)
 
 
 def main() -> None:

@@ -39,7 +39,13 @@ from ..transcript._lite import info_from_lite, read_lite
 from ._filelog import ensure_private_dir
 from ._paths import config_dir as _config_dir
 
-__all__ = ["CleanupReport", "TrashedSession", "cleanup_sessions", "restore_session"]
+__all__ = [
+    "CleanupReport",
+    "TrashedSession",
+    "cleanup_sessions",
+    "restore_session",
+    "trash_session",
+]
 
 DEFAULT_PERIOD_DAYS = 30.0
 _DAY = 86_400.0
@@ -219,6 +225,38 @@ def cleanup_sessions(
             report.removed.append(item)
     report.purged = _purge(config, grace_days, now, dry_run)
     return report
+
+
+def trash_session(session_id: str, *, config_dir: str | os.PathLike[str] | None = None) -> Path:
+    """Move one session to the trash now (what a cleanup does to an old one); returns
+    where its transcript went. :func:`restore_session` brings it back.
+
+    Raises :class:`~threadline.SessionNotFoundError` if no project holds it, and
+    :class:`~threadline.StorageError` if it is being written (its append lock is held)
+    or changed while it was being moved.
+    """
+    validate_session_id(session_id)
+    config = _config_dir(config_dir)
+    found: list[Path] = []
+    with contextlib.suppress(OSError):
+        found = [
+            p / f"{session_id}.jsonl"
+            for p in (config / "projects").iterdir()
+            if (p / f"{session_id}.jsonl").is_file()
+        ]
+    if not found:
+        raise SessionNotFoundError(session_id, f"in any project directory under {config}")
+    path = found[0]
+    try:
+        mtime_ns = path.stat().st_mtime_ns
+    except FileNotFoundError:
+        raise SessionNotFoundError(session_id, "(deleted concurrently)") from None
+    reason = _trash_one(config, path, path.parent.name, mtime_ns)
+    if reason == "gone":
+        raise SessionNotFoundError(session_id, "(deleted concurrently)")
+    if reason is not None:
+        raise StorageError(f"cannot move {session_id} to the trash: {reason}")
+    return trash_dir(config) / path.parent.name / path.name
 
 
 def restore_session(session_id: str, *, config_dir: str | os.PathLike[str] | None = None) -> Path:

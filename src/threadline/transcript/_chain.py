@@ -28,6 +28,7 @@ from ._views import CHAIN_TYPES
 
 __all__ = [
     "build_conversation_chain",
+    "build_path_to",
     "build_subagent_chain",
     "chain_entries",
     "is_visible",
@@ -393,3 +394,33 @@ def to_session_messages(
             )
         )
     return out
+
+
+def build_path_to(
+    entries: list[Raw], leaf_uuid: str, *, across_compaction: bool = False
+) -> list[Raw]:
+    """The path root → ``leaf_uuid`` (any chain entry, not only the newest leaf), with the
+    parallel tool calls and results put back as :func:`build_conversation_chain` does.
+
+    With ``across_compaction`` the walk goes on from a ``compact_boundary`` (whose
+    ``parentUuid`` is null) to its ``logicalParentUuid``, so the history before a
+    compaction is part of the path (a viewer wants it; a resume does not).
+    ``[]`` if ``leaf_uuid`` is unknown.
+    """
+    by_uuid = {e["uuid"]: e for e in entries}
+    get = by_uuid.get
+    cur = get(leaf_uuid)
+    chain: list[Raw] = []
+    on_chain: set[str] = set()
+    while cur is not None:
+        uid = cur["uuid"]
+        if uid in on_chain:
+            break
+        on_chain.add(uid)
+        chain.append(cur)
+        parent = cur.get("parentUuid")
+        if not parent and across_compaction and cur.get("subtype") == "compact_boundary":
+            parent = cur.get("logicalParentUuid")
+        cur = get(parent) if isinstance(parent, str) and parent else None
+    chain.reverse()
+    return _recover_parallel(by_uuid, chain, on_chain)

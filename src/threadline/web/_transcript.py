@@ -1,0 +1,128 @@
+"""One session's entries, parsed once and kept in the shape every page needs.
+
+The web views (conversation, tree, diff, usage) all start from the same parse of a
+transcript: its chain entries in file order (the ``parentUuid`` graph), its file
+checkpoints, its title and tag, and where it was forked from. Bulky entries the pages
+never show (``attachment`` and ``progress`` bodies: system prompts, tool listings) are
+slimmed to their links right after parsing, so a 20 000-entry session stays small in
+memory; the raw-entry endpoint reads them again in full when asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..transcript._chain import build_conversation_chain_and_leaf, build_path_to
+from ..transcript._views import CHAIN_TYPES
+
+__all__ = ["Raw", "Transcript", "parse_transcript"]
+
+Raw = dict[str, Any]
+
+_SLIM_TYPES = frozenset({"attachment", "progress"})
+_SLIM_KEEP = (
+    "type",
+    "uuid",
+    "parentUuid",
+    "logicalParentUuid",
+    "isSidechain",
+    "isMeta",
+    "timestamp",
+    "sessionId",
+    "forkedFrom",
+)
+
+
+def _slim(entry: Raw) -> Raw:
+    out = {k: entry[k] for k in _SLIM_KEEP if k in entry}
+    att = entry.get("attachment")
+    if isinstance(att, dict) and isinstance(att.get("type"), str):
+        out["attachment"] = {"type": att["type"]}
+    out["_slim"] = True
+    return out
+
+
+@dataclass
+class Transcript:
+    """A parsed session (main transcript)."""
+
+    session_id: str
+    project_key: str
+    chain: list[Raw] = field(default_factory=list)
+    """Chain entries (user/assistant/system/attachment/progress with a uuid), file order."""
+    snapshots: dict[str, list[Raw]] = field(default_factory=dict)
+    """``file-history-snapshot`` entries by the prompt uuid they belong to."""
+    cost_states: list[Raw] = field(default_factory=list)
+    title: str | None = None
+    ai_title: str | None = None
+    tag: str | None = None
+    forked_from: str | None = None
+    """The session this one was forked from (``forkedFrom.sessionId``), if any."""
+    version: str = ""
+    """Changes whenever the transcript does (a stamp from the source)."""
+    _by_uuid: dict[str, Raw] | None = None
+    _default_leaf: str | None = None
+    _default_done: bool = False
+
+    @property
+    def by_uuid(self) -> dict[str, Raw]:
+        if self._by_uuid is None:
+            self._by_uuid = {e["uuid"]: e for e in self.chain}
+        return self._by_uuid
+
+    @property
+    def display_title(self) -> str | None:
+        return self.title or self.ai_title
+
+    def default_leaf(self) -> str | None:
+        """The leaf a resume continues from (the official reader's choice)."""
+        if not self._default_done:
+            _, leaf = build_conversation_chain_and_leaf(self.chain)
+            self._default_leaf = leaf["uuid"] if leaf is not None else None
+            self._default_done = True
+        return self._default_leaf
+
+    def path(self, leaf: str | None) -> list[Raw]:
+        """Root → ``leaf`` (default: the resume leaf), across compactions."""
+        target = leaf or self.default_leaf()
+        if target is None or target not in self.by_uuid:
+            return []
+        return build_path_to(self.chain, target, across_compaction=True)
+
+
+def parse_transcript(
+    objects: Iterable[Raw], *, session_id: str, project_key: str, version: str
+) -> Transcript:
+    """Fold a transcript's entries (any iterable of dicts, file order) into a :class:`Transcript`."""
+    t = Transcript(session_id=session_id, project_key=project_key, version=version)
+    chain = t.chain
+    for e in objects:
+        kind = e.get("type")
+        if kind in CHAIN_TYPES:
+            if not isinstance(e.get("uuid"), str):
+                continue
+            if t.forked_from is None:
+                forked = e.get("forkedFrom")
+                if isinstance(forked, dict) and isinstance(forked.get("sessionId"), str):
+                    t.forked_from = forked["sessionId"]
+            chain.append(_slim(e) if kind in _SLIM_TYPES else e)
+        elif kind == "file-history-snapshot":
+            mid = e.get("messageId")
+            if isinstance(mid, str):
+                t.snapshots.setdefault(mid, []).append(e)
+        elif kind == "custom-title":
+            if isinstance(e.get("customTitle"), str) and e["customTitle"]:
+                t.title = e["customTitle"]
+        elif kind == "ai-title":
+            if isinstance(e.get("aiTitle"), str) and e["aiTitle"]:
+                t.ai_title = e["aiTitle"]
+        elif kind == "tag":
+            tag = e.get("tag")
+            t.tag = tag if isinstance(tag, str) and tag else None
+        elif kind == "cost-state":
+            t.cost_states.append(e)
+        elif isinstance(e.get("aiTitle"), str) and e["aiTitle"]:
+            t.ai_title = e["aiTitle"]
+    return t
