@@ -329,7 +329,7 @@ class Api:
         where = {e["uuid"]: s.id for s in segments for e in s.entries}
         unplaced: list[ForkRef] = []
         for fork in forks:
-            seg = where.get(fork.from_message or "")
+            seg = _place(t, where, fork.from_message)
             if seg is None:
                 unplaced.append(fork)
             else:
@@ -541,6 +541,23 @@ class Api:
         await self._body(request)
         await self.source.restore(request.path_params["sid"])
         return JSON({"ok": True})
+
+
+def _place(t: Transcript, where: dict[str, int], uuid: str | None) -> int | None:
+    """The segment drawing ``uuid``, or its nearest ancestor that one draws (a fork may
+    leave from an entry the tree pruned, like an attachment after the last reply)."""
+    seen: set[str] = set()
+    while uuid is not None and uuid not in seen:
+        seen.add(uuid)
+        seg = where.get(uuid)
+        if seg is not None:
+            return seg
+        entry = t.by_uuid.get(uuid)
+        parent = entry.get("parentUuid") if entry is not None else None
+        if not parent and entry is not None and entry.get("subtype") == "compact_boundary":
+            parent = entry.get("logicalParentUuid")
+        uuid = parent if isinstance(parent, str) else None
+    return None
 
 
 def _fork_json(f: ForkRef) -> dict[str, Any]:

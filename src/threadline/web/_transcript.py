@@ -84,9 +84,29 @@ class Transcript:
             self._default_done = True
         return self._default_leaf
 
+    def view_leaf(self) -> str | None:
+        """The resume leaf, extended down a single line of later entries (a system note or
+        an error after the last message is part of what a reader should see)."""
+        leaf = self.default_leaf()
+        if leaf is None:
+            return None
+        children: dict[str, list[str]] = {}
+        for e in self.chain:
+            p = e.get("parentUuid")
+            if isinstance(p, str) and not e.get("isSidechain"):
+                children.setdefault(p, []).append(e["uuid"])
+        seen = {leaf}
+        while len(children.get(leaf, ())) == 1:
+            nxt = children[leaf][0]
+            if nxt in seen:
+                break
+            seen.add(nxt)
+            leaf = nxt
+        return leaf
+
     def path(self, leaf: str | None) -> list[Raw]:
-        """Root → ``leaf`` (default: the resume leaf), across compactions."""
-        target = leaf or self.default_leaf()
+        """Root → ``leaf`` (default: the resume leaf, see :meth:`view_leaf`), across compactions."""
+        target = leaf or self.view_leaf()
         if target is None or target not in self.by_uuid:
             return []
         return build_path_to(self.chain, target, across_compaction=True)
