@@ -29,7 +29,6 @@ def web_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebData]:
     """Real transcripts from the bundled ``claude`` CLI (forks, branches, subagents,
     compaction, parallel tools), an official-SDK fork, and generated hostile/rich sessions."""
     from oracle.corpus import build_corpus, config_env
-
     from threadline.testing._claude_cli import claude_cli_path
 
     claude_cli_path()  # the bundled CLI is a dev dependency: its absence is an error
