@@ -49,7 +49,13 @@ def web_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebData]:
             up_to_message_id=corpus.notes["branch_at"],
             title="SDK fork of branch",
         )
+        sub = claude_agent_sdk.fork_session(
+            corpus.id("subagent_fg"),
+            directory=str(corpus.session_cwd[corpus.id("subagent_fg")]),
+            title="SDK fork of the subagent session",
+        )
     data.ids["sdk_fork"] = fork.session_id
+    data.ids["sdk_fork_sub"] = sub.session_id
     data.ids["hostile"] = _sessions.hostile(corpus.config_dir)
     data.ids["rich"] = _sessions.rich(corpus.config_dir)
     yield data
