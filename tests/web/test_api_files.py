@@ -281,3 +281,21 @@ def test_index_is_used_and_new_files_show_up(writable_config: Path) -> None:
         after = c.get("/api/sessions").json()
         assert after["total"] == before + 1
         assert after["items"][0]["session_id"] == w.sid
+
+
+def test_resume_leaf_matches_the_chain_builders_leaf(web_data: WebData) -> None:
+    from threadline.transcript._chain import (
+        build_conversation_chain_and_leaf,
+        chain_entries,
+        resume_leaf,
+    )
+    from threadline.transcript._jsonl import iter_objects
+
+    files = sorted(web_data.config.glob("projects/*/*.jsonl")) + sorted(
+        web_data.config.glob("projects/*/*/subagents/*.jsonl")
+    )
+    assert len(files) > 10
+    for path in files:
+        entries = chain_entries(iter_objects(path.read_bytes()))
+        _, leaf = build_conversation_chain_and_leaf(entries)
+        assert resume_leaf(entries) == (leaf["uuid"] if leaf else None), path

@@ -29,6 +29,7 @@ from ._views import CHAIN_TYPES
 __all__ = [
     "build_conversation_chain",
     "build_path_to",
+    "resume_leaf",
     "build_subagent_chain",
     "chain_entries",
     "is_visible",
@@ -396,8 +397,44 @@ def to_session_messages(
     return out
 
 
+def resume_leaf(entries: list[Raw]) -> str | None:
+    """The uuid of the leaf :func:`build_conversation_chain` walks from (without the walk
+    and the parallel-call recovery: steps 1-4 of the module docstring)."""
+    by_uuid: dict[str, Raw] = {}
+    position: dict[str, int] = {}
+    parents: set[str] = set()
+    for i, e in enumerate(entries):
+        by_uuid[e["uuid"]] = e
+        position[e["uuid"]] = i
+        p = e.get("parentUuid")
+        if p:
+            parents.add(p)
+    best: tuple[bool, int] | None = None
+    leaf: str | None = None
+    for entry in entries:
+        if entry["uuid"] in parents:
+            continue
+        cur: Raw | None = entry
+        seen: set[str] = set()
+        while cur is not None and cur["uuid"] not in seen:
+            seen.add(cur["uuid"])
+            if cur.get("type") in ("user", "assistant"):
+                preferred = not (cur.get("isSidechain") or cur.get("teamName") or cur.get("isMeta"))
+                key = (preferred, position.get(cur["uuid"], -1))
+                if best is None or key > best:
+                    best, leaf = key, cur["uuid"]
+                break
+            parent = cur.get("parentUuid")
+            cur = by_uuid.get(parent) if parent else None
+    return leaf
+
+
 def build_path_to(
-    entries: list[Raw], leaf_uuid: str, *, across_compaction: bool = False
+    entries: list[Raw],
+    leaf_uuid: str,
+    *,
+    across_compaction: bool = False,
+    by_uuid: dict[str, Raw] | None = None,
 ) -> list[Raw]:
     """The path root → ``leaf_uuid`` (any chain entry, not only the newest leaf), with the
     parallel tool calls and results put back as :func:`build_conversation_chain` does.
@@ -405,9 +442,11 @@ def build_path_to(
     With ``across_compaction`` the walk goes on from a ``compact_boundary`` (whose
     ``parentUuid`` is null) to its ``logicalParentUuid``, so the history before a
     compaction is part of the path (a viewer wants it; a resume does not).
-    ``[]`` if ``leaf_uuid`` is unknown.
+    ``[]`` if ``leaf_uuid`` is unknown. ``by_uuid`` may pass the entries' index if the
+    caller has it.
     """
-    by_uuid = {e["uuid"]: e for e in entries}
+    if by_uuid is None:
+        by_uuid = {e["uuid"]: e for e in entries}
     get = by_uuid.get
     cur = get(leaf_uuid)
     chain: list[Raw] = []

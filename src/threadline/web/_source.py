@@ -245,8 +245,17 @@ class Source:
         self._cache = _Cache()
         self._where: dict[str, str] = {}
         """session id → project key, from the last listing."""
+        self._locks: dict[str, anyio.Lock] = {}
 
     # -- reading ---------------------------------------------------------------------
+
+    def _lock_for(self, session_id: str) -> anyio.Lock:
+        lock = self._locks.get(session_id)
+        if lock is None:
+            if len(self._locks) > 64:
+                self._locks = {k: v for k, v in self._locks.items() if v.locked()}
+            lock = self._locks[session_id] = anyio.Lock()
+        return lock
 
     async def rows(self) -> list[Row]:
         raise NotImplementedError
@@ -453,12 +462,13 @@ class FileSource(Source):
     async def transcript(self, session_id: str, *, fresh: bool = True) -> Transcript:
         sid = _check_sid(session_id)
         pk = await self.project_of(sid)
-        cached = self._cache.get(sid)
-        if cached is not None and not fresh:
-            return cached
-        t = await anyio.to_thread.run_sync(self._load_sync, sid, pk, cached)
-        self._cache.put(t)
-        return t
+        async with self._lock_for(sid):  # concurrent requests share one parse
+            cached = self._cache.get(sid)
+            if cached is not None and not fresh:
+                return cached
+            t = await anyio.to_thread.run_sync(self._load_sync, sid, pk, cached)
+            self._cache.put(t)
+            return t
 
     async def raw_entries(self, session_id: str) -> list[Raw]:
         pk = await self.project_of(session_id)
@@ -713,6 +723,10 @@ class StoreSource(Source):
 
     async def transcript(self, session_id: str, *, fresh: bool = True) -> Transcript:
         sid = _check_sid(session_id)
+        async with self._lock_for(sid):
+            return await self._transcript(sid, fresh)
+
+    async def _transcript(self, sid: str, fresh: bool) -> Transcript:
         cached = self._cache.get(sid)
         if cached is not None and not fresh:
             return cached

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..transcript._chain import build_conversation_chain_and_leaf, build_path_to
+from ..transcript._chain import build_path_to, resume_leaf
 from ..transcript._views import CHAIN_TYPES
 
 __all__ = ["Raw", "Transcript", "parse_transcript"]
@@ -65,6 +65,8 @@ class Transcript:
     _by_uuid: dict[str, Raw] | None = None
     _default_leaf: str | None = None
     _default_done: bool = False
+    _view_leaf: str | None = None
+    _view_done: bool = False
 
     @property
     def by_uuid(self) -> dict[str, Raw]:
@@ -79,14 +81,16 @@ class Transcript:
     def default_leaf(self) -> str | None:
         """The leaf a resume continues from (the official reader's choice)."""
         if not self._default_done:
-            _, leaf = build_conversation_chain_and_leaf(self.chain)
-            self._default_leaf = leaf["uuid"] if leaf is not None else None
+            self._default_leaf = resume_leaf(self.chain)
             self._default_done = True
         return self._default_leaf
 
     def view_leaf(self) -> str | None:
         """The resume leaf, extended down a single line of later entries (a system note or
         an error after the last message is part of what a reader should see)."""
+        if self._view_done:
+            return self._view_leaf
+        self._view_done = True
         leaf = self.default_leaf()
         if leaf is None:
             return None
@@ -102,6 +106,7 @@ class Transcript:
                 break
             seen.add(nxt)
             leaf = nxt
+        self._view_leaf = leaf
         return leaf
 
     def path(self, leaf: str | None) -> list[Raw]:
@@ -109,7 +114,7 @@ class Transcript:
         target = leaf or self.view_leaf()
         if target is None or target not in self.by_uuid:
             return []
-        return build_path_to(self.chain, target, across_compaction=True)
+        return build_path_to(self.chain, target, across_compaction=True, by_uuid=self.by_uuid)
 
 
 def parse_transcript(

@@ -275,6 +275,9 @@ async function sessionPage(id, params) {
   const root = clear(app);
   const leaf = params.get("leaf");
   const at = params.get("at");
+  // The first page is asked for at once, beside the session's details (one parse serves both).
+  const firstPage = api("/api/sessions/" + encodeURIComponent(sid(id)) + "/messages" + q(Object.assign({ limit: PAGE, leaf: leaf || "" }, at && UUID.test(at) ? { around: at } : {})));
+  firstPage.catch(() => null);
   let info;
   try { info = await api("/api/sessions/" + encodeURIComponent(sid(id))); }
   catch (err) { add(root, showError(err)); return; }
@@ -286,11 +289,11 @@ async function sessionPage(id, params) {
   add(root, sessionHeader(info, leaf), leaf ? h("p", { class: "notice" }, "Showing the branch that ends at ", h("span", { class: "mono" }, leaf), " · ", h("a", { href: sessionHref(id) }, "show the current branch")) : null,
     nav, list, navBottom);
   const state = { offset: 0, total: 0, version: null };
-  async function load(extra) {
+  async function load(extra, pending) {
     const params = Object.assign({ limit: PAGE, leaf: leaf || "" }, extra);
     if (state.version) params.v = state.version;
     let data;
-    try { data = await api("/api/sessions/" + encodeURIComponent(id) + "/messages" + q(params)); }
+    try { data = await (pending || api("/api/sessions/" + encodeURIComponent(id) + "/messages" + q(params))); }
     catch (err) { add(clear(list), showError(err)); return; }
     state.offset = data.offset; state.total = data.total; state.version = data.version;
     add(clear(list), data.items.map((item, i) => renderItem(item, id, data.offset + i === data.focus, {})));
@@ -303,7 +306,7 @@ async function sessionPage(id, params) {
     const focused = list.querySelector(".item.focus");
     if (focused) focused.scrollIntoView({ block: "center" });
   }
-  await load(at && UUID.test(at) ? { around: at } : {});
+  await load({}, firstPage);
 }
 
 function sessionHeader(info, leaf) {
