@@ -248,17 +248,17 @@ class Api:
                 raise MessageNotFoundError(f"message {around} is not on this path")
             offset = focus // limit * limit
         if request.query_params.get("page") == "last":
-            offset = max(0, (len(view.items) - 1) // limit * limit)
+            offset = max(0, (len(view) - 1) // limit * limit)
         return JSON(
             {
                 "session_id": t.session_id,
                 "leaf": view.leaf,
                 "version": t.version,
-                "total": len(view.items),
+                "total": len(view),
                 "offset": offset,
                 "limit": limit,
                 "focus": focus,
-                "items": view.items[offset : offset + limit],
+                "items": view.slice(offset, offset + limit),
             }
         )
 
@@ -308,12 +308,11 @@ class Api:
             (e["uuid"] for e in reversed(t.chain) if e.get("type") in ("user", "assistant")), None
         )
         view = build_view(t, leaf, {}, sidechain=True) if leaf else None
-        items = view.items if view else []
         limit = _int(request, "limit", 200, 1, _MAX_LIMIT)
         offset = _int(request, "offset", 0)
         return JSON(
-            {"agent_id": aid, "total": len(items), "offset": offset, "limit": limit,
-             "items": items[offset : offset + limit]}
+            {"agent_id": aid, "total": len(view) if view else 0, "offset": offset, "limit": limit,
+             "items": view.slice(offset, offset + limit) if view else []}
         )
 
     async def usage(self, request: Request) -> JSON:
@@ -441,19 +440,18 @@ class Api:
             raise MessageNotFoundError("a leaf given to diff is not in its session")
         va, vb = await self._view(ta, a_leaf), await self._view(tb, b_leaf)
         in_a, in_b = common_ancestor(path_a, path_b)
-        common, left = split_at(va, path_a, in_a)
-        _, right = split_at(vb, path_b, in_b)
+        cut_a, cut_b = split_at(va, path_a, in_a), split_at(vb, path_b, in_b)
         limit = _int(request, "limit", 200, 1, _MAX_LIMIT)
         return JSON(
             {
                 "a": {"session_id": ta.session_id, "leaf": va.leaf, "title": ta.display_title},
                 "b": {"session_id": tb.session_id, "leaf": vb.leaf, "title": tb.display_title},
                 "ancestor": {"a": in_a, "b": in_b},
-                "common": {"count": len(common), "tail": common[-2:]},
-                "left_total": len(left),
-                "right_total": len(right),
-                "left": left[:limit],
-                "right": right[:limit],
+                "common": {"count": cut_a, "tail": va.slice(cut_a - 2, cut_a)},
+                "left_total": len(va) - cut_a,
+                "right_total": len(vb) - cut_b,
+                "left": va.slice(cut_a, cut_a + limit),
+                "right": vb.slice(cut_b, cut_b + limit),
             }
         )
 

@@ -10,8 +10,6 @@ side is the diff.
 
 from __future__ import annotations
 
-from typing import Any
-
 from ._items import View
 from ._transcript import Raw
 
@@ -39,10 +37,8 @@ def common_ancestor(a: list[Raw], b: list[Raw]) -> tuple[str | None, str | None]
     return None, None
 
 
-def split_at(
-    view: View, path: list[Raw], uuid: str | None
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(items up to the entry ``uuid`` of ``path``, the items after it).
+def split_at(view: View, path: list[Raw], uuid: str | None) -> int:
+    """How many of ``view``'s items come up to the entry ``uuid`` of ``path``.
 
     The entry itself may draw no item (an attachment): the last one before it that
     does is the cut.
@@ -57,4 +53,4 @@ def split_at(
                 break
         else:
             cut = -1
-    return view.items[: cut + 1], view.items[cut + 1 :]
+    return cut + 1

@@ -13,7 +13,6 @@ Items are plain JSON-able dicts; the documented shapes are in ``docs/web.md``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -22,8 +21,7 @@ from ._transcript import Raw, Transcript
 
 __all__ = ["TEXT_LIMIT", "View", "build_view", "image_block"]
 
-TEXT_LIMIT = 64 * 1024
-_SUBAGENT_TOOLS = frozenset({"Agent", "Task"})
+TEXT_LIMIT = 20_000
 IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 
@@ -110,127 +108,169 @@ def _is_tool_results(entry: Raw) -> bool:
     )
 
 
-@dataclass
 class View:
-    """One path of one session, as items (built once, paged many times)."""
+    """One path of one session as items, laid out in one cheap pass and drawn lazily.
 
-    session_id: str
-    leaf: str | None
-    version: str
-    items: list[dict[str, Any]]
-    index_of: dict[str, int]
-    """Entry uuid → index of the item showing it."""
+    The pass groups the path's entries into units (one per item) and pairs each tool
+    result with its call; an item's JSON is built only when a page asks for it (and kept),
+    so opening a 20 000-entry session costs one pass plus one page.
+    """
 
-
-class _Builder:
-    def __init__(self, t: Transcript, subagent_of: dict[str, str]) -> None:
-        self.t = t
+    def __init__(
+        self, t: Transcript, path: list[Raw], subagent_of: dict[str, str], *, sidechain: bool
+    ) -> None:
+        self.session_id = t.session_id
+        self.leaf: str | None = path[-1]["uuid"] if path else None
+        self.version = t.version
         self.subagent_of = subagent_of
-        self.items: list[dict[str, Any]] = []
+        self.units: list[tuple[str, Any]] = []
         self.index_of: dict[str, int] = {}
-        self.calls: dict[str, dict[str, Any]] = {}
-        self.last_assistant: dict[str, Any] | None = None
-        self.last_mid: str | None = None
+        """Entry uuid → index of the item showing it."""
+        self.results: dict[str, tuple[Raw, int]] = {}
+        """tool_use id → (the user entry answering it, block index)."""
+        self._built: dict[int, dict[str, Any]] = {}
+        self._layout(t, path, sidechain)
 
-    def add(self, item: dict[str, Any], uuids: list[str]) -> None:
-        self.items.append(item)
-        for u in uuids:
-            self.index_of[u] = len(self.items) - 1
+    def __len__(self) -> int:
+        return len(self.units)
 
-    def assistant(self, e: Raw) -> None:
-        message: dict[str, Any] = e["message"] if isinstance(e.get("message"), dict) else {}
-        mid = message.get("id") if isinstance(message.get("id"), str) else None
-        item = self.last_assistant
-        if item is None or mid is None or mid != self.last_mid:
-            item = {
-                "kind": "assistant",
-                "uuid": e["uuid"],
-                "uuids": [],
-                "timestamp": e.get("timestamp"),
-                "model": message.get("model"),
-                "blocks": [],
-            }
-            if e.get("isApiErrorMessage") or message.get("model") == "<synthetic>":
-                item["error"] = True
-            self.add(item, [])
-        item["uuids"].append(e["uuid"])
-        item["uuid"] = e["uuid"]
-        self.index_of[e["uuid"]] = len(self.items) - 1
-        self.last_assistant, self.last_mid = item, mid
-        for b in _blocks_of(e):
-            if not isinstance(b, dict):
+    def _layout(self, t: Transcript, path: list[Raw], sidechain: bool) -> None:
+        units, index_of, results = self.units, self.index_of, self.results
+        calls: set[str] = set()
+        last_mid: str | None = None
+        for e in path:
+            kind = e.get("type")
+            if (e.get("isSidechain") and not sidechain) or (e.get("isMeta") and kind != "system"):
                 continue
-            kind = b.get("type")
-            if kind == "text" and isinstance(b.get("text"), str):
-                item["blocks"].append(_text_field({"type": "text"}, b["text"]))
-            elif kind == "thinking":
-                item["blocks"].append(_text_field({"type": "thinking"}, str(b.get("thinking", ""))))
-            elif kind == "redacted_thinking":
-                item["blocks"].append({"type": "redacted_thinking"})
-            elif kind in ("tool_use", "server_tool_use"):
-                call_id = b.get("id") if isinstance(b.get("id"), str) else ""
-                call = _text_field(
-                    {"type": "tool_use", "id": call_id, "name": str(b.get("name", "")), "result": None},
-                    _json_text(b.get("input")),
-                )
-                agent = self.subagent_of.get(str(call_id))
-                if agent is not None:
-                    call["subagent"] = agent
-                item["blocks"].append(call)
-                if call_id:
-                    self.calls[call_id] = call
-            else:
-                item["blocks"].append(_text_field({"type": "other", "raw_type": str(kind)}, _json_text(b)))
+            uuid = e["uuid"]
+            if kind == "assistant":
+                message = e.get("message")
+                mid = message.get("id") if type(message) is dict else None
+                for b in _blocks_of(e):
+                    if type(b) is dict and b.get("type") in ("tool_use", "server_tool_use"):
+                        cid = b.get("id")
+                        if type(cid) is str:
+                            calls.add(cid)
+                if units and units[-1][0] == "assistant" and mid is not None and mid == last_mid:
+                    units[-1][1].append(e)
+                else:
+                    units.append(("assistant", [e]))
+                last_mid = mid if type(mid) is str else None
+                index_of[uuid] = len(units) - 1
+            elif kind == "user":
+                if e.get("isCompactSummary"):
+                    units.append(("compact_summary", e))
+                    index_of[uuid] = len(units) - 1
+                    last_mid = None
+                    continue
+                absorbed = True
+                blocks = _blocks_of(e)
+                for i, b in enumerate(blocks):
+                    tid = b.get("tool_use_id") if type(b) is dict and b.get("type") == "tool_result" else None
+                    if type(tid) is str and tid in calls and tid not in results:
+                        results[tid] = (e, i)
+                    else:
+                        absorbed = False
+                if absorbed and blocks:
+                    if units:
+                        index_of[uuid] = len(units) - 1  # shown beside its call
+                    continue
+                for snap in t.snapshots.get(uuid, ()):
+                    units.append(("checkpoint", (snap, uuid)))
+                units.append(("user", e))
+                index_of[uuid] = len(units) - 1
+                last_mid = None
+            elif kind == "system":
+                units.append(("system", e))
+                index_of[uuid] = len(units) - 1
+                last_mid = None
 
-    def user(self, e: Raw) -> None:
+    def item(self, i: int) -> dict[str, Any]:
+        hit = self._built.get(i)
+        if hit is None:
+            kind, data = self.units[i]
+            hit = self._built[i] = getattr(self, "_draw_" + kind)(data)
+        return hit
+
+    def slice(self, start: int, stop: int | None = None) -> list[dict[str, Any]]:
+        stop = len(self.units) if stop is None else min(stop, len(self.units))
+        return [self.item(i) for i in range(max(0, start), stop)]
+
+    # -- drawing ---------------------------------------------------------------------------
+
+    def _draw_assistant(self, entries: list[Raw]) -> dict[str, Any]:
+        first = entries[0]
+        message: dict[str, Any] = first["message"] if isinstance(first.get("message"), dict) else {}
+        item: dict[str, Any] = {
+            "kind": "assistant",
+            "uuid": entries[-1]["uuid"],
+            "uuids": [e["uuid"] for e in entries],
+            "timestamp": first.get("timestamp"),
+            "model": message.get("model"),
+            "blocks": [],
+        }
+        if first.get("isApiErrorMessage") or message.get("model") == "<synthetic>":
+            item["error"] = True
+        blocks = item["blocks"]
+        for e in entries:
+            for b in _blocks_of(e):
+                if isinstance(b, dict):
+                    blocks.append(self._assistant_block(b))
+        return item
+
+    def _assistant_block(self, b: Raw) -> dict[str, Any]:
+        kind = b.get("type")
+        if kind == "text" and isinstance(b.get("text"), str):
+            return _text_field({"type": "text"}, b["text"])
+        if kind == "thinking":
+            return _text_field({"type": "thinking"}, str(b.get("thinking", "")))
+        if kind == "redacted_thinking":
+            return {"type": "redacted_thinking"}
+        if kind not in ("tool_use", "server_tool_use"):
+            return _text_field({"type": "other", "raw_type": str(kind)}, _json_text(b))
+        call_id = b.get("id") if isinstance(b.get("id"), str) else ""
+        call = _text_field(
+            {"type": "tool_use", "id": call_id, "name": str(b.get("name", "")), "result": None},
+            _json_text(b.get("input")),
+        )
+        agent = self.subagent_of.get(str(call_id))
+        answer = self.results.get(str(call_id))
+        if answer is not None:
+            entry, index = answer
+            call["result"] = _result_body(_blocks_of(entry)[index], entry["uuid"], index)
+            agent = agent or _agent_from_result(entry)
+        if agent is not None:
+            call["subagent"] = agent
+        return call
+
+    def _draw_user(self, e: Raw) -> dict[str, Any]:
         uuid = e["uuid"]
-        if e.get("isCompactSummary"):
-            self.last_assistant = None
-            text = "\n".join(
-                str(b.get("text", "")) for b in _blocks_of(e) if isinstance(b, dict)
-            )
-            self.add(_text_field({"kind": "compact_summary", "uuid": uuid, "timestamp": e.get("timestamp")}, text), [uuid])
-            return
-        for snap in self.t.snapshots.get(uuid, ()):
-            self.last_assistant = None
-            self.checkpoint(snap, uuid)
         blocks: list[dict[str, Any]] = []
-        absorbed = True
         for i, b in enumerate(_blocks_of(e)):
             if not isinstance(b, dict):
                 continue
             kind = b.get("type")
             if kind == "tool_result":
                 tid = b.get("tool_use_id")
-                call = self.calls.get(tid) if isinstance(tid, str) else None
-                body = _result_body(b, uuid, i)
-                if call is not None and call["result"] is None:
-                    call["result"] = body
-                    agent = _agent_from_result(e)
-                    if agent and "subagent" not in call:
-                        call["subagent"] = agent
-                    continue
-                blocks.append({"type": "tool_result", "tool_use_id": tid, **body})
-                absorbed = False
+                if isinstance(tid, str) and self.results.get(tid, (None,))[0] is e:
+                    continue  # drawn beside its call
+                blocks.append({"type": "tool_result", "tool_use_id": tid, **_result_body(b, uuid, i)})
             elif kind == "text" and isinstance(b.get("text"), str):
                 blocks.append(_text_field({"type": "text"}, b["text"]))
-                absorbed = False
             elif kind == "image":
                 blocks.append(_image(b, uuid, [i]))
-                absorbed = False
             else:
                 blocks.append(_text_field({"type": "other", "raw_type": str(kind)}, _json_text(b)))
-                absorbed = False
-        if absorbed and blocks == [] and _is_tool_results(e):
-            # Every result went beside its call: the entry shows there.
-            owner = self.items[-1] if self.items else None
-            if owner is not None:
-                self.index_of[uuid] = len(self.items) - 1
-            return
-        self.last_assistant = None
-        self.add({"kind": "user", "uuid": uuid, "timestamp": e.get("timestamp"), "blocks": blocks}, [uuid])
+        return {"kind": "user", "uuid": uuid, "timestamp": e.get("timestamp"), "blocks": blocks}
 
-    def checkpoint(self, snap: Raw, uuid: str) -> None:
+    @staticmethod
+    def _draw_compact_summary(e: Raw) -> dict[str, Any]:
+        text = "\n".join(str(b.get("text", "")) for b in _blocks_of(e) if isinstance(b, dict))
+        return _text_field({"kind": "compact_summary", "uuid": e["uuid"], "timestamp": e.get("timestamp")}, text)
+
+    @staticmethod
+    def _draw_checkpoint(data: tuple[Raw, str]) -> dict[str, Any]:
+        snap, uuid = data
         inner: dict[str, Any] = snap["snapshot"] if isinstance(snap.get("snapshot"), dict) else {}
         tracked = inner.get("trackedFileBackups")
         files = []
@@ -244,49 +284,40 @@ class _Builder:
                         "existed": info.get("backupFileName") is not None,
                     }
                 )
-        self.items.append(
-            {
-                "kind": "checkpoint",
-                "message_uuid": uuid,
-                "update": snap.get("isSnapshotUpdate") is True,
-                "timestamp": inner.get("timestamp"),
-                "files": files,
-            }
-        )
+        return {
+            "kind": "checkpoint",
+            "message_uuid": uuid,
+            "update": snap.get("isSnapshotUpdate") is True,
+            "timestamp": inner.get("timestamp"),
+            "files": files,
+        }
 
-    def system(self, e: Raw) -> None:
-        self.last_assistant = None
+    @staticmethod
+    def _draw_system(e: Raw) -> dict[str, Any]:
         uuid = e["uuid"]
         if e.get("subtype") == "compact_boundary":
             meta: dict[str, Any] = (
                 e["compactMetadata"] if isinstance(e.get("compactMetadata"), dict) else {}
             )
-            self.add(
-                {
-                    "kind": "compact_boundary",
-                    "uuid": uuid,
-                    "timestamp": e.get("timestamp"),
-                    "trigger": meta.get("trigger"),
-                    "pre_tokens": meta.get("preTokens"),
-                    "post_tokens": meta.get("postTokens"),
-                },
-                [uuid],
-            )
-            return
+            return {
+                "kind": "compact_boundary",
+                "uuid": uuid,
+                "timestamp": e.get("timestamp"),
+                "trigger": meta.get("trigger"),
+                "pre_tokens": meta.get("preTokens"),
+                "post_tokens": meta.get("postTokens"),
+            }
         content = e.get("content")
         text = content if isinstance(content, str) else _json_text(content) if content else ""
-        self.add(
-            _text_field(
-                {
-                    "kind": "system",
-                    "uuid": uuid,
-                    "timestamp": e.get("timestamp"),
-                    "subtype": e.get("subtype"),
-                    "level": e.get("level"),
-                },
-                text,
-            ),
-            [uuid],
+        return _text_field(
+            {
+                "kind": "system",
+                "uuid": uuid,
+                "timestamp": e.get("timestamp"),
+                "subtype": e.get("subtype"),
+                "level": e.get("level"),
+            },
+            text,
         )
 
 
@@ -300,42 +331,9 @@ def _agent_from_result(e: Raw) -> str | None:
 def build_view(
     t: Transcript, leaf: str | None, subagent_of: dict[str, str], *, sidechain: bool = False
 ) -> View:
-    """Items for the path to ``leaf`` (default: the resume leaf).
+    """The view of the path to ``leaf`` (default: the resume leaf).
 
     ``subagent_of`` maps a tool_use id to the subagent it started (from the sidecars).
     ``sidechain``: a subagent transcript (all its entries are sidechain entries).
     """
-    path = t.path(leaf)
-    b = _Builder(t, subagent_of)
-    for e in path:
-        kind = e.get("type")
-        if (e.get("isSidechain") and not sidechain) or (e.get("isMeta") and kind != "system"):
-            continue
-        if kind == "assistant":
-            b.assistant(e)
-        elif kind == "user":
-            b.user(e)
-        elif kind == "system":
-            b.system(e)
-    return View(
-        session_id=t.session_id,
-        leaf=path[-1]["uuid"] if path else None,
-        version=t.version,
-        items=b.items,
-        index_of=b.index_of,
-    )
-
-
-def tool_names(view: View) -> set[str]:
-    """Names of the tools called on this path (for tests and the usage page)."""
-    return {
-        blk["name"]
-        for item in view.items
-        if item.get("kind") == "assistant"
-        for blk in item["blocks"]
-        if blk.get("type") == "tool_use"
-    }
-
-
-def is_subagent_tool(name: str) -> bool:
-    return name in _SUBAGENT_TOOLS
+    return View(t, t.path(leaf), subagent_of, sidechain=sidechain)
