@@ -160,7 +160,7 @@ def test_session_with_a_fork_and_a_subagent(page: Any, e2e: dict[str, Any], web_
     page.screenshot(path=str(e2e["shots"] / "conversation.png"), full_page=True)
     page.click("button:has-text('Branch tree')")
     page.wait_for_selector("[data-testid=tree] .node.fork")
-    page.screenshot(path=str(e2e["shots"] / "tree.png"))
+    page.locator("main").screenshot(path=str(e2e["shots"] / "tree.png"))
     fork = page.locator("[data-testid=tree] .node.fork")
     assert fork.count() == 1
     fork.click()
@@ -177,7 +177,7 @@ def test_tree_and_diff(page: Any, e2e: dict[str, Any], web_data: WebData) -> Non
     nodes = page.locator("[data-testid=tree] .node:not(.fork)")
     assert nodes.count() == 3
     assert page.locator("[data-testid=tree] .node.fork").count() == 1
-    page.screenshot(path=str(e2e["shots"] / "tree-branches.png"))
+    page.locator("main").screenshot(path=str(e2e["shots"] / "tree-branches.png"))
     # a node links to its path
     page.locator("[data-testid=tree] .node.leaf:not(.default)").click()
     page.wait_for_selector("text=echo: branch turn two")

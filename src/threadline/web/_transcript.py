@@ -67,6 +67,7 @@ class Transcript:
     _default_done: bool = False
     _view_leaf: str | None = None
     _view_done: bool = False
+    _paths: dict[str, list[Raw]] = field(default_factory=dict)
 
     @property
     def by_uuid(self) -> dict[str, Raw]:
@@ -114,7 +115,13 @@ class Transcript:
         target = leaf or self.view_leaf()
         if target is None or target not in self.by_uuid:
             return []
-        return build_path_to(self.chain, target, across_compaction=True, by_uuid=self.by_uuid)
+        hit = self._paths.get(target)
+        if hit is None:
+            if len(self._paths) >= 4:
+                self._paths.pop(next(iter(self._paths)))
+            hit = build_path_to(self.chain, target, across_compaction=True, by_uuid=self.by_uuid)
+            self._paths[target] = hit
+        return hit
 
 
 def parse_transcript(
