@@ -161,7 +161,7 @@ def test_serve_command_rejects_bad_input(web_data: WebData, tmp_path: Path) -> N
                               capture_output=True, text=True, timeout=60)
 
     r = run("--store", "mongodb://x", "--port", "0")
-    assert r.returncode != 0 and "unknown store URL" in r.stderr
+    assert r.returncode != 0 and "unknown scheme" in r.stderr
     r = run("--store", f"sqlite:///{tmp_path}/a.db", "--config-dir", str(tmp_path))
     assert r.returncode == 2 and "not both" in r.stderr
     r = run("--store", "encrypted+sqlite:///" + str(tmp_path / "e.db"), "--port", "0")
