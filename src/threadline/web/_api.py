@@ -6,9 +6,11 @@ import base64
 import binascii
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
+import anyio.to_thread
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
@@ -31,8 +33,14 @@ from ._usage import usage_of
 
 __all__ = ["Api", "JSON"]
 
+T = TypeVar("T")
 _MAX_LIMIT = 500
 _FAMILY_CAP = 20
+
+
+async def _cpu(fn: Callable[..., T], *args: Any) -> T:
+    """Run CPU-heavy work (a 20 000-entry layout, a tree) off the event loop."""
+    return await anyio.to_thread.run_sync(fn, *args)
 
 
 class JSON(Response):
@@ -119,7 +127,7 @@ class Api:
             return hit
         agents = await self.source.subagents(t.session_id)
         subagent_of = {a.tool_use_id: a.agent_id for a in agents if a.tool_use_id}
-        view = build_view(t, leaf, subagent_of)
+        view = await _cpu(build_view, t, leaf, subagent_of)
         self._views[key] = view
         while len(self._views) > 6:
             self._views.popitem(last=False)
@@ -307,7 +315,7 @@ class Api:
         leaf = next(
             (e["uuid"] for e in reversed(t.chain) if e.get("type") in ("user", "assistant")), None
         )
-        view = build_view(t, leaf, {}, sidechain=True) if leaf else None
+        view = await _cpu(lambda: build_view(t, leaf, {}, sidechain=True)) if leaf else None
         limit = _int(request, "limit", 200, 1, _MAX_LIMIT)
         offset = _int(request, "offset", 0)
         return JSON(
@@ -319,11 +327,11 @@ class Api:
         t = await self._transcript(request)
         agents = await self.source.subagents(t.session_id)
         loaded = [(a.agent_id, await self.source.subagent_entries(t.session_id, a.agent_id)) for a in agents]
-        return JSON(usage_of(t, loaded))
+        return JSON(await _cpu(usage_of, t, loaded))
 
     async def tree(self, request: Request) -> JSON:
         t = await self._transcript(request)
-        segments = build_tree(t)
+        segments = await _cpu(build_tree, t)
         forks, origin, complete = await self._family(t)
         where = {e["uuid"]: s.id for s in segments for e in s.entries}
         unplaced: list[ForkRef] = []
@@ -334,7 +342,7 @@ class Api:
             else:
                 segments[seg].forks.append(fork)
         layout(segments)
-        default_path = {e["uuid"] for e in t.path(None)}
+        default_path = {e["uuid"] for e in await _cpu(t.path, None)}
         parent_of = {c: s.id for s in segments for c in s.children}
         out_segments = []
         for s in segments:
@@ -435,7 +443,7 @@ class Api:
         ta = await self._transcript(request, a_sid)
         tb = ta if b_sid == a_sid else await self._transcript(request, b_sid)
         a_leaf, b_leaf = self._leaf(request, "a_leaf"), self._leaf(request, "b_leaf")
-        path_a, path_b = ta.path(a_leaf), tb.path(b_leaf)
+        path_a, path_b = await _cpu(ta.path, a_leaf), await _cpu(tb.path, b_leaf)
         if not path_a or not path_b:
             raise MessageNotFoundError("a leaf given to diff is not in its session")
         va, vb = await self._view(ta, a_leaf), await self._view(tb, b_leaf)

@@ -57,7 +57,7 @@ def create_app(
     allowed_hosts: set[str] | None = None,
     close_source: bool = True,
 ) -> Guard:
-    """The app serving ``source``.
+    """The app serving ``source`` (long only because it holds the route table).
 
     Args:
         source: a :class:`FileSource` or :class:`StoreSource`.
