@@ -16,7 +16,7 @@ from ..sessions._protocol import (
 )
 from ..transcript._jsonl import dumps_line
 from ._redact import Redactor
-from ._wrap import PassThrough, StoreWrapper, inner_offers, variant_of
+from ._wrap import PassThrough, StoreWrapper, inner_offers, partial_loads_of, variant_of
 
 __all__ = ["RedactingStore"]
 
@@ -39,7 +39,8 @@ class RedactingStore(StoreWrapper):
     redactor: Redactor
 
     def __new__(cls, inner: SessionStore, redactor: Redactor | None = None) -> Self:
-        offered = frozenset(inner_offers(inner))
+        # Reads pass through unchanged, so partial loads do too.
+        offered = frozenset(inner_offers(inner) | partial_loads_of(inner))
         return cast(Self, object.__new__(variant_of(cls, _RedactingExtras, offered)))
 
     def __init__(self, inner: SessionStore, redactor: Redactor | None = None) -> None:

@@ -25,6 +25,7 @@ from typing_extensions import Self
 from ..sessions._protocol import (
     ConditionalAppendStore,
     LocalTranscripts,
+    PartialLoadStore,
     SessionKey,
     SessionListSubkeysKey,
     SessionStore,
@@ -34,7 +35,15 @@ from ..sessions._protocol import (
     store_implements,
 )
 
-__all__ = ["OPTIONAL_METHODS", "PassThrough", "StoreWrapper", "inner_offers", "variant_of"]
+__all__ = [
+    "OPTIONAL_METHODS",
+    "PARTIAL_LOADS",
+    "PassThrough",
+    "StoreWrapper",
+    "inner_offers",
+    "partial_loads_of",
+    "variant_of",
+]
 
 OPTIONAL_METHODS = (
     "list_sessions",
@@ -45,6 +54,16 @@ OPTIONAL_METHODS = (
     "get_head",
     "find_session",
 )
+
+
+PARTIAL_LOADS = ("load_since_compaction", "load_after", "load_tail")
+""":class:`~threadline.sessions.PartialLoadStore`: offered only by wrappers whose ``load``
+returns the inner store's entries unchanged (redaction), never by encryption."""
+
+
+def partial_loads_of(inner: SessionStore) -> set[str]:
+    """The partial loads ``inner`` offers (all or none)."""
+    return set(PARTIAL_LOADS) if isinstance(inner, PartialLoadStore) else set()
 
 
 def inner_offers(inner: SessionStore) -> set[str]:
@@ -110,6 +129,15 @@ class PassThrough:
     async def find_session(self, session_id: str) -> SessionKey | None:
         found: Any = await cast(Any, self.inner).find_session(session_id)
         return cast("SessionKey | None", found)
+
+    async def load_since_compaction(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+        return await cast(PartialLoadStore, self.inner).load_since_compaction(key)
+
+    async def load_after(self, key: SessionKey, uuid: str) -> list[SessionStoreEntry] | None:
+        return await cast(PartialLoadStore, self.inner).load_after(key, uuid)
+
+    async def load_tail(self, key: SessionKey, count: int) -> list[SessionStoreEntry] | None:
+        return await cast(PartialLoadStore, self.inner).load_tail(key, count)
 
 
 _cache: dict[tuple[type, frozenset[str]], type] = {}

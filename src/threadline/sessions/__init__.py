@@ -18,6 +18,7 @@ from ._mutations import (
 from ._protocol import (
     ConditionalAppendStore as ConditionalAppendStore,
     LocalTranscripts as LocalTranscripts,
+    PartialLoadStore as PartialLoadStore,
     SessionKey as SessionKey,
     SessionListSubkeysKey as SessionListSubkeysKey,
     SessionStore as SessionStore,

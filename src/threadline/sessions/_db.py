@@ -43,10 +43,12 @@ __all__ = [
     "check_db_key",
     "conflict_error",
     "from_uuid",
+    "is_boundary",
     "is_retry",
     "map_errors",
     "merge_summary",
     "prepare_batch",
+    "preserved_head",
     "require_driver",
     "summary_delta",
     "summary_from",
@@ -143,11 +145,11 @@ def map_errors(driver_errors: tuple[type[BaseException], ...], what: str) -> Ite
 # -- the write plan ------------------------------------------------------------------
 
 
-def _is_boundary(entry: SessionStoreEntry) -> bool:
+def is_boundary(entry: SessionStoreEntry) -> bool:
     return entry.get("type") == "system" and entry.get("subtype") == "compact_boundary"
 
 
-def _preserved_head(entry: SessionStoreEntry) -> str | None:
+def preserved_head(entry: SessionStoreEntry) -> str | None:
     meta = entry.get("compactMetadata")
     seg = meta.get("preservedSegment") if isinstance(meta, dict) else None
     head = seg.get("headUuid") if isinstance(seg, dict) else None
@@ -215,7 +217,7 @@ def prepare_batch(
                 head = uid
         else:
             plain = True
-        if _is_boundary(entry):
+        if is_boundary(entry):
             boundary = len(kept)
         kept.append(entry)
     return Batch(
@@ -226,7 +228,7 @@ def prepare_batch(
         plain=plain,
         delta=None if "subpath" in key else summary_delta(key, kept),
         boundary=boundary,
-        preserved_head=None if boundary is None else _preserved_head(kept[boundary]),
+        preserved_head=None if boundary is None else preserved_head(kept[boundary]),
     )
 
 

@@ -28,13 +28,14 @@ from .._fileio import atomic_write
 from ..transcript._compaction import is_boundary, last_boundary, tail_complete
 from ..transcript._jsonl import gc_paused, iter_objects
 from ._filelog import read_complete
-from ._protocol import SessionKey, SessionStore, local_transcripts
+from ._protocol import PartialLoadStore, SessionKey, SessionStore, local_transcripts
 
 __all__ = [
     "SIDECAR_NAME",
     "Offsets",
     "compacted_floor",
     "load_for_resume",
+    "load_live",
     "load_tail",
     "read_for_resume",
     "record_boundary",
@@ -271,16 +272,34 @@ def read_for_resume(path: Path, record: bool = True) -> tuple[list[Raw] | None, 
     return entries, False
 
 
+async def load_live(store: SessionStore, key: SessionKey) -> list[Raw] | None:
+    """The entries that rebuild ``key``'s live conversation: from the last compaction on
+    when the store loads partially (:class:`~threadline.sessions.PartialLoadStore`) and
+    that part reaches the compaction (:func:`tail_complete`), else everything."""
+    if isinstance(store, PartialLoadStore):
+        part = await store.load_since_compaction(key)
+        if part is None:
+            return None
+        entries = [dict(e) for e in part]
+        if not any(is_boundary(e) for e in entries) or tail_complete(entries):
+            return entries  # no compaction: ``part`` is the whole transcript
+    loaded = await store.load(key)
+    return None if loaded is None else [dict(e) for e in loaded]
+
+
 async def load_for_resume(
     store: SessionStore, key: SessionKey, *, at: str | None = None, record: bool = True
 ) -> list[Raw] | None:
     """A session's entries for a resume: only the part after the last compaction when a
     :class:`~threadline.sessions.FileStore` recorded (or can learn) where it starts.
 
-    Other stores, ``resume_session_at`` and main transcripts without a usable offset load
-    everything (``store.load``).
+    A :class:`~threadline.sessions.PartialLoadStore` (every database store) is asked for
+    the same part (:func:`load_live`). ``resume_session_at``, other stores and main
+    transcripts without a usable offset load everything (``store.load``).
     """
     files = local_transcripts(store)
+    if at is None and files is None:
+        return await load_live(store, key)
     if at is not None or files is None or key.get("subpath"):
         loaded = await store.load(key)
         return None if loaded is None else [dict(e) for e in loaded]

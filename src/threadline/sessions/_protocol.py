@@ -48,6 +48,7 @@ from typing_extensions import NotRequired, Required, TypedDict
 __all__ = [
     "ConditionalAppendStore",
     "LocalTranscripts",
+    "PartialLoadStore",
     "WrappedStore",
     "innermost_store",
     "local_transcripts",
@@ -162,6 +163,36 @@ class WrappedStore(Protocol):
         """The local files that hold this wrapper's entries unchanged, else ``None`` (a
         wrapper that changes the stored bytes, such as encryption, returns ``None``)."""
         ...
+
+
+# (stores, #17: partial loads)
+
+
+@runtime_checkable
+class PartialLoadStore(Protocol):
+    """A store that loads part of a transcript from an index, so a resume reads only what it
+    sends (every threadline store; wrappers that return entries unchanged forward it).
+
+    Each method returns a suffix of what ``load(key)`` returns, and ``None`` where ``load``
+    returns ``None`` (plus the case named below):
+
+    - ``load_since_compaction(key)``: from the last compaction's resume point on: the first
+      entry of its preserved segment (``compactMetadata.preservedSegment.headUuid``) when
+      that entry was stored before the boundary, else the boundary itself; everything when
+      the transcript holds no compaction boundary. (A store may start earlier, at an entry,
+      only for data written before it kept this index.)
+    - ``load_after(key, uuid)``: the entries after the first one whose uuid is ``uuid``;
+      ``None`` when the key or the uuid is unknown (load in full instead).
+    - ``load_tail(key, count)``: the last ``count`` entries (all if fewer).
+
+    :func:`threadline.testing.check_session_store` compares each against a full ``load``.
+    """
+
+    async def load_since_compaction(self, key: SessionKey) -> list[SessionStoreEntry] | None: ...
+
+    async def load_after(self, key: SessionKey, uuid: str) -> list[SessionStoreEntry] | None: ...
+
+    async def load_tail(self, key: SessionKey, count: int) -> list[SessionStoreEntry] | None: ...
 
 
 def local_transcripts(store: object) -> LocalTranscripts | None:

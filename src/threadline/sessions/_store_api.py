@@ -30,6 +30,7 @@ from ..transcript._lite import extract_first_prompt, info_from_lite, lite_from_j
 from ._disk import parent_ids, read_agent_meta
 from ._locate import locate_session, search_description
 from ._mutations import build_fork_entries, iso_now, sanitize_tag, split_fork_input
+from ._offsets import load_live
 from ._paths import canonicalize_path, sanitize_path
 from ._protocol import SessionKey, SessionStore, SessionStoreEntry, store_implements
 from ._summary import summary_to_info
@@ -204,10 +205,12 @@ async def get_session_messages_from_store(
     if not is_uuid(session_id):
         return []
     _, project_key = _project(directory)
-    entries = await session_store.load({"project_key": project_key, "session_id": session_id})
+    # After a compaction the chain starts at its boundary: a store that loads partially
+    # reads from there (see load_live), not the whole history.
+    entries = await load_live(session_store, {"project_key": project_key, "session_id": session_id})
     if not entries:
         return []
-    chain = build_conversation_chain(chain_entries(cast(list[dict[str, Any]], entries)))
+    chain = build_conversation_chain(chain_entries(entries))
     return page(to_session_messages(chain), limit, offset)
 
 

@@ -27,9 +27,11 @@ from .._exceptions import ConcurrentModificationError, UserError
 from .._fileio import atomic_write
 from ..transcript._jsonl import dumps_line, gc_paused, iter_objects, loads_line
 from ..transcript._views import CHAIN_TYPES
+from ._db import is_boundary, preserved_head
 from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
+from ._filepartial import entries_after, last_entries, since_compaction
 from ._keys import validate_key
-from ._offsets import compacted_floor
+from ._offsets import compacted_floor, record_boundary
 from ._paths import config_dir as _config_dir
 from ._protocol import (
     SessionKey,
@@ -214,6 +216,7 @@ class FileStore:
             out: list[bytes] = []
             batch_uuids: set[str] = set()
             head = cache.head
+            compaction: tuple[str, str] | None = None
             for i, entry in enumerate(entries):
                 uid = entry.get("uuid")
                 if isinstance(uid, str):
@@ -222,6 +225,8 @@ class FileStore:
                     batch_uuids.add(uid)
                     if entry.get("type") in CHAIN_TYPES:
                         head = uid
+                    if is_boundary(entry):
+                        compaction = _compaction_start(entry, uid, cache.uuids, batch_uuids)
                 out.append(dumps_line(entry) if lines is None else lines[i])
             if not out:
                 return
@@ -237,6 +242,8 @@ class FileStore:
             cache.size = size + written
             cache.tail = data[-_TAIL:]
         if not key.get("subpath"):
+            if compaction is not None:  # partial loads start there (the offset sidecar)
+                record_boundary(path, *compaction)
             self._refresh_index(path)
 
     def _refresh_index(self, path: Path) -> None:
@@ -304,6 +311,40 @@ class FileStore:
             if isinstance(meta, dict):
                 entries.append({**meta, "type": "agent_metadata"})
         return entries
+
+    # -- partial loads (PartialLoadStore) -------------------------------------
+
+    async def load_since_compaction(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+        """The entries from the last compaction's preserved segment on (the offset sidecar)."""
+        return await self._partial(key, since_compaction)
+
+    async def load_after(self, key: SessionKey, uuid: str) -> list[SessionStoreEntry] | None:
+        """The entries after the one whose uuid is ``uuid`` (``None``: key or uuid unknown)."""
+        return await self._partial(key, lambda path: entries_after(path, uuid), uuid=uuid)
+
+    async def load_tail(self, key: SessionKey, count: int) -> list[SessionStoreEntry] | None:
+        """The last ``count`` entries (read back from the end of the file)."""
+        return await self._partial(key, lambda path: last_entries(path, count), count=count)
+
+    async def _partial(
+        self,
+        key: SessionKey,
+        read: Callable[[Path], list[Any] | None],
+        *,
+        uuid: str | None = None,
+        count: int | None = None,
+    ) -> list[SessionStoreEntry] | None:
+        path = self.path_for(key)
+        if not key.get("subpath"):
+            return await anyio.to_thread.run_sync(read, path)
+        # A subagent's load ends with its metadata sidecar: cut the whole load instead.
+        entries = await anyio.to_thread.run_sync(self._load_sync, path, key)
+        if entries is None or (uuid is None and count is None):
+            return entries
+        if count is not None:
+            return entries[max(0, len(entries) - count) :] if count > 0 else []
+        at = next((i for i, e in enumerate(entries) if e.get("uuid") == uuid), None)
+        return None if at is None else entries[at + 1 :]
 
     # -- optional ----------------------------------------------------------
 
@@ -399,6 +440,17 @@ def _last_chain_uuid(data: bytes) -> str | None:
                     return uid
         end = start
     return None
+
+
+def _compaction_start(
+    boundary: SessionStoreEntry, uid: str, *stored: set[str]
+) -> tuple[str, str]:
+    """(boundary uuid, where a load from it starts): its preserved head when that entry is
+    already written (or earlier in the batch), else the boundary."""
+    head = preserved_head(boundary)
+    if head is not None and head != uid and any(head in s for s in stored):
+        return uid, head
+    return uid, uid
 
 
 def _walk_subkeys(root: Path) -> list[str]:

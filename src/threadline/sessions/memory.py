@@ -9,6 +9,7 @@ import anyio
 
 from .._exceptions import ConcurrentModificationError
 from ..transcript._views import CHAIN_TYPES
+from ._db import is_boundary, preserved_head
 from ._keys import MsClock, key_string, validate_key
 from ._protocol import (
     SessionKey,
@@ -22,14 +23,18 @@ from ._summary import fold_session_summary
 __all__ = ["MemoryStore"]
 
 
+
 class _Record:
-    __slots__ = ("entries", "head", "mtime", "uuids")
+    __slots__ = ("entries", "head", "mtime", "resume", "uuids")
 
     def __init__(self) -> None:
         self.entries: list[SessionStoreEntry] = []
-        self.uuids: set[str] = set()
+        self.uuids: dict[str, int] = {}
+        """uuid -> index of its entry (idempotency, partial loads)."""
         self.mtime = 0
         self.head: str | None = None
+        self.resume = 0
+        """Index where a load from the last compaction starts."""
 
 
 class MemoryStore:
@@ -93,12 +98,17 @@ class MemoryStore:
         fresh: list[SessionStoreEntry] = []
         for entry in entries:
             uid = entry.get("uuid")
+            at = len(record.entries) + len(fresh)
             if isinstance(uid, str):
                 if uid in record.uuids:
                     continue
-                record.uuids.add(uid)
+                record.uuids[uid] = at
                 if entry.get("type") in CHAIN_TYPES:
                     record.head = uid
+            if is_boundary(entry):
+                head = preserved_head(entry)
+                start = record.uuids.get(head, at) if head is not None else at
+                record.resume = start if start < at else at
             fresh.append(copy.deepcopy(entry))
         record.entries.extend(fresh)
         now = self._clock()
@@ -113,6 +123,27 @@ class MemoryStore:
         validate_key(key, strict_ids=False)
         record = self._records.get(key_string(key))
         return None if record is None else copy.deepcopy(record.entries)
+
+    async def load_since_compaction(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+        """The entries from the last compaction's preserved segment on (see the protocol)."""
+        validate_key(key, strict_ids=False)
+        record = self._records.get(key_string(key))
+        return None if record is None else copy.deepcopy(record.entries[record.resume :])
+
+    async def load_after(self, key: SessionKey, uuid: str) -> list[SessionStoreEntry] | None:
+        """The entries after the one whose uuid is ``uuid`` (``None``: key or uuid unknown)."""
+        validate_key(key, strict_ids=False)
+        record = self._records.get(key_string(key))
+        at = None if record is None else record.uuids.get(uuid)
+        return None if record is None or at is None else copy.deepcopy(record.entries[at + 1 :])
+
+    async def load_tail(self, key: SessionKey, count: int) -> list[SessionStoreEntry] | None:
+        """The last ``count`` entries."""
+        validate_key(key, strict_ids=False)
+        record = self._records.get(key_string(key))
+        if record is None:
+            return None
+        return copy.deepcopy(record.entries[max(0, len(record.entries) - count) :]) if count > 0 else []
 
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
         prefix = project_key + "/"

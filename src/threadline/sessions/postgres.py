@@ -512,7 +512,7 @@ class PostgresStore(DatabaseStore):
             return None
         return self._parse(rows, 0)
 
-    async def load_compacted(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+    async def load_since_compaction(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         """The entries from the last compaction's preserved segment on (see the protocol)."""
         check_db_key(key)
         rows = await self._rows("load_compacted", _params(key), binary=True)

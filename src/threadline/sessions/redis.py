@@ -464,7 +464,7 @@ class RedisStore(DatabaseStore):
         read = await self._read(key, "all")
         return None if read is None else read[1]
 
-    async def load_compacted(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+    async def load_since_compaction(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         """The entries from the last compaction's preserved segment on (see the protocol)."""
         read = await self._read(key, "compacted")
         return None if read is None else from_uuid(read[1], read[0])

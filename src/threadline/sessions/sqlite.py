@@ -226,7 +226,7 @@ class SQLiteStore(DatabaseStore):
             return None
         return self._parse([r[0] for r in rows if r[0] is not None])
 
-    async def load_compacted(self, key: SessionKey) -> list[SessionStoreEntry] | None:
+    async def load_since_compaction(self, key: SessionKey) -> list[SessionStoreEntry] | None:
         """The entries from the last compaction's preserved segment on (see the protocol)."""
         check_db_key(key)
         rows = await self._fetch(

@@ -4,7 +4,8 @@ Beyond the official SDK's 14 contracts (round trip, order, unknown keys,
 subpath and project isolation, listing, cascade delete, subkeys, summaries),
 it checks what breaks stores in production: retried batches (``uuid`` is an
 idempotency key), concurrent appenders (tasks, and processes: see below),
-conditional-append conflicts (exactly one of N racing writers wins), unicode
+conditional-append conflicts (exactly one of N racing writers wins), partial
+loads (:class:`~threadline.sessions.PartialLoadStore`) against a full ``load``, unicode
 and NUL, 10 MB entries, 10 000-entry sessions, delete cascade and listing
 thousands of sessions (with summaries that fold every append in order).
 
@@ -47,6 +48,7 @@ import anyio.to_thread
 from .._exceptions import ConcurrentModificationError
 from ..sessions._protocol import (
     ConditionalAppendStore,
+    PartialLoadStore,
     SessionKey,
     SessionStore,
     SessionStoreEntry,
@@ -305,6 +307,67 @@ async def _conditional_append(store: SessionStore) -> None:
     assert len(wins) == 1, f"{len(wins)} concurrent writers won; exactly one may"
 
 
+def _boundary(preserved: str | None, **extra: Any) -> SessionStoreEntry:
+    """A compaction boundary (and, with ``preserved``, its preserved segment's head)."""
+    meta: dict[str, Any] = {"trigger": "auto", "preTokens": 1}
+    if preserved is not None:
+        meta["preservedSegment"] = {"headUuid": preserved, "anchorUuid": "a", "tailUuid": preserved}
+    return cast(SessionStoreEntry, {
+        "type": "system", "subtype": "compact_boundary", "uuid": _sid(), "parentUuid": None,
+        "compactMetadata": meta, **extra,
+    })
+
+
+async def _expect_suffix(
+    store: PartialLoadStore, key: SessionKey, full: list[Any], start: int, what: str
+) -> None:
+    got = await store.load_since_compaction(key)
+    assert got == full[start:], (
+        f"load_since_compaction {what}: expected the last {len(full) - start} of {len(full)} "
+        f"entries, got {None if got is None else len(got)}"
+    )
+
+
+async def _partial_loads(store: SessionStore) -> None:
+    if not isinstance(store, PartialLoadStore):
+        return
+    key = _key(_sid())
+    assert await store.load_since_compaction(key) is None
+    assert await store.load_after(key, _sid()) is None and await store.load_tail(key, 3) is None
+    plain = [_entry(i) for i in range(12)]
+    for i in range(0, 12, 4):
+        await store.append(key, plain[i : i + 4])
+    await _expect_suffix(store, key, plain, 0, "without a compaction (everything)")
+    # A compaction keeping entry 9 (stored two batches ago) as its preserved head.
+    first = [_boundary(plain[9]["uuid"]), _entry(100, isCompactSummary=True), _entry(101)]
+    await store.append(key, first[:2])
+    await store.append(key, [*first[2:], _entry(102)])
+    full = await store.load(key) or []
+    await _expect_suffix(store, key, full, 9, "from a preserved head stored before")
+    # One whose preserved head is in its own batch, then one with no preserved segment.
+    batch = [_entry(200), _entry(201)]
+    await store.append(key, [*batch, _boundary(batch[1]["uuid"]), _entry(202)])
+    full = await store.load(key) or []
+    await _expect_suffix(store, key, full, len(full) - 3, "from a head in the same batch")
+    await store.append(key, [_entry(300), _boundary(None), _entry(301)])
+    full = await store.load(key) or []
+    await _expect_suffix(store, key, full, len(full) - 2, "from a boundary without segment")
+    for i in (0, 5, 11, len(full) - 1):
+        uid = cast(dict[str, Any], full[i]).get("uuid")
+        if isinstance(uid, str):
+            assert await store.load_after(key, uid) == full[i + 1 :], f"load_after entry {i}"
+    assert await store.load_after(key, _sid()) is None, "load_after an unknown uuid is None"
+    for n in (0, 1, 7, len(full), len(full) + 5):
+        expected = full[max(0, len(full) - n) :] if n > 0 else []
+        assert await store.load_tail(key, n) == expected, f"load_tail({n})"
+    # A preserved head that was never stored: the load may start anywhere up to the boundary.
+    other = _key(_sid())
+    await store.append(other, [_entry(1), _boundary(_sid()), _entry(2)])
+    got = await store.load_since_compaction(other) or []
+    full = await store.load(other) or []
+    assert 2 <= len(got) <= len(full) and got == full[len(full) - len(got) :]
+
+
 _CHECKS: dict[str, Callable[[SessionStore], Awaitable[None]]] = {
     "round_trip": _round_trip,
     "idempotent_retry": _idempotent_retry,
@@ -316,6 +379,7 @@ _CHECKS: dict[str, Callable[[SessionStore], Awaitable[None]]] = {
     "summaries": _summaries,
     "delete": _delete,
     "conditional_append": _conditional_append,
+    "partial_loads": _partial_loads,
 }
 
 
