@@ -10,7 +10,8 @@ lock, so many processes can start at once):
   compaction starts and, for main transcripts, the summary folded on append, so
   listing reads no transcript.
 - ``chunks``: one row per append, the batch as JSONL bytes, with the index of its
-  first entry; a long session loads from a handful of rows.
+  first entry; a long session loads from a handful of rows (no foreign keys: a delete
+  goes through ``tl_delete``).
 - ``uuids``: ``uuid`` as an idempotency key (a retried batch is not duplicated),
   and the chunk that holds each entry (partial loads).
 
@@ -195,6 +196,133 @@ BEGIN
 END
 $$"""
 
+# m003: leaner writes. The merge as one expression (inlined into tl_append's UPDATE); no
+# foreign keys (their row locks and triggers cost more than the append itself: deletes
+# remove a session's rows in tl_delete instead); mtime out of the session-id index and room
+# on the transcripts pages, so the per-append UPDATE of the row is a HOT update.
+_MERGE_SUMMARY_INLINE = """
+CREATE OR REPLACE FUNCTION {s}.tl_merge_summary(prev jsonb, d jsonb) RETURNS jsonb
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT ((CASE WHEN coalesce(prev, '{{}}'::jsonb) ? 'first_prompt_locked'
+           THEN (d->'first') || coalesce(prev, '{{}}'::jsonb)
+           ELSE (d->'first') || (d->'fallback') || coalesce(prev, '{{}}'::jsonb) || (d->'prompt')
+           END) || (d->'last')) - ARRAY(SELECT jsonb_array_elements_text(d->'unset'))
+$$"""
+
+# tl_append, m003: the row is read without a lock and taken by the UPDATE that writes it,
+# only if no other append wrote it since (mtime moves on every write); else read again.
+# One row write per append instead of a lock then a write; the summary is merged only when
+# the delta could change it.
+_APPEND_FUNCTION_V3 = """
+CREATE OR REPLACE FUNCTION {s}.tl_append(
+  p_project text, p_session text, p_subpath text, p_chunk bytea, p_count integer,
+  p_uuids text[], p_head text, p_plain boolean, p_delta jsonb, p_check boolean,
+  p_expected text, p_boundary boolean, p_resume_at text, p_preserved text)
+RETURNS TABLE (status integer, head text, stored text[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  t record;
+  v_stored text[];
+  v_chunk bigint;
+  v_rc bigint;
+  v_rat text;
+  v_pc bigint;
+BEGIN
+  LOOP
+    SELECT x.id, x.head, x.mtime, x.resume_chunk, x.resume_at INTO t FROM {s}.transcripts x
+      WHERE x.project_key = p_project AND x.session_id = p_session AND x.subpath = p_subpath;
+    IF NOT FOUND THEN
+      IF p_check AND p_expected IS NOT NULL THEN
+        RETURN QUERY SELECT 2, NULL::text, NULL::text[];
+        RETURN;
+      END IF;
+      INSERT INTO {s}.transcripts (project_key, session_id, subpath, mtime)
+        VALUES (p_project, p_session, p_subpath, 0) ON CONFLICT DO NOTHING;
+      CONTINUE;
+    END IF;
+    v_stored := NULL;
+    IF t.mtime > 0 AND cardinality(p_uuids) > 0 THEN
+      SELECT array_agg(u.uuid) INTO v_stored FROM {s}.uuids u
+        WHERE u.transcript_id = t.id AND u.uuid = ANY (p_uuids);
+    END IF;
+    IF p_check AND t.head IS DISTINCT FROM p_expected THEN
+      IF cardinality(v_stored) = cardinality(p_uuids) AND NOT p_plain THEN
+        RETURN QUERY SELECT 1, t.head, v_stored;
+      ELSE
+        RETURN QUERY SELECT 2, t.head, NULL::text[];
+      END IF;
+      RETURN;
+    END IF;
+    IF cardinality(v_stored) > 0 THEN
+      RETURN QUERY SELECT CASE WHEN cardinality(v_stored) = cardinality(p_uuids)
+        AND NOT p_plain THEN 1 ELSE 3 END, t.head, v_stored;
+      RETURN;
+    END IF;
+    IF t.mtime > 0 AND p_count = 0 THEN
+      RETURN QUERY SELECT 1, t.head, NULL::text[];
+      RETURN;
+    END IF;
+    v_chunk := CASE WHEN p_count > 0 THEN nextval(pg_get_serial_sequence('{s}.chunks', 'id')) END;
+    v_rc := t.resume_chunk;
+    v_rat := t.resume_at;
+    IF p_boundary THEN
+      v_rc := v_chunk;
+      v_rat := p_resume_at;
+      IF p_preserved IS NOT NULL THEN
+        -- the compaction keeps entries stored before this batch: start where they are
+        SELECT u.chunk_id INTO v_pc FROM {s}.uuids u
+          WHERE u.transcript_id = t.id AND u.uuid = p_preserved;
+        IF FOUND THEN
+          -- chunk_id NULL: stored before migration m002, position unknown: load everything
+          v_rat := CASE WHEN v_pc IS NULL THEN NULL ELSE p_preserved END;
+          v_rc := coalesce(v_pc, 0);
+        END IF;
+      END IF;
+    END IF;
+    UPDATE {s}.transcripts x SET
+      head = coalesce(p_head, x.head),
+      mtime = greatest((extract(epoch FROM clock_timestamp()) * 1000)::bigint, x.mtime + 1),
+      entries = x.entries + p_count,
+      resume_chunk = v_rc,
+      resume_at = v_rat,
+      fields = CASE
+        WHEN p_delta IS NULL THEN x.fields
+        WHEN x.fields @> (p_delta->'first') AND x.fields @> (p_delta->'last')
+          AND p_delta->'unset' = '[]'::jsonb AND (x.fields ? 'first_prompt_locked'
+            OR (p_delta->'fallback' = '{{}}'::jsonb AND p_delta->'prompt' = '{{}}'::jsonb))
+          THEN x.fields
+        ELSE {s}.tl_merge_summary(x.fields, p_delta) END
+      WHERE x.id = t.id AND x.mtime = t.mtime;
+    EXIT WHEN FOUND;
+  END LOOP;
+  IF p_count > 0 THEN
+    INSERT INTO {s}.chunks (id, transcript_id, data, seq, n) OVERRIDING SYSTEM VALUE
+      SELECT v_chunk, t.id, p_chunk, x.entries - p_count, p_count
+      FROM {s}.transcripts x WHERE x.id = t.id;
+    INSERT INTO {s}.uuids (transcript_id, uuid, chunk_id)
+      SELECT t.id, u, v_chunk FROM unnest(p_uuids) AS u;
+  END IF;
+  RETURN QUERY SELECT 0, coalesce(p_head, t.head), NULL::text[];
+END
+$$"""
+
+# Delete a main key with its subkeys (p_subpath NULL) or one subkey, after locking their
+# rows, so an append that was running commits first and its chunks go too.
+_DELETE_FUNCTION = """
+CREATE FUNCTION {s}.tl_delete(p_project text, p_session text, p_subpath text)
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE ids bigint[];
+BEGIN
+  SELECT array_agg(id) INTO ids FROM (SELECT x.id FROM {s}.transcripts x
+    WHERE x.project_key = p_project AND x.session_id = p_session
+      AND (p_subpath IS NULL OR x.subpath = p_subpath) FOR UPDATE) locked;
+  IF ids IS NULL THEN RETURN; END IF;
+  DELETE FROM {s}.chunks WHERE transcript_id = ANY (ids);
+  DELETE FROM {s}.uuids WHERE transcript_id = ANY (ids);
+  DELETE FROM {s}.transcripts WHERE id = ANY (ids);
+END
+$$"""
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(
         "m001_initial",
@@ -246,6 +374,20 @@ MIGRATIONS: tuple[Migration, ...] = (
             _APPEND_FUNCTION,
         ),
     ),
+    Migration(
+        "m003_lean_writes",
+        (
+            "ALTER TABLE {s}.chunks DROP CONSTRAINT IF EXISTS chunks_transcript_id_fkey",
+            "ALTER TABLE {s}.uuids DROP CONSTRAINT IF EXISTS uuids_transcript_id_fkey",
+            "ALTER TABLE {s}.chunks DROP CONSTRAINT IF EXISTS chunks_pkey",
+            "DROP INDEX {s}.transcripts_by_session",
+            "CREATE INDEX transcripts_by_session ON {s}.transcripts (session_id)",
+            "ALTER TABLE {s}.transcripts SET (fillfactor = 50)",
+            _MERGE_SUMMARY_INLINE,
+            _APPEND_FUNCTION_V3,
+            _DELETE_FUNCTION,
+        ),
+    ),
 )
 
 _KEY = "project_key = %s AND session_id = %s AND subpath = %s"
@@ -276,8 +418,7 @@ _QUERIES = {
     "projects": "SELECT DISTINCT project_key FROM {s}.transcripts ORDER BY 1",
     "find": "SELECT project_key FROM {s}.transcripts WHERE session_id = %s AND subpath = '' "
     "ORDER BY mtime DESC LIMIT 1",
-    "delete_main": "DELETE FROM {s}.transcripts WHERE project_key = %s AND session_id = %s",
-    "delete_sub": f"DELETE FROM {{s}}.transcripts WHERE {_KEY}",
+    "delete": "SELECT {s}.tl_delete(%s, %s, %s)",
     "migrations": "SELECT name FROM {s}._migrations ORDER BY name",
 }
 
@@ -559,12 +700,9 @@ class PostgresStore(DatabaseStore):
         return {"project_key": rows[0][0], "session_id": session_id} if rows else None
 
     async def delete(self, key: SessionKey) -> None:
-        """Delete one key; a main key takes its subkeys and summary with it (FK cascade)."""
+        """Delete one key; a main key takes its subkeys and summary with it (atomically)."""
         check_db_key(key)
-        name, params = (
-            ("delete_sub", _params(key)) if "subpath" in key else ("delete_main", _params(key)[:2])
-        )
-        await self._rows_none(name, params)
+        await self._rows_none("delete", (key["project_key"], key["session_id"], key.get("subpath")))
 
     async def _rows_none(self, name: str, params: Any) -> None:
         async def op(conn: AsyncConnection[Any]) -> None:
