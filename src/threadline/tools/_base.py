@@ -13,9 +13,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
+
+if TYPE_CHECKING:
+    from ._state import ToolState
 
 __all__ = [
     "Tool",
@@ -34,14 +37,18 @@ class ToolContext:
 
     ``cwd`` is the directory relative paths resolve against (and where Bash
     runs); ``env`` holds extra environment variables for Bash, layered over
-    ``os.environ``; ``tool_use_id`` is the id of the ``tool_use`` block being
-    answered (informational).
+    ``os.environ`` (threadline's secrets and the model credentials are removed
+    from both, see :mod:`threadline.tools._procs`); ``tool_use_id`` is the id of
+    the ``tool_use`` block being answered; ``state`` is the session's
+    :class:`~threadline.tools._state.ToolState` (background shells, task list,
+    sandbox...), created by the runtime.
     """
 
     cwd: Path
     session_id: str
     env: Mapping[str, str] = field(default_factory=dict)
     tool_use_id: str = ""
+    state: ToolState | None = None
 
 
 @dataclass(kw_only=True)

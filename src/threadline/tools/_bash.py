@@ -1,17 +1,23 @@
 """The Bash tool (Claude Code's name and input schema).
 
 Each call runs ``/bin/bash -c <command>`` in ``ctx.cwd`` as the leader of a
-new process group, with ``os.environ`` plus ``ctx.env``, stdin from
-``/dev/null`` and stderr merged into stdout. Output is capped at
-:data:`MAX_OUTPUT_CHARS`. A non-zero exit status is an error result that
-shows the exit code. On timeout, or when the caller's cancel scope fires, the
-whole process group is killed (SIGKILL).
+new process group, with the environment of :func:`~threadline.tools._procs.tool_environment`
+(``os.environ`` plus ``ctx.env``, threadline's secrets and the model credentials
+removed), stdin from ``/dev/null`` and stderr merged into stdout. Output is capped at
+:data:`MAX_OUTPUT_CHARS`. A non-zero exit status is an error result that shows the exit
+code. On timeout, or when the caller's cancel scope fires, the whole process group is
+killed (SIGKILL); should the agent process itself die, the process guard kills it
+(:mod:`threadline.tools._procs`).
+
+``run_in_background: true`` starts the command and answers at once with a task id and
+an output file (:mod:`threadline.tools._shells`). With a sandbox in the session's
+:class:`~threadline.tools._state.ToolState`, commands run inside it
+(:mod:`threadline.tools._sandbox`), except excluded commands and, when the settings
+allow it, calls with ``dangerouslyDisableSandbox: true``.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from typing import Any
 
@@ -19,6 +25,8 @@ import anyio
 import anyio.abc
 
 from ._base import ToolContext, ToolResult, resolve_path
+from ._procs import gated, kill_group, process_guard, tool_environment
+from ._shells import DEFAULT_BACKGROUND_TIMEOUT_MS, MAX_BACKGROUND_TIMEOUT_MS
 
 __all__ = ["DEFAULT_TIMEOUT_MS", "MAX_OUTPUT_CHARS", "MAX_TIMEOUT_MS", "BashTool"]
 
@@ -30,10 +38,7 @@ _DRAIN_GRACE_S = 0.25  # after bash exits, how long to wait for pipe EOF (backgr
 
 
 def _kill_group(process: anyio.abc.Process) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    kill_group(process.pid)
     try:
         process.kill()
     except ProcessLookupError:
@@ -82,7 +87,13 @@ class BashTool:
         f"  - If the output exceeds {MAX_OUTPUT_CHARS} characters, output will be truncated "
         "before being returned to you.\n"
         "  - Each call runs in a fresh shell: `cd` and exported variables do not carry over.\n"
-        "  - When issuing multiple commands, use the ';' or '&&' operator to separate them."
+        "  - When issuing multiple commands, use the ';' or '&&' operator to separate them.\n"
+        "  - Set `run_in_background: true` for long-running commands (servers, watchers, "
+        "long builds): you get a task ID and an output file at once, read the file with Read "
+        "to check progress, are notified when it ends, and can stop it with TaskStop.\n"
+        "  - When sandboxing is on, commands run with writes limited to the working "
+        "directory and network access limited to allowed hosts; a failure caused by the "
+        "sandbox shows as 'Read-only file system', 'Operation not permitted' or a proxy 403."
     )
     input_schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -90,13 +101,26 @@ class BashTool:
         "properties": {
             "command": {"description": "The command to execute", "type": "string"},
             "timeout": {
-                "description": f"Optional timeout in milliseconds (max {MAX_TIMEOUT_MS})",
+                "description": "Optional timeout in milliseconds (max "
+                f"{MAX_TIMEOUT_MS} for a foreground command)",
                 "type": "number",
             },
             "description": {
                 "description": "Clear, concise description of what this command does in "
                 'active voice, in 5-10 words (e.g. ls -> "List files in current directory").',
                 "type": "string",
+            },
+            "run_in_background": {
+                "description": "Set to true to run this command in the background. With it, "
+                "`timeout` limits how long the command may run in the background before it "
+                f"is stopped (default {DEFAULT_BACKGROUND_TIMEOUT_MS} ms, max "
+                f"{MAX_BACKGROUND_TIMEOUT_MS} ms).",
+                "type": "boolean",
+            },
+            "dangerouslyDisableSandbox": {
+                "description": "Set this to true to dangerously override sandbox mode and run "
+                "commands without sandboxing.",
+                "type": "boolean",
             },
         },
         "required": ["command"],
@@ -105,26 +129,44 @@ class BashTool:
 
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
         """Run ``command``; ``timeout`` in ms (default 120000, clamped to 1..600000)."""
+        from ._state import state_for
+
         command: str = input["command"]
-        timeout_ms = input.get("timeout")
-        timeout_ms = DEFAULT_TIMEOUT_MS if timeout_ms is None else float(timeout_ms)
-        timeout_ms = min(max(timeout_ms, 1.0), MAX_TIMEOUT_MS)
+        background = bool(input.get("run_in_background"))
         cwd = resolve_path(ctx, ".")
         if not await anyio.Path(cwd).is_dir():
             return ToolResult(content=f"Working directory does not exist: {cwd}", is_error=True)
-        env = {**os.environ, **ctx.env}
+        state = state_for(ctx)
+        argv = ["/bin/bash", "-c", command]
+        env = tool_environment(ctx.env)
+        sandbox = state.sandbox
+        if sandbox is not None and sandbox.will_sandbox(input):
+            argv, env = sandbox.wrap(argv, env)
+        if background:
+            return await _start_background(input, ctx, state, argv, env, cwd)
+        timeout_ms = input.get("timeout")
+        timeout_ms = DEFAULT_TIMEOUT_MS if timeout_ms is None else float(timeout_ms)
+        timeout_ms = min(max(timeout_ms, 1.0), MAX_TIMEOUT_MS)
         output = _Output()
         timed_out = False
+        guard = process_guard()
+        if not guard.started:
+            await anyio.to_thread.run_sync(guard.start)
         process = await anyio.open_process(
-            ["/bin/bash", "-c", command],
+            gated(argv),
             cwd=cwd,
             env=env,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        guard.watch(process.pid)
         try:
+            assert process.stdin is not None
+            with anyio.CancelScope(shield=True):
+                await process.stdin.send(b"go\n")
+                await process.stdin.aclose()
             with anyio.move_on_after(timeout_ms / 1000) as scope:
                 await _collect(process, output)
             if scope.cancelled_caught:
@@ -135,7 +177,45 @@ class BashTool:
                 _kill_group(process)
             with anyio.CancelScope(shield=True):
                 await process.aclose()
+            guard.forget(process.pid)
         return _result(command, process.returncode, output, timed_out, timeout_ms)
+
+
+async def _start_background(
+    input: dict[str, Any],
+    ctx: ToolContext,
+    state: Any,
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Any,
+) -> ToolResult:
+    timeout_ms = input.get("timeout")
+    timeout_ms = DEFAULT_BACKGROUND_TIMEOUT_MS if timeout_ms is None else float(timeout_ms)
+    timeout_ms = min(max(timeout_ms, 1.0), MAX_BACKGROUND_TIMEOUT_MS)
+    shell = await state.shells.start(
+        argv,
+        command=input["command"],
+        description=str(input.get("description") or ""),
+        ctx=ctx,
+        cwd=cwd,
+        env=env,
+        timeout_ms=timeout_ms,
+    )
+    text = (
+        f"Command running in background with ID: {shell.task_id}. Output is being written "
+        f"to: {shell.output_file}. You will be notified when it completes. To check interim "
+        "output, use Read on that file path."
+    )
+    return ToolResult(
+        content=text,
+        structured={
+            "stdout": "",
+            "stderr": "",
+            "interrupted": False,
+            "isImage": False,
+            "backgroundTaskId": shell.task_id,
+        },
+    )
 
 
 async def _collect(process: anyio.abc.Process, output: _Output) -> None:

@@ -1,0 +1,158 @@
+"""Runs *inside* the Bash sandbox (``python -I -S _sandbox_bridge.py ...``): stdlib only.
+
+``_sandbox_bridge.py HTTP_SOCK SOCKS_SOCK SECCOMP -- ARGV...``
+
+1. Listens on 127.0.0.1:3128 (HTTP proxy) and 127.0.0.1:1080 (SOCKS5) in the sandbox's
+   own network namespace and forwards each connection to the host-side filtering proxy's
+   Unix socket (``-`` for no proxy: nothing listens, the network is simply absent).
+2. Starts ``ARGV`` as the leader of its own process group, with (``SECCOMP=1``) a seccomp
+   filter that refuses ``socket(AF_UNIX, ...)`` and ``io_uring_setup`` with EPERM, so the
+   command cannot talk to host daemons through Unix sockets it can see on the read-only
+   filesystem (the Docker or PostgreSQL socket, say) nor build sockets behind seccomp's
+   back. The filter is installed in the child before ``exec``, while this process has no
+   threads yet; this process keeps its own Unix sockets for the forwarding.
+3. Exits with the command's status once it ends (the sandbox's PID namespace then takes
+   anything the command left behind with it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import platform
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+
+HTTP_PORT = 3128
+SOCKS_PORT = 1080
+
+_ARCH = {  # machine -> (AUDIT_ARCH_*, __NR_socket, __NR_io_uring_setup)
+    "x86_64": (0xC000003E, 41, 425),
+    "aarch64": (0xC00000B7, 198, 425),
+}
+
+
+def _seccomp_program() -> bytes:
+    """Classic BPF: deny socket(AF_UNIX), io_uring_setup, x32 and foreign-arch calls."""
+    arch, nr_socket, nr_uring = _ARCH[platform.machine()]
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    allow, deny = 0x7FFF0000, 0x00050000 | 1  # SECCOMP_RET_ALLOW, SECCOMP_RET_ERRNO|EPERM
+    program = [
+        (ld, 0, 0, 4),  # 0: A = arch
+        (jeq, 0, 7, arch),  # 1: foreign arch -> deny
+        (ld, 0, 0, 0),  # 2: A = nr
+        (jge, 5, 0, 0x40000000),  # 3: x32 ABI -> deny
+        (jeq, 4, 0, nr_uring),  # 4: io_uring_setup -> deny
+        (jeq, 0, 2, nr_socket),  # 5: not socket() -> allow
+        (ld, 0, 0, 16),  # 6: A = low 32 bits of args[0] (the domain)
+        (jeq, 1, 0, 1),  # 7: AF_UNIX -> deny
+        (ret, 0, 0, allow),  # 8
+        (ret, 0, 0, deny),  # 9
+    ]
+    return b"".join(struct.pack("=HBBI", *insn) for insn in program)
+
+
+def _apply_seccomp(program: bytes) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl.argtypes = [ctypes.c_int, *[ctypes.c_ulong] * 4]
+    buffer = ctypes.create_string_buffer(program)
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+    fprog = SockFprog(len(program) // 8, ctypes.addressof(buffer))
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS failed")
+    if libc.prctl(22, 2, ctypes.addressof(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP failed")
+
+
+def _relay(a: socket.socket, b: socket.socket) -> None:
+    peers = {a: b, b: a}
+    try:
+        while peers:
+            readable, _, _ = select.select(list(peers), [], [], 300)
+            if not readable:
+                return
+            for src in readable:
+                dst = peers[src]
+                try:
+                    data = src.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    del peers[src]
+                    with contextlib.suppress(OSError):
+                        dst.shutdown(socket.SHUT_WR)
+                    continue
+                dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (a, b):
+            with contextlib.suppress(OSError):
+                s.close()
+
+
+def _forward(client: socket.socket, unix_path: str) -> None:
+    upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        upstream.connect(unix_path)
+    except OSError:
+        client.close()
+        upstream.close()
+        return
+    _relay(client, upstream)
+
+
+def _serve(listener: socket.socket, unix_path: str) -> None:
+    while True:
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            return
+        threading.Thread(target=_forward, args=(client, unix_path), daemon=True).start()
+
+
+def _listen(port: int) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", port))
+    listener.listen(64)
+    return listener
+
+
+def main(argv: list[str]) -> int:
+    http_sock, socks_sock, use_seccomp, sep, *command = argv
+    if sep != "--" or not command:
+        print("usage: _sandbox_bridge.py HTTP SOCKS SECCOMP -- ARGV...", file=sys.stderr)
+        return 2
+    listeners = [
+        (_listen(port), path)
+        for port, path in ((HTTP_PORT, http_sock), (SOCKS_PORT, socks_sock))
+        if path != "-"
+    ]
+    program = _seccomp_program() if use_seccomp == "1" else None
+    child = subprocess.Popen(
+        command,
+        preexec_fn=(lambda: _apply_seccomp(program)) if program else None,
+        start_new_session=True,
+    )
+    for listener, path in listeners:  # threads only after the fork above
+        threading.Thread(target=_serve, args=(listener, path), daemon=True).start()
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(sig, lambda s, _f: os.killpg(child.pid, signal.SIGKILL))
+    code = child.wait()
+    with contextlib.suppress(OSError):
+        os.killpg(child.pid, signal.SIGKILL)
+    return 128 - code if code < 0 else code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

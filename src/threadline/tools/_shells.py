@@ -1,0 +1,321 @@
+"""Background shells: ``Bash`` with ``run_in_background: true`` and the ``TaskStop`` tool.
+
+As Claude Code 2.1.330 does it: the call answers at once with a task id and the path of
+an output file (stdout and stderr merged) that the model reads with ``Read``; when the
+command ends, a ``<task-notification>`` reaches the model (the runtime delivers
+:class:`ShellNotice` objects the way it delivers background subagents' reports);
+``TaskStop`` (``task_id``, or the deprecated ``shell_id``) kills it. The CLI's older
+``KillShell``/``KillBash`` names are aliases of ``TaskStop`` there, and ``BashOutput``/
+``TaskOutput`` were removed in favour of reading the output file.
+
+Each command is the leader of its own process group, registered with the
+:func:`~threadline.tools._procs.process_guard` so it dies with the agent; it is killed
+when its ``timeout`` (default 10 minutes, at most 2 hours) runs out, on ``TaskStop``, and
+when the session closes (:meth:`BackgroundShells.aclose`). A thread per command waits for
+it, so this works under any event loop; the finish is handed back to the loop the shell
+was started from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import string
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+
+from ._base import ToolContext, ToolResult, error_result
+from ._procs import gated, kill_group, process_guard
+
+__all__ = [
+    "DEFAULT_BACKGROUND_TIMEOUT_MS",
+    "MAX_BACKGROUND_TIMEOUT_MS",
+    "BackgroundShell",
+    "BackgroundShells",
+    "ShellNotice",
+    "TaskStopTool",
+    "task_output_dir",
+]
+
+DEFAULT_BACKGROUND_TIMEOUT_MS = 600_000
+MAX_BACKGROUND_TIMEOUT_MS = 7_200_000
+_ID_ALPHABET = string.ascii_lowercase + string.digits
+
+Status = Literal["running", "completed", "failed", "killed"]
+
+
+def task_output_dir(cwd: str | os.PathLike[str], session_id: str) -> Path:
+    """``$TMPDIR/threadline-<uid>/<cwd with / → ->/<session>/tasks`` (0700 directories).
+
+    The layout of Claude Code's ``$TMPDIR/claude-<uid>/...``, under threadline's own
+    name so the two never write into each other's files.
+    """
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    encoded = "".join(c if c.isalnum() or c == "-" else "-" for c in str(cwd))
+    return Path(tempfile.gettempdir()) / f"threadline-{uid}" / encoded / session_id / "tasks"
+
+
+@dataclass(frozen=True)
+class ShellNotice:
+    """A background command ended: what the model is told in its ``<task-notification>``."""
+
+    task_id: str
+    tool_use_id: str
+    output_file: str
+    status: Literal["completed", "failed", "killed"]
+    description: str
+    exit_code: int | None
+
+    @property
+    def summary(self) -> str:
+        what = f'Background command "{self.description}"'
+        if self.status == "killed":
+            return f"{what} was stopped"
+        return f"{what} {self.status} (exit code {self.exit_code})"
+
+    @property
+    def text(self) -> str:
+        """The ``<task-notification>`` block, as the CLI writes it for a shell."""
+        return (
+            f"<task-notification>\n<task-id>{self.task_id}</task-id>\n"
+            f"<tool-use-id>{self.tool_use_id}</tool-use-id>\n"
+            f"<output-file>{self.output_file}</output-file>\n"
+            f"<status>{self.status}</status>\n"
+            f"<summary>{self.summary}</summary>\n</task-notification>"
+        )
+
+
+@dataclass(eq=False)
+class BackgroundShell:
+    """One background command."""
+
+    task_id: str
+    command: str
+    description: str
+    tool_use_id: str
+    output_file: Path
+    process: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.monotonic)
+    status: Status = "running"
+    exit_code: int | None = None
+    stop_requested: bool = False
+    cleanup: Callable[[], None] | None = None
+    waiter: threading.Thread | None = None
+
+
+class BackgroundShells:
+    """The background commands of one session.
+
+    ``on_finish`` (set by the runtime) receives a :class:`ShellNotice` on the event loop
+    the command was started from, unless the command was stopped by ``TaskStop`` or by
+    :meth:`aclose` (the CLI sends no notification for those either).
+    """
+
+    def __init__(self, on_finish: Callable[[ShellNotice], None] | None = None) -> None:
+        self.on_finish = on_finish
+        self.shells: dict[str, BackgroundShell] = {}
+        self.notices: list[ShellNotice] = []
+        """Finished commands nobody took yet (when ``on_finish`` is None)."""
+
+    def _new_id(self) -> str:
+        while True:
+            task_id = "b" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
+            if task_id not in self.shells:
+                return task_id
+
+    async def start(
+        self,
+        argv: Sequence[str],
+        *,
+        command: str,
+        description: str,
+        ctx: ToolContext,
+        cwd: Path,
+        env: dict[str, str],
+        timeout_ms: float,
+        cleanup: Callable[[], None] | None = None,
+    ) -> BackgroundShell:
+        """Start ``argv`` in the background, output to a fresh file; returns at once."""
+        task_id = self._new_id()
+        directory = task_output_dir(ctx.cwd, ctx.session_id)
+        output_file = directory / f"{task_id}.output"
+
+        def spawn() -> subprocess.Popen[bytes]:
+            guard = process_guard()
+            guard.start()
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+            fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                proc = subprocess.Popen(
+                    gated(list(argv)),
+                    cwd=cwd,
+                    env=env,
+                    stdin=subprocess.PIPE,
+                    stdout=fd,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+            finally:
+                os.close(fd)
+            guard.watch(proc.pid)
+            assert proc.stdin is not None
+            with contextlib.suppress(OSError):
+                proc.stdin.write(b"go\n")
+                proc.stdin.close()
+            return proc
+
+        process = await anyio.to_thread.run_sync(spawn)
+        shell = BackgroundShell(
+            task_id=task_id,
+            command=command,
+            description=description or command,
+            tool_use_id=ctx.tool_use_id,
+            output_file=output_file,
+            process=process,
+            cleanup=cleanup,
+        )
+        self.shells[task_id] = shell
+        token = anyio.lowlevel.current_token()
+        shell.waiter = threading.Thread(
+            target=self._wait,
+            args=(shell, timeout_ms / 1000, token),
+            name=f"threadline-shell-{task_id}",
+            daemon=True,
+        )
+        shell.waiter.start()
+        return shell
+
+    def _wait(self, shell: BackgroundShell, timeout_s: float, token: Any) -> None:
+        """Waiter thread: wait for the command (killing it at its deadline), then report."""
+        proc = shell.process
+        try:
+            proc.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            kill_group(proc.pid)
+            proc.wait()
+        finally:
+            kill_group(proc.pid)  # whatever it left running in its group
+            process_guard().forget(proc.pid)
+            if shell.cleanup is not None:
+                with contextlib.suppress(Exception):
+                    shell.cleanup()
+        code = proc.returncode
+        if code is not None and code < 0:
+            code = 128 - code
+        shell.exit_code = code
+        final: Literal["completed", "failed", "killed"]
+        if shell.stop_requested or (proc.returncode or 0) < 0:
+            final = "killed"
+        else:
+            final = "completed" if code == 0 else "failed"
+        shell.status = final
+        if shell.stop_requested:
+            return
+        notice = ShellNotice(
+            task_id=shell.task_id,
+            tool_use_id=shell.tool_use_id,
+            output_file=str(shell.output_file),
+            status=final,
+            description=shell.description,
+            exit_code=code,
+        )
+        with contextlib.suppress(Exception):  # the loop may be gone (session closed)
+            anyio.from_thread.run_sync(self._deliver, notice, token=token)
+
+    def _deliver(self, notice: ShellNotice) -> None:
+        if self.on_finish is not None:
+            self.on_finish(notice)
+        else:
+            self.notices.append(notice)
+
+    def take(self) -> list[ShellNotice]:
+        """The notices of finished commands not yet taken (when there is no ``on_finish``)."""
+        out, self.notices = self.notices, []
+        return out
+
+    @property
+    def running(self) -> list[BackgroundShell]:
+        return [s for s in self.shells.values() if s.status == "running"]
+
+    def stop(self, task_id: str) -> BackgroundShell | None:
+        """Kill a running command's process group; None if there is no such running task."""
+        shell = self.shells.get(task_id)
+        if shell is None or shell.status != "running":
+            return None
+        shell.stop_requested = True
+        shell.status = "killed"
+        kill_group(shell.process.pid)
+        return shell
+
+    async def aclose(self) -> None:
+        """Kill every running command and wait for them (at the session's end)."""
+        running = self.running
+        for shell in running:
+            self.stop(shell.task_id)
+        running = [s for s in self.shells.values() if s.waiter and s.waiter.is_alive()]
+
+        def join() -> None:
+            deadline = time.monotonic() + 5
+            for shell in running:
+                if shell.waiter is not None:
+                    shell.waiter.join(max(0.0, deadline - time.monotonic()))
+
+        if running:
+            await anyio.to_thread.run_sync(join)
+
+
+class TaskStopTool:
+    """Stop a background task (a background Bash command) by id."""
+
+    name = "TaskStop"
+    read_only = False
+    description = (
+        "Stops a running background task by its ID (the ID a background Bash command "
+        "returned). Use it to end long-running or unneeded background commands. Returns "
+        "an error if no running task has that ID."
+    )
+    input_schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "task_id": {"description": "The ID of the background task to stop", "type": "string"},
+            "shell_id": {"description": "Deprecated: use task_id instead", "type": "string"},
+        },
+        "additionalProperties": False,
+    }
+
+    async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        from ._state import state_for
+
+        task_id = input.get("task_id") or input.get("shell_id")
+        if not task_id:
+            return error_result("Missing required parameter: task_id")
+        shells = state_for(ctx).shells
+        shell = shells.stop(str(task_id))
+        if shell is None:
+            known = shells.shells.get(str(task_id))
+            if known is not None:
+                return error_result(f"Task {task_id} is not running (status: {known.status})")
+            return error_result(f"No task found with ID: {task_id}")
+        message = f"Successfully stopped task: {shell.task_id} ({shell.command})"
+        return ToolResult(
+            content=message,
+            structured={
+                "message": message,
+                "task_id": shell.task_id,
+                "task_type": "local_bash",
+                "command": shell.command,
+            },
+        )
