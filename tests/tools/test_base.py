@@ -54,8 +54,14 @@ def test_protocol_is_runtime_checkable() -> None:
 
 
 def test_builtin_names_and_read_only() -> None:
-    assert set(BUILTIN_TOOLS) == {"Read", "Write", "Edit", "Glob", "Grep", "Bash"}
-    assert {n for n, t in BUILTIN_TOOLS.items() if t.read_only} == {"Read", "Glob", "Grep"}
+    assert set(BUILTIN_TOOLS) == {
+        "Read", "Write", "Edit", "Glob", "Grep", "Bash", "NotebookEdit", "WebFetch",
+        "WebSearch", "TaskCreate", "TaskGet", "TaskList", "TaskUpdate", "TaskStop",
+        "TodoWrite", "Skill",
+    }
+    assert {n for n, t in BUILTIN_TOOLS.items() if t.read_only} == {
+        "Read", "Glob", "Grep", "WebFetch", "WebSearch", "TaskGet", "TaskList", "Skill"
+    }
     assert builtin_tool("Read") is BUILTIN_TOOLS["Read"]
     with pytest.raises(KeyError, match="known: Bash"):
         builtin_tool("read")

@@ -111,7 +111,7 @@ async def test_protected_paths_inside_the_project(work: Path) -> None:
             "echo evil >> .bashrc",
             "mkdir -p .claude && echo '{}' > .claude/settings.json",
         ):
-            failed, text = await _bash(ctx, command)
+            failed, _ = await _bash(ctx, command)
             assert failed, command
     assert not (work / ".git" / "hooks" / "pre-commit").exists()
     assert (work / ".bashrc").read_text() == "# rc\n"
@@ -207,7 +207,7 @@ async def test_background_command_is_sandboxed(work: Path, tmp_path: Path) -> No
         state = ctx.state
         assert state is not None
         with anyio.fail_after(20):
-            while not state.shells.notices:
+            while not state.shells.notices:  # noqa: ASYNC110
                 await anyio.sleep(0.05)
         notice = state.shells.take()[0]
         assert notice.status == "failed"

@@ -23,9 +23,9 @@ def sctx(ctx: ToolContext) -> ToolContext:
     )
 
 
-async def _notice(state: ToolState, timeout: float = 20) -> object:
-    with anyio.fail_after(timeout):
-        while not state.shells.notices:
+async def _notice(state: ToolState, wait_s: float = 20) -> object:
+    with anyio.fail_after(wait_s):
+        while not state.shells.notices:  # noqa: ASYNC110
             await anyio.sleep(0.02)
     return state.shells.take()[0]
 
@@ -68,7 +68,7 @@ async def test_failed_and_timed_out(sctx: ToolContext) -> None:
     await run_tool(
         BashTool(), {"command": "sleep 30", "run_in_background": True, "timeout": 200}, sctx
     )
-    notice = await _notice(state, timeout=10)
+    notice = await _notice(state, wait_s=10)
     assert notice.status == "killed"  # type: ignore[attr-defined]
 
 

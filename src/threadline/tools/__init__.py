@@ -8,7 +8,15 @@ but lets cancellation through.
 from __future__ import annotations
 
 from ._base import Tool, ToolContext, ToolResult, run_tool
-from ._builtin import BUILTIN_TOOLS, READ_ONLY_TOOL_NAMES, builtin_tool
+from ._builtin import (
+    BUILTIN_TOOLS,
+    CLI_ONLY_TOOL_NAMES,
+    DEFAULT_TOOL_NAMES,
+    READ_ONLY_TOOL_NAMES,
+    builtin_tool,
+    check_tool_names,
+    select_tools,
+)
 from ._decorator import (
     McpSdkServerConfig,
     SdkMcpServer,
@@ -18,20 +26,36 @@ from ._decorator import (
     tool,
 )
 from ._mcp import open_mcp_tools
+from ._sandbox import Sandbox, open_sandbox
+from ._skills import Skill, SkillTool, load_skills
+from ._state import ToolState
+from ._web import SearchBackend, SearchHit
 
 __all__ = [
     "BUILTIN_TOOLS",
+    "CLI_ONLY_TOOL_NAMES",
+    "DEFAULT_TOOL_NAMES",
     "READ_ONLY_TOOL_NAMES",
     "McpSdkServerConfig",
     "SdkMcpServer",
+    "Sandbox",
     "SdkMcpTool",
+    "SearchBackend",
+    "SearchHit",
+    "Skill",
+    "SkillTool",
     "Tool",
     "ToolContext",
     "ToolResult",
+    "ToolState",
     "builtin_tool",
+    "check_tool_names",
     "create_sdk_mcp_server",
+    "load_skills",
     "mcp_tool_name",
     "open_mcp_tools",
+    "open_sandbox",
     "run_tool",
+    "select_tools",
     "tool",
 ]

@@ -1,0 +1,185 @@
+"""Skills: ``<skills dir>/<name>/SKILL.md`` files and the ``Skill`` tool that loads them.
+
+A skill is a directory holding a ``SKILL.md``: YAML front matter (``name``,
+``description``; ``allowed-tools``, ``model`` and the rest are kept in
+:attr:`Skill.metadata`) and a Markdown body of instructions, plus any files the body
+refers to. Claude Code looks in ``~/.claude/skills`` (user) and ``<project>/.claude/skills``
+(project) and in plugins; :func:`load_skills` takes the list of *skills directories* to
+scan, in order of precedence (the first definition of a name wins), so whoever reads the
+settings decides which directories count.
+
+The ``Skill`` tool lists the skills in its description (name and description, as the
+CLI's skill listing does) and, when called, answers with the skill's instructions,
+headed by its base directory (relative paths in the body resolve against it) and
+followed by the ``args`` given. Claude Code injects the same text as a hidden user
+message after the tool result; threadline returns it as the tool result itself, which
+reaches the model in the same turn.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from ._base import ToolContext, ToolResult, error_result
+
+__all__ = ["Skill", "SkillTool", "load_skills", "parse_skill"]
+
+_log = logging.getLogger("threadline.tools")
+_MAX_SKILL_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Skill:
+    """One loaded skill."""
+
+    name: str
+    description: str
+    body: str
+    directory: Path
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _front_matter(text: str) -> tuple[dict[str, Any], str]:
+    """Split ``---`` front matter from the body (PyYAML if installed, else ``key: value``)."""
+    if not text.startswith("---"):
+        return {}, text
+    lines = text.splitlines(keepends=True)
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "---"), None)
+    if end is None:
+        return {}, text
+    raw = "".join(lines[1:end])
+    body = "".join(lines[end + 1 :])
+    try:
+        import yaml
+
+        data = yaml.safe_load(raw)
+        return (dict(data) if isinstance(data, dict) else {}), body
+    except ImportError:
+        pass
+    except Exception as exc:  # malformed YAML: fall back to the simple reading
+        _log.debug("skill front matter is not valid YAML: %s", exc)
+    meta: dict[str, Any] = {}
+    for line in raw.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() and not line.startswith((" ", "\t", "-")):
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+                value = value[1:-1]
+            meta[key.strip()] = value
+    return meta, body
+
+
+def parse_skill(path: Path) -> Skill:
+    """Read one ``SKILL.md``; the name defaults to its directory's name."""
+    with path.open("rb") as fh:
+        data = fh.read(_MAX_SKILL_BYTES + 1)
+    if len(data) > _MAX_SKILL_BYTES:
+        raise ValueError(f"{path} is larger than {_MAX_SKILL_BYTES} bytes")
+    meta, body = _front_matter(data.decode("utf-8", errors="replace"))
+    name = str(meta.get("name") or path.parent.name).strip()
+    description = str(meta.get("description") or "").strip()
+    if not description:
+        first = next((ln.strip("# ").strip() for ln in body.splitlines() if ln.strip()), "")
+        description = first[:200]
+    return Skill(
+        name=name,
+        description=description,
+        body=body.strip(),
+        directory=path.parent,
+        metadata={k: v for k, v in meta.items() if k not in ("name", "description")},
+    )
+
+
+def load_skills(directories: Iterable[str | os.PathLike[str]]) -> dict[str, Skill]:
+    """Every skill under the given skills directories (``<dir>/<name>/SKILL.md``).
+
+    Missing directories are skipped; an unreadable or malformed skill is logged and
+    skipped; the first definition of a name wins. Blocking I/O: call it in a thread.
+    """
+    skills: dict[str, Skill] = {}
+    for directory in directories:
+        root = Path(directory).expanduser()
+        if not root.is_dir():
+            continue
+        for entry in sorted(root.iterdir()):
+            path = entry / "SKILL.md"
+            if not path.is_file():
+                continue
+            try:
+                skill = parse_skill(path)
+            except (OSError, ValueError) as exc:
+                _log.warning("skipping skill %s: %s", path, exc)
+                continue
+            skills.setdefault(skill.name, skill)
+    return skills
+
+
+class SkillTool:
+    """Load a skill's instructions into the conversation."""
+
+    name = "Skill"
+    read_only = True
+    input_schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "skill": {
+                "description": "The name of a skill from the available-skills list. Do not "
+                "guess names.",
+                "type": "string",
+            },
+            "args": {"description": "Optional arguments for the skill", "type": "string"},
+        },
+        "required": ["skill"],
+        "additionalProperties": False,
+    }
+
+    def __init__(self, skills: Mapping[str, Skill] | Sequence[Skill] = ()) -> None:
+        if isinstance(skills, Mapping):
+            self.skills = dict(skills)
+        else:
+            self.skills = {s.name: s for s in skills}
+
+    @property
+    def description(self) -> str:
+        head = (
+            "Loads a skill: a packaged set of instructions (and files) for a specific kind of "
+            "task. When a task matches a skill's description, call this tool with its name "
+            "before doing the task, then follow the instructions it returns. Only the skills "
+            "listed here exist."
+        )
+        if not self.skills:
+            return head + "\n\nAvailable skills: none."
+        listing = "\n".join(
+            f"- {s.name}: {s.description}" if s.description else f"- {s.name}"
+            for s in self.skills.values()
+        )
+        return f"{head}\n\nAvailable skills:\n{listing}"
+
+    async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        name = str(input["skill"]).strip().lstrip("/")
+        skill = self.skills.get(name)
+        if skill is None:
+            known = ", ".join(sorted(self.skills)) or "none"
+            return error_result(f"Unknown skill: {name}. Available skills: {known}")
+        still_there = await anyio.Path(skill.directory / "SKILL.md").is_file()
+        body = skill.body
+        if still_there:  # pick up edits made since the session started
+            try:
+                body = (await anyio.to_thread.run_sync(parse_skill, skill.directory / "SKILL.md")).body
+            except (OSError, ValueError):
+                pass
+        text = f"Base directory for this skill: {skill.directory}\n\n{body}"
+        if input.get("args"):
+            text += f"\n\nARGUMENTS: {input['args']}"
+        return ToolResult(
+            content=text,
+            structured={"success": True, "commandName": skill.name},
+        )
