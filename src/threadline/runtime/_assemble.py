@@ -24,7 +24,16 @@ import anyio.to_thread
 
 from .._exceptions import UserError
 from ..providers import Provider
-from ..tools import BUILTIN_TOOLS, Tool, open_mcp_tools
+from ..tools import (
+    SkillTool,
+    Tool,
+    ToolState,
+    check_tool_names,
+    open_mcp_tools,
+    open_sandbox,
+    select_tools,
+)
+from ..tools._shells import ShellNotice
 from ..transcript._entries import git_branch
 from ._context import AgentParent, ChildSpec
 from ._loop import RunSetup, Runtime
@@ -61,12 +70,17 @@ async def open_runtime(
     if provider is not options.provider:
         stack.push_async_callback(provider.aclose)
     system, servers = await anyio.to_thread.run_sync(_read_config, options, plan.cwd)
-    tools = _select_builtin(options)
+    _warn_unknown_tools(options, servers)
+    state = await _tool_state(options, plan.cwd, stack)
+    tools = _select_builtin(options, state)
     if servers:
         for tool in await open_mcp_tools(servers, stack):
             tools[tool.name] = tool
     hidden = PermissionRules(disallowed=options.disallowed_tools).hides("Agent")
-    background = BackgroundTasks(on_change=on_report) if options.agents and not hidden else None
+    wants = (options.agents and not hidden) or "Bash" in tools
+    background = BackgroundTasks(on_change=on_report) if wants else None
+    if background is not None:
+        _route_shell_reports(state, background)
     setup = RunSetup(
         options=options,
         plan=plan,
@@ -76,6 +90,7 @@ async def open_runtime(
         mcp_names=list(servers),
         git_branch=await anyio.to_thread.run_sync(git_branch, plan.cwd),
         api_key_source="ANTHROPIC_API_KEY" if _api_key(options) else "none",
+        tool_state=state,
     )
     runtime = Runtime(setup, tools=_tool_set(options, tools, background))
     runtime.background = background
@@ -123,6 +138,7 @@ def spawn_child(parent: AgentParent, spec: ChildSpec) -> Runtime:
         system=system_blocks(options, plan.cwd),
         git_branch=parent.entries.git_branch,
         api_key_source="ANTHROPIC_API_KEY" if _api_key(options) else "none",
+        tool_state=parent.tool_state,
     )
     tools = dict(spec.tools)
     child = Runtime(setup, tools=lambda _parent: tools)
@@ -209,11 +225,64 @@ def _model_name(options: AgentOptions, provider_name: str) -> str:
 # ----------------------------------------------------------------------------- tools and prompt
 
 
-def _select_builtin(options: AgentOptions) -> dict[str, Tool]:
+def _warn_unknown_tools(options: AgentOptions, servers: Mapping[str, Any]) -> None:
+    """A ``UserWarning`` for each name in ``tools``/``allowed_tools``/``disallowed_tools``
+    that no tool of this run answers to (it would otherwise be dropped silently)."""
+    fields: list[tuple[str, Any]] = [
+        ("allowed_tools", options.allowed_tools),
+        ("disallowed_tools", options.disallowed_tools),
+    ]
+    if options.tools is not None and not isinstance(options.tools, Mapping):
+        fields.insert(0, ("tools", options.tools))
+    for field_name, names in fields:
+        check_tool_names(field_name, names, mcp_servers=servers, stacklevel=4)
+
+
+async def _tool_state(options: AgentOptions, cwd: str, stack: AsyncExitStack) -> ToolState:
+    """The session's tool state: the sandbox (raises if enabled but unavailable), the
+    search backend, the WebFetch address policy; closed (shells killed) with ``stack``."""
+    sandbox = await open_sandbox(
+        options.sandbox, cwd=cwd, allowed_dirs=options.add_dirs, on_close=stack.callback
+    )
+    config = options.env_value("CLAUDE_CONFIG_DIR")
+    state = ToolState(
+        config_dir=Path(config) if config else None,
+        sandbox=sandbox,
+        search_backend=options.web_search,
+        web_fetch_allow_private=options.web_fetch_allow_private,
+    )
+    stack.push_async_callback(state.aclose)
+    return state
+
+
+def _route_shell_reports(state: ToolState, background: BackgroundTasks) -> None:
+    """Background shells report through the same queue as background subagents."""
+    from ._subagents import Notification
+
+    def finished(notice: ShellNotice) -> None:
+        background.deliver(
+            Notification(
+                agent_id=notice.task_id,
+                tool_use_id=notice.tool_use_id,
+                status=notice.status,
+                text=notice.text,
+                summary=notice.summary,
+            )
+        )
+
+    state.shells.on_finish = finished
+    background.others_busy = lambda: bool(state.shells.running)
+
+
+def _select_builtin(options: AgentOptions, state: ToolState) -> dict[str, Tool]:
     selected = options.tools
-    if selected is None or isinstance(selected, Mapping):
-        return dict(BUILTIN_TOOLS)
-    return {name: BUILTIN_TOOLS[name] for name in selected if name in BUILTIN_TOOLS}
+    names = None if selected is None or isinstance(selected, Mapping) else list(selected)
+    tools = select_tools(
+        names, web_search=state.search_backend is not None, skills=bool(state.skills)
+    )
+    if "Skill" in tools or (names is None and state.skills):
+        tools["Skill"] = SkillTool(state.skills)
+    return tools
 
 
 def _read_config(options: AgentOptions, cwd: str) -> tuple[list[Raw], dict[str, Any]]:

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 from .._messages import Message, StreamEvent, SystemMessage
 from ..providers import ModelRequest, ModelResponse, Provider
 from ..sessions import SessionStore
-from ..tools import Tool
+from ..tools import Tool, ToolState
 from ..transcript._entries import EntryFactory
 from ._hooks import HookOutcome
 from ._options import AgentOptions
@@ -186,6 +186,8 @@ class AgentParent(RunContext, Protocol):
     """Messages to yield after the current tool batch (a foreground child's messages)."""
     after_tools: list[Raw]
     """User content to add after the current tool batch (a report of a child run inline)."""
+    tool_state: ToolState | None
+    """The session's tool state: children share the sandbox and background shells."""
 
     @property
     def provider(self) -> Provider: ...

@@ -58,7 +58,7 @@ from .._messages import (
 from ..providers import ModelRequest, ModelResponse, Provider
 from ..sessions import ConditionalAppendStore
 from ..sessions._protocol import LocalTranscripts, innermost_store, local_transcripts
-from ..tools import Tool
+from ..tools import Tool, ToolState
 from ..transcript._entries import TOOL_REJECTED, EntryFactory, threadline_version
 from ..transcript._views import CHAIN_TYPES
 from ._checkpoints import Checkpointer
@@ -98,6 +98,10 @@ class RunSetup:
     git_branch: str = "HEAD"
     api_key_source: str = "none"
     """``apiKeySource`` of the init message."""
+    tool_state: ToolState | None = None
+    """The session's tool state (sandbox, background shells, tasks), shared by subagents."""
+    mcp_status: list[Raw] | None = None
+    """``{name, status[, error]}`` of each MCP server for the init message."""
 
 
 ToolsFor = Callable[[AgentParent], Mapping[str, Tool]]
@@ -149,6 +153,7 @@ class Runtime:
         )
         self._scope: anyio.CancelScope | None = None
         self._interrupted = False
+        self.tool_state: ToolState | None = setup.tool_state
         self.tools: Mapping[str, Tool] = dict(tools(self))
         self._tool_defs = [
             {"name": t.name, "description": t.description, "input_schema": t.input_schema}
@@ -166,6 +171,7 @@ class Runtime:
             can_use_tool=options.can_use_tool,
             hooks=options.hooks,
             hook_base=self._hook_base(),
+            state=setup.tool_state,
         )
         self.checkpoints: Checkpointer | None = None
         if options.enable_file_checkpointing:
@@ -381,9 +387,11 @@ class Runtime:
                 "cwd": self.plan.cwd,
                 "model": self.model,
                 "tools": list(self.tools),
-                "mcp_servers": [
-                    {"name": n, "status": "connected"} for n in self._setup.mcp_names
-                ],
+                "mcp_servers": (
+                    [dict(s) for s in self._setup.mcp_status]
+                    if self._setup.mcp_status is not None
+                    else [{"name": n, "status": "connected"} for n in self._setup.mcp_names]
+                ),
                 "permissionMode": self.mode,
                 "apiKeySource": self._setup.api_key_source,
                 "claude_code_version": threadline_version(),

@@ -7,7 +7,7 @@ process itself have no meaning in-process; they are accepted and ignored:
 ``cli_path``, ``settings``, ``add_dirs``, ``extra_args`` (except ``replay-user-messages``,
 which makes each prompt come back as a ``UserMessage`` with its uuid), ``max_buffer_size``,
 ``debug_stderr``, ``stderr``, ``user``, ``include_hook_events``, ``forward_subagent_text``,
-``verbatim_prompts`` (prompts are always delivered verbatim), ``setting_sources`` (no settings files are read), ``skills``, ``sandbox``,
+``verbatim_prompts`` (prompts are always delivered verbatim), ``setting_sources`` (no settings files are read), ``skills``,
 ``plugins``, ``permission_prompt_tool_name``, ``strict_mcp_config`` (only ``mcp_servers``
 is ever used), ``fallback_model``, ``betas`` (sent as ``anthropic-beta``),
 ``session_store_flush`` (every step is appended
@@ -22,7 +22,12 @@ threadline additions: ``persist_session`` (False: nothing is written anywhere), 
 (credentials are redacted before anything is stored; on by default),
 ``api_key`` / ``base_url`` (default ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL``, or
 ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` for the OpenAI-compatible provider, looked up in
-``env`` first, then the process environment), ``retry_policy`` and ``provider``.
+``env`` first, then the process environment), ``retry_policy``, ``provider``, ``web_search``
+(a :class:`~threadline.tools.SearchBackend` for ``WebSearch``) and
+``web_fetch_allow_private``.
+
+Tools (``docs/tools.md``): ``sandbox`` runs Bash in a bubblewrap sandbox on Linux; names in
+``tools``/``allowed_tools``/``disallowed_tools`` that no tool answers to warn at connect.
 
 Provider selection (``provider``): a ready :class:`~threadline.providers.Provider` is used
 as is; ``"anthropic"`` or ``"openai"`` picks that API; unset, it is Anthropic when
@@ -57,6 +62,7 @@ if TYPE_CHECKING:
     from ..privacy import Redactor
     from ..providers._base import Provider
     from ..sessions import SessionStore
+    from ..tools import SearchBackend
 
 __all__ = ["DEFAULT_MODEL", "HOOK_EVENTS", "AgentOptions", "ClaudeAgentOptions", "check_run"]
 
@@ -95,6 +101,14 @@ class AgentOptions:
     max_turns: int | None = None
     cwd: str | Path | None = None
     env: dict[str, str] = field(default_factory=dict)
+    sandbox: Mapping[str, Any] | None = None
+    """Claude Code's ``SandboxSettings``: with ``enabled`` Bash runs in a bubblewrap sandbox
+    (Linux; connect raises if none can be had). See ``docs/tools.md``."""
+    web_search: SearchBackend | None = None
+    """threadline addition: the backend ``WebSearch`` asks (none: the tool is not sent by
+    default and answers with a clear error if named)."""
+    web_fetch_allow_private: bool = False
+    """threadline addition: let ``WebFetch`` fetch loopback and private-network addresses."""
 
     # -- sessions ------------------------------------------------------------------------
     resume: str | None = None
@@ -133,7 +147,6 @@ class AgentOptions:
     agents: Mapping[str, Any] | None = None
     setting_sources: list[str] | None = None
     skills: list[str] | str | None = None
-    sandbox: Mapping[str, Any] | None = None
     plugins: list[Any] = field(default_factory=list)
     strict_mcp_config: bool = False
     max_budget_usd: float | None = None

@@ -256,7 +256,7 @@ class Notification:
 
     agent_id: str
     tool_use_id: str
-    status: Literal["completed", "failed"]
+    status: Literal["completed", "failed", "killed"]
     text: str
     """The ``<task-notification>`` text, as the CLI writes it."""
     summary: str
@@ -302,6 +302,8 @@ class BackgroundTasks:
         self.ready: deque[Notification] = deque()
         self.stopped = False
         """Set by :meth:`stop` (an interrupt); cleared by the next launch."""
+        self.others_busy: Callable[[], bool] | None = None
+        """Other background work whose reports come through :meth:`deliver` (shells)."""
 
     @staticmethod
     def available() -> bool:
@@ -314,7 +316,13 @@ class BackgroundTasks:
     @property
     def busy(self) -> bool:
         """Children still running (and not stopped): a report may still come."""
-        return bool(self.running) and not self.stopped
+        others = self.others_busy is not None and self.others_busy()
+        return (bool(self.running) or others) and not self.stopped
+
+    def deliver(self, note: Notification) -> None:
+        """Queue the report of other background work (a background shell that ended)."""
+        self.ready.append(note)
+        self._changed()
 
     def launch(self, run: _ChildRun) -> None:
         self.stopped = False

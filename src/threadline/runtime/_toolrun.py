@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-from ..tools import Tool, ToolContext, ToolResult, run_tool
+from ..tools import Tool, ToolContext, ToolResult, ToolState, run_tool
 from ._hooks import HookMatcher, run_hooks
 from ._permissions import (
     CanUseTool,
@@ -58,6 +58,8 @@ class ToolRunner:
     can_use_tool: CanUseTool | None = None
     hooks: Mapping[str, Sequence[HookMatcher]] | None = None
     hook_base: Raw = field(default_factory=dict)
+    state: ToolState | None = None
+    """The session's tool state (sandbox, background shells, ...), passed to every tool."""
     before_tool: Callable[[str, Raw], Awaitable[None]] | None = None
     """Called with (tool name, final input) right before an allowed call runs (checkpoints)."""
 
@@ -121,7 +123,11 @@ class ToolRunner:
             await self.before_tool(name, tool_input)
         started = time.monotonic()
         ctx = ToolContext(
-            cwd=Path(self.cwd), session_id=self.session_id, env=self.env, tool_use_id=tool_use_id
+            cwd=Path(self.cwd),
+            session_id=self.session_id,
+            env=self.env,
+            tool_use_id=tool_use_id,
+            state=self.state,
         )
         result: ToolResult = await run_tool(tool, tool_input, ctx)
         block: Raw = {"type": "tool_result", "tool_use_id": tool_use_id, "content": result.content}
@@ -166,6 +172,10 @@ class ToolRunner:
         if self.rules.denies(name, tool_input):
             return PermissionResultDeny(message=f"Permission to use {name} has been denied.")
         if hook_decision == "allow" or self.rules.allows(name, tool_input):
+            return PermissionResultAllow()
+        sandbox = self.state.sandbox if self.state is not None else None
+        sandboxed = name == "Bash" and sandbox is not None and sandbox.auto_allows(tool_input)
+        if sandboxed and hook_decision != "ask":  # autoAllowBashIfSandboxed
             return PermissionResultAllow()
         verdict = mode_decision(self.mode, name, bool(getattr(tool, "read_only", False)))
         if verdict == "allow" and hook_decision != "ask":
