@@ -122,13 +122,15 @@ class AgentClient:
         if runtime is None or stack is None:
             return
         self._disconnected = True
-        with anyio.CancelScope(shield=True):
-            try:
+        try:
+            with anyio.CancelScope(shield=True):
                 if background is not None:
                     await background.aclose()
                 await runtime.close()
-            finally:
-                await stack.aclose()
+        finally:
+            # Not inside the shield: the stack holds task groups (MCP transports) entered
+            # outside it, and a cancel scope must be exited where it was entered.
+            await stack.aclose()
 
     async def __aenter__(self) -> AgentClient:
         await self.connect()
@@ -279,6 +281,14 @@ class AgentClient:
             "model": runtime.model,
             "tools": list(runtime.tools),
         }
+
+    async def get_mcp_status(self) -> dict[str, Any]:
+        """``{"mcpServers": [...]}``: each configured MCP server's status, as the official.
+
+        A server that failed to start or connect is ``"status": "failed"`` with its
+        ``error``; connected ones carry ``serverInfo``, ``config`` and ``tools``.
+        """
+        return {"mcpServers": [dict(s) for s in self._require().mcp_status]}
 
 
 ClaudeSDKClient = AgentClient

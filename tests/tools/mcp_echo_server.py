@@ -1,4 +1,7 @@
-"""A tiny stdio MCP server for the tests: ``echo``, ``add``, ``fail`` and ``image`` tools."""
+"""A tiny MCP server for the tests: ``echo``, ``add``, ``fail`` and ``image`` tools.
+
+No argument: stdio. ``sse PORT`` or ``http PORT``: that transport on 127.0.0.1:PORT.
+"""
 
 from __future__ import annotations
 
@@ -32,4 +35,10 @@ def fail(reason: str) -> str:
 
 
 if __name__ == "__main__":
-    server.run()
+    import sys
+
+    if len(sys.argv) == 3:
+        transport = {"sse": "sse", "http": "streamable-http"}[sys.argv[1]]
+        server.run(transport, host="127.0.0.1", port=int(sys.argv[2]))
+    else:
+        server.run()

@@ -29,7 +29,7 @@ from ..tools import (
     Tool,
     ToolState,
     check_tool_names,
-    open_mcp_tools,
+    open_mcp_servers,
     open_sandbox,
     select_tools,
 )
@@ -73,9 +73,9 @@ async def open_runtime(
     _warn_unknown_tools(options, servers)
     state = await _tool_state(options, plan.cwd, stack)
     tools = _select_builtin(options, state)
-    if servers:
-        for tool in await open_mcp_tools(servers, stack):
-            tools[tool.name] = tool
+    mcp = await open_mcp_servers(servers, stack)
+    for tool in mcp.tools:
+        tools[tool.name] = tool
     hidden = PermissionRules(disallowed=options.disallowed_tools).hides("Agent")
     wants = (options.agents and not hidden) or "Bash" in tools
     background = BackgroundTasks(on_change=on_report) if wants else None
@@ -91,6 +91,7 @@ async def open_runtime(
         git_branch=await anyio.to_thread.run_sync(git_branch, plan.cwd),
         api_key_source="ANTHROPIC_API_KEY" if _api_key(options) else "none",
         tool_state=state,
+        mcp_status=mcp.status,
     )
     runtime = Runtime(setup, tools=_tool_set(options, tools, background))
     runtime.background = background

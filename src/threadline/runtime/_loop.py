@@ -154,6 +154,11 @@ class Runtime:
         self._scope: anyio.CancelScope | None = None
         self._interrupted = False
         self.tool_state: ToolState | None = setup.tool_state
+        self.mcp_status: list[Raw] = (
+            list(setup.mcp_status)
+            if setup.mcp_status is not None
+            else [{"name": n, "status": "connected"} for n in setup.mcp_names]
+        )
         self.tools: Mapping[str, Tool] = dict(tools(self))
         self._tool_defs = [
             {"name": t.name, "description": t.description, "input_schema": t.input_schema}
@@ -387,11 +392,10 @@ class Runtime:
                 "cwd": self.plan.cwd,
                 "model": self.model,
                 "tools": list(self.tools),
-                "mcp_servers": (
-                    [dict(s) for s in self._setup.mcp_status]
-                    if self._setup.mcp_status is not None
-                    else [{"name": n, "status": "connected"} for n in self._setup.mcp_names]
-                ),
+                "mcp_servers": [
+                    {k: s[k] for k in ("name", "status", "source") if k in s}
+                    for s in self.mcp_status
+                ],
                 "permissionMode": self.mode,
                 "apiKeySource": self._setup.api_key_source,
                 "claude_code_version": threadline_version(),

@@ -25,7 +25,7 @@ from ._decorator import (
     mcp_tool_name,
     tool,
 )
-from ._mcp import open_mcp_tools
+from ._mcp import McpConnections, open_mcp_servers, open_mcp_tools
 from ._sandbox import Sandbox, open_sandbox
 from ._skills import Skill, SkillTool, load_skills
 from ._state import ToolState
@@ -36,6 +36,7 @@ __all__ = [
     "CLI_ONLY_TOOL_NAMES",
     "DEFAULT_TOOL_NAMES",
     "READ_ONLY_TOOL_NAMES",
+    "McpConnections",
     "McpSdkServerConfig",
     "SdkMcpServer",
     "Sandbox",
@@ -53,6 +54,7 @@ __all__ = [
     "create_sdk_mcp_server",
     "load_skills",
     "mcp_tool_name",
+    "open_mcp_servers",
     "open_mcp_tools",
     "open_sandbox",
     "run_tool",
