@@ -197,3 +197,20 @@ async def test_background_shell_notifies_the_agent(
     last = fake.message_requests()[-1]["messages"][-1]
     text = str(last["content"])
     assert "<status>completed</status>" in text and 'Background command "greet"' in text
+
+
+async def test_claude_code_preset_prompt(fake: FakeAnthropicServer, project: Path) -> None:
+    fake.script([{"text": "ok"}])
+    options = AgentOptions(
+        cwd=str(project),
+        system_prompt={"type": "preset", "preset": "claude_code", "append": "Be brief."},
+    )
+    await _threadline_run(options, "hi")
+    system = fake.message_requests()[-1]["system"]
+    text = "".join(b["text"] for b in system) if isinstance(system, list) else system
+    assert text.startswith("You are a Claude agent, built on Anthropic's Claude Agent SDK")
+    for part in ("# Doing tasks", "# Using the tools", "# Safety", "# Style",
+                 f"- Working directory: {project}", "- Is a git repository: no"):
+        assert part in text
+    assert text.endswith("\n\nBe brief.")
+    assert 3000 < len(text) < 8000

@@ -39,6 +39,7 @@ from ._context import AgentParent, ChildSpec
 from ._loop import RunSetup, Runtime
 from ._options import DEFAULT_MODEL, AgentOptions, check_run
 from ._permissions import PermissionRules
+from ._prompt import claude_code_preset
 from ._resume import SessionPlan, plan_session
 from ._subagents import AgentTool, BackgroundTasks
 
@@ -328,7 +329,12 @@ def system_blocks(options: AgentOptions, cwd: str) -> list[Raw]:
     elif isinstance(sp, str):
         text = sp
     elif sp.get("type") == "preset":
-        text = default + (f"\n\n{sp['append']}" if sp.get("append") else "")
+        if sp.get("preset", "claude_code") != "claude_code":
+            raise UserError(
+                f"AgentOptions.system_prompt: unknown preset {sp.get('preset')!r} "
+                "(the one preset is 'claude_code')"
+            )
+        text = claude_code_preset(cwd) + (f"\n\n{sp['append']}" if sp.get("append") else "")
     elif sp.get("type") == "file":
         try:
             text = Path(str(sp.get("path"))).read_text(encoding="utf-8")

@@ -8,8 +8,7 @@ process itself have no meaning in-process; they are accepted and ignored:
 which makes each prompt come back as a ``UserMessage`` with its uuid), ``max_buffer_size``,
 ``debug_stderr``, ``stderr``, ``user``, ``include_hook_events``, ``forward_subagent_text``,
 ``verbatim_prompts`` (prompts are always delivered verbatim), ``setting_sources`` (no settings files are read), ``skills``,
-``plugins``, ``permission_prompt_tool_name``, ``strict_mcp_config`` (only ``mcp_servers``
-is ever used), ``fallback_model``, ``betas`` (sent as ``anthropic-beta``),
+``plugins``, ``permission_prompt_tool_name``, ``fallback_model``, ``betas`` (sent as ``anthropic-beta``),
 ``session_store_flush`` (every step is appended
 as it happens), ``load_timeout_ms``, ``resume_drops_turn``, ``task_budget``,
 ``client_app``, ``output_format``, ``max_budget_usd``.
@@ -27,7 +26,10 @@ threadline additions: ``persist_session`` (False: nothing is written anywhere), 
 ``web_fetch_allow_private``.
 
 Tools (``docs/tools.md``): ``sandbox`` runs Bash in a bubblewrap sandbox on Linux; names in
-``tools``/``allowed_tools``/``disallowed_tools`` that no tool answers to warn at connect.
+``tools``/``allowed_tools``/``disallowed_tools`` that no tool answers to warn at connect;
+``strict_mcp_config`` ("only the servers in ``mcp_servers``") is in force by construction,
+since no ``.mcp.json`` or settings-defined server is read; the ``claude_code`` system-prompt
+preset is threadline's own prompt (Claude Code's text is not shipped).
 
 Provider selection (``provider``): a ready :class:`~threadline.providers.Provider` is used
 as is; ``"anthropic"`` or ``"openai"`` picks that API; unset, it is Anthropic when
