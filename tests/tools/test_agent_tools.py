@@ -214,3 +214,68 @@ async def test_claude_code_preset_prompt(fake: FakeAnthropicServer, project: Pat
         assert part in text
     assert text.endswith("\n\nBe brief.")
     assert 3000 < len(text) < 8000
+
+
+async def test_tool_names_in_init_like_the_official(
+    fake: FakeAnthropicServer, tmp_path: Path, project: Path
+) -> None:
+    """The same ``tools`` list gives the same init ``tools`` and the same tools sent."""
+    names = ["Bash", "Read", "Edit", "Glob", "NotebookEdit", "WebFetch", "WebSearch",
+             "TaskCreate", "TaskGet", "TaskList", "TaskUpdate", "TaskStop", "Skill"]
+    fake.script([{"text": "ok"}, {"text": "ok"}])
+    messages = await _threadline_run(AgentOptions(cwd=str(project), tools=names), "hi")
+    init = next(m for m in messages if isinstance(m, SystemMessage) and m.subtype == "init")
+    ours_sent = {t["name"] for t in fake.message_requests()[-1]["tools"]}
+
+    from claude_agent_sdk import ClaudeAgentOptions, ClaudeSDKClient
+
+    dirs = {n: tmp_path / f"official-{n}" for n in ("config", "home", "tmp")}
+    for d in dirs.values():
+        d.mkdir()
+    env = cli_env(server=fake, config_dir=dirs["config"], home=dirs["home"], tmpdir=dirs["tmp"])
+    official: dict[str, Any] = {}
+    async with ClaudeSDKClient(ClaudeAgentOptions(cwd=str(project), env=env, tools=names)) as c:
+        await c.query("hi")
+        async for message in c.receive_response():
+            if type(message).__name__ == "SystemMessage" and message.subtype == "init":
+                official = message.data
+    assert sorted(init.data["tools"]) == sorted(official["tools"]) == sorted(names)
+    # the CLI defers some of them behind ToolSearch; threadline sends them all up front
+    official_sent = {t["name"] for t in fake.message_requests()[-1]["tools"]}
+    assert ours_sent == set(names)
+    assert official_sent - {"ToolSearch", "DeferredToolPlaceholder"} <= ours_sent
+
+
+async def test_permissions_of_the_new_tools(fake: FakeAnthropicServer, project: Path) -> None:
+    """Task tools need no permission (as in the CLI); WebFetch asks (denied without a
+    can_use_tool); a sandboxed Bash is still denied in plan mode."""
+    fake.script(
+        [
+            {"tool_use": [
+                {"name": "TaskCreate", "input": {"subject": "s", "description": "d"}},
+                {"name": "WebFetch", "input": {"url": "https://example.com", "prompt": "p"}},
+            ]},
+            {"text": "done"},
+        ]
+    )
+    messages = await _threadline_run(AgentOptions(cwd=str(project)), "go")
+    results = [
+        b for m in messages if isinstance(m, UserMessage) and isinstance(m.content, list)
+        for b in m.content
+    ]
+    assert not results[0].is_error and "Task #1 created" in str(results[0].content)
+    assert results[1].is_error and "WebFetch" in str(results[1].content)
+    result = next(m for m in messages if isinstance(m, ResultMessage))
+    assert [d["tool_name"] for d in result.permission_denials] == ["WebFetch"]
+
+    if probe_bubblewrap() is None:
+        fake.script([{"tool_use": {"name": "Bash", "input": {"command": "touch x"}}},
+                     {"text": "done"}])
+        options = AgentOptions(cwd=str(project), sandbox={"enabled": True},
+                               permission_mode="plan")
+        messages = await _threadline_run(options, "go")
+        results = [
+            b for m in messages if isinstance(m, UserMessage) and isinstance(m.content, list)
+            for b in m.content
+        ]
+        assert results[0].is_error and not (project / "x").exists()

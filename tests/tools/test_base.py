@@ -60,7 +60,8 @@ def test_builtin_names_and_read_only() -> None:
         "TodoWrite", "Skill",
     }
     assert {n for n, t in BUILTIN_TOOLS.items() if t.read_only} == {
-        "Read", "Glob", "Grep", "WebFetch", "WebSearch", "TaskGet", "TaskList", "Skill"
+        "Read", "Glob", "Grep", "Skill", "TaskCreate", "TaskGet", "TaskList", "TaskUpdate",
+        "TaskStop", "TodoWrite",
     }
     assert builtin_tool("Read") is BUILTIN_TOOLS["Read"]
     with pytest.raises(KeyError, match="known: Bash"):

@@ -173,15 +173,15 @@ class ToolRunner:
             return PermissionResultDeny(message=f"Permission to use {name} has been denied.")
         if hook_decision == "allow" or self.rules.allows(name, tool_input):
             return PermissionResultAllow()
-        sandbox = self.state.sandbox if self.state is not None else None
-        sandboxed = name == "Bash" and sandbox is not None and sandbox.auto_allows(tool_input)
-        if sandboxed and hook_decision != "ask":  # autoAllowBashIfSandboxed
-            return PermissionResultAllow()
         verdict = mode_decision(self.mode, name, bool(getattr(tool, "read_only", False)))
         if verdict == "allow" and hook_decision != "ask":
             return PermissionResultAllow()
         if verdict == "deny":
             return PermissionResultDeny(message=denial_message(name, tool_input, self.mode))
+        sandbox = self.state.sandbox if self.state is not None else None
+        sandboxed = name == "Bash" and sandbox is not None and sandbox.auto_allows(tool_input)
+        if sandboxed and hook_decision != "ask":  # autoAllowBashIfSandboxed
+            return PermissionResultAllow()
         if self.can_use_tool is not None:
             context = ToolPermissionContext(tool_use_id=tool_use_id, decision_reason=hook_reason)
             answer = await self.can_use_tool(name, dict(tool_input), context)

@@ -70,9 +70,12 @@ class ToolResult:
 class Tool(Protocol):
     """A tool the model can call.
 
-    ``read_only`` is True for tools that never change anything (Read, Glob,
-    Grep): permission mode ``"plan"`` allows only those. Implementations may
-    use plain attributes or properties for the four data members.
+    ``read_only`` is True for tools that need no permission because they change
+    nothing outside the session (Read, Glob, Grep, Skill, and, as in Claude Code,
+    the session's own task list and TaskStop): permission mode ``"plan"`` allows
+    only those. WebFetch and WebSearch are not: a URL or a query can carry data
+    out. Implementations may use plain attributes or properties for the four data
+    members.
     """
 
     @property
@@ -92,7 +95,7 @@ class Tool(Protocol):
 
     @property
     def read_only(self) -> bool:
-        """True if the tool never modifies files or runs commands."""
+        """True if the tool needs no permission (see the class docstring)."""
         ...
 
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:

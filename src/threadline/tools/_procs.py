@@ -27,6 +27,7 @@ Two guarantees live here:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import signal
@@ -212,7 +213,7 @@ class ProcessGuard:
             self._send(f"-{pgid}")
 
     def close(self) -> None:
-        """Stop the guard now, killing whatever is still registered (used by tests)."""
+        """Stop the guard now, killing whatever is still registered (at exit, and tests)."""
         with self._lock:
             proc, self._proc = self._proc, None
         if proc is not None and proc.stdin is not None:
@@ -232,4 +233,5 @@ def process_guard() -> ProcessGuard:
     with _GUARD_LOCK:
         if _GUARD is None or _GUARD._pid != os.getpid():
             _GUARD = ProcessGuard()
+            atexit.register(_GUARD.close)  # a normal exit ends the tool processes too
         return _GUARD

@@ -280,7 +280,7 @@ class TaskStopTool:
     """Stop a background task (a background Bash command) by id."""
 
     name = "TaskStop"
-    read_only = False
+    read_only = True  # stops only what the agent itself started: no permission, as in the CLI
     description = (
         "Stops a running background task by its ID (the ID a background Bash command "
         "returned). Use it to end long-running or unneeded background commands. Returns "

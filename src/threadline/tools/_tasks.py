@@ -107,7 +107,7 @@ def _create(directory: Path, input: dict[str, Any]) -> dict[str, Any]:
 
 class TaskCreateTool:
     name = "TaskCreate"
-    read_only = False
+    read_only = True  # changes only the session's own task list: no permission, as in the CLI
     description = (
         "Creates a task in the session's task list. Use it to plan multi-step work: one "
         "task per concrete step, with a short imperative subject ('Run the tests'), a "
@@ -285,7 +285,7 @@ def _update(directory: Path, input: dict[str, Any]) -> dict[str, Any] | str:
 
 class TaskUpdateTool:
     name = "TaskUpdate"
-    read_only = False
+    read_only = True
     description = (
         "Updates a task: its status (pending, in_progress, completed, or deleted to remove "
         "it), subject, description, activeForm, owner, metadata, and dependencies "
@@ -364,7 +364,7 @@ class TodoWriteTool:
     """Claude Code's older single-list planner (sent by the CLI when its tasks are off)."""
 
     name = "TodoWrite"
-    read_only = False
+    read_only = True
     description = (
         "Replaces the session's todo list with the given list. Use it to plan and track "
         "multi-step work: each item has content (imperative: 'Run the tests'), activeForm "

@@ -218,7 +218,7 @@ class WebFetchTool:
     """Fetch a public web page and return it as Markdown."""
 
     name = "WebFetch"
-    read_only = True
+    read_only = False  # asks, as in Claude Code: a URL can carry data out
     description = (
         "Fetches a public web page (http/https URL) and returns its content as Markdown, "
         "headed by your prompt: read the content to answer the prompt. HTTP is upgraded to "
@@ -338,7 +338,7 @@ class WebSearchTool:
     """Search the web through the configured :class:`SearchBackend`."""
 
     name = "WebSearch"
-    read_only = True
+    read_only = False  # asks, as in Claude Code: a query can carry data out
     description = (
         "Searches the web and returns result titles, URLs and snippets. Use it for "
         "information newer than your knowledge or that you are unsure of; then WebFetch "
