@@ -62,6 +62,7 @@ from typing import Any
 
 from .._exceptions import UserError
 from ._netproxy import DomainFilter, FilteringProxies
+from ._sandbox_bridge import seccomp_program
 
 __all__ = ["Sandbox", "SandboxConfig", "open_sandbox", "probe_bubblewrap"]
 
@@ -254,6 +255,11 @@ class Sandbox:
         self.tmpdir = Path(tempfile.mkdtemp(prefix="tl-sandbox-tmp-", dir=tmp_root))
         self.write_roots: list[Path] = [*dict.fromkeys(roots), self.tmpdir]
         self._placeholders: list[Path] = []
+        self._bpf = self.tmpdir.with_name(self.tmpdir.name + ".seccomp")
+        if not config.allow_all_unix_sockets:
+            fd = os.open(self._bpf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(seccomp_program())
         self.proxies: FilteringProxies | None = None
         if config.allowed_domains or config.http_proxy_port or config.socks_proxy_port:
             self.proxies = FilteringProxies(
@@ -318,11 +324,18 @@ class Sandbox:
             args += ["--bind", str(root), str(root)]
         for root in self.write_roots:
             args += self._protect(root)
-        args += ["--chdir", str(self.cwd), "--"]
-        http = str(self.proxies.http_socket) if self.proxies else "-"
-        socks = str(self.proxies.socks_socket) if self.proxies else "-"
-        seccomp = "0" if cfg.allow_all_unix_sockets else "1"
-        args += [sys.executable, "-I", "-S", str(_BRIDGE), http, socks, seccomp, "--", *argv]
+        args += ["--chdir", str(self.cwd)]
+        seccomp = not cfg.allow_all_unix_sockets
+        if self.proxies is not None:  # the bridge forwards the proxies, then applies seccomp
+            http, socks = str(self.proxies.http_socket), str(self.proxies.socks_socket)
+            flag = "1" if seccomp else "0"
+            args += ["--", sys.executable, "-I", "-S", str(_BRIDGE), http, socks, flag, "--"]
+        elif seccomp:  # no network at all: bubblewrap applies the filter itself (fd 3)
+            args = ["/bin/sh", "-c", 'exec 3<"$0" && exec "$@"', str(self._bpf), *args]
+            args += ["--seccomp", "3", "--"]
+        else:
+            args += ["--"]
+        args += list(argv)
         out = {
             k: v
             for k, v in env.items()
@@ -352,6 +365,8 @@ class Sandbox:
                 path.rmdir()  # only if still empty
         self._placeholders.clear()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self._bpf.unlink()
 
 
 async def open_sandbox(

@@ -38,7 +38,7 @@ _ARCH = {  # machine -> (AUDIT_ARCH_*, __NR_socket, __NR_io_uring_setup)
 }
 
 
-def _seccomp_program() -> bytes:
+def seccomp_program() -> bytes:
     """Classic BPF: deny socket(AF_UNIX), io_uring_setup, x32 and foreign-arch calls."""
     arch, nr_socket, nr_uring = _ARCH[platform.machine()]
     ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
@@ -138,7 +138,7 @@ def main(argv: list[str]) -> int:
         for port, path in ((HTTP_PORT, http_sock), (SOCKS_PORT, socks_sock))
         if path != "-"
     ]
-    program = _seccomp_program() if use_seccomp == "1" else None
+    program = seccomp_program() if use_seccomp == "1" else None
     child = subprocess.Popen(
         command,
         preexec_fn=(lambda: _apply_seccomp(program)) if program else None,
