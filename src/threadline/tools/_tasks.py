@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +76,7 @@ def _next_id(directory: Path, tasks: dict[str, dict[str, Any]]) -> str:
     return str(high)
 
 
-async def _locked(ctx: ToolContext, fn: Any, *args: Any) -> Any:
+async def _locked(ctx: ToolContext, fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn(directory, *args)`` in a thread under the session's tool lock."""
     from ._state import state_for
 
@@ -265,10 +266,12 @@ def _update(directory: Path, input: dict[str, Any]) -> dict[str, Any] | str:
         fields.append("status")
     for other in input.get("addBlocks", []):
         _link(tasks, task_id, str(other))
-        fields.append("blocks") if "blocks" not in fields else None
+    if input.get("addBlocks"):
+        fields.append("blocks")
     for other in input.get("addBlockedBy", []):
         _link(tasks, str(other), task_id)
-        fields.append("blockedBy") if "blockedBy" not in fields else None
+    if input.get("addBlockedBy"):
+        fields.append("blockedBy")
     if "metadata" in input and isinstance(input["metadata"], dict):
         merged = dict(task.get("metadata") or {})
         for k, v in input["metadata"].items():
