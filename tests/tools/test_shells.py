@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -105,3 +106,28 @@ async def test_session_close_kills_background_commands(sctx: ToolContext) -> Non
     await state.aclose()
     await anyio.sleep(1.5)
     assert not marker.exists()
+
+
+async def test_spawned_on_the_loop_thread(sctx: ToolContext, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bubblewrap's --die-with-parent follows the thread that forked it: a background
+    command must not be forked from a worker thread, which may end while it runs."""
+    import subprocess
+    import threading
+
+    import threadline.tools._shells as shells
+    from threadline.tools._procs import process_guard
+
+    process_guard().start()  # the guard is another process, started once
+    threads: list[int] = []
+    real = subprocess.Popen
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        threads.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(shells.subprocess, "Popen", recording)
+    await run_tool(BashTool(), {"command": "true", "run_in_background": True}, sctx)
+    assert threads == [threading.get_ident()]
+    state = sctx.state
+    assert state is not None
+    await _notice(state)

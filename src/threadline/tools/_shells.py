@@ -151,9 +151,11 @@ class BackgroundShells:
         directory = task_output_dir(ctx.cwd, ctx.session_id)
         output_file = directory / f"{task_id}.output"
 
+        guard = process_guard()
+        if not guard.started:
+            await anyio.to_thread.run_sync(guard.start)
+
         def spawn() -> subprocess.Popen[bytes]:
-            guard = process_guard()
-            guard.start()
             directory.mkdir(parents=True, exist_ok=True, mode=0o700)
             fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
@@ -176,7 +178,10 @@ class BackgroundShells:
                 proc.stdin.close()
             return proc
 
-        process = await anyio.to_thread.run_sync(spawn)
+        # Spawned on the event loop's thread, not a worker thread: bubblewrap's
+        # --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that forked it
+        # ends, and idle worker threads end. A fork is a few milliseconds.
+        process = spawn()
         shell = BackgroundShell(
             task_id=task_id,
             command=command,
