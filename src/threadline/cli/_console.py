@@ -12,11 +12,17 @@ from typing import Any
 import click
 import orjson
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
 
-from .._ids import is_uuid
-from ..sessions._paths import projects_dir
-from ._errors import EXIT_INVALID_ID, EXIT_NOT_FOUND, EXIT_USAGE, fail
+from ._safe import json_safe, one_line
 
 __all__ = [
     "echo_json",
@@ -25,7 +31,6 @@ __all__ = [
     "fmt_time",
     "out_console",
     "progress_bar",
-    "resolve_session_id",
     "short",
 ]
 
@@ -45,7 +50,8 @@ def err_console() -> Console:
 
 
 def echo_json(obj: Any) -> None:
-    click.echo(orjson.dumps(obj, default=str, option=orjson.OPT_INDENT_2).decode())
+    """``obj`` as indented JSON; control characters stay escaped (C1 and bidi ones too)."""
+    click.echo(json_safe(orjson.dumps(obj, default=str, option=orjson.OPT_INDENT_2).decode()))
 
 
 def fmt_time(epoch_ms: int | None) -> str:
@@ -66,9 +72,10 @@ def fmt_size(n: int | None) -> str:
 
 
 def short(text: str | None, width: int = 60) -> str:
+    """``text`` on one line, controls made visible, cut to ``width`` characters."""
     if not text:
         return ""
-    one = " ".join(text.split())
+    one = one_line(text[: width * 4 + 64])  # linear in width, not in len(text)
     return one if len(one) <= width else one[: width - 1] + "…"
 
 
@@ -76,10 +83,13 @@ ProgressFn = Callable[[int, int], None]
 
 
 @contextmanager
-def progress_bar(label: str, *, enabled: bool | None = None) -> Iterator[ProgressFn]:
+def progress_bar(
+    label: str, *, enabled: bool | None = None, unit: str = "items"
+) -> Iterator[ProgressFn]:
     """A rich progress bar on stderr, fed as ``update(done, total)``.
 
     Shown only on a terminal (or with ``THREADLINE_PROGRESS=1``); otherwise a no-op.
+    ``unit="bytes"`` shows sizes and a transfer speed instead of counts.
     """
     console = err_console()
     if enabled is None:
@@ -87,10 +97,13 @@ def progress_bar(label: str, *, enabled: bool | None = None) -> Iterator[Progres
     if not enabled:
         yield lambda done, total: None
         return
+    counter: Any = (
+        (DownloadColumn(), TransferSpeedColumn()) if unit == "bytes" else (MofNCompleteColumn(),)
+    )
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        *counter,
         TimeElapsedColumn(),
         console=console,
         transient=console.is_terminal,
@@ -102,31 +115,3 @@ def progress_bar(label: str, *, enabled: bool | None = None) -> Iterator[Progres
 
     with progress:
         yield update
-
-
-def resolve_session_id(value: str) -> str:
-    """A full session id from an id or a unique prefix of one (any project)."""
-    if is_uuid(value):
-        return value
-    if not _PREFIX_RE.match(value):
-        fail(f"Invalid session id: {value!r} (expected a UUID or a unique prefix)", EXIT_INVALID_ID)
-    prefix = value.lower()
-    matches: set[str] = set()
-    try:
-        projects = list(os.scandir(projects_dir()))
-    except OSError:
-        projects = []
-    for project in projects:
-        try:
-            names = os.listdir(project.path)
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith(".jsonl") and name.startswith(prefix) and is_uuid(name[:-6]):
-                matches.add(name[:-6])
-    if not matches:
-        fail(f"Session {value} not found in any project under {projects_dir()}", EXIT_NOT_FOUND)
-    if len(matches) > 1:
-        listed = ", ".join(sorted(matches)[:5])
-        fail(f"Session prefix {value!r} is ambiguous: {listed}", EXIT_USAGE)
-    return matches.pop()

@@ -77,7 +77,9 @@ class CliError(click.ClickException):
         setattr(self, "exit_code", code)  # noqa: B010
 
     def show(self, file: object = None) -> None:
-        click.echo(f"threadline: error: {self.format_message()}", err=True)
+        from ._safe import one_line
+
+        click.echo(f"threadline: error: {one_line(self.format_message())}", err=True)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

@@ -11,14 +11,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .._exceptions import ThreadlineError
-from ..sessions import (
-    fork_session,
-    get_session_messages,
-    list_sessions,
-    rename_session,
-    tag_session,
-)
+from .._exceptions import SessionNotFoundError, ThreadlineError
+from .._ids import is_uuid
+from ._backend import MIN_PREFIX
 from ._console import fmt_time, short
 
 if TYPE_CHECKING:
@@ -68,7 +63,7 @@ class SlashCommands:
         try:
             handler(arg.strip())
         except (ThreadlineError, OSError, ValueError) as exc:
-            self.say(f"[red]✗ {escape(str(exc).splitlines()[0] if str(exc) else repr(exc))}[/]")
+            self.say(f"[red]✗ {escape(short(str(exc) or repr(exc), 300))}[/]")
         return True
 
     def say(self, markup: str) -> None:
@@ -92,7 +87,7 @@ class SlashCommands:
         self.say(self._sid())
 
     def sessions(self, _arg: str) -> None:
-        infos = list_sessions(directory=os.getcwd(), limit=20)
+        infos = self.session.backend.list_infos(os.getcwd(), 20)
         if not infos:
             self.say("No saved sessions in this project yet.")
             return
@@ -103,7 +98,9 @@ class SlashCommands:
         for info in infos:
             marker = " *" if info.session_id == current else ""
             title = info.custom_title or info.summary or info.first_prompt or ""
-            table.add_row(info.session_id + marker, fmt_time(info.last_modified), short(title, 50))
+            table.add_row(
+                info.session_id + marker, fmt_time(info.last_modified), escape(short(title, 50))
+            )
         self.console.print(table)
 
     def rename(self, arg: str) -> None:
@@ -111,11 +108,11 @@ class SlashCommands:
             self.say("usage: /rename TITLE")
             return
         try:
-            rename_session(self._sid(), arg)
-        except FileNotFoundError:
+            self.session.backend.rename(self._sid(), arg)
+        except (FileNotFoundError, SessionNotFoundError):
             self.say("Nothing saved yet: send a prompt first.")
             return
-        self.say(f"Renamed to {escape(arg)}")
+        self.say(f"Renamed to {escape(short(arg, 200))}")
 
     def tag(self, arg: str) -> None:
         if not arg:
@@ -123,21 +120,21 @@ class SlashCommands:
             return
         clear = arg == "--clear"
         try:
-            tag_session(self._sid(), None if clear else arg)
-        except FileNotFoundError:
+            self.session.backend.tag(self._sid(), None if clear else arg)
+        except (FileNotFoundError, SessionNotFoundError):
             self.say("Nothing saved yet: send a prompt first.")
             return
-        self.say("Tag cleared" if clear else f"Tagged {escape(arg)}")
+        self.say("Tag cleared" if clear else f"Tagged {escape(short(arg, 200))}")
 
     def fork(self, arg: str) -> None:
         try:
-            result = fork_session(self._sid(), title=arg or None)
-        except FileNotFoundError:
+            forked = self.session.backend.fork(self._sid(), None, arg or None)
+        except (FileNotFoundError, SessionNotFoundError):
             self.say("Nothing saved yet: send a prompt first.")
             return
         old = self._sid()
-        self.session.switch_to(result.session_id)
-        self.say(f"Forked {old} → now in {result.session_id}")
+        self.session.switch_to(forked)
+        self.say(f"Forked {old} → now in {forked}")
 
     def compact(self, arg: str) -> None:
         compact = getattr(self.session.client, "compact", None)
@@ -158,17 +155,40 @@ class SlashCommands:
         if len(args) != 1:
             self._prompts()
             return
-        changed = self.session.call(rewind, args[0])
+        target = self._prompt_uuid(args[0])
+        if target is None:
+            return
+        changed = self.session.call(rewind, target)
         count = len(changed) if isinstance(changed, list) else 0
-        self.say(f"Rewound {count} file(s) to their state at {escape(args[0])}")
+        self.say(f"Rewound {count} file(s) to their state at {escape(target)}")
 
-    def _prompts(self) -> None:
-        self.say("usage: /rewind MESSAGE_UUID, one of this session's prompts:")
+    def _prompt_list(self) -> list[tuple[str, str]]:
         sid = self.session.session_id
-        prompts = [
-            m
-            for m in (get_session_messages(sid) if sid else [])
+        try:
+            messages = self.session.backend.messages(sid) if sid else []
+        except (FileNotFoundError, SessionNotFoundError):
+            messages = []
+        return [
+            (m.uuid, str(m.message.get("content")))
+            for m in messages
             if m.type == "user" and isinstance(m.message.get("content"), str)
         ]
-        for m in prompts[-10:]:
-            self.say(f"  {m.uuid}  {escape(short(str(m.message.get('content')), 60))}")
+
+    def _prompt_uuid(self, value: str) -> str | None:
+        """A prompt's uuid from its uuid or a unique prefix (at least 4 characters)."""
+        if is_uuid(value):
+            return value
+        if len(value) < MIN_PREFIX:
+            self.say(f"[red]✗ give at least {MIN_PREFIX} characters of the message id[/]")
+            return None
+        found = [u for u, _ in self._prompt_list() if u.startswith(value.lower())]
+        if len(found) != 1:
+            what = "no prompt" if not found else "several prompts"
+            self.say(f"[red]✗ {what} of this session start with {escape(short(value, 40))}[/]")
+            return None
+        return found[0]
+
+    def _prompts(self) -> None:
+        self.say("usage: /rewind MESSAGE_UUID (or a prefix), one of this session's prompts:")
+        for uuid, text in self._prompt_list()[-10:]:
+            self.say(f"  {uuid}  {escape(short(text, 60))}")

@@ -12,6 +12,7 @@ Forks: other sessions whose entries carry ``forkedFrom.sessionId == <this id>``;
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import orjson
 
 from .._ids import is_uuid
 
-__all__ = ["Fork", "Segment", "build_segments", "find_forks", "read_entries"]
+__all__ = ["Fork", "Segment", "build_segments", "find_forks", "read_entries", "walk"]
 
 _CHAIN_TYPES = frozenset({"user", "assistant", "system", "attachment", "progress"})
 _HEAD_BYTES = 64 * 1024
@@ -28,12 +29,18 @@ _HEAD_BYTES = 64 * 1024
 
 @dataclass
 class Segment:
-    """A run of entries with no branching inside (the last one may branch or be a leaf)."""
+    """A run of entries with no real branching inside (the last one may branch or be a leaf).
+
+    ``entries`` also holds the results of parallel tool calls folded into the run: Claude
+    Code hangs each tool result off its own ``tool_use`` entry, which is not a branch.
+    """
 
     uuids: list[str]
     entries: list[dict[str, Any]]
     children: list[Segment] = field(default_factory=list)
     forks: list[Fork] = field(default_factory=list)
+    id: int = 0
+    parent: int | None = None
 
     @property
     def is_leaf(self) -> bool:
@@ -70,8 +77,48 @@ def _parent(entry: dict[str, Any]) -> str | None:
     return parent if isinstance(parent, str) else None
 
 
+def _tool_use_ids(entry: dict[str, Any]) -> set[str]:
+    message = entry.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if entry.get("type") != "assistant" or not isinstance(content, list):
+        return set()
+    return {
+        str(b.get("id"))
+        for b in content
+        if isinstance(b, dict) and b.get("type") == "tool_use" and b.get("id")
+    }
+
+
+def _answers(entry: dict[str, Any], tool_ids: set[str]) -> bool:
+    """Whether ``entry`` is only tool results for ``tool_ids``."""
+    message = entry.get("message")
+    content = message.get("content") if isinstance(message, dict) else None
+    if entry.get("type") != "user" or not isinstance(content, list) or not content:
+        return False
+    return all(
+        isinstance(b, dict) and b.get("type") == "tool_result" and b.get("tool_use_id") in tool_ids
+        for b in content
+    )
+
+
+def _split_parallel(
+    uuid: str, kids: list[str], nodes: dict[str, dict[str, Any]], children: dict[Any, list[str]]
+) -> tuple[list[str], list[str]]:
+    """(real children, side results of parallel tool calls folded into the run)."""
+    if len(kids) < 2:
+        return kids, []
+    tool_ids = _tool_use_ids(nodes[uuid])
+    if not tool_ids:
+        return kids, []
+    side = [k for k in kids if not children.get(k) and _answers(nodes[k], tool_ids)]
+    real = [k for k in kids if k not in side]
+    if not real:  # every child is a childless result: keep the last as the run's end
+        real, side = [side[-1]], side[:-1]
+    return real, side
+
+
 def build_segments(entries: list[dict[str, Any]]) -> list[Segment]:
-    """Root segments of the entry graph, children in file order."""
+    """Root segments of the entry graph, children in file order (iterative: any depth)."""
     nodes = {
         e["uuid"]: e
         for e in entries
@@ -80,28 +127,43 @@ def build_segments(entries: list[dict[str, Any]]) -> list[Segment]:
     children: dict[str | None, list[str]] = {}
     for uuid, entry in nodes.items():
         parent = _parent(entry)
-        children.setdefault(parent if parent in nodes else None, []).append(uuid)
-
-    def segment_from(start: str) -> Segment:
-        seg = Segment(uuids=[], entries=[])
-        current = start
-        while True:
+        children.setdefault(parent if parent in nodes and parent != uuid else None, []).append(uuid)
+    roots: list[Segment] = []
+    counter = 0
+    # (first uuid of a segment, the segment it hangs under)
+    todo: list[tuple[str, Segment | None]] = [(r, None) for r in reversed(children.get(None, []))]
+    seen: set[str] = set()
+    while todo:
+        start, parent_seg = todo.pop()
+        seg = Segment(
+            uuids=[], entries=[], id=counter, parent=parent_seg.id if parent_seg else None
+        )
+        counter += 1
+        (parent_seg.children if parent_seg else roots).append(seg)
+        current: str | None = start
+        while current is not None and current not in seen:
+            seen.add(current)
             seg.uuids.append(current)
             seg.entries.append(nodes[current])
-            kids = children.get(current, [])
-            if len(kids) != 1:
-                seg.children = [segment_from(k) for k in kids]
-                return seg
-            current = kids[0]
+            real, side = _split_parallel(current, children.get(current, []), nodes, children)
+            for s in side:
+                seen.add(s)
+                seg.entries.append(nodes[s])
+            if len(real) == 1:
+                current = real[0]
+                continue
+            todo.extend((k, seg) for k in reversed(real) if k not in seen)
+            current = None
+    return roots
 
-    import sys
 
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 10_000))
-    try:
-        return [segment_from(root) for root in children.get(None, [])]
-    finally:
-        sys.setrecursionlimit(limit)
+def walk(roots: list[Segment]) -> Iterator[tuple[int, Segment]]:
+    """(depth, segment) in pre-order, without recursion."""
+    stack: list[tuple[int, Segment]] = [(0, r) for r in reversed(roots)]
+    while stack:
+        depth, seg = stack.pop()
+        yield depth, seg
+        stack.extend((depth + 1, c) for c in reversed(seg.children))
 
 
 def _last_fork_origin(path: str, session_id: str) -> tuple[bool, str | None, str | None]:

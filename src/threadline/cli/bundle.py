@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import os
+import tarfile
+from pathlib import Path
+from typing import Any
 
 import click
+import orjson
 
-from ..sessions import list_sessions
-from ..sessions._bundle import export_bundle, import_bundle, read_manifest
-from ._console import echo_json, progress_bar, resolve_session_id
-from ._errors import fail, guarded
+from .._ids import is_uuid
+from ..sessions._bundle import BundleConflictError, export_bundle, import_bundle, read_manifest
+from ..sessions._locate import locate_session
+from ..sessions._paths import config_dir, project_key_for_directory
+from ._backend import open_backend
+from ._console import echo_json, progress_bar
+from ._errors import EXIT_NOT_FOUND, fail, guarded
+from ._safe import one_line
 
 __all__ = ["export_command", "import_command"]
 
@@ -47,18 +55,91 @@ def export_command(
     if not os.path.isdir(parent):
         raise click.BadParameter(f"directory {parent!r} does not exist", param_hint="'--output'")
     if all_sessions:
-        where = os.getcwd() if this_project else None
-        ids = [i.session_id for i in list_sessions(directory=where)]
+        ids = _all_ids(os.getcwd() if this_project else None)
         if not ids:
-            fail("no sessions to export", 3)
+            fail("no sessions to export", EXIT_NOT_FOUND)
     elif session_ids:
-        ids = [resolve_session_id(s) for s in session_ids]
+        with open_backend(None) as backend:
+            ids = [backend.resolve(s) for s in session_ids]
     else:
         raise click.UsageError("give SESSION_IDS or --all")
-    with progress_bar("Exporting sessions") as update:
+    with progress_bar("Exporting sessions", unit="bytes") as update:
         sessions = export_bundle(ids, output, progress=update)
     files = sum(len(s.files) for s in sessions)
     click.echo(f"Exported {len(sessions)} session(s), {files} file(s) to {output}", err=True)
+
+
+def _all_ids(directory: str | None) -> list[str]:
+    """Every session file (of ``directory``'s project, or of all), without reading them."""
+    base = config_dir() / "projects"
+    dirs = [base / project_key_for_directory(directory)] if directory else None
+    if dirs is None:
+        try:
+            dirs = sorted(p for p in base.iterdir() if p.is_dir())
+        except OSError:
+            return []
+    ids: list[str] = []
+    for d in dirs:
+        try:
+            ids.extend(sorted(p.stem for p in d.glob("*.jsonl") if is_uuid(p.stem)))
+        except OSError:
+            continue
+    return ids
+
+
+def _peek_manifest(path: str) -> dict[str, Any] | None:
+    """The bundle's manifest (its first member), unverified: only to plan what to say."""
+    try:
+        with tarfile.open(path, mode="r|gz") as tar:
+            member = tar.next()
+            if member is None or member.name != "manifest.json" or member.size > 64 << 20:
+                return None
+            f = tar.extractfile(member)
+            data = orjson.loads(f.read()) if f is not None else None
+    except (OSError, tarfile.TarError, orjson.JSONDecodeError, EOFError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _plan(path: str, to_directory: str | None, force: bool) -> dict[str, list[tuple[Path, Any]]]:
+    """For each session: its target files and their state before the import.
+
+    Refuses (exit 6) to put a session under a second project where it already exists
+    elsewhere: two copies of one id make every later resume ambiguous.
+    """
+    manifest = _peek_manifest(path)
+    if manifest is None:
+        return {}
+    cfg = config_dir()
+    new_key = project_key_for_directory(to_directory) if to_directory else None
+    out: dict[str, list[tuple[Path, Any]]] = {}
+    for s in manifest.get("sessions") or []:
+        sid, key = s.get("session_id"), s.get("project_key")
+        if not isinstance(sid, str) or not is_uuid(sid) or not isinstance(key, str):
+            continue
+        target_key = new_key or key
+        found = locate_session(sid, None)
+        if found is not None and found.project_dir.name != target_key and not force:
+            raise BundleConflictError(
+                f"session {sid} already exists in project {found.project_dir.name}: importing "
+                f"it into {target_key} would make a second copy (remove one, or --force)"
+            )
+        files = []
+        for rel in s.get("files") or []:
+            if isinstance(rel, str) and new_key and rel.startswith("projects/"):
+                rel = f"projects/{new_key}/" + rel.split("/", 2)[2]
+            if isinstance(rel, str):
+                files.append((cfg / rel, _state(cfg / rel)))
+        out[sid] = files
+    return out
+
+
+def _state(path: Path) -> Any:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 @click.command("import", epilog=_IMPORT_EPILOG, short_help="Verify and restore bundles.")
@@ -76,16 +157,20 @@ def import_command(
     bundles: tuple[str, ...], to_directory: str | None, force: bool, check: bool, as_json: bool
 ) -> None:
     """Verify bundles and restore their sessions; a damaged bundle is refused whole."""
-    report = []
+    report: list[dict[str, Any]] = []
     for path in bundles:
+        plan: dict[str, list[tuple[Path, Any]]] = {}
         if check:
             sessions = read_manifest(path)
         else:
+            plan = _plan(path, to_directory, force)
             with progress_bar(f"Importing {os.path.basename(path)}") as update:
                 sessions = import_bundle(
                     path, directory=to_directory, overwrite=force, progress=update
                 )
         for s in sessions:
+            before = plan.get(s.session_id)
+            unchanged = bool(before) and all(_state(p) == st for p, st in before or [])
             report.append(
                 {
                     "bundle": path,
@@ -94,12 +179,14 @@ def import_command(
                     "cwd": s.cwd,
                     "title": s.title,
                     "files": len(s.files),
+                    "status": "verified" if check else "unchanged" if unchanged else "imported",
                 }
             )
     if as_json:
         echo_json(report)
         return
-    verb = "Verified" if check else "Imported"
+    verbs = {"verified": "Verified", "imported": "Imported", "unchanged": "Already here"}
     for row in report:
-        title = f"  {row['title']}" if row["title"] else ""
+        title = f"  {one_line(row['title'])}" if row["title"] else ""
+        verb = verbs[row["status"]]
         click.echo(f"{verb} {row['session_id']} ({row['files']} file(s)){title}")

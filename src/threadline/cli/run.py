@@ -9,18 +9,21 @@ import anyio
 import click
 import orjson
 
-from .._exceptions import ResultError
-from .._messages import Message, ResultMessage, StreamEvent
-from .._query import query
-from ._agent import agent_flags, build_options, flags_from
-from ._errors import (
-    EXIT_ERROR,
-    EXIT_INTERRUPTED,
-    EXIT_PROVIDER,
-    CliError,
-    handle_errors,
-    interrupted,
+from .._client import AgentClient
+from .._messages import AssistantMessage, Message, ResultMessage, StreamEvent, ToolUseBlock
+from ._agent import (
+    Terminated,
+    agent_flags,
+    build_options,
+    flags_from,
+    interrupt_client,
+    interruptible,
+    wait_for,
 )
+from ._backend import open_backend
+from ._console import short
+from ._errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_PROVIDER, CliError, handle_errors
+from ._safe import json_safe, visible
 from ._wire import to_wire
 
 __all__ = ["run_command"]
@@ -36,7 +39,9 @@ Examples:
 
 
 class _TextPrinter:
-    """Prints text deltas as they arrive; the result text if nothing was streamed."""
+    """Prints text deltas as they arrive (controls made visible); the result text if nothing
+    was streamed. Tool calls, denials and the session id go to stderr: stdout stays the
+    answer, for pipes."""
 
     def __init__(self) -> None:
         self.streamed = False
@@ -49,10 +54,18 @@ class _TextPrinter:
         if self._new_block and not self.at_line_start:
             sys.stdout.write("\n")
         self._new_block = False
-        sys.stdout.write(text)
+        sys.stdout.write(visible(text))
         sys.stdout.flush()
         self.streamed = True
         self.at_line_start = text.endswith("\n")
+
+    def note(self, text: str) -> None:
+        """A line on stderr (after ending the answer's current line)."""
+        if not self.at_line_start:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.at_line_start = True
+        click.echo(text, err=True)
 
     def handle(self, msg: Message) -> None:
         if isinstance(msg, StreamEvent):
@@ -62,26 +75,54 @@ class _TextPrinter:
             delta = event.get("delta") or {}
             if event.get("type") == "content_block_delta" and delta.get("type") == "text_delta":
                 self.write(str(delta.get("text", "")))
-        elif isinstance(msg, ResultMessage) and not msg.is_error:
-            if not self.streamed and msg.result:
-                self.write(msg.result)
-            if self.streamed and not self.at_line_start:
-                sys.stdout.write("\n")
-                sys.stdout.flush()
+        elif isinstance(msg, AssistantMessage):
+            for block in msg.content:
+                if isinstance(block, ToolUseBlock):
+                    self.note(f"⏺ {short(block.name, 60)}({tool_args(block.input)})")
+        elif isinstance(msg, ResultMessage):
+            self._result(msg)
+
+    def _result(self, msg: ResultMessage) -> None:
+        if not msg.is_error and not self.streamed and msg.result:
+            self.write(msg.result)
+        if self.streamed and not self.at_line_start:
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            self.at_line_start = True
+        for denial in msg.permission_denials or []:
+            name = denial.get("tool_name") if isinstance(denial, dict) else None
+            tool_input = denial.get("tool_input") if isinstance(denial, dict) else None
+            self.note(
+                f"✗ denied: {short(str(name), 60)}({tool_args(tool_input)}) "
+                "(allow it with --allowed-tools or --permission-mode)"
+            )
+        aborted = (msg.terminal_reason or "").startswith("aborted")
+        if msg.session_id and (aborted or not msg.is_error):  # an error is one line
+            self.note(f"session {msg.session_id} (resume: threadline run -r {msg.session_id[:8]})")
+
+
+def tool_args(value: object) -> str:
+    """A tool input as compact JSON on one line (not a Python repr), cut short."""
+    try:
+        text = orjson.dumps(value).decode() if isinstance(value, dict) else str(value)
+    except TypeError:
+        text = str(value)
+    return short(text, 80)
 
 
 def _dump(obj: Any) -> str:
-    return orjson.dumps(obj, default=str).decode()
+    return json_safe(orjson.dumps(obj, default=str).decode())
 
 
 async def _run(
-    prompt: str, options: Any, fmt: str, partial: bool, verbose: bool
+    client: AgentClient, prompt: str, fmt: str, partial: bool, verbose: bool
 ) -> ResultMessage | None:
     printer = _TextPrinter()
     collected: list[dict[str, Any]] = []
     result: ResultMessage | None = None
+    await client.connect(prompt)
     try:
-        async for msg in query(prompt=prompt, options=options):
+        async for msg in client.drain():
             if isinstance(msg, ResultMessage):
                 result = msg
             if fmt == "text":
@@ -93,10 +134,9 @@ async def _run(
                 sys.stdout.flush()
             elif not isinstance(msg, StreamEvent):
                 collected.append(to_wire(msg))
-    except ResultError:
-        if result is None:  # no result came first (an unknown --resume): a real failure
-            raise
-        # query() raises after an error result (as the official SDK); _check reports it
+    finally:
+        with anyio.CancelScope(shield=True):
+            await client.disconnect()
     if fmt == "json":
         if verbose:
             sys.stdout.write(_dump(collected) + "\n")
@@ -105,7 +145,11 @@ async def _run(
     return result
 
 
-def _check(result: ResultMessage | None) -> None:
+def _check(result: ResultMessage | None, stop: BaseException | None) -> None:
+    if stop is not None:
+        code = 128 + stop.signum if isinstance(stop, Terminated) else EXIT_INTERRUPTED
+        what = f"terminated ({stop})" if isinstance(stop, Terminated) else "interrupted"
+        raise CliError(what, code)
     if result is None:
         raise CliError("the run ended without a result", EXIT_ERROR)
     if not result.is_error:
@@ -150,10 +194,9 @@ def run_command(prompt: str | None, fmt: str, partial: bool, verbose: bool, **pa
         prompt = sys.stdin.read()
     if not prompt or not prompt.strip():
         raise click.UsageError("PROMPT is empty")
-    with handle_errors():
-        options = build_options(flags, partial=(fmt == "text" or partial))
-        try:
-            result = anyio.run(_run, prompt, options, fmt, partial, verbose)
-        except KeyboardInterrupt:
-            interrupted()
-    _check(result)
+    with handle_errors(), interruptible(), open_backend(flags.store_url) as backend:
+        options = build_options(flags, backend, partial=(fmt == "text" or partial))
+        client = AgentClient(options)
+        future = backend.portal.start_task_soon(_run, client, prompt, fmt, partial, verbose)
+        result, stop = wait_for(future, on_interrupt=interrupt_client(backend, client))
+    _check(result, stop)

@@ -1,20 +1,26 @@
-"""``threadline sessions show ID``: the conversation, or with ``--tree`` its branches."""
+"""``threadline sessions show ID``: the conversation, or with ``--tree`` its branches.
+
+Everything shown comes from the transcript and is untrusted: text goes through
+:func:`._safe.visible` (control characters made visible) and is written without rich's
+word wrapping, so a 16 MB message costs linear time; by default each block is cut at
+:data:`._safe.MAX_FIELD` characters with a marker (``--full`` shows it all).
+"""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import asdict
 from typing import Any
 
 import click
 from rich.markup import escape
-from rich.tree import Tree
 
-from ..sessions import get_session_messages
-from ..sessions._locate import locate_session
 from ..sessions._paths import projects_dir
-from ._console import echo_json, out_console, resolve_session_id, short
+from ._backend import Backend, open_backend, store_option
+from ._console import echo_json, out_console, short
 from ._errors import EXIT_NOT_FOUND, fail, guarded
-from ._tree import Fork, Segment, attach_forks, build_segments, find_forks, read_entries
+from ._safe import MAX_FIELD, clip, visible
+from ._tree import Fork, Segment, attach_forks, build_segments, find_forks, walk
 
 __all__ = ["show_command"]
 
@@ -25,42 +31,59 @@ Examples:
   threadline sessions show 1f0e --json | jq '.[] | .message.content'
 """
 
+_JSON_DEPTH = 100
+"""Nesting depth of ``roots`` in ``--tree --json`` (deeper segments: ``{"continued": id}``)."""
+_INDENT_CAP = 40
 
-def _block_lines(block: dict[str, Any]) -> list[str]:
+
+def _block_lines(block: dict[str, Any], limit: int) -> list[tuple[str, str]]:
+    """(style, plain text) lines of one content block."""
     kind = block.get("type")
     if kind == "text":
-        return [str(block.get("text", ""))]
+        return [("", clip(str(block.get("text", "")), limit))]
     if kind == "tool_use":
-        return [
-            f"[dim]⏺ {escape(str(block.get('name')))}({escape(short(str(block.get('input')), 80))})[/]"
-        ]
+        return [("dim", f"⏺ {short(str(block.get('name')), 60)}({_args(block.get('input'))})")]
     if kind == "tool_result":
         content = block.get("content")
         if isinstance(content, list):
             content = " ".join(str(c.get("text", "")) for c in content if isinstance(c, dict))
-        return [f"[dim]  ⎿ {escape(short(str(content or ''), 100))}[/]"]
+        return [("dim", f"  ⎿ {short(str(content or ''), 100)}")]
     if kind == "thinking":
-        return [f"[dim italic]✻ {escape(short(str(block.get('thinking', '')), 100))}[/]"]
+        return [("dim italic", f"✻ {short(str(block.get('thinking', '')), 100)}")]
     return []
 
 
-def _print_conversation(session_id: str) -> None:
-    messages = get_session_messages(session_id, strict=True)
+def _args(value: object) -> str:
+    """A tool input as compact JSON (not a Python repr), on one line, cut short."""
+    import orjson
+
+    try:
+        text = orjson.dumps(value).decode() if isinstance(value, dict) else str(value)
+    except TypeError:
+        text = str(value)
+    return short(text, 80)
+
+
+def _print_conversation(backend: Backend, session_id: str, limit: int) -> None:
     console = out_console()
-    for m in messages:
+    out = sys.stdout
+    for m in backend.messages(session_id):
         content = m.message.get("content") if isinstance(m.message, dict) else None
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
-        style = "bold cyan" if m.type == "user" else "bold green"
-        rendered: list[str] = []
-        for block in blocks:
+        lines: list[tuple[str, str]] = []
+        for block in blocks if isinstance(blocks, list) else []:
             if isinstance(block, dict):
-                for line in _block_lines(block):
-                    rendered.append(line if line.startswith("[dim") else escape(line))
-        if not rendered:
+                lines.extend(_block_lines(block, limit))
+        if not lines:
             continue
-        console.print(f"[{style}]{m.type}[/] [dim]{m.uuid}[/]")
-        for line in rendered:
-            console.print(line)
+        style = "bold cyan" if m.type == "user" else "bold green"
+        console.print(f"[{style}]{escape(m.type)}[/] [dim]{escape(visible(m.uuid))}[/]")
+        for style, text in lines:
+            if style:
+                console.print(f"[{style}]{escape(text)}[/]", soft_wrap=True)
+            else:  # plain text: no wrapping work, linear in its length
+                out.write(visible(text) + "\n")
+                out.flush()
         console.print()
 
 
@@ -71,7 +94,7 @@ def _text_of(entry: dict[str, Any]) -> str:
     content = message.get("content")
     if isinstance(content, str):
         return content
-    for block in content or []:
+    for block in content if isinstance(content, list) else []:
         if isinstance(block, dict) and block.get("type") == "text" and block.get("text"):
             return str(block["text"])
         if isinstance(block, dict) and block.get("type") == "tool_use":
@@ -81,8 +104,12 @@ def _text_of(entry: dict[str, Any]) -> str:
     return ""
 
 
+def _messages(seg: Segment) -> list[dict[str, Any]]:
+    return [e for e in seg.entries if e.get("type") in ("user", "assistant")]
+
+
 def _segment_label(seg: Segment) -> str:
-    msgs = [e for e in seg.entries if e.get("type") in ("user", "assistant")]
+    msgs = _messages(seg)
     first = short(_text_of(msgs[0]), 40) if msgs else ""
     last = short(_text_of(msgs[-1]), 40) if len(msgs) > 1 else ""
     label = f"[bold]{len(msgs)} msg[/]"
@@ -90,7 +117,7 @@ def _segment_label(seg: Segment) -> str:
         label += f" «{escape(first)}»"
     if last:
         label += f" … «{escape(last)}»"
-    end = seg.uuids[-1]
+    end = escape(visible(seg.uuids[-1]))
     if seg.is_leaf:
         label += f"  [green]● leaf {end}[/]"
     else:
@@ -98,76 +125,102 @@ def _segment_label(seg: Segment) -> str:
     return label
 
 
-def _add_forks(node: Tree, forks: list[Fork]) -> None:
-    for fork in forks:
+def _fork_lines(forks: list[Fork], depth: int) -> list[tuple[int, str]]:
+    out: list[tuple[int, str]] = []
+    stack = [(depth, f) for f in reversed(forks)]
+    while stack:
+        d, fork = stack.pop()
         title = f" «{escape(short(fork.title, 40))}»" if fork.title else ""
-        child = node.add(f"[magenta]⤷ fork {fork.session_id}[/]{title}")
-        _add_forks(child, fork.forks)
+        out.append((d, f"[magenta]⤷ fork {escape(visible(fork.session_id))}[/]{title}"))
+        stack.extend((d + 1, f) for f in reversed(fork.forks))
+    return out
 
 
-def _add_segment(node: Tree, seg: Segment) -> None:
-    child = node.add(_segment_label(seg))
-    _add_forks(child, seg.forks)
-    for sub in seg.children:
-        _add_segment(child, sub)
-
-
-def _tree_json(seg: Segment) -> dict[str, Any]:
+def _segment_json(seg: Segment) -> dict[str, Any]:
     return {
+        "id": seg.id,
+        "parent": seg.parent,
         "first_uuid": seg.uuids[0],
         "last_uuid": seg.uuids[-1],
-        "messages": sum(1 for e in seg.entries if e.get("type") in ("user", "assistant")),
+        "messages": len(_messages(seg)),
         "leaf": seg.is_leaf,
         "forks": [asdict(f) for f in seg.forks],
-        "children": [_tree_json(c) for c in seg.children],
     }
 
 
-def _print_tree(session_id: str, as_json: bool) -> None:
-    loc = locate_session(session_id, None)
-    if loc is None:
-        fail(f"Session {session_id} not found under {projects_dir()}", EXIT_NOT_FOUND)
-    roots = build_segments(read_entries(loc.path))
-    unplaced = attach_forks(roots, find_forks(projects_dir(), session_id))
-    leaves: list[str] = []
-    branch_points: list[str] = []
-    stack = list(roots)
+def _nested(roots: list[Segment]) -> list[dict[str, Any]]:
+    """``roots`` as nested dicts, built without recursion, cut at :data:`_JSON_DEPTH`."""
+    top: list[dict[str, Any]] = []
+    stack: list[tuple[Segment, list[dict[str, Any]], int]] = [(r, top, 0) for r in reversed(roots)]
     while stack:
-        seg = stack.pop()
-        (leaves if seg.is_leaf else branch_points).append(seg.uuids[-1])
-        stack.extend(seg.children)
+        seg, into, depth = stack.pop()
+        if depth >= _JSON_DEPTH:
+            into.append({"continued": seg.id})
+            continue
+        node = {**_segment_json(seg), "children": []}
+        del node["parent"]
+        into.append(node)
+        stack.extend((c, node["children"], depth + 1) for c in reversed(seg.children))
+    return top
+
+
+def _print_tree(backend: Backend, session_id: str, as_json: bool) -> None:
+    roots = build_segments(backend.entries(session_id))
+    forks: list[Fork] = []
+    if backend.store is None:
+        forks = find_forks(projects_dir(), session_id)
+    unplaced = attach_forks(roots, forks)
+    segments = [seg for _, seg in walk(roots)]
+    if not segments and not unplaced:
+        fail(f"Session {session_id} has no messages", EXIT_NOT_FOUND)
+    leaves = [s.uuids[-1] for s in segments if s.is_leaf]
+    branch_points = [s.uuids[-1] for s in segments if not s.is_leaf]
     if as_json:
         echo_json(
             {
                 "session_id": session_id,
                 "leaves": leaves,
                 "branch_points": branch_points,
-                "roots": [_tree_json(r) for r in roots],
+                "segments": [_segment_json(s) for s in segments],
+                "roots": _nested(roots),
                 "unplaced_forks": [asdict(f) for f in unplaced],
             }
         )
         return
-    tree = Tree(
-        f"[bold]{session_id}[/]  [dim]{len(leaves)} leaf/leaves, "
+    console = out_console()
+    console.print(
+        f"[bold]{escape(session_id)}[/]  [dim]{len(leaves)} leaf/leaves, "
         f"{len(branch_points)} branch point(s)[/]"
     )
-    for root in roots:
-        _add_segment(tree, root)
-    _add_forks(tree, unplaced)
-    out_console().print(tree)
+    lines: list[tuple[int, str]] = []
+    for depth, seg in walk(roots):
+        lines.append((depth, _segment_label(seg)))
+        lines.extend(_fork_lines(seg.forks, depth + 1))
+    lines.extend(_fork_lines(unplaced, 0))
+    for depth, label in lines:
+        pad = "  " * min(depth, _INDENT_CAP)
+        deeper = f"[dim]({depth})[/] " if depth > _INDENT_CAP else ""
+        console.print(f"{pad}{'└ ' if depth else ''}{deeper}{label}", soft_wrap=True)
 
 
 @click.command("show", epilog=_EPILOG)
 @click.argument("session_id")
 @click.option("--tree", is_flag=True, help="Draw the branch structure (branches and forks).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option(
+    "--full", is_flag=True, help=f"Show long messages whole (default: cut at {MAX_FIELD:,} chars)."
+)
+@store_option
 @guarded
-def show_command(session_id: str, tree: bool, as_json: bool) -> None:
+def show_command(
+    session_id: str, tree: bool, as_json: bool, full: bool, store_url: str | None
+) -> None:
     """Print the conversation of SESSION_ID (an id or a unique prefix)."""
-    sid = resolve_session_id(session_id)
-    if tree:
-        _print_tree(sid, as_json)
-    elif as_json:
-        echo_json([asdict(m) for m in get_session_messages(sid, strict=True)])
-    else:
-        _print_conversation(sid)
+    with open_backend(store_url) as backend:
+        sid = backend.resolve(session_id)
+        if tree:
+            _print_tree(backend, sid, as_json)
+        elif as_json:
+            echo_json([asdict(m) for m in backend.messages(sid)])
+        else:
+            _print_conversation(backend, sid, 0 if full else MAX_FIELD)

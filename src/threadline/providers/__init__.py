@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._base import ModelRequest, ModelResponse, Provider, StreamItem
 from ._pricing import ModelPrice, cost_usd, model_price, price_for, register_model_price
-from ._retry import RetryPolicy
+from ._retry import RetryEvent, RetryPolicy
 
 if TYPE_CHECKING:
     from .anthropic import AnthropicProvider
@@ -19,6 +19,7 @@ __all__ = [
     "ModelResponse",
     "OpenAIProvider",
     "Provider",
+    "RetryEvent",
     "RetryPolicy",
     "StreamItem",
     "cost_usd",

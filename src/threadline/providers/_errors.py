@@ -22,7 +22,7 @@ from .._exceptions import (
     RateLimitError,
 )
 from ._base import ModelResponse, StreamItem
-from ._retry import RetryPolicy, is_retryable_status, retry_delay
+from ._retry import RetryEvent, RetryPolicy, is_retryable_status, retry_delay
 
 __all__ = [
     "Assembly",
@@ -142,9 +142,10 @@ async def stream_with_retries(
             if not assembly.finished:
                 raise Attempt(ProviderConnectionError(cut_message), retryable=True)
         except Attempt as failure:
-            if not failure.retryable or attempt >= policy.max_retries:
+            delay = _next_delay(policy, attempt, failure, time.monotonic() - started)
+            if delay is None:
                 raise failure.error from failure.__cause__
-            await anyio.sleep(retry_delay(policy, attempt, failure.headers))
+            await anyio.sleep(delay)
             attempt += 1
             continue
         for event in assembly.finish():
@@ -158,6 +159,28 @@ async def stream_with_retries(
             attempts=attempt + 1,
         )
         return
+
+
+def _next_delay(
+    policy: RetryPolicy, attempt: int, failure: Attempt, elapsed: float
+) -> float | None:
+    """The wait before the next attempt (telling ``policy.on_retry``), or None: give up."""
+    if not failure.retryable or attempt >= policy.max_retries:
+        return None
+    delay = retry_delay(policy, attempt, failure.headers)
+    if policy.max_elapsed_s is not None and elapsed + delay > policy.max_elapsed_s:
+        return None
+    if policy.on_retry is not None:
+        policy.on_retry(
+            RetryEvent(
+                attempt=attempt + 1,
+                max_retries=policy.max_retries,
+                delay_s=delay,
+                elapsed_s=elapsed,
+                error=failure.error,
+            )
+        )
+    return delay
 
 
 async def first_response(items: AsyncGenerator[StreamItem, None]) -> ModelResponse:

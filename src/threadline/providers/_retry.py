@@ -3,6 +3,9 @@
 Retried: connection failures and cut or corrupt streams, 408, 409, 429, 529 and every 5xx.
 The wait is the server's ``retry-after-ms`` / ``retry-after`` when given (capped at
 ``max_delay_s``), else exponential backoff ``base_delay_s * 2**attempt`` with ±25 % jitter.
+``max_elapsed_s`` bounds the whole request: no retry is started whose wait would end past
+it. ``on_retry`` is told of every retry before its wait (:class:`RetryEvent`), so a user
+interface can show what is happening instead of silence.
 """
 
 from __future__ import annotations
@@ -10,12 +13,27 @@ from __future__ import annotations
 import email.utils
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["RetryPolicy", "is_retryable_status", "retry_delay"]
+__all__ = ["RetryEvent", "RetryPolicy", "is_retryable_status", "retry_delay"]
 
 _RETRYABLE_STATUS = frozenset({408, 409, 429, 529})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryEvent:
+    """A failed attempt that is about to be retried."""
+
+    attempt: int
+    """The attempt that failed (1 for the first request)."""
+    max_retries: int
+    delay_s: float
+    """How long the provider waits before the next attempt."""
+    elapsed_s: float
+    """Seconds since the request started."""
+    error: Exception
+    """Why the attempt failed (a :class:`~threadline.ProviderError`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,6 +43,11 @@ class RetryPolicy:
     max_retries: int = 8
     base_delay_s: float = 0.5
     max_delay_s: float = 32.0
+    max_elapsed_s: float | None = None
+    """Give up rather than start a retry whose wait would end later than this many seconds
+    after the request started (None: only ``max_retries`` bounds it)."""
+    on_retry: Callable[[RetryEvent], None] | None = None
+    """Called before each retry's wait (on the event loop: keep it quick)."""
 
 
 def is_retryable_status(status: int) -> bool:

@@ -40,7 +40,7 @@ import tarfile
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -50,7 +50,7 @@ import orjson
 from .._exceptions import SessionNotFoundError, StorageError, ThreadlineError
 from .._ids import validate_session_id
 from .._version import __version__
-from ._filelog import ensure_private_dir, read_complete
+from ._filelog import ensure_private_dir
 from ._locate import locate_session, search_description
 from ._paths import config_dir as _config_dir, project_key_for_directory
 from ._snapshot import SNAPSHOT_NAME
@@ -112,44 +112,127 @@ def _walk(root: Path) -> list[Path]:
     return out
 
 
+@dataclass
+class _Source:
+    """One file to bundle: its first ``length`` bytes (plus a newline when ``add_newline``)."""
+
+    path: Path
+    length: int
+    add_newline: bool = False
+    sha256: str = ""
+
+    @property
+    def size(self) -> int:
+        return self.length + self.add_newline
+
+    def chunks(self) -> Iterator[bytes]:
+        """The bytes, read in 1 MiB chunks (constant memory)."""
+        left = self.length
+        with open(self.path, "rb") as f:
+            while left > 0:
+                chunk = f.read(min(_CHUNK, left))
+                if not chunk:
+                    raise StorageError(f"{self.path} shrank during export: try again")
+                left -= len(chunk)
+                yield chunk
+        if self.add_newline:
+            yield b"\n"
+
+
+class _HashingReader(io.RawIOBase):
+    """A file object over :meth:`_Source.chunks` that hashes what ``tarfile`` reads."""
+
+    def __init__(self, source: _Source, on_bytes: Callable[[int], None]) -> None:
+        self._chunks = source.chunks()
+        self._buf = b""
+        self.digest = hashlib.sha256()
+        self._on_bytes = on_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buf) < size:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                break
+            self._buf += chunk
+        out, self._buf = (self._buf, b"") if size < 0 else (self._buf[:size], self._buf[size:])
+        self.digest.update(out)
+        self._on_bytes(len(out))
+        return out
+
+
+def _transcript_source(path: Path) -> _Source:
+    """The transcript up to its last complete line (a torn last line is left out)."""
+    total = 0
+    last_newline = -1
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            cut = chunk.rfind(b"\n")
+            if cut >= 0:
+                last_newline = total + cut
+            total += len(chunk)
+        if last_newline + 1 == total:
+            return _Source(path, total)
+        f.seek(last_newline + 1)
+        tail = f.read(total - last_newline - 1)
+    try:
+        if isinstance(orjson.loads(tail), dict):
+            return _Source(path, total, add_newline=True)
+    except orjson.JSONDecodeError:
+        pass
+    return _Source(path, last_newline + 1)
+
+
 def _session_files(
     cfg: Path, session_id: str, directory: str | None
-) -> tuple[BundleSession, dict[str, bytes | Path]]:
+) -> tuple[BundleSession, dict[str, _Source]]:
     validate_session_id(session_id)
     loc = locate_session(session_id, directory, cfg / "projects")
     if loc is None:
         raise SessionNotFoundError(session_id, search_description(directory))
     key = loc.project_dir.name
-    files: dict[str, bytes | Path] = {f"projects/{key}/{session_id}.jsonl": read_complete(loc.path)}
+    transcript = _transcript_source(loc.path)
+    files: dict[str, _Source] = {f"projects/{key}/{session_id}.jsonl": transcript}
     side = loc.project_dir / session_id
     for path in _walk(side):
         if path.name.startswith(SNAPSHOT_NAME):
             continue  # a local cache (stale on any other host), not session data
-        files[f"projects/{key}/{session_id}/{path.relative_to(side).as_posix()}"] = path
+        files[f"projects/{key}/{session_id}/{path.relative_to(side).as_posix()}"] = _Source(
+            path, path.stat().st_size
+        )
     history = cfg / "file-history" / session_id
     for path in _walk(history):
-        files[f"file-history/{session_id}/{path.relative_to(history).as_posix()}"] = path
-    transcript = files[f"projects/{key}/{session_id}.jsonl"]
-    cwd, title = _meta(transcript if isinstance(transcript, bytes) else b"")
+        files[f"file-history/{session_id}/{path.relative_to(history).as_posix()}"] = _Source(
+            path, path.stat().st_size
+        )
+    cwd, title = _meta(transcript)
     return BundleSession(session_id, key, cwd, title, tuple(files)), files
 
 
-def _meta(data: bytes) -> tuple[str | None, str | None]:
+def _meta(source: _Source) -> tuple[str | None, str | None]:
+    """(first cwd, last custom title) of a transcript, read line by line."""
     cwd: str | None = None
     title: str | None = None
-    for line in data.splitlines():
-        if b'"cwd"' not in line and b'"customTitle"' not in line:
-            continue
-        try:
-            entry = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue
-        if not isinstance(entry, dict):
-            continue
-        if cwd is None and isinstance(entry.get("cwd"), str):
-            cwd = entry["cwd"]
-        if isinstance(entry.get("customTitle"), str):
-            title = entry["customTitle"]
+    left = source.length
+    with open(source.path, "rb") as f:
+        for line in f:
+            if left <= 0:
+                break
+            left -= len(line)
+            if b'"cwd"' not in line and b'"customTitle"' not in line:
+                continue
+            try:
+                entry = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if not isinstance(entry, dict):
+                continue
+            if cwd is None and isinstance(entry.get("cwd"), str):
+                cwd = entry["cwd"]
+            if isinstance(entry.get("customTitle"), str):
+                title = entry["customTitle"]
     return cwd, title
 
 
@@ -161,27 +244,28 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def export_bundle(
-    session_ids: Sequence[str],
-    out: str | os.PathLike[str],
-    *,
-    directory: str | None = None,
-    config_dir: str | os.PathLike[str] | None = None,
-    progress: Progress | None = None,
-) -> list[BundleSession]:
-    """Write the sessions (with subagents and file history) to one bundle file at ``out``."""
-    cfg = _config_dir(config_dir)
-    if not session_ids:
-        raise ThreadlineError("nothing to export")
-    sessions: list[BundleSession] = []
-    contents: dict[str, bytes] = {}
-    for done, sid in enumerate(session_ids, 1):
-        session, files = _session_files(cfg, sid, directory)
-        sessions.append(session)
-        for rel, src in files.items():
-            contents[rel] = src if isinstance(src, bytes) else src.read_bytes()
-        if progress is not None:
-            progress(done, len(session_ids))
+def _add_source(
+    tar: tarfile.TarFile, rel: str, source: _Source, on_bytes: Callable[[int], None]
+) -> None:
+    info = tarfile.TarInfo(f"files/{rel}")
+    info.size = source.size
+    info.mode = 0o600
+    info.mtime = int(time.time())
+    reader = _HashingReader(source, on_bytes)
+    tar.addfile(info, reader)
+    if reader.digest.hexdigest() != source.sha256:
+        raise StorageError(f"{source.path} was rewritten during export: try again")
+
+
+def _hash(source: _Source, on_bytes: Callable[[int], None]) -> None:
+    digest = hashlib.sha256()
+    for chunk in source.chunks():
+        digest.update(chunk)
+        on_bytes(len(chunk))
+    source.sha256 = digest.hexdigest()
+
+
+def _manifest(sessions: list[BundleSession], sources: dict[str, _Source]) -> bytes:
     manifest = {
         "format": FORMAT,
         "version": VERSION,
@@ -197,23 +281,58 @@ def export_bundle(
             }
             for s in sessions
         ],
-        "files": {
-            rel: {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-            for rel, data in contents.items()
-        },
+        "files": {rel: {"sha256": src.sha256, "size": src.size} for rel, src in sources.items()},
     }
-    manifest_bytes = orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    return orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+
+
+def export_bundle(
+    session_ids: Sequence[str],
+    out: str | os.PathLike[str],
+    *,
+    directory: str | None = None,
+    config_dir: str | os.PathLike[str] | None = None,
+    progress: Progress | None = None,
+) -> list[BundleSession]:
+    """Write the sessions (with subagents and file history) to one bundle file at ``out``.
+
+    Streams: a first pass hashes every file (the manifest comes first in the bundle), the
+    second writes them, so memory stays constant whatever the sessions weigh. ``progress``
+    gets ``(bytes done, bytes total)`` over both passes.
+    """
+    cfg = _config_dir(config_dir)
+    if not session_ids:
+        raise ThreadlineError("nothing to export")
+    sessions: list[BundleSession] = []
+    sources: dict[str, _Source] = {}
+    for sid in session_ids:
+        session, files = _session_files(cfg, sid, directory)
+        sessions.append(session)
+        sources.update(files)
+    total = 2 * sum(src.size for src in sources.values())
+    done = 0
+
+    def step(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress is not None and n:
+            progress(done, total)
+
+    for src in sources.values():
+        _hash(src, step)
+    manifest_bytes = _manifest(sessions, sources)
     target = Path(out)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
         # 0600 like the transcripts it holds (tarfile.open would create it 0644 by umask)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-        with open(fd, "wb") as raw, tarfile.open(
-            fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT
-        ) as tar:
+        with (
+            open(fd, "wb") as raw,
+            tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as tar,
+        ):
             _add(tar, "manifest.json", manifest_bytes)
-            for rel, data in contents.items():
-                _add(tar, f"files/{rel}", data)
+            for rel, src in sources.items():
+                _add_source(tar, rel, src, step)
             seal = {"manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
             _add(tar, "seal.json", orjson.dumps(seal))
         os.replace(tmp, target)
@@ -221,6 +340,8 @@ def export_bundle(
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+    if progress is not None:
+        progress(total, total)
     return sessions
 
 
