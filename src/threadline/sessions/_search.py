@@ -15,7 +15,15 @@ meta entries are not), titles (``custom-title``) and compaction summaries. Each 
 the session id and message uuid, so a hit leads straight to ``resume_session_at``.
 
 Several processes may update the index at once: each file is re-checked and written in
-one ``BEGIN IMMEDIATE`` transaction.
+one ``BEGIN IMMEDIATE`` transaction. When the config dir cannot be written (a read-only
+history), the index is built in memory for the one search instead.
+
+Snippets are cut here, not by FTS5's ``snippet()`` (which is quadratic in the number of
+matches: minutes for a word repeated through a 4 MB message): a window of about 16 words
+around the first match, found by one regex scan, so a hit costs time linear in its text
+and the snippet is bounded whatever the message weighs. The same matching serves
+:func:`scan_documents`, the search of sessions that have no index (stores, encrypted
+sessions: nothing derived from their plaintext is written anywhere).
 """
 
 from __future__ import annotations
@@ -23,8 +31,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +43,16 @@ from .._exceptions import StorageError, UserError
 from .._ids import is_uuid
 from ._paths import config_dir as _config_dir, project_key_for_directory
 
-__all__ = ["IndexStats", "SearchHit", "SearchIndex", "search_sessions"]
+__all__ = [
+    "IndexStats",
+    "SearchHit",
+    "SearchIndex",
+    "documents",
+    "make_snippet",
+    "query_terms",
+    "scan_documents",
+    "search_sessions",
+]
 
 _SCHEMA_VERSION = 1
 _FINGERPRINT = 256
@@ -128,6 +146,94 @@ def _documents(entry: dict[str, Any]) -> Iterator[tuple[str | None, str, str]]:
         yield uuid, "summary", entry["summary"]
 
 
+documents = _documents
+
+_SNIPPET_CHARS = 120
+"""Characters of context on each side of the first match."""
+_FTS_WORDS = re.compile(r"[\w*]+")
+_FTS_KEYWORDS = frozenset({"AND", "OR", "NOT", "NEAR"})
+
+
+def query_terms(query: str, *, raw: bool = False) -> list[tuple[str, bool]]:
+    """(lower-cased term, is a prefix) for each word of a query (FTS5 keywords left out)."""
+    out: list[tuple[str, bool]] = []
+    words = _FTS_WORDS.findall(query) if raw else query.split()
+    for word in words:
+        if raw and word in _FTS_KEYWORDS:
+            continue
+        prefix = word.endswith("*")
+        term = word.rstrip("*").strip("\"'").lower()
+        if term:
+            out.append((term, prefix))
+    return out
+
+
+def _term_pattern(terms: list[tuple[str, bool]]) -> re.Pattern[str] | None:
+    if not terms:
+        return None
+    parts = [re.escape(t) + (r"\w*" if prefix else r"(?!\w)") for t, prefix in terms]
+    return re.compile(r"(?<!\w)(?:" + "|".join(parts) + ")", re.IGNORECASE)
+
+
+def make_snippet(
+    body: str, terms: list[tuple[str, bool]], markers: tuple[str, str] = ("[", "]")
+) -> str:
+    """About 16 words around the first match of ``terms`` in ``body``, matches marked.
+
+    Linear in ``len(body)`` up to the first match, bounded in its output; without a match
+    (diacritics folded by the index, say) the start of the body.
+    """
+    pattern = _term_pattern(terms)
+    found = pattern.search(body) if pattern is not None else None
+    center = found.start() if found else 0
+    start = max(0, center - _SNIPPET_CHARS)
+    stop = min(len(body), center + _SNIPPET_CHARS)
+    if start > 0:
+        space = body.find(" ", start, center)
+        start = space + 1 if space >= 0 else start
+    if stop < len(body):
+        space = body.rfind(" ", center, stop)
+        stop = space if space > center else stop
+    window = body[start:stop]
+    if pattern is not None:
+        window = pattern.sub(lambda m: f"{markers[0]}{m.group()}{markers[1]}", window)
+    return ("…" if start > 0 else "") + window + ("…" if stop < len(body) else "")
+
+
+def _matches_all(text: str, terms: list[tuple[str, bool]]) -> bool:
+    return all(
+        re.search(r"(?<!\w)" + re.escape(t) + (r"" if p else r"(?!\w)"), text, re.IGNORECASE)
+        for t, p in terms
+    )
+
+
+def scan_documents(
+    entries: Iterable[dict[str, Any]],
+    query: str,
+    *,
+    session_id: str,
+    project_key: str,
+    markers: tuple[str, str] = ("[", "]"),
+) -> Iterator[SearchHit]:
+    """Hits in one session's entries, without an index (every word must occur)."""
+    terms = query_terms(query)
+    if not terms:
+        raise UserError("search needs at least one word")
+    for entry in entries:
+        ts = entry.get("timestamp") if isinstance(entry.get("timestamp"), str) else None
+        for uuid, role, text in _documents(entry):
+            if _matches_all(text, terms):
+                yield SearchHit(
+                    session_id=session_id,
+                    message_uuid=uuid,
+                    snippet=make_snippet(text, terms, markers),
+                    rank=0.0,
+                    role=role,
+                    project_key=project_key,
+                    timestamp=ts,
+                )
+
+
 def fts_query(text: str) -> str:
     """Words as an FTS5 query: every word must occur (``word*`` matches a prefix)."""
     terms: list[str] = []
@@ -149,6 +255,9 @@ class SearchIndex:
         self.config_dir = _config_dir(config_dir)
         self.path = self.config_dir / "threadline" / "search.sqlite3"
         self._db: sqlite3.Connection | None = None
+        self.in_memory = False
+        """True when the index on disk could not be opened or written: it lives in memory."""
+        self.fallback_reason = ""
 
     def __enter__(self) -> SearchIndex:
         return self
@@ -166,6 +275,23 @@ class SearchIndex:
     def _conn(self) -> sqlite3.Connection:
         if self._db is not None:
             return self._db
+        try:
+            self._db = self._open_disk()
+        except StorageError as exc:
+            if "FTS5" in str(exc):
+                raise
+            self.fallback_reason = str(exc)
+            self._db = self._open_memory()
+        return self._db
+
+    def _open_memory(self) -> sqlite3.Connection:
+        db = sqlite3.connect(":memory:", isolation_level=None)
+        for statement in _SCHEMA:
+            db.execute(statement)
+        self.in_memory = True
+        return db
+
+    def _open_disk(self) -> sqlite3.Connection:
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             fresh = not self.path.exists()
@@ -192,7 +318,6 @@ class SearchIndex:
             raise StorageError(f"cannot open the search index {self.path}: {exc}") from exc
         except (sqlite3.Error, OSError) as exc:
             raise StorageError(f"cannot open the search index {self.path}: {exc}") from exc
-        self._db = db
         return db
 
     # -- keeping current ---------------------------------------------------------------
@@ -356,33 +481,37 @@ class SearchIndex:
         ``markers`` wrap the matched terms in snippets.
         """
         match = query if raw else fts_query(query)
+        terms = query_terms(query, raw=raw)
         sql = (
-            "SELECT m.session_id, m.uuid, m.role, m.project, m.ts,"
-            " snippet(docs, 0, ?, ?, '…', 16), bm25(docs)"
+            "SELECT m.session_id, m.uuid, m.role, m.project, m.ts, m.id, bm25(docs)"
             " FROM docs JOIN msgs m ON m.id = docs.rowid WHERE docs MATCH ?"
         )
-        params: list[Any] = [markers[0], markers[1], match]
+        params: list[Any] = [match]
         if project_key is not None:
             sql += " AND m.project = ?"
             params.append(project_key)
         sql += " ORDER BY bm25(docs) LIMIT ?"
         params.append(max(1, limit))
+        db = self._conn()
         try:
-            rows = self._conn().execute(sql, params).fetchall()
+            rows = db.execute(sql, params).fetchall()
         except sqlite3.OperationalError as exc:
             raise UserError(f"bad search query {query!r}: {exc}") from exc
-        return [
-            SearchHit(
-                session_id=sid,
-                message_uuid=uuid,
-                snippet=snippet,
-                rank=float(rank),
-                role=role,
-                project_key=project,
-                timestamp=ts,
+        hits: list[SearchHit] = []
+        for sid, uuid, role, project, ts, rowid, rank in rows:
+            (body,) = db.execute("SELECT body FROM msgs WHERE id = ?", (rowid,)).fetchone()
+            hits.append(
+                SearchHit(
+                    session_id=sid,
+                    message_uuid=uuid,
+                    snippet=make_snippet(body, terms, markers),
+                    rank=float(rank),
+                    role=role,
+                    project_key=project,
+                    timestamp=ts,
+                )
             )
-            for sid, uuid, role, project, ts, snippet, rank in rows
-        ]
+        return hits
 
 
 def search_sessions(
