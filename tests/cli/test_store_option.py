@@ -72,20 +72,29 @@ def _walkthrough(url: str, fake: FakeAnthropicServer, config_dir: Path) -> None:
     assert first.exit_code == 0, first.stderr
     sid = json.loads(first.stdout)["session_id"]
     again = invoke("run", "--store", url, "-r", sid[:8], "-o", "json", "what did I say?")
+    assert again.exit_code == 0, again.stderr
     assert json.loads(again.stdout)["session_id"] == sid, again.stderr
     assert "remember the walrus" in json.dumps(fake.message_requests()[-1]["messages"])
-    assert json.loads(invoke("run", "--store", url, "-c", "-o", "json", "3").stdout)["session_id"] == sid
+    assert (
+        json.loads(invoke("run", "--store", url, "-c", "-o", "json", "3").stdout)["session_id"]
+        == sid
+    )
 
     listed = json.loads(invoke("sessions", "list", "--store", url, "--json").stdout)
     assert [r["session_id"] for r in listed] == [sid]
-    assert [r["session_id"] for r in json.loads(invoke("sessions", "list", "-a", "--store", url, "--json").stdout)] == [sid]
+    assert [
+        r["session_id"]
+        for r in json.loads(invoke("sessions", "list", "-a", "--store", url, "--json").stdout)
+    ] == [sid]
     shown = invoke("sessions", "show", sid[:6], "--store", url)
     assert "remember the walrus" in shown.stdout and "echo: what did I say?" in shown.stdout
     assert invoke("sessions", "rename", sid, "Walrus", "--store", url).exit_code == 0
     assert invoke("sessions", "tag", sid, "zoo", "--store", url).exit_code == 0
     info = json.loads(invoke("sessions", "list", "--store", url, "--json").stdout)[0]
     assert info["custom_title"] == "Walrus" and info["tag"] == "zoo"
-    first_reply = json.loads(invoke("sessions", "show", sid, "--json", "--store", url).stdout)[1]["uuid"]
+    first_reply = json.loads(invoke("sessions", "show", sid, "--json", "--store", url).stdout)[1][
+        "uuid"
+    ]
     fork = invoke("sessions", "fork", sid, "--at", first_reply[:8], "--store", url).stdout.strip()
     forked = json.loads(invoke("sessions", "show", fork, "--json", "--store", url).stdout)
     assert len(forked) == 2
@@ -93,27 +102,40 @@ def _walkthrough(url: str, fake: FakeAnthropicServer, config_dir: Path) -> None:
     assert len(tree["leaves"]) == 1
     hits = json.loads(invoke("sessions", "search", "walrus", "--json", "--store", url).stdout)
     assert {h["session_id"] for h in hits} == {sid, fork}
-    assert json.loads(invoke("sessions", "stats", sid, "--json", "--store", url).stdout)["prompts"] == 3
+    assert (
+        json.loads(invoke("sessions", "stats", sid, "--json", "--store", url).stdout)["prompts"]
+        == 3
+    )
     assert invoke("sessions", "rm", "-y", fork, "--store", url).exit_code == 0
     assert invoke("sessions", "show", fork, "--store", url).exit_code == 3
     # nothing went to Claude Code's files
     assert not list(config_dir.glob("projects/*/*.jsonl"))
 
 
-def test_sqlite_store(fake: FakeAnthropicServer, project: Path, config_dir: Path, tmp_path: Path) -> None:
+def test_sqlite_store(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, tmp_path: Path
+) -> None:
     _walkthrough(f"sqlite://{tmp_path}/sessions.db", fake, config_dir)
 
 
 def test_store_from_the_environment(
-    fake: FakeAnthropicServer, project: Path, config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake: FakeAnthropicServer,
+    project: Path,
+    config_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("THREADLINE_STORE", f"sqlite://{tmp_path}/env.db")
     sid = json.loads(invoke("run", "-o", "json", "hi").stdout)["session_id"]
-    assert [r["session_id"] for r in json.loads(invoke("sessions", "list", "--json").stdout)] == [sid]
+    assert [r["session_id"] for r in json.loads(invoke("sessions", "list", "--json").stdout)] == [
+        sid
+    ]
     assert (tmp_path / "env.db").exists() and not list(config_dir.glob("projects/*/*.jsonl"))
 
 
-def test_file_url_is_another_config_dir(fake: FakeAnthropicServer, project: Path, tmp_path: Path) -> None:
+def test_file_url_is_another_config_dir(
+    fake: FakeAnthropicServer, project: Path, tmp_path: Path
+) -> None:
     url = f"file://{tmp_path}/other-config"
     sid = json.loads(invoke("run", "--store", url, "-o", "json", "hi").stdout)["session_id"]
     assert list((tmp_path / "other-config" / "projects").glob(f"*/{sid}.jsonl"))
@@ -143,7 +165,9 @@ def test_missing_driver_exits_8(project: Path, monkeypatch: pytest.MonkeyPatch) 
 
 
 @pytest.mark.postgres
-def test_postgres_store(fake: FakeAnthropicServer, project: Path, config_dir: Path, pg_dsn: str) -> None:
+def test_postgres_store(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, pg_dsn: str
+) -> None:
     ns = new_namespace()
     try:
         _walkthrough(f"{pg_dsn}?namespace={ns}", fake, config_dir)
@@ -153,7 +177,11 @@ def test_postgres_store(fake: FakeAnthropicServer, project: Path, config_dir: Pa
 
 @pytest.mark.redis
 def test_encrypted_redis_store(
-    fake: FakeAnthropicServer, project: Path, config_dir: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch
+    fake: FakeAnthropicServer,
+    project: Path,
+    config_dir: Path,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from threadline.privacy import generate_key
 

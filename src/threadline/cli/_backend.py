@@ -304,19 +304,21 @@ class Backend:
 
 
 async def store_projects(store: SessionStore) -> list[str]:
-    """Every project key of ``store`` (``list_projects``, or a FileStore's directories)."""
-    lister = getattr(store, "list_projects", None)
-    if callable(lister):
-        return list(await lister())
+    """Every project key of ``store``: its ``list_projects`` (or that of a store it wraps:
+    project keys are not encrypted), else a FileStore's directories."""
     base: Any = store
-    while not isinstance(base, FileStore) and hasattr(base, "inner"):
+    while True:
+        lister = getattr(base, "list_projects", None)
+        if callable(lister):
+            return list(await lister())
+        if isinstance(base, FileStore):
+            try:
+                return sorted(e.name for e in os.scandir(base.projects_dir) if e.is_dir())
+            except OSError:
+                return []
+        if not hasattr(base, "inner"):
+            raise UserError(f"{store!r} cannot list its projects (it has no list_projects())")
         base = base.inner
-    if isinstance(base, FileStore):
-        try:
-            return sorted(e.name for e in os.scandir(base.projects_dir) if e.is_dir())
-        except OSError:
-            return []
-    raise UserError(f"{store!r} cannot list its projects (it has no list_projects())")
 
 
 async def _project_infos(store: SessionStore, project_key: str) -> list[SDKSessionInfo]:

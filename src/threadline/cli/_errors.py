@@ -119,6 +119,26 @@ def _one_line(exc: BaseException) -> str:
     return first if isinstance(exc, ThreadlineError) else f"{type(exc).__name__}: {first}"
 
 
+def _config_problem(exc: OSError) -> str | None:
+    """A message naming $CLAUDE_CONFIG_DIR when ``exc`` is about the config dir."""
+    import errno
+    import os
+
+    from ..sessions._paths import config_dir
+
+    if exc.errno not in (errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.ENOSPC):
+        return None
+    cfg = str(config_dir())
+    names = [str(n) for n in (exc.filename, exc.filename2) if n]
+    if not any(n == cfg or n.startswith(cfg + os.sep) for n in names):
+        return None
+    origin = "$CLAUDE_CONFIG_DIR" if os.environ.get("CLAUDE_CONFIG_DIR") else "the default, ~/.claude"
+    return (
+        f"cannot write to the config dir {cfg} ({origin}): {exc.strerror} ({names[0]}); "
+        "point CLAUDE_CONFIG_DIR at a writable directory"
+    )
+
+
 @contextmanager
 def handle_errors() -> Iterator[None]:
     """Turn library errors into :class:`CliError` (click prints and exits)."""
@@ -126,7 +146,17 @@ def handle_errors() -> Iterator[None]:
         yield
     except click.ClickException:
         raise
-    except (ThreadlineError, OSError) as exc:
+    except ImportError as exc:  # a missing optional dependency: names the extra
+        raise CliError(str(exc), EXIT_UNAVAILABLE) from exc
+    except OSError as exc:
+        message = _config_problem(exc)
+        if message is not None:
+            raise CliError(message, EXIT_STORAGE) from exc
+        raise CliError(_one_line(exc), exit_code_for(exc)) from exc
+    except ThreadlineError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError) and (message := _config_problem(cause)) is not None:
+            raise CliError(message, EXIT_STORAGE) from exc
         raise CliError(_one_line(exc), exit_code_for(exc)) from exc
 
 
