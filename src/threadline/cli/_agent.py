@@ -267,13 +267,15 @@ def wait_for(
 
     while True:
         try:
-            return future.result(timeout=0.1), stop
-        except concurrent.futures.TimeoutError:
+            try:
+                return future.result(timeout=0.1), stop
+            except concurrent.futures.TimeoutError:
+                pass
             if deadline is not None and time.monotonic() > deadline:
                 future.cancel()
                 return None, stop
             if poll is not None and stop is None:
-                poll()
+                poll()  # may ask the user: Ctrl-C there is an interruption too
         except concurrent.futures.CancelledError:
             return None, stop
         except (KeyboardInterrupt, Terminated) as exc:
