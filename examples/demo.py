@@ -1,7 +1,8 @@
 """threadline in one minute: a session is created, resumed from another directory, forked and listed.
 
 Runs against a local fake model server unless ANTHROPIC_API_KEY is set (then the real API),
-and keeps its sessions in a temporary Claude config dir unless --config-dir is given.
+and keeps its sessions in a temporary Claude config dir (removed at the end) unless
+--config-dir is given.
 
     python examples/demo.py [--config-dir DIR] [--model MODEL]
 """
@@ -54,8 +55,12 @@ async def main(config_dir: Path, model: str | None) -> None:
         server = FakeAnthropicServer().start()  # echoes prompts; no network, no key
         extra = {"base_url": server.base_url, "api_key": "sk-ant-demo"}
         print(f"(no ANTHROPIC_API_KEY: using a local fake model at {server.base_url})")
-    project = Path(tempfile.mkdtemp(prefix="threadline-demo-project-"))
-    elsewhere = Path(tempfile.mkdtemp(prefix="threadline-demo-elsewhere-"))
+    scratch = tempfile.TemporaryDirectory(prefix="threadline-demo-")
+    project = Path(scratch.name) / "project"
+    elsewhere = Path(scratch.name) / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+    home = os.getcwd()
     try:
         print(f"\n1. A new session in {project}")
         sid = await turn("Help me design a REST API for a todo app",
@@ -74,6 +79,8 @@ async def main(config_dir: Path, model: str | None) -> None:
             print(f"  {info.session_id}  {len(get_session_messages(info.session_id)):2d} messages  {info.summary!r}")
         print(f"\nTranscripts (Claude Code format) are under {config_dir / 'projects'}")
     finally:
+        os.chdir(home)
+        scratch.cleanup()
         if server is not None:
             server.stop()
 
@@ -83,4 +90,9 @@ if __name__ == "__main__":
     parser.add_argument("--config-dir", type=Path, default=None)
     parser.add_argument("--model", default=None)
     args = parser.parse_args()
-    anyio.run(main, args.config_dir or Path(tempfile.mkdtemp(prefix="threadline-demo-config-")), args.model)
+    if args.config_dir is not None:
+        anyio.run(main, args.config_dir, args.model)
+    else:
+        with tempfile.TemporaryDirectory(prefix="threadline-demo-config-") as config:
+            anyio.run(main, Path(config), args.model)
+        print("(a temporary config dir, now removed: pass --config-dir DIR to keep the sessions)")

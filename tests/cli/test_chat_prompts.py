@@ -155,7 +155,7 @@ def test_sigterm_and_sighup_stop_the_tools_and_are_recorded(
     while not started.exists():
         assert time.monotonic() < deadline, "the tool never started"
         time.sleep(0.05)
-    proc.kill(sig)  if command == "chat" else proc.send_signal(sig)
+    proc.kill(sig) if command == "chat" else proc.send_signal(sig)
     if command == "run":
         proc.communicate(timeout=30)
         code = proc.returncode
