@@ -27,8 +27,11 @@ Examples:
 
 \b
 Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 invalid id, 5 model/provider,
-6 storage/conflict, 7 bundle rejected, 8 unavailable, 130 interrupted.
-Sessions live under $CLAUDE_CONFIG_DIR/projects (default ~/.claude).
+6 storage/conflict, 7 bundle rejected, 8 unavailable, 130 interrupted,
+129/143 ended by SIGHUP/SIGTERM.
+Sessions live under $CLAUDE_CONFIG_DIR/projects (default ~/.claude), or in the store
+given by --store URL / $THREADLINE_STORE (sqlite:///x.db, postgresql://..., redis://...,
+encrypted+file: with $THREADLINE_ENCRYPTION_KEY).
 """
 
 

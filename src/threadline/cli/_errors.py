@@ -16,6 +16,7 @@ code  meaning
 7     bundle rejected: tampered, truncated or not a threadline bundle
 8     feature not available in this build (e.g. retention, a provider)
 130   interrupted (Ctrl-C)
+129   ended by SIGHUP (143: SIGTERM), after interrupting the turn
 ====  ===============================================================
 """
 
