@@ -168,6 +168,7 @@ def test_chat_resumes_an_encrypted_session_encrypted(
     child.expect_exact("> ")
     child.sendline("/rename Hidden")
     child.expect_exact("Renamed to Hidden")
+    child.expect_exact("> ")  # Ctrl-D only once readline is reading again
     child.sendeof()
     child.expect(pexpect.EOF)
     _envelopes_only(path)
