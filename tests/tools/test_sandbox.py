@@ -269,3 +269,27 @@ def test_sandbox_without_proxies_has_no_proxy_env(work: Path) -> None:
     finally:
         sandbox.close()
     assert not sandbox.tmpdir.exists()
+
+
+async def test_a_name_resolving_to_loopback_is_refused(
+    work: Path, loopback_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Allowing a domain does not open the host's loopback: only naming it does."""
+    import socket
+
+    real = socket.getaddrinfo
+
+    def fake_dns(host: Any, *args: Any, **kwargs: Any) -> Any:
+        if host == "evil.example.com":  # an allowed name whose DNS points at 127.0.0.1
+            host = "127.0.0.1"
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake_dns)
+    fetch = _FETCH.replace("127.0.0.1", "evil.example.com")
+    async for ctx in _sandboxed(work, {"network": {"allowedDomains": ["*.example.com"]}}):
+        failed, text = await _bash(ctx, fetch.format(port=loopback_server))
+        assert failed and "hello from the host" not in text and "403" in text
+    async for ctx in _sandboxed(work, {"network": {"allowedDomains": ["localhost"]}}):
+        failed, text = await _bash(ctx, _FETCH.replace("127.0.0.1", "localhost").format(
+            port=loopback_server))
+        assert not failed and "hello from the host" in text

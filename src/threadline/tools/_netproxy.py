@@ -104,6 +104,41 @@ def _connect(host: str, port: int) -> socket.socket:
     return socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT_S)
 
 
+def _is_loopback_name(host: str) -> bool:
+    name = _normalise_host(host)
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _connect_checked(host: str, port: int) -> socket.socket:
+    """Connect to an allowed host; a *domain name* that resolves to loopback is refused.
+
+    The host's own loopback services are reachable only when the allow-list names them
+    (``localhost``, ``127.0.0.1``), never through a name whose DNS points at 127.0.0.1.
+    """
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    if not _is_loopback_name(host):
+        for info in infos:
+            address = str(info[4][0]).split("%", 1)[0]
+            if ipaddress.ip_address(address).is_loopback:
+                raise PermissionError(f"{host} resolves to a loopback address")
+    last: OSError | None = None
+    for family, kind, proto, _, sockaddr in infos:
+        sock = socket.socket(family, kind, proto)
+        sock.settimeout(_CONNECT_TIMEOUT_S)
+        try:
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            sock.close()
+            last = exc
+    raise last or OSError(f"cannot connect to {host}:{port}")
+
+
 def _read_head(conn: socket.socket) -> tuple[bytes, bytes] | None:
     data = b""
     while b"\r\n\r\n" not in data:
@@ -166,7 +201,10 @@ class _HttpHandler(socketserver.BaseRequestHandler):
                 self._refuse()
                 return
             try:
-                upstream = _connect(host, port)
+                upstream = _connect_checked(host, port)
+            except PermissionError:
+                self._refuse()
+                return
             except OSError:
                 self._refuse(b"502 Bad Gateway")
                 return
@@ -185,7 +223,10 @@ class _HttpHandler(socketserver.BaseRequestHandler):
             self._refuse()
             return
         try:
-            upstream = _connect(host, port)
+            upstream = _connect_checked(host, port)
+        except PermissionError:
+            self._refuse()
+            return
         except OSError:
             self._refuse(b"502 Bad Gateway")
             return
@@ -245,7 +286,10 @@ class _SocksHandler(socketserver.BaseRequestHandler):
             conn.sendall(b"\x05\x02\x00\x01" + bytes(6))  # not allowed by ruleset
             return
         try:
-            upstream = _connect(host, port)
+            upstream = _connect_checked(host, port)
+        except PermissionError:
+            conn.sendall(b"\x05\x02\x00\x01" + bytes(6))  # not allowed by ruleset
+            return
         except OSError:
             conn.sendall(b"\x05\x05\x00\x01" + bytes(6))  # connection refused
             return
