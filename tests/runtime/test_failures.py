@@ -263,7 +263,7 @@ async def test_can_use_tool_allow_and_deny(fake: FakeAnthropicServer, project: P
     async def decide(name: str, data: dict[str, Any], ctx: ToolPermissionContext) -> Any:
         calls.append((name, data))
         assert ctx.tool_use_id
-        if data.get("command") == "echo allowed":
+        if data.get("command") == "sh -c 'echo allowed'":
             return PermissionResultAllow(updated_input={"command": "echo rewritten"})
         return PermissionResultDeny(message="not this one")
 
@@ -271,8 +271,9 @@ async def test_can_use_tool_allow_and_deny(fake: FakeAnthropicServer, project: P
         [
             {
                 "tool_use": [
-                    {"name": "Bash", "input": {"command": "echo allowed"}},
-                    {"name": "Bash", "input": {"command": "echo nope"}},
+                    # not read-only (echo alone would run unasked, as in Claude Code)
+                    {"name": "Bash", "input": {"command": "sh -c 'echo allowed'"}},
+                    {"name": "Bash", "input": {"command": "sh -c 'echo nope'"}},
                 ]
             },
             {"text": "done"},

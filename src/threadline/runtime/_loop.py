@@ -177,6 +177,8 @@ class Runtime:
             hooks=options.hooks,
             hook_base=self._hook_base(),
             state=setup.tool_state,
+            add_dirs=list(options.add_dirs),
+            permission_prompt_tool=options.permission_prompt_tool_name,
         )
         self.checkpoints: Checkpointer | None = None
         if options.enable_file_checkpointing:
@@ -573,7 +575,10 @@ class Runtime:
             notes, self.after_tools = self.after_tools, []
             await self.persist([self._factory.prompt(notes, self.leaf)])
             add_user_content(self.history, api_content(notes))
-        for r in results:
+        for r, outcome in zip(results, outcomes, strict=True):
+            if outcome is not None and outcome.notice is not None:
+                notice = {**outcome.notice, "uuid": new_uuid(), "session_id": self.session_id}
+                yield SystemMessage(subtype="permission_denied", data=notice)
             yield self._result_message(r)
         if scope.cancel_called:
             turn.done = True

@@ -4,14 +4,20 @@ Field names are the official SDK's, so ``ClaudeAgentOptions(...)`` calls written
 ``claude_agent_sdk`` construct unchanged. Fields that configure the Claude Code CLI
 process itself have no meaning in-process; they are accepted and ignored:
 
-``cli_path``, ``settings``, ``add_dirs``, ``extra_args`` (except ``replay-user-messages``,
+``cli_path``, ``settings``, ``extra_args`` (except ``replay-user-messages``,
 which makes each prompt come back as a ``UserMessage`` with its uuid), ``max_buffer_size``,
 ``debug_stderr``, ``stderr``, ``user``, ``include_hook_events``, ``forward_subagent_text``,
 ``verbatim_prompts`` (prompts are always delivered verbatim), ``setting_sources`` (no settings files are read), ``skills``,
-``plugins``, ``permission_prompt_tool_name``, ``fallback_model``, ``betas`` (sent as ``anthropic-beta``),
+``plugins``, ``fallback_model``, ``betas`` (sent as ``anthropic-beta``),
 ``session_store_flush`` (every step is appended
 as it happens), ``load_timeout_ms``, ``resume_drops_turn``, ``task_budget``,
 ``client_app``, ``output_format``, ``max_budget_usd``.
+
+Permissions (``docs/permissions.md``): ``permission_mode``, ``allowed_tools``,
+``disallowed_tools``, ``can_use_tool``, ``permission_prompt_tool_name`` (an MCP tool answers
+the prompts; combined with ``can_use_tool`` it raises ``ValueError`` at connect, as the official
+SDK does) and ``add_dirs`` (directories besides ``cwd`` that file tools and read-only Bash
+commands may use unasked; each must exist).
 
 Long-lived sessions (``docs/long-lived-sessions.md``): ``agents`` (subagents through the
 ``Agent`` tool), ``enable_file_checkpointing`` (``AgentClient.rewind_files``) and the
@@ -353,6 +359,14 @@ def check_run(o: AgentOptions) -> None:
             raise UserError(f"AgentOptions.cwd does not exist: {os.fspath(o.cwd)!r}")
         if not path.is_dir():
             raise UserError(f"AgentOptions.cwd is not a directory: {os.fspath(o.cwd)!r}")
+    if o.can_use_tool is not None and o.permission_prompt_tool_name:
+        raise UserError(
+            "can_use_tool callback cannot be used with permission_prompt_tool_name. "
+            "Please use one or the other."
+        )
+    for d in o.add_dirs:
+        if not Path(d).expanduser().is_dir():
+            raise UserError(f"AgentOptions.add_dirs: not an existing directory: {os.fspath(d)!r}")
     resuming = o.resume is not None or o.continue_conversation
     if o.fork_session and not resuming:
         raise UserError(

@@ -1,30 +1,42 @@
-"""Tool permissions: rules, modes and the ``can_use_tool`` callback.
+"""Tool permissions: rules, modes, working directories, and who is asked.
 
-Decision order for one tool call (the first that decides wins), as in Claude Code:
+One tool call is decided as Claude Code decides it (the first step that decides wins):
 
-1. a ``disallowed_tools`` rule matches → deny;
-2. a ``PreToolUse`` hook decided (allow / deny / ask) — handled by the loop;
-3. an ``allowed_tools`` rule matches → allow;
-4. the permission mode: ``bypassPermissions`` allows everything; ``plan`` denies every tool
-   that is not read-only; ``acceptEdits`` allows file edits (Write, Edit, NotebookEdit);
-   read-only tools are always allowed except under ``dontAsk``;
-5. ``can_use_tool`` is asked;
-6. otherwise deny, with Claude Code's wording.
+1. a deny rule matches → deny (``Bash(rm:*)`` on any subcommand, ``Read(./.env)`` on the
+   resolved path, a bare ``Bash`` hides the tool altogether);
+2. a ``PreToolUse`` hook denied (the runner) or allowed;
+3. an ask rule matches → ask;
+4. ``bypassPermissions`` → allow;
+5. an allow rule matches → allow (for Bash: every subcommand must be allowed, by a rule or
+   because it is read-only; see :mod:`._bashperm`);
+6. the tool's own default: read-only file tools (Read, Glob, Grep) run unasked inside the
+   working directories (``cwd`` + ``add_dirs`` + :meth:`PermissionPolicy.add_directories`),
+   file edits run unasked under ``acceptEdits`` inside them, other read-only tools run, the
+   rest asks;
+7. an "ask" goes to ``permission_prompt_tool_name`` (an MCP tool) or ``can_use_tool``; with
+   neither, or under ``dontAsk``, it is denied; under ``plan`` everything that is not
+   read-only is denied.
 
 Rules are tool names (``"Read"``, ``"mcp__calc__add"``, ``"mcp__calc"`` for a whole server,
-``"mcp__calc__*"``) or ``Tool(pattern)`` rules: ``Bash(git status)`` (exact command),
-``Bash(npm run:*)`` / ``Bash(npm run *)`` (prefix), and for file tools a glob on the path
-(``Edit(src/**)``).
+``"mcp__calc__*"``) or ``Tool(specifier)``: ``Bash(...)`` commands (exact, ``prefix:*``,
+wildcards), ``Read(...)``/``Edit(...)``/``Write(...)`` gitignore-style path patterns anchored
+as Claude Code documents (``//abs``, ``~/home``, ``/project``, ``relative``), and
+``WebFetch(domain:example.com)``.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+import os
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from .._config_types import PermissionBehavior, PermissionUpdateDestination
+from ._bashperm import BashRules, bash_verdict
+from ._confine import PathRule, ResolvedPath, WorkingDirs, resolve_path
 
 __all__ = [
     "CanUseTool",
@@ -32,17 +44,18 @@ __all__ = [
     "PermissionResult",
     "PermissionResultAllow",
     "PermissionResultDeny",
+    "PermissionPolicy",
     "PermissionRuleValue",
     "PermissionRules",
     "PermissionUpdate",
     "ToolPermissionContext",
-    "denial_message",
-    "mode_decision",
+    "Verdict",
 ]
 
 PermissionMode = Literal["default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto"]
 
 _EDIT_TOOLS = frozenset({"Write", "Edit", "MultiEdit", "NotebookEdit"})
+_READ_TOOLS = frozenset({"Read", "Glob", "Grep", "LS", "NotebookRead"})
 _PATH_KEYS = ("file_path", "path", "notebook_path")
 
 
@@ -185,18 +198,44 @@ PermissionResult = PermissionResultAllow | PermissionResultDeny
 CanUseTool = Callable[[str, dict[str, Any], ToolPermissionContext], Awaitable[PermissionResult]]
 
 
+Behavior = Literal["allow", "deny", "ask"]
+
+
+@dataclass
+class Verdict:
+    """What the rules, the mode and the working directories say about one call."""
+
+    behavior: Behavior
+    message: str = ""
+    """What the model reads when the call does not run."""
+    reason_type: str | None = None
+    """Claude Code's ``decision_reason_type``: ``rule``, ``mode``, ``workingDir``, ..."""
+    reason: str | None = None
+    blocked_path: str | None = None
+
+
+def _dont_ask_message(name: str) -> str:
+    return (
+        f"Permission to use {name} has been denied because the agent is running in don't ask "
+        "mode. You may reach the goal with other tools that are allowed, in reasonable ways "
+        "that respect the intent of this denial; do not try to work around it. If this "
+        "capability is essential to the user's request, stop and explain what you were trying "
+        "to do and why you need this permission."
+    )
+
+
 @dataclass(frozen=True)
 class _Rule:
     tool: str
-    pattern: str | None
+    specifier: str | None
 
 
 def _parse_rule(text: str) -> _Rule:
     text = text.strip()
     if text.endswith(")") and "(" in text:
         name, _, rest = text.partition("(")
-        pattern = rest[:-1].strip()
-        return _Rule(name.strip(), pattern if pattern not in ("", "*") else None)
+        spec = rest[:-1].strip()
+        return _Rule(name.strip(), spec if spec not in ("", "*") else None)
     return _Rule(text, None)
 
 
@@ -210,78 +249,253 @@ def _tool_matches(rule_tool: str, name: str) -> bool:
     return False
 
 
-def _pattern_matches(pattern: str, name: str, tool_input: dict[str, Any]) -> bool:
-    if name == "Bash":
-        command = str(tool_input.get("command", "")).strip()
-        if pattern.endswith(":*"):
-            return command.startswith(pattern[:-2])
-        if pattern.endswith(" *"):
-            return command == pattern[:-2] or command.startswith(pattern[:-1])
-        return command == pattern
-    for key in _PATH_KEYS:
-        value = tool_input.get(key)
-        if isinstance(value, str):
-            return fnmatch.fnmatch(value, pattern) or fnmatch.fnmatch(
-                value.lstrip("./"), pattern.lstrip("./")
-            )
-    return False
+def _rule_applies(rule_tool: str, name: str) -> bool:
+    """A path rule covers a family of tools: ``Edit(...)`` every editing tool, ``Read(...)``
+    every reading one; ``Write(...)`` covers Write (and, as Claude Code does, the other editors)."""
+    if rule_tool in ("Edit", "Write") and name in _EDIT_TOOLS:
+        return True
+    if rule_tool == "Read" and name in _READ_TOOLS:
+        return True
+    return _tool_matches(rule_tool, name)
 
 
 class PermissionRules:
-    """``allowed_tools`` / ``disallowed_tools`` compiled once per session."""
+    """``allowed_tools`` / ``disallowed_tools`` (and ask rules), compiled once per session."""
 
-    def __init__(self, *, allowed: Sequence[str] = (), disallowed: Sequence[str] = ()) -> None:
-        self._allowed = [_parse_rule(r) for r in allowed if r.strip()]
-        self._disallowed = [_parse_rule(r) for r in disallowed if r.strip()]
-
-    def _match(self, rules: list[_Rule], name: str, tool_input: dict[str, Any]) -> bool:
-        for rule in rules:
-            if not _tool_matches(rule.tool, name):
-                continue
-            if rule.pattern is None or _pattern_matches(rule.pattern, name, tool_input):
-                return True
-        return False
+    def __init__(
+        self,
+        *,
+        allowed: Sequence[str] = (),
+        disallowed: Sequence[str] = (),
+        ask: Sequence[str] = (),
+    ) -> None:
+        self.allow = [_parse_rule(r) for r in allowed if r.strip()]
+        self.deny = [_parse_rule(r) for r in disallowed if r.strip()]
+        self.ask = [_parse_rule(r) for r in ask if r.strip()]
 
     def hides(self, name: str) -> bool:
         """A bare ``disallowed_tools`` entry removes the tool from the model's context."""
-        return any(r.pattern is None and _tool_matches(r.tool, name) for r in self._disallowed)
-
-    def denies(self, name: str, tool_input: dict[str, Any]) -> bool:
-        return self._match(self._disallowed, name, tool_input)
-
-    def allows(self, name: str, tool_input: dict[str, Any]) -> bool:
-        return self._match(self._allowed, name, tool_input)
+        return any(r.specifier is None and _tool_matches(r.tool, name) for r in self.deny)
 
     def add_allowed(self, rules: Sequence[str]) -> None:
-        self._allowed.extend(_parse_rule(r) for r in rules)
+        self.allow.extend(_parse_rule(r) for r in rules if r.strip())
+
+    def add_denied(self, rules: Sequence[str]) -> None:
+        self.deny.extend(_parse_rule(r) for r in rules if r.strip())
+
+    def add_ask(self, rules: Sequence[str]) -> None:
+        self.ask.extend(_parse_rule(r) for r in rules if r.strip())
+
+    @staticmethod
+    def bare(rules: Iterable[_Rule], name: str) -> bool:
+        return any(r.specifier is None and _tool_matches(r.tool, name) for r in rules)
+
+    @staticmethod
+    def specifiers(rules: Iterable[_Rule], tool: str) -> list[str]:
+        return [r.specifier for r in rules if r.specifier is not None and r.tool == tool]
 
 
-def mode_decision(mode: str, name: str, read_only: bool) -> Literal["allow", "deny", "ask"]:
-    """What the permission mode alone says about a tool call."""
-    if mode == "bypassPermissions":
-        return "allow"
-    if mode == "plan":
-        return "allow" if read_only else "deny"
-    if mode == "dontAsk":
-        return "deny"
-    if read_only:
-        return "allow"
-    if mode == "acceptEdits" and name in _EDIT_TOOLS:
-        return "allow"
-    return "ask"
+class PermissionPolicy:
+    """Rules + mode + working directories: the decision before anyone is asked.
 
+    One per session (subagents get their own). ``add_directories`` is the hook through which
+    more allowed directories arrive after construction (settings' ``additionalDirectories``,
+    an ``addDirectories`` permission update).
+    """
 
-def denial_message(name: str, tool_input: dict[str, Any], mode: str) -> str:
-    """Claude Code's wording for a call nobody allowed."""
-    if mode == "plan":
-        return (
-            f"Tool {name} is not available in plan mode: only read-only tools may run "
-            "until the plan is approved."
-        )
-    for key in _PATH_KEYS:
-        value = tool_input.get(key)
-        if isinstance(value, str) and name in _EDIT_TOOLS:
-            return (
-                f"Claude requested permissions to write to {value}, but you haven't granted it yet."
+    def __init__(
+        self,
+        *,
+        rules: PermissionRules,
+        mode: str,
+        cwd: str | Path,
+        add_dirs: Iterable[str | Path] = (),
+        project_root: str | Path | None = None,
+    ) -> None:
+        self.rules = rules
+        self.mode = mode
+        self.dirs = WorkingDirs(cwd, add_dirs)
+        self.project_root = str(project_root) if project_root is not None else self.dirs.cwd
+
+    def add_directories(self, dirs: Iterable[str | Path]) -> None:
+        """Allow more directories (relative ones are taken from ``cwd``)."""
+        self.dirs.add(dirs)
+
+    # -- the decision ------------------------------------------------------------------------
+
+    def decide(self, name: str, tool_input: dict[str, Any], *, read_only: bool) -> Verdict:
+        """Deny rules, ask rules, bypass, allow rules, then the tool's default (see module doc)."""
+        if self.rules.bare(self.rules.deny, name):
+            return Verdict("deny", f"Permission to use {name} has been denied.", "rule")
+        if name == "Bash":
+            return self._bash(tool_input)
+        paths = self._paths(name, tool_input)
+        denied = self._content_match(self.rules.deny, name, tool_input, paths, deny=True)
+        if denied:
+            return Verdict("deny", f"Permission to use {name} has been denied.", "rule")
+        if self.rules.bare(self.rules.ask, name) or self._content_match(
+            self.rules.ask, name, tool_input, paths, deny=True
+        ):
+            return self._ask(name, tool_input, paths, reason_type="rule")
+        if self.mode == "bypassPermissions":
+            return Verdict("allow")
+        if self.rules.bare(self.rules.allow, name) or self._content_match(
+            self.rules.allow, name, tool_input, paths, deny=False
+        ):
+            return Verdict("allow")
+        return self._default(name, tool_input, paths, read_only)
+
+    def _default(
+        self, name: str, tool_input: dict[str, Any], paths: list[ResolvedPath], read_only: bool
+    ) -> Verdict:
+        if name in _EDIT_TOOLS:
+            outside = [p for p in paths if not self.dirs.contains(p)]
+            if self.mode == "acceptEdits" and paths and not outside:
+                return Verdict("allow")
+            return self._ask(name, tool_input, paths, reason_type="workingDir" if outside else None)
+        if name in _READ_TOOLS:
+            outside = [p for p in paths if not self.dirs.contains(p)]
+            if not outside or self.mode == "plan":
+                return Verdict("allow")
+            return self._ask(name, tool_input, paths, reason_type="workingDir")
+        if read_only:
+            return Verdict("allow")
+        return self._ask(name, tool_input, paths)
+
+    def _ask(
+        self,
+        name: str,
+        tool_input: dict[str, Any],
+        paths: list[ResolvedPath],
+        *,
+        reason_type: str | None = None,
+    ) -> Verdict:
+        blocked = next((p for p in paths if not self.dirs.contains(p)), paths[0] if paths else None)
+        where = blocked.lexical if blocked is not None else None
+        if name in _EDIT_TOOLS and where is not None:
+            message = (
+                f"Claude requested permissions to write to {where}, but you haven't granted it yet."
             )
-    return f"Claude requested permissions to use {name}, but you haven't granted it yet."
+        elif name in _READ_TOOLS and where is not None:
+            message = f"Claude requested permissions to read from {where}, but you haven't granted it yet."
+        else:
+            message = f"Claude requested permissions to use {name}, but you haven't granted it yet."
+        reason = (
+            "Path is outside allowed working directories" if reason_type == "workingDir" else None
+        )
+        return Verdict("ask", message, reason_type, reason, where)
+
+    def _bash(self, tool_input: dict[str, Any]) -> Verdict:
+        command = str(tool_input.get("command", ""))
+        rules = BashRules(
+            allow=[] if not self.rules.bare(self.rules.allow, "Bash") else ["*"],
+            deny=PermissionRules.specifiers(self.rules.deny, "Bash"),
+            ask=PermissionRules.specifiers(self.rules.ask, "Bash")
+            + (["*"] if self.rules.bare(self.rules.ask, "Bash") else []),
+            write_allowed=lambda p: self._path_rule(self.rules.allow, "Write", p, deny=False),
+            write_denied=lambda p: self._path_rule(self.rules.deny, "Write", p, deny=True),
+            read_denied=lambda p: self._path_rule(self.rules.deny, "Read", p, deny=True),
+        )
+        rules.allow += PermissionRules.specifiers(self.rules.allow, "Bash")
+        verdict = bash_verdict(command, rules, self.mode, self.dirs)
+        return Verdict(verdict.behavior, verdict.message, verdict.reason_type, verdict.reason)
+
+    # -- matching helpers ----------------------------------------------------------------------
+
+    def _paths(self, name: str, tool_input: dict[str, Any]) -> list[ResolvedPath]:
+        """The filesystem paths a file tool call touches, resolved against ``cwd``."""
+        if name not in _EDIT_TOOLS and name not in _READ_TOOLS:
+            return []
+        paths = [resolve_path(v, self.dirs.cwd) for v in _path_values(tool_input)]
+        if name in ("Glob", "Grep") and not paths:
+            paths.append(resolve_path(".", self.dirs.cwd))
+        pattern = tool_input.get("pattern")
+        if name == "Glob" and isinstance(pattern, str) and pattern.startswith(("/", "~")):
+            prefix = _glob_prefix(pattern)
+            paths = [resolve_path(prefix, self.dirs.cwd)]
+        return paths
+
+    def _path_rule(
+        self, rules: Iterable[_Rule], tool: str, path: ResolvedPath, *, deny: bool
+    ) -> bool:
+        for rule in rules:
+            if rule.specifier is None or not _rule_applies(rule.tool, tool):
+                continue
+            compiled = PathRule(rule.specifier, cwd=self.dirs.cwd, project_root=self.project_root)
+            if compiled.matches_any(path) if deny else compiled.matches_all(path):
+                return True
+        return False
+
+    def _content_match(
+        self,
+        rules: Iterable[_Rule],
+        name: str,
+        tool_input: dict[str, Any],
+        paths: list[ResolvedPath],
+        *,
+        deny: bool,
+    ) -> bool:
+        """A ``Tool(specifier)`` rule matches this call (deny: any path; allow: every path)."""
+        rules = [r for r in rules if r.specifier is not None and _rule_applies(r.tool, name)]
+        if not rules:
+            return False
+        if paths:
+            hits = [self._path_rule(rules, name, p, deny=deny) for p in paths]
+            return any(hits) if deny else all(hits)
+        if name == "WebFetch":
+            return _domain_match(rules, tool_input)
+        return any(_generic_match(r.specifier or "", tool_input) for r in rules)
+
+
+def _path_values(tool_input: dict[str, Any]) -> list[str]:
+    return [v for k in _PATH_KEYS if isinstance(v := tool_input.get(k), str) and v]
+
+
+def _glob_prefix(pattern: str) -> str:
+    parts = pattern.split("/")
+    for i, part in enumerate(parts):
+        if any(c in part for c in "*?[{"):
+            return "/".join(parts[:i]) or "/"
+    return os.path.dirname(pattern) or "/"
+
+
+def _domain_match(rules: Iterable[_Rule], tool_input: dict[str, Any]) -> bool:
+    host = (urlsplit(str(tool_input.get("url", ""))).hostname or "").lower()
+    for r in rules:
+        spec = r.specifier or ""
+        if spec.startswith("domain:"):
+            domain = spec[len("domain:") :].strip().lower()
+            if host == domain or (domain.startswith("*.") and host.endswith(domain[1:])):
+                return True
+    return False
+
+
+def _generic_match(specifier: str, tool_input: dict[str, Any]) -> bool:
+    """Other tools: the specifier as a glob on the input's string values."""
+    return any(
+        isinstance(v, str) and fnmatch.fnmatchcase(v, specifier) for v in tool_input.values()
+    )
+
+
+def plan_denial(name: str, tool_input: dict[str, Any], cwd: str) -> str:
+    """Claude Code's wording for a call that plan mode refuses."""
+    values = _path_values(tool_input)
+    if name in _EDIT_TOOLS and values:
+        return f"Cannot write to {resolve_path(values[0], cwd).lexical} while in plan mode."
+    return (
+        f"Tool {name} is not available in plan mode: only read-only tools may run "
+        "until the plan is approved."
+    )
+
+
+def no_one_to_ask(
+    verdict: Verdict, name: str, tool_input: dict[str, Any], mode: str, cwd: str
+) -> Verdict:
+    """An "ask" that nobody can answer becomes a denial, worded by the mode."""
+    if mode == "dontAsk":
+        return Verdict("deny", _dont_ask_message(name), "mode")
+    if mode == "plan":
+        return Verdict("deny", plan_denial(name, tool_input, cwd), "mode")
+    return Verdict(
+        "deny", verdict.message, verdict.reason_type, verdict.reason, verdict.blocked_path
+    )

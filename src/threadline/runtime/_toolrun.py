@@ -7,6 +7,7 @@ order. A call that is denied, blocked by a hook, unknown, or that raises becomes
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,16 +16,19 @@ from typing import Any
 
 import anyio
 
+from .._exceptions import UserError
 from ..tools import Tool, ToolContext, ToolResult, ToolState, run_tool
 from ._hooks import HookMatcher, run_hooks
 from ._permissions import (
     CanUseTool,
+    PermissionPolicy,
     PermissionResultAllow,
     PermissionResultDeny,
     PermissionRules,
     ToolPermissionContext,
-    denial_message,
-    mode_decision,
+    Verdict,
+    no_one_to_ask,
+    plan_denial,
 )
 
 __all__ = ["CallOutcome", "ToolRunner"]
@@ -41,6 +45,8 @@ class CallOutcome:
     structured: Any = None
     denial: Raw | None = None
     """``{"tool_name", "tool_use_id", "tool_input"}`` when permission was refused."""
+    notice: Raw | None = None
+    """The ``permission_denied`` system message data, when the permission system refused."""
     stop: bool = False
     stop_reason: str | None = None
 
@@ -62,6 +68,33 @@ class ToolRunner:
     """The session's tool state (sandbox, background shells, ...), passed to every tool."""
     before_tool: Callable[[str, Raw], Awaitable[None]] | None = None
     """Called with (tool name, final input) right before an allowed call runs (checkpoints)."""
+    add_dirs: Sequence[str | Path] = ()
+    """Directories besides ``cwd`` the tools may use unasked (``AgentOptions.add_dirs``)."""
+    permission_prompt_tool: str | None = None
+    """An MCP tool that answers permission prompts (``permission_prompt_tool_name``)."""
+    policy: PermissionPolicy = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.policy = PermissionPolicy(
+            rules=self.rules, mode=self.mode, cwd=self.cwd, add_dirs=self.add_dirs
+        )
+        prompt = self.permission_prompt_tool
+        if prompt is not None and prompt != "stdio":
+            if not prompt.startswith("mcp__"):
+                raise UserError(
+                    f"permission_prompt_tool_name must name an MCP tool (mcp__<server>__<tool>), "
+                    f"not {prompt!r}"
+                )
+            if prompt not in self.tools:
+                available = ", ".join(n for n in self.tools if n.startswith("mcp__")) or "none"
+                raise UserError(
+                    f"permission_prompt_tool_name {prompt!r} not found. Available MCP tools: "
+                    f"{available}"
+                )
+
+    def add_directories(self, dirs: Sequence[str | Path]) -> None:
+        """Allow more working directories (settings' ``additionalDirectories``)."""
+        self.policy.add_directories(dirs)
 
     async def run_all(self, calls: Sequence[Raw], results: list[CallOutcome | None]) -> None:
         """Answer every ``tool_use`` block concurrently; ``results[i]`` answers ``calls[i]``.
@@ -112,6 +145,8 @@ class ToolRunner:
         decision = await self._permission(
             tool, name, tool_input, tool_use_id, pre.decision, pre.reason
         )
+        if isinstance(decision, CallOutcome):
+            return decision
         if isinstance(decision, PermissionResultDeny):
             return _denied(
                 call, tool_use_id, tool_input, decision.message, decision.interrupt, None
@@ -168,27 +203,53 @@ class ToolRunner:
         tool_use_id: str,
         hook_decision: str | None,
         hook_reason: str | None,
-    ) -> PermissionResultAllow | PermissionResultDeny:
-        if self.rules.denies(name, tool_input):
-            return PermissionResultDeny(message=f"Permission to use {name} has been denied.")
-        if hook_decision == "allow" or self.rules.allows(name, tool_input):
+    ) -> PermissionResultAllow | PermissionResultDeny | CallOutcome:
+        """Rules and mode first (:class:`PermissionPolicy`), then whoever answers an "ask".
+
+        A refusal by the permission system itself comes back as a finished
+        :class:`CallOutcome` carrying the ``permission_denied`` notice.
+        """
+        self.policy.mode = self.mode
+        read_only = bool(getattr(tool, "read_only", False))
+        verdict = self.policy.decide(name, tool_input, read_only=read_only)
+        if verdict.behavior == "deny":
+            return self._refused(name, tool_use_id, tool_input, verdict)
+        if hook_decision == "allow":
             return PermissionResultAllow()
-        verdict = mode_decision(self.mode, name, bool(getattr(tool, "read_only", False)))
-        if verdict == "allow" and hook_decision != "ask":
+        if hook_decision == "ask" and verdict.behavior == "allow":
+            verdict = Verdict("ask", f"Hook PreToolUse:{name} asked for permission.", "hook")
+        if (
+            self.mode == "plan"
+            and not read_only
+            and not (name == "Bash" and verdict.behavior == "allow")
+        ):
+            plan = Verdict("deny", plan_denial(name, tool_input, self.cwd), "mode")
+            return self._refused(name, tool_use_id, tool_input, plan)
+        if verdict.behavior == "allow":
             return PermissionResultAllow()
-        if verdict == "deny":
-            return PermissionResultDeny(message=denial_message(name, tool_input, self.mode))
+        if self.mode == "dontAsk":
+            return self._refused(
+                name,
+                tool_use_id,
+                tool_input,
+                no_one_to_ask(verdict, name, tool_input, self.mode, self.cwd),
+            )
         sandbox = self.state.sandbox if self.state is not None else None
         sandboxed = name == "Bash" and sandbox is not None and sandbox.auto_allows(tool_input)
         if sandboxed and hook_decision != "ask":  # autoAllowBashIfSandboxed
             return PermissionResultAllow()
+        if self.permission_prompt_tool not in (None, "stdio"):
+            return await self._prompt_tool(name, tool_input, tool_use_id)
         if self.can_use_tool is not None:
-            context = ToolPermissionContext(tool_use_id=tool_use_id, decision_reason=hook_reason)
+            context = ToolPermissionContext(
+                tool_use_id=tool_use_id,
+                decision_reason=hook_reason or verdict.reason,
+                blocked_path=verdict.blocked_path,
+            )
             answer = await self.can_use_tool(name, dict(tool_input), context)
             if isinstance(answer, PermissionResultAllow):
                 for update in answer.updated_permissions or []:
-                    if update.type == "addRules" and update.behavior == "allow":
-                        self.rules.add_allowed([_rule_text(r) for r in update.rules or []])
+                    self._apply_update(update)
                 return answer
             if isinstance(answer, PermissionResultDeny):
                 return PermissionResultDeny(
@@ -196,7 +257,105 @@ class ToolRunner:
                     interrupt=answer.interrupt,
                 )
             return PermissionResultDeny(message=f"can_use_tool returned {answer!r}")
-        return PermissionResultDeny(message=denial_message(name, tool_input, self.mode))
+        return self._refused(
+            name,
+            tool_use_id,
+            tool_input,
+            no_one_to_ask(verdict, name, tool_input, self.mode, self.cwd),
+        )
+
+    def _apply_update(self, update: Any) -> None:
+        """The parts of a ``PermissionUpdate`` threadline applies: rules and directories."""
+        kind = getattr(update, "type", None)
+        behavior = getattr(update, "behavior", None)
+        if kind == "addRules":
+            texts = [_rule_text(r) for r in getattr(update, "rules", None) or []]
+            if behavior == "allow":
+                self.rules.add_allowed(texts)
+            elif behavior == "deny":
+                self.rules.add_denied(texts)
+            elif behavior == "ask":
+                self.rules.add_ask(texts)
+        elif kind == "addDirectories":
+            self.policy.add_directories(getattr(update, "directories", None) or [])
+        elif kind == "setMode" and getattr(update, "mode", None):
+            self.mode = str(update.mode)
+
+    def _refused(
+        self, name: str, tool_use_id: str, tool_input: Raw, verdict: Verdict
+    ) -> CallOutcome:
+        """A denial by the permission system: the error result plus its ``permission_denied`` notice."""
+        outcome = _denied({"name": name}, tool_use_id, tool_input, verdict.message, False, None)
+        notice: Raw = {
+            "type": "system",
+            "subtype": "permission_denied",
+            "tool_name": name,
+            "tool_use_id": tool_use_id,
+        }
+        if verdict.reason_type is not None:
+            notice["decision_reason_type"] = verdict.reason_type
+        if verdict.reason is not None:
+            notice["decision_reason"] = verdict.reason
+        notice["message"] = verdict.message
+        outcome.notice = notice
+        return outcome
+
+    async def _prompt_tool(
+        self, name: str, tool_input: Raw, tool_use_id: str
+    ) -> PermissionResultAllow | PermissionResultDeny | CallOutcome:
+        """Ask the MCP tool named by ``permission_prompt_tool_name``, as the CLI does.
+
+        It receives ``{"tool_name", "input", "tool_use_id"}`` and answers with one text block
+        holding ``{"behavior": "allow", "updatedInput": {...}}`` or
+        ``{"behavior": "deny", "message": "..."}``.
+        """
+        assert self.permission_prompt_tool is not None
+        tool = self.tools[self.permission_prompt_tool]
+        ctx = ToolContext(
+            cwd=Path(self.cwd), session_id=self.session_id, env=self.env, tool_use_id=tool_use_id
+        )
+        result = await run_tool(
+            tool, {"tool_name": name, "input": dict(tool_input), "tool_use_id": tool_use_id}, ctx
+        )
+        answer = _prompt_answer(result)
+        if answer is None:
+            return _error(
+                tool_use_id,
+                f"<tool_use_error>Error calling tool ({name}): Permission prompt tool returned an "
+                'invalid result. Expected a single text block param with type="text" and a string '
+                'text value holding {"behavior": "allow" | "deny", ...}.</tool_use_error>',
+            )
+        if answer.get("behavior") == "allow":
+            updated = answer.get("updatedInput")
+            return PermissionResultAllow(
+                updated_input=updated if isinstance(updated, dict) else None
+            )
+        message = answer.get("message")
+        return PermissionResultDeny(
+            message=message
+            if isinstance(message, str) and message
+            else f"Permission to use {name} was denied.",
+            interrupt=bool(answer.get("interrupt", False)),
+        )
+
+
+def _prompt_answer(result: ToolResult) -> dict[str, Any] | None:
+    """The JSON decision in a permission prompt tool's result, or None if malformed."""
+    if result.is_error:
+        return None
+    content = result.content
+    if isinstance(content, list):
+        texts = [b.get("text") for b in content if isinstance(b, dict) and b.get("type") == "text"]
+        if len(content) != 1 or len(texts) != 1 or not isinstance(texts[0], str):
+            return None
+        content = texts[0]
+    try:
+        answer = json.loads(content)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict) or answer.get("behavior") not in ("allow", "deny"):
+        return None
+    return answer
 
 
 def _rule_text(rule: Any) -> str:
