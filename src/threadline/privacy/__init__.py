@@ -29,7 +29,7 @@ from ._redacting import RedactingStore as RedactingStore
 from ._rules import BUILTIN_RULES as BUILTIN_RULES, Rule as Rule
 
 if TYPE_CHECKING:
-    from ._encrypted import EncryptedStore as EncryptedStore
+    from ._encrypted import EncryptedStore as EncryptedStore, SalvageReport as SalvageReport
     from ._keys import generate_key as generate_key, key_id as key_id
     from ._rekey import RekeyReport as RekeyReport, rekey as rekey
 
@@ -41,6 +41,7 @@ __all__ = [
     "Redactor",
     "RekeyReport",
     "Rule",
+    "SalvageReport",
     "generate_key",
     "key_id",
     "rekey",
@@ -48,6 +49,7 @@ __all__ = [
 
 _LAZY = {
     "EncryptedStore": "._encrypted",
+    "SalvageReport": "._encrypted",
     "generate_key": "._keys",
     "key_id": "._keys",
     "RekeyReport": "._rekey",

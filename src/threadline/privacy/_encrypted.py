@@ -28,8 +28,10 @@ disk) until the session's mtime changes.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
@@ -62,7 +64,9 @@ from ._wrap import PassThrough, StoreWrapper, inner_offers, variant_of
 if TYPE_CHECKING:
     from ._rekey import RekeyReport
 
-__all__ = ["DEFAULT_KEY_ENV", "EncryptedStore"]
+__all__ = ["DEFAULT_KEY_ENV", "EncryptedStore", "SalvageReport"]
+
+_log = logging.getLogger("threadline.privacy")
 
 DEFAULT_KEY_ENV = "THREADLINE_ENCRYPTION_KEY"
 _LOAD_CONCURRENCY = 16
@@ -272,12 +276,60 @@ class EncryptedStore(StoreWrapper):
         return self.seal(key, entries)
 
     async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None:
-        stored = await self.inner.load(key)
+        """Every entry, or :class:`DecryptionError` if any envelope is damaged or forged.
+
+        A line of the inner file that no longer parses (a flipped bit in the JSON framing, a
+        cut in the middle of the file) is an error too, not a silent gap: the inner store
+        would skip it. :meth:`salvage` reads what is intact.
+        """
+        stored, damaged = await self._stored(key)
         if stored is None:
             return None
+        if damaged:
+            raise DecryptionError(
+                f"{_where(key)}: line{'s' if len(damaged) > 1 else ''} "
+                f"{', '.join(map(str, damaged[:10]))}{' ...' if len(damaged) > 10 else ''} "
+                "of the stored stream no longer parse (the file was damaged); nothing was read. "
+                "EncryptedStore.salvage() returns the intact entries and lists the rest."
+            )
         if _big(stored):  # keep the event loop free while decrypting big sessions
             return await anyio.to_thread.run_sync(self.open, key, stored)
         return self.open(key, stored)
+
+    async def _stored(self, key: SessionKey) -> tuple[list[Any] | None, list[int]]:
+        """The inner store's envelopes, and the lines it could not parse (FileStore says)."""
+        checked = getattr(self.inner, "load_checked", None)
+        if callable(checked):
+            stored, damaged = await checked(key)
+            return stored, list(damaged)
+        return await self.inner.load(key), []
+
+    async def salvage(self, key: SessionKey) -> SalvageReport:
+        """Read what can be read of a damaged session, and say what could not.
+
+        Every envelope that parses and authenticates is opened; the others are listed in
+        the report (``damaged_lines``: lines of the inner file that do not parse; ``failed``:
+        envelopes that do not decrypt, with the reason). Nothing is written.
+        """
+        stored, damaged = await self._stored(key)
+        report = SalvageReport(entries=[], damaged_lines=damaged, failed=[])
+        if stored is None:
+            return report
+        seen: set[str] = set()
+        for i, env in enumerate(stored):
+            try:
+                opened = self.open(key, [env])
+            except DecryptionError as exc:
+                report.failed.append((i, str(exc)))
+                continue
+            for entry in opened:
+                uid = entry.get("uuid")
+                if isinstance(uid, str):
+                    if uid in seen:
+                        continue
+                    seen.add(uid)
+                report.entries.append(entry)
+        return report
 
     # -- rotation ---------------------------------------------------------------
 
@@ -315,6 +367,23 @@ def _big(stored: list[Any]) -> bool:
             n = env.get("n")
             entries += n if type(n) is int else 1
     return size > _THREAD_BYTES or entries > _THREAD_AT
+
+
+@dataclass
+class SalvageReport:
+    """What :meth:`EncryptedStore.salvage` could read, and what it could not."""
+
+    entries: list[SessionStoreEntry]
+    """The entries of every intact envelope, in order (duplicates by uuid dropped)."""
+    damaged_lines: list[int]
+    """Lines (1-based) of the inner file that no longer parse (FileStore only)."""
+    failed: list[tuple[int, str]]
+    """(envelope index, reason) of the envelopes that parse but do not decrypt."""
+
+    @property
+    def complete(self) -> bool:
+        """Nothing was lost."""
+        return not self.damaged_lines and not self.failed
 
 
 class _Where:
@@ -360,8 +429,14 @@ class _EncryptedExtras(EncryptedStore, PassThrough):
                 try:
                     entries = await self.load(key)
                 except DecryptionError as exc:  # raised as is below, not in an exception group
-                    failed.append(exc)
-                    return
+                    # One damaged session must not hide the others: list it from what is
+                    # intact. Nothing intact at all (a wrong key) stays an error.
+                    salvaged = await self.salvage(key)
+                    if not salvaged.entries:
+                        failed.append(exc)
+                        return
+                    _log.warning("listing %s from its intact envelopes: %s", _where(key), exc)
+                    entries = salvaged.entries
             summary = fold_session_summary(None, key, entries or [])
             have[e["session_id"]] = summary
             memo[(project_key, e["session_id"])] = (e["mtime"], summary)

@@ -295,13 +295,27 @@ class FileStore:
         path = self.path_for(key)
         return await anyio.to_thread.run_sync(self._load_sync, path, key)
 
-    def _load_sync(self, path: Path, key: SessionKey) -> list[SessionStoreEntry] | None:
+    async def load_checked(
+        self, key: SessionKey
+    ) -> tuple[list[SessionStoreEntry] | None, list[int]]:
+        """:meth:`load`, plus the numbers (1-based) of the complete lines that are not JSON
+        objects. :meth:`load` skips such lines, as Claude Code's readers do; a wrapper whose
+        entries must all arrive (``EncryptedStore``) asks with this instead. A torn last line
+        (a crash mid-append) is not counted: it was never acknowledged."""
+        path = self.path_for(key)
+        bad: list[int] = []
+        entries = await anyio.to_thread.run_sync(self._load_sync, path, key, bad)
+        return entries, bad
+
+    def _load_sync(
+        self, path: Path, key: SessionKey, bad: list[int] | None = None
+    ) -> list[SessionStoreEntry] | None:
         try:
             data = read_complete(path)
         except (FileNotFoundError, NotADirectoryError):
             return None
         with gc_paused():
-            entries: list[Any] = list(iter_objects(data))
+            entries: list[Any] = list(iter_objects(data)) if bad is None else _checked(data, bad)
         if key.get("subpath"):
             sidecar = path.with_name(path.name[: -len(".jsonl")] + ".meta.json")
             try:
@@ -424,6 +438,20 @@ class FileStore:
                 if st.st_size > 0 and (best is None or st.st_mtime > best[0]):
                     best = (st.st_mtime, d.name)
         return None if best is None else {"project_key": best[1], "session_id": session_id}
+
+
+def _checked(data: bytes, bad: list[int]) -> list[Any]:
+    """Every JSON object line of ``data``; the numbers of the other non-blank lines go to ``bad``."""
+    out: list[Any] = []
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if not line or line.isspace():
+            continue
+        obj = loads_line(line)
+        if obj is None:
+            bad.append(number)
+        else:
+            out.append(obj)
+    return out
 
 
 def _last_chain_uuid(data: bytes) -> str | None:
