@@ -9,6 +9,10 @@ last byte, and if the file does not end in ``\\n`` we either complete the line
 line, so a concurrent reader never sees half an entry as data.
 
 Files are created 0600 and directories 0700.
+
+The lock wait is bounded (:data:`LOCK_TIMEOUT`, then :class:`StorageError`) and, in a worker
+thread started by ``anyio.to_thread.run_sync``, cancellable: the waiter polls, and a
+cancelled caller stops waiting instead of writing later behind its back.
 """
 
 from __future__ import annotations
@@ -17,17 +21,63 @@ import contextlib
 import errno
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
+from anyio.from_thread import check_cancelled
 
 from .._exceptions import StorageError
 
-__all__ = ["append_lines", "ensure_private_dir", "locked_fd", "read_complete", "repair_tail"]
+__all__ = [
+    "LOCK_TIMEOUT",
+    "append_lines",
+    "ensure_private_dir",
+    "lock_exclusive",
+    "locked_fd",
+    "read_complete",
+    "repair_tail",
+]
 
 _DIR_MODE = 0o700
 _FILE_MODE = 0o600
+LOCK_TIMEOUT = 60.0
+"""Seconds a writer waits for another writer's lock before giving up (a write holds it for
+milliseconds; a minute means the holder is stuck)."""
+
+
+def _check_cancelled() -> None:
+    try:
+        check_cancelled()
+    except RuntimeError:  # not in an anyio worker thread: nothing to cancel from
+        pass
+
+
+def lock_exclusive(fd: int, path: Path, timeout: float | None = None) -> None:
+    """``flock(LOCK_EX)`` that gives up after ``timeout`` s and notices a cancelled caller."""
+    limit = LOCK_TIMEOUT if timeout is None else timeout
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return
+    except BlockingIOError:
+        pass
+    deadline = time.monotonic() + limit
+    delay = 0.0005
+    while True:
+        _check_cancelled()
+        if time.monotonic() >= deadline:
+            raise StorageError(
+                f"Timed out after {limit:g} s waiting for the lock on {path}: another writer "
+                "holds it (a stuck process?)"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            continue
 
 
 def ensure_private_dir(path: Path, stop_at: Path | None = None) -> None:
@@ -52,8 +102,8 @@ def ensure_private_dir(path: Path, stop_at: Path | None = None) -> None:
 
 
 @contextlib.contextmanager
-def locked_fd(path: Path, *, create: bool) -> Iterator[int]:
-    """An O_RDWR|O_APPEND descriptor holding an exclusive flock."""
+def locked_fd(path: Path, *, create: bool, timeout: float | None = None) -> Iterator[int]:
+    """An O_RDWR|O_APPEND descriptor holding an exclusive flock (see :func:`lock_exclusive`)."""
     flags = os.O_RDWR | os.O_APPEND | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
     if create:
         flags |= os.O_CREAT
@@ -65,7 +115,7 @@ def locked_fd(path: Path, *, create: bool) -> Iterator[int]:
                 raise StorageError(f"Refusing to write through a symlink: {path}") from exc
             raise
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            lock_exclusive(fd, path, timeout)
             # The file may have been replaced or moved away (restore, cleanup, a rewrite)
             # while we waited for the lock: writing to the old inode would lose the data.
             st = os.fstat(fd)

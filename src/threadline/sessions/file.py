@@ -13,17 +13,20 @@ key: a retried batch is not duplicated, even across processes.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import functools
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio.to_thread
 import orjson
 
-from .._exceptions import ConcurrentModificationError, UserError
+from .._exceptions import ConcurrentModificationError, StorageError, UserError
 from .._fileio import atomic_write
 from ..transcript._jsonl import dumps_line, gc_paused, iter_objects, loads_line
 from ..transcript._views import CHAIN_TYPES
@@ -62,6 +65,40 @@ class _UuidCache:
 
 
 _TAIL = 256
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+_HINTS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exhausted",
+    errno.ENAMETOOLONG: "the path is too long for the file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EROFS: "the file system is read-only",
+    errno.EIO: "an I/O error",
+}
+
+
+@contextlib.contextmanager
+def _storage_errors(action: str) -> Iterator[None]:
+    """Operating-system failures surface as :class:`StorageError` (the cause chained)."""
+    try:
+        yield
+    except OSError as exc:
+        hint = _HINTS.get(exc.errno or 0) or exc.strerror or str(exc)
+        where = f" {exc.filename}" if exc.filename else ""
+        raise StorageError(f"FileStore could not {action}{where}: {hint} ({exc})") from exc
+
+
+def _maps_os_errors(action: str) -> Callable[[_F], _F]:
+    def wrap(fn: _F) -> _F:
+        @functools.wraps(fn)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            with _storage_errors(action):
+                return fn(*args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
 
 
 class FileStore:
@@ -73,12 +110,28 @@ class FileStore:
         fsync: also ``fsync`` after each append (survives power loss, slower).
             Without it an append survives the process being killed, since
             the kernel already holds the whole line.
+        lock_timeout: seconds an append waits for another writer's lock on the
+            same transcript before raising :class:`StorageError` (default 60).
+            The wait is cancellable.
+
+    Operating-system failures (a full disk, a path too long, permissions) raise
+    :class:`~threadline.StorageError` with the ``OSError`` chained; an append that
+    fails leaves the transcript as it was.
     """
 
-    def __init__(self, config_dir: str | os.PathLike[str] | None = None, *, fsync: bool = False) -> None:
+    def __init__(
+        self,
+        config_dir: str | os.PathLike[str] | None = None,
+        *,
+        fsync: bool = False,
+        lock_timeout: float | None = None,
+    ) -> None:
+        if lock_timeout is not None and not lock_timeout > 0:
+            raise UserError(f"FileStore lock_timeout must be positive, not {lock_timeout!r}")
         self.config_dir = _config_dir(config_dir)
         self.projects_dir = self.config_dir / "projects"
         self._fsync = fsync
+        self._lock_timeout = lock_timeout
         self._uuid_caches: dict[Path, _UuidCache] = {}
 
     def __repr__(self) -> str:
@@ -169,14 +222,16 @@ class FileStore:
         path = self.path_for(key)
         return await anyio.to_thread.run_sync(self.get_head_sync, path)
 
+    @_maps_os_errors("read the head of")
     def get_head_sync(self, path: Path) -> str | None:
         try:
-            with locked_fd(path, create=False) as fd:
+            with locked_fd(path, create=False, timeout=self._lock_timeout) as fd:
                 size = repair_tail(fd)
                 return self._refresh_uuids(path, fd, size).head
         except FileNotFoundError:
             return None
 
+    @_maps_os_errors("append to")
     def _append_sync(
         self,
         path: Path,
@@ -197,7 +252,7 @@ class FileStore:
                 lines = None
                 if not entries:
                     return
-        with locked_fd(path, create=True) as fd:
+        with locked_fd(path, create=True, timeout=self._lock_timeout) as fd:
             # Everything below runs under the exclusive lock, so the uuid check
             # and the write are atomic with respect to other threadline writers
             # (threads and processes alike).
@@ -231,12 +286,8 @@ class FileStore:
             if not out:
                 return
             data = b"".join(out)
-            view = memoryview(data)
-            written = 0
-            while written < len(data):
-                written += os.write(fd, view[written:])
-            if self._fsync:
-                os.fsync(fd)
+            _write_all(fd, data, size, fsync=self._fsync)
+            written = len(data)
             cache.uuids |= batch_uuids
             cache.head = head
             cache.size = size + written
@@ -307,6 +358,7 @@ class FileStore:
         entries = await anyio.to_thread.run_sync(self._load_sync, path, key, bad)
         return entries, bad
 
+    @_maps_os_errors("read")
     def _load_sync(
         self, path: Path, key: SessionKey, bad: list[int] | None = None
     ) -> list[SessionStoreEntry] | None:
@@ -370,6 +422,7 @@ class FileStore:
         validate_key({"project_key": project_key, "session_id": "x"}, strict_ids=False)
         return self.projects_dir / project_key
 
+    @_maps_os_errors("list the sessions of")
     def _list_sessions_sync(self, project_key: str) -> list[SessionStoreListEntry]:
         out: list[SessionStoreListEntry] = []
         project_dir = self._project_dir(project_key)
@@ -402,6 +455,7 @@ class FileStore:
         path = self.path_for(key)
         await anyio.to_thread.run_sync(self._delete_sync, path, key)
 
+    @_maps_os_errors("delete")
     def _delete_sync(self, path: Path, key: SessionKey) -> None:
         for victim in (path, path.with_name(path.name[: -len(".jsonl")] + ".meta.json")):
             try:
@@ -421,6 +475,7 @@ class FileStore:
         """The key of ``session_id`` in any project directory (newest non-empty file)."""
         return await anyio.to_thread.run_sync(self.find_session_sync, session_id)
 
+    @_maps_os_errors("search the projects for")
     def find_session_sync(self, session_id: str) -> SessionKey | None:
         if not _SAFE_COMPONENT.match(session_id):
             return None
@@ -438,6 +493,23 @@ class FileStore:
                 if st.st_size > 0 and (best is None or st.st_mtime > best[0]):
                     best = (st.st_mtime, d.name)
         return None if best is None else {"project_key": best[1], "session_id": session_id}
+
+
+def _write_all(fd: int, data: bytes, size: int, *, fsync: bool) -> None:
+    """Write ``data`` at the end (``O_APPEND``); on failure cut the file back to ``size``,
+    so a half-written batch (a full disk) never stays behind as a torn line."""
+    view = memoryview(data)
+    written = 0
+    try:
+        while written < len(data):
+            written += os.write(fd, view[written:])
+        if fsync:
+            os.fsync(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            if os.fstat(fd).st_size != size:
+                os.ftruncate(fd, size)
+        raise
 
 
 def _checked(data: bytes, bad: list[int]) -> list[Any]:
