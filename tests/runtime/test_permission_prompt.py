@@ -133,3 +133,43 @@ async def test_official_sdk_raises_the_same_value_error() -> None:
     with pytest.raises(ValueError, match="cannot be used with permission_prompt_tool_name"):
         async for _ in official_query(prompt=prompt(), options=opts):
             pass
+
+
+async def test_updated_permissions_apply_for_the_rest_of_the_session(
+    fake: FakeAnthropicServer, project: Path, tmp_path: Path
+) -> None:
+    from threadline.types import PermissionRuleValue, PermissionUpdate
+
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    asked: list[str] = []
+
+    async def decide(name: str, data: dict[str, Any], ctx: Any) -> PermissionResultAllow:
+        asked.append(str(data.get("command") or data.get("file_path")))
+        return PermissionResultAllow(
+            updated_permissions=[
+                PermissionUpdate(
+                    type="addRules",
+                    behavior="allow",
+                    rules=[PermissionRuleValue(tool_name="Bash", rule_content="touch:*")],
+                ),
+                PermissionUpdate(type="addDirectories", directories=[str(extra)]),
+            ]
+        )
+
+    fake.script(
+        [
+            {"tool_use": {"name": "Bash", "input": {"command": "touch one"}}},
+            {
+                "tool_use": [
+                    {"name": "Bash", "input": {"command": "touch two"}},
+                    {"name": "Read", "input": {"file_path": str(extra)}},
+                ]
+            },
+            {"text": "done"},
+        ]
+    )
+    async for _ in query(prompt="go", options=options(can_use_tool=decide)):
+        pass
+    assert (project / "one").exists() and (project / "two").exists()
+    assert asked == ["touch one"]

@@ -71,6 +71,14 @@ class WorkingDirs:
                 self._dirs.append(resolved.lexical)
                 self._real.append(resolved.real)
 
+    def remove(self, dirs: Iterable[str | Path]) -> None:
+        """Stop allowing directories (``cwd`` itself stays)."""
+        for d in dirs:
+            resolved = resolve_path(str(d), self.cwd)
+            if resolved.lexical in self._dirs and resolved.lexical != self.cwd:
+                i = self._dirs.index(resolved.lexical)
+                del self._dirs[i], self._real[i]
+
     @property
     def dirs(self) -> list[str]:
         return list(self._dirs)

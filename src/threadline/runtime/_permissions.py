@@ -286,6 +286,17 @@ class PermissionRules:
     def add_ask(self, rules: Sequence[str]) -> None:
         self.ask.extend(_parse_rule(r) for r in rules if r.strip())
 
+    def update(self, behavior: str, kind: str, texts: Sequence[str]) -> None:
+        """Apply an ``addRules`` / ``replaceRules`` / ``removeRules`` update to one list."""
+        target = {"allow": self.allow, "deny": self.deny, "ask": self.ask}[behavior]
+        parsed = [_parse_rule(t) for t in texts if t.strip()]
+        if kind == "replaceRules":
+            target[:] = parsed
+        elif kind == "removeRules":
+            target[:] = [r for r in target if r not in parsed]
+        else:
+            target.extend(parsed)
+
     @staticmethod
     def bare(rules: Iterable[_Rule], name: str) -> bool:
         return any(r.specifier is None and _tool_matches(r.tool, name) for r in rules)

@@ -265,19 +265,23 @@ class ToolRunner:
         )
 
     def _apply_update(self, update: Any) -> None:
-        """The parts of a ``PermissionUpdate`` threadline applies: rules and directories."""
+        """A ``PermissionUpdate`` from ``can_use_tool``, for the rest of the session.
+
+        Rules (add / replace / remove, per behavior), directories (add / remove) and the mode.
+        """
         kind = getattr(update, "type", None)
         behavior = getattr(update, "behavior", None)
-        if kind == "addRules":
+        if kind in ("addRules", "replaceRules", "removeRules") and behavior in (
+            "allow",
+            "deny",
+            "ask",
+        ):
             texts = [_rule_text(r) for r in getattr(update, "rules", None) or []]
-            if behavior == "allow":
-                self.rules.add_allowed(texts)
-            elif behavior == "deny":
-                self.rules.add_denied(texts)
-            elif behavior == "ask":
-                self.rules.add_ask(texts)
+            self.rules.update(behavior, kind, texts)
         elif kind == "addDirectories":
             self.policy.add_directories(getattr(update, "directories", None) or [])
+        elif kind == "removeDirectories":
+            self.policy.dirs.remove(getattr(update, "directories", None) or [])
         elif kind == "setMode" and getattr(update, "mode", None):
             self.mode = str(update.mode)
 
