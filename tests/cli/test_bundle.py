@@ -72,7 +72,10 @@ def test_export_import_resume_on_another_host(
     host_a: str, fake: FakeAnthropicServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bundle = tmp_path / "s.tlbundle"
-    result = invoke("sessions", "export", host_a[:8], "-o", str(bundle))
+    plain = tmp_path / "plain.tlbundle"
+    assert invoke("sessions", "export", host_a[:8], "-o", str(plain)).exit_code == 0
+    assert not any("file-history" in n for n in _members(plain))  # only when asked
+    result = invoke("sessions", "export", host_a[:8], "--file-history", "-o", str(bundle))
     assert result.exit_code == 0, result.output
     members = _members(bundle)
     names = list(members)
@@ -176,7 +179,7 @@ def test_missing_member_and_unsafe_paths_are_refused(
     host_a: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bundle = tmp_path / "s.tlbundle"
-    export_bundle([host_a], bundle)
+    export_bundle([host_a], bundle, file_history=True)
     members = _members(bundle)
     del members[next(n for n in members if n.endswith("deadbeef@v1"))]
     _write(bundle, members)

@@ -15,7 +15,7 @@ import claude_agent_sdk as official
 import orjson
 import pytest
 
-from threadline import FileStore, UserError, get_session_messages
+from threadline import FileStore, StorageError, UserError, get_session_messages
 from threadline.sessions._bundle import export_bundle, import_bundle
 from threadline.sessions._retention import cleanup_sessions, restore_session
 
@@ -115,7 +115,7 @@ def test_sidecar_temp_file_is_removed_on_failure(tmp_path: Path, monkeypatch: py
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", boom)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(StorageError, match="disk full"):  # the OSError, chained
         store.append_sync(key, [{"type": "agent_metadata", "agentType": "x"}])
     folder = store.path_for(key).parent
     assert [p.name for p in folder.iterdir()] == []

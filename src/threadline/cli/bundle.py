@@ -29,7 +29,8 @@ Examples:
 
 \b
 The bundle is a gzip tar: manifest.json (SHA-256 + size of every file), the transcript,
-subagent transcripts and sidecars, file-history backups, then seal.json.
+subagent transcripts and sidecars, file-history backups (with --file-history), then
+seal.json.
 """
 
 _IMPORT_EPILOG = """\b
@@ -46,11 +47,20 @@ Examples:
 @click.option("--output", "-o", required=True, type=click.Path(dir_okay=False), help="Bundle file.")
 @click.option("--all", "all_sessions", is_flag=True, help="Every session (all projects).")
 @click.option("--project", "this_project", is_flag=True, help="With --all: this project only.")
+@click.option(
+    "--file-history",
+    is_flag=True,
+    help="Also carry the file-history backups (project file contents, for rewind).",
+)
 @guarded
 def export_command(
-    session_ids: tuple[str, ...], output: str, all_sessions: bool, this_project: bool
+    session_ids: tuple[str, ...],
+    output: str,
+    all_sessions: bool,
+    this_project: bool,
+    file_history: bool,
 ) -> None:
-    """Write sessions, with their subagents and file history, to one verified bundle."""
+    """Write sessions, with their subagents (and file history if asked), to one verified bundle."""
     parent = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(parent):
         raise click.BadParameter(f"directory {parent!r} does not exist", param_hint="'--output'")
@@ -64,7 +74,7 @@ def export_command(
     else:
         raise click.UsageError("give SESSION_IDS or --all")
     with progress_bar("Exporting sessions", unit="bytes") as update:
-        sessions = export_bundle(ids, output, progress=update)
+        sessions = export_bundle(ids, output, progress=update, file_history=file_history)
     files = sum(len(s.files) for s in sessions)
     click.echo(f"Exported {len(sessions)} session(s), {files} file(s) to {output}", err=True)
 

@@ -16,13 +16,24 @@ same layout (optionally under another project key). ``manifest.json`` holds::
      "sessions": [{"session_id", "project_key", "cwd", "title", "files": [path, ...]}],
      "files": {path: {"sha256": hex, "size": int}}}
 
-Import reads the whole bundle into a staging directory inside the config dir and checks
-everything before anything becomes visible: the seal matches the manifest, every member is
-a regular file listed in the manifest with the right size and digest, no listed file is
-missing, and every path has the expected shape (no ``..``, no absolute paths, UUID session
-ids). A truncated or tampered bundle raises :class:`BundleError` and writes nothing. Files
-are then renamed into place (same file system); an existing file with different content is
-a :class:`BundleConflictError` unless ``overwrite``; identical files are left alone.
+Import verifies the whole bundle in a first pass that writes nothing: the seal matches the
+manifest, every member is a regular file listed in the manifest with the size its tar header
+and the manifest both declare and the right digest, no listed file is missing, and every
+path has the expected shape (no ``..``, no absolute paths, UUID session ids, file-history
+names as Claude Code makes them). The sizes the manifest declares are capped
+(``max_bytes``, and the free space of the config dir's file system) before a byte is
+extracted, and the stream is read through a budget (the manifest at most 16 MiB, tar
+headers at most 64 KiB per member, member data at most what was declared), so a
+decompression bomb is refused early with bounded memory. Only then does a second pass
+extract into a staging directory inside the config dir (checking everything again, in case
+the file changed), and files are renamed into place (same file system); an existing file
+with different content is a :class:`BundleConflictError` unless ``overwrite``; identical
+files are left alone. A truncated, tampered or oversized bundle raises :class:`BundleError`
+and writes nothing.
+
+File history (``file-history/<session>/<backup>``, the backups ``rewind_files`` restores
+from) travels only when asked (``export_bundle(file_history=True)``); on import its names
+must be the single-component backup names Claude Code writes (``<hash>@v<n>``).
 
 The checksums detect corruption and edits; they are not signatures (whoever can rewrite the
 manifest can rewrite the digests).
@@ -31,6 +42,7 @@ manifest can rewrite the digests).
 from __future__ import annotations
 
 import contextlib
+import gzip
 import hashlib
 import io
 import os
@@ -69,10 +81,25 @@ VERSION = 1
 _CHUNK = 1 << 20
 _KEY_RE = re.compile(r"^[A-Za-z0-9-]{1,255}\Z")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+BACKUP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}@v[0-9]{1,9}\Z")
+"""A file-history backup name as Claude Code (and threadline) write them: ``<hash>@v<n>``."""
 _PATH_RE = re.compile(
     rf"^(?:projects/(?P<key>[A-Za-z0-9-]+)/(?P<sid>{_UUID})(?:\.jsonl|/.+)"
-    rf"|file-history/(?P<fsid>{_UUID})/.+)\Z"
+    rf"|file-history/(?P<fsid>{_UUID})/(?P<backup>[^/]+))\Z"
 )
+MANIFEST_CAP = 16 << 20
+"""Largest manifest read (it lists files; a real one is a few KiB per session)."""
+_SEAL_CAP = 4096
+_HEADER_ALLOWANCE = 64 << 10
+"""Tar header bytes (with PAX records) allowed per member."""
+VERIFY_FIRST_ABOVE = 32 << 20
+"""Bundles declaring more bytes than this are verified whole before anything is extracted;
+smaller ones are verified while they are extracted (at most this much is written before a
+refusal, and removed)."""
+_READAHEAD = 256 << 10
+"""Bytes the tar reader pulls at a time (so they may run ahead of the member being read)."""
+DEFAULT_MAX_BYTES = 64 << 30
+"""Default cap on the bytes a bundle may declare (``import_bundle(max_bytes=)``)."""
 
 Progress = Callable[[int, int], None]
 
@@ -186,7 +213,7 @@ def _transcript_source(path: Path) -> _Source:
 
 
 def _session_files(
-    cfg: Path, session_id: str, directory: str | None
+    cfg: Path, session_id: str, directory: str | None, file_history: bool = False
 ) -> tuple[BundleSession, dict[str, _Source]]:
     validate_session_id(session_id)
     loc = locate_session(session_id, directory, cfg / "projects")
@@ -203,10 +230,10 @@ def _session_files(
             path, path.stat().st_size
         )
     history = cfg / "file-history" / session_id
-    for path in _walk(history):
-        files[f"file-history/{session_id}/{path.relative_to(history).as_posix()}"] = _Source(
-            path, path.stat().st_size
-        )
+    for path in _walk(history) if file_history else ():
+        rel = path.relative_to(history).as_posix()
+        if BACKUP_NAME.match(rel):
+            files[f"file-history/{session_id}/{rel}"] = _Source(path, path.stat().st_size)
     cwd, title = _meta(transcript)
     return BundleSession(session_id, key, cwd, title, tuple(files)), files
 
@@ -293,8 +320,12 @@ def export_bundle(
     directory: str | None = None,
     config_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    file_history: bool = False,
 ) -> list[BundleSession]:
-    """Write the sessions (with subagents and file history) to one bundle file at ``out``.
+    """Write the sessions (with their subagents) to one bundle file at ``out``.
+
+    ``file_history=True`` also carries the file-history backups (the contents
+    ``rewind_files`` restores): file contents of the project, so off by default.
 
     Streams: a first pass hashes every file (the manifest comes first in the bundle), the
     second writes them, so memory stays constant whatever the sessions weigh. ``progress``
@@ -306,7 +337,7 @@ def export_bundle(
     sessions: list[BundleSession] = []
     sources: dict[str, _Source] = {}
     for sid in session_ids:
-        session, files = _session_files(cfg, sid, directory)
+        session, files = _session_files(cfg, sid, directory, file_history)
         sessions.append(session)
         sources.update(files)
     total = 2 * sum(src.size for src in sources.values())
@@ -378,9 +409,13 @@ def _parse_manifest(data: bytes) -> tuple[dict[str, Any], list[BundleSession]]:
         if not (
             isinstance(meta, dict)
             and isinstance(meta.get("sha256"), str)
-            and isinstance(meta.get("size"), int)
+            and type(meta.get("size")) is int
+            and meta["size"] >= 0
         ):
             raise BundleError(f"bundle manifest entry for {rel!r} is malformed")
+        backup = m.group("backup")
+        if backup is not None and not BACKUP_NAME.match(backup):
+            raise BundleError(f"bundle file-history name is not a backup name: {rel!r}")
     sessions: list[BundleSession] = []
     for raw in raw_sessions:
         try:
@@ -395,61 +430,152 @@ def _parse_manifest(data: bytes) -> tuple[dict[str, Any], list[BundleSession]]:
         for f in listed:
             if f not in files:
                 raise BundleError(f"bundle manifest session {sid} lists an unknown file {f!r}")
+            if not f.startswith((f"projects/{key}/{sid}", f"file-history/{sid}/")):
+                raise BundleError(
+                    f"bundle manifest session {sid} lists another session's file {f!r}"
+                )
         cwd = raw.get("cwd") if isinstance(raw.get("cwd"), str) else None
         title = raw.get("title") if isinstance(raw.get("title"), str) else None
         sessions.append(BundleSession(sid, key, cwd, title, listed))
     return manifest, sessions
 
 
-def _copy_member(src: IO[bytes], dest: Path, expected: dict[str, Any], name: str) -> None:
+class _Budget:
+    """The decompressed tar stream, read within what the bundle may hold.
+
+    Tar headers (and PAX records) may take :data:`_HEADER_ALLOWANCE` bytes per member; the
+    rest is member data, which :func:`_scan` counts as it reads and checks against the
+    manifest. ``limit`` bounds everything (before the manifest: the manifest cap).
+    """
+
+    def __init__(self, raw: Any) -> None:
+        self.raw = raw
+        self.total = 0
+        self.data = 0
+        self.members = 0
+        self.limit = MANIFEST_CAP + 4 * _HEADER_ALLOWANCE
+
+    def read(self, n: int = -1) -> bytes:
+        chunk: bytes = self.raw.read(n if n is not None and n >= 0 else _CHUNK)
+        self.total += len(chunk)
+        if self.total - self.data > _HEADER_ALLOWANCE * (self.members + 2) + _READAHEAD:
+            raise BundleError("bundle has oversized tar headers (refused before reading on)")
+        if self.total > self.limit:
+            raise BundleError("bundle holds more data than its manifest declares")
+        return chunk
+
+    def data_read(self, src: IO[bytes], n: int) -> bytes:
+        """Read ``n`` bytes of member data (credited as data, not header, while they arrive)."""
+        self.data += n
+        chunk = src.read(n)
+        self.data -= n - len(chunk)
+        return chunk
+
+
+def _read_capped(src: IO[bytes], cap: int, what: str, budget: _Budget) -> bytes:
+    data = budget.data_read(src, cap + 1)
+    if len(data) > cap:
+        raise BundleError(f"bundle {what} is larger than {cap} bytes")
+    return data
+
+
+def _member_chunks(
+    src: IO[bytes], expected: dict[str, Any], name: str, budget: _Budget
+) -> Iterator[bytes]:
+    """The member's bytes in chunks; size and digest checked as they stream by."""
     digest = hashlib.sha256()
     size = 0
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with open(dest, "wb") as out:
-        while True:
-            chunk = src.read(_CHUNK)
-            if not chunk:
-                break
-            size += len(chunk)
-            if size > expected["size"]:
-                raise BundleError(f"bundle member {name} is larger than its manifest says")
-            digest.update(chunk)
-            out.write(chunk)
+    while True:
+        chunk = budget.data_read(src, _CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > expected["size"]:
+            raise BundleError(f"bundle member {name} is larger than its manifest says")
+        digest.update(chunk)
+        yield chunk
     if size != expected["size"] or digest.hexdigest() != expected["sha256"]:
         raise BundleError(f"checksum mismatch for {name}: the bundle was modified or damaged")
 
 
-def _stage(path: Path, staging: Path) -> tuple[dict[str, Any], list[BundleSession]]:
-    """Extract and verify everything into ``staging``; the manifest and its sessions."""
+def _check_declared(manifest: dict[str, Any], max_bytes: int | None, room: Path | None) -> int:
+    """The bytes the manifest declares, refused when over the cap or the free space."""
+    total = sum(int(m["size"]) for m in manifest["files"].values())
+    cap = DEFAULT_MAX_BYTES if max_bytes is None else max_bytes
+    if total > cap:
+        raise BundleError(
+            f"bundle declares {total} bytes of files, more than the limit of {cap} "
+            "(import_bundle(max_bytes=...) raises it)"
+        )
+    if room is not None:
+        free = shutil.disk_usage(room).free
+        if total > free:
+            raise StorageError(f"bundle needs {total} bytes but only {free} are free under {room}")
+    return total
+
+
+def _scan(
+    path: Path,
+    staging: Path | None,
+    *,
+    max_bytes: int | None = None,
+    manifest_only: bool = False,
+) -> tuple[dict[str, Any], list[BundleSession], int]:
+    """Read and verify the whole bundle; with ``staging``, also extract the members there.
+
+    Long by nature (one sequential pass over the tar, every check in stream order).
+    """
     manifest: dict[str, Any] | None = None
     manifest_bytes = b""
     seal: bytes | None = None
     seen: set[str] = set()
     try:
-        with tarfile.open(path, "r:gz") as tar:
-            for member in tar:
-                if seal is not None:
-                    raise BundleError("bundle has members after its seal")
-                if not member.isreg():
-                    raise BundleError(f"bundle member {member.name!r} is not a regular file")
-                src = tar.extractfile(member)
-                if src is None:  # pragma: no cover - regular files always have data
-                    raise BundleError(f"bundle member {member.name!r} is unreadable")
-                if manifest is None:
-                    if member.name != "manifest.json":
-                        raise BundleError("not a threadline bundle (no manifest first)")
-                    manifest_bytes = src.read()
-                    manifest, _ = _parse_manifest(manifest_bytes)
-                    continue
-                if member.name == "seal.json":
-                    seal = src.read()
-                    continue
-                rel = member.name[len("files/") :] if member.name.startswith("files/") else ""
-                expected = manifest["files"].get(rel)
-                if expected is None or rel in seen:
-                    raise BundleError(f"bundle member {member.name!r} is not in its manifest")
-                seen.add(rel)
-                _copy_member(src, staging / rel, expected, rel)
+        with gzip.open(path, "rb") as raw:
+            budget = _Budget(raw)
+            with tarfile.open(fileobj=budget, mode="r|", bufsize=_READAHEAD) as tar:  # type: ignore[call-overload]
+                for member in tar:
+                    budget.members += 1
+                    if seal is not None:
+                        raise BundleError("bundle has members after its seal")
+                    if not member.isreg():
+                        raise BundleError(f"bundle member {member.name!r} is not a regular file")
+                    src = tar.extractfile(member)
+                    if src is None:  # pragma: no cover - regular files always have data
+                        raise BundleError(f"bundle member {member.name!r} is unreadable")
+                    if manifest is None:
+                        if member.name != "manifest.json":
+                            raise BundleError("not a threadline bundle (no manifest first)")
+                        manifest_bytes = _read_capped(src, MANIFEST_CAP, "manifest", budget)
+                        manifest, _ = _parse_manifest(manifest_bytes)
+                        declared = _check_declared(manifest, max_bytes, staging)
+                        if manifest_only:
+                            raise _ManifestRead(declared)
+                        budget.limit = (
+                            len(manifest_bytes)
+                            + declared
+                            + _SEAL_CAP
+                            + _HEADER_ALLOWANCE * (len(manifest["files"]) + 4)
+                        )
+                        continue
+                    if member.name == "seal.json":
+                        seal = _read_capped(src, _SEAL_CAP, "seal", budget)
+                        continue
+                    rel = member.name[len("files/") :] if member.name.startswith("files/") else ""
+                    expected = manifest["files"].get(rel)
+                    if expected is None or rel in seen:
+                        raise BundleError(f"bundle member {member.name!r} is not in its manifest")
+                    if member.size != expected["size"]:
+                        raise BundleError(
+                            f"bundle member {rel} is {member.size} bytes, its manifest says "
+                            f"{expected['size']}"
+                        )
+                    seen.add(rel)
+                    chunks = _member_chunks(src, expected, rel, budget)
+                    if staging is None:
+                        for _ in chunks:
+                            pass
+                    else:
+                        _write_member(staging / rel, chunks)
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise BundleError(f"bundle is truncated or not a gzip tar ({exc})") from exc
     if manifest is None:
@@ -465,13 +591,44 @@ def _stage(path: Path, staging: Path) -> tuple[dict[str, Any], list[BundleSessio
     missing = sorted(set(manifest["files"]) - seen)
     if missing:
         raise BundleError(f"bundle is truncated: {len(missing)} file(s) missing ({missing[0]})")
-    return _parse_manifest(manifest_bytes)
+    parsed, sessions = _parse_manifest(manifest_bytes)
+    return parsed, sessions, sum(int(m["size"]) for m in parsed["files"].values())
 
 
-def read_manifest(path: str | os.PathLike[str]) -> list[BundleSession]:
+def _write_member(dest: Path, chunks: Iterator[bytes]) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
+    with open(fd, "wb") as out:
+        for chunk in chunks:
+            out.write(chunk)
+
+
+def _stage(
+    path: Path, staging: Path, *, max_bytes: int | None = None
+) -> tuple[dict[str, Any], list[BundleSession]]:
+    """Extract into ``staging``, verifying as it goes; a bundle declaring more than
+    :data:`VERIFY_FIRST_ABOVE` bytes is first verified whole in a pass that writes nothing."""
+    try:
+        declared = _scan(path, None, max_bytes=max_bytes, manifest_only=True)[2]
+    except _ManifestRead as done:
+        declared = done.declared
+    if declared > VERIFY_FIRST_ABOVE:
+        _scan(path, None, max_bytes=max_bytes)
+    return _scan(path, staging, max_bytes=max_bytes)[:2]
+
+
+class _ManifestRead(Exception):
+    """Stops a manifest-only scan once the manifest is read."""
+
+    def __init__(self, declared: int) -> None:
+        self.declared = declared
+
+
+def read_manifest(
+    path: str | os.PathLike[str], *, max_bytes: int | None = None
+) -> list[BundleSession]:
     """The sessions of a bundle, after verifying all of it (nothing is written)."""
-    with tempfile.TemporaryDirectory(prefix="threadline-bundle-") as tmp:
-        return _stage(Path(path), Path(tmp))[1]
+    return _scan(Path(path), None, max_bytes=max_bytes)[1]
 
 
 def _same(a: Path, b: Path) -> bool:
@@ -490,18 +647,21 @@ def import_bundle(
     overwrite: bool = False,
     config_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    max_bytes: int | None = None,
 ) -> list[BundleSession]:
     """Verify a bundle, then restore its sessions into the config dir.
 
     ``directory``: put the sessions in that directory's project instead of their original
-    project key. Nothing is written if verification fails or a file conflicts.
+    project key. ``max_bytes``: the most the bundle's files may add up to (default 64 GiB;
+    never more than the free space). Nothing is written if verification fails or a file
+    conflicts.
     """
     cfg = _config_dir(config_dir)
     work = cfg / "threadline"
     ensure_private_dir(work)
     staging = Path(tempfile.mkdtemp(prefix="import-", dir=work))
     try:
-        _, sessions = _stage(Path(path), staging)
+        _, sessions = _stage(Path(path), staging, max_bytes=max_bytes)
         new_key = project_key_for_directory(directory) if directory is not None else None
         moves: list[tuple[Path, Path]] = []
         for s in sessions:
@@ -522,7 +682,9 @@ def import_bundle(
             planned.append((src, dest))
         # Main transcripts go last: a crash mid-import never leaves a visible session
         # without its subagent transcripts and file history.
-        planned.sort(key=lambda m: m[1].suffix == ".jsonl" and m[1].parent.parent.name == "projects")
+        planned.sort(
+            key=lambda m: m[1].suffix == ".jsonl" and m[1].parent.parent.name == "projects"
+        )
         for done, (src, dest) in enumerate(planned, 1):
             ensure_private_dir(dest.parent, stop_at=cfg)
             os.chmod(src, 0o600)
