@@ -20,6 +20,12 @@ Rewinding to prompt M restores each file tracked at M to its backup and each fil
 tracked after M to its first backup after M (the state it had before the agent first
 touched it): created files are removed, edited files get their content back.
 
+A transcript is untrusted input (it may come from a bundle or a shared store): before a
+rewind changes anything, every path it would restore must resolve (symlinks included) inside
+the session's working directories (``cwd`` and ``add_dirs``), and every backup name must be
+a plain ``<hash>@v<n>`` name; otherwise the rewind is refused whole with
+:class:`~threadline.SessionError` and no file is touched.
+
 Forks: the official ``fork_session`` never copies snapshots. A fork made through
 ``AgentOptions(resume=..., fork_session=True, enable_file_checkpointing=True)`` carries
 them: snapshots of copied prompts are re-keyed to the fork's uuids and their backups are
@@ -37,10 +43,12 @@ from typing import Any
 import anyio
 import anyio.to_thread
 
-from .._exceptions import MessageNotFoundError
+from .._exceptions import MessageNotFoundError, SessionError
 from ..sessions import SessionKey, SessionStore, find_session_key
+from ..sessions._filehistory import is_backup_name
 from ..sessions._protocol import local_transcripts
 from ..transcript._entries import now_iso
+from ._confine import WorkingDirs, resolve_path
 from ._context import RunContext
 
 __all__ = ["EDIT_TOOLS", "Checkpointer"]
@@ -86,6 +94,8 @@ class _Backups:
             await self.store.append(self._subkey(), [entry])  # type: ignore[list-item]
 
     async def get(self, name: str) -> bytes | None:
+        if not is_backup_name(name):
+            return None
         if name in self._memory:
             return self._memory[name]
         if self.dir is not None:
@@ -232,7 +242,9 @@ class Checkpointer:
             snapshot["messageId"] = new_id
             files = snapshot.get("trackedFileBackups") or {}
             names.update(
-                str(b["backupFileName"]) for b in files.values() if b.get("backupFileName")
+                str(b["backupFileName"])
+                for b in files.values()
+                if isinstance(b, dict) and is_backup_name(b.get("backupFileName"))
             )
             copied.append({**entry, "messageId": new_id, "snapshot": snapshot})
         for name in sorted(names):
@@ -267,19 +279,23 @@ class Checkpointer:
             )
         state: dict[str, Raw] = {}
         for i in mine:  # the prompt's snapshot and its updates
-            state.update(snapshots[i]["snapshot"].get("trackedFileBackups") or {})
+            state.update(_tracked(snapshots[i]))
         for later in snapshots[mine[0] + 1 :]:
             if later.get("messageId") == target:
                 continue
-            for key, backup in (later["snapshot"].get("trackedFileBackups") or {}).items():
+            for key, backup in _tracked(later).items():
                 state.setdefault(key, backup)
-        changed: list[str] = []
+        targets = self._checked(state)
+        wanted: dict[str, bytes | None] = {}
         for key, backup in state.items():
-            path = self._path(key)
             name = backup.get("backupFileName")
             want = await self.backups.get(str(name)) if name else None
             if name and want is None:
                 raise MessageNotFoundError(f"Backup {name} of {key} is missing")
+            wanted[key] = want
+        changed: list[str] = []
+        for key in state:
+            path, want = targets[key], wanted[key]
             have = await anyio.to_thread.run_sync(_read, path)
             if have == want:
                 continue
@@ -291,6 +307,46 @@ class Checkpointer:
             self._last.pop(key, None)
         self.tracked = {}
         return changed
+
+    def _checked(self, state: dict[str, Raw]) -> dict[str, Path]:
+        """Where each tracked file is restored; refuses the whole rewind if any entry is forged.
+
+        A path must resolve inside the working directories (symlinks followed), a backup name
+        must be ``<hash>@v<n>`` or null.
+        """
+        dirs = WorkingDirs(self.cwd, self.rt.options.add_dirs)
+        targets: dict[str, Path] = {}
+        for key, backup in state.items():
+            where = f"rewind refused: the checkpoint names {key!r}"
+            if not isinstance(key, str) or not key or "\x00" in key or not isinstance(backup, dict):
+                raise SessionError(f"{where}, which is not a file path; no file was changed")
+            name = backup.get("backupFileName")
+            if name is not None and not is_backup_name(name):
+                raise SessionError(
+                    f"{where} with the backup {name!r}, which is not a backup name "
+                    "(<hash>@v<n>); no file was changed"
+                )
+            resolved = resolve_path(key, self.cwd)
+            if not dirs.contains(resolved):
+                raise SessionError(
+                    f"{where} ({resolved.lexical}), outside the session's directories "
+                    f"({dirs.describe()}); no file was changed"
+                )
+            targets[key] = Path(resolved.lexical)
+        return targets
+
+
+def _tracked(entry: Raw) -> dict[str, Any]:
+    """The ``trackedFileBackups`` of a snapshot entry; a malformed one refuses the rewind."""
+    snapshot = entry.get("snapshot")
+    files = snapshot.get("trackedFileBackups") if isinstance(snapshot, dict) else None
+    if files is None and isinstance(snapshot, dict):
+        return {}
+    if not isinstance(files, dict):
+        raise SessionError(
+            "rewind refused: a file-history snapshot is malformed; no file was changed"
+        )
+    return files
 
 
 def _restore(path: Path, data: bytes) -> None:

@@ -62,6 +62,7 @@ import orjson
 from .._exceptions import SessionNotFoundError, StorageError, ThreadlineError
 from .._ids import validate_session_id
 from .._version import __version__
+from ._filehistory import BACKUP_NAME
 from ._filelog import ensure_private_dir
 from ._locate import locate_session, search_description
 from ._paths import config_dir as _config_dir, project_key_for_directory
@@ -81,8 +82,6 @@ VERSION = 1
 _CHUNK = 1 << 20
 _KEY_RE = re.compile(r"^[A-Za-z0-9-]{1,255}\Z")
 _UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-BACKUP_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}@v[0-9]{1,9}\Z")
-"""A file-history backup name as Claude Code (and threadline) write them: ``<hash>@v<n>``."""
 _PATH_RE = re.compile(
     rf"^(?:projects/(?P<key>[A-Za-z0-9-]+)/(?P<sid>{_UUID})(?:\.jsonl|/.+)"
     rf"|file-history/(?P<fsid>{_UUID})/(?P<backup>[^/]+))\Z"
