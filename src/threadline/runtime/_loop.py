@@ -120,6 +120,10 @@ class _Turn:
     """(``tool_use`` block, its entry) of the last reply."""
 
 
+_SENT_KEPT = 4096
+"""How many recently appended chain uuids a run remembers (see ``_append_checked``)."""
+
+
 class Runtime:
     """One open session: its store, tools, provider and history (implements ``AgentParent``)."""
 
@@ -146,6 +150,8 @@ class Runtime:
         self.background: ReportQueue | None = None
         """Reports of background subagents (set by whoever runs them: ``AgentClient``)."""
         self._head: str | None = None
+        self._sent: list[str] = []
+        """Chain uuids this run appended (the latest few): a conflict naming one is our own."""
         """The store's head when we last wrote or looked (second-writer detection)."""
         self._setup = setup
         self._factory = EntryFactory(
@@ -288,24 +294,62 @@ class Runtime:
             self.leaf = chained[-1]["uuid"]
 
     async def _append_checked(self, store: ConditionalAppendStore, entries: list[Raw]) -> None:
+        """Append with the second-writer check, telling a lost acknowledgement from a writer.
+
+        A commit can land and its acknowledgement be lost (a connection cut after COMMIT):
+        the store then holds this client's own entries and reports them as "changed by
+        another writer" on every later append. So after a failed append the head is read
+        again and adopted when it is the last entry of this batch; and a conflict whose head
+        is an entry this client sent earlier is its own write landing late: adopted, and the
+        append retried once.
+        """
+        chain = [
+            e["uuid"]
+            for e in entries
+            if e.get("type") in CHAIN_TYPES and isinstance(e.get("uuid"), str)
+        ]
+        self._sent.extend(chain)
+        del self._sent[:-_SENT_KEPT]
         try:
-            await store.append_conditional(
-                self.plan.key,
-                entries,  # type: ignore[arg-type]
-                expected_head=self._head,
-            )
+            await self._append_conditional(store, entries)
         except ConcurrentModificationError as exc:
-            raise ConcurrentModificationError(
-                f"Session {self.session_id} was changed by another writer while this "
-                "run had it open (another process or host resumed it). Nothing of this "
-                "turn after the conflict was written. Resume the session again to "
-                "continue from its latest state, or fork it to keep both lines.",
-                expected=exc.expected,
-                actual=exc.actual,
-            ) from exc
-        for e in entries:
-            if e.get("type") in CHAIN_TYPES and isinstance(e.get("uuid"), str):
-                self._head = e["uuid"]
+            if exc.actual is None or exc.actual not in self._sent:
+                raise self._conflict(exc) from exc
+            self._head = exc.actual  # our own earlier write, acknowledged late
+            try:
+                await self._append_conditional(store, entries)
+            except ConcurrentModificationError as again:
+                raise self._conflict(again) from again
+        except Exception:
+            if not chain or await self._head_now(store) != chain[-1]:
+                raise
+            # it landed: only the acknowledgement was lost
+        if chain:
+            self._head = chain[-1]
+
+    async def _append_conditional(self, store: ConditionalAppendStore, entries: list[Raw]) -> None:
+        await store.append_conditional(
+            self.plan.key,
+            entries,  # type: ignore[arg-type]
+            expected_head=self._head,
+        )
+
+    async def _head_now(self, store: ConditionalAppendStore) -> str | None:
+        """The store's head, or None if it cannot be read either."""
+        try:
+            return await store.get_head(self.plan.key)
+        except Exception:
+            return None
+
+    def _conflict(self, exc: ConcurrentModificationError) -> ConcurrentModificationError:
+        return ConcurrentModificationError(
+            f"Session {self.session_id} was changed by another writer while this "
+            "run had it open (another process or host resumed it). Nothing of this "
+            "turn after the conflict was written. Resume the session again to "
+            "continue from its latest state, or fork it to keep both lines.",
+            expected=exc.expected,
+            actual=exc.actual,
+        )
 
     def new_request(self) -> ModelRequest:
         opts = self.options
@@ -524,7 +568,9 @@ class Runtime:
         reply: Raw = turn.response.message
         entries = self._factory.assistant(reply, self.leaf, turn.response.request_id)
         await self.persist(entries)
-        self.history.append({"role": "assistant", "content": api_content(reply.get("content") or [])})
+        self.history.append(
+            {"role": "assistant", "content": api_content(reply.get("content") or [])}
+        )
         turn.calls = []
         for block, e in zip(reply.get("content") or [], entries, strict=True):
             yield AssistantMessage(
