@@ -4,8 +4,12 @@ Resolved once, before anything reaches the model, so a bad ``resume`` fails loud
 early (never a silent new session):
 
 - ``resume=<uuid>``: the session is looked up in the cwd's project first, then in every
-  project (users resume from another directory); its recorded ``cwd`` is restored unless
-  ``cwd`` was given. A value that is not a UUID raises :class:`ResumeNotFoundError` (or
+  project (users resume from another directory). It runs where it is started when it is
+  filed under that directory's project, or when ``cwd`` is given; started elsewhere, its
+  recorded ``cwd`` is restored only when the transcript can be trusted to say where it
+  ran: a local file (not a shared store), not restored from a bundle, whose recorded
+  directory exists and is the one its project is filed under. A transcript is input like
+  any other: one recording ``"cwd": "/"`` does not move the agent to ``/``. A value that is not a UUID raises :class:`ResumeNotFoundError` (or
   :class:`InvalidSessionIdError` when it could not even be a name, e.g. ``../x``).
 - ``continue_conversation``: the newest session of the cwd's project; none → a new session.
 - ``resume_session_at=<uuid>``: history up to and including that entry; the new turn
@@ -35,6 +39,7 @@ from .._exceptions import (
 from .._ids import is_uuid, new_uuid, validate_session_id
 from ..privacy import RedactingStore, Redactor
 from ..sessions import FileStore, SessionKey, SessionStore, find_session_key, store_implements
+from ..sessions._imported import is_imported
 from ..sessions._offsets import load_for_resume, read_for_resume
 from ..sessions._paths import project_key_for_directory
 from ..sessions._protocol import innermost_store, local_transcripts
@@ -336,7 +341,6 @@ def _starts_as_sidechain(path: Path) -> bool:
 
 async def plan_session(options: AgentOptions) -> SessionPlan:
     """Resolve resume / continue / fork / session_id into a :class:`SessionPlan`."""
-    cwd_given = options.cwd is not None
     cwd = _start_cwd(options)
     if options.session_id is not None:
         validate_session_id(options.session_id, "session_id")
@@ -363,7 +367,7 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
         assert path is not None
         return SessionPlan(
             session_id=found.key["session_id"],
-            cwd=cwd if cwd_given else (hit.cwd or cwd),
+            cwd=_resume_cwd(options, store, found.key, hit.cwd, cwd),
             key=found.key,
             store=write_store,
             history=hit.history,
@@ -391,8 +395,7 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
         chain, history = await anyio.to_thread.run_sync(_rebuild, loaded, options.resume_session_at)
     else:
         chain, history = _rebuild(loaded, options.resume_session_at)
-    if not cwd_given:
-        cwd = _recorded_cwd(chain) or cwd
+    cwd = _resume_cwd(options, store, key, _last_cwd(chain), cwd)
     leaf = resume_leaf(chain)
     if options.fork_session:
         new_id = options.session_id or new_uuid()
@@ -428,10 +431,23 @@ def _start_cwd(options: AgentOptions) -> str:
     return os.path.abspath(os.fspath(options.cwd)) if options.cwd is not None else os.getcwd()
 
 
-def _recorded_cwd(chain: list[Raw]) -> str | None:
-    """The session's last recorded cwd, if that directory still exists."""
-    recorded = _last_cwd(chain)
-    return recorded if recorded is not None and os.path.isdir(recorded) else None
+def _resume_cwd(
+    options: AgentOptions, store: SessionStore, key: SessionKey, recorded: str | None, start: str
+) -> str:
+    """Where a resumed session runs (see the module docs): ``start`` unless the transcript's
+    recorded ``cwd`` is both needed and trustworthy."""
+    if options.cwd is not None or key["project_key"] == project_key_for_directory(start):
+        return start
+    if recorded is None or not os.path.isabs(recorded) or not os.path.isdir(recorded):
+        return start
+    files = local_transcripts(store)
+    if files is None:  # a shared store: its transcripts were written by anyone
+        return start
+    if project_key_for_directory(recorded) != key["project_key"]:
+        return start  # the transcript claims a directory other than the one it is filed under
+    if is_imported(Path(files.config_dir), key["session_id"]):
+        return start
+    return recorded
 
 
 def _last_cwd(chain: list[Raw]) -> str | None:

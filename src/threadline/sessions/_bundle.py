@@ -64,6 +64,7 @@ from .._ids import validate_session_id
 from .._version import __version__
 from ._filehistory import BACKUP_NAME
 from ._filelog import ensure_private_dir
+from ._imported import mark_imported
 from ._locate import locate_session, search_description
 from ._paths import config_dir as _config_dir, project_key_for_directory
 from ._snapshot import SNAPSHOT_NAME
@@ -690,6 +691,7 @@ def import_bundle(
             os.replace(src, dest)
             if progress is not None:
                 progress(done, len(planned))
+        mark_imported(cfg, [s.session_id for s in sessions])
         if new_key is not None:
             sessions = [
                 BundleSession(
