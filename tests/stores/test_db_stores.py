@@ -221,3 +221,18 @@ async def test_redis_layout_1_namespace_is_moved_on_open(backend: Backend) -> No
         assert not [k async for k in raw.scan_iter(match=f"{ns}:[tcukfls]:*")]
     finally:
         await raw.aclose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres", "redis", "redis_cluster"], indirect=True)
+async def test_a_session_deleted_by_another_host_and_written_again_is_listed(backend: Backend) -> None:
+    writer = backend.make()
+    other = type(writer)(*([writer.path] if backend.name == "sqlite" else [backend.url]),
+                         **({} if backend.name == "sqlite" else {"namespace": writer.namespace}))
+    backend.stores.append(other)
+    key = _key()
+    await writer.append(key, _entries(1))
+    await other.delete(key)
+    assert await writer.list_sessions("-p") == []
+    await writer.append(key, _entries(1))
+    assert [s["session_id"] for s in await writer.list_sessions("-p")] == [key["session_id"]]
+    assert await other.find_session(key["session_id"]) == {"project_key": "-p", "session_id": key["session_id"]}

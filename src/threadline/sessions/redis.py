@@ -74,8 +74,9 @@ __all__ = ["RedisStore"]
 
 T = TypeVar("T")
 
-# KEYS: t c n u k. ARGV: see RedisStore._append_args. Returns {status, head, stored}:
-# 0 written, 1 nothing to write (every uuid stored), 2 conflict, 3 some uuids stored.
+# KEYS: t c n u k. ARGV: see RedisStore._append_args. Returns {status, head, stored
+# [, created]}: 0 written, 1 nothing to write (every uuid stored), 2 conflict, 3 some
+# uuids stored; created: 1 when this append made a new main session.
 _APPEND = """
 local t, c, n, u, k = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local count = tonumber(ARGV[2])
@@ -146,6 +147,8 @@ if ARGV[8] ~= '1' then
   redis.call('SADD', k, ARGV[9])
   return {0, head}
 end
+local created = 0
+if not exists then created = 1 end
 local p = 19
 for i = 1, nfirst do
   redis.call('HSETNX', t, 's.' .. ARGV[p], ARGV[p + 1])
@@ -165,7 +168,7 @@ for i = 1, nunset do
   redis.call('HDEL', t, 's.' .. ARGV[p])
   p = p + 1
 end
-return {0, head}
+return {0, head, {}, created}
 """
 
 # KEYS: t c n u. ARGV: mode ('all', 'compacted', 'after', 'tail'), its argument.
@@ -414,6 +417,7 @@ class RedisStore(DatabaseStore):
         check: bool,
         client: Any = None,
     ) -> None:
+        cached = self._tag(key) in self._indexed
         if "subpath" not in key:
             await self._index(key, client)
         keys = self._keys(key)
@@ -429,6 +433,11 @@ class RedisStore(DatabaseStore):
             status = int(result[0])
             if status == 2:
                 raise conflict_error(key, expected, None if result[1] is None else _text(result[1]))
+            if status == 0 and cached and len(result) > 3 and int(result[3]):
+                # This append made the session anew, which this process had indexed before:
+                # another host deleted it since. Index it again.
+                self._indexed.discard(self._tag(key))
+                await self._index(key, client)
             if status != 3:
                 return
             # Some uuids were stored meanwhile (a retry racing new entries): plan again.
