@@ -1,18 +1,29 @@
-"""Store benchmark: threadline's stores vs a naive one-row-per-entry design on the same database.
+"""Store benchmark: threadline's stores and their peers, side by side in one run.
 
-Workloads (each through the ``SessionStore`` protocol):
+Peers (bench-only dependencies: ``pip install -e '.[bench]'``):
 
-- appends/s into 1 session (sequential single-entry appends, as eager flushing does),
-- appends/s with 16 sessions written concurrently,
-- load of one 10 000-entry session (written in batches of 100),
-- listing 10 000 sessions: ``list_sessions`` and ``list_session_summaries``.
+- the OpenAI Agents SDK's sessions: ``SQLAlchemySession`` (PostgreSQL, asyncpg),
+  ``RedisSession``, ``SQLiteSession``;
+- a naive psycopg 3 store with one row per entry (``jsonb``, a unique ``(session, uuid)``
+  index for idempotency, orjson to parse), appending with one ``INSERT`` per entry or with
+  one multi-row ``INSERT`` per batch.
 
-The naive baselines (below) store one row / list element per entry with a
-unique uuid index, list sessions with ``GROUP BY`` / ``SCAN``, and build
-summaries by reading every transcript, the way a first implementation would.
+Workloads (~1 KB Claude Code–shaped entries, each store through its own API):
 
-Usage: python bench/bench_stores.py [--quick] [--only sqlite,postgres,...] [--json OUT]
-Needs PostgreSQL on 127.0.0.1:5432 (db ``test``) and Redis on 127.0.0.1:6379 for those rows.
+- appends/s into one session, one entry at a time (as eager flushing does);
+- entries/s in batches of 10 into one session;
+- entries/s with 16 sessions appended at once (one entry at a time each);
+- load of one 10 000-entry session (written in batches of 100), and its last 20 entries;
+- round trips per append (a counting TCP proxy in front of the server; one session);
+- resume of a 100 000-entry session compacted at 98 %: the share of its bytes a
+  ``load_since_compaction`` fetches (threadline stores; the peers read everything).
+
+Every workload runs ``--runs`` times (default 3) on fresh storage and the medians are
+printed, with ratios against the naive multi-row store and ``SQLAlchemySession`` and
+the acceptance targets of issue 17 checked.
+
+Usage: python bench/bench_stores.py [--quick] [--runs N] [--only postgres,redis,sqlite] [--json OUT]
+Needs PostgreSQL on 127.0.0.1:5432 (db ``test``) and Redis on 127.0.0.1:6379.
 """
 
 from __future__ import annotations
@@ -20,21 +31,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
+import platform
 import statistics
 import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
-import anyio.to_thread
+import orjson
+from anyio.abc import SocketAttribute, SocketStream
 
-from threadline import FileStore, MemoryStore
-from threadline.sessions import fold_session_summary
 from threadline.sessions.postgres import PostgresStore
 from threadline.sessions.redis import RedisStore
 from threadline.sessions.sqlite import SQLiteStore
@@ -46,8 +58,8 @@ PROJECT = "-srv-bench-project"
 # ----------------------------------------------------------------------------- entries
 
 
-def _entry(sid: str, i: int, parent: str | None) -> dict[str, Any]:
-    """A Claude Code–shaped transcript line (~700 bytes)."""
+def _entry(sid: str, i: int, parent: str | None, words: int = 58) -> dict[str, Any]:
+    """A Claude Code–shaped transcript line (~1 KB; ~400 bytes with ``words=8``)."""
     kind = "user" if i % 2 == 0 else "assistant"
     return {
         "parentUuid": parent,
@@ -58,17 +70,16 @@ def _entry(sid: str, i: int, parent: str | None) -> dict[str, Any]:
         "version": "2.1.330",
         "gitBranch": "main",
         "type": kind,
-        "message": {"role": kind, "content": [{"type": "text", "text": f"message {i} " + "lorem ipsum " * 30}]},
+        "message": {"role": kind, "content": [{"type": "text", "text": f"message {i} " + "lorem ipsum " * words}]},
         "uuid": str(uuid.uuid4()),
         "timestamp": f"2026-03-01T10:{(i // 60) % 60:02d}:{i % 60:02d}.000Z",
     }
 
 
-def _entries(sid: str, n: int) -> list[dict[str, Any]]:
+def _entries(sid: str, n: int, parent: str | None = None, words: int = 58) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    parent = None
     for i in range(n):
-        e = _entry(sid, i, parent)
+        e = _entry(sid, i, parent, words)
         parent = e["uuid"]
         out.append(e)
     return out
@@ -78,102 +89,58 @@ def _key(sid: str) -> Any:
     return {"project_key": PROJECT, "session_id": sid}
 
 
-# ----------------------------------------------------------------------------- naive baselines
-
-
-class NaiveSQLite:
-    """One row per entry (JSON text), unique (session, uuid) index, GROUP BY listing."""
-
-    def __init__(self, path: str) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = NORMAL")
-        self.conn.execute(
-            "CREATE TABLE entries (id INTEGER PRIMARY KEY, project_key TEXT, session_id TEXT, "
-            "uuid TEXT, created INTEGER, data TEXT)"
-        )
-        self.conn.execute("CREATE INDEX e_session ON entries (project_key, session_id, id)")
-        self.conn.execute("CREATE UNIQUE INDEX e_uuid ON entries (project_key, session_id, uuid)")
-        self.limiter = anyio.CapacityLimiter(1)
-
-    async def _run(self, fn: Callable[[], Any]) -> Any:
-        return await anyio.to_thread.run_sync(fn, limiter=self.limiter)
-
-    async def append(self, key: Any, entries: list[Any]) -> None:
-        rows = [(key["project_key"], key["session_id"], e.get("uuid"), time.time_ns() // 10**6, json.dumps(e))
-                for e in entries]
-
-        def run() -> None:
-            self.conn.execute("BEGIN IMMEDIATE")
-            self.conn.executemany("INSERT OR IGNORE INTO entries (project_key, session_id, uuid, created, data) "
-                                  "VALUES (?, ?, ?, ?, ?)", rows)
-            self.conn.execute("COMMIT")
-
-        await self._run(run)
-
-    async def load(self, key: Any) -> list[Any] | None:
-        rows = await self._run(lambda: self.conn.execute(
-            "SELECT data FROM entries WHERE project_key = ? AND session_id = ? ORDER BY id",
-            (key["project_key"], key["session_id"])).fetchall())
-        return [json.loads(r[0]) for r in rows] or None
-
-    async def list_sessions(self, project_key: str) -> list[Any]:
-        rows = await self._run(lambda: self.conn.execute(
-            "SELECT session_id, max(created) FROM entries WHERE project_key = ? GROUP BY session_id",
-            (project_key,)).fetchall())
-        return [{"session_id": s, "mtime": m} for s, m in rows]
-
-    async def list_session_summaries(self, project_key: str) -> list[Any]:
-        return [fold_session_summary(None, _key(s["session_id"]), await self.load(_key(s["session_id"])) or [])
-                for s in await self.list_sessions(project_key)]
-
-    async def aclose(self) -> None:
-        self.conn.close()
+# ----------------------------------------------------------------------------- peers
 
 
 class NaivePostgres:
-    """One row per entry (jsonb), unique (session, uuid) index, GROUP BY listing."""
+    """One row per entry (jsonb, parsed with orjson), unique (session, uuid) index; an
+    append is one INSERT per entry, or one multi-row INSERT per batch."""
 
-    def __init__(self, dsn: str, schema: str) -> None:
-        self.dsn, self.schema = dsn, schema
+    def __init__(self, dsn: str, schema: str, *, multi: bool) -> None:
+        self.dsn, self.schema, self.multi = dsn, schema, multi
         self.pool: Any = None
 
     async def open(self) -> None:
+        from psycopg.types.json import set_json_loads
         from psycopg_pool import AsyncConnectionPool
 
-        self.pool = AsyncConnectionPool(self.dsn, min_size=1, max_size=16, open=False, kwargs={"autocommit": True})
+        async def configure(conn: Any) -> None:
+            set_json_loads(orjson.loads, conn)
+
+        self.pool = AsyncConnectionPool(self.dsn, min_size=1, max_size=16, open=False,
+                                        kwargs={"autocommit": True}, configure=configure)
         await self.pool.open()
         async with self.pool.connection() as c:
             await c.execute(f"CREATE SCHEMA {self.schema}")
-            await c.execute(f"CREATE TABLE {self.schema}.entries (id bigserial PRIMARY KEY, project_key text, "
-                            "session_id text, uuid text, created timestamptz DEFAULT now(), data jsonb)")
-            await c.execute(f"CREATE INDEX ON {self.schema}.entries (project_key, session_id, id)")
-            await c.execute(f"CREATE UNIQUE INDEX ON {self.schema}.entries (project_key, session_id, uuid)")
+            await c.execute(f"CREATE TABLE {self.schema}.entries (id bigserial PRIMARY KEY, "
+                            "session_id text NOT NULL, uuid text, data jsonb NOT NULL)")
+            await c.execute(f"CREATE INDEX ON {self.schema}.entries (session_id, id)")
+            await c.execute(f"CREATE UNIQUE INDEX ON {self.schema}.entries (session_id, uuid)")
 
     async def append(self, key: Any, entries: list[Any]) -> None:
         from psycopg.types.json import Jsonb
 
-        async with self.pool.connection() as c, c.transaction(), c.cursor() as cur:
-            await cur.executemany(
-                f"INSERT INTO {self.schema}.entries (project_key, session_id, uuid, data) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                [(key["project_key"], key["session_id"], e.get("uuid"), Jsonb(e)) for e in entries])
+        sql = f"INSERT INTO {self.schema}.entries (session_id, uuid, data) VALUES "
+        rows = [(key["session_id"], e.get("uuid"), Jsonb(e)) for e in entries]
+        async with self.pool.connection() as c:
+            if self.multi:
+                values = ", ".join(["(%s, %s, %s)"] * len(rows))
+                await c.execute(sql + values + " ON CONFLICT DO NOTHING", [x for r in rows for x in r])
+            else:
+                for row in rows:
+                    await c.execute(sql + "(%s, %s, %s) ON CONFLICT DO NOTHING", row)
 
     async def load(self, key: Any) -> list[Any] | None:
         async with self.pool.connection() as c:
-            cur = await c.execute(f"SELECT data FROM {self.schema}.entries WHERE project_key = %s "
-                                  "AND session_id = %s ORDER BY id", (key["project_key"], key["session_id"]))
+            cur = await c.execute(f"SELECT data FROM {self.schema}.entries WHERE session_id = %s "
+                                  "ORDER BY id", (key["session_id"],))
             return [r[0] for r in await cur.fetchall()] or None
 
-    async def list_sessions(self, project_key: str) -> list[Any]:
+    async def load_tail(self, key: Any, n: int) -> list[Any] | None:
         async with self.pool.connection() as c:
-            cur = await c.execute(f"SELECT session_id, max(created) FROM {self.schema}.entries "
-                                  "WHERE project_key = %s GROUP BY session_id", (project_key,))
-            return [{"session_id": s, "mtime": int(m.timestamp() * 1000)} for s, m in await cur.fetchall()]
-
-    async def list_session_summaries(self, project_key: str) -> list[Any]:
-        return [fold_session_summary(None, _key(s["session_id"]), await self.load(_key(s["session_id"])) or [])
-                for s in await self.list_sessions(project_key)]
+            cur = await c.execute(f"SELECT data FROM {self.schema}.entries WHERE session_id = %s "
+                                  "ORDER BY id DESC LIMIT %s", (key["session_id"], n))
+            return [r[0] for r in reversed(await cur.fetchall())] or None
 
     async def aclose(self) -> None:
         async with self.pool.connection() as c:
@@ -181,178 +148,456 @@ class NaivePostgres:
         await self.pool.close()
 
 
-class NaiveRedis:
-    """One list element per entry, uuid set via MULTI, sessions found by SCAN."""
+class AgentsSessions:
+    """The OpenAI Agents SDK's ``Session`` objects (one per session id) behind the bench's
+    append/load interface: ``add_items`` / ``get_items``."""
 
-    def __init__(self, url: str, prefix: str) -> None:
-        import redis.asyncio
+    def __init__(self, make: Callable[[str], Any], close: Callable[[], Awaitable[None]]) -> None:
+        self._make, self._close = make, close
+        self._sessions: dict[str, Any] = {}
 
-        self.r = redis.asyncio.Redis.from_url(url)
-        self.p = prefix
+    def _session(self, key: Any) -> Any:
+        sid = key["session_id"]
+        if sid not in self._sessions:
+            self._sessions[sid] = self._make(sid)
+        return self._sessions[sid]
 
     async def append(self, key: Any, entries: list[Any]) -> None:
-        name = f"{self.p}:{key['project_key']}/{key['session_id']}"
-        uuids = [e["uuid"] for e in entries if "uuid" in e]
-        have = await self.r.smismember(name + ":u", uuids) if uuids else []
-        known = {u for u, hit in zip(uuids, have) if hit}
-        fresh = [json.dumps(e) for e in entries if e.get("uuid") not in known]
-        async with self.r.pipeline(transaction=True) as pipe:
-            if fresh:
-                pipe.rpush(name + ":e", *fresh)
-            if uuids:
-                pipe.sadd(name + ":u", *uuids)
-            pipe.set(name + ":m", time.time_ns() // 10**6)
-            await pipe.execute()
+        await self._session(key).add_items(entries)
 
     async def load(self, key: Any) -> list[Any] | None:
-        raw = await self.r.lrange(f"{self.p}:{key['project_key']}/{key['session_id']}:e", 0, -1)
-        return [json.loads(x) for x in raw] or None
+        return await self._session(key).get_items() or None
 
-    async def list_sessions(self, project_key: str) -> list[Any]:
-        names = [k async for k in self.r.scan_iter(match=f"{self.p}:{project_key}/*:m", count=1000)]
-        values = await self.r.mget(names) if names else []
-        return [{"session_id": n.decode().rsplit("/", 1)[1][:-2], "mtime": int(v)} for n, v in zip(names, values)]
-
-    async def list_session_summaries(self, project_key: str) -> list[Any]:
-        return [fold_session_summary(None, _key(s["session_id"]), await self.load(_key(s["session_id"])) or [])
-                for s in await self.list_sessions(project_key)]
+    async def load_tail(self, key: Any, n: int) -> list[Any] | None:
+        return await self._session(key).get_items(limit=n) or None
 
     async def aclose(self) -> None:
-        keys = [k async for k in self.r.scan_iter(match=f"{self.p}:*", count=1000)]
+        for s in self._sessions.values():
+            close = getattr(s, "close", None)
+            if close is not None:
+                await close() if _is_async(close) else close()
+        await self._close()
+
+
+def _is_async(fn: Any) -> bool:
+    import inspect
+
+    return inspect.iscoroutinefunction(fn)
+
+
+# ----------------------------------------------------------------------------- round trips
+
+
+class CountingProxy:
+    """A TCP proxy that counts request turns: client bursts that follow a server reply."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.target = (host, port)
+        self.turns = 0
+
+    async def serve(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
+        task_status.started(listener.extra(SocketAttribute.local_port))
+        async with listener:
+            await listener.serve(self._handle)
+
+    async def _handle(self, client: SocketStream) -> None:
+        state = {"up": False}
+        try:
+            async with client, await anyio.connect_tcp(*self.target) as server, \
+                    anyio.create_task_group() as tg:
+
+                async def up() -> None:
+                    async for data in client:
+                        if not state["up"]:
+                            self.turns += 1
+                            state["up"] = True
+                        await server.send(data)
+                    tg.cancel_scope.cancel()
+
+                async def down() -> None:
+                    async for data in server:
+                        state["up"] = False
+                        await client.send(data)
+                    tg.cancel_scope.cancel()
+
+                tg.start_soon(up)
+                tg.start_soon(down)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
+
+
+# ----------------------------------------------------------------------------- stores
+
+
+@dataclass
+class Contender:
+    kind: str
+    label: str
+    make: Callable[[str, str], Awaitable[Any]]
+    """(url or path, namespace) -> an open store."""
+    url: str
+
+
+async def _threadline_pg(url: str, ns: str) -> Any:
+    store = PostgresStore(url, namespace=ns, max_size=16)
+    await store.__aenter__()
+    return store
+
+
+async def _threadline_redis(url: str, ns: str) -> Any:
+    store = RedisStore(url, namespace=ns)
+    await store.__aenter__()
+    return store
+
+
+async def _threadline_sqlite(path: str, ns: str) -> Any:
+    store = SQLiteStore(Path(path) / f"{ns}.db")
+    await store.__aenter__()
+    return store
+
+
+async def _naive_pg(url: str, ns: str, *, multi: bool) -> Any:
+    store = NaivePostgres(url, ns + ("_multi" if multi else "_single"), multi=multi)
+    await store.open()
+    return store
+
+
+async def _agents_sqlalchemy(url: str, ns: str) -> Any:
+    from agents.extensions.memory.sqlalchemy_session import SQLAlchemySession
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    parts = urlsplit(url)
+    engine = create_async_engine(f"postgresql+asyncpg://{parts.netloc}{parts.path}",
+                                 pool_size=16, max_overflow=0)
+    tables = {"sessions_table": f"{ns}_sessions", "messages_table": f"{ns}_messages"}
+
+    async def close() -> None:
+        async with engine.begin() as conn:
+            for t in tables.values():
+                await conn.execute(text(f"DROP TABLE IF EXISTS {t} CASCADE"))
+        await engine.dispose()
+
+    return AgentsSessions(lambda sid: SQLAlchemySession(sid, engine=engine, create_tables=True, **tables),
+                          close)
+
+
+async def _agents_redis(url: str, ns: str) -> Any:
+    import redis.asyncio
+    from agents.extensions.memory.redis_session import RedisSession
+
+    client = redis.asyncio.Redis.from_url(url)
+
+    async def close() -> None:
+        keys = [k async for k in client.scan_iter(match=f"{ns}:*", count=1000)]
         for i in range(0, len(keys), 1000):
-            await self.r.delete(*keys[i : i + 1000])
-        await self.r.aclose()
+            await client.delete(*keys[i : i + 1000])
+        await client.aclose()
+
+    return AgentsSessions(lambda sid: RedisSession(sid, redis_client=client, key_prefix=ns), close)
+
+
+async def _agents_sqlite(path: str, ns: str) -> Any:
+    from agents.memory.sqlite_session import SQLiteSession
+
+    db = Path(path) / f"{ns}-agents.db"
+
+    async def close() -> None:
+        pass
+
+    return AgentsSessions(lambda sid: SQLiteSession(sid, db_path=db), close)
+
+
+def _contenders(tmp: str) -> list[Contender]:
+    return [
+        Contender("postgres", "threadline PostgresStore", _threadline_pg, PG_DSN),
+        Contender("postgres", "naive psycopg, one INSERT per entry",
+                  lambda u, n: _naive_pg(u, n, multi=False), PG_DSN),
+        Contender("postgres", "naive psycopg, one multi-row INSERT",
+                  lambda u, n: _naive_pg(u, n, multi=True), PG_DSN),
+        Contender("postgres", "OpenAI SQLAlchemySession (PG)", _agents_sqlalchemy, PG_DSN),
+        Contender("redis", "threadline RedisStore", _threadline_redis, REDIS_URL),
+        Contender("redis", "OpenAI RedisSession", _agents_redis, REDIS_URL),
+        Contender("sqlite", "threadline SQLiteStore", _threadline_sqlite, tmp),
+        Contender("sqlite", "OpenAI SQLiteSession", _agents_sqlite, tmp),
+    ]
+
+
+async def _drop(label: str, store: Any) -> None:
+    ns = getattr(store, "namespace", None)
+    await store.aclose()
+    if not ns:
+        return
+    if isinstance(store, PostgresStore):
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(PG_DSN, autocommit=True) as c:
+            await c.execute(f"DROP SCHEMA {ns} CASCADE")
+    elif isinstance(store, RedisStore):
+        import redis.asyncio
+
+        client = redis.asyncio.Redis.from_url(REDIS_URL)
+        keys = [k async for k in client.scan_iter(match=f"{ns}:*", count=1000)]
+        for i in range(0, len(keys), 1000):
+            await client.delete(*keys[i : i + 1000])
+        await client.aclose()
 
 
 # ----------------------------------------------------------------------------- workloads
 
 
-async def _timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        await fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
-
-
-async def bench_store(store: Any, *, appends: int, sessions: int, long: int, repeat: int) -> dict[str, float]:
-    out: dict[str, float] = {}
-    sid = str(uuid.uuid4())
-    batch = _entries(sid, appends)
+async def _time(fn: Callable[[], Awaitable[Any]]) -> float:
     t = time.perf_counter()
-    for e in batch:
-        await store.append(_key(sid), [e])
-    out["append_1"] = appends / (time.perf_counter() - t)
+    await fn()
+    return time.perf_counter() - t
 
-    per = max(1, appends // 16)
+
+async def _one_at_a_time(store: Any, n: int) -> float:
+    sid = str(uuid.uuid4())
+    batch = _entries(sid, n)
+
+    async def run() -> None:
+        for e in batch:
+            await store.append(_key(sid), [e])
+
+    return n / await _time(run)
+
+
+async def _batches(store: Any, n: int, size: int = 10) -> float:
+    sid = str(uuid.uuid4())
+    entries = _entries(sid, n)
+
+    async def run() -> None:
+        for i in range(0, n, size):
+            await store.append(_key(sid), entries[i : i + size])
+
+    return n / await _time(run)
+
+
+async def _sixteen(store: Any, n: int) -> float:
+    per = max(1, n // 16)
     work = [(s, _entries(s, per)) for s in (str(uuid.uuid4()) for _ in range(16))]
 
     async def writer(s: str, es: list[Any]) -> None:
         for e in es:
             await store.append(_key(s), [e])
 
-    t = time.perf_counter()
-    async with anyio.create_task_group() as tg:
-        for s, es in work:
-            tg.start_soon(writer, s, es)
-    out["append_16"] = 16 * per / (time.perf_counter() - t)
+    async def run() -> None:
+        async with anyio.create_task_group() as tg:
+            for s, es in work:
+                tg.start_soon(writer, s, es)
 
+    return 16 * per / await _time(run)
+
+
+async def _loads(store: Any, n: int) -> tuple[float, float]:
     sid = str(uuid.uuid4())
-    entries = _entries(sid, long)
-    for i in range(0, long, 100):
+    entries = _entries(sid, n)
+    for i in range(0, n, 100):
         await store.append(_key(sid), entries[i : i + 100])
     loaded = await store.load(_key(sid))
-    assert loaded is not None and len(loaded) == long
-    out["load"] = await _timed(lambda: store.load(_key(sid)), repeat)
+    assert loaded is not None and len(loaded) == n, (len(loaded or []), n)
+    full = statistics.median([await _time(lambda: store.load(_key(sid))) for _ in range(3)])
+    tail: list[Any] = []
 
+    async def last() -> None:
+        tail[:] = await store.load_tail(_key(sid), 20) or []
+
+    part = statistics.median([await _time(last) for _ in range(3)])
+    assert [e["uuid"] for e in tail] == [e["uuid"] for e in entries[-20:]]
+    return full, part
+
+
+def _compaction(sid: str, preserved: dict[str, Any]) -> list[dict[str, Any]]:
+    boundary = {
+        "type": "system", "subtype": "compact_boundary", "parentUuid": None, "uuid": str(uuid.uuid4()),
+        "sessionId": sid, "logicalParentUuid": preserved["uuid"], "content": "Conversation compacted",
+        "compactMetadata": {"trigger": "auto", "preservedSegment": {
+            "headUuid": preserved["uuid"], "anchorUuid": "", "tailUuid": preserved["uuid"]}},
+    }
+    summary = _entry(sid, 0, boundary["uuid"], 8)
+    summary.update(type="user", isCompactSummary=True)
+    boundary["compactMetadata"]["preservedSegment"]["anchorUuid"] = summary["uuid"]
+    return [boundary, summary]
+
+
+async def _resume_share(store: Any, n: int) -> float | None:
+    """Bytes fetched by ``load_since_compaction`` of an n-entry session compacted at 98 %,
+    over the bytes a full load fetches."""
+    if not hasattr(store, "load_since_compaction"):
+        return None
+    sid = str(uuid.uuid4())
+    cut = n * 98 // 100
+    before = _entries(sid, cut, words=8)  # smaller entries: the share is what is measured
+    for i in range(0, cut, 500):
+        await store.append(_key(sid), before[i : i + 500])
+    marker = _compaction(sid, before[-1])
+    after = _entries(sid, n - cut - 2, marker[-1]["uuid"], words=8)
+    await store.append(_key(sid), marker)
+    for i in range(0, len(after), 100):
+        await store.append(_key(sid), after[i : i + 100])
+    store.bytes_read = 0
+    full = await store.load(_key(sid))
+    total, store.bytes_read = store.bytes_read, 0
+    part = await store.load_since_compaction(_key(sid))
+    assert full is not None and part is not None and part == full[cut - 1 :]
+    return float(store.bytes_read / total)
+
+
+async def _listing(store: Any, n: int) -> tuple[float | None, float | None]:
+    """list_sessions / list_session_summaries of a project of ``n`` sessions (threadline)."""
+    if not hasattr(store, "list_session_summaries"):
+        return None, None
+    project = f"-srv-bench-list-{uuid.uuid4().hex[:6]}"
     limiter = anyio.CapacityLimiter(16)
 
-    async def create(s: str) -> None:
+    async def create(sid: str) -> None:
         async with limiter:
-            await store.append(_key(s), _entries(s, 2))
+            await store.append({"project_key": project, "session_id": sid}, _entries(sid, 2, words=8))
 
     async with anyio.create_task_group() as tg:
-        for _ in range(sessions - 18):  # 18 sessions exist already
+        for _ in range(n):
             tg.start_soon(create, str(uuid.uuid4()))
-    listed = await store.list_sessions(PROJECT)
-    assert len(listed) == sessions, len(listed)
-    out["list"] = await _timed(lambda: store.list_sessions(PROJECT), repeat)
-    out["summaries"] = await _timed(lambda: store.list_session_summaries(PROJECT), repeat)
+    assert len(await store.list_sessions(project)) == n
+    listed = statistics.median([await _time(lambda: store.list_sessions(project)) for _ in range(3)])
+    summed = statistics.median(
+        [await _time(lambda: store.list_session_summaries(project)) for _ in range(3)]
+    )
+    return listed, summed
+
+
+async def _round_trips(c: Contender, ns: str) -> float | None:
+    if c.kind == "sqlite":
+        return None
+    parts = urlsplit(c.url)
+    proxy = CountingProxy(parts.hostname or "127.0.0.1", parts.port or 0)
+    async with anyio.create_task_group() as tg:
+        port = await tg.start(proxy.serve)
+        url = c.url.replace(f"{parts.hostname}:{parts.port}", f"127.0.0.1:{port}")
+        store = await c.make(url, ns + "_rt")
+        try:
+            sid = str(uuid.uuid4())
+            entries = _entries(sid, 25)
+            for e in entries[:5]:  # connect, create, prepare
+                await store.append(_key(sid), [e])
+            proxy.turns = 0
+            for e in entries[5:]:
+                await store.append(_key(sid), [e])
+            turns = proxy.turns / 20
+        finally:
+            await _drop(c.label, store)
+        tg.cancel_scope.cancel()
+    return turns
+
+
+async def bench_one(c: Contender, sizes: dict[str, int]) -> dict[str, float | None]:
+    ns = f"bench_{uuid.uuid4().hex[:8]}"
+    store = await c.make(c.url, ns)
+    try:
+        out: dict[str, float | None] = {
+            "one": await _one_at_a_time(store, sizes["appends"]),
+            "batch10": await _batches(store, sizes["appends"]),
+            "sixteen": await _sixteen(store, sizes["appends"]),
+        }
+        out["load"], out["tail"] = await _loads(store, sizes["long"])
+        out["resume_share"] = await _resume_share(store, sizes["resume"])
+        out["list"], out["summaries"] = await _listing(store, sizes["sessions"])
+    finally:
+        await _drop(c.label, store)
+    out["round_trips"] = await _round_trips(c, ns)
     return out
 
 
-async def _stores(only: set[str], tmp: Path) -> list[tuple[str, Callable[[], Awaitable[Any]]]]:
-    ns = f"bench_{uuid.uuid4().hex[:8]}"
-
-    async def naive_pg() -> Any:
-        s = NaivePostgres(PG_DSN, ns + "_naive")
-        await s.open()
-        return s
-
-    async def ready(store: Any) -> Any:
-        return store
-
-    table: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = [
-        ("memory", "MemoryStore", lambda: ready(MemoryStore())),
-        ("file", "FileStore", lambda: ready(FileStore(tmp / "claude"))),
-        ("sqlite", "SQLiteStore", lambda: ready(SQLiteStore(tmp / "threadline.db"))),
-        ("sqlite", "naive SQLite", lambda: ready(NaiveSQLite(str(tmp / "naive.db")))),
-        ("postgres", "PostgresStore", lambda: ready(PostgresStore(PG_DSN, namespace=ns, max_size=16))),
-        ("postgres", "naive PostgreSQL", naive_pg),
-        ("redis", "RedisStore", lambda: ready(RedisStore(REDIS_URL, namespace=ns))),
-        ("redis", "naive Redis", lambda: ready(NaiveRedis(REDIS_URL, ns + "_naive"))),
-    ]
-    return [(label, make) for kind, label, make in table if not only or kind in only]
+# ----------------------------------------------------------------------------- report
 
 
-async def _cleanup(label: str, store: Any) -> None:
-    ns = getattr(store, "namespace", None)
-    await store.aclose()
-    if label == "PostgresStore" and ns:
-        import psycopg
-
-        async with await psycopg.AsyncConnection.connect(PG_DSN, autocommit=True) as c:
-            await c.execute(f"DROP SCHEMA {ns} CASCADE")
-    elif label == "RedisStore" and ns:
-        await NaiveRedis(REDIS_URL, ns).aclose()
+def _median(values: list[float | None]) -> float | None:
+    got = [v for v in values if v is not None]
+    return statistics.median(got) if got else None
 
 
-def _fmt(results: list[tuple[str, dict[str, float]]], sizes: dict[str, int]) -> str:
-    head = (f"| store | appends/s, 1 session | appends/s, 16 sessions | load {sizes['long']:,} entries "
-            f"| list {sizes['sessions']:,} sessions | summaries of {sizes['sessions']:,} |")
-    lines = [head, "|" + " --- |" * 6]
-    for label, r in results:
-        lines.append(f"| {label} | {r['append_1']:,.0f} | {r['append_16']:,.0f} | {r['load'] * 1e3:,.1f} ms "
-                     f"| {r['list'] * 1e3:,.1f} ms | {r['summaries'] * 1e3:,.1f} ms |")
+def _cell(v: float | None, fmt: str) -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def _table(results: dict[str, dict[str, float | None]], sizes: dict[str, int]) -> str:
+    head = (f"| store | appends/s one at a time | batches of 10 (entries/s) | 16 sessions at once "
+            f"(entries/s) | load {sizes['long']:,} (ms) | last 20 of {sizes['long']:,} (ms) "
+            f"| round trips per append | resume of {sizes['resume']:,} compacted at 98 %: bytes read |")
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, r in results.items():
+        share = r.get("resume_share")
+        lines.append(
+            f"| {label} | {_cell(r['one'], ',.0f')} | {_cell(r['batch10'], ',.0f')} "
+            f"| {_cell(r['sixteen'], ',.0f')} | {_cell(None if r['load'] is None else r['load'] * 1e3, ',.1f')} "
+            f"| {_cell(None if r['tail'] is None else r['tail'] * 1e3, ',.1f')} "
+            f"| {_cell(r['round_trips'], '.1f')} | {'100 % (reads all)' if share is None else f'{share:.1%}'} |"
+        )
     return "\n".join(lines)
 
 
+def _checks(results: dict[str, dict[str, float | None]]) -> list[str]:
+    out: list[str] = []
+    pg, naive = results.get("threadline PostgresStore"), results.get("naive psycopg, one multi-row INSERT")
+    sqla = results.get("OpenAI SQLAlchemySession (PG)")
+
+    def check(what: str, ok: bool, detail: str) -> None:
+        out.append(f"- [{'x' if ok else ' '}] {what}: {detail}")
+
+    if pg and naive:
+        for field, floor, name in (("one", 1.0, "one at a time"), ("sixteen", 1.0, "16 sessions"),
+                                   ("batch10", 0.9, "batches of 10")):
+            ratio = float(pg[field] or 0) / float(naive[field] or 1)
+            check(f"PostgresStore ≥ {floor:g}× naive multi-row, {name}", ratio >= floor, f"{ratio:.2f}×")
+        ratio = float(naive["load"] or 0) / float(pg["load"] or 1)
+        check("PostgresStore load ≥ naive multi-row (speed ratio)", ratio >= 1.0, f"{ratio:.2f}×")
+    if pg and sqla:
+        ratio = float(pg["one"] or 0) / float(sqla["one"] or 1)
+        check("PostgresStore ≥ 4× SQLAlchemySession, one at a time", ratio >= 4.0, f"{ratio:.2f}×")
+    for label in ("threadline PostgresStore", "threadline RedisStore", "threadline SQLiteStore"):
+        r = results.get(label)
+        if r and r.get("resume_share") is not None:
+            share = float(r["resume_share"] or 0)
+            check(f"{label}: resume reads ≤ 5 %", share <= 0.05, f"{share:.2%}")
+    return out
+
+
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    sizes = {"appends": 400 if args.quick else 2000, "sessions": 1000 if args.quick else 10_000,
-             "long": 2000 if args.quick else 10_000}
+    sizes = {"appends": args.appends or (400 if args.quick else 2000),
+             "long": 2000 if args.quick else 10_000,
+             "resume": 20_000 if args.quick else 100_000,
+             "sessions": args.sessions or (1000 if args.quick else 10_000)}
     only = set(args.only.split(",")) if args.only else set()
-    results: list[tuple[str, dict[str, float]]] = []
+    runs: dict[str, list[dict[str, float | None]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, make in await _stores(only, Path(tmp)):
-            store = await make()
-            try:
-                r = await bench_store(store, appends=sizes["appends"], sessions=sizes["sessions"],
-                                      long=sizes["long"], repeat=args.repeat)
-            finally:
-                await _cleanup(label, store)
-            results.append((label, r))
-            print(f"  {label}: done", file=sys.stderr)
-    print(_fmt(results, sizes))
-    return {"sizes": sizes, "results": dict(results)}
+        contenders = [c for c in _contenders(tmp) if not only or c.kind in only]
+        for run in range(args.runs):
+            for c in contenders:
+                runs.setdefault(c.label, []).append(await bench_one(c, sizes))
+                print(f"  run {run + 1}/{args.runs}: {c.label} done", file=sys.stderr)
+    results = {label: {k: _median([r[k] for r in rs]) for k in rs[0]} for label, rs in runs.items()}
+    print(f"\n{time.strftime('%Y-%m-%d')}, {platform.machine()} {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}; medians of {args.runs} runs\n")
+    print(_table(results, sizes))
+    print(f"\n| store | list {sizes['sessions']:,} sessions (ms) | summaries of {sizes['sessions']:,} (ms) |")
+    print("|---|---:|---:|")
+    for label, r in results.items():
+        if r.get("list") is not None:
+            print(f"| {label} | {float(r['list'] or 0) * 1e3:,.1f} | {float(r['summaries'] or 0) * 1e3:,.1f} |")
+    print("\nTargets (issue 17):")
+    print("\n".join(_checks(results)))
+    return {"sizes": sizes, "results": results, "runs": runs}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="", help="comma list of memory,file,sqlite,postgres,redis")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma list of postgres,redis,sqlite")
     parser.add_argument("--json", default="")
+    parser.add_argument("--appends", type=int, default=0, help="entries per append workload")
+    parser.add_argument("--sessions", type=int, default=0, help="sessions in the listing")
     parsed = parser.parse_args()
     report = anyio.run(main, parsed)
     if parsed.json:

@@ -236,3 +236,16 @@ async def test_a_session_deleted_by_another_host_and_written_again_is_listed(bac
     await writer.append(key, _entries(1))
     assert [s["session_id"] for s in await writer.list_sessions("-p")] == [key["session_id"]]
     assert await other.find_session(key["session_id"]) == {"project_key": "-p", "session_id": key["session_id"]}
+
+
+@pytest.mark.parametrize("backend", ["redis", "redis_cluster"], indirect=True)
+async def test_redis_lists_sessions_whose_ids_hold_braces(backend: Backend) -> None:
+    store = backend.make()
+    odd, plain = "odd{x}id", str(uuid.uuid4())
+    await store.append(_key("-p", odd), _entries(1))
+    await store.append(_key("-p", plain), [{"type": "user", "uuid": str(uuid.uuid4()), "cwd": "/w",
+                                            "message": {"role": "user", "content": "hi"}}])
+    assert sorted(s["session_id"] for s in await store.list_sessions("-p")) == sorted([odd, plain])
+    summaries = {s["session_id"]: s["data"] for s in await store.list_session_summaries("-p")}
+    assert set(summaries) == {odd, plain} and summaries[plain]["cwd"] == "/w"
+    assert await store.find_session(odd) == {"project_key": "-p", "session_id": odd}

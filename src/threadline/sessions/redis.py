@@ -200,6 +200,36 @@ end
 return {false, redis.call('LRANGE', KEYS[2], i, -1)}
 """
 
+# One server only (a cluster refuses keys of other slots): every listed session's mtime
+# (or whole hash) in one call. KEYS: the index set. ARGV: the key prefix of the project's
+# sessions, the suffix of their hash, 'mtime' or 'all'. Returns {sid, value or false, ...}.
+_GATHER = """
+local out = {}
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local name = ARGV[1] .. sid .. ARGV[2]
+  local value
+  if ARGV[3] == 'mtime' then
+    value = redis.call('HGET', name, 'mtime')
+  else
+    local h = redis.call('HGETALL', name)
+    value = false
+    if #h > 0 then
+      value = {}
+      for i = 1, #h, 2 do
+        local f = h[i]
+        if f == 'mtime' or string.sub(f, 1, 2) == 's.' then
+          value[#value + 1] = f
+          value[#value + 1] = h[i + 1]
+        end
+      end
+    end
+  end
+  out[#out + 1] = sid
+  out[#out + 1] = value
+end
+return out
+"""
+
 # KEYS: t c n u k (main key). ARGV: the session's key prefix. Deletes every subkey too.
 _DELETE_MAIN = """
 for _, sub in ipairs(redis.call('SMEMBERS', KEYS[5])) do
@@ -218,6 +248,10 @@ return 1
 """
 
 _INDEX_CACHE = 100_000
+
+
+def _braced(project_key: str, session_id: str) -> bool:
+    return any(c in project_key or c in session_id for c in "{}")
 
 
 def _text(value: bytes | str) -> str:
@@ -317,6 +351,7 @@ class RedisStore(DatabaseStore):
                 ("read", _READ),
                 ("delete", _DELETE_MAIN),
                 ("delete_sub", _DELETE_SUB),
+                ("gather", _GATHER),
             )
         }
         try:
@@ -512,25 +547,48 @@ class RedisStore(DatabaseStore):
     def _main_t(self, project_key: str, session_id: str) -> str:
         return self._keys({"project_key": project_key, "session_id": session_id})[0]
 
+    async def _gather(self, project_key: str, what: str) -> list[tuple[str, Any]]:
+        """(session id, its ``mtime`` or its hash) for each listed session that exists: one
+        script call on one server, pipelined reads across a cluster's nodes."""
+        await self._ready()
+        index = f"{self._prefix}sessions:{project_key}"
+        if self._cluster:
+            pending = await self._members(index)
+            found: list[tuple[str, Any]] = []
+        else:
+            prefix = f"{self._prefix}{{{project_key}/"
+
+            async def op(client: Any) -> Any:
+                return await self._scripts["gather"](keys=[index], args=[prefix, "}:t", what])
+
+            flat = await self._call("listing", op, idempotent=True)
+            pairs = [(_text(flat[i]), flat[i + 1]) for i in range(0, len(flat), 2)]
+            found = [(sid, v) for sid, v in pairs if v]
+            # A key with '{' or '}' has a hashed tag (see _tag): read those one by one.
+            pending = [sid for sid, v in pairs if not v and _braced(project_key, sid)]
+        fields = ["mtime"] if what == "mtime" else None
+        rows = await self._hashes([self._main_t(project_key, s) for s in pending], fields)
+        found.extend(
+            (sid, row[0] if fields else row)
+            for sid, row in zip(pending, rows)
+            if (row[0] if fields else row)
+        )
+        return found
+
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
-        sids = await self._members(f"{self._prefix}sessions:{project_key}")
-        rows = await self._hashes([self._main_t(project_key, s) for s in sids], ["mtime"])
         return [
-            {"session_id": sid, "mtime": int(row[0])}
-            for sid, row in zip(sids, rows)
-            if row[0] is not None
+            {"session_id": sid, "mtime": int(m)} for sid, m in await self._gather(project_key, "mtime")
         ]
 
     async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
-        sids = await self._members(f"{self._prefix}sessions:{project_key}")
-        rows = await self._hashes([self._main_t(project_key, s) for s in sids], None)
         out: list[SessionSummaryEntry] = []
-        for sid, row in zip(sids, rows):
-            mtime = row.get(b"mtime")
+        for sid, row in await self._gather(project_key, "all"):
+            fields = dict(zip(row[::2], row[1::2])) if isinstance(row, list) else row
+            mtime = fields.get(b"mtime")
             if mtime is None:
                 continue
             data = {
-                _text(f)[2:]: orjson.loads(v) for f, v in row.items() if _text(f).startswith("s.")
+                _text(f)[2:]: orjson.loads(v) for f, v in fields.items() if _text(f).startswith("s.")
             }
             out.append(summary_from(sid, int(mtime), data))
         return out
