@@ -16,7 +16,7 @@ from threadline.sessions import MemoryStore, get_session_messages
 from threadline.sessions._offsets import SIDECAR_NAME, load_tail
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
-from ._util import conversation, options, run_turn, transcript
+from ._util import conversation, options, run_turn, transcript, turns
 
 pytestmark = pytest.mark.anyio
 
@@ -384,3 +384,40 @@ async def test_second_compaction_and_fork_of_compacted_session(
     async with AgentClient(options(resume=fork_id)) as again:
         await run_turn(again, "prompt 8")
     assert conversation(fake.message_requests()[-1])[:5] == expected
+
+
+@pytest.mark.parametrize("snapshot", [True, False], ids=["snapshot-resume", "full-resume"])
+async def test_automatic_compaction_uses_the_stored_usage_on_resume(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, snapshot: bool
+) -> None:
+    """The last reply reported 160k input tokens: the first call after resuming against a
+    150k threshold compacts first instead of sending the whole history (issue 19, item 6)."""
+    fake.script(
+        [
+            {"match": {"kind": "main", "last_user_contains": "prompt 3"}, "text": "big",
+             "usage": {"input_tokens": 10_000, "cache_read_input_tokens": 150_000}},
+        ]
+    )
+    sid, _ = await turns(options(), "prompt 1", "prompt 2", "prompt 3")
+    if not snapshot:
+        for leftover in (config_dir / "projects").glob(f"*/{sid}/threadline-resume.snap*"):
+            leftover.unlink()
+    before = len(fake.message_requests())
+    async with AgentClient(options(resume=sid, compact_threshold_tokens=150_000)) as client:
+        await run_turn(client, "prompt 4")
+    kinds = [_kind(b) for b in fake.message_requests()[before:]]
+    assert kinds == ["compact", "main"]
+    assert conversation(fake.message_requests()[-1])[0] == ("user", "SUMMARY")
+    boundary = next(e for e in transcript(config_dir, sid) if e.get("subtype") == "compact_boundary")
+    assert boundary["compactMetadata"]["trigger"] == "auto"
+    assert boundary["compactMetadata"]["preTokens"] == 160_000
+
+
+async def test_resume_below_the_threshold_does_not_compact(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path
+) -> None:
+    sid, _ = await turns(options(), "prompt 1", "prompt 2")
+    before = len(fake.message_requests())
+    async with AgentClient(options(resume=sid, compact_threshold_tokens=150_000)) as client:
+        await run_turn(client, "prompt 3")
+    assert [_kind(b) for b in fake.message_requests()[before:]] == ["main"]

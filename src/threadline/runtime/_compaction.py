@@ -42,6 +42,7 @@ __all__ = [
     "CompactResult",
     "CompactionError",
     "auto_compact",
+    "stored_input_tokens",
     "compact_boundary_message",
     "run_compaction",
 ]
@@ -174,14 +175,35 @@ def compact_boundary_message(session_id: str, result: CompactResult) -> SystemMe
     )
 
 
+def stored_input_tokens(chain: list[Raw]) -> int:
+    """Input tokens (cache reads and writes included) the last reply of ``chain`` reported."""
+    for entry in reversed(chain):
+        message = entry.get("message")
+        if entry.get("type") != "assistant" or not isinstance(message, dict):
+            continue
+        usage = message.get("usage")
+        if isinstance(usage, dict):
+            return sum(
+                int(usage.get(k) or 0)
+                for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
+                if isinstance(usage.get(k), (int, float))
+            )
+    return 0
+
+
 async def auto_compact(ctx: RunContext) -> AsyncGenerator[Message, None]:
     """Compact before a model call when the last request's input reached the threshold.
+
+    After a resume the last request is the one stored with the session's last reply: its
+    usage is read from the chain before the first call (only when a threshold is set).
 
     A failure is logged and the turn goes on uncompacted; automatic compaction is not
     retried until the next prompt.
     """
     threshold = ctx.options.compact_threshold_tokens
-    if threshold is None or ctx.auto_compact_failed or ctx.last_input_tokens < threshold:
+    if threshold is None or ctx.auto_compact_failed:
+        return
+    if ctx.last_input_tokens is not None and ctx.last_input_tokens < threshold:
         return
     try:
         chain = await ctx.ensure_chain()
@@ -189,6 +211,10 @@ async def auto_compact(ctx: RunContext) -> AsyncGenerator[Message, None]:
         logger.warning("automatic compaction of %s skipped: %s", ctx.session_id, exc)
         ctx.auto_compact_failed = True
         return
+    if ctx.last_input_tokens is None:  # resumed: what the last stored reply reported
+        ctx.last_input_tokens = stored_input_tokens(chain)
+        if ctx.last_input_tokens < threshold:
+            return
     if preserved_start(chain) is None:
         return
     try:

@@ -67,8 +67,9 @@ class RunContext(Protocol):
     """The API messages the next request sends."""
     leaf: str | None
     """The uuid new entries hang off."""
-    last_input_tokens: int
-    """Input tokens of the last model request (the auto-compaction trigger)."""
+    last_input_tokens: int | None
+    """Input tokens of the last model request (the auto-compaction trigger); None after a
+    resume until read from the usage stored with the session's last reply."""
     auto_compact_failed: bool
     """Set when automatic compaction failed: not retried until the next prompt."""
 

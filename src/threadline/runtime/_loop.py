@@ -141,7 +141,7 @@ class Runtime:
         self._chain_loader = plan.chain_loader
         self._chain_new: list[Raw] = []
         """Entries chained since the resume, while the chain itself is not loaded yet."""
-        self.last_input_tokens = 0
+        self.last_input_tokens: int | None = None if plan.source == "resume" else 0
         self.auto_compact_failed = False
         self.side_messages: list[Message] = []
         """Messages of subagents, yielded after the tool batch that ran them."""
