@@ -4,6 +4,8 @@ and a project directory for the tests that want them."""
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +28,21 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pa
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(config))
     monkeypatch.setenv("HOME", str(home))
     yield config
+
+
+@pytest.fixture(scope="session", autouse=True)
+def suite_tempdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The temp dir of the code under test (and its subprocesses) during the run: a short
+    folder of its own (unix socket paths must stay short), removed at the end, so the suite
+    leaves nothing behind in the machine's temp dir. pytest's own tmp_path stays where it is.
+    """
+    tmp_path_factory.getbasetemp()  # fixed before the temp dir moves
+    path = Path(tempfile.mkdtemp(prefix="tl-suite-"))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TMPDIR", str(path))
+        mp.setattr(tempfile, "tempdir", str(path))
+        yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

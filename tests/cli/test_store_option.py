@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -162,6 +163,18 @@ def test_missing_driver_exits_8(project: Path, monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setitem(sys.modules, "redis.asyncio", None)
     result = invoke("sessions", "list", "--store", "redis://127.0.0.1:6379")
     assert result.exit_code == 8 and "threadline[redis]" in result.stderr
+
+
+@pytest.mark.postgres
+def test_postgres_errors_say_the_cause_at_once(project: Path, pg_dsn: str) -> None:
+    """Issue 19, item 4: it waited 10 s and said only "pool initialization incomplete"."""
+    base = pg_dsn.rsplit("/", 1)[0]
+    started = time.monotonic()
+    result = invoke("sessions", "list", "--store", f"{base}/tl_no_such_database")
+    assert result.exit_code == 6 and "does not exist" in result.stderr, result.stderr
+    refused = invoke("sessions", "list", "--store", "postgresql://postgres@127.0.0.1:1/test")
+    assert refused.exit_code == 6 and "refused" in refused.stderr.lower(), refused.stderr
+    assert time.monotonic() - started < 8
 
 
 @pytest.mark.postgres

@@ -41,7 +41,8 @@ def out_console() -> Console:
     """A console on stdout (wide when not a terminal, so tables do not fold ids)."""
     console = Console(highlight=False, soft_wrap=False)
     if not console.is_terminal:
-        console = Console(highlight=False, width=max(console.width, 160), no_color=True)
+        # Piped: wide enough that ids and paths are never cut (tables only take what they need).
+        console = Console(highlight=False, width=max(console.width, 1000), no_color=True)
     return console
 
 
