@@ -13,7 +13,10 @@ is consumed (after ``times`` uses; never with ``repeat: true``). Entry keys:
 - options: ``match`` (``last_user_contains``, ``any_contains``, ``system_contains``,
   ``model_contains``, ``has_tools``, ``tool_available``, ``kind`` = ``"compact"``, ``"main"``
   or ``"subagent"``), all of which must hold,
-  ``usage`` (override dict), ``stop_reason``, ``times``, ``repeat``, ``delay_s``.
+  ``usage`` (override dict), ``stop_reason``, ``times``, ``repeat``, ``delay_s``,
+  ``wait_for_requests`` (hold the answer until the server has received that many model
+  requests, at most ``wait_timeout_s`` = 10 s; on timeout the answer is the text
+  ``"wait_for_requests timed out"``: proves requests overlapped without timing them).
 - faults: ``drop_after_events`` (close the socket after N SSE events), ``malformed_sse``
   (garbage in an SSE data line), ``delay_between_events_s`` (slow streaming).
 
@@ -259,6 +262,19 @@ class FakeAnthropicServer(ScriptedServer):
             return [r["body"] for r in self.requests if r["path"] == "/v1/messages"]
 
 
+def _await_requests(server: FakeAnthropicServer, entry: dict[str, Any]) -> dict[str, Any]:
+    """Hold ``entry`` until ``wait_for_requests`` model requests have arrived (see above)."""
+    wanted = entry.get("wait_for_requests")
+    if not wanted:
+        return entry
+    deadline = time.monotonic() + float(entry.get("wait_timeout_s") or 10)
+    while len(server.message_requests()) < int(wanted):
+        if time.monotonic() >= deadline:
+            return {"text": "wait_for_requests timed out"}
+        time.sleep(0.01)
+    return entry
+
+
 def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n".encode()
 
@@ -368,6 +384,7 @@ def _make_handler(server: FakeAnthropicServer) -> type[BaseHTTPRequestHandler]:
                 return
             entry, answered_by = server._pick(body)
             server._log(path, self._headers_cut(), body, answered_by)
+            entry = _await_requests(server, entry)
             delay = float(entry.get("delay_s") or 0)
             if delay > 0:
                 time.sleep(delay)
