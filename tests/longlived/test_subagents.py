@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -378,7 +377,7 @@ async def test_interrupt_stops_running_background_children(
                 "tool_use": _delegate("SUB-SLOW", background=True),
             },
             {"match": {"last_user_contains": "Async agent launched"}, "text": "parent goes on"},
-            _child("SUB-SLOW", "too late", delay_s=3),
+            _child("SUB-SLOW", "too late", delay_s=10),
             {"match": {"last_user_contains": "next one"}, "text": "next answered"},
         ]
     )
@@ -387,10 +386,8 @@ async def test_interrupt_stops_running_background_children(
         bg = client._background  # type: ignore[union-attr]
         assert bg is not None and bg.running
         await anyio.sleep(0.2)  # the child is waiting for its model
-        started = time.monotonic()
         await client.interrupt()
-        await _wait_for(lambda: not bg.running, seconds=2)
-        assert time.monotonic() - started < 1.5
+        await _wait_for(lambda: not bg.running, seconds=5)
         assert not bg.ready  # a stopped child sends no report
         after = await run_turn(client, "next one")
         sid = client.session_id
@@ -425,16 +422,14 @@ async def test_disconnect_stops_running_background_children(
                 "tool_use": _delegate("SUB-SLOW", background=True),
             },
             {"match": {"last_user_contains": "Async agent launched"}, "text": "parent goes on"},
-            _child("SUB-SLOW", "too late", delay_s=3),
+            _child("SUB-SLOW", "too late", delay_s=10),
         ]
     )
-    started = 0.0
     async with AgentClient(options(agents=AGENTS)) as client:
         await run_turn(client, "in background")
         await anyio.sleep(0.2)
         sid = client.session_id
-        started = time.monotonic()
-    assert time.monotonic() - started < 1.5
+    # (a child left to finish would answer after 10 s and be recorded "completed", not "killed")
     assert sid is not None
     _check_killed_child(sid, project, config_dir)
 
@@ -449,7 +444,7 @@ async def test_children_that_do_not_stop_in_time_are_cancelled(
                 "tool_use": _delegate("SUB-SLOW", background=True),
             },
             {"match": {"last_user_contains": "Async agent launched"}, "text": "parent goes on"},
-            _child("SUB-SLOW", "too late", delay_s=3),
+            _child("SUB-SLOW", "too late", delay_s=10),
         ]
     )
     async with AgentClient(options(agents=AGENTS)) as client:
@@ -482,18 +477,16 @@ async def test_breaking_out_of_query_stops_background_children(
                 "tool_use": _delegate("SUB-SLOW", background=True),
             },
             {"match": {"last_user_contains": "Async agent launched"}, "text": "parent goes on"},
-            _child("SUB-SLOW", "too late", delay_s=3),
+            _child("SUB-SLOW", "too late", delay_s=10),
         ]
     )
     sid = ""
-    started = time.monotonic()
     async with aclosing(query(prompt="in background", options=options(agents=AGENTS))) as run:
         async for message in run:
             if isinstance(message, ResultMessage):
                 sid = message.session_id
                 await anyio.sleep(0.2)
                 break
-    assert time.monotonic() - started < 2
     _check_killed_child(sid, project, config_dir)
 
 
@@ -597,16 +590,15 @@ async def test_several_background_children_run_in_parallel(
                 ],
             },
             {"match": {"last_user_contains": "Async agent launched"}, "text": "launched three"},
-            _child("SUB-A", "done A", delay_s=0.5),
-            _child("SUB-B", "done B", delay_s=0.5),
-            _child("SUB-C", "done C", delay_s=0.5),
+            # each child answers only once the parent's two requests and all three children's
+            # have arrived: serial children would answer "timed out"
+            _child("SUB-A", "done A", wait_for_requests=5),
+            _child("SUB-B", "done B", wait_for_requests=5),
+            _child("SUB-C", "done C", wait_for_requests=5),
             {"match": {"last_user_contains": "task-notification"}, "text": "noted", "repeat": True},
         ]
     )
-    started = time.monotonic()
     msgs = [m async for m in query(prompt="three at once", options=options(agents=AGENTS))]
-    elapsed = time.monotonic() - started
-    assert elapsed < 1.3  # three 0.5 s children overlapped each other and the parent
     results = [m for m in msgs if isinstance(m, ResultMessage)]
     assert results[0].result == "launched three" and results[-1].result == "noted"
     assert 2 <= len(results) <= 4
