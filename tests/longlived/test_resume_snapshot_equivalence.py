@@ -148,19 +148,19 @@ def _write(path: Path, entries: list[Raw]) -> None:
             fh.write(orjson.dumps(e) + b"\n")
 
 
-def _full(path: Path) -> tuple[list[Raw], str | None]:
+def _full(path: Path) -> tuple[Any, str | None]:
     entries = [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
-    chain, history = _rebuild(entries, None)
-    return history, resume_leaf(chain)
+    r = _rebuild(entries, None)
+    return (r.messages, r.tail), resume_leaf(r.chain)
 
 
-def _via_snapshot(path: Path) -> tuple[list[Raw], str | None, bool]:
+def _via_snapshot(path: Path) -> tuple[Any, str | None, bool]:
     hit, entries, state = _load_with_snapshot(path)
     if hit is not None:
-        return hit.history, hit.leaf, True
+        return (hit.messages, hit.tail), hit.leaf, True
     assert entries is not None and state is not None
-    chain, history = _rebuild_and_snapshot(entries, path, state)
-    return history, resume_leaf(chain), False
+    r = _rebuild_and_snapshot(entries, path, state)
+    return (r.messages, r.tail), resume_leaf(r.chain), False
 
 
 @pytest.mark.parametrize("seed", range(60))

@@ -18,7 +18,6 @@ SID = "5b0f7a4e-8f55-4d7e-9a49-0c6f4c1f0e11"
 pytestmark = pytest.mark.usefixtures("small_snapshots")
 
 
-
 class _W:
     def __init__(self) -> None:
         self.n = 0
@@ -60,10 +59,10 @@ def _snapshot(path: Path) -> None:
     _rebuild_and_snapshot(entries, path, state)
 
 
-def _full(path: Path) -> tuple[list[Raw], str | None]:
+def _full(path: Path) -> tuple[Any, str | None]:
     entries = [orjson.loads(x) for x in path.read_bytes().splitlines() if x.strip()]
-    chain, history = _rebuild(entries, None)
-    return history, resume_leaf(chain)
+    r = _rebuild(entries, None)
+    return (r.messages, r.tail), resume_leaf(r.chain)
 
 
 def test_a_reply_continued_after_its_tool_results(tmp_path: Path) -> None:
@@ -85,8 +84,8 @@ def test_a_reply_continued_after_its_tool_results(tmp_path: Path) -> None:
     hit, entries, _ = _load_with_snapshot(path)
     assert hit is None, "an id of the snapshotted part reappeared: read everything"
     assert entries is not None
-    chain, history = _rebuild(entries, None)
-    assert (history, resume_leaf(chain)) == _full(path)
+    r = _rebuild(entries, None)
+    assert ((r.messages, r.tail), resume_leaf(r.chain)) == _full(path)
 
 
 def test_a_meta_leaf_after_a_compaction_offset_reads_everything(tmp_path: Path) -> None:
@@ -118,4 +117,4 @@ def test_a_meta_leaf_after_a_compaction_offset_reads_everything(tmp_path: Path) 
     assert record_boundary(path, b["uuid"], b["uuid"])
     entries, from_offset = read_for_resume(path)
     assert entries is not None and not from_offset
-    assert _rebuild(entries, None)[0][-1]["uuid"] == a["uuid"] == _full(path)[1]
+    assert _rebuild(entries, None).chain[-1]["uuid"] == a["uuid"] == _full(path)[1]

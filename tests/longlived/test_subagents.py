@@ -195,7 +195,13 @@ def _child(marker: str, text: str, **extra: Any) -> dict[str, Any]:
 def _received(fake: FakeAnthropicServer, needle: str) -> float:
     """When the first model request whose last user text contains ``needle`` arrived."""
     for r in fake.requests:
-        if r["path"] == "/v1/messages" and needle in _last_user(r["body"]):
+        if r["path"] != "/v1/messages":
+            continue
+        # a task notification is sent inside a <system-reminder>, which _last_user skips
+        last = r["body"]["messages"][-1]
+        if needle in _last_user(r["body"]) or (
+            "task-notification" in needle and needle in json.dumps(last)
+        ):
             return float(r["received_at"])
     raise AssertionError(f"no request for {needle!r}")
 
@@ -247,7 +253,9 @@ async def test_background_subagent_overlaps_the_parent_and_starts_a_notification
     parent_next = [
         float(r["received_at"])
         for r in fake.requests
-        if r["path"] == "/v1/messages" and _last_user(r["body"]) == "in background"
+        if r["path"] == "/v1/messages"
+        and _last_user(r["body"]) == "in background"
+        and "<task-notification>" not in json.dumps(r["body"]["messages"][-1])
     ]
     assert len(parent_next) == 2 and parent_next[1] < child_at + 0.6
     assert _received(fake, "task-notification") >= child_at + 0.6
@@ -269,7 +277,9 @@ async def test_background_subagent_overlaps_the_parent_and_starts_a_notification
     last = fake.message_requests()[-1]
     assert conversation(last)[-1][0] == "user"
     report = conversation(last)[-1][1]
-    assert report.startswith("<task-notification>") and "<status>completed</status>" in report
+    # (sent as the CLI sends a task notification: inside a <system-reminder>)
+    assert report.startswith("<system-reminder>\n[SYSTEM NOTIFICATION - NOT USER INPUT]")
+    assert "\n\n<task-notification>" in report and "<status>completed</status>" in report
     assert "<result>bg finding</result>" in report
 
     # recorded as the CLI records a notification turn
@@ -356,7 +366,10 @@ async def test_report_is_absorbed_by_a_running_turn(
     final_user = last["messages"][-1]
     kinds = [b["type"] for b in final_user["content"]]
     assert kinds == ["tool_result", "text"]  # the Read result, then the report
-    assert final_user["content"][1]["text"].startswith("<task-notification>")
+    # sent as the CLI sends a task notification: a <system-reminder> saying it is not user input
+    report = final_user["content"][1]["text"]
+    assert report.startswith("<system-reminder>\n[SYSTEM NOTIFICATION - NOT USER INPUT]\n")
+    assert "\n\n<task-notification>" in report and report.endswith("\n</system-reminder>")
     sid = results[0].session_id
     entries = transcript(config_dir, sid)
     entry = next(
@@ -525,6 +538,7 @@ async def test_background_child_that_raises_reports_a_failure(
     fake: FakeAnthropicServer, project: Path, config_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from threadline.runtime import _subagents
+
     async def explode(self: Any) -> Any:
         await anyio.sleep(0.05)
         raise RuntimeError("boom in the child")
@@ -573,7 +587,9 @@ async def test_report_ready_before_a_prompt_joins_that_prompt(
     assert len(_notes(msgs)) == 1
     assert sum(isinstance(m, ResultMessage) for m in msgs) == 1
     last = conversation(fake.message_requests()[-1])
-    assert last[-2] == ("user", "what next") and last[-1][1].startswith("<task-notification>")
+    # merged as the CLI merges consecutive user messages: "\n" at the seam
+    assert last[-2] == ("user", "what next\n")
+    assert last[-1][1].startswith("<system-reminder>\n[SYSTEM NOTIFICATION")
 
 
 async def test_several_background_children_run_in_parallel(

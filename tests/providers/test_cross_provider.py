@@ -21,7 +21,13 @@ pytestmark = pytest.mark.anyio
 
 
 def _anthropic_shape(messages: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
-    return [(m["role"], [b["type"] for b in m["content"]]) for m in messages]
+    return [
+        (
+            m["role"],
+            ["text"] if isinstance(m["content"], str) else [b["type"] for b in m["content"]],
+        )
+        for m in messages
+    ]
 
 
 async def test_session_moves_between_providers_with_the_full_conversation(
@@ -115,7 +121,16 @@ async def test_session_moves_between_providers_with_the_full_conversation(
     assert [b["id"] for b in sent[5]["content"]] == call_ids
     assert [b["tool_use_id"] for b in sent[6]["content"]] == call_ids
     assert sent[5]["content"][1]["input"] == {"pattern": "*.txt"}
-    texts = [b.get("text") for m in sent for b in m["content"] if b["type"] == "text"]
+    texts = [
+        b.get("text")
+        for m in sent
+        for b in (
+            [{"type": "text", "text": m["content"]}]
+            if isinstance(m["content"], str)
+            else m["content"]
+        )
+        if b["type"] == "text"
+    ]
     assert texts == [
         "first: read a.txt",
         "Reading a.",

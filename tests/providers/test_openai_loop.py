@@ -222,7 +222,8 @@ async def test_persistent_failure_is_an_error_result_that_resumes(
     sent = fake_openai.chat_requests()[-1]["messages"]
     # the synthetic API-error reply is not sent; the two prompts are merged into one turn
     assert [m["role"] for m in sent] == ["system", "user"]
-    assert sent[1]["content"] == "hi\n\nagain?"
+    # (merged as the CLI merges them: "hi\n" then "again?", the two blocks joined by "\n\n")
+    assert sent[1]["content"] == "hi\n\n\nagain?"
 
 
 async def test_partial_messages_are_anthropic_stream_events(

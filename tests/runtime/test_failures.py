@@ -92,8 +92,9 @@ async def test_persistent_500_is_an_error_result_and_resumes(
     fake.script([])
     body = await _resumes(fake, result.session_id)
     # the synthetic error reply is dropped and both prompts merge, as the CLI sends them
+    # (a "\n" ends each merged text block but the last)
     assert [m["role"] for m in body["messages"]] == ["user"]
-    assert sent_texts(body) == ["first prompt", "are you there?"]
+    assert sent_texts(body) == ["first prompt\n", "are you there?"]
 
 
 async def test_400_is_not_retried(fake: FakeAnthropicServer, project: Path) -> None:
@@ -159,7 +160,13 @@ async def test_interrupt_mid_stream(
     assert entries[-1]["message"]["content"][0]["text"] == "[Request interrupted by user]"
     fake.script([])
     body = await _resumes(fake, sid)
-    assert sent_texts(body) == ["talk slowly", "[Request interrupted by user]", "are you there?"]
+    # as the CLI resumes a turn that ended interrupted: a synthetic reply closes it
+    assert sent_texts(body) == [
+        "talk slowly\n",
+        "[Request interrupted by user]",
+        "No response requested.",
+        "are you there?",
+    ]
 
 
 @tool("wait", "Waits a long time", {"seconds": float})
@@ -205,8 +212,10 @@ async def test_interrupt_mid_tool(
     assert sid is not None
     fake.script([])
     body = await _resumes(fake, sid)
-    last_user = body["messages"][-1]["content"]
-    assert last_user[0]["type"] == "tool_result" and last_user[0]["is_error"] is True
+    results = body["messages"][-3]["content"]
+    assert results[0]["type"] == "tool_result" and results[0]["is_error"] is True
+    assert results[-1] == {"type": "text", "text": "[Request interrupted by user for tool use]"}
+    assert body["messages"][-2]["content"] == [{"type": "text", "text": "No response requested."}]
 
 
 # -- permissions, hooks, failing tools ----------------------------------------------------

@@ -179,7 +179,13 @@ async def test_max_turns(fake: FakeAnthropicServer, project: Path, config_dir: P
     msgs = await _run("go on", resume=result.session_id)
     assert msgs[-1].result == "resumed"
     body = fake.message_requests()[-1]
-    assert body["messages"][-1]["content"][0]["type"] == "tool_result"
+    # as the CLI resumes a session that ended with tool results: a synthetic reply closes
+    # them, the prompt is a turn of its own
+    assert body["messages"][-3]["content"][0]["type"] == "tool_result"
+    assert body["messages"][-2] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "No response requested."}],
+    }
     assert body["messages"][-1]["content"][-1]["text"] == "go on"
 
 

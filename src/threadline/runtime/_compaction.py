@@ -26,6 +26,7 @@ from .._ids import new_uuid
 from .._messages import Message, SystemMessage
 from ..providers import ModelRequest, ModelResponse
 from ..sessions._offsets import record_boundary
+from ..transcript._api import as_blocks, chain_to_api_messages
 from ..transcript._compaction import (
     Trigger,
     compaction_entries,
@@ -34,7 +35,6 @@ from ..transcript._compaction import (
     preserved_start,
     relink_preserved,
 )
-from ..transcript._entries import chain_to_api_messages
 from ._context import RunContext
 from ._hooks import HookOutcome
 
@@ -107,7 +107,7 @@ def _compaction_request(
     extra = [*hook.additional_context, *([instructions] if instructions else [])]
     if extra:
         note = {"type": "text", "text": "Additional Instructions:\n" + "\n".join(extra)}
-        messages[-1] = {"role": "user", "content": [*messages[-1]["content"], note]}
+        messages[-1] = {"role": "user", "content": [*as_blocks(messages[-1]["content"]), note]}
     return replace(ctx.new_request(), messages=messages)
 
 

@@ -59,6 +59,7 @@ from ..providers import ModelRequest, ModelResponse, Provider
 from ..sessions import ConditionalAppendStore
 from ..sessions._protocol import LocalTranscripts, innermost_store, local_transcripts
 from ..tools import Tool, ToolState
+from ..transcript._api import merge_api_messages
 from ..transcript._entries import TOOL_REJECTED, EntryFactory, threadline_version
 from ..transcript._views import CHAIN_TYPES
 from ._checkpoints import Checkpointer
@@ -69,7 +70,7 @@ from ._options import AgentOptions
 from ._permissions import PermissionRules
 from ._resume import SessionPlan
 from ._toolrun import CallOutcome, ToolRunner
-from ._turn import TurnStats, add_user_content, api_content, request_messages
+from ._turn import TurnStats, api_content, request_messages
 
 __all__ = ["NOTIFICATION_FIELDS", "Prompt", "RunSetup", "Runtime"]
 
@@ -139,7 +140,7 @@ class Runtime:
         self._pending: list[Raw] = list(plan.pending)
         self._chain: list[Raw] | None = None if plan.chain_loader else list(plan.chain)
         self._chain_loader = plan.chain_loader
-        self._chain_new: list[Raw] = []
+        self._chain_new: list[Raw] = list(plan.chain_new)
         """Entries chained since the resume, while the chain itself is not loaded yet."""
         self.last_input_tokens: int | None = None if plan.source == "resume" else 0
         self.auto_compact_failed = False
@@ -198,7 +199,7 @@ class Runtime:
         plan = self.plan
         if self.checkpoints is not None:
             await self.checkpoints.start()
-        if isinstance(plan.store, ConditionalAppendStore) and not plan.pending:
+        if isinstance(plan.store, ConditionalAppendStore) and not plan.forked:
             self._head = await plan.store.get_head(plan.key)
         await self.hook("SessionStart", {"source": plan.source})
 
@@ -277,7 +278,11 @@ class Runtime:
         )
 
     async def persist(self, entries: list[Raw]) -> None:
+        """Append ``entries`` to the session (after any pending ones) and to the history:
+        the history is always what the transcript converts to (``merge_api_messages``),
+        so a resume, here or in the CLI, sends what this run sent."""
         chained = [e for e in entries if e.get("type") in CHAIN_TYPES]
+        merge_api_messages(chained, self.history)
         if self._pending:
             entries, self._pending = [*self._pending, *entries], []
         store = self.plan.store
@@ -489,7 +494,6 @@ class Runtime:
         await self.persist([entry])
         if self.checkpoints is not None:
             await self.checkpoints.on_prompt(entry["uuid"])
-        add_user_content(self.history, api_content(content))
         turn.stats.user_uuid = entry["uuid"]
         if "replay-user-messages" in self.options.extra_args:
             yield UserMessage(
@@ -568,9 +572,6 @@ class Runtime:
         reply: Raw = turn.response.message
         entries = self._factory.assistant(reply, self.leaf, turn.response.request_id)
         await self.persist(entries)
-        self.history.append(
-            {"role": "assistant", "content": api_content(reply.get("content") or [])}
-        )
         turn.calls = []
         for block, e in zip(reply.get("content") or [], entries, strict=True):
             yield AssistantMessage(
@@ -596,7 +597,6 @@ class Runtime:
             turn.stop_hook_active = True
             feedback = self._factory.prompt(f"Stop hook feedback:\n{stop.reason}", self.leaf)
             await self.persist([feedback])
-            add_user_content(self.history, api_content(feedback["message"]["content"]))
             return
         turn.done = True
         yield stats.result(subtype="success", is_error=False, terminal_reason="completed")
@@ -616,11 +616,9 @@ class Runtime:
             yield message
         results = [self._result_entry(c, o, stats) for c, o in zip(calls, outcomes, strict=True)]
         await self.persist(results)
-        add_user_content(self.history, [r["message"]["content"][0] for r in results])
         if self.after_tools:
             notes, self.after_tools = self.after_tools, []
             await self.persist([self._factory.prompt(notes, self.leaf)])
-            add_user_content(self.history, api_content(notes))
         for r, outcome in zip(results, outcomes, strict=True):
             if outcome is not None and outcome.notice is not None:
                 notice = {**outcome.notice, "uuid": new_uuid(), "session_id": self.session_id}
@@ -690,7 +688,6 @@ class Runtime:
             entry = self._factory.prompt(note.text, self.leaf)
             entry["origin"] = dict(NOTIFICATION_FIELDS["origin"])
             await self.persist([entry])
-            add_user_content(self.history, api_content(note.text))
 
     async def _model_failed(
         self, exc: ProviderError, stats: TurnStats

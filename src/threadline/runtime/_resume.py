@@ -52,6 +52,13 @@ from ..sessions._snapshot import (
     read_snapshot,
     write_snapshot,
 )
+from ..transcript._api import (
+    TailKind,
+    merge_api_messages,
+    repair_tool_pairs,
+    resume_closing,
+    tail_kinds,
+)
 from ..transcript._chain import (
     _message_id,
     build_conversation_chain,
@@ -59,7 +66,7 @@ from ..transcript._chain import (
     chain_entries,
 )
 from ..transcript._compaction import relink_compacted, resume_leaf
-from ..transcript._entries import fork_chain, gc_paused, merge_api_messages, repair_tool_pairs
+from ..transcript._entries import EntryFactory, fork_chain, gc_paused, git_branch
 from ..transcript._jsonl import iter_objects
 from ._options import AgentOptions
 
@@ -81,11 +88,16 @@ class SessionPlan:
     history: list[Raw] = field(default_factory=list)
     leaf_uuid: str | None = None
     pending: list[Raw] = field(default_factory=list)
-    """Entries to write before the first prompt (a fork's copied history)."""
+    """Entries to write before the first prompt (a fork's copied history, what the resume
+    closes the conversation with)."""
+    forked: bool = False
+    """A new session copied from the resumed one (``fork_session``)."""
     chain: list[Raw] = field(default_factory=list)
     """The rebuilt chain (from the last compaction on), raw entries."""
     chain_loader: Callable[[], list[Raw]] | None = None
     """Set instead of ``chain`` when resumed from a snapshot: loads the chain on demand."""
+    chain_new: list[Raw] = field(default_factory=list)
+    """With ``chain_loader``: entries that follow the loaded chain (the resume's closing)."""
     source: Literal["startup", "resume"] = "startup"
 
 
@@ -114,12 +126,22 @@ def default_store(options: AgentOptions) -> SessionStore:
     return store
 
 
-def _rebuild(entries: list[Raw], at: str | None) -> tuple[list[Raw], list[Raw]]:
+@dataclass(frozen=True)
+class _Rebuilt:
+    """A resumed conversation before the resume closes it (see :func:`_closed`)."""
+
+    chain: list[Raw]
+    messages: list[Raw]
+    """Merged API messages, unrepaired."""
+    tail: list[TailKind]
+
+
+def _rebuild(entries: list[Raw], at: str | None) -> _Rebuilt:
     with gc_paused():
         return _rebuild_inner(entries, at)
 
 
-def _rebuild_inner(entries: list[Raw], at: str | None) -> tuple[list[Raw], list[Raw]]:
+def _rebuild_inner(entries: list[Raw], at: str | None) -> _Rebuilt:
     chain_all = chain_entries(entries)
     if at is not None:
         cut = next((i for i, e in enumerate(chain_all) if e.get("uuid") == at), None)
@@ -127,7 +149,7 @@ def _rebuild_inner(entries: list[Raw], at: str | None) -> tuple[list[Raw], list[
             raise MessageNotFoundError(f"Message {at} not found in the session (resume_session_at)")
         chain_all = chain_all[: cut + 1]
     chain = relink_compacted(build_conversation_chain(chain_all), chain_all)
-    return chain, repair_tool_pairs(merge_api_messages(chain, []))
+    return _Rebuilt(chain=chain, messages=merge_api_messages(chain, []), tail=tail_kinds(chain))
 
 
 def _snapshot_eligible(
@@ -144,7 +166,9 @@ def _snapshot_eligible(
 class _Resumed:
     """A resume served from a snapshot (plus what was appended since)."""
 
-    history: list[Raw]
+    messages: list[Raw]
+    """Merged API messages, unrepaired."""
+    tail: list[TailKind]
     leaf: str | None
     cwd: str | None
     """The recorded cwd if that directory still exists."""
@@ -176,7 +200,7 @@ def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Res
     """The snapshot plus the entries appended after it, or ``None`` when those do more than
     continue the conversation from its leaf (then the whole transcript is read)."""
     messages, leaf, cwd, state = snap.messages, snap.leaf, snap.cwd, snap.state
-    extendable = snap.extendable
+    extendable, tail = snap.extendable, snap.tail
     if snap.current.size > snap.state.size:
         got = read_appended(path, snap)
         if got is None:
@@ -187,9 +211,13 @@ def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Res
             return None  # sidechain entries can change which leaf the rebuild picks
         if chain_all:
             new_ids = {e["uuid"] for e in chain_all}
-            if not extendable or leaf is None or any(
-                e.get("parentUuid") != leaf and e.get("parentUuid") not in new_ids
-                for e in chain_all
+            if (
+                not extendable
+                or leaf is None
+                or any(
+                    e.get("parentUuid") != leaf and e.get("parentUuid") not in new_ids
+                    for e in chain_all
+                )
             ):
                 return None  # a new root (compaction), a branch off an older entry, ...
             added, walk_leaf = build_conversation_chain_and_leaf(chain_all)
@@ -204,6 +232,7 @@ def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Res
             ):
                 return None
             messages = merge_api_messages(added, messages)
+            tail = tail_kinds(added, tail)
             leaf = last["uuid"]
             extendable = last is walk_leaf
             cwd = _last_cwd(added) or cwd
@@ -216,8 +245,9 @@ def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Res
                 message_ids=snap.message_ids | _message_ids(chain_all),
                 cwd=cwd,
                 extendable=extendable,
+                tail=tail,
             )
-    return _Resumed(history=repair_tool_pairs(messages), leaf=leaf, cwd=cwd, state=state)
+    return _Resumed(messages=messages, tail=tail, leaf=leaf, cwd=cwd, state=state)
 
 
 def refresh_snapshot(path: Path) -> bool:
@@ -259,14 +289,13 @@ def _only_side_leaves(main_new: list[Raw], added: list[Raw], leaf: str) -> bool:
     )
 
 
-def _rebuild_and_snapshot(
-    entries: list[Raw], path: Path, state: FileState
-) -> tuple[list[Raw], list[Raw]]:
+def _rebuild_and_snapshot(entries: list[Raw], path: Path, state: FileState) -> _Rebuilt:
     with gc_paused():
         chain_all = chain_entries(entries)
         walked, walk_leaf = build_conversation_chain_and_leaf(chain_all)
         chain = relink_compacted(walked, chain_all)
         messages = merge_api_messages(chain, [])
+        tail = tail_kinds(chain)
         write_snapshot(
             path,
             state,
@@ -275,8 +304,9 @@ def _rebuild_and_snapshot(
             message_ids=_message_ids(entries),
             cwd=_last_cwd(chain),
             extendable=bool(walked) and walked[-1] is walk_leaf,
+            tail=tail,
         )
-        return chain, repair_tool_pairs(messages)
+        return _Rebuilt(chain=chain, messages=messages, tail=tail)
 
 
 @dataclass
@@ -365,18 +395,19 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
     if found is not None and found.hit is not None:
         hit, path = found.hit, found.path
         assert path is not None
-        return SessionPlan(
+        plan = SessionPlan(
             session_id=found.key["session_id"],
             cwd=_resume_cwd(options, store, found.key, hit.cwd, cwd),
             key=found.key,
             store=write_store,
-            history=hit.history,
+            history=hit.messages,
             leaf_uuid=hit.leaf,
             chain_loader=prefix_loader(
-                path, hit.state, lambda entries: _rebuild_inner(entries, None)[0]
+                path, hit.state, lambda entries: _rebuild_inner(entries, None).chain
             ),
             source="resume",
         )
+        return await _close(plan, hit.tail)
     if found is None:
         sid = options.session_id or new_uuid()
         return SessionPlan(
@@ -387,20 +418,22 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
         )
 
     key, loaded = found.key, found.entries or []
+    rebuilt: _Rebuilt
     if found.state is not None and found.path is not None and len(loaded) >= MIN_ENTRIES:
-        chain, history = await anyio.to_thread.run_sync(
+        rebuilt = await anyio.to_thread.run_sync(
             _rebuild_and_snapshot, loaded, found.path, found.state
         )
     elif len(loaded) > _THREAD_THRESHOLD:
-        chain, history = await anyio.to_thread.run_sync(_rebuild, loaded, options.resume_session_at)
+        rebuilt = await anyio.to_thread.run_sync(_rebuild, loaded, options.resume_session_at)
     else:
-        chain, history = _rebuild(loaded, options.resume_session_at)
+        rebuilt = _rebuild(loaded, options.resume_session_at)
+    chain, history = rebuilt.chain, rebuilt.messages
     cwd = _resume_cwd(options, store, key, _last_cwd(chain), cwd)
     leaf = resume_leaf(chain)
     if options.fork_session:
         new_id = options.session_id or new_uuid()
         copied = fork_chain(chain, new_session_id=new_id, source_session_id=key["session_id"])
-        return SessionPlan(
+        plan = SessionPlan(
             session_id=new_id,
             cwd=cwd,
             key={"project_key": project_key_for_directory(cwd), "session_id": new_id},
@@ -408,14 +441,16 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
             history=history,
             leaf_uuid=copied[-1]["uuid"] if copied else None,
             pending=copied,
+            forked=True,
             chain=list(copied),
             source="resume",
         )
+        return await _close(plan, rebuilt.tail)
     if options.session_id is not None and options.session_id != key["session_id"]:
         raise UserError(
             "session_id can be combined with resume/continue only when fork_session=True"
         )
-    return SessionPlan(
+    plan = SessionPlan(
         session_id=key["session_id"],
         cwd=cwd,
         key=key,
@@ -425,6 +460,35 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
         chain=chain,
         source="resume",
     )
+    return await _close(plan, rebuilt.tail)
+
+
+async def _close(plan: SessionPlan, tail: list[TailKind]) -> SessionPlan:
+    """Close the resumed conversation as the CLI does before the next prompt
+    (:func:`~threadline.transcript._api.resume_closing`): a result for every call of the
+    last reply that has none, then ``No response requested.`` when it ends with a user
+    message. Those entries are written before the first prompt (as the CLI writes them)
+    and are part of the history the run starts from, which is then repaired."""
+    calls, reply = resume_closing(plan.history, tail)
+    if calls or reply:
+        branch = await anyio.to_thread.run_sync(git_branch, plan.cwd)
+        factory = EntryFactory(session_id=plan.session_id, cwd=plan.cwd, git_branch=branch)
+        closing: list[Raw] = []
+        leaf = plan.leaf_uuid
+        for call_id in calls:
+            closing.append(factory.interrupted_result(str(call_id), tool_use_entry=leaf))
+            leaf = closing[-1]["uuid"]
+        if reply:
+            closing.append(factory.no_response(leaf))
+        merge_api_messages(closing, plan.history)
+        plan.pending.extend(closing)
+        plan.leaf_uuid = closing[-1]["uuid"]
+        if plan.chain_loader is None:
+            plan.chain.extend(closing)
+        else:
+            plan.chain_new.extend(closing)
+    plan.history = repair_tool_pairs(plan.history)
+    return plan
 
 
 def _start_cwd(options: AgentOptions) -> str:

@@ -12,7 +12,7 @@ from .._messages import ModelUsage, ResultMessage
 from ..providers import ModelResponse, cost_usd
 from ..transcript._entries import INTERRUPTED
 
-__all__ = ["TurnStats", "add_user_content", "api_content", "request_messages"]
+__all__ = ["TurnStats", "api_content", "request_messages"]
 
 Raw = dict[str, Any]
 _USAGE_KEYS = (
@@ -44,23 +44,14 @@ def api_content(content: str | Iterable[Raw]) -> list[Raw]:
     return out
 
 
-def add_user_content(history: list[Raw], blocks: list[Raw]) -> None:
-    """Append a user turn, merging into a trailing user message (tool results first)."""
-    if history and history[-1]["role"] == "user":
-        merged = [*history[-1]["content"], *blocks]
-        results = [b for b in merged if b.get("type") == "tool_result"]
-        others = [b for b in merged if b.get("type") != "tool_result"]
-        history[-1] = {"role": "user", "content": results + others}
-    else:
-        history.append({"role": "user", "content": list(blocks)})
-
-
 def request_messages(history: list[Raw]) -> list[Raw]:
-    """History with a prompt-caching breakpoint on the last block of the last message."""
+    """History with a prompt-caching breakpoint on the last block of the last message
+    (a string content becomes one text block, as the CLI sends it)."""
     if not history:
         return []
     last = history[-1]
-    content = list(last["content"])
+    raw = last["content"]
+    content = [{"type": "text", "text": raw}] if isinstance(raw, str) else list(raw)
     for i in range(len(content) - 1, -1, -1):
         if content[i].get("type") not in ("thinking", "redacted_thinking"):
             content[i] = {**content[i], "cache_control": {"type": "ephemeral"}}

@@ -22,8 +22,10 @@ temporary file renamed into place). It does not hold the raw chain: a runtime re
 from a snapshot loads the chain from the transcript's first ``size`` bytes only when it
 needs it (compaction).
 
-Format (version 4): one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``,
-``dev``, ``digest``, ``leaf``, ``cwd``, ``extendable``, ``messages``), one line with the JSON
+Format (version 5): one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``,
+``dev``, ``digest``, ``leaf``, ``cwd``, ``extendable``, ``messages``, ``tail``: the
+slash-command kinds of the user entries after the last reply, which decide what a resume
+closes the conversation with), one line with the JSON
 array of every assistant message id in the snapshotted entries, then the API messages
 before tool-pair repair (so appended messages merge as they would in a full rebuild), one
 per line (read line by line, so a resume never holds the text and the objects at once).
@@ -38,7 +40,7 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,7 +66,7 @@ Raw = dict[str, Any]
 SNAPSHOT_NAME = "threadline-resume.snap"
 MIN_ENTRIES = 2_000
 """Smaller sessions resume fast enough from the transcript; no snapshot is written."""
-_VERSION = 4
+_VERSION = 5
 _EDGE = 4096
 _CHUNK = 1 << 20
 
@@ -123,6 +125,8 @@ class Snapshot:
     """Every assistant message id in the entries it was made from (an appended entry
     reusing one would be regrouped by the chain rebuild: those need a full read)."""
     cwd: str | None
+    tail: list[tuple[str, bool]]
+    """The chain's ``tail_kinds`` (see ``transcript._api``)."""
     extendable: bool
     """Whether entries appended under ``leaf`` may be added (not when the chain ends with
     parallel results its rebuild recovered after the walk's leaf: a turn written under one
@@ -162,8 +166,10 @@ def read_snapshot(transcript: Path) -> Snapshot | None:
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
     leaf, cwd = header.get("leaf"), header.get("cwd")
+    tail = _tail(header.get("tail"))
     if (
-        len(messages) != count
+        tail is None
+        or len(messages) != count
         or not all(_well_formed(m) for m in messages)
         or type(ids) is not list
         or type(extendable) is not bool
@@ -176,16 +182,34 @@ def read_snapshot(transcript: Path) -> Snapshot | None:
         leaf=leaf,
         message_ids={i for i in ids if isinstance(i, str)},
         cwd=cwd,
+        tail=tail,
         extendable=extendable,
         current=current,
     )
 
 
+def _tail(value: object) -> list[tuple[str, bool]] | None:
+    if type(value) is not list:
+        return None
+    out: list[tuple[str, bool]] = []
+    for item in value:
+        if type(item) is not list or len(item) != 2:
+            return None
+        kind, meta = item
+        if type(kind) is not str or type(meta) is not bool:
+            return None
+        out.append((kind, meta))
+    return out
+
+
 def _well_formed(message: object) -> bool:
-    """An API message as the history builder makes them: a role and a list of blocks."""
+    """An API message as the history builder makes them: a role and a string or a list
+    of blocks."""
     if type(message) is not dict or type(message.get("role")) is not str:
         return False
     content = message.get("content")
+    if type(content) is str:
+        return True
     return type(content) is list and all(type(b) is dict for b in content)
 
 
@@ -279,6 +303,7 @@ def write_snapshot(
     message_ids: set[str],
     cwd: str | None,
     extendable: bool,
+    tail: Sequence[tuple[str, bool]] = (),
 ) -> bool:
     """Keep ``messages`` (merged, unrepaired) for ``state`` if the transcript is still in it.
 
@@ -298,6 +323,7 @@ def write_snapshot(
         "cwd": cwd,
         "extendable": extendable,
         "messages": len(messages),
+        "tail": [list(t) for t in tail],
     }
     target = snapshot_path(transcript)
     tmp = target.with_name(f"{target.name}.tmp{os.getpid()}.{secrets.token_hex(4)}")

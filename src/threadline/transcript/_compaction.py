@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
+from ._api import as_blocks
 from ._chain import build_conversation_chain, chain_entries
 from ._entries import EntryFactory
 
@@ -148,7 +149,10 @@ def compaction_request_messages(history: list[Raw]) -> list[Raw]:
     instruction = {"type": "text", "text": COMPACT_PROMPT}
     messages = [dict(m) for m in history]
     if messages and messages[-1]["role"] == "user":
-        messages[-1] = {"role": "user", "content": [*messages[-1]["content"], instruction]}
+        messages[-1] = {
+            "role": "user",
+            "content": [*as_blocks(messages[-1]["content"]), instruction],
+        }
     else:
         messages.append({"role": "user", "content": [instruction]})
     return messages

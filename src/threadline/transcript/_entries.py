@@ -11,11 +11,7 @@ Writing (:class:`EntryFactory`): what the runtime appends, entry by entry, exact
 - a failed model call leaves Claude Code's synthetic ``API Error`` assistant entry
   (``isApiErrorMessage``), which is never sent back to the model.
 
-Reading (:func:`chain_to_api_messages`): a rebuilt chain as the Messages API ``messages``
-list, as the CLI sends it: entries of one reply merged back into one message, tool results
-grouped into one user message (results first), synthetic error replies dropped and the
-prompts around them merged, ``isMeta``/system/attachment entries dropped, unanswered
-tool calls closed with an error result, results without a call dropped.
+The way back, entries to Messages API ``messages``, is :mod:`threadline.transcript._api`.
 """
 
 from __future__ import annotations
@@ -28,6 +24,14 @@ from typing import Any
 
 from .._ids import new_uuid
 from .._version import __version__
+from ._api import (
+    NO_RESPONSE_REQUESTED,
+    SYNTHETIC_MODEL,
+    TOOL_CALL_INTERRUPTED,
+    chain_to_api_messages as chain_to_api_messages,
+    merge_api_messages as merge_api_messages,
+    repair_tool_pairs as repair_tool_pairs,
+)
 from ._jsonl import gc_paused as gc_paused
 
 __all__ = [
@@ -51,7 +55,6 @@ TOOL_REJECTED = (
     "(eg. if it was a file edit, the new_string was NOT written to the file). STOP what you "
     "are doing and wait for the user to tell you how to proceed."
 )
-_MISSING_RESULT = "[Tool result missing: the session ended before the tool returned]"
 
 
 def threadline_version() -> str:
@@ -160,12 +163,51 @@ class EntryFactory:
         text = INTERRUPTED_FOR_TOOL if for_tool else INTERRUPTED
         return self.prompt([{"type": "text", "text": text}], parent)
 
+    def no_response(self, parent: str | None) -> Raw:
+        """Claude Code's synthetic ``No response requested.`` reply, which a resume adds
+        when the conversation ended with a user message (see ``resume_closing``)."""
+        entry = self._base("assistant", parent)
+        entry["message"] = {
+            "id": new_uuid(),
+            "model": SYNTHETIC_MODEL,
+            "role": "assistant",
+            "stop_reason": "stop_sequence",
+            "stop_sequence": "",
+            "type": "message",
+            "usage": {
+                "input_tokens": 0,
+                "output_tokens": 0,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+            "content": [{"type": "text", "text": NO_RESPONSE_REQUESTED}],
+        }
+        entry["isApiErrorMessage"] = False
+        entry["madeBy"] = "other"
+        return entry
+
+    def interrupted_result(self, call_id: str, *, tool_use_entry: str | None) -> Raw:
+        """The result a resume records for a call the session ended in (as the CLI does)."""
+        entry = self._base("user", tool_use_entry)
+        block = {
+            "type": "tool_result",
+            "content": TOOL_CALL_INTERRUPTED,
+            "is_error": True,
+            "tool_use_id": call_id,
+        }
+        entry["message"] = {"role": "user", "content": [block]}
+        entry["toolUseResult"] = TOOL_CALL_INTERRUPTED
+        entry["toolDenialKind"] = "interrupted"
+        if tool_use_entry is not None:
+            entry["sourceToolAssistantUUID"] = tool_use_entry
+        return entry
+
     def api_error(self, parent: str | None, text: str, *, status: int | None, error: str) -> Raw:
         """Claude Code's synthetic assistant entry for a failed model call."""
         entry = self._base("assistant", parent)
         entry["message"] = {
             "id": new_uuid(),
-            "model": "<synthetic>",
+            "model": SYNTHETIC_MODEL,
             "role": "assistant",
             "stop_reason": "stop_sequence",
             "stop_sequence": "",
@@ -183,134 +225,6 @@ class EntryFactory:
         if status is not None:
             entry["apiErrorStatus"] = status
         return entry
-
-
-# ------------------------------------------------------------------------------- reading
-
-
-def _blocks(content: Any) -> list[Raw]:
-    if type(content) is str:
-        return [{"type": "text", "text": content}] if content else []
-    if type(content) is list:
-        return [b for b in content if type(b) is dict]
-    return []
-
-
-def _sendable(block: Raw) -> bool:
-    kind = block.get("type")
-    if kind == "text":
-        return bool(block.get("text"))
-    if kind == "thinking":
-        return bool(block.get("signature"))
-    return True
-
-
-def _is_synthetic_error(entry: Raw, message: Raw) -> bool:
-    return bool(entry.get("isApiErrorMessage")) or message.get("model") == "<synthetic>"
-
-
-def chain_to_api_messages(chain: Iterable[Raw]) -> list[Raw]:
-    """A conversation chain (root → leaf) as the Messages API ``messages`` list.
-
-    Blocks are shared with the entries, not copied: neither side mutates them.
-    """
-    return _repair_tool_pairs(merge_api_messages(chain, []))
-
-
-def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
-    """Append ``chain``'s messages to ``out`` (unrepaired: see :func:`chain_to_api_messages`),
-    merging consecutive messages of one role, including into ``out``'s last message."""
-    for entry in chain:
-        kind = entry.get("type")
-        if kind not in ("user", "assistant") or entry.get("isMeta"):
-            continue
-        message = entry.get("message")
-        if type(message) is not dict:
-            continue
-        if kind == "assistant":
-            if _is_synthetic_error(entry, message):
-                continue
-            blocks = [b for b in _blocks(message.get("content")) if _sendable(b)]
-            if not blocks:
-                continue
-            if out and out[-1]["role"] == "assistant":
-                out[-1]["content"].extend(blocks)
-            else:
-                out.append({"role": "assistant", "content": blocks})
-        else:
-            blocks = [
-                b
-                for b in _blocks(message.get("content"))
-                if b.get("type") != "text" or b.get("text")
-            ]
-            if not blocks:
-                continue
-            if out and out[-1]["role"] == "user":
-                out[-1]["content"].extend(blocks)
-            else:
-                out.append({"role": "user", "content": blocks})
-    return out
-
-
-def repair_tool_pairs(messages: list[Raw]) -> list[Raw]:
-    """Every tool_use answered in the next user message; results first; strays dropped."""
-    return _repair_tool_pairs(messages)
-
-
-def _repair_tool_pairs(messages: list[Raw]) -> list[Raw]:
-    """Every tool_use answered in the next user message; results first; strays dropped."""
-    fixed: list[Raw] = []
-    for i, msg in enumerate(messages):
-        if msg["role"] == "user":
-            prev = fixed[-1] if fixed and fixed[-1]["role"] == "assistant" else None
-            calls = (
-                [b.get("id") for b in prev["content"] if b.get("type") == "tool_use"]
-                if prev
-                else []
-            )
-            if not calls and not any(b.get("type") == "tool_result" for b in msg["content"]):
-                fixed.append(msg)  # the common case: a plain prompt after a plain reply
-                continue
-            results = [
-                b
-                for b in msg["content"]
-                if b.get("type") == "tool_result" and b.get("tool_use_id") in calls
-            ]
-            answered = {b.get("tool_use_id") for b in results}
-            missing = [
-                {
-                    "type": "tool_result",
-                    "tool_use_id": c,
-                    "content": _MISSING_RESULT,
-                    "is_error": True,
-                }
-                for c in calls
-                if c not in answered
-            ]
-            others = [b for b in msg["content"] if b.get("type") != "tool_result"]
-            content = results + missing + others
-            if content:
-                fixed.append({"role": "user", "content": content})
-            continue
-        fixed.append(msg)
-        calls = [b.get("id") for b in msg["content"] if b.get("type") == "tool_use"]
-        nxt = messages[i + 1] if i + 1 < len(messages) else None
-        if calls and nxt is None:
-            fixed.append(
-                {
-                    "role": "user",
-                    "content": [
-                        {
-                            "type": "tool_result",
-                            "tool_use_id": c,
-                            "content": _MISSING_RESULT,
-                            "is_error": True,
-                        }
-                        for c in calls
-                    ],
-                }
-            )
-    return fixed
 
 
 def fork_chain(chain: Iterable[Raw], *, new_session_id: str, source_session_id: str) -> list[Raw]:
