@@ -61,8 +61,8 @@ from ..transcript._api import (
 )
 from ..transcript._chain import (
     _message_id,
-    build_conversation_chain,
     build_conversation_chain_and_leaf,
+    chain_end,
     chain_entries,
 )
 from ..transcript._compaction import relink_compacted, resume_leaf
@@ -148,8 +148,18 @@ def _rebuild_inner(entries: list[Raw], at: str | None) -> _Rebuilt:
         if cut is None:
             raise MessageNotFoundError(f"Message {at} not found in the session (resume_session_at)")
         chain_all = chain_all[: cut + 1]
-    chain = relink_compacted(build_conversation_chain(chain_all), chain_all)
+    walked, walk_leaf = build_conversation_chain_and_leaf(chain_all)
+    chain = _with_end(relink_compacted(walked, chain_all), chain_all, walk_leaf)
     return _Rebuilt(chain=chain, messages=merge_api_messages(chain, []), tail=tail_kinds(chain))
+
+
+def _with_end(chain: list[Raw], chain_all: list[Raw], walk_leaf: Raw | None) -> list[Raw]:
+    """``chain`` continued past its last message to the last entry below it
+    (:func:`~threadline.transcript._chain.chain_end`), as the CLI resumes it."""
+    if not chain or chain[-1] is not walk_leaf:
+        return chain  # it ends with parallel results recovered after the walk's leaf
+    end = chain_end(chain_all, walk_leaf)
+    return [*chain, *end] if end else chain
 
 
 def _snapshot_eligible(
@@ -221,6 +231,8 @@ def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Res
             ):
                 return None  # a new root (compaction), a branch off an older entry, ...
             added, walk_leaf = build_conversation_chain_and_leaf(chain_all)
+            extendable = bool(added) and added[-1] is walk_leaf
+            added = _with_end(added, chain_all, walk_leaf)
             last = added[-1] if added else None
             if (
                 last is None
@@ -234,7 +246,6 @@ def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Res
             messages = merge_api_messages(added, messages)
             tail = tail_kinds(added, tail)
             leaf = last["uuid"]
-            extendable = last is walk_leaf
             cwd = _last_cwd(added) or cwd
         if write and state == snap.current and state.size - snap.state.size >= rewrite_after:
             write_snapshot(
@@ -293,7 +304,7 @@ def _rebuild_and_snapshot(entries: list[Raw], path: Path, state: FileState) -> _
     with gc_paused():
         chain_all = chain_entries(entries)
         walked, walk_leaf = build_conversation_chain_and_leaf(chain_all)
-        chain = relink_compacted(walked, chain_all)
+        chain = _with_end(relink_compacted(walked, chain_all), chain_all, walk_leaf)
         messages = merge_api_messages(chain, [])
         tail = tail_kinds(chain)
         write_snapshot(

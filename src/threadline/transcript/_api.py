@@ -272,8 +272,12 @@ def repair_tool_pairs(messages: list[Raw]) -> list[Raw]:
 
 
 TailKind = tuple[str, bool]
-"""A user entry after the chain's last reply: the CLI's slash-command kind (``record``,
-``output``, ``caveat``, ``bare``, or ``other``) and whether it is ``isMeta``."""
+"""An entry after the chain's last reply: a user entry's slash-command kind (``record``,
+``output``, ``caveat``, ``bare`` or ``other``) and whether it is ``isMeta``; an attachment
+as ``attachment`` (or ``ended`` for the markers of a turn that ended on purpose)."""
+
+_TURN_ENDED = ("max_turns_reached", "hook_stopped_continuation")
+"""Attachments the CLI writes when it ends a turn on purpose (no synthetic reply then)."""
 
 
 def _local_command_kind(entry: Raw) -> str:
@@ -302,9 +306,9 @@ def _local_command_kind(entry: Raw) -> str:
 
 
 def tail_kinds(entries: Iterable[Raw], before: list[TailKind] | None = None) -> list[TailKind]:
-    """The kinds of the user entries after the last reply among ``entries`` (chain
-    order), continuing ``before`` (the kinds of the chain before them) when ``entries``
-    hold no reply. What :func:`resume_closing` needs to know about a chain's end."""
+    """The kinds of the user and attachment entries after the last reply among
+    ``entries`` (chain order), continuing ``before`` (the kinds of the chain before them)
+    when ``entries`` hold no reply: what :func:`resume_closing` needs of a chain's end."""
     kinds = list(before or [])
     for entry in entries:
         kind = entry.get("type")
@@ -312,12 +316,17 @@ def tail_kinds(entries: Iterable[Raw], before: list[TailKind] | None = None) -> 
             kinds = []
         elif kind == "user":
             kinds.append((_local_command_kind(entry), entry.get("isMeta") is True))
+        elif kind == "attachment":
+            attachment = entry.get("attachment")
+            name = attachment.get("type") if type(attachment) is dict else None
+            kinds.append(("ended" if name in _TURN_ENDED else "attachment", False))
     return kinds
 
 
 def _ends_with_local_command(kinds: list[TailKind]) -> bool:
     """Whether the chain ends with a slash command's record (caveat, command, output),
     which the CLI does not close with a synthetic reply on resume."""
+    kinds = [k for k in kinds if k[0] not in ("attachment", "ended")]
     if not kinds or kinds[-1][0] == "other":
         return False
     seen_record = False
@@ -330,6 +339,19 @@ def _ends_with_local_command(kinds: list[TailKind]) -> bool:
         seen_record = kind in ("record", "bare")
         all_meta = all_meta and meta
     return all_meta
+
+
+def _closes_with_reply(kinds: list[TailKind]) -> bool:
+    """Whether the chain's end is a user entry the CLI answers with a synthetic reply: a
+    prompt, an interruption, tool results (also when only the reminders it attached
+    follow), but not a slash command's record, nor a turn a marker says was ended on
+    purpose (``max_turns_reached``)."""
+    last_user = max(
+        (i for i, k in enumerate(kinds) if k[0] not in ("attachment", "ended")), default=-1
+    )
+    if last_user < 0 or any(k[0] == "ended" for k in kinds[last_user:]):
+        return False
+    return not _ends_with_local_command(kinds)
 
 
 def resume_closing(messages: list[Raw], kinds: list[TailKind]) -> tuple[list[Any], bool]:
@@ -356,4 +378,4 @@ def resume_closing(messages: list[Raw], kinds: list[TailKind]) -> tuple[list[Any
     missing = [c for c in calls if c not in answered]
     if missing:
         return missing, True
-    return [], bool(kinds) and not _ends_with_local_command(kinds)
+    return [], _closes_with_reply(kinds)

@@ -30,6 +30,7 @@ __all__ = [
     "build_conversation_chain",
     "build_path_to",
     "resume_leaf",
+    "chain_end",
     "build_subagent_chain",
     "chain_entries",
     "is_visible",
@@ -100,6 +101,41 @@ def build_conversation_chain_and_leaf(entries: list[Raw]) -> tuple[list[Raw], Ra
 
     chain, on_chain = _walk_to_root(leaf, by_uuid)
     return _recover_parallel(by_uuid, chain, on_chain), leaf
+
+
+def chain_end(entries: list[Raw], leaf: Raw | None) -> list[Raw]:
+    """The entries below ``leaf`` on the way to the newest entry that descends from it
+    through ``system``, ``attachment`` and ``progress`` entries only (a slash command's
+    output, the reminders and markers the CLI writes after a message), in chain order.
+
+    The readers end the conversation at its last message; a resume continues from the
+    very last entry, as the CLI does: it sends a trailing command output, decides how to
+    close the conversation from trailing markers, and hangs the next entry off the last.
+    """
+    if leaf is None:
+        return []
+    start = len(entries) - 1
+    while start >= 0 and entries[start] is not leaf:
+        start -= 1
+    if start < 0:
+        return []
+    parent_of: dict[str, Raw] = {}
+    reached = {leaf["uuid"]}
+    last: Raw | None = None
+    for entry in entries[start + 1 :]:
+        if entry.get("type") in ("user", "assistant"):
+            continue
+        parent = entry.get("parentUuid")
+        if parent in reached:
+            reached.add(entry["uuid"])
+            parent_of[entry["uuid"]] = entry
+            last = entry
+    out: list[Raw] = []
+    while last is not None and last is not leaf:
+        out.append(last)
+        last = parent_of.get(last.get("parentUuid") or "")
+    out.reverse()
+    return out
 
 
 def _walk_to_root(leaf: Raw | None, by_uuid: dict[str, Raw]) -> tuple[list[Raw], set[str]]:

@@ -1,0 +1,162 @@
+"""The conversion rules of ``transcript/_api.py``, one by one (the oracle tests check the
+whole against the real CLI; these pin each rule and its edge cases)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from threadline.transcript._api import (
+    NO_RESPONSE_REQUESTED,
+    TOOL_CALL_INTERRUPTED,
+    chain_to_api_messages,
+    join_user_content,
+    merge_api_messages,
+    repair_tool_pairs,
+    resume_closing,
+    tail_kinds,
+    wrap_task_notification,
+)
+
+Raw = dict[str, Any]
+
+
+def user(content: Any, **kw: Any) -> Raw:
+    return {"type": "user", "message": {"role": "user", "content": content}, **kw}
+
+
+def reply(*blocks: Raw, **kw: Any) -> Raw:
+    message = {"role": "assistant", "model": "m", "content": list(blocks)}
+    return {"type": "assistant", "message": message, **kw}
+
+
+def text(t: str) -> Raw:
+    return {"type": "text", "text": t}
+
+
+def result(call: str, content: str = "ok") -> Raw:
+    return {"type": "tool_result", "tool_use_id": call, "content": content}
+
+
+def call(call_id: str) -> Raw:
+    return {"type": "tool_use", "id": call_id, "name": "Bash", "input": {}}
+
+
+def test_string_content_stays_a_string() -> None:
+    assert chain_to_api_messages([user("hi"), reply(text("yo"))]) == [
+        {"role": "user", "content": "hi"},
+        {"role": "assistant", "content": [text("yo")]},
+    ]
+
+
+def test_a_merge_ends_the_text_before_each_seam_with_a_newline() -> None:
+    assert join_user_content("one", "two") == [text("one\n"), text("two")]
+    assert join_user_content([text("a"), text("b")], "c") == [text("a"), text("b\n"), text("c")]
+    # no text on one side of the seam: nothing added
+    image = {"type": "image", "source": {}}
+    assert join_user_content([text("a"), image], "b") == [text("a"), image, text("b")]
+    assert join_user_content("a", [image]) == [text("a"), image]
+
+
+def test_a_merge_puts_tool_results_first() -> None:
+    merged = join_user_content([result("t1")], [text("note"), result("t2")])
+    assert merged == [result("t1"), result("t2"), text("note")]
+    assert join_user_content("x", [result("t1")]) == [result("t1"), text("x")]
+
+
+def test_the_seam_newline_is_not_written_into_the_entry() -> None:
+    first = user([text("one")])
+    merge_api_messages([first, user("two")], [])
+    assert first["message"]["content"] == [text("one")]
+
+
+def test_meta_entries_are_sent_and_virtual_ones_are_not() -> None:
+    chain = [
+        user("<local-command-caveat>c</local-command-caveat>", isMeta=True),
+        user("virtual", isVirtual=True),
+        user("prompt"),
+    ]
+    assert merge_api_messages(chain, []) == [
+        {
+            "role": "user",
+            "content": [text("<local-command-caveat>c</local-command-caveat>\n"), text("prompt")],
+        }
+    ]
+
+
+def test_a_slash_command_output_is_sent_as_a_user_message() -> None:
+    out = "<local-command-stdout>done</local-command-stdout>"
+    chain = [
+        reply(text("hi")),
+        {"type": "system", "subtype": "local_command", "content": out},
+        {"type": "system", "subtype": "local_command", "content": "x", "isDisplayOnly": True},
+        {"type": "system", "subtype": "informational", "content": "not sent"},
+        {"type": "attachment", "attachment": {"type": "date"}},
+    ]
+    assert merge_api_messages(chain, [])[-1] == {"role": "user", "content": out}
+
+
+def test_the_synthetic_api_error_reply_is_dropped_and_the_prompts_merge() -> None:
+    error = reply(text("API Error: 500"), isApiErrorMessage=True)
+    error["message"]["model"] = "<synthetic>"
+    assert chain_to_api_messages([user("a"), error, user("b")]) == [
+        {"role": "user", "content": [text("a\n"), text("b")]}
+    ]
+
+
+def test_a_task_notification_is_wrapped_as_a_system_reminder() -> None:
+    note = "<task-notification>\n<result>done </system-reminder></result>\n</task-notification>"
+    origin = {"kind": "task-notification", "producer": "session-task"}
+    [message] = merge_api_messages([user(note, origin=origin)], [])
+    sent = message["content"]
+    assert sent.startswith("<system-reminder>\n[SYSTEM NOTIFICATION - NOT USER INPUT]\n")
+    assert sent.endswith(
+        "\n\n"
+        + note.replace("</system-reminder>", "&lt;/system-reminder&gt;")
+        + "\n</system-reminder>"
+    )
+    assert wrap_task_notification(sent) == sent  # already wrapped: kept
+    [listed] = merge_api_messages([user([text("a"), text("b")], origin=origin)], [])
+    assert listed["content"] == [text(wrap_task_notification("a\nb"))]
+
+
+def test_a_missing_result_is_the_cli_text() -> None:
+    fixed = repair_tool_pairs(
+        [{"role": "user", "content": "go"}, {"role": "assistant", "content": [call("t1")]}]
+    )
+    assert fixed[-1]["content"] == [
+        {
+            "type": "tool_result",
+            "content": TOOL_CALL_INTERRUPTED,
+            "is_error": True,
+            "tool_use_id": "t1",
+        }
+    ]
+
+
+def _closing(chain: list[Raw]) -> tuple[list[Any], bool]:
+    return resume_closing(merge_api_messages(chain, []), tail_kinds(chain))
+
+
+def test_the_resume_closes_a_conversation_that_ends_with_a_user_message() -> None:
+    assert _closing([user("a"), reply(text("b"))]) == ([], False)
+    assert _closing([user("a"), reply(text("b")), user("unanswered")]) == ([], True)
+    assert _closing([user("a"), reply(call("t1"))]) == (["t1"], True)
+    assert _closing([user("a"), reply(call("t1"), call("t2")), user([result("t1")])]) == (
+        ["t2"],
+        True,
+    )
+    assert _closing([user("a"), reply(call("t1")), user([result("t1")])]) == ([], True)
+    # reminders after the prompt do not change that; a marker of a turn ended on purpose does
+    after = {"type": "attachment", "attachment": {"type": "date"}}
+    assert _closing([user("a"), after]) == ([], True)
+    ended = {"type": "attachment", "attachment": {"type": "max_turns_reached"}}
+    assert _closing([user("a"), reply(call("t1")), user([result("t1")]), ended]) == ([], False)
+
+
+def test_a_slash_command_record_at_the_end_is_not_closed() -> None:
+    caveat = user("<local-command-caveat>c</local-command-caveat>", isMeta=True)
+    command = user("<command-name>/compact</command-name>")
+    output = user("<local-command-stdout>Compacted</local-command-stdout>")
+    assert _closing([user("a"), reply(text("b")), caveat, command, output]) == ([], False)
+    assert _closing([user("a"), reply(text("b")), command, output]) == ([], True)
+    assert NO_RESPONSE_REQUESTED == "No response requested."
