@@ -231,15 +231,15 @@ def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Res
             ):
                 return None  # a new root (compaction), a branch off an older entry, ...
             added, walk_leaf = build_conversation_chain_and_leaf(chain_all)
-            extendable = bool(added) and added[-1] is walk_leaf
+            message = added[-1] if added else None
+            if message is None or message.get("isMeta") or message.get("teamName"):
+                return None  # no new main-line leaf: the rebuild picks an older one
+            extendable = message is walk_leaf
             added = _with_end(added, chain_all, walk_leaf)
-            last = added[-1] if added else None
+            last = added[-1]
             if (
-                last is None
-                or added[0].get("parentUuid") != leaf
+                added[0].get("parentUuid") != leaf
                 or not _only_side_leaves(chain_all, added, leaf)
-                or last.get("isMeta")
-                or last.get("teamName")
                 or any(_message_id(e) in snap.message_ids for e in chain_all)
             ):
                 return None
