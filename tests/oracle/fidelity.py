@@ -219,13 +219,19 @@ class Lab:
         return AgentOptions(cwd=str(project), env=env, **kw)
 
     def tl(self, config: Path, project: Path, prompt: Any, **kw: Any) -> list[Any]:
+        """A ``query()`` run's messages (an error result ends it, as ResultError says)."""
+        from threadline import ResultError
         from threadline._query import query
 
         async def go() -> list[Any]:
-            return [
-                m
-                async for m in query(prompt=prompt, options=self.tl_options(config, project, **kw))
-            ]
+            got: list[Any] = []
+            options = self.tl_options(config, project, **kw)
+            try:
+                async for m in query(prompt=prompt, options=options):
+                    got.append(m)
+            except ResultError:
+                pass
+            return got
 
         return anyio.run(go)
 
@@ -567,6 +573,7 @@ CLI_SCENARIOS: dict[str, CliScenario] = {
 
 def cli_session(lab: Lab, name: str) -> Session:
     config, project = lab.dirs(f"cli-{name}")
+    lab.server.script([])
     sid = CLI_SCENARIOS[name](lab, config, project)
     return Session(name=name, session_id=sid, config_dir=config, cwd=project)
 
@@ -798,6 +805,7 @@ TL_SCENARIOS: dict[str, TlScenario] = {
 def tl_session(lab: Lab, name: str) -> tuple[Session, Raw]:
     """The session a threadline scenario wrote, and the last request it sent doing so."""
     config, project = lab.dirs(f"tl-{name}")
+    lab.server.script([])
     lab.server.clear_requests()
     sid = TL_SCENARIOS[name](lab, config, project)
     main = [b for b in lab.server.message_requests() if request_kind(b) == "main"]
