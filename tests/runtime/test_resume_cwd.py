@@ -15,8 +15,18 @@ from typing import Any
 
 import pytest
 
-from threadline import MemoryStore, ResultMessage, SystemMessage, export_bundle, import_bundle
+from threadline import (
+    FileStore,
+    MemoryStore,
+    ResultMessage,
+    SystemMessage,
+    export_bundle,
+    export_session_from_store,
+    import_bundle,
+    import_sessions_to_store,
+)
 from threadline._query import query
+from threadline.sessions._paths import project_key_for_directory
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
 from ._helpers import options
@@ -142,3 +152,43 @@ async def test_store_loaded_session_does_not_take_its_recorded_cwd(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert (await _run("again", resume=sid, session_store=store))[1] == str(elsewhere)
+
+
+async def test_session_exported_from_a_store_to_files_does_not_take_its_recorded_cwd(
+    fake: FakeAnthropicServer,
+    project: Path,
+    config_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A shared store's transcript, written to local files: the cwd it records is a claim of
+    # whoever wrote the store, so a resume from elsewhere runs where it is started.
+    store = MemoryStore()
+    sid, _ = await _run("hello", session_store=store)
+    (listed,) = await store.list_sessions(project_key_for_directory(str(project)))
+    await export_session_from_store(
+        store, {"project_key": project_key_for_directory(str(project)), "session_id": sid}
+    )
+    assert listed["session_id"] == sid
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert (await _run("again", resume=sid))[1] == str(elsewhere)
+    assert (await _run("again", resume=sid, cwd=project))[1] == str(project)
+
+
+async def test_session_imported_into_another_config_dir_does_not_take_its_recorded_cwd(
+    fake: FakeAnthropicServer,
+    project: Path,
+    config_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sid, _ = await _run("hello")
+    host_b = tmp_path / "host-b"
+    await import_sessions_to_store(FileStore(host_b))
+    monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(host_b))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert (await _run("again", resume=sid))[1] == str(elsewhere)

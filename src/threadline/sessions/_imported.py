@@ -3,7 +3,9 @@
 A transcript records the directory its agent ran in. For a session written on this host that
 is where a resume should run; for one that came in a bundle it is a path on another host,
 written by whoever made the bundle (``"cwd": "/"``, ``~/.ssh``...). :func:`mark_imported`
-records the ids :func:`~threadline.import_bundle` restored, in
+records the ids :func:`~threadline.import_bundle` restored, and those copied into local files
+from a store (:func:`~threadline.export_session_from_store`, :func:`~threadline.import_sessions_to_store`
+into a ``FileStore``), in
 ``<config>/threadline/imported-sessions`` (one id a line, 0600); a resume of such a session
 runs where it is started unless ``cwd=`` says otherwise.
 """

@@ -27,8 +27,15 @@ import orjson
 
 from .._exceptions import SessionNotFoundError, UserError
 from ._disk import read_agent_meta
+from ._imported import is_imported, mark_imported
 from ._paths import canonicalize_path, find_project_dir, projects_dir
-from ._protocol import SessionKey, SessionStore, SessionStoreEntry, store_implements
+from ._protocol import (
+    SessionKey,
+    SessionStore,
+    SessionStoreEntry,
+    local_transcripts,
+    store_implements,
+)
 from ._store_api import _jsonl_files, _read_batches
 from .file import FileStore
 
@@ -97,11 +104,21 @@ async def _copy_in(
     store: SessionStore, key: SessionKey, incoming: list[Any], counts: _Counts
 ) -> None:
     fresh = missing_entries(await store.load(key), incoming)
+    files = local_transcripts(store)
+    if files is not None and "subpath" not in key:
+        # Copied in from elsewhere (a shared store, another config dir): its recorded cwd is
+        # someone else's claim, so a resume runs where it is started (as for a bundle).
+        await anyio.to_thread.run_sync(_mark, Path(files.config_dir), key["session_id"])
     if fresh:
         for i in range(0, len(fresh), 500):
             await store.append(key, fresh[i : i + 500])
         counts.transcripts += 1
         counts.entries += len(fresh)
+
+
+def _mark(config_dir: Path, session_id: str) -> None:
+    if not is_imported(config_dir, session_id):
+        mark_imported(config_dir, [session_id])
 
 
 def _rich_bar() -> Any:
