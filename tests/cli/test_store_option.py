@@ -109,8 +109,29 @@ def _walkthrough(url: str, fake: FakeAnthropicServer, config_dir: Path) -> None:
     )
     assert invoke("sessions", "rm", "-y", fork, "--store", url).exit_code == 0
     assert invoke("sessions", "show", fork, "--store", url).exit_code == 3
+    _bundles_and_cleanup(url, sid, config_dir)
     # nothing went to Claude Code's files
     assert not list(config_dir.glob("projects/*/*.jsonl"))
+
+
+def _bundles_and_cleanup(url: str, sid: str, config_dir: Path) -> None:
+    """Bundles to and from a store; retention refuses a store with what to do instead."""
+    bundle = config_dir.parent / f"walk-{uuid.uuid4().hex[:8]}.tlbundle"
+    exported = invoke("sessions", "export", sid[:8], "-o", str(bundle), "--store", url)
+    assert exported.exit_code == 0, exported.stderr
+    assert "Exported 1 session(s)" in exported.stderr
+    back = invoke("sessions", "import", str(bundle), "--json", "--store", url)
+    assert [r["status"] for r in json.loads(back.stdout)] == ["unchanged"], back.stderr
+    other = f"sqlite://{bundle.with_suffix('.db')}"
+    moved = json.loads(invoke("sessions", "import", str(bundle), "--json", "--store", other).stdout)
+    assert [(r["session_id"], r["status"]) for r in moved] == [(sid, "imported")]
+    assert "remember the walrus" in invoke("sessions", "show", sid, "--store", other).stdout
+    every = config_dir.parent / f"all-{uuid.uuid4().hex[:8]}.tlbundle"
+    assert invoke("sessions", "export", "--all", "-o", str(every), "--store", url).exit_code == 0
+    no_history = invoke("sessions", "export", sid, "-o", str(every), "--file-history", "--store", url)
+    assert no_history.exit_code == 2 and "file history" in no_history.stderr
+    cleanup = invoke("sessions", "cleanup", "--dry-run", "--store", url)
+    assert cleanup.exit_code == 2 and "sessions rm" in cleanup.stderr, cleanup.stderr
 
 
 def test_sqlite_store(

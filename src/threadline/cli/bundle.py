@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,11 @@ from .._ids import is_uuid
 from ..sessions._bundle import BundleConflictError, export_bundle, import_bundle, read_manifest
 from ..sessions._locate import locate_session
 from ..sessions._paths import config_dir, project_key_for_directory
-from ._backend import open_backend
+from ..sessions._protocol import SessionKey, SessionStore
+from ..sessions._transfer import export_session_from_store, import_sessions_to_store
+from ._backend import Backend, open_backend, store_option
 from ._console import echo_json, progress_bar
-from ._errors import EXIT_NOT_FOUND, fail, guarded
+from ._errors import EXIT_NOT_FOUND, EXIT_USAGE, fail, guarded
 from ._safe import one_line
 
 __all__ = ["export_command", "import_command"]
@@ -26,6 +29,7 @@ Examples:
   threadline sessions export 1f0e -o api-design.tlbundle
   threadline sessions export --all -o all-sessions.tlbundle
   threadline sessions export --all --project -o this-project.tlbundle
+  threadline sessions export --store sqlite:///s.db 1f0e -o from-store.tlbundle
 
 \b
 The bundle is a gzip tar: manifest.json (SHA-256 + size of every file), the transcript,
@@ -38,6 +42,7 @@ Examples:
   threadline sessions import api-design.tlbundle
   threadline sessions import --check api-design.tlbundle     # verify only
   threadline sessions import --to-directory ~/src/app *.tlbundle
+  threadline sessions import --store postgresql://db/agents api-design.tlbundle
   threadline run --resume <id> "where were we?"              # then carry on
 """
 
@@ -52,6 +57,7 @@ Examples:
     is_flag=True,
     help="Also carry the file-history backups (project file contents, for rewind).",
 )
+@store_option
 @guarded
 def export_command(
     session_ids: tuple[str, ...],
@@ -59,24 +65,62 @@ def export_command(
     all_sessions: bool,
     this_project: bool,
     file_history: bool,
+    store_url: str | None,
 ) -> None:
-    """Write sessions, with their subagents (and file history if asked), to one verified bundle."""
+    """Write sessions, with their subagents (and file history if asked), to one verified bundle.
+
+    With --store the sessions are read from that store (decrypted by an encrypted+ store:
+    the bundle then holds them in the clear).
+    """
     parent = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(parent):
         raise click.BadParameter(f"directory {parent!r} does not exist", param_hint="'--output'")
-    if all_sessions:
-        ids = _all_ids(os.getcwd() if this_project else None)
-        if not ids:
-            fail("no sessions to export", EXIT_NOT_FOUND)
-    elif session_ids:
-        with open_backend(None) as backend:
-            ids = [backend.resolve(s) for s in session_ids]
-    else:
+    if not all_sessions and not session_ids:
         raise click.UsageError("give SESSION_IDS or --all")
+    with open_backend(store_url) as backend:
+        if backend.store is not None:
+            if file_history:
+                fail("--file-history: a store keeps no file history (it lives beside "
+                     "Claude Code's files)", EXIT_USAGE)
+            _export_from_store(backend, session_ids, all_sessions, this_project, output)
+            return
+        if all_sessions:
+            ids = _all_ids(os.getcwd() if this_project else None)
+            if not ids:
+                fail("no sessions to export", EXIT_NOT_FOUND)
+        else:
+            ids = [backend.resolve(s) for s in session_ids]
     with progress_bar("Exporting sessions", unit="bytes") as update:
         sessions = export_bundle(ids, output, progress=update, file_history=file_history)
     files = sum(len(s.files) for s in sessions)
     click.echo(f"Exported {len(sessions)} session(s), {files} file(s) to {output}", err=True)
+
+
+def _export_from_store(
+    backend: Backend, session_ids: tuple[str, ...], every: bool, this_project: bool, output: str
+) -> None:
+    """Copy the sessions out of the store into a private scratch config dir, bundle that."""
+    if every:
+        infos = backend.list_infos(os.getcwd() if this_project else None, None)
+        ids = [i.session_id for i in infos]
+        if not ids:
+            fail(f"no sessions to export in {backend.where}", EXIT_NOT_FOUND)
+    else:
+        ids = [backend.resolve(s) for s in session_ids]
+    with tempfile.TemporaryDirectory(prefix="threadline-export-") as scratch:
+        for sid in ids:
+            route = backend.route(sid)
+            assert route is not None
+            store, key = route
+            backend.call(_copy_out, store, key, scratch)
+        with progress_bar("Exporting sessions", unit="bytes") as update:
+            sessions = export_bundle(ids, output, config_dir=scratch, progress=update)
+    files = sum(len(s.files) for s in sessions)
+    click.echo(f"Exported {len(sessions)} session(s), {files} file(s) to {output}", err=True)
+
+
+async def _copy_out(store: SessionStore, key: SessionKey, scratch: str) -> None:
+    await export_session_from_store(store, key, scratch)
 
 
 def _all_ids(directory: str | None) -> list[str]:
@@ -162,12 +206,28 @@ def _state(path: Path) -> Any:
 @click.option("--force", is_flag=True, help="Overwrite files that exist with other content.")
 @click.option("--check", is_flag=True, help="Only verify the bundles; write nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@store_option
 @guarded
 def import_command(
-    bundles: tuple[str, ...], to_directory: str | None, force: bool, check: bool, as_json: bool
+    bundles: tuple[str, ...],
+    to_directory: str | None,
+    force: bool,
+    check: bool,
+    as_json: bool,
+    store_url: str | None,
 ) -> None:
-    """Verify bundles and restore their sessions; a damaged bundle is refused whole."""
+    """Verify bundles and restore their sessions; a damaged bundle is refused whole.
+
+    With --store the sessions are verified, then appended to that store (idempotent: entries
+    the store holds already are not added again).
+    """
     report: list[dict[str, Any]] = []
+    with open_backend(store_url) as backend:
+        if backend.store is not None:
+            for path in bundles:
+                report.extend(_import_to_store(backend, path, to_directory, check))
+            _print_import(report, as_json)
+            return
     for path in bundles:
         plan: dict[str, list[tuple[Path, Any]]] = {}
         if check:
@@ -181,17 +241,58 @@ def import_command(
         for s in sessions:
             before = plan.get(s.session_id)
             unchanged = bool(before) and all(_state(p) == st for p, st in before or [])
-            report.append(
-                {
-                    "bundle": path,
-                    "session_id": s.session_id,
-                    "project_key": s.project_key,
-                    "cwd": s.cwd,
-                    "title": s.title,
-                    "files": len(s.files),
-                    "status": "verified" if check else "unchanged" if unchanged else "imported",
-                }
+            status = "verified" if check else "unchanged" if unchanged else "imported"
+            report.append(_row(path, s, status))
+    _print_import(report, as_json)
+
+
+def _import_to_store(
+    backend: Backend, path: str, to_directory: str | None, check: bool
+) -> list[dict[str, Any]]:
+    """Verify and restore the bundle into a private scratch config dir, then copy it in."""
+    store = backend.store
+    assert store is not None
+    if check:
+        return [_row(path, s, "verified") for s in read_manifest(path)]
+    with tempfile.TemporaryDirectory(prefix="threadline-import-") as scratch:
+        with progress_bar(f"Importing {os.path.basename(path)}") as update:
+            sessions = import_bundle(
+                path, directory=to_directory, config_dir=scratch, progress=update
             )
+        keys: list[SessionKey] = [
+            {"project_key": p.parent.name, "session_id": p.stem}
+            for p in Path(scratch, "projects").glob("*/*.jsonl")
+        ]
+        before = [backend.call(_count, store, k) for k in keys]
+        backend.call(_copy_in_all, store, scratch)
+        after = [backend.call(_count, store, k) for k in keys]
+    changed = {k["session_id"] for k, b, a in zip(keys, before, after) if a != b}
+    return [
+        _row(path, s, "imported" if s.session_id in changed else "unchanged") for s in sessions
+    ]
+
+
+async def _count(store: SessionStore, key: SessionKey) -> int:
+    return len(await store.load(key) or [])
+
+
+async def _copy_in_all(store: SessionStore, scratch: str) -> None:
+    await import_sessions_to_store(store, config_dir=scratch)
+
+
+def _row(path: str, s: Any, status: str) -> dict[str, Any]:
+    return {
+        "bundle": path,
+        "session_id": s.session_id,
+        "project_key": s.project_key,
+        "cwd": s.cwd,
+        "title": s.title,
+        "files": len(s.files),
+        "status": status,
+    }
+
+
+def _print_import(report: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         echo_json(report)
         return

@@ -300,6 +300,7 @@ Examples:
     "--restore", "restore_id", metavar="ID", help="Bring a trashed session back (id or prefix)."
 )
 @json_option
+@store_option
 @guarded
 def cleanup_command(
     days: float | None,
@@ -308,12 +309,22 @@ def cleanup_command(
     yes: bool,
     restore_id: str | None,
     as_json: bool,
+    store_url: str | None,
 ) -> None:
     """Move sessions not modified for a while to the trash (tagged sessions are kept).
 
     Delegates to threadline.sessions._retention: trashed sessions can be restored with
-    --restore until the grace period has passed.
+    --restore until the grace period has passed. Retention applies to Claude Code's files;
+    a store (--store) keeps its sessions until they are deleted (sessions rm).
     """
+    if store_url:
+        with open_backend(store_url) as backend:
+            if backend.store is not None:
+                fail(
+                    f"cleanup moves Claude Code's files to the trash; {backend.where} keeps "
+                    "sessions until they are deleted: use 'threadline sessions rm --store URL ID'",
+                    EXIT_USAGE,
+                )
     module = _retention()
     if restore_id:
         restore_id = _trashed_id(module, restore_id)
