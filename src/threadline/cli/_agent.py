@@ -14,11 +14,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import click
 
 from .._client import AgentClient
+from ..providers._registry import provider_names
 from ..providers._retry import RetryEvent, RetryPolicy
 from ..runtime._options import AgentOptions
 from ..runtime._permissions import CanUseTool, PermissionMode
@@ -43,7 +44,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto")
-PROVIDERS = ("anthropic", "openai")
 DEFAULT_RETRY_TIMEOUT = 60.0
 
 
@@ -63,6 +63,14 @@ class AgentFlags:
     store_url: str | None = None
     max_retries: int | None = None
     retry_timeout: float | None = None
+
+
+def _check_provider(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    """``--provider``: any name in the provider registry (read when the flag is parsed)."""
+    if value is not None and value not in provider_names():
+        names = ", ".join(provider_names())
+        raise click.BadParameter(f"{value!r} is not a registered provider (choose from {names})")
+    return value
 
 
 def agent_flags(func: F) -> F:
@@ -85,8 +93,11 @@ def agent_flags(func: F) -> F:
         click.option("--model", "-m", metavar="NAME", help="Model name (default: the SDK's)."),
         click.option(
             "--provider",
-            type=click.Choice(PROVIDERS),
-            help="Model API (default: anthropic, or openai when only OPENAI_* is configured).",
+            metavar="NAME",
+            callback=_check_provider,
+            help="Model API: a registered provider name (built in: "
+            + ", ".join(provider_names())
+            + "; default: anthropic, or openai when only OPENAI_* is configured).",
         ),
         click.option("--base-url", metavar="URL", help="API base URL (e.g. a proxy or a fake)."),
         click.option(
@@ -206,7 +217,7 @@ def build_options(
         fork_session=flags.fork,
         model=flags.model,
         base_url=flags.base_url,
-        provider=cast("Literal['anthropic', 'openai'] | None", flags.provider),
+        provider=flags.provider,
         allowed_tools=list(flags.allowed_tools),
         permission_mode=cast("PermissionMode | None", flags.permission_mode),
         cwd=flags.cwd,

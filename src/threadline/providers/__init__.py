@@ -1,4 +1,5 @@
-"""Model providers: the :class:`Provider` protocol, Anthropic and OpenAI-compatible."""
+"""Model providers: the :class:`Provider` protocol, Anthropic and OpenAI-compatible, and the
+registry that maps provider names to factories (:func:`register_provider`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._base import ModelRequest, ModelResponse, Provider, StreamItem
 from ._pricing import ModelPrice, cost_usd, model_price, price_for, register_model_price
+from ._registry import ProviderConfig, ProviderFactory, provider_names, register_provider
 from ._retry import RetryEvent, RetryPolicy
 
 if TYPE_CHECKING:
@@ -19,13 +21,17 @@ __all__ = [
     "ModelResponse",
     "OpenAIProvider",
     "Provider",
+    "ProviderConfig",
+    "ProviderFactory",
     "RetryEvent",
     "RetryPolicy",
     "StreamItem",
     "cost_usd",
     "model_price",
     "price_for",
+    "provider_names",
     "register_model_price",
+    "register_provider",
 ]
 
 

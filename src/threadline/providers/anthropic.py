@@ -146,20 +146,33 @@ class _Accumulator:
 
 
 class AnthropicProvider:
-    """:class:`~threadline.providers.Provider` for the Anthropic Messages API."""
+    """:class:`~threadline.providers.Provider` for the Anthropic Messages API.
+
+    ``client`` injects a ready ``anthropic.AsyncAnthropic``-like client (``AsyncAnthropic``
+    with your own ``http_client``, ``AsyncAnthropicBedrock``, ``AsyncAnthropicVertex``, ...):
+    requests then go through it (its base URL, authentication and headers), with its own
+    retries turned off (``with_options(max_retries=0)``) because ``retry`` applies instead.
+    An injected client belongs to the caller: :meth:`aclose` leaves it open. ``api_key``,
+    ``base_url``, ``timeout_s`` and ``default_headers`` are for the client built otherwise.
+    """
 
     name = "anthropic"
 
     def __init__(
         self,
         *,
-        api_key: str | None,
+        api_key: str | None = None,
         base_url: str | None = None,
         retry: RetryPolicy | None = None,
         timeout_s: float = 600.0,
         default_headers: Mapping[str, str] | None = None,
+        client: Any = None,
     ) -> None:
         self._retry = retry or RetryPolicy()
+        self._owned = client is None
+        if client is not None:
+            self._client: Any = client.with_options(max_retries=0)
+            return
         self._client = anthropic.AsyncAnthropic(
             api_key=api_key,
             base_url=base_url,
@@ -170,7 +183,8 @@ class AnthropicProvider:
         )
 
     async def aclose(self) -> None:
-        await self._client.close()
+        if self._owned:
+            await self._client.close()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         return await first_response(self.stream(request))

@@ -24,6 +24,7 @@ import anyio.to_thread
 
 from .._exceptions import UserError
 from ..providers import Provider
+from ..providers._registry import ProviderConfig, choose_provider, create_provider, model_for
 from ..tools import (
     SkillTool,
     Tool,
@@ -37,7 +38,7 @@ from ..tools._shells import ShellNotice
 from ..transcript._entries import git_branch
 from ._context import AgentParent, ChildSpec
 from ._loop import RunSetup, Runtime
-from ._options import DEFAULT_MODEL, AgentOptions, check_run
+from ._options import AgentOptions, check_run
 from ._permissions import PermissionRules
 from ._prompt import claude_code_preset
 from ._resume import SessionPlan, plan_session
@@ -155,73 +156,27 @@ def _api_key(options: AgentOptions) -> str | None:
     return options.api_key or options.env_value("ANTHROPIC_API_KEY")
 
 
-def _anthropic_provider(options: AgentOptions) -> Provider:
-    key = _api_key(options)
-    token = options.env_value("ANTHROPIC_AUTH_TOKEN")
-    if key is None and token is None:
-        raise UserError(
-            "No API key: set ANTHROPIC_API_KEY (in the environment or AgentOptions.env) "
-            "or pass AgentOptions(api_key=...); for an OpenAI-compatible server set "
-            "OPENAI_BASE_URL or AgentOptions(provider='openai')"
-        )
-    headers = {"authorization": f"Bearer {token}"} if key is None and token else None
-    from ..providers.anthropic import AnthropicProvider  # ~0.5 s to import: only when used
-
-    return AnthropicProvider(
-        api_key=key or "",
-        base_url=options.base_url or options.env_value("ANTHROPIC_BASE_URL"),
+def _provider_config(options: AgentOptions) -> ProviderConfig:
+    return ProviderConfig(
+        api_key=options.api_key,
+        base_url=options.base_url,
+        model=options.model,
+        max_tokens=options.max_tokens,
         retry=options.retry_policy,
-        default_headers=headers,
+        env=options.env_value,
     )
-
-
-def _provider_kind(options: AgentOptions) -> str:
-    """``"anthropic"`` or ``"openai"`` (the rule is documented in ``_options``)."""
-    chosen = options.provider
-    if isinstance(chosen, str):
-        if chosen not in ("anthropic", "openai"):
-            raise UserError(f"Unknown provider {chosen!r}: use 'anthropic' or 'openai'")
-        return chosen
-    if options.env_value("ANTHROPIC_API_KEY") or options.env_value("ANTHROPIC_AUTH_TOKEN"):
-        return "anthropic"
-    if options.env_value("OPENAI_BASE_URL") or options.env_value("OPENAI_API_KEY"):
-        return "openai"
-    return "anthropic"
 
 
 def _select_provider(options: AgentOptions) -> Provider:
+    """A ready provider as is; otherwise the registry's, by name or by the configuration."""
     if options.provider is not None and not isinstance(options.provider, str):
         return options.provider
-    if _provider_kind(options) == "anthropic":
-        return _anthropic_provider(options)
-    from ..providers.openai import OpenAIProvider  # the openai package: only when used
-
-    _model_name(options, "openai")  # fail before any model call
-    base_url = options.base_url or options.env_value("OPENAI_BASE_URL")
-    api_key = options.api_key or options.env_value("OPENAI_API_KEY")
-    if base_url is None and api_key is None:
-        raise UserError(
-            "No API key: set OPENAI_API_KEY, or OPENAI_BASE_URL for a local server "
-            "(in the environment or AgentOptions.env), or pass AgentOptions(api_key=...)"
-        )
-    return OpenAIProvider(
-        api_key=api_key,
-        base_url=base_url,
-        retry=options.retry_policy,
-        max_tokens=options.max_tokens,
-    )
+    config = _provider_config(options)
+    return create_provider(choose_provider(config, options.provider), config)
 
 
 def _model_name(options: AgentOptions, provider_name: str) -> str:
-    if provider_name == "openai":
-        model = options.model or options.env_value("OPENAI_MODEL")
-        if not model:
-            raise UserError(
-                "The OpenAI-compatible provider needs a model: AgentOptions(model=...) "
-                "or OPENAI_MODEL (e.g. 'llama3.2' for Ollama)"
-            )
-        return model
-    return options.model or options.env_value("ANTHROPIC_MODEL") or DEFAULT_MODEL
+    return model_for(provider_name, _provider_config(options))
 
 
 # ----------------------------------------------------------------------------- tools and prompt

@@ -38,7 +38,8 @@ since no ``.mcp.json`` or settings-defined server is read; the ``claude_code`` s
 preset is threadline's own prompt (Claude Code's text is not shipped).
 
 Provider selection (``provider``): a ready :class:`~threadline.providers.Provider` is used
-as is; ``"anthropic"`` or ``"openai"`` picks that API; unset, it is Anthropic when
+as is; a name (``"anthropic"``, ``"openai"``, or one given to
+:func:`~threadline.providers.register_provider`) picks that registry entry; unset, it is Anthropic when
 ``ANTHROPIC_API_KEY`` or ``ANTHROPIC_AUTH_TOKEN`` is configured, else OpenAI-compatible
 when ``OPENAI_BASE_URL`` or ``OPENAI_API_KEY`` is, else Anthropic (which then asks for a
 key). The OpenAI-compatible provider needs a ``model`` (or ``OPENAI_MODEL``).
@@ -59,9 +60,10 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from .._exceptions import UserError
+from ..providers._registry import DEFAULT_MODEL, provider_names
 from ..providers._retry import RetryPolicy
 from ._hooks import HookMatcher
 from ._permissions import CanUseTool, PermissionMode
@@ -74,7 +76,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MODEL", "HOOK_EVENTS", "AgentOptions", "ClaudeAgentOptions", "check_run"]
 
-DEFAULT_MODEL = "claude-opus-5-5"
 """The model the bundled Claude Code CLI uses when none is given."""
 
 
@@ -94,9 +95,9 @@ class AgentOptions:
     api_key: str | None = None
     base_url: str | None = None
     retry_policy: RetryPolicy | None = None
-    provider: Provider | Literal["anthropic", "openai"] | None = None
+    provider: Provider | str | None = None
     """A ready :class:`~threadline.providers.Provider` (overrides api_key/base_url), or the
-    name of the API to use; see the module docstring for the rule when unset."""
+    name registered in :mod:`threadline.providers` (``"anthropic"``, ``"openai"``, ...); see the module docstring for the rule when unset."""
 
     # -- tools and permissions -----------------------------------------------------------
     tools: list[str] | Mapping[str, Any] | None = None
@@ -332,15 +333,19 @@ def _check_values(o: AgentOptions) -> None:
                     f"prompt=...), not {definition!r}"
                 )
     provider = o.provider
-    if isinstance(provider, str) and provider not in ("anthropic", "openai"):
-        raise UserError(f"Unknown provider {provider!r}: use 'anthropic' or 'openai'")
+    if isinstance(provider, str) and provider not in provider_names():
+        names = ", ".join(repr(n) for n in provider_names())
+        raise UserError(
+            f"Unknown provider {provider!r}: use one of {names}, a Provider instance, "
+            "or register_provider()"
+        )
     if (
         provider is not None
         and not isinstance(provider, str)
         and not callable(getattr(provider, "stream", None))
     ):
         raise UserError(
-            f"AgentOptions.provider must be 'anthropic', 'openai' or a Provider, not {provider!r}"
+            f"AgentOptions.provider must be a registered name or a Provider, not {provider!r}"
         )
 
 

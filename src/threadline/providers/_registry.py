@@ -1,0 +1,191 @@
+"""The provider registry: provider names, and how each builds a provider from the options.
+
+``AgentOptions(provider="name")``, the CLI's ``--provider`` choices and the automatic choice
+(``provider`` unset) all read this one table; the built-in names (``anthropic``,
+``openai``) are registered at the bottom of this module and nowhere else. Adding a provider
+is one module plus one line::
+
+    register_provider("bedrock", lambda config: BedrockProvider(region=config.env("AWS_REGION")))
+
+A factory receives a :class:`ProviderConfig` (the options' key, base URL, model, output
+budget, retry policy and environment lookup, so providers never import the runtime's
+options) and returns a :class:`~threadline.providers.Provider`, or raises
+:class:`~threadline.UserError` naming what is missing. Factories import their SDK lazily,
+so registering one costs nothing until it is chosen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .._exceptions import UserError
+from ._base import Provider
+from ._retry import RetryPolicy
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ProviderConfig",
+    "ProviderFactory",
+    "choose_provider",
+    "create_provider",
+    "model_for",
+    "provider_names",
+    "register_provider",
+]
+
+DEFAULT_MODEL = "claude-opus-5-5"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProviderConfig:
+    """What a provider factory is given: the run's settings, not the whole options."""
+
+    api_key: str | None = None
+    """``AgentOptions.api_key`` (the provider's own variable is read through ``env``)."""
+    base_url: str | None = None
+    model: str | None = None
+    max_tokens: int | None = None
+    retry: RetryPolicy | None = None
+    env: Callable[[str], str | None] = lambda _name: None
+    """A variable from ``AgentOptions.env`` first, then the process environment."""
+
+
+ProviderFactory = Callable[[ProviderConfig], Provider]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    factory: ProviderFactory
+    model: Callable[[ProviderConfig], str] | None
+    detect: Callable[[ProviderConfig], bool] | None
+
+
+_REGISTRY: dict[str, _Entry] = {}
+_FALLBACK = "anthropic"
+
+
+def register_provider(
+    name: str,
+    factory: ProviderFactory,
+    *,
+    model: Callable[[ProviderConfig], str] | None = None,
+    detect: Callable[[ProviderConfig], bool] | None = None,
+    replace: bool = False,
+) -> None:
+    """Make ``AgentOptions(provider=name)`` (and ``--provider name``) build ``factory(config)``.
+
+    ``model`` picks the model name when ``AgentOptions.model`` is unset (default: the
+    Anthropic rule, ``ANTHROPIC_MODEL`` or the SDK's default model); it may raise
+    :class:`~threadline.UserError`. ``detect`` makes the provider a candidate for the
+    automatic choice (``provider`` unset), tried in registration order after the built-in
+    ones. A name already registered raises ``ValueError`` unless ``replace=True``.
+    """
+    if not name or not isinstance(name, str):
+        raise ValueError(f"a provider name must be a non-empty string, not {name!r}")
+    if name in _REGISTRY and not replace:
+        raise ValueError(f"provider {name!r} is already registered (pass replace=True)")
+    _REGISTRY[name] = _Entry(factory=factory, model=model, detect=detect)
+
+
+def provider_names() -> tuple[str, ...]:
+    """The registered names, built-in ones first."""
+    return tuple(_REGISTRY)
+
+
+def _entry(name: str) -> _Entry:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        names = ", ".join(repr(n) for n in _REGISTRY)
+        raise UserError(
+            f"Unknown provider {name!r}: use one of {names}, a Provider instance, "
+            "or register_provider()"
+        ) from None
+
+
+def choose_provider(config: ProviderConfig, name: str | None = None) -> str:
+    """``name`` when given (checked), else the first provider whose ``detect`` holds."""
+    if name is not None:
+        _entry(name)
+        return name
+    for candidate, entry in _REGISTRY.items():
+        if entry.detect is not None and entry.detect(config):
+            return candidate
+    return _FALLBACK
+
+
+def create_provider(name: str, config: ProviderConfig) -> Provider:
+    """The provider registered as ``name``, built for ``config``."""
+    entry = _entry(name)
+    if entry.model is not None:
+        entry.model(config)  # a missing model fails before anything is built
+    return entry.factory(config)
+
+
+def model_for(name: str, config: ProviderConfig) -> str:
+    """The model a provider named ``name`` is asked for (any name: the Anthropic rule)."""
+    entry = _REGISTRY.get(name)
+    if entry is not None and entry.model is not None:
+        return entry.model(config)
+    return config.model or config.env("ANTHROPIC_MODEL") or DEFAULT_MODEL
+
+
+# ----------------------------------------------------------------------------- built-ins
+
+
+def _anthropic(config: ProviderConfig) -> Provider:
+    key = config.api_key or config.env("ANTHROPIC_API_KEY")
+    token = config.env("ANTHROPIC_AUTH_TOKEN")
+    if key is None and token is None:
+        raise UserError(
+            "No API key: set ANTHROPIC_API_KEY (in the environment or AgentOptions.env) "
+            "or pass AgentOptions(api_key=...); for an OpenAI-compatible server set "
+            "OPENAI_BASE_URL or AgentOptions(provider='openai')"
+        )
+    headers = {"authorization": f"Bearer {token}"} if key is None and token else None
+    from .anthropic import AnthropicProvider  # ~0.5 s to import: only when used
+
+    return AnthropicProvider(
+        api_key=key or "",
+        base_url=config.base_url or config.env("ANTHROPIC_BASE_URL"),
+        retry=config.retry,
+        default_headers=headers,
+    )
+
+
+def _anthropic_detect(config: ProviderConfig) -> bool:
+    return bool(config.env("ANTHROPIC_API_KEY") or config.env("ANTHROPIC_AUTH_TOKEN"))
+
+
+def _openai(config: ProviderConfig) -> Provider:
+    base_url = config.base_url or config.env("OPENAI_BASE_URL")
+    api_key = config.api_key or config.env("OPENAI_API_KEY")
+    if base_url is None and api_key is None:
+        raise UserError(
+            "No API key: set OPENAI_API_KEY, or OPENAI_BASE_URL for a local server "
+            "(in the environment or AgentOptions.env), or pass AgentOptions(api_key=...)"
+        )
+    from .openai import OpenAIProvider  # the openai package: only when used
+
+    return OpenAIProvider(
+        api_key=api_key, base_url=base_url, retry=config.retry, max_tokens=config.max_tokens
+    )
+
+
+def _openai_model(config: ProviderConfig) -> str:
+    model = config.model or config.env("OPENAI_MODEL")
+    if not model:
+        raise UserError(
+            "The OpenAI-compatible provider needs a model: AgentOptions(model=...) "
+            "or OPENAI_MODEL (e.g. 'llama3.2' for Ollama)"
+        )
+    return model
+
+
+def _openai_detect(config: ProviderConfig) -> bool:
+    return bool(config.env("OPENAI_BASE_URL") or config.env("OPENAI_API_KEY"))
+
+
+register_provider("anthropic", _anthropic, detect=_anthropic_detect)
+register_provider("openai", _openai, model=_openai_model, detect=_openai_detect)
