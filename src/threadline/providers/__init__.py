@@ -36,7 +36,7 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    # The anthropic package takes ~0.5 s to import: load it on first use only.
+    # The providers load their HTTP clients (httpx2, openai) on first use only.
     if name == "AnthropicProvider":
         from .anthropic import AnthropicProvider
 

@@ -144,7 +144,7 @@ def _anthropic(config: ProviderConfig) -> Provider:
             "OPENAI_BASE_URL or AgentOptions(provider='openai')"
         )
     headers = {"authorization": f"Bearer {token}"} if key is None and token else None
-    from .anthropic import AnthropicProvider  # ~0.5 s to import: only when used
+    from .anthropic import AnthropicProvider  # httpx2 (~30 ms): only when used
 
     return AnthropicProvider(
         api_key=key or "",

@@ -1,29 +1,31 @@
-"""The Anthropic Messages API, through the official ``anthropic`` package.
+"""The Anthropic Messages API.
 
 Always streams (``stream=True``), assembles the reply from the raw events itself (so each
 raw event can be forwarded as a ``StreamEvent``), and retries by the one table in
-:mod:`threadline.providers._retry`: the ``anthropic`` client is built with
-``max_retries=0``. A stream that is cut, corrupt, or ends without ``message_stop`` is
-retried like a connection failure; nothing of a failed attempt reaches the transcript.
+:mod:`threadline.providers._retry`. A stream that is cut, corrupt, or ends without
+``message_stop`` is retried like a connection failure; nothing of a failed attempt reaches
+the transcript.
 
-The body is serialised once with orjson and sent through the client's low-level
-``post(content=...)``: ``messages.create`` deep-copies the whole request on every call,
-which costs ~0.2 s for a resumed 20 000-entry history. Auth, headers, SSE decoding and the
-error classes are still the ``anthropic`` package's. Events stay plain dicts.
+The body is serialised once with orjson. By default it is posted by
+:mod:`threadline.providers._anthropic_wire` (``httpx2`` and an SSE decoder, no ``anthropic``
+import: that package takes ~0.9 s to import, most of a fresh process's time to its first
+request). A client of the official package passed as ``client=`` (``AsyncAnthropic`` with
+your own ``http_client``, ``AsyncAnthropicBedrock``, ``AsyncAnthropicVertex``, ...) is used
+instead, through its low-level ``post(content=...)`` (``messages.create`` deep-copies the
+whole request on every call, ~0.2 s for a resumed 20 000-entry history) with its own retries
+off. Events stay plain dicts either way.
 """
 
 from __future__ import annotations
 
 import functools
 import json
-import ssl
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
-import anthropic
-import httpx2
 import orjson
 
+from ._anthropic_wire import ConnectionFailed, StatusError, WireClient
 from ._base import ModelRequest, ModelResponse, StreamItem
 from ._errors import (
     Attempt,
@@ -49,25 +51,33 @@ _ERROR_TYPE_STATUS = {
 }
 
 
-def _map_exception(exc: BaseException) -> Attempt | None:
-    if isinstance(exc, anthropic.APIStatusError):
-        status = exc.status_code
-        body = exc.body
-        if status < 400 and isinstance(body, Mapping):
-            # An ``error`` event inside a 200 stream.
-            inner = body.get("error")
-            kind = inner.get("type") if isinstance(inner, Mapping) else None
-            status = _ERROR_TYPE_STATUS.get(str(kind), 500)
-        return status_failure(status, body, exc.message, exc.response.headers)
-    if isinstance(exc, anthropic.APIConnectionError):
+def _status_attempt(
+    status: int, body: object, message: str, headers: Mapping[str, str]
+) -> Attempt:
+    if status < 400 and isinstance(body, Mapping):
+        # An ``error`` event inside a 200 stream.
+        inner = body.get("error")
+        kind = inner.get("type") if isinstance(inner, Mapping) else None
+        status = _ERROR_TYPE_STATUS.get(str(kind), 500)
+    return status_failure(status, body, message, headers)
+
+
+def _map_wire_exception(exc: BaseException) -> Attempt | None:
+    if isinstance(exc, StatusError):
+        return _status_attempt(exc.status, exc.body, exc.message, exc.headers)
+    if isinstance(exc, ConnectionFailed):
         return connection_failure(exc)
     return stream_failure(exc)
 
 
-@functools.cache
-def _ssl_context() -> ssl.SSLContext:
-    """One TLS context per process: loading the CA bundle costs ~15 ms, far more than a turn."""
-    return httpx2.create_ssl_context()
+def _map_sdk_exception(exc: BaseException) -> Attempt | None:
+    import anthropic  # a client of the package was given: it is imported already
+
+    if isinstance(exc, anthropic.APIStatusError):
+        return _status_attempt(exc.status_code, exc.body, exc.message, exc.response.headers)
+    if isinstance(exc, anthropic.APIConnectionError):
+        return connection_failure(exc)
+    return stream_failure(exc)
 
 
 class _Accumulator:
@@ -153,7 +163,8 @@ class AnthropicProvider:
     requests then go through it (its base URL, authentication and headers), with its own
     retries turned off (``with_options(max_retries=0)``) because ``retry`` applies instead.
     An injected client belongs to the caller: :meth:`aclose` leaves it open. ``api_key``,
-    ``base_url``, ``timeout_s`` and ``default_headers`` are for the client built otherwise.
+    ``base_url`` (default ``ANTHROPIC_BASE_URL``, else the public API), ``timeout_s`` and
+    ``default_headers`` are for the client built otherwise.
     """
 
     name = "anthropic"
@@ -169,36 +180,40 @@ class AnthropicProvider:
         client: Any = None,
     ) -> None:
         self._retry = retry or RetryPolicy()
-        self._owned = client is None
+        self._sdk: Any = None
+        self._wire: WireClient | None = None
         if client is not None:
-            self._client: Any = client.with_options(max_retries=0)
-            return
-        self._client = anthropic.AsyncAnthropic(
-            api_key=api_key,
-            base_url=base_url,
-            max_retries=0,
-            timeout=timeout_s,
-            default_headers=dict(default_headers or {}),
-            http_client=anthropic.DefaultAsyncHttpxClient(verify=_ssl_context(), timeout=timeout_s),
-        )
+            self._sdk = client.with_options(max_retries=0)
+        else:
+            self._wire = WireClient(
+                api_key=api_key,
+                base_url=base_url,
+                timeout_s=timeout_s,
+                default_headers=default_headers,
+            )
 
     async def aclose(self) -> None:
-        if self._owned:
-            await self._client.close()
+        if self._wire is not None:
+            await self._wire.aclose()
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         return await first_response(self.stream(request))
 
     def stream(self, request: ModelRequest) -> AsyncGenerator[StreamItem, None]:
+        wire, sdk = self._wire, self._sdk
+
         def prepare() -> Callable[[], Awaitable[Any]]:
             body = orjson.dumps({**_params(request), **request.extra_body})
-            headers = {"content-type": "application/json", **_headers(request)}
+            if wire is not None:
+                return functools.partial(wire.stream, body, _headers(request))
+            import anthropic
+
             return functools.partial(
-                self._client.post,
+                sdk.post,
                 "/v1/messages",
                 cast_to=dict[str, Any],
                 content=body,
-                options={"headers": headers},
+                options={"headers": {"content-type": "application/json", **_headers(request)}},
                 stream=True,
                 stream_cls=anthropic.AsyncStream[dict[str, Any]],
             )
@@ -208,7 +223,7 @@ class AnthropicProvider:
             prepare=prepare,
             request_id_header="request-id",
             new_assembly=_Accumulator,
-            map_exception=_map_exception,
+            map_exception=_map_wire_exception if wire is not None else _map_sdk_exception,
             cut_message="API Error: the stream ended before message_stop",
         )
 
