@@ -172,7 +172,7 @@ async def test_max_turns(fake: FakeAnthropicServer, project: Path, config_dir: P
     msgs = await _run("loop forever", max_turns=2)
     result = msgs[-1]
     assert isinstance(result, ResultMessage)
-    assert result.subtype == "error_max_turns" and result.is_error and result.num_turns == 2
+    assert result.subtype == "error_max_turns" and result.is_error and result.num_turns == 3
     assert len(fake.message_requests()) == 2
     # the transcript still resumes: the next request is valid and complete
     fake.script([{"text": "resumed"}])

@@ -35,6 +35,8 @@ class ModelRequest:
     """Further body fields (``output_config``, ``metadata``, ...), sent as is."""
     betas: tuple[str, ...] = ()
     session_id: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    """Further HTTP headers (``x-client-app``), sent by every provider."""
 
 
 @dataclass(kw_only=True)

@@ -245,7 +245,7 @@ def _params(request: ModelRequest) -> dict[str, Any]:
 
 
 def _headers(request: ModelRequest) -> dict[str, str]:
-    headers: dict[str, str] = {}
+    headers: dict[str, str] = dict(request.headers)
     if request.betas:
         headers["anthropic-beta"] = ",".join(request.betas)
     if request.session_id:

@@ -167,7 +167,7 @@ class OpenAIProvider:
                 "/chat/completions",
                 cast_to=dict[str, Any],
                 content=body,
-                options={"headers": {"content-type": "application/json"}},
+                options={"headers": {**request.headers, "content-type": "application/json"}},
                 stream=True,
                 stream_cls=openai.AsyncStream[dict[str, Any]],
             )

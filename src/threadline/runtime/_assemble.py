@@ -71,6 +71,11 @@ async def open_runtime(
     provider = _select_provider(options)
     if provider is not options.provider:
         stack.push_async_callback(provider.aclose)
+    if options.task_budget is not None and provider.name != "anthropic":
+        raise UserError(
+            "AgentOptions.task_budget is an Anthropic API feature (output_config.task_budget); "
+            f"the {provider.name!r} provider cannot send it: drop task_budget or use Anthropic"
+        )
     system, servers = await anyio.to_thread.run_sync(_read_config, options, plan.cwd)
     _warn_unknown_tools(options, servers)
     state = await _tool_state(options, plan.cwd, stack)
@@ -146,6 +151,8 @@ def spawn_child(parent: AgentParent, spec: ChildSpec) -> Runtime:
     tools = dict(spec.tools)
     child = Runtime(setup, tools=lambda _parent: tools)
     child.runner.before_tool = parent.before_tool
+    child.spend = parent.spend  # the budget covers the whole tree
+    child.is_child = True
     return child
 
 

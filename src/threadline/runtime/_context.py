@@ -31,6 +31,7 @@ from ..transcript._entries import EntryFactory
 from ._hooks import HookOutcome
 from ._options import AgentOptions
 from ._resume import SessionPlan
+from ._turn import Spend
 
 __all__ = [
     "AgentParent",
@@ -189,6 +190,8 @@ class AgentParent(RunContext, Protocol):
     """User content to add after the current tool batch (a report of a child run inline)."""
     tool_state: ToolState | None
     """The session's tool state: children share the sandbox and background shells."""
+    spend: Spend
+    """What the session has cost: children add to it, so ``max_budget_usd`` covers them."""
 
     @property
     def provider(self) -> Provider: ...

@@ -70,9 +70,12 @@ from ._options import AgentOptions
 from ._permissions import PermissionRules
 from ._resume import SessionPlan
 from ._toolrun import CallOutcome, ToolRunner
-from ._turn import TurnStats, api_content, request_messages
+from ._turn import Spend, TurnStats, api_content, request_messages
 
-__all__ = ["NOTIFICATION_FIELDS", "Prompt", "RunSetup", "Runtime"]
+__all__ = ["NOTIFICATION_FIELDS", "TASK_BUDGET_BETA", "Prompt", "RunSetup", "Runtime"]
+
+TASK_BUDGET_BETA = "task-budgets-2026-03-13"
+"""The beta header ``task_budget`` needs (``output_config.task_budget``)."""
 
 Raw = dict[str, Any]
 
@@ -187,6 +190,10 @@ class Runtime:
             add_dirs=list(options.add_dirs),
             permission_prompt_tool=options.permission_prompt_tool_name,
         )
+        self.spend = Spend(limit=options.max_budget_usd)
+        """What this session has cost (``max_budget_usd`` bounds it; a subagent's loop
+        shares its parent's, see ``spawn_child``)."""
+        self.is_child = False
         self.checkpoints: Checkpointer | None = None
         if options.enable_file_checkpointing:
             self.checkpoints = Checkpointer(self)
@@ -363,11 +370,23 @@ class Runtime:
         if thinking and thinking.get("type") == "enabled":
             max_tokens = max(max_tokens, int(thinking.get("budget_tokens", 0)) + 4_096)
         extra: Raw = {"metadata": {"user_id": json.dumps({"session_id": self.session_id})}}
-        if opts.effort:
-            extra["output_config"] = {"effort": opts.effort}
         betas = list(opts.betas)
+        output_config: Raw = {}
+        if opts.effort:
+            output_config["effort"] = opts.effort
+        if opts.task_budget is not None:
+            output_config["task_budget"] = {"type": "tokens", "total": opts.task_budget["total"]}
+            betas.append(TASK_BUDGET_BETA)
+        if output_config:
+            extra["output_config"] = output_config
         if thinking:
             betas.append("interleaved-thinking-2025-05-14")
+        headers: dict[str, str] = {}
+        client_app = opts.client_app
+        if client_app is None:
+            client_app = opts.env_value("CLAUDE_AGENT_SDK_CLIENT_APP")
+        if client_app:
+            headers["x-client-app"] = client_app
         return ModelRequest(
             model=self.model,
             messages=request_messages(self.history),
@@ -378,6 +397,7 @@ class Runtime:
             extra_body=extra,
             betas=tuple(betas),
             session_id=self.session_id,
+            headers=headers,
         )
 
     async def call_model(
@@ -463,7 +483,15 @@ class Runtime:
     async def run_turn(self, prompt: Prompt) -> AsyncGenerator[Message, None]:
         """Run one prompt to its ResultMessage, yielding every message on the way."""
         self._interrupted = False
-        turn = _Turn(stats=TurnStats(started=time.monotonic(), session_id=self.session_id))
+        self.model = self._setup.model  # a fallback lasts for the turn it was needed in
+        turn = _Turn(
+            stats=TurnStats(
+                started=time.monotonic(),
+                session_id=self.session_id,
+                spend=self.spend,
+                top=not self.is_child,
+            )
+        )
         yield self.init_message()
         async for message in self._begin(prompt, turn):
             yield message
@@ -516,18 +544,27 @@ class Runtime:
         return await self.hook("UserPromptSubmit", {"prompt": text})
 
     async def _step(self, turn: _Turn) -> AsyncGenerator[Message, None]:
-        """One model call and what follows it: the end of the turn, or a tool batch."""
+        """One model call and what follows it: the end of the turn, or a tool batch.
+
+        ``num_turns`` counts as the CLI does: one, plus one for each tool batch whose results
+        go back to the model, including the one that ``max_turns`` then refuses.
+        """
         stats = turn.stats
-        if self.options.max_turns is not None and stats.num_turns >= self.options.max_turns:
+        max_turns = self.options.max_turns
+        if max_turns is not None and stats.num_turns >= max_turns:
             turn.done = True
+            stats.num_turns += 1
             yield stats.result(
                 subtype="error_max_turns",
                 is_error=True,
                 terminal_reason="max_turns",
-                errors=[f"Reached maximum number of turns ({self.options.max_turns})"],
+                errors=[f"Reached maximum number of turns ({max_turns})"],
             )
             return
         stats.num_turns += 1
+        if stats.spend.exhausted():  # a subagent spent the rest, or a budget of 0
+            yield self._over_budget(turn)
+            return
         async for message in auto_compact(self):
             yield message
         async for message in self._model_step(turn):
@@ -536,24 +573,45 @@ class Runtime:
             return
         async for message in self._record_reply(turn):
             yield message
+        if stats.spend.exhausted():  # checked after every reply, as the CLI does
+            yield self._over_budget(turn)
+            return
         steps = self._tool_step(turn) if turn.calls else self._finish(turn)
         async for message in steps:
             yield message
 
+    def _over_budget(self, turn: _Turn) -> Message:
+        """The ``error_max_budget_usd`` result (the reply's tool calls are not run)."""
+        turn.done = True
+        text = turn.stats.spend.limit_text()
+        return turn.stats.result(
+            subtype="error_max_budget_usd",
+            is_error=True,
+            terminal_reason="budget_exhausted",
+            result=None,
+            errors=[text],
+        )
+
     async def _model_step(self, turn: _Turn) -> AsyncGenerator[Message, None]:
         """Stream one reply into ``turn.response`` (the turn ends on an error or interrupt)."""
         turn.response = None
-        try:
-            async for item in self.call_model(self.new_request()):
-                if isinstance(item, ModelResponse):
-                    turn.response = item
-                else:
-                    yield item
-        except ProviderError as exc:
-            turn.done = True
-            async for message in self._model_failed(exc, turn.stats):
-                yield message
-            return
+        while True:
+            try:
+                async for item in self.call_model(self.new_request()):
+                    if isinstance(item, ModelResponse):
+                        turn.response = item
+                    else:
+                        yield item
+            except ProviderError as exc:
+                fallback = self._fallback(exc)
+                if fallback is not None:
+                    yield fallback
+                    continue
+                turn.done = True
+                async for message in self._model_failed(exc, turn.stats):
+                    yield message
+                return
+            break
         if turn.response is None:
             turn.done = True
             await self.persist([self._factory.interrupted(self.leaf, for_tool=False)])
@@ -688,6 +746,38 @@ class Runtime:
             entry = self._factory.prompt(note.text, self.leaf)
             entry["origin"] = dict(NOTIFICATION_FIELDS["origin"])
             await self.persist([entry])
+
+    def _fallback(self, exc: ProviderError) -> SystemMessage | None:
+        """Switch to ``fallback_model`` for the rest of the turn when the model is overloaded
+        (529 after the retries), unavailable (404) or failing (5xx), as the CLI does; the
+        ``model_fallback`` system message says so. ``None``: no fallback applies."""
+        fallback = self.options.fallback_model
+        status = exc.status_code if isinstance(exc, ProviderHTTPError) else None
+        if not fallback or fallback == self.model or status is None:
+            return None
+        if status == 529:
+            trigger, why = "overloaded", "due to high demand for"
+        elif status == 404:
+            trigger, why = "model_not_found", "because {} is not available"
+        elif status >= 500:
+            trigger, why = "server_error", "due to high demand for"
+        else:
+            return None
+        original, self.model = self.model, fallback
+        because = why.format(original) if "{}" in why else f"{why} {original}"
+        return SystemMessage(
+            subtype="model_fallback",
+            data={
+                "type": "system",
+                "subtype": "model_fallback",
+                "uuid": new_uuid(),
+                "trigger": trigger,
+                "original_model": original,
+                "fallback_model": fallback,
+                "content": f"Switched to {fallback} {because}",
+                "session_id": self.session_id,
+            },
+        )
 
     async def _model_failed(
         self, exc: ProviderError, stats: TurnStats

@@ -8,10 +8,16 @@ process itself have no meaning in-process; they are accepted and ignored:
 which makes each prompt come back as a ``UserMessage`` with its uuid), ``max_buffer_size``,
 ``debug_stderr``, ``stderr``, ``user``, ``include_hook_events``, ``forward_subagent_text``,
 ``verbatim_prompts`` (prompts are always delivered verbatim), ``setting_sources`` (no settings files are read), ``skills``,
-``plugins``, ``fallback_model``, ``betas`` (sent as ``anthropic-beta``),
+``plugins``, ``betas`` (sent as ``anthropic-beta``),
 ``session_store_flush`` (every step is appended
-as it happens), ``load_timeout_ms``, ``resume_drops_turn``, ``task_budget``,
-``client_app``, ``output_format``, ``max_budget_usd``.
+as it happens), ``resume_drops_turn``, ``output_format``.
+
+Limits (``docs/porting.md``, "Limits and output"): ``max_budget_usd`` (checked after every
+reply against the session's cost, subagents included: ``error_max_budget_usd``),
+``max_turns`` (``num_turns`` counted as the CLI does), ``task_budget`` (sent as
+``output_config.task_budget``; Anthropic only), ``fallback_model`` (on 529/404/5xx, for the
+rest of the turn, with a ``model_fallback`` system message), ``load_timeout_ms`` (each
+``session_store`` read while resuming) and ``client_app`` (the ``x-client-app`` header).
 
 Permissions (``docs/permissions.md``): ``permission_mode``, ``allowed_tools``,
 ``disallowed_tools``, ``can_use_tool``, ``permission_prompt_tool_name`` (an MCP tool answers
@@ -55,6 +61,7 @@ together with ``fork_session``.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from collections.abc import Mapping
@@ -332,6 +339,7 @@ def _check_values(o: AgentOptions) -> None:
                     f"AgentOptions.agents[{name!r}] must be an AgentDefinition(description=..., "
                     f"prompt=...), not {definition!r}"
                 )
+    _check_limits(o)
     provider = o.provider
     if isinstance(provider, str) and provider not in provider_names():
         names = ", ".join(repr(n) for n in provider_names())
@@ -346,6 +354,53 @@ def _check_values(o: AgentOptions) -> None:
     ):
         raise UserError(
             f"AgentOptions.provider must be a registered name or a Provider, not {provider!r}"
+        )
+
+
+def _check_limits(o: AgentOptions) -> None:
+    """Budgets, fallback model, timeouts and identifiers (see ``docs/limits.md``)."""
+    budget = o.max_budget_usd
+    if budget is not None and (
+        not isinstance(budget, (int, float))
+        or isinstance(budget, bool)
+        or not math.isfinite(budget)
+        or budget < 0
+    ):
+        raise UserError(
+            f"AgentOptions.max_budget_usd must be a number of US dollars >= 0 or None, "
+            f"not {budget!r}"
+        )
+    task = o.task_budget
+    if task is not None:
+        total = task.get("total") if isinstance(task, Mapping) else None
+        if not _is_int(total) or total < 1:  # type: ignore[operator]
+            raise UserError(
+                f"AgentOptions.task_budget must be {{'total': <tokens, an int >= 1>}}, "
+                f"not {task!r}"
+            )
+    if o.fallback_model is not None:
+        if not isinstance(o.fallback_model, str) or not o.fallback_model:
+            raise UserError(
+                f"AgentOptions.fallback_model must be a model name, not {o.fallback_model!r}"
+            )
+        if o.fallback_model == o.model:
+            raise UserError(
+                "Fallback model cannot be the same as the main model. Please specify a "
+                "different model for fallback_model."
+            )
+    if not _is_int(o.load_timeout_ms) or o.load_timeout_ms < 0:
+        raise UserError(
+            f"AgentOptions.load_timeout_ms must be an int >= 0 (milliseconds), "
+            f"not {o.load_timeout_ms!r}"
+        )
+    app = o.client_app
+    if app is not None and (
+        not isinstance(app, str)
+        or any(ord(c) > 0xFF or (ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in app)
+    ):
+        raise UserError(
+            "AgentOptions.client_app must be a str valid in an HTTP header (no control "
+            f"characters, nothing above U+00FF), e.g. 'my-app/1.0.0', not {app!r}"
         )
 
 

@@ -23,17 +23,19 @@ early (never a silent new session):
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
+import anyio
 import anyio.to_thread
 
 from .._exceptions import (
     InvalidSessionIdError,
     MessageNotFoundError,
     ResumeNotFoundError,
+    StorageError,
     UserError,
 )
 from .._ids import is_uuid, new_uuid, validate_session_id
@@ -380,6 +382,26 @@ def _starts_as_sidechain(path: Path) -> bool:
     return False
 
 
+_T = TypeVar("_T")
+
+
+async def _timed(options: AgentOptions, step: Awaitable[_T]) -> _T:
+    """One read of a ``session_store`` while resuming, bounded by ``load_timeout_ms`` (the
+    official SDK's rule: a store that does not settle fails the query instead of hanging).
+    Local transcripts (no ``session_store``) are not bounded."""
+    if options.session_store is None:
+        return await step
+    ms = options.load_timeout_ms
+    try:
+        with anyio.fail_after(ms / 1000):
+            return await step
+    except TimeoutError:
+        raise StorageError(
+            f"session_store did not answer within load_timeout_ms={ms} while resuming "
+            f"({type(options.session_store).__name__}); raise load_timeout_ms for a slow store"
+        ) from None
+
+
 async def plan_session(options: AgentOptions) -> SessionPlan:
     """Resolve resume / continue / fork / session_id into a :class:`SessionPlan`."""
     cwd = _start_cwd(options)
@@ -396,12 +418,12 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
     found: _Loaded | None = None
     if options.resume is not None:
         sid = _check_resume_id(options.resume)
-        key = await find_session_key(store, sid, project_key_hint=project_key)
-        found = await _load_session(store, key, options) if key is not None else None
+        key = await _timed(options, find_session_key(store, sid, project_key_hint=project_key))
+        found = await _timed(options, _load_session(store, key, options)) if key else None
         if found is None or (found.hit is None and not found.entries):
             raise ResumeNotFoundError(sid, f"(looked in every project of {_where(store)})")
     elif options.continue_conversation:
-        found = await _newest_session(store, project_key, options)
+        found = await _timed(options, _newest_session(store, project_key, options))
 
     if found is not None and found.hit is not None:
         hit, path = found.hit, found.path

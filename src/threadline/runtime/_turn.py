@@ -12,7 +12,7 @@ from .._messages import ModelUsage, ResultMessage
 from ..providers import ModelResponse, cost_usd
 from ..transcript._entries import INTERRUPTED
 
-__all__ = ["TurnStats", "api_content", "request_messages"]
+__all__ = ["Spend", "TurnStats", "api_content", "js_number", "request_messages"]
 
 Raw = dict[str, Any]
 _USAGE_KEYS = (
@@ -60,6 +60,62 @@ def request_messages(history: list[Raw]) -> list[Raw]:
 
 
 @dataclass(kw_only=True)
+class Spend:
+    """What one query has cost so far, its subagents included, and its budget.
+
+    A top-level turn opens one; the subagents it runs add their replies to the same one, so
+    ``max_budget_usd`` bounds the whole tree and the turn's ``ResultMessage`` reports it.
+    """
+
+    limit: float | None = None
+    cost: float = 0.0
+    model_usage: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def exhausted(self) -> bool:
+        return self.limit is not None and self.cost >= self.limit
+
+    def limit_text(self) -> str:
+        return f"Reached maximum budget (${js_number(self.limit or 0.0)})"
+
+    def add(self, model: str, usage: dict[str, Any], cost: float) -> None:
+        self.cost += cost
+        _add_model_usage(self.model_usage, model, usage, cost)
+
+
+def js_number(value: float) -> str:
+    """``value`` as JavaScript prints a number (``1e-7``, ``0.05``, ``5``): the CLI's texts."""
+    if float(value).is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    text = repr(float(value))
+    mantissa, e, exponent = text.partition("e")
+    if not e:
+        return text
+    sign = "-" if exponent.startswith("-") else "+"
+    return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
+
+
+def _add_model_usage(
+    per_model_all: dict[str, dict[str, Any]], model: str, usage: dict[str, Any], cost: float
+) -> None:
+    per_model = per_model_all.setdefault(
+        model,
+        {
+            **dict.fromkeys(_MODEL_USAGE_KEYS.values(), 0),
+            "webSearchRequests": 0,
+            "costUSD": 0.0,
+        },
+    )
+    for key in _USAGE_KEYS:
+        value = usage.get(key)
+        if isinstance(value, int):
+            per_model[_MODEL_USAGE_KEYS[key]] += value
+    per_model["costUSD"] += cost
+
+
+_UNSET: Any = object()
+
+
+@dataclass(kw_only=True)
 class TurnStats:
     """Totals for the ResultMessage of one turn."""
 
@@ -76,27 +132,26 @@ class TurnStats:
     user_uuid: str | None = None
     stop: bool = False
     stop_reason: str | None = None
+    spend: Spend = field(default_factory=Spend)
+    """The query's spend (shared with its subagents)."""
+    top: bool = True
+    """A top-level turn reports ``spend`` (its subagents included) as its cost; a
+    subagent's turn reports its own replies only."""
+    structured_output: Any = None
 
     def add_response(self, model: str, response: ModelResponse) -> None:
         message = response.message
         usage = message.get("usage") or {}
         self.api_ms += response.total_duration_ms
-        cost = cost_usd(str(message.get("model") or model), usage)
+        name = str(message.get("model") or model)
+        cost = cost_usd(name, usage)
         self.cost += cost
-        per_model = self.model_usage.setdefault(
-            str(message.get("model") or model),
-            {
-                **dict.fromkeys(_MODEL_USAGE_KEYS.values(), 0),
-                "webSearchRequests": 0,
-                "costUSD": 0.0,
-            },
-        )
+        self.spend.add(name, usage, cost)
+        _add_model_usage(self.model_usage, name, usage, cost)
         for key in _USAGE_KEYS:
             value = usage.get(key)
             if isinstance(value, int):
                 self.usage[key] += value
-                per_model[_MODEL_USAGE_KEYS[key]] += value
-        per_model["costUSD"] += cost
         texts = [
             str(b.get("text", "")) for b in message.get("content") or [] if b.get("type") == "text"
         ]
@@ -110,10 +165,14 @@ class TurnStats:
         subtype: str,
         is_error: bool,
         terminal_reason: str,
-        result: str | None = None,
+        result: str | None = _UNSET,
         errors: list[str] | None = None,
         api_error_status: int | None = None,
     ) -> ResultMessage:
+        """The turn's ResultMessage (``result`` defaults to the last reply's text)."""
+        cost, model_usage = (
+            (self.spend.cost, self.spend.model_usage) if self.top else (self.cost, self.model_usage)
+        )
         return ResultMessage(
             subtype=subtype,
             duration_ms=int((time.monotonic() - self.started) * 1000),
@@ -122,10 +181,11 @@ class TurnStats:
             num_turns=self.num_turns,
             session_id=self.session_id,
             stop_reason=self.stop_reason_api,
-            total_cost_usd=round(self.cost, 6),
+            total_cost_usd=round(cost, 6),
             usage=dict(self.usage),
-            result=result if result is not None else self.last_text,
-            model_usage=cast("dict[str, ModelUsage]", self.model_usage),
+            result=self.last_text if result is _UNSET else result,
+            structured_output=self.structured_output,
+            model_usage=cast("dict[str, ModelUsage]", _copy_usage(model_usage)),
             permission_denials=list(self.denials),
             errors=errors,
             api_error_status=api_error_status,
@@ -142,3 +202,7 @@ class TurnStats:
             terminal_reason=reason,
             result=INTERRUPTED,
         )
+
+
+def _copy_usage(model_usage: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {model: dict(values) for model, values in model_usage.items()}
