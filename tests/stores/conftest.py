@@ -28,9 +28,17 @@ from threadline.sessions.postgres import PostgresStore
 from threadline.sessions.redis import RedisStore
 from threadline.sessions.sqlite import SQLiteStore
 
+from .example_store import DictStore
+
 PG_DSN = os.environ.get("THREADLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("THREADLINE_TEST_REDIS", "redis://127.0.0.1:6379/0")
-BACKENDS = ["memory", "file", "sqlite", "postgres", "redis", "redis_cluster"]
+# Stores that live in one process: name -> factory(namespace). Registering a new store with
+# the whole suite (official conformance, check_session_store, ...) is one line here.
+LOCAL_BACKENDS: dict[str, Callable[[str], Any]] = {
+    "memory": lambda ns: MemoryStore(),
+    "example": lambda ns: DictStore(),  # tests/stores/example_store.py
+}
+BACKENDS = [*LOCAL_BACKENDS, "file", "sqlite", "postgres", "redis", "redis_cluster"]
 
 
 def unavailable(what: str, exc: BaseException) -> None:
@@ -260,8 +268,8 @@ def _redis_cluster_store(url: str, ns: str) -> RedisStore:
 )
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     name: str = request.param
-    if name == "memory":
-        b = Backend(name, lambda ns: MemoryStore(), shared=False)
+    if name in LOCAL_BACKENDS:
+        b = Backend(name, LOCAL_BACKENDS[name], shared=False)
     else:
         factory = _factory(name, tmp_path / "stores", request)
         b = Backend(name, factory, url=str(factory.args[0]))  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from sessions._factory import simple_session, uid  # tests/sessions (rootdir on sys.path)
+from threadline.sessions import ProjectListingStore
 from threadline.sessions._paths import project_key_for_directory
 from threadline.sessions._transfer import (
     TransferProgress,
@@ -56,7 +57,7 @@ async def test_import_all_then_export_all(
     assert (again.sessions, again.transcripts, again.entries) == (2, 0, 0), "re-import must not duplicate"
 
     out = tmp_path / "exported"
-    projects = None if backend.name not in ("memory", "file") else [key["project_key"], project_key_for_directory(str(tmp_path / "proj-two"))]
+    projects = None if isinstance(store, ProjectListingStore) else [key["project_key"], project_key_for_directory(str(tmp_path / "proj-two"))]
     exported = await export_sessions_from_store(store, config_dir=out, project_keys=projects)
     assert (exported.sessions, exported.transcripts) == (2, 3)
     again_out = await export_sessions_from_store(store, config_dir=out, project_keys=projects)

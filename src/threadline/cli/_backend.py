@@ -39,7 +39,14 @@ from ..sessions import (
 from ..sessions._locate import locate_session
 from ..sessions._mutations import build_fork_entries, iso_now, sanitize_tag, split_fork_input
 from ..sessions._paths import project_key_for_directory, projects_dir
-from ..sessions._protocol import SessionKey, SessionStore, SessionStoreEntry, store_implements
+from ..sessions._protocol import (
+    SessionKey,
+    SessionStore,
+    SessionStoreEntry,
+    innermost_store,
+    project_lister,
+    store_implements,
+)
 from ..sessions._store_api import entries_to_jsonl, find_session_key, list_sessions_from_store
 from ..sessions._summary import summary_to_info
 from ..sessions.file import FileStore
@@ -306,19 +313,16 @@ class Backend:
 async def store_projects(store: SessionStore) -> list[str]:
     """Every project key of ``store``: its ``list_projects`` (or that of a store it wraps:
     project keys are not encrypted), else a FileStore's directories."""
-    base: Any = store
-    while True:
-        lister = getattr(base, "list_projects", None)
-        if callable(lister):
-            return list(await lister())
-        if isinstance(base, FileStore):
-            try:
-                return sorted(e.name for e in os.scandir(base.projects_dir) if e.is_dir())
-            except OSError:
-                return []
-        if not hasattr(base, "inner"):
-            raise UserError(f"{store!r} cannot list its projects (it has no list_projects())")
-        base = base.inner
+    lister = project_lister(store)
+    if lister is not None:
+        return list(await lister.list_projects())
+    base = innermost_store(store)
+    if isinstance(base, FileStore):
+        try:
+            return sorted(e.name for e in os.scandir(base.projects_dir) if e.is_dir())
+        except OSError:
+            return []
+    raise UserError(f"{store!r} cannot list its projects (it has no list_projects())")
 
 
 async def _project_infos(store: SessionStore, project_key: str) -> list[SDKSessionInfo]:

@@ -39,6 +39,7 @@ from typing_extensions import Self
 
 from .._exceptions import UserError
 from ..sessions._protocol import (
+    CheckedLoadStore,
     ConditionalAppendStore,
     SessionKey,
     SessionStore,
@@ -298,9 +299,8 @@ class EncryptedStore(StoreWrapper):
 
     async def _stored(self, key: SessionKey) -> tuple[list[Any] | None, list[int]]:
         """The inner store's envelopes, and the lines it could not parse (FileStore says)."""
-        checked = getattr(self.inner, "load_checked", None)
-        if callable(checked):
-            stored, damaged = await checked(key)
+        if isinstance(self.inner, CheckedLoadStore):
+            stored, damaged = await self.inner.load_checked(key)
             return stored, list(damaged)
         return await self.inner.load(key), []
 

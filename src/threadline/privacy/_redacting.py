@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from typing_extensions import Self
 
 from ..sessions._protocol import (
     ConditionalAppendStore,
     LocalTranscripts,
+    PreparedAppendStore,
     SessionKey,
     SessionStore,
     SessionStoreEntry,
@@ -65,7 +66,7 @@ class RedactingStore(StoreWrapper):
         self, entries: list[SessionStoreEntry]
     ) -> tuple[list[SessionStoreEntry], list[bytes]]:
         """The redacted entries and their JSON lines, serialised once (for a store that
-        writes lines: see ``FileStore._append_prepared``; runs in its worker thread)."""
+        writes lines: see :class:`~threadline.sessions.PreparedAppendStore`; runs in its worker thread)."""
         red = self.redactor
         lines = [dumps_line(e) for e in entries]
         if not red.enabled or (len(lines) > 1 and not red.may_contain(b"".join(lines))):
@@ -78,20 +79,22 @@ class RedactingStore(StoreWrapper):
             out.append(redacted)
         return out, lines
 
-    def _prepared_path(self, method: str) -> Any:
-        """The inner ``FileStore``'s ``_append_prepared`` when its ``method`` is FileStore's
-        own (a subclass that overrides it gets the plain call), else ``None``."""
-        from ..sessions.file import FileStore
-
+    def _line_writer(self, method: str) -> PreparedAppendStore | None:
+        """The inner store as a :class:`~threadline.sessions.PreparedAppendStore`, when its
+        ``method`` is the one defined next to its prepared appends (a subclass that
+        overrides ``append`` alone gets the plain call, so its override still runs)."""
         inner = self.inner
-        if getattr(type(inner), method, None) is not getattr(FileStore, method):
+        if not isinstance(inner, PreparedAppendStore):
             return None
-        return getattr(inner, "_append_prepared", None)
+        home = next((k for k in type(inner).__mro__ if "append_prepared" in k.__dict__), None)
+        if home is None or getattr(type(inner), method, None) is not getattr(home, method, None):
+            return None
+        return inner
 
     async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
-        prepared = self._prepared_path("append")
-        if prepared is not None:
-            await prepared(key, entries, self._prepared)
+        writer = self._line_writer("append")
+        if writer is not None:
+            await writer.append_prepared(key, entries, self._prepared)
             return
         await self.inner.append(key, self._redacted(entries))
 
@@ -105,9 +108,11 @@ class _RedactingExtras(RedactingStore, PassThrough):
     async def append_conditional(
         self, key: SessionKey, entries: list[SessionStoreEntry], *, expected_head: str | None
     ) -> None:
-        prepared = self._prepared_path("append_conditional")
-        if prepared is not None:
-            await prepared(key, entries, self._prepared, expected_head=expected_head)
+        writer = self._line_writer("append_conditional")
+        if writer is not None:
+            await writer.append_conditional_prepared(
+                key, entries, self._prepared, expected_head=expected_head
+            )
             return
         inner = cast(ConditionalAppendStore, self.inner)
         await inner.append_conditional(key, self._redacted(entries), expected_head=expected_head)

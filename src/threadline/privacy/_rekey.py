@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from .._exceptions import UserError
-from ..sessions._protocol import SessionKey, SessionStoreEntry, store_implements
+from ..sessions._protocol import SessionKey, SessionStoreEntry, innermost_store, store_implements
 from ..sessions.file import FileStore
 from ._keys import KeyLike, parse_key
 
@@ -91,9 +91,7 @@ async def rekey(
 
 def _discover(inner: Any) -> list[str]:
     """Project keys of the innermost FileStore (through wrappers' ``inner``)."""
-    seen = 0
-    while not isinstance(inner, FileStore) and hasattr(inner, "inner") and seen < 16:
-        inner, seen = inner.inner, seen + 1
+    inner = innermost_store(inner)
     if not isinstance(inner, FileStore):
         raise UserError("rekey cannot list the projects of this store: pass project_keys=[...]")
     try:

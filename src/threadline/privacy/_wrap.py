@@ -20,10 +20,11 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any, cast
 
-from typing_extensions import Self
+from typing_extensions import Self, get_protocol_members
 
 from ..sessions._protocol import (
     ConditionalAppendStore,
+    FindSessionStore,
     LocalTranscripts,
     PartialLoadStore,
     SessionKey,
@@ -32,6 +33,7 @@ from ..sessions._protocol import (
     SessionStoreEntry,
     SessionStoreListEntry,
     SessionSummaryEntry,
+    aclose_store,
     store_implements,
 )
 
@@ -45,18 +47,18 @@ __all__ = [
     "variant_of",
 ]
 
-OPTIONAL_METHODS = (
-    "list_sessions",
-    "list_session_summaries",
-    "delete",
-    "list_subkeys",
-    "append_conditional",
-    "get_head",
-    "find_session",
+OFFICIAL_OPTIONAL = ("list_sessions", "list_session_summaries", "delete", "list_subkeys")
+"""The official SDK's optional methods (detected on the class, as it does)."""
+
+OPTIONAL_METHODS = OFFICIAL_OPTIONAL + tuple(
+    sorted(get_protocol_members(ConditionalAppendStore) | get_protocol_members(FindSessionStore))
 )
+"""What a wrapper forwards when its inner store has it: the official optional methods and
+the members of the declared capabilities a wrapper passes through (derived from the
+protocols, so a new member cannot be forgotten here)."""
 
 
-PARTIAL_LOADS = ("load_since_compaction", "load_after", "load_tail")
+PARTIAL_LOADS = tuple(sorted(get_protocol_members(PartialLoadStore)))
 """:class:`~threadline.sessions.PartialLoadStore`: offered only by wrappers whose ``load``
 returns the inner store's entries unchanged (redaction), never by encryption."""
 
@@ -84,9 +86,7 @@ class StoreWrapper:
 
     async def aclose(self) -> None:
         """Close the inner store (if it has ``aclose``)."""
-        close = getattr(self.inner, "aclose", None)
-        if close is not None:
-            await close()
+        await aclose_store(self.inner)
 
     def local_transcripts(self) -> LocalTranscripts | None:
         """``None``: a wrapper changes what is stored unless it says otherwise (see

@@ -16,9 +16,14 @@ from ._mutations import (
     tag_session as tag_session,
 )
 from ._protocol import (
+    CheckedLoadStore as CheckedLoadStore,
+    ClosableStore as ClosableStore,
     ConditionalAppendStore as ConditionalAppendStore,
+    FindSessionStore as FindSessionStore,
     LocalTranscripts as LocalTranscripts,
     PartialLoadStore as PartialLoadStore,
+    PreparedAppendStore as PreparedAppendStore,
+    ProjectListingStore as ProjectListingStore,
     SessionKey as SessionKey,
     SessionListSubkeysKey as SessionListSubkeysKey,
     SessionStore as SessionStore,
@@ -27,6 +32,7 @@ from ._protocol import (
     SessionStoreListEntry as SessionStoreListEntry,
     SessionSummaryEntry as SessionSummaryEntry,
     WrappedStore as WrappedStore,
+    capabilities_of as capabilities_of,
     store_implements as store_implements,
 )
 from ._retention import (

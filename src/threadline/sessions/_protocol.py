@@ -40,18 +40,29 @@ declares.
 
 # No ``from __future__ import annotations``: TypedDicts honour ``NotRequired`` / ``Required``
 # only when annotations are evaluated (``SessionKey.__required_keys__`` must not list subpath).
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from typing_extensions import NotRequired, Required, TypedDict
 
 __all__ = [
+    "CAPABILITIES",
+    "CheckedLoadStore",
+    "ClosableStore",
     "ConditionalAppendStore",
+    "FindSessionStore",
     "LocalTranscripts",
     "PartialLoadStore",
+    "PrepareLines",
+    "PreparedAppendStore",
+    "ProjectListingStore",
     "WrappedStore",
+    "aclose_store",
+    "capabilities_of",
     "innermost_store",
     "local_transcripts",
+    "project_lister",
     "SessionKey",
     "SessionListSubkeysKey",
     "SessionStore",
@@ -193,6 +204,120 @@ class PartialLoadStore(Protocol):
     async def load_after(self, key: SessionKey, uuid: str) -> list[SessionStoreEntry] | None: ...
 
     async def load_tail(self, key: SessionKey, count: int) -> list[SessionStoreEntry] | None: ...
+
+
+@runtime_checkable
+class FindSessionStore(Protocol):
+    """A store that finds a session by id alone, in any project (every threadline store;
+    wrappers forward it). Without it, resuming a session by id from another directory
+    finds it only in the project the current directory maps to.
+
+    ``find_session(session_id)``: the key (``project_key`` and ``session_id``, no
+    ``subpath``) of the session's main transcript; when several projects hold one, the one
+    written most recently; ``None`` when no project does. Checked by
+    :func:`threadline.testing.check_session_store`.
+    """
+
+    async def find_session(self, session_id: str) -> SessionKey | None: ...
+
+
+@runtime_checkable
+class ProjectListingStore(Protocol):
+    """A store that lists its project keys (``list_projects()``: every project key holding a
+    transcript), for exporting or browsing everything. SQLite, PostgreSQL and Redis do;
+    a wrapper keeps project keys in clear, so :func:`project_lister` looks through it."""
+
+    async def list_projects(self) -> list[str]: ...
+
+
+@runtime_checkable
+class CheckedLoadStore(Protocol):
+    """A store that says which stored lines no longer parse (a damaged file) instead of
+    skipping them silently (:class:`~threadline.sessions.FileStore`): ``load_checked(key)``
+    is ``(load(key), numbers of the damaged complete lines, 1-based)``. Encryption uses it
+    to refuse a damaged stream rather than return part of a conversation."""
+
+    async def load_checked(
+        self, key: SessionKey
+    ) -> tuple[list[SessionStoreEntry] | None, list[int]]: ...
+
+
+PrepareLines = Callable[[list[SessionStoreEntry]], tuple[list[SessionStoreEntry], list[bytes]]]
+"""Turns a batch into the entries to store and their JSON lines (one ``bytes`` each, newline
+included); run by the store in its writer, off the event loop."""
+
+
+@runtime_checkable
+class PreparedAppendStore(Protocol):
+    """A store that writes JSON lines and lets a wrapper hand it lines already serialised
+    (:class:`~threadline.sessions.FileStore`). A wrapper that serialises every entry anyway
+    (redaction scans the JSON) then does not make the store serialise it again.
+
+    ``append_prepared(key, entries, prepare)`` is :meth:`SessionStore.append` of what
+    ``prepare(entries)`` returns, run in the store's worker; ``append_conditional_prepared``
+    is the same for :meth:`ConditionalAppendStore.append_conditional`. The lines must be
+    exactly ``dumps_line`` of the returned entries.
+    """
+
+    async def append_prepared(
+        self, key: SessionKey, entries: list[SessionStoreEntry], prepare: PrepareLines
+    ) -> None: ...
+
+    async def append_conditional_prepared(
+        self,
+        key: SessionKey,
+        entries: list[SessionStoreEntry],
+        prepare: PrepareLines,
+        *,
+        expected_head: str | None,
+    ) -> None: ...
+
+
+@runtime_checkable
+class ClosableStore(Protocol):
+    """A store holding resources (connections, pools): ``aclose()`` releases them
+    (idempotent). Whoever made the store closes it; wrappers close their inner store."""
+
+    async def aclose(self) -> None: ...
+
+
+CAPABILITIES: dict[str, type] = {
+    "conditional_append": ConditionalAppendStore,
+    "partial_loads": PartialLoadStore,
+    "find_session": FindSessionStore,
+    "list_projects": ProjectListingStore,
+    "checked_load": CheckedLoadStore,
+    "prepared_append": PreparedAppendStore,
+    "local_transcripts": LocalTranscripts,
+    "wrapped": WrappedStore,
+    "closable": ClosableStore,
+}
+"""threadline's declared store capabilities, by name (the official optional methods,
+``list_sessions`` and the rest, are detected as the official SDK does: see
+:func:`store_implements`)."""
+
+
+def capabilities_of(store: object) -> frozenset[str]:
+    """The names in :data:`CAPABILITIES` that ``store`` declares."""
+    return frozenset(name for name, proto in CAPABILITIES.items() if isinstance(store, proto))
+
+
+def project_lister(store: object) -> ProjectListingStore | None:
+    """The store, or a store it wraps, that lists project keys; ``None`` if none does."""
+    seen = 0
+    while seen < 64:
+        if isinstance(store, ProjectListingStore):
+            return store
+        if not isinstance(store, WrappedStore):
+            return None
+        store, seen = store.inner, seen + 1
+    return None
+
+
+async def aclose_store(store: object) -> None:
+    """Close ``store`` if it is a :class:`ClosableStore`."""
+    if isinstance(store, ClosableStore):
+        await store.aclose()
 
 
 def local_transcripts(store: object) -> LocalTranscripts | None:

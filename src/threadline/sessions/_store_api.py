@@ -32,7 +32,13 @@ from ._locate import locate_session, search_description
 from ._mutations import build_fork_entries, iso_now, sanitize_tag, split_fork_input
 from ._offsets import load_live
 from ._paths import canonicalize_path, sanitize_path
-from ._protocol import SessionKey, SessionStore, SessionStoreEntry, store_implements
+from ._protocol import (
+    FindSessionStore,
+    SessionKey,
+    SessionStore,
+    SessionStoreEntry,
+    store_implements,
+)
 from ._summary import summary_to_info
 
 __all__ = [
@@ -464,9 +470,7 @@ async def find_session_key(
             entries = await store.load(key)
             if entries:
                 return key
-    finder = getattr(store, "find_session", None)
-    if finder is not None and callable(finder):
-        found = await finder(session_id)
-        return cast("SessionKey | None", found)
+    if isinstance(store, FindSessionStore):
+        return await store.find_session(session_id)
     return None
 

@@ -34,6 +34,7 @@ from ._protocol import (
     SessionStore,
     SessionStoreEntry,
     local_transcripts,
+    project_lister,
     store_implements,
 )
 from ._store_api import _jsonl_files, _read_batches
@@ -264,10 +265,10 @@ async def export_sessions_from_store(
     SQLite, PostgreSQL and Redis stores do). Idempotent.
     """
     if project_keys is None:
-        lister = getattr(store, "list_projects", None)
+        lister = project_lister(store)
         if lister is None:
             raise UserError(f"{store!r} cannot list its projects: pass project_keys=[...]")
-        project_keys = list(await lister())
+        project_keys = list(await lister.list_projects())
     if not store_implements(store, "list_sessions"):
         raise UserError(f"{store!r} does not implement list_sessions()")
     keys: list[SessionKey] = []

@@ -37,6 +37,7 @@ from ._keys import validate_key
 from ._offsets import compacted_floor, record_boundary
 from ._paths import config_dir as _config_dir
 from ._protocol import (
+    PrepareLines,
     SessionKey,
     SessionListSubkeysKey,
     SessionStoreEntry,
@@ -173,31 +174,44 @@ class FileStore:
             return
         await anyio.to_thread.run_sync(self._append_sync, path, key, list(entries))
 
-    async def _append_prepared(
+    async def append_prepared(
+        self, key: SessionKey, entries: list[SessionStoreEntry], prepare: PrepareLines
+    ) -> None:
+        """:meth:`append` of what ``prepare`` makes of ``entries`` in the worker thread: the
+        entries to write and their JSON lines, so a wrapper that serialises them anyway
+        (redaction) does not make this store serialise them again
+        (:class:`~threadline.sessions.PreparedAppendStore`)."""
+        path = self.path_for(key)
+        if not entries:
+            return
+        await anyio.to_thread.run_sync(self._append_lines, path, key, entries, prepare, False, None)
+
+    async def append_conditional_prepared(
         self,
         key: SessionKey,
         entries: list[SessionStoreEntry],
-        prepare: Callable[
-            [list[SessionStoreEntry]], tuple[list[SessionStoreEntry], list[bytes]]
-        ],
-        **conditional: str | None,
+        prepare: PrepareLines,
+        *,
+        expected_head: str | None,
     ) -> None:
-        """:meth:`append` (or, given ``expected_head=``, :meth:`append_conditional`) of what
-        ``prepare`` makes of ``entries`` in the worker thread: the entries to write and
-        their JSON lines, so a wrapper that serialises them anyway (redaction) does not make
-        this store serialise them again."""
+        """:meth:`append_conditional` of what ``prepare`` makes of ``entries`` (see
+        :meth:`append_prepared`)."""
         path = self.path_for(key)
-        check = "expected_head" in conditional
-        if not entries and not check:
-            return
+        await anyio.to_thread.run_sync(
+            self._append_lines, path, key, entries, prepare, True, expected_head
+        )
 
-        def run() -> None:
-            ready, lines = prepare(list(entries))
-            self._append_sync(
-                path, key, ready, check=check, expected=conditional.get("expected_head"), lines=lines
-            )
-
-        await anyio.to_thread.run_sync(run)
+    def _append_lines(
+        self,
+        path: Path,
+        key: SessionKey,
+        entries: list[SessionStoreEntry],
+        prepare: PrepareLines,
+        check: bool,
+        expected: str | None,
+    ) -> None:
+        ready, lines = prepare(list(entries))
+        self._append_sync(path, key, ready, check=check, expected=expected, lines=lines)
 
     def append_sync(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None:
         """Blocking variant of :meth:`append` for synchronous callers."""

@@ -5,7 +5,8 @@ subpath and project isolation, listing, cascade delete, subkeys, summaries),
 it checks what breaks stores in production: retried batches (``uuid`` is an
 idempotency key), concurrent appenders (tasks, and processes: see below),
 conditional-append conflicts (exactly one of N racing writers wins), partial
-loads (:class:`~threadline.sessions.PartialLoadStore`) against a full ``load``, unicode
+loads (:class:`~threadline.sessions.PartialLoadStore`) against a full ``load``,
+``find_session`` (:class:`~threadline.sessions.FindSessionStore`), unicode
 and NUL, 10 MB entries, 10 000-entry sessions, delete cascade and listing
 thousands of sessions (with summaries that fold every append in order).
 
@@ -48,10 +49,12 @@ import anyio.to_thread
 from .._exceptions import ConcurrentModificationError
 from ..sessions._protocol import (
     ConditionalAppendStore,
+    FindSessionStore,
     PartialLoadStore,
     SessionKey,
     SessionStore,
     SessionStoreEntry,
+    aclose_store,
     store_implements,
 )
 from ..sessions._summary import fold_session_summary
@@ -97,9 +100,7 @@ async def _make(factory: StoreFactory) -> SessionStore:
 
 
 async def _close(store: SessionStore) -> None:
-    aclose = getattr(store, "aclose", None)
-    if aclose is not None:
-        await aclose()
+    await aclose_store(store)
 
 
 async def _round_trip(store: SessionStore) -> None:
@@ -368,6 +369,23 @@ async def _partial_loads(store: SessionStore) -> None:
     assert 2 <= len(got) <= len(full) and got == full[len(full) - len(got) :]
 
 
+async def _find_session(store: SessionStore) -> None:
+    """:class:`~threadline.sessions.FindSessionStore`: a session is found by id alone, in
+    whichever project holds it; its subagent transcripts are not sessions of their own."""
+    if not isinstance(store, FindSessionStore):
+        return
+    assert await store.find_session(_sid()) is None, "find_session of an unknown id must be None"
+    sid, other = _sid(), "-tmp-threadline-kit-elsewhere"
+    await store.append(_key(sid, project=other), [_entry(1)])
+    await store.append(_key(sid, project=other, subpath="subagents/agent-f1"), [_entry(2)])
+    found = await store.find_session(sid)
+    assert found is not None, "find_session must find a session in any project"
+    assert dict(found) == {"project_key": other, "session_id": sid}, (
+        f"find_session must return the main transcript's key, got {found!r}"
+    )
+    assert await store.load(found), "the key find_session returns must load"
+
+
 _CHECKS: dict[str, Callable[[SessionStore], Awaitable[None]]] = {
     "round_trip": _round_trip,
     "idempotent_retry": _idempotent_retry,
@@ -380,6 +398,7 @@ _CHECKS: dict[str, Callable[[SessionStore], Awaitable[None]]] = {
     "delete": _delete,
     "conditional_append": _conditional_append,
     "partial_loads": _partial_loads,
+    "find_session": _find_session,
 }
 
 

@@ -35,7 +35,15 @@ from .._results import SDKSessionInfo
 from ..sessions._filelog import read_complete
 from ..sessions._index import SummaryIndex
 from ..sessions._mutations import build_fork_entries, iso_now, sanitize_tag, split_fork_input
-from ..sessions._protocol import SessionKey, SessionStore, SessionStoreEntry, store_implements
+from ..sessions._protocol import (
+    FindSessionStore,
+    SessionKey,
+    SessionStore,
+    SessionStoreEntry,
+    aclose_store,
+    project_lister,
+    store_implements,
+)
 from ..sessions._retention import restore_session, trash_dir, trash_session
 from ..sessions._search import SearchIndex
 from ..sessions._store_api import entries_to_jsonl
@@ -619,14 +627,8 @@ def _version_of(entries: list[Any]) -> str:
 
 def _lister(store: object) -> Callable[[], Any] | None:
     """``list_projects`` of the store or of a store it wraps (wrappers keep keys in clear)."""
-    seen = 0
-    while store is not None and seen < 8:
-        fn = getattr(store, "list_projects", None)
-        if callable(fn):
-            return cast(Callable[[], Any], fn)
-        store = getattr(store, "inner", None)
-        seen += 1
-    return None
+    lister = project_lister(store)
+    return lister.list_projects if lister is not None else None
 
 
 class StoreSource(Source):
@@ -707,9 +709,8 @@ class StoreSource(Source):
         return out
 
     async def _find(self, session_id: str) -> str | None:
-        finder = getattr(self.store, "find_session", None)
-        if callable(finder):
-            key = await finder(session_id)
+        if isinstance(self.store, FindSessionStore):
+            key = await self.store.find_session(session_id)
             if key:
                 return str(key["project_key"])
         for pk in await self.project_keys():
@@ -814,9 +815,7 @@ class StoreSource(Source):
 
     async def aclose(self) -> None:
         self._search.close()
-        close = getattr(self.store, "aclose", None)
-        if close is not None:
-            await close()
+        await aclose_store(self.store)
 
 
 def now_ms() -> int:
