@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import threadline
 
@@ -18,28 +20,130 @@ def test_official_names_are_there() -> None:
     import claude_agent_sdk
 
     official = {
-        "query", "ClaudeSDKClient", "ClaudeAgentOptions", "AssistantMessage", "UserMessage",
-        "SystemMessage", "ResultMessage", "TextBlock", "ThinkingBlock", "ToolUseBlock",
-        "ToolResultBlock", "HookMatcher", "PermissionResultAllow", "PermissionResultDeny",
-        "AgentDefinition", "tool", "create_sdk_mcp_server", "list_sessions", "get_session_info",
-        "get_session_messages", "list_subagents", "get_subagent_messages", "rename_session",
-        "tag_session", "delete_session", "fork_session", "project_key_for_directory",
-        "list_sessions_from_store", "get_session_info_from_store", "get_session_messages_from_store",
-        "list_subagents_from_store", "get_subagent_messages_from_store", "rename_session_via_store",
-        "tag_session_via_store", "delete_session_via_store", "fork_session_via_store",
-        "import_session_to_store", "InMemorySessionStore", "fold_session_summary", "SDKSessionInfo",
-        "SessionMessage", "ForkSessionResult", "SessionKey", "SessionStore",
+        "query",
+        "ClaudeSDKClient",
+        "ClaudeAgentOptions",
+        "AssistantMessage",
+        "UserMessage",
+        "SystemMessage",
+        "ResultMessage",
+        "TextBlock",
+        "ThinkingBlock",
+        "ToolUseBlock",
+        "ToolResultBlock",
+        "HookMatcher",
+        "PermissionResultAllow",
+        "PermissionResultDeny",
+        "AgentDefinition",
+        "tool",
+        "create_sdk_mcp_server",
+        "list_sessions",
+        "get_session_info",
+        "get_session_messages",
+        "list_subagents",
+        "get_subagent_messages",
+        "rename_session",
+        "tag_session",
+        "delete_session",
+        "fork_session",
+        "project_key_for_directory",
+        "list_sessions_from_store",
+        "get_session_info_from_store",
+        "get_session_messages_from_store",
+        "list_subagents_from_store",
+        "get_subagent_messages_from_store",
+        "rename_session_via_store",
+        "tag_session_via_store",
+        "delete_session_via_store",
+        "fork_session_via_store",
+        "import_session_to_store",
+        "InMemorySessionStore",
+        "fold_session_summary",
+        "SDKSessionInfo",
+        "SessionMessage",
+        "ForkSessionResult",
+        "SessionKey",
+        "SessionStore",
     }
     assert official <= set(dir(claude_agent_sdk))  # the names really are the official ones
     missing = official - set(threadline.__all__)
     assert not missing, missing
 
 
+_NEVER_ON_IMPORT = (
+    "anthropic",
+    "openai",
+    "httpx",
+    "httpx2",
+    "psycopg",
+    "redis",
+    "cryptography",
+    "mcp",
+    "rich",
+    "click",
+    "pygments",
+    "tree_sitter",
+    "starlette",
+    "pydantic",
+    "sqlite3",
+    "threadline.runtime",
+    "threadline.tools",
+    "threadline.sessions",
+    "threadline.providers",
+)
+"""Loaded by none of ``import threadline``: its names load on first use."""
+
+_NEVER_IN_A_PLAIN_QUERY = (
+    "anthropic",
+    "openai",
+    "httpx",
+    "psycopg",
+    "redis",
+    "cryptography",
+    "mcp",
+    "rich",
+    "click",
+    "pygments",
+    "tree_sitter",
+    "starlette",
+    "pydantic",
+    "threadline.sessions.postgres",
+    "threadline.sessions.redis",
+    "threadline.sessions._bundle",
+    "threadline.sessions._transfer",
+    "threadline.sessions._search",
+    "threadline.cli",
+    "threadline.web",
+)
+"""Not needed by a one-turn ``query()`` that calls no tool: the ``anthropic`` package (the
+provider posts with httpx2), WebFetch's httpx, the stores' drivers, bundles, transfers,
+search, the CLI's and the web UI's libraries, the Bash parser (until a Bash rule is checked)."""
+
+
+def _loaded(code: str, names: tuple[str, ...]) -> list[str]:
+    probe = f"{code}\nimport sys\nprint(','.join(m for m in {names!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
 def test_import_is_light() -> None:
+    assert _loaded("import threadline", _NEVER_ON_IMPORT) == []
+    # names still resolve (and are the objects of their modules)
+    code = "import threadline\nassert threadline.query.__module__ == 'threadline._query'"
+    assert _loaded(code, ("anthropic", "psycopg", "redis")) == []
+
+
+def test_a_plain_query_loads_only_what_it_needs(fake: Any, project: Path) -> None:
+    """Behaviour, not timing: a fresh process's first turn skips every module it does not
+    need (the fake server runs in this process, so the child imports only threadline)."""
     code = (
-        "import sys, threadline\n"
-        "heavy = [m for m in ('anthropic', 'openai', 'psycopg', 'redis', 'cryptography', 'mcp') if m in sys.modules]\n"
-        "print(','.join(heavy))"
+        "import threadline\n"
+        "async def main():\n"
+        "    async for m in threadline.query(prompt='hi', options=threadline.AgentOptions()):\n"
+        "        pass\n"
+        "    assert m.result == 'echo: hi', m\n"
+        "import anyio\n"
+        "anyio.run(main)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    assert _loaded(code, _NEVER_IN_A_PLAIN_QUERY) == []
+    assert len(fake.message_requests()) == 1

@@ -10,7 +10,6 @@ interface can show what is happening instead of silence.
 
 from __future__ import annotations
 
-import email.utils
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -71,6 +70,8 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils  # an HTTP date is rare: not loaded before one comes
+
     parsed = email.utils.parsedate_to_datetime(value) if value else None
     if parsed is None:
         return None

@@ -40,7 +40,6 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urljoin, urlsplit
 
 import anyio
-import httpx
 
 from ._base import ToolContext, ToolResult, error_result
 
@@ -155,6 +154,8 @@ class _Page:
 
 
 async def _fetch(url: str, allow_private: bool) -> _Page:
+    import httpx  # ~50-100 ms: only when a page is fetched
+
     async with httpx.AsyncClient(
         follow_redirects=False,
         timeout=TIMEOUT_S,
@@ -250,6 +251,8 @@ class WebFetchTool:
     }
 
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
+        import httpx
+
         from ._state import state_for
 
         url = str(input["url"]).strip()
