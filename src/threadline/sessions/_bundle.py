@@ -41,7 +41,6 @@ manifest can rewrite the digests).
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import io
@@ -62,6 +61,7 @@ import orjson
 from .._exceptions import SessionNotFoundError, StorageError, ThreadlineError
 from .._ids import validate_session_id
 from .._version import __version__
+from ..transcript._fileio import atomic_file
 from ._filehistory import BACKUP_NAME
 from ._filelog import ensure_private_dir
 from ._imported import mark_imported
@@ -352,25 +352,17 @@ def export_bundle(
     for src in sources.values():
         _hash(src, step)
     manifest_bytes = _manifest(sessions, sources)
-    target = Path(out)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        # 0600 like the transcripts it holds (tarfile.open would create it 0644 by umask)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-        with (
-            open(fd, "wb") as raw,
-            tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            _add(tar, "manifest.json", manifest_bytes)
-            for rel, src in sources.items():
-                _add_source(tar, rel, src, step)
-            seal = {"manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
-            _add(tar, "seal.json", orjson.dumps(seal))
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
+    # 0600 like the transcripts it holds (tarfile.open would create it 0644 by umask)
+    with (
+        atomic_file(Path(out)) as fd,
+        open(fd, "wb", closefd=False) as raw,
+        tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as tar,
+    ):
+        _add(tar, "manifest.json", manifest_bytes)
+        for rel, src in sources.items():
+            _add_source(tar, rel, src, step)
+        seal = {"manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest()}
+        _add(tar, "seal.json", orjson.dumps(seal))
     if progress is not None:
         progress(total, total)
     return sessions

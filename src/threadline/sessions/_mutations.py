@@ -28,6 +28,7 @@ from .._exceptions import (
 from .._ids import new_uuid, new_uuids, validate_session_id
 from .._results import ForkSessionResult
 from ..transcript._chain import chain_entries
+from ..transcript._fileio import atomic_file
 from ..transcript._jsonl import dumps_line, gc_paused, loads_line
 from ..transcript._lite import LITE_READ_BUF_SIZE, extract_first_prompt, last_field
 from ..transcript._views import CHAIN_TYPES
@@ -611,16 +612,8 @@ def write_new_transcript_chunks(path: Path, chunks: list[bytes]) -> None:
     """:func:`write_new_transcript` of lines already serialised."""
     if path.exists():
         raise FileExistsError(f"Refusing to overwrite {path}")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600)
-    try:
+    with atomic_file(path) as fd:
         _write_all(fd, chunks)
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp)
-        raise
-    os.close(fd)
-    os.rename(tmp, path)
 
 
 _IOV_MAX = 1024

@@ -24,8 +24,8 @@ from typing import Any
 import anyio.to_thread
 import orjson
 
-from .._fileio import atomic_write
 from ..transcript._compaction import is_boundary, last_boundary, tail_complete
+from ..transcript._fileio import atomic_write
 from ..transcript._jsonl import gc_paused, iter_objects
 from ._filelog import read_complete
 from ._protocol import PartialLoadStore, SessionKey, SessionStore, local_transcripts

@@ -35,6 +35,7 @@ import orjson
 
 from .._exceptions import SessionNotFoundError, StorageError, UserError
 from .._ids import validate_session_id
+from ..transcript._fileio import atomic_write
 from ..transcript._lite import info_from_lite, read_lite
 from ._filelog import ensure_private_dir
 from ._paths import config_dir as _config_dir
@@ -288,14 +289,7 @@ def restore_session(session_id: str, *, config_dir: str | os.PathLike[str] | Non
             # Already there (the same file linked, or a merge that completed before a
             # crash): merging again would duplicate every trashed line.
             if not newer.startswith(old):
-                tmp = target.with_name(target.name + f".restore{os.getpid()}")
-                try:
-                    _private_file(tmp, old + newer)
-                    os.replace(tmp, target)
-                except BaseException:
-                    with contextlib.suppress(OSError):
-                        tmp.unlink()
-                    raise
+                atomic_write(target, old + newer)
         finally:
             os.close(fd)
     except OSError as exc:  # no hard links on this file system

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,7 @@ from typing import Any
 import orjson
 
 from .._exceptions import ConcurrentModificationError
+from ..transcript._fileio import atomic_file, write_all
 from ..transcript._jsonl import gc_paused, iter_objects
 
 __all__ = [
@@ -325,29 +325,13 @@ def write_snapshot(
         "messages": len(messages),
         "tail": [list(t) for t in tail],
     }
-    target = snapshot_path(transcript)
-    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}.{secrets.token_hex(4)}")
     try:
         head = orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE) + orjson.dumps(
             sorted(message_ids), option=orjson.OPT_APPEND_NEWLINE
         )
-        target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
-        flags |= getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        fd = os.open(tmp, flags, 0o600)
-    except (OSError, TypeError, orjson.JSONEncodeError):
-        return False
-    try:
-        try:
+        with atomic_file(snapshot_path(transcript), make_parents=True) as fd:
             _write_messages(fd, head, messages)
-        finally:
-            os.close(fd)
-        os.replace(tmp, target)
     except (OSError, TypeError, orjson.JSONEncodeError):
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         return False
     return True
 
@@ -369,21 +353,15 @@ def _write_messages(fd: int, head: bytes, messages: list[Raw]) -> None:
                     buf += b","
                 buf += dumps(block)
                 if len(buf) >= _CHUNK:
-                    _write_all(fd, buf)
+                    write_all(fd, buf)
                     buf.clear()
             buf += b"]}\n"
         else:
             buf += dumps(message, option=orjson.OPT_APPEND_NEWLINE)
         if len(buf) >= _CHUNK:
-            _write_all(fd, buf)
+            write_all(fd, buf)
             buf.clear()
-    _write_all(fd, buf)
-
-
-def _write_all(fd: int, data: bytes | bytearray) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+    write_all(fd, buf)
 
 
 def _ends_with_newline(transcript: Path, size: int) -> bool:

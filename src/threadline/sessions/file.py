@@ -27,7 +27,7 @@ import anyio.to_thread
 import orjson
 
 from .._exceptions import ConcurrentModificationError, StorageError, UserError
-from .._fileio import atomic_write
+from ..transcript._fileio import atomic_write
 from ..transcript._jsonl import dumps_line, gc_paused, iter_objects, loads_line
 from ..transcript._views import CHAIN_TYPES
 from ._db import is_boundary, preserved_head

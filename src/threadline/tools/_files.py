@@ -8,13 +8,13 @@ are replaced on read.
 from __future__ import annotations
 
 import base64
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from anyio import to_thread
 
+from ..transcript._fileio import atomic_write
 from ._base import ToolContext, ToolResult, error_result, resolve_path
 
 __all__ = ["EditTool", "ReadTool", "WriteTool"]
@@ -191,16 +191,7 @@ def _read_text_or_none(path: Path) -> str | None:
 
 def _write_text(path: Path, content: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.threadline-{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8", newline="") as fh:
-            fh.write(content)
-        if path.exists():
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, content.encode("utf-8"), mode=0o666, keep_mode=True)
 
 
 class WriteTool:

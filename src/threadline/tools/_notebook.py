@@ -10,14 +10,13 @@ over it) with its indentation kept at one space, as Jupyter writes it.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from ..transcript._fileio import atomic_write
 from ._base import ToolContext, ToolResult, error_result, resolve_path
 
 __all__ = ["NotebookEditTool"]
@@ -51,16 +50,7 @@ def _new_cell(cell_type: str, source: str, nbformat: tuple[int, int]) -> dict[st
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        mode = path.stat().st_mode & 0o7777
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, text.encode("utf-8"), mode=0o666, keep_mode=True)
 
 
 def _edit(notebook: dict[str, Any], input: dict[str, Any]) -> str | tuple[str, str | None]:

@@ -13,7 +13,6 @@ as the CLI does.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from typing import Any
 import anyio
 
 from ..sessions._paths import config_dir as default_config_dir
+from ..transcript._fileio import atomic_write
 from ._base import ToolContext, ToolResult, error_result
 
 __all__ = [
@@ -59,9 +59,8 @@ def _load_all(directory: Path) -> dict[str, dict[str, Any]]:
 def _save(directory: Path, task: dict[str, Any]) -> None:
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = directory / f"{task['id']}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(task, indent=2, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    data = json.dumps(task, indent=2, ensure_ascii=False).encode("utf-8")
+    atomic_write(path, data, mode=0o666)
 
 
 def _next_id(directory: Path, tasks: dict[str, dict[str, Any]]) -> str:
