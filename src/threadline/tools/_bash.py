@@ -19,6 +19,7 @@ allow it, calls with ``dangerouslyDisableSandbox: true``.
 from __future__ import annotations
 
 import subprocess
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -140,45 +141,59 @@ class BashTool:
         argv = ["/bin/bash", "-c", command]
         env = tool_environment(ctx.env)
         sandbox = state.sandbox
+        release: Callable[[], None] | None = None
         if sandbox is not None and sandbox.will_sandbox(input):
             argv, env = sandbox.wrap(argv, env)
-        if background:
-            return await _start_background(input, ctx, state, argv, env, cwd)
-        timeout_ms = input.get("timeout")
-        timeout_ms = DEFAULT_TIMEOUT_MS if timeout_ms is None else float(timeout_ms)
-        timeout_ms = min(max(timeout_ms, 1.0), MAX_TIMEOUT_MS)
-        output = _Output()
-        timed_out = False
-        guard = process_guard()
-        if not guard.started:
-            await anyio.to_thread.run_sync(guard.start)
-        process = await anyio.open_process(
-            gated(argv),
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        guard.watch(process.pid)
+            release = sandbox.release
         try:
-            assert process.stdin is not None
-            with anyio.CancelScope(shield=True):
-                await process.stdin.send(b"go\n")
-                await process.stdin.aclose()
-            with anyio.move_on_after(timeout_ms / 1000) as scope:
-                await _collect(process, output)
-            if scope.cancelled_caught:
-                timed_out = True
-                _kill_group(process)
+            if background:
+                started = await _start_background(input, ctx, state, argv, env, cwd, release)
+                release = None  # the background shell releases the sandbox when it ends
+                return started
+            return await _run_foreground(command, input, argv, env, cwd)
         finally:
-            if process.returncode is None:  # cancelled from outside (or timed out)
-                _kill_group(process)
-            with anyio.CancelScope(shield=True):
-                await process.aclose()
-            guard.forget(process.pid)
-        return _result(command, process.returncode, output, timed_out, timeout_ms)
+            if release is not None:
+                release()
+
+
+async def _run_foreground(
+    command: str, input: dict[str, Any], argv: list[str], env: dict[str, str], cwd: Any
+) -> ToolResult:
+    timeout_ms = input.get("timeout")
+    timeout_ms = DEFAULT_TIMEOUT_MS if timeout_ms is None else float(timeout_ms)
+    timeout_ms = min(max(timeout_ms, 1.0), MAX_TIMEOUT_MS)
+    output = _Output()
+    timed_out = False
+    guard = process_guard()
+    if not guard.started:
+        await anyio.to_thread.run_sync(guard.start)
+    process = await anyio.open_process(
+        gated(argv),
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    guard.watch(process.pid)
+    try:
+        assert process.stdin is not None
+        with anyio.CancelScope(shield=True):
+            await process.stdin.send(b"go\n")
+            await process.stdin.aclose()
+        with anyio.move_on_after(timeout_ms / 1000) as scope:
+            await _collect(process, output)
+        if scope.cancelled_caught:
+            timed_out = True
+            _kill_group(process)
+    finally:
+        if process.returncode is None:  # cancelled from outside (or timed out)
+            _kill_group(process)
+        with anyio.CancelScope(shield=True):
+            await process.aclose()
+        guard.forget(process.pid)
+    return _result(command, process.returncode, output, timed_out, timeout_ms)
 
 
 async def _start_background(
@@ -188,6 +203,7 @@ async def _start_background(
     argv: list[str],
     env: dict[str, str],
     cwd: Any,
+    release: Callable[[], None] | None,
 ) -> ToolResult:
     timeout_ms = input.get("timeout")
     timeout_ms = DEFAULT_BACKGROUND_TIMEOUT_MS if timeout_ms is None else float(timeout_ms)
@@ -200,6 +216,7 @@ async def _start_background(
         cwd=cwd,
         env=env,
         timeout_ms=timeout_ms,
+        cleanup=release,
     )
     text = (
         f"Command running in background with ID: {shell.task_id}. Output is being written "

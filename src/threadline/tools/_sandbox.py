@@ -7,9 +7,13 @@ with `bubblewrap <https://github.com/containers/bubblewrap>`_ (Debian/Ubuntu pac
 * **Filesystem.** Everything is readable; writes go only to the working directory, the
   allowed directories (``add_dirs``) and a private temporary directory (``TMPDIR``).
   Inside those, the files an attacker would plant to run code later stay read-only:
-  ``.claude/`` (settings, hooks, agents, commands, skills), ``.git/hooks`` and
-  ``.git/config``, ``.vscode``, ``.idea``, shell start-up files, ``.gitconfig``,
-  ``.gitmodules``, ``.ripgreprc``, ``.mcp.json``. Symlinks are resolved before binding.
+  ``.claude/`` (settings, hooks, agents, commands, skills), ``.vscode``, ``.idea``, shell
+  start-up files, ``.gitconfig``, ``.gitmodules``, ``.ripgreprc``, ``.mcp.json``, and the
+  hooks and config of every git repository found up to 3 levels down (a ``.git`` file
+  too). A repository's ``.git`` is bound onto itself, so it cannot be renamed or swapped.
+  Protected names that do not exist get an empty read-only stand-in while a sandboxed
+  command runs (removed when none runs), so a command cannot create a ``.git`` with an
+  fsmonitor or hooks, nor an agent configuration. Symlinks are resolved before binding.
 * **Network.** A network namespace of its own (loopback only). The way out is an HTTP
   and a SOCKS5 proxy (``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` point at them) that
   admit only hosts matching ``network.allowedDomains`` and not ``network.deniedDomains``
@@ -17,7 +21,12 @@ with `bubblewrap <https://github.com/containers/bubblewrap>`_ (Debian/Ubuntu pac
   only through the proxy and only if their host (``localhost``, ``127.0.0.1``) is
   allowed. Unix sockets cannot be created (seccomp), so host daemons' sockets are out of
   reach, unless ``network.allowAllUnixSockets``.
-* **Processes.** A PID namespace of its own, ``--die-with-parent``, ``--new-session``.
+* **Processes.** A PID namespace of its own with a fresh ``/proc``, the command (or the
+  bridge) as its PID 1 (``--as-pid-1``), ``--die-with-parent``, ``--new-session``,
+  ``--cap-drop ALL`` (as root bubblewrap otherwise keeps every capability, and a command
+  could unmount the read-only binds), ``--unshare-user --disable-userns`` where
+  available. seccomp refuses the ptrace family (``ptrace``, ``process_vm_readv``/
+  ``writev``, ``kcmp``, ``pidfd_getfd``) always, even with ``allowAllUnixSockets``.
 * ``excludedCommands``: a command that is one simple command (no ``;``, ``&&``, ``|``,
   ``$(...)``, ...) whose first words match an entry (``docker``, ``git push``; a
   trailing ``:*`` or ``*`` is accepted) runs outside the sandbox, through the normal
@@ -28,7 +37,8 @@ with `bubblewrap <https://github.com/containers/bubblewrap>`_ (Debian/Ubuntu pac
 * ``autoAllowBashIfSandboxed`` (default true): a sandboxed Bash call needs no permission
   prompt (deny rules still apply). The permission layer asks :meth:`Sandbox.auto_allows`.
 * ``enableWeakerNestedSandbox``: no PID namespace and the host's ``/proc`` (for
-  unprivileged containers where mounting a fresh ``/proc`` fails). Weaker, as it says.
+  unprivileged containers where mounting a fresh ``/proc`` fails), with the entries of
+  this process and its ancestors hidden (their environment). Weaker, as it says.
 * ``network.httpProxyPort``/``socksProxyPort``: your own proxy on that loopback port
   does the filtering instead.
 * Accepted with no effect on Linux, as in Claude Code: ``network.allowLocalBinding``
@@ -55,7 +65,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -217,6 +228,39 @@ def probe_bubblewrap(weaker: bool = False) -> str | None:
     return None
 
 
+_HARDENINGS = (
+    ("--unshare-user", "--disable-userns", "--cap-drop", "ALL"),
+    ("--unshare-user", "--cap-drop", "ALL"),
+    ("--cap-drop", "ALL"),
+)
+
+
+@functools.lru_cache(maxsize=4)
+def hardening_flags(weaker: bool = False) -> tuple[str, ...]:
+    """The strongest of :data:`_HARDENINGS` this bubblewrap accepts here (cached).
+
+    ``--cap-drop ALL`` always: run as root, bubblewrap otherwise keeps every capability in
+    the sandbox, and a command could ``umount`` the read-only binds or remount ``/``
+    read-write. ``--unshare-user`` (and ``--disable-userns``, bubblewrap >= 0.8: no nested
+    user namespace to win capabilities back in) where the kernel allows them.
+    """
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return _HARDENINGS[-1]
+    base = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--unshare-net", "--die-with-parent"]
+    base += ["--ro-bind", "/proc", "/proc"] if weaker else ["--unshare-pid", "--proc", "/proc"]
+    for flags in _HARDENINGS[:-1]:
+        try:
+            done = subprocess.run(
+                [*base, *flags, "--", "/bin/true"], capture_output=True, timeout=20, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0:
+            return flags
+    return _HARDENINGS[-1]
+
+
 def _is_simple_command(command: str) -> list[str] | None:
     """The words of ``command`` if it is one simple command, else None."""
     if any(ch in command for ch in "\n;&|`$<>()"):
@@ -228,14 +272,69 @@ def _is_simple_command(command: str) -> list[str] | None:
     return words or None
 
 
-def _protected_paths(root: Path) -> list[Path]:
-    """Existing paths under a writable root that stay read-only (see the module docstring)."""
-    found = [root / n for n in _PROTECTED_FILES if (root / n).is_file()]
-    found += [root / n for n in _PROTECTED_DIRS if (root / n).is_dir()]
-    git = root / ".git"
-    if git.is_dir():
-        found += [p for p in (git / "hooks", git / "config") if p.exists()]
+_SCAN_DEPTH = 3  # nested repositories and .claude folders this deep below a root are protected
+_SCAN_SKIP = frozenset({"node_modules", ".venv", "venv", "__pycache__", ".tox", ".mypy_cache"})
+_MAX_PROTECTED = 512
+
+
+def _scan(root: Path) -> Iterator[Path]:
+    """``.git`` and ``.claude`` entries (not followed through symlinks) below ``root``."""
+    stack = [(root, 0)]
+    while stack:
+        directory, depth = stack.pop()
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.name in (".git", ".claude"):
+                if depth > 0 or entry.name == ".git":
+                    yield Path(entry.path)
+                continue
+            if depth + 1 < _SCAN_DEPTH and entry.name not in _SCAN_SKIP:
+                with contextlib.suppress(OSError):
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append((Path(entry.path), depth + 1))
+
+
+def _git_dir_protections(git: Path) -> list[Path]:
+    """What stays read-only in a git directory: hooks and config, and those of the
+    submodules' and worktrees' git directories kept inside it."""
+    found = [p for p in (git / "hooks", git / "config", git / "config.worktree") if p.exists()]
+    for sub in ("modules", "worktrees"):
+        base = git / sub
+        if not base.is_dir():
+            continue
+        for config in sorted(base.glob("**/config"))[:64]:
+            if config.is_file() and not config.is_symlink():
+                found += [config]
+                hooks = config.parent / "hooks"
+                if hooks.is_dir():
+                    found.append(hooks)
     return found
+
+
+def _protected_paths(root: Path) -> tuple[list[Path], list[Path]]:
+    """(read-only, pinned) paths under a writable root (see the module docstring).
+
+    Pinned paths are bound onto themselves, still writable: a mount point cannot be
+    renamed or removed, so a command cannot swap a repository's ``.git`` for one of its own.
+    """
+    read_only = [root / n for n in _PROTECTED_FILES if (root / n).is_file()]
+    read_only += [root / n for n in _PROTECTED_DIRS if (root / n).is_dir()]
+    pinned: list[Path] = []
+    for path in _scan(root):
+        path = Path(os.path.realpath(path))  # a bind follows links: protect the target
+        if path.name == ".claude" or path.is_file():  # a .git file names the git directory
+            read_only.append(path)
+        elif path.is_dir() and not (path / "HEAD").exists():
+            read_only.append(path)  # not a repository (yet): nothing may be put in it
+        elif path.is_dir():
+            pinned.append(path)
+            read_only += _git_dir_protections(path)
+        if len(read_only) + len(pinned) > _MAX_PROTECTED:
+            break
+    return read_only, pinned
 
 
 class Sandbox:
@@ -255,11 +354,12 @@ class Sandbox:
         self.tmpdir = Path(tempfile.mkdtemp(prefix="tl-sandbox-tmp-", dir=tmp_root))
         self.write_roots: list[Path] = [*dict.fromkeys(roots), self.tmpdir]
         self._placeholders: list[Path] = []
+        self._active = 0
+        self._lock = threading.Lock()
         self._bpf = self.tmpdir.with_name(self.tmpdir.name + ".seccomp")
-        if not config.allow_all_unix_sockets:
-            fd = os.open(self._bpf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(seccomp_program())
+        fd = os.open(self._bpf, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(seccomp_program(block_unix_sockets=not config.allow_all_unix_sockets))
         self.proxies: FilteringProxies | None = None
         if config.allowed_domains or config.http_proxy_port or config.socks_proxy_port:
             self.proxies = FilteringProxies(
@@ -293,18 +393,58 @@ class Sandbox:
 
     # -- wrapping ----------------------------------------------------------------------
 
+    def _placeholder(self, path: Path, directory: bool) -> bool:
+        """Create an empty stand-in at ``path`` (removed again by :meth:`release`)."""
+        try:
+            if directory:
+                path.mkdir()
+            else:
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        except OSError:
+            return False
+        self._placeholders.append(path)
+        return True
+
     def _protect(self, root: Path) -> list[str]:
         args: list[str] = []
-        for path in _protected_paths(root):
+        if root != self.tmpdir:
+            # names that do not exist yet get an empty read-only stand-in, so a command
+            # cannot create them (a new .git with hooks, a .mcp.json, a .vscode/tasks.json)
+            for name in _PROTECTED_FILES:
+                if not os.path.lexists(root / name):
+                    self._placeholder(root / name, directory=False)
+            for name in (*_PROTECTED_DIRS, ".claude", ".git"):
+                if not os.path.lexists(root / name):
+                    self._placeholder(root / name, directory=True)
+        read_only, pinned = _protected_paths(root)
+        for path in pinned:
+            args += ["--bind", str(path), str(path)]
+        for path in read_only:
             args += ["--ro-bind", str(path), str(path)]
         claude = root / ".claude"
-        if root != self.tmpdir:
-            if not claude.exists():  # keep it from being created: an empty read-only dir
-                with contextlib.suppress(OSError):
-                    claude.mkdir()
-                    self._placeholders.append(claude)
-            if claude.is_dir():
-                args += ["--ro-bind", str(claude), str(claude)]
+        if root != self.tmpdir and claude.is_dir():
+            args += ["--ro-bind", str(claude), str(claude)]
+        return args
+
+    def _proc_masks(self) -> list[str]:
+        """``enableWeakerNestedSandbox`` shares the host's /proc: hide this process and its
+        ancestors (their environment holds the secrets tools never get)."""
+        args: list[str] = []
+        pid = os.getpid()
+        seen: set[int] = set()
+        while pid > 1 and pid not in seen:
+            seen.add(pid)
+            ids = {pid}
+            with contextlib.suppress(OSError):
+                ids.update(int(t) for t in os.listdir(f"/proc/{pid}/task") if t.isdigit())
+            for tid in sorted(ids):
+                if os.path.isdir(f"/proc/{tid}"):
+                    args += ["--tmpfs", f"/proc/{tid}"]
+            try:
+                with open(f"/proc/{pid}/stat", encoding="latin-1") as fh:
+                    pid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                break
         return args
 
     def wrap(self, argv: Sequence[str], env: Mapping[str, str]) -> tuple[list[str], dict[str, str]]:
@@ -315,26 +455,30 @@ class Sandbox:
         cfg = self.config
         args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/dev/shm"]
         args += ["--unshare-net", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
-        args += ["--new-session"]
+        args += ["--new-session", *hardening_flags(cfg.weaker_nested)]
         if cfg.weaker_nested:
-            args += ["--ro-bind", "/proc", "/proc"]
-        else:
-            args += ["--unshare-pid", "--proc", "/proc"]
-        for root in self.write_roots:
-            args += ["--bind", str(root), str(root)]
-        for root in self.write_roots:
-            args += self._protect(root)
+            args += ["--ro-bind", "/proc", "/proc", *self._proc_masks()]
+        else:  # the command (or the bridge) is PID 1: no unfiltered bubblewrap init beside it
+            args += ["--unshare-pid", "--proc", "/proc", "--as-pid-1"]
+        with self._lock:
+            self._active += 1
+            try:
+                for root in self.write_roots:
+                    args += ["--bind", str(root), str(root)]
+                for root in self.write_roots:
+                    args += self._protect(root)
+            except BaseException:
+                self._release_locked()
+                raise
         args += ["--chdir", str(self.cwd)]
-        seccomp = not cfg.allow_all_unix_sockets
+        block_unix = not cfg.allow_all_unix_sockets
         if self.proxies is not None:  # the bridge forwards the proxies, then applies seccomp
             http, socks = str(self.proxies.http_socket), str(self.proxies.socks_socket)
-            flag = "1" if seccomp else "0"
+            flag = "1" if block_unix else "0"
             args += ["--", sys.executable, "-I", "-S", str(_BRIDGE), http, socks, flag, "--"]
-        elif seccomp:  # no network at all: bubblewrap applies the filter itself (fd 3)
+        else:  # no network at all: bubblewrap applies the filter itself (fd 3)
             args = ["/bin/sh", "-c", 'exec 3<"$0" && exec "$@"', str(self._bpf), *args]
             args += ["--seccomp", "3", "--"]
-        else:
-            args += ["--"]
         args += list(argv)
         out = {
             k: v
@@ -355,15 +499,34 @@ class Sandbox:
             )
         return args, out
 
+    def release(self) -> None:
+        """A command started from :meth:`wrap` ended: once none runs, the empty stand-ins
+        go (so nothing is left in the project between commands)."""
+        with self._lock:
+            self._release_locked()
+
+    def _release_locked(self) -> None:
+        self._active = max(0, self._active - 1)
+        if self._active == 0:
+            self._remove_placeholders()
+
+    def _remove_placeholders(self) -> None:
+        for path in reversed(self._placeholders):
+            with contextlib.suppress(OSError):
+                if path.is_dir() and not path.is_symlink():
+                    path.rmdir()  # only if still empty
+                elif path.is_file() and not path.is_symlink() and path.stat().st_size == 0:
+                    path.unlink()
+        self._placeholders.clear()
+
     def close(self) -> None:
         """Stop the proxies and remove what the sandbox created."""
         if self.proxies is not None:
             self.proxies.close()
             self.proxies = None
-        for path in self._placeholders:
-            with contextlib.suppress(OSError):
-                path.rmdir()  # only if still empty
-        self._placeholders.clear()
+        with self._lock:
+            self._active = 0
+            self._remove_placeholders()
         shutil.rmtree(self.tmpdir, ignore_errors=True)
         with contextlib.suppress(OSError):
             self._bpf.unlink()
