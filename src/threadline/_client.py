@@ -1,20 +1,24 @@
 """``AgentClient`` (alias ``ClaudeSDKClient``): a multi-turn conversation, in-process.
 
-Same surface as the official client. ``query()`` only queues a prompt; the turn runs
-while the caller iterates ``receive_response()`` / ``receive_messages()``, in the caller's
-own task (the client may be used from any task and across task groups). ``interrupt()``
-may be called from another task while a turn runs.
+Same surface as the official client. ``query()`` queues a prompt and the turn starts at
+once, in a task of the client's own (a plain asyncio task, not a task group entered by the
+caller, so the client may be used from any task and across task groups): its messages
+wait in the client's buffer until ``receive_response()`` / ``receive_messages()`` reads
+them, as the official client buffers the CLI's output. Breaking out of a receive loop
+leaves the rest in the buffer for the next one. ``interrupt()`` may be called from any
+task while a turn runs. Under an event loop other than asyncio (trio) turns run while
+the caller iterates, in the caller's task.
 
-Background subagents are the one exception: each runs in a task of its own (see
+Background subagents run in tasks of their own too (see
 :class:`~threadline.runtime._subagents.BackgroundTasks`), started by the ``Agent`` tool and
-stopped by ``interrupt()`` / ``disconnect()``. Their reports reach the parent this way:
+stopped by ``interrupt()`` / ``stop_task()`` / ``disconnect()``. Their reports reach the
+parent this way:
 
 - a turn is running: the report is added after its next tool batch;
 - a user prompt is about to run: the report is added right after the prompt;
 - otherwise the report starts a turn of its own (the CLI's task-notification turn, with
-  its own ResultMessage): on the next ``receive_response()`` that finds no queued prompt,
-  in ``receive_messages()`` as soon as the report arrives, and at the end of ``drain()``
-  (and so of ``query()``), which waits for the running children.
+  its own ResultMessage) as soon as it arrives; ``drain()`` (and so ``query()``) waits
+  for the running children.
 
 The session is resolved in ``connect()``: an unknown ``resume`` id raises there, before
 any model call.
@@ -22,22 +26,26 @@ any model call.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import anyio
 
+from ._config_types import ContextUsageResponse, McpStatusResponse
 from ._exceptions import CLIConnectionError, UserError
 from ._ids import is_uuid
-from ._messages import Message
+from ._messages import Message, ResultMessage
+from .runtime import _control
 from .runtime._assemble import open_runtime
 from .runtime._compaction import CompactResult
 from .runtime._context import Prompt
 from .runtime._loop import NOTIFICATION_FIELDS, Runtime
 from .runtime._options import AgentOptions
+from .runtime._permissions import PermissionMode
 from .runtime._shadowing import check_can_use_tool
 from .runtime._subagents import BackgroundTasks, Notification
 
@@ -92,6 +100,12 @@ class AgentClient:
         self._wakeup = anyio.Event()
         self._receiving = False
         self._disconnected = False
+        self._outbox: deque[Message | BaseException] = deque()
+        """Messages of turns run by the pump, until a receiver reads them."""
+        self._arrived = anyio.Event()
+        self._pump_task: asyncio.Task[None] | None = None
+        self._busy = False
+        """A turn (or compaction, or rewind) is running."""
 
     # -- connection ------------------------------------------------------------------------
 
@@ -114,6 +128,8 @@ class AgentClient:
             self._push(Prompt(content=prompt))
         elif prompt is not None:
             self._source = aiter(prompt)
+        if BackgroundTasks.available():
+            self._pump_task = asyncio.get_running_loop().create_task(self._pump())
 
     async def disconnect(self) -> None:
         """Close the session (runs SessionEnd hooks; idempotent)."""
@@ -124,6 +140,7 @@ class AgentClient:
         self._disconnected = True
         try:
             with anyio.CancelScope(shield=True):
+                await self._stop_pump(runtime)
                 if background is not None:
                     await background.aclose()
                 await runtime.close()
@@ -170,6 +187,69 @@ class AgentClient:
 
     def _wake(self) -> None:
         self._wakeup.set()
+        self._arrived.set()
+
+    # -- the pump: turns run as soon as a prompt (or a background report) is there ----------
+
+    async def _pump(self) -> None:
+        runtime = self._runtime
+        assert runtime is not None
+        while True:
+            try:
+                prompt = await self._next_prompt(wait=True)
+            except Exception as exc:  # a malformed streamed prompt: the receiver raises it
+                self._emit(exc)
+                continue
+            if prompt is None:  # pragma: no cover - wait=True never returns None
+                continue
+            self._busy = True
+            try:
+                async for message in self._turn(runtime, prompt):
+                    self._emit(message)
+            except Exception as exc:  # the receiver raises it, as an inline turn would
+                self._emit(exc)
+            finally:
+                self._busy = False
+                self._arrived.set()
+
+    def _emit(self, item: Message | BaseException) -> None:
+        self._outbox.append(item)
+        self._arrived.set()
+
+    async def _stop_pump(self, runtime: Runtime) -> None:
+        """Interrupt the running turn (it records its interruption), then end the pump."""
+        task, self._pump_task = self._pump_task, None
+        if task is None:
+            return
+        if self._busy:
+            runtime.interrupt()
+            await asyncio.wait([task], timeout=5.0)
+        task.cancel()
+        await asyncio.wait([task])
+
+    def _idle(self) -> bool:
+        """Nothing queued, running or about to report: ``drain()`` may end."""
+        if self._queue or self._source is not None or self._busy:
+            return False
+        background = self._background
+        if background is None:
+            return True
+        return not background.busy and not (background.ready and not background.stopped)
+
+    async def _turn(
+        self, runtime: Runtime, prompt: Prompt | Notification
+    ) -> AsyncIterator[Message]:
+        if isinstance(prompt, Notification):
+            for message in prompt.messages:
+                yield message
+            yield prompt.system_message(runtime.session_id)
+            prompt = Prompt(content=prompt.text, fields=NOTIFICATION_FIELDS)
+        turn = runtime.run_turn(prompt)
+        try:
+            async for message in turn:
+                yield message
+        finally:
+            await turn.aclose()
 
     async def query(
         self, prompt: str | AsyncIterable[dict[str, Any]], session_id: str = "default"
@@ -218,6 +298,33 @@ class AgentClient:
 
     async def _receive(self, *, wait: bool, until_result: bool) -> AsyncIterator[Message]:
         runtime = self._require()
+        if self._pump_task is None:
+            async for message in self._receive_inline(
+                runtime, wait=wait, until_result=until_result
+            ):
+                yield message
+            return
+        while True:
+            if self._outbox:
+                item = self._outbox.popleft()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if until_result and isinstance(item, ResultMessage):
+                    return
+                continue
+            if not wait and self._idle():
+                return
+            if self._pump_task is None or self._pump_task.done():
+                self._require()
+                return
+            self._arrived = anyio.Event()
+            await self._arrived.wait()
+
+    async def _receive_inline(
+        self, runtime: Runtime, *, wait: bool, until_result: bool
+    ) -> AsyncIterator[Message]:
+        """Without asyncio (trio): the turn runs in the receiver's task."""
         if self._receiving:
             raise UserError("another task is already receiving from this client")
         self._receiving = True
@@ -226,17 +333,8 @@ class AgentClient:
                 prompt = await self._next_prompt(wait=wait)
                 if prompt is None:
                     return
-                if isinstance(prompt, Notification):
-                    for message in prompt.messages:
-                        yield message
-                    yield prompt.system_message(runtime.session_id)
-                    prompt = Prompt(content=prompt.text, fields=NOTIFICATION_FIELDS)
-                turn = runtime.run_turn(prompt)
-                try:
-                    async for message in turn:
-                        yield message
-                finally:
-                    await turn.aclose()
+                async for message in self._turn(runtime, prompt):
+                    yield message
                 if until_result:
                     return
         finally:
@@ -259,9 +357,15 @@ class AgentClient:
         """
         if instructions is not None and not isinstance(instructions, str):
             raise UserError(f"compact() instructions must be a str or None, not {instructions!r}")
-        if self._receiving:
-            raise UserError("compact() cannot run while a turn is being received")
-        return await self._require().compact(trigger="manual", instructions=instructions)
+        runtime = self._require()
+        if self._receiving or self._busy:
+            raise UserError("compact() cannot run while a turn is running")
+        self._busy = True
+        try:
+            return await runtime.compact(trigger="manual", instructions=instructions)
+        finally:
+            self._busy = False
+            self._wakeup.set()
 
     async def rewind_files(self, user_message_id: str) -> list[str]:
         """Restore the files changed since prompt ``user_message_id``; returns their paths.
@@ -270,25 +374,67 @@ class AgentClient:
         ones get their content back. Accepts the uuid of a prompt of this session or, in a
         fork, of the prompt it was copied from.
         """
-        if self._receiving:
-            raise UserError("rewind_files() cannot run while a turn is being received")
-        return await self._require().rewind_files(user_message_id)
+        runtime = self._require()
+        if self._receiving or self._busy:
+            raise UserError("rewind_files() cannot run while a turn is running")
+        self._busy = True
+        try:
+            return await runtime.rewind_files(user_message_id)
+        finally:
+            self._busy = False
+            self._wakeup.set()
 
     async def get_server_info(self) -> dict[str, Any] | None:
-        runtime = self._require()
-        return {
-            "session_id": runtime.session_id,
-            "model": runtime.model,
-            "tools": list(runtime.tools),
-        }
+        """The official initialize keys that mean something in-process (``commands``,
+        ``agents``, ``output_style``, ``models``, ``account``, ``current_permission_mode``,
+        ...), plus threadline's ``session_id``, ``model`` and ``tools``."""
+        return _control.server_info(self._require(), running=self._busy)
 
-    async def get_mcp_status(self) -> dict[str, Any]:
+    async def get_mcp_status(self) -> McpStatusResponse:
         """``{"mcpServers": [...]}``: each configured MCP server's status, as the official.
 
         A server that failed to start or connect is ``"status": "failed"`` with its
-        ``error``; connected ones carry ``serverInfo``, ``config`` and ``tools``.
+        ``error``; connected ones carry ``serverInfo``, ``config`` and ``tools``; one
+        switched off by ``toggle_mcp_server`` is ``"disabled"``.
         """
-        return {"mcpServers": [dict(s) for s in self._require().mcp_status]}
+        servers = [dict(s) for s in self._require().mcp_status]
+        return cast("McpStatusResponse", {"mcpServers": servers})
+
+    async def get_context_usage(self) -> ContextUsageResponse:
+        """What the next request would hold, by category (the CLI's ``/context``).
+
+        Counts are estimates (4 characters a token) until a reply reports the real input
+        size, which then fixes the total; ``apiUsage`` is the last reply's ``usage``.
+        """
+        return cast("ContextUsageResponse", _control.context_usage(self._require()))
+
+    async def set_permission_mode(self, mode: PermissionMode) -> None:
+        """The permission mode from the next tool call on (also within a running turn)."""
+        _control.set_permission_mode(self._require(), mode)
+
+    async def set_model(self, model: str | None = None) -> None:
+        """The model of the next request; None goes back to the default model."""
+        _control.set_model(self._require(), model)
+
+    async def reconnect_mcp_server(self, server_name: str) -> None:
+        """Connect an MCP server again (e.g. one that failed); raises if that fails."""
+        runtime = self._require()
+        assert self._stack is not None
+        await _control.reconnect_mcp_server(runtime, server_name, stack=self._stack)
+
+    async def toggle_mcp_server(self, server_name: str, enabled: bool) -> None:
+        """Disable a server (its tools leave the tool set) or enable it again."""
+        runtime = self._require()
+        assert self._stack is not None
+        await _control.toggle_mcp_server(runtime, server_name, enabled, stack=self._stack)
+
+    async def stop_task(self, task_id: str) -> None:
+        """Stop a background subagent or background shell by its task id.
+
+        Its end is reported in the stream (a ``task_notification`` for a subagent with
+        status ``stopped``); an unknown or finished id is no error, as in the official.
+        """
+        _control.stop_task(self._require(), self._background, task_id)
 
 
 ClaudeSDKClient = AgentClient

@@ -563,9 +563,11 @@ async def test_background_child_that_raises_reports_a_failure(
     assert "<status>failed</status>" in report and "RuntimeError: boom in the child" in report
 
 
-async def test_report_ready_before_a_prompt_joins_that_prompt(
+async def test_report_between_turns_starts_its_own_turn_at_once(
     fake: FakeAnthropicServer, project: Path, config_dir: Path
 ) -> None:
+    """As the CLI: a report that arrives between turns starts the task-notification turn
+    at once, with nobody receiving; its messages wait in the client's buffer."""
     fake.script(
         [
             {
@@ -575,21 +577,21 @@ async def test_report_ready_before_a_prompt_joins_that_prompt(
             {"match": {"last_user_contains": "Async agent launched"}, "text": "parent goes on"},
             _child("SUB-BG", "bg finding", delay_s=0.1),
             {"match": {"last_user_contains": "task-notification"}, "text": "answered both"},
+            {"match": {"last_user_contains": "what next"}, "text": "next answered"},
         ]
     )
     async with AgentClient(options(agents=AGENTS)) as client:
         await run_turn(client, "in background")
-        bg = client._background  # type: ignore[union-attr]
-        assert bg is not None
-        await _wait_for(lambda: bool(bg.ready), seconds=5)
-        msgs = await run_turn(client, "what next")  # answers the prompt, report included
-    assert msgs[-1].result == "answered both"  # type: ignore[union-attr]
-    assert len(_notes(msgs)) == 1
-    assert sum(isinstance(m, ResultMessage) for m in msgs) == 1
+        # the report's turn runs without a receiver: its model request arrives
+        await _wait_for(lambda: len(fake.message_requests()) == 4, seconds=5)
+        report_turn = [m async for m in client.receive_response()]
+        msgs = await run_turn(client, "what next")
+    assert report_turn[-1].result == "answered both"  # type: ignore[union-attr]
+    assert len(_notes(report_turn)) == 1
+    assert msgs[-1].result == "next answered"  # type: ignore[union-attr]
+    assert _notes(msgs) == []
     last = conversation(fake.message_requests()[-1])
-    # merged as the CLI merges consecutive user messages: "\n" at the seam
-    assert last[-2] == ("user", "what next\n")
-    assert last[-1][1].startswith("<system-reminder>\n[SYSTEM NOTIFICATION")
+    assert last[-1] == ("user", "what next")
 
 
 async def test_several_background_children_run_in_parallel(

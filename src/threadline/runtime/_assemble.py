@@ -99,6 +99,7 @@ async def open_runtime(
         api_key_source="ANTHROPIC_API_KEY" if _api_key(options) else "none",
         tool_state=state,
         mcp_status=mcp.status,
+        mcp_servers=servers,
     )
     runtime = Runtime(setup, tools=_tool_set(options, tools, background))
     runtime.background = background

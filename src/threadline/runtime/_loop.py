@@ -106,6 +106,8 @@ class RunSetup:
     """The session's tool state (sandbox, background shells, tasks), shared by subagents."""
     mcp_status: list[Raw] | None = None
     """``{name, status[, error]}`` of each MCP server for the init message."""
+    mcp_servers: Mapping[str, Any] = field(default_factory=dict)
+    """The MCP server configs, by name (``reconnect_mcp_server`` / ``toggle_mcp_server``)."""
 
 
 ToolsFor = Callable[[AgentParent], Mapping[str, Tool]]
@@ -170,10 +172,12 @@ class Runtime:
             else [{"name": n, "status": "connected"} for n in setup.mcp_names]
         )
         self.tools: Mapping[str, Tool] = dict(tools(self))
-        self._tool_defs = [
-            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
-            for t in self.tools.values()
-        ]
+        self.disabled_tools: dict[str, list[Tool]] = {}
+        """Tools of MCP servers switched off (``toggle_mcp_server``), by server."""
+        self.last_usage: Raw | None = None
+        """``usage`` of the last model reply (``get_context_usage()["apiUsage"]``)."""
+        self._tool_defs: list[Raw] = []
+        self.refresh_tool_defs()
         self.runner = ToolRunner(
             tools=self.tools,
             rules=PermissionRules(
@@ -198,6 +202,29 @@ class Runtime:
         if options.enable_file_checkpointing:
             self.checkpoints = Checkpointer(self)
             self.runner.before_tool = self.checkpoints.before_tool
+
+    def refresh_tool_defs(self) -> None:
+        """The tool definitions sent to the model, after ``tools`` changed."""
+        self._tool_defs = [
+            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+            for t in self.tools.values()
+        ]
+
+    @property
+    def tool_defs(self) -> list[Raw]:
+        return self._tool_defs
+
+    @property
+    def system_blocks(self) -> list[Raw]:
+        return self._setup.system
+
+    @property
+    def mcp_servers(self) -> Mapping[str, Any]:
+        return self._setup.mcp_servers
+
+    @property
+    def api_key_source(self) -> str:
+        return self._setup.api_key_source
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -613,12 +640,12 @@ class Runtime:
                 return
             break
         if turn.response is None:
-            turn.done = True
-            await self.persist([self._factory.interrupted(self.leaf, for_tool=False)])
-            yield turn.stats.interrupted("aborted_streaming")
+            async for message in self._end_interrupted(turn, for_tool=False):
+                yield message
             return
         turn.stats.add_response(self.model, turn.response)
         usage = turn.response.message.get("usage") or {}
+        self.last_usage = dict(usage)
         self.last_input_tokens = sum(
             int(usage.get(k) or 0)
             for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
@@ -683,9 +710,8 @@ class Runtime:
                 yield SystemMessage(subtype="permission_denied", data=notice)
             yield self._result_message(r)
         if scope.cancel_called:
-            turn.done = True
-            await self.persist([self._factory.interrupted(self.leaf, for_tool=True)])
-            yield stats.interrupted("aborted_tools")
+            async for message in self._end_interrupted(turn, for_tool=True):
+                yield message
         elif stats.stop:
             turn.done = True
             yield stats.result(
@@ -697,6 +723,20 @@ class Runtime:
         else:
             async for message in self._absorb_reports():
                 yield message
+
+    async def _end_interrupted(self, turn: _Turn, *, for_tool: bool) -> AsyncGenerator[Message, None]:
+        """The interruption entry, yielded as the CLI yields it ("[Request interrupted by
+        user]" as a user message), then the ``error_during_execution`` result."""
+        turn.done = True
+        entry = self._factory.interrupted(self.leaf, for_tool=for_tool)
+        await self.persist([entry])
+        yield UserMessage(
+            content=[block_from_api(b) for b in entry["message"]["content"]],
+            uuid=entry["uuid"],
+            session_id=self.session_id,
+        )
+        turn.stats.num_turns += 1  # the CLI counts the interruption as a turn
+        yield turn.stats.interrupted("aborted_tools" if for_tool else "aborted_streaming")
 
     def _result_entry(
         self, call: tuple[Raw, Raw], outcome: CallOutcome | None, stats: TurnStats

@@ -10,7 +10,6 @@ from typing import Any, cast
 from .._ids import new_uuid
 from .._messages import ModelUsage, ResultMessage
 from ..providers import ModelResponse, cost_usd
-from ..transcript._entries import INTERRUPTED
 
 __all__ = ["Spend", "TurnStats", "api_content", "js_number", "request_messages"]
 
@@ -196,11 +195,17 @@ class TurnStats:
         )
 
     def interrupted(self, reason: str) -> ResultMessage:
+        """The result of an interrupted turn, shaped as the CLI's: no ``result`` text, the
+        interruption in ``errors`` (the user message before it says what happened)."""
         return self.result(
             subtype="error_during_execution",
             is_error=True,
             terminal_reason=reason,
-            result=INTERRUPTED,
+            result=None,
+            errors=[
+                "[ede_diagnostic] result_type=user last_content_type=n/a "
+                f"stop_reason={self.stop_reason_api or 'null'}"
+            ],
         )
 
 

@@ -1,0 +1,221 @@
+"""``ClaudeSDKClient`` side by side: each method on the official SDK (bundled CLI against the
+fake server) and on threadline, compared by outcome, return shape and message stream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import claude_agent_sdk as official
+import pytest
+
+import threadline
+
+from .conftest import Duo
+
+pytestmark = [pytest.mark.oracle, pytest.mark.anyio]
+
+SDKS = (official, threadline)
+
+
+def _options(duo: Duo, sdk: Any, **kw: Any) -> Any:
+    return duo.official(**kw) if sdk is official else duo.ours(**kw)
+
+
+def _shape(messages: list[Any]) -> list[tuple[str, str | None]]:
+    return [(type(m).__name__, getattr(m, "subtype", None)) for m in messages]
+
+
+async def _until(condition: Any, seconds: float = 60.0) -> None:
+    """Poll ``condition`` (state of another process: no event to wait on)."""
+    with anyio.fail_after(seconds):
+        for _ in iter(int, 1):
+            if condition():
+                return
+            await anyio.sleep(0.05)
+
+
+def _main_requests(duo: Duo) -> list[dict[str, Any]]:
+    """Model requests of the conversation (the CLI's side requests have no tools)."""
+    return [r for r in duo.fake.message_requests() if r.get("tools")]
+
+
+@pytest.mark.parametrize("sdk", SDKS, ids=["official", "threadline"])
+async def test_query_starts_the_turn_without_a_receiver(duo: Duo, sdk: Any) -> None:
+    duo.script([{"text": "started"}])
+    async with sdk.ClaudeSDKClient(_options(duo, sdk)) as client:
+        await client.query("go")
+        await _until(lambda: len(_main_requests(duo)) == 1)
+        messages = [m async for m in client.receive_response()]
+    assert messages[-1].result == "started"
+
+
+async def test_break_and_receive_again(duo: Duo) -> None:
+    shapes = []
+    for sdk in SDKS:
+        duo.script([{"text": "first"}, {"text": "second"}])
+        async with sdk.ClaudeSDKClient(_options(duo, sdk)) as client:
+            await client.query("one")
+            head = []
+            async for m in client.receive_response():
+                head.append(m)
+                break
+            rest = [m async for m in client.receive_response()]
+            await client.query("two")
+            async for m in client.receive_messages():
+                if isinstance(m, sdk.AssistantMessage):
+                    break
+            tail = [m async for m in client.receive_response()]
+        assert rest[-1].result == "first", sdk.__name__
+        assert tail[-1].result == "second", sdk.__name__
+        shapes.append((_shape(head + rest), _shape(tail)))
+    assert shapes[0] == shapes[1]
+
+
+async def test_interrupt(duo: Duo) -> None:
+    seen = []
+    for sdk in SDKS:
+        duo.script(
+            [
+                {"text": "slow " * 200, "delay_between_events_s": 0.2},
+                {"text": "after"},
+            ]
+        )
+        base = len(_main_requests(duo))
+        async with sdk.ClaudeSDKClient(_options(duo, sdk)) as client:
+            await client.query("slow one")
+            await _until(lambda base=base: len(_main_requests(duo)) == base + 1)
+            await anyio.sleep(0.5)
+            await client.interrupt()
+            first = [m async for m in client.receive_response()]
+            await client.query("next")
+            second = [m async for m in client.receive_response()]
+        interrupted = [m for m in first if isinstance(m, sdk.UserMessage)]
+        assert interrupted, (sdk.__name__, _shape(first))
+        blocks = interrupted[-1].content
+        text = blocks if isinstance(blocks, str) else blocks[0].text
+        assert text == "[Request interrupted by user]"
+        result = first[-1]
+        assert (result.subtype, result.is_error, result.terminal_reason, result.result) == (
+            "error_during_execution",
+            True,
+            "aborted_streaming",
+            None,
+        ), sdk.__name__
+        assert result.num_turns == 2
+        assert result.errors[0].startswith("[ede_diagnostic] result_type=user")
+        assert second[-1].result == "after"
+        seen.append([s for s in _shape(first) if s[0] != "StreamEvent"])
+    assert seen[0] == seen[1]
+
+
+async def test_set_permission_mode(duo: Duo) -> None:
+    write = {"tool_use": {"name": "Write", "input": {"file_path": "", "content": "x"}}}
+    for sdk in SDKS:
+        target = duo.project / f"planned-{sdk.__name__}.txt"
+        write["tool_use"]["input"]["file_path"] = str(target)
+        duo.script([write, {"text": "done"}])
+        opts = _options(duo, sdk, permission_mode="acceptEdits")
+        async with sdk.ClaudeSDKClient(opts) as client:
+            with pytest.raises(Exception, match=r"^Cannot set permission mode: must be one of "):
+                await client.set_permission_mode("bogus")
+            assert await client.set_permission_mode("plan") is None
+            await client.query("write it")
+            messages = [m async for m in client.receive_response()]
+            info = await client.get_server_info()
+        assert not target.exists(), sdk.__name__
+        assert [d["tool_name"] for d in messages[-1].permission_denials] == ["Write"]
+        # the official answers the initialize result of connect(); threadline the live mode
+        assert info["current_permission_mode"] == (
+            "acceptEdits" if sdk is official else "plan"
+        )
+
+
+async def test_set_model(duo: Duo) -> None:
+    for sdk in SDKS:
+        duo.script([{"text": "a", "repeat": True}])
+        async with sdk.ClaudeSDKClient(_options(duo, sdk)) as client:
+            assert await client.set_model("claude-sonnet-4-5") is None
+            await client.query("one")
+            [m async for m in client.receive_response()]
+            after_set = _main_requests(duo)[-1]["model"]
+            await client.set_model(None)
+            await client.query("two")
+            [m async for m in client.receive_response()]
+            after_reset = _main_requests(duo)[-1]["model"]
+        assert (after_set, after_reset) == ("claude-sonnet-4-5", "claude-opus-5-5"), sdk.__name__
+
+
+def _calc(sdk: Any) -> Any:
+    @sdk.tool("add", "Add two numbers", {"a": int, "b": int})
+    async def add(args: dict[str, Any]) -> dict[str, Any]:
+        return {"content": [{"type": "text", "text": f"sum={args['a'] + args['b']}"}]}
+
+    return sdk.create_sdk_mcp_server("calc", tools=[add])
+
+
+async def test_toggle_and_reconnect_mcp_server(duo: Duo) -> None:
+    for sdk in SDKS:
+        duo.script([{"text": "a", "repeat": True}])
+        opts = _options(duo, sdk, mcp_servers={"calc": _calc(sdk)})
+        async with sdk.ClaudeSDKClient(opts) as client:
+            for call in (
+                client.toggle_mcp_server("nope", False),
+                client.reconnect_mcp_server("nope"),
+            ):
+                with pytest.raises(Exception, match=r"^Server not found: nope$"):
+                    await call
+            assert await client.toggle_mcp_server("calc", False) is None
+            off = (await client.get_mcp_status())["mcpServers"][0]
+            await client.query("one")
+            [m async for m in client.receive_response()]
+            tools_off = {t["name"] for t in _main_requests(duo)[-1]["tools"]}
+            await client.toggle_mcp_server("calc", True)
+            on = (await client.get_mcp_status())["mcpServers"][0]
+            await client.query("two")
+            [m async for m in client.receive_response()]
+            tools_on = {t["name"] for t in _main_requests(duo)[-1]["tools"]}
+        assert (off["name"], off["status"]) == ("calc", "disabled"), sdk.__name__
+        assert (on["status"], [t["name"] for t in on["tools"]]) == ("connected", ["add"])
+        if sdk is threadline:  # the CLI defers MCP tools behind ToolSearch
+            assert "mcp__calc__add" not in tools_off and "mcp__calc__add" in tools_on
+
+
+async def test_stop_task_unknown_id_is_no_error(duo: Duo) -> None:
+    for sdk in SDKS:
+        async with sdk.ClaudeSDKClient(_options(duo, sdk)) as client:
+            assert await client.stop_task("no-such-task") is None
+
+
+def _kinds(value: dict[str, Any], keys: set[str]) -> dict[str, str]:
+    kind = {int: "number", float: "number", bool: "bool"}
+    return {k: kind.get(type(value[k]), type(value[k]).__name__) for k in sorted(keys)}
+
+
+async def test_get_context_usage_and_server_info(duo: Duo) -> None:
+    usage, info = {}, {}
+    for sdk in SDKS:
+        duo.script([{"text": "a"}])
+        opts = _options(duo, sdk, mcp_servers={"calc": _calc(sdk)})
+        async with sdk.ClaudeSDKClient(opts) as client:
+            await client.query("one")
+            [m async for m in client.receive_response()]
+            usage[sdk] = await client.get_context_usage()
+            info[sdk] = await client.get_server_info()
+    required = set(official.ContextUsageResponse.__required_keys__)
+    assert required <= set(usage[official]) and required <= set(usage[threadline])
+    assert _kinds(usage[official], required) == _kinds(usage[threadline], required)
+    for u in usage.values():
+        assert u["totalTokens"] > 0 and 0 < u["percentage"] < 100
+        assert u["model"] == "claude-opus-5-5"
+        assert [t["name"] for t in u["mcpTools"]] == ["mcp__calc__add"]
+        names = {c["name"] for c in u["categories"]}
+        assert {"System tools", "Messages", "Free space"} <= names
+    ours = set(info[threadline]) - {"session_id", "model", "tools"}
+    assert ours <= set(info[official]), ours - set(info[official])
+    assert _kinds(info[official], ours) == _kinds(info[threadline], ours)
+    for i in info.values():
+        assert i["current_permission_mode"] == "default"
+        assert i["output_style"] == "default"
+        assert "default" in i["available_output_styles"]
+        assert any(m["resolvedModel"] == "claude-opus-5-5" for m in i["models"])
