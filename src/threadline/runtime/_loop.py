@@ -139,6 +139,8 @@ class Runtime:
         self.plan = plan
         self.provider = setup.provider
         self.model = setup.model
+        self.base_model = setup.model
+        """The model each turn starts with (``AgentClient.set_model`` changes it)."""
         self.mode = options.permission_mode or "default"
         self.history: list[Raw] = list(plan.history)
         self.leaf: str | None = plan.leaf_uuid
@@ -510,7 +512,7 @@ class Runtime:
     async def run_turn(self, prompt: Prompt) -> AsyncGenerator[Message, None]:
         """Run one prompt to its ResultMessage, yielding every message on the way."""
         self._interrupted = False
-        self.model = self._setup.model  # a fallback lasts for the turn it was needed in
+        self.model = self.base_model  # a fallback lasts for the turn it was needed in
         turn = _Turn(
             stats=TurnStats(
                 started=time.monotonic(),
