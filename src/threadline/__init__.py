@@ -610,7 +610,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "UserMessage",
     ),
     ".runtime._subagents": ("AgentDefinition",),
-    "._hook_types": (
+    ".runtime._hook_types": (
         "BackgroundTaskSummary",
         "BaseHookInput",
         "CwdChangedHookSpecificOutput",
@@ -697,7 +697,7 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "tool",
     ),
     ".tools._annotations": ("ToolAnnotations",),
-    "._transport": ("Transport",),
+    ".runtime._transport": ("Transport",),
     ".sessions._paths": ("project_key_for_directory",),
     "._query": ("query",),
 }

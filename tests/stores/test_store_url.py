@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from threadline import FileStore, MemoryStore, UserError
-from threadline._store_url import display_url, parse_store_url, store_from_url
+from threadline.privacy._store_url import display_url, parse_store_url, store_from_url
 from threadline.sessions.postgres import PostgresStore
 from threadline.sessions.redis import RedisStore
 from threadline.sessions.sqlite import SQLiteStore

@@ -27,7 +27,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from .._exceptions import SessionNotFoundError, UserError
 from .._ids import is_uuid, new_uuid
 from .._results import SDKSessionInfo, SessionMessage
-from .._store_url import parse_store_url, store_from_url
+from ..privacy._store_url import parse_store_url, store_from_url
 from ..sessions import (
     delete_session,
     fork_session,

@@ -49,7 +49,7 @@ def _source(store_url: str | None, config_dir: str | None, projects: tuple[str, 
     if store_url and config_dir:
         fail("give --store or --config-dir, not both", EXIT_USAGE)
     if store_url:
-        from .._store_url import display_url, store_from_url
+        from ..privacy._store_url import display_url, store_from_url
 
         store = store_from_url(store_url)  # encrypted+...: the key from $THREADLINE_ENCRYPTION_KEY
         return web.StoreSource(store, projects=list(projects) or None, label=display_url(store_url))

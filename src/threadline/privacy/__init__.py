@@ -5,6 +5,8 @@
   ``[REDACTED:<rule>]``; :class:`Rule` adds your own.
 - :class:`RedactingStore` wraps any store so every entry is redacted before
   it is written.
+- :func:`store_from_url` makes any store, encrypted ones included, from a URL
+  (``docs/stores.md``).
 - :class:`EncryptedStore` wraps any store so it only holds AES-256-GCM
   ciphertext; :func:`generate_key` makes a key and :meth:`EncryptedStore.rekey`
   rotates it.
@@ -27,6 +29,7 @@ from ._errors import DecryptionError as DecryptionError
 from ._redact import Redactor as Redactor
 from ._redacting import RedactingStore as RedactingStore
 from ._rules import BUILTIN_RULES as BUILTIN_RULES, Rule as Rule
+from ._store_url import store_from_url as store_from_url
 
 if TYPE_CHECKING:
     from ._encrypted import EncryptedStore as EncryptedStore, SalvageReport as SalvageReport
@@ -45,6 +48,7 @@ __all__ = [
     "generate_key",
     "key_id",
     "rekey",
+    "store_from_url",
 ]
 
 _LAZY = {

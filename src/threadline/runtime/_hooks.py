@@ -25,7 +25,7 @@ from typing import Any, Literal, cast
 
 import anyio
 
-from .._hook_types import HookCallback, HookContext, HookInput
+from ._hook_types import HookCallback, HookContext, HookInput
 
 __all__ = ["HookCallback", "HookContext", "HookMatcher", "HookOutcome", "run_hooks"]
 

@@ -2,7 +2,7 @@
 
 Parsing lives here, on the sessions floor, with the plain stores it can build; the
 ``encrypted+`` prefix is only *recognised* here (it needs :mod:`threadline.privacy`,
-a floor above): :func:`threadline._store_url.store_from_url` wraps the store.
+a floor above): :func:`threadline.privacy.store_from_url` wraps the store.
 
 ========================================  ==============================================
 URL                                       store

@@ -2,7 +2,8 @@
 
 These are the shapes ``AgentOptions.hooks`` callbacks receive and return
 (``claude_agent_sdk.types`` 0.2.187); the runtime fills and reads them in
-``runtime/_hooks.py``. Pure type definitions, no behaviour, so every floor may use them.
+``runtime/_hooks.py``, the one module that imports them (the face re-exports them from
+``threadline.types``). Pure type definitions, no behaviour.
 
 Output keys use the Python spellings ``async_`` and ``continue_`` (``async`` and
 ``continue`` are keywords); threadline also accepts the wire spellings.

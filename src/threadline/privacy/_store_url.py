@@ -1,19 +1,20 @@
 """``store_from_url``: a session store from a URL, encrypted stores included.
 
-It sits at the root (the face floor), not in ``sessions/``: an ``encrypted+`` URL wraps
-the store in :class:`threadline.privacy.EncryptedStore`, and ``privacy/`` is a floor
-above ``sessions/``. The parsing itself is :mod:`threadline.sessions._url` (URL forms
-are listed there and in ``docs/stores.md``). The CLI (``--store``) and ``threadline
-serve`` use this one function.
+It sits in ``privacy/``, not in ``sessions/``: an ``encrypted+`` URL wraps the store in
+:class:`threadline.privacy.EncryptedStore`, and ``privacy/`` is the floor above
+``sessions/``. The parsing itself is :mod:`threadline.sessions._url` (URL forms are listed
+there and in ``docs/stores.md``). The CLI (``--store``) and ``threadline serve`` use this
+one function; it is public as ``threadline.privacy.store_from_url``. ``EncryptedStore`` is
+imported when a URL asks for it: the ``cryptography`` extra is optional.
 """
 
 from __future__ import annotations
 
 import os
 
-from ._exceptions import UserError
-from .sessions._protocol import SessionStore
-from .sessions._url import StoreUrl, display_url, parse_store_url, plain_store
+from .._exceptions import UserError
+from ..sessions._protocol import SessionStore
+from ..sessions._url import StoreUrl, display_url, parse_store_url, plain_store
 
 __all__ = ["StoreUrl", "display_url", "parse_store_url", "store_from_url"]
 
@@ -32,7 +33,7 @@ def store_from_url(url: str, *, key: bytes | str | None = None) -> SessionStore:
     if not spec.encrypted:
         return store
     try:
-        from .privacy._encrypted import DEFAULT_KEY_ENV, EncryptedStore
+        from ._encrypted import DEFAULT_KEY_ENV, EncryptedStore
     except ImportError as exc:
         raise ImportError(
             f"store {spec.display} is encrypted: EncryptedStore needs the 'cryptography' and "

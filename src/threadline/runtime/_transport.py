@@ -4,7 +4,8 @@ The official SDK talks to a Claude Code process through a ``Transport``; custom 
 remote Claude Code instances. threadline runs the agent loop in-process, so there is
 nothing to transport: the class exists so ``from claude_agent_sdk import Transport`` code
 (subclasses, annotations) still imports, and ``query(transport=...)`` /
-``ClaudeSDKClient(transport=...)`` raise :class:`~threadline.UserError` saying so.
+``ClaudeSDKClient(transport=...)`` raise :class:`~threadline.UserError` saying so. It sits
+beside the runtime, which is what stands in for the official transport.
 """
 
 from __future__ import annotations
