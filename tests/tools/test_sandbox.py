@@ -293,3 +293,79 @@ async def test_a_name_resolving_to_loopback_is_refused(
         failed, text = await _bash(ctx, _FETCH.replace("127.0.0.1", "localhost").format(
             port=loopback_server))
         assert not failed and "hello from the host" in text
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "0.0.0.0",
+        "::ffff:127.0.0.1",
+        "::",
+        "169.254.169.254",
+        "10.1.2.3",
+        "172.16.0.9",
+        "192.168.1.1",
+        "100.64.0.1",
+        "fc00::1",
+        "fd12:3456::1",
+        "fe80::1%1",
+        "::ffff:169.254.169.254",
+        "::ffff:10.0.0.1",
+    ],
+)
+@pytest.mark.parametrize("allowed", [["*"], ["*.example.com"], ["evil.example.com"]])
+def test_non_public_destinations_refused(
+    address: str, allowed: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An allowed name (or a wildcard over a literal) never reaches a non-public address.
+
+    No packet is sent: the socket is a fake that records connects.
+    """
+    import socket
+
+    from threadline.tools import _netproxy
+    from threadline.tools._netproxy import DomainFilter
+
+    connects: list[Any] = []
+
+    class FakeSocket:
+        def __init__(self, *args: Any) -> None:
+            pass
+
+        def settimeout(self, _: float) -> None:
+            pass
+
+        def connect(self, sockaddr: Any) -> None:
+            connects.append(sockaddr)
+
+        def close(self) -> None:
+            pass
+
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sockaddr = (address, 80, 0, 0) if family == socket.AF_INET6 else (address, 80)
+
+    def fake_dns(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        return [(family, socket.SOCK_STREAM, 6, "", sockaddr)]
+
+    monkeypatch.setattr(_netproxy.socket, "getaddrinfo", fake_dns)
+    monkeypatch.setattr(_netproxy.socket, "socket", FakeSocket)
+    domains = DomainFilter(allowed)
+    for host in ("evil.example.com", address.split("%")[0]):
+        if not domains.allows(host):
+            continue
+        with pytest.raises(PermissionError):
+            _netproxy._connect_checked(host, 80, domains)
+    assert connects == []
+    # listing the address itself opens it (the caller's explicit choice)
+    plain = address.split("%")[0]
+    if not plain.startswith("::ffff:") and plain != "::":
+        _netproxy._connect_checked(plain, 80, DomainFilter([plain]))
+        assert len(connects) == 1
+
+
+async def test_wildcard_does_not_open_host_loopback(work: Path, loopback_server: int) -> None:
+    async for ctx in _sandboxed(work, {"network": {"allowedDomains": ["*"]}}):
+        for host in ("0.0.0.0", "[::ffff:127.0.0.1]", "127.0.0.1", "localhost"):
+            fetch = _FETCH.replace("127.0.0.1", host).format(port=loopback_server)
+            failed, text = await _bash(ctx, fetch)
+            assert failed and "hello from the host" not in text, (host, text)

@@ -11,6 +11,10 @@ Code's sandbox-runtime does:
   its subdomains (not ``example.com`` itself). IP literals (``127.0.0.1``, ``::1``) and
   ``localhost`` are hosts like any other: a loopback port is reachable only if its host
   is allowed.
+* Non-public addresses (loopback, ``0.0.0.0``, private ranges, link-local with the cloud
+  metadata endpoint 169.254.169.254, IPv4-mapped forms of those) are reached only when
+  the allow-list names that address itself, or ``localhost`` for loopback; never through
+  a domain that resolves to one nor through a wildcard (``*``).
 * ``deniedDomains`` win over ``allowedDomains``.
 * Nothing allowed means no network at all.
 
@@ -71,6 +75,13 @@ class DomainFilter:
             return False
         return any(self._match(name, p) for p in self.allowed)
 
+    def names(self, host: str) -> bool:
+        """True if the allow-list names ``host`` itself (no wildcard) and does not deny it."""
+        name = _normalise_host(host)
+        if not name or any(self._match(name, p) for p in self.denied):
+            return False
+        return name in self.allowed
+
 
 def _relay(a: socket.socket, b: socket.socket) -> None:
     """Copy bytes both ways until both directions are closed."""
@@ -106,26 +117,46 @@ def _connect(host: str, port: int) -> socket.socket:
 
 def _is_loopback_name(host: str) -> bool:
     name = _normalise_host(host)
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+    return name == "localhost" or name.endswith(".localhost")
 
 
-def _connect_checked(host: str, port: int) -> socket.socket:
-    """Connect to an allowed host; a *domain name* that resolves to loopback is refused.
+def _plain_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An address with its zone dropped and an IPv4-mapped IPv6 one as the IPv4 it is."""
+    address = ipaddress.ip_address(text.split("%", 1)[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
-    The host's own loopback services are reachable only when the allow-list names them
-    (``localhost``, ``127.0.0.1``), never through a name whose DNS points at 127.0.0.1.
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """A global unicast address: not loopback, unspecified (0.0.0.0 reaches this host),
+    private (10/8, 172.16/12, 192.168/16, fc00::/7), link-local (169.254/16 with the cloud
+    metadata endpoint, fe80::/10), shared (100.64/10), multicast or reserved."""
+    return address.is_global and not address.is_multicast
+
+
+def _connect_checked(
+    host: str, port: int, domains: DomainFilter | None = None
+) -> socket.socket:
+    """Connect to an allowed host, refusing every non-public address it resolves to unless
+    the allow-list names that address itself (``10.0.0.5``, ``127.0.0.1``) or the host is
+    a loopback name it names (``localhost``) resolving to loopback.
+
+    A wildcard (``*``, ``*.example.com``) never opens a non-public address: an allowed
+    domain whose DNS points at 127.0.0.1, 0.0.0.0, 169.254.169.254 or 10.0.0.1 is refused,
+    and so is an IPv4-mapped IPv6 literal (``::ffff:127.0.0.1``) of one.
     """
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    if not _is_loopback_name(host):
-        for info in infos:
-            address = str(info[4][0]).split("%", 1)[0]
-            if ipaddress.ip_address(address).is_loopback:
-                raise PermissionError(f"{host} resolves to a loopback address")
+    named = domains.names(host) if domains is not None else False
+    for info in infos:
+        address = _plain_address(str(info[4][0]))
+        if _is_public(address):
+            continue
+        if domains is not None and domains.names(str(address)):
+            continue  # the allow-list lists this very address
+        if named and _is_loopback_name(host) and address.is_loopback:
+            continue  # "localhost" allowed by name
+        raise PermissionError(f"{host} resolves to a non-public address ({address})")
     last: OSError | None = None
     for family, kind, proto, _, sockaddr in infos:
         sock = socket.socket(family, kind, proto)
@@ -201,7 +232,7 @@ class _HttpHandler(socketserver.BaseRequestHandler):
                 self._refuse()
                 return
             try:
-                upstream = _connect_checked(host, port)
+                upstream = _connect_checked(host, port, self.server.filter)
             except PermissionError:
                 self._refuse()
                 return
@@ -223,7 +254,7 @@ class _HttpHandler(socketserver.BaseRequestHandler):
             self._refuse()
             return
         try:
-            upstream = _connect_checked(host, port)
+            upstream = _connect_checked(host, port, self.server.filter)
         except PermissionError:
             self._refuse()
             return
@@ -286,7 +317,7 @@ class _SocksHandler(socketserver.BaseRequestHandler):
             conn.sendall(b"\x05\x02\x00\x01" + bytes(6))  # not allowed by ruleset
             return
         try:
-            upstream = _connect_checked(host, port)
+            upstream = _connect_checked(host, port, self.server.filter)
         except PermissionError:
             conn.sendall(b"\x05\x02\x00\x01" + bytes(6))  # not allowed by ruleset
             return
