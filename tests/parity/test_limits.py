@@ -73,3 +73,75 @@ async def test_max_turns_num_turns_as_the_official(duo: Duo) -> None:
     duo.script(TOOLS_THEN_TEXT)
     mine, _ = await _run(threadline, duo.ours(allowed_tools=["Bash"]))
     assert theirs[-1].num_turns == mine[-1].num_turns == 3
+
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"answer": {"type": "string"}, "n": {"type": "integer", "minimum": 1}},
+    "required": ["answer"],
+    "additionalProperties": False,
+}
+
+
+def _so(payload: dict[str, Any]) -> dict[str, Any]:
+    return {"tool_use": {"name": "StructuredOutput", "input": payload}}
+
+
+def _tool_results(messages: list[Any]) -> list[tuple[str, bool]]:
+    return [
+        (str(b.content), bool(b.is_error))
+        for m in messages
+        if type(m).__name__ == "UserMessage" and isinstance(m.content, list)
+        for b in m.content
+        if type(b).__name__ == "ToolResultBlock"
+    ]
+
+
+async def test_structured_output_as_the_official(duo: Duo) -> None:
+    script = [_so({"answer": 42}), _so({"n": 0, "extra": True}), _so({"answer": "42"})]
+    fmt = {"type": "json_schema", "schema": SCHEMA}
+    duo.script(script)
+    theirs, _ = await _run(official, duo.official(output_format=fmt))
+    sent = duo.fake.message_requests()
+    (their_tool,) = [t for t in sent[0]["tools"] if t["name"] == "StructuredOutput"]
+    duo.script(script)
+    mine, _ = await _run(threadline, duo.ours(output_format=fmt))
+    (my_tool,) = [
+        t for t in duo.fake.message_requests()[len(sent)]["tools"] if t["name"] == "StructuredOutput"
+    ]
+    assert my_tool == their_tool
+    assert _kinds(theirs) == _kinds(mine)
+    assert _tool_results(theirs) == _tool_results(mine)
+    for r in (theirs[-1], mine[-1]):
+        assert r.subtype == "success" and r.structured_output == {"answer": "42"}
+        assert r.result == '{"answer":"42"}' and r.num_turns == 4
+
+
+async def test_structured_output_retries_and_reminder_as_the_official(duo: Duo) -> None:
+    fmt = {"type": "json_schema", "schema": SCHEMA}
+    script = [{**_so({"answer": 1}), "repeat": True}]
+    duo.script(script)
+    theirs, their_exc = await _run(official, duo.official(output_format=fmt))
+    duo.script(script)
+    mine, my_exc = await _run(threadline, duo.ours(output_format=fmt))
+    assert isinstance(their_exc, official.ResultError) and isinstance(my_exc, threadline.ResultError)
+    assert _kinds(theirs) == _kinds(mine)
+    for r in (theirs[-1], mine[-1]):
+        assert r.subtype == "error_max_structured_output_retries" and r.num_turns == 6
+        assert r.terminal_reason == "structured_output_retry_exhausted" and r.result is None
+    assert theirs[-1].errors == mine[-1].errors
+    script = [{"text": "plain"}, {"text": "plain again"}]
+    duo.script(script)
+    theirs, _ = await _run(official, duo.official(output_format=fmt))
+    duo.script(script)
+    mine, _ = await _run(threadline, duo.ours(output_format=fmt))
+    assert _kinds(theirs) == _kinds(mine)
+    reminders = [
+        [b.text for b in m.content]
+        for msgs in (theirs, mine)
+        for m in msgs
+        if type(m).__name__ == "UserMessage"
+    ]
+    assert reminders[0] == reminders[1]
+    for r in (theirs[-1], mine[-1]):
+        assert r.subtype == "success" and r.structured_output is None and r.num_turns == 2

@@ -246,3 +246,38 @@ async def test_partial_messages_are_anthropic_stream_events(
         TextBlock(text="streamed answer"),
     ]
     assert msgs[-1].result == "streamed answer"
+
+
+async def test_structured_output(
+    fake_openai: FakeOpenAIServer, project: Path, config_dir: Path
+) -> None:
+    """output_format works on an OpenAI-compatible server: the StructuredOutput function
+    carries the schema, a wrong answer is explained, the valid one is the result."""
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
+        "required": ["city", "population"],
+    }
+    fake_openai.script(
+        [
+            {"tool_calls": {"name": "StructuredOutput", "arguments": {"city": "Oslo"}}},
+            {
+                "tool_calls": {
+                    "name": "StructuredOutput",
+                    "arguments": {"city": "Oslo", "population": 717710},
+                }
+            },
+        ]
+    )
+    options = openai_options(fake_openai, output_format={"type": "json_schema", "schema": schema})
+    msgs = await run("biggest city of Norway?", options)
+    result = msgs[-1]
+    assert result.subtype == "success"
+    assert result.structured_output == {"city": "Oslo", "population": 717710}
+    assert result.result == '{"city":"Oslo","population":717710}'
+    (first, second) = fake_openai.chat_requests()
+    (function,) = [
+        t["function"] for t in first["tools"] if t["function"]["name"] == "StructuredOutput"
+    ]
+    assert function["parameters"] == schema
+    assert "must have required property 'population'" in str(second["messages"][-1])

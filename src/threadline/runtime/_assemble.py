@@ -42,6 +42,7 @@ from ._options import AgentOptions, check_run
 from ._permissions import PermissionRules
 from ._prompt import claude_code_preset
 from ._resume import SessionPlan, plan_session
+from ._structured import STRUCTURED_OUTPUT, StructuredOutputTool
 from ._subagents import AgentTool, BackgroundTasks
 
 __all__ = ["OpenRun", "open_runtime", "spawn_child", "system_blocks"]
@@ -119,6 +120,8 @@ def _tool_set(
             out["Agent"] = AgentTool(
                 options.agents, parent=parent, spawn=spawn_child, background=background
             )
+        if options.output_format is not None:
+            out[STRUCTURED_OUTPUT] = StructuredOutputTool(options.output_format["schema"])
         return {name: t for name, t in out.items() if not rules.hides(name)}
 
     return for_run
@@ -132,6 +135,7 @@ def spawn_child(parent: AgentParent, spec: ChildSpec) -> Runtime:
         system_prompt=spec.system_prompt,
         model=spec.model,
         agents=None,
+        output_format=None,  # the main session's: a subagent answers in text
         max_turns=spec.max_turns,
         enable_file_checkpointing=False,
         provider=parent.provider,

@@ -49,8 +49,10 @@ from .._messages import (
     AssistantMessage,
     AssistantMessageError,
     Message,
+    ResultMessage,
     StreamEvent,
     SystemMessage,
+    TextBlock,
     ToolResultBlock,
     UserMessage,
     block_from_api,
@@ -69,6 +71,7 @@ from ._hooks import HookOutcome, run_hooks
 from ._options import AgentOptions
 from ._permissions import PermissionRules
 from ._resume import SessionPlan
+from ._structured import ENFORCE_TEXT, STRUCTURED_OUTPUT, max_attempts, result_text
 from ._toolrun import CallOutcome, ToolRunner
 from ._turn import Spend, TurnStats, api_content, request_messages
 
@@ -124,6 +127,12 @@ class _Turn:
     response: ModelResponse | None = None
     calls: list[tuple[Raw, Raw]] = field(default_factory=list)
     """(``tool_use`` block, its entry) of the last reply."""
+    structured_attempts: int = 0
+    """``StructuredOutput`` calls so far (``output_format``)."""
+    structured_error: str = ""
+    """The last invalid ``StructuredOutput`` call's error."""
+    structured_enforced: bool = False
+    """Whether a reply without ``StructuredOutput`` was sent back once already."""
 
 
 _SENT_KEPT = 4096
@@ -676,6 +685,17 @@ class Runtime:
     async def _finish(self, turn: _Turn) -> AsyncGenerator[Message, None]:
         """No tool calls: Stop hooks may send the model back to work, else the turn ends."""
         stats = turn.stats
+        if self.options.output_format is not None and not turn.structured_enforced:
+            # as the CLI: a reply without StructuredOutput is sent back once
+            turn.structured_enforced = True
+            entry = self._factory.prompt(ENFORCE_TEXT, self.leaf)
+            await self.persist([entry])
+            yield UserMessage(
+                content=[TextBlock(text=ENFORCE_TEXT)],
+                uuid=entry["uuid"],
+                session_id=self.session_id,
+            )
+            return
         stop = await self.hook(
             "Stop",
             {"stop_hook_active": turn.stop_hook_active, "last_assistant_message": stats.last_text},
@@ -711,7 +731,13 @@ class Runtime:
                 notice = {**outcome.notice, "uuid": new_uuid(), "session_id": self.session_id}
                 yield SystemMessage(subtype="permission_denied", data=notice)
             yield self._result_message(r)
-        if scope.cancel_called:
+        ended = None
+        if self.options.output_format is not None and not scope.cancel_called:
+            ended = self._structured_end(turn, outcomes)
+        if ended is not None:
+            turn.done = True
+            yield ended
+        elif scope.cancel_called:
             async for message in self._end_interrupted(turn, for_tool=True):
                 yield message
         elif stats.stop:
@@ -726,7 +752,9 @@ class Runtime:
             async for message in self._absorb_reports():
                 yield message
 
-    async def _end_interrupted(self, turn: _Turn, *, for_tool: bool) -> AsyncGenerator[Message, None]:
+    async def _end_interrupted(
+        self, turn: _Turn, *, for_tool: bool
+    ) -> AsyncGenerator[Message, None]:
         """The interruption entry, yielded as the CLI yields it ("[Request interrupted by
         user]" as a user message), then the ``error_during_execution`` result."""
         turn.done = True
@@ -739,6 +767,47 @@ class Runtime:
         )
         turn.stats.num_turns += 1  # the CLI counts the interruption as a turn
         yield turn.stats.interrupted("aborted_tools" if for_tool else "aborted_streaming")
+
+    def _structured_end(
+        self, turn: _Turn, outcomes: list[CallOutcome | None]
+    ) -> ResultMessage | None:
+        """After a tool batch with ``output_format``: the result when a ``StructuredOutput``
+        call was valid (the turn ends, as the CLI's), or when the attempts are spent."""
+        stats, value, called = turn.stats, None, False
+        for (block, _entry), outcome in zip(turn.calls, outcomes, strict=True):
+            if block.get("name") != STRUCTURED_OUTPUT or outcome is None:
+                continue
+            called = True
+            turn.structured_attempts += 1
+            if outcome.block.get("is_error"):
+                turn.structured_error = str(outcome.block.get("content"))
+            else:
+                value = block.get("input")
+        if not called:
+            return None
+        limit = max_attempts(self.options.env_value("MAX_STRUCTURED_OUTPUT_RETRIES"))
+        if value is not None:
+            stats.num_turns += 1  # the CLI counts the batch that ended the turn
+            stats.structured_output = value
+            return stats.result(
+                subtype="success",
+                is_error=False,
+                terminal_reason="completed",
+                result=result_text(value),
+            )
+        if turn.structured_attempts < limit:
+            return None
+        stats.num_turns += 1
+        return stats.result(
+            subtype="error_max_structured_output_retries",
+            is_error=True,
+            terminal_reason="structured_output_retry_exhausted",
+            result=None,
+            errors=[
+                f"Failed to provide valid structured output after {turn.structured_attempts} "
+                f"attempts \u2014 last StructuredOutput error: {turn.structured_error}"
+            ],
+        )
 
     def _result_entry(
         self, call: tuple[Raw, Raw], outcome: CallOutcome | None, stats: TurnStats

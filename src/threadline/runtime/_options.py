@@ -10,7 +10,7 @@ which makes each prompt come back as a ``UserMessage`` with its uuid), ``max_buf
 ``verbatim_prompts`` (prompts are always delivered verbatim), ``setting_sources`` (no settings files are read), ``skills``,
 ``plugins``, ``betas`` (sent as ``anthropic-beta``),
 ``session_store_flush`` (every step is appended
-as it happens), ``resume_drops_turn``, ``output_format``.
+as it happens), ``resume_drops_turn``.
 
 Limits (``docs/porting.md``, "Limits and output"): ``max_budget_usd`` (checked after every
 reply against the session's cost, subagents included: ``error_max_budget_usd``),
@@ -18,6 +18,8 @@ reply against the session's cost, subagents included: ``error_max_budget_usd``),
 ``output_config.task_budget``; Anthropic only), ``fallback_model`` (on 529/404/5xx, for the
 rest of the turn, with a ``model_fallback`` system message), ``load_timeout_ms`` (each
 ``session_store`` read while resuming) and ``client_app`` (the ``x-client-app`` header).
+``output_format`` (a JSON schema): the ``StructuredOutput`` tool, validated with
+``jsonschema``, retried and reported as the CLI does (:mod:`threadline.runtime._structured`).
 
 Permissions (``docs/permissions.md``): ``permission_mode``, ``allowed_tools``,
 ``disallowed_tools``, ``can_use_tool``, ``permission_prompt_tool_name`` (an MCP tool answers
@@ -340,6 +342,9 @@ def _check_values(o: AgentOptions) -> None:
                     f"prompt=...), not {definition!r}"
                 )
     _check_limits(o)
+    from ._structured import check_output_format
+
+    check_output_format(o.output_format)
     provider = o.provider
     if isinstance(provider, str) and provider not in provider_names():
         names = ", ".join(repr(n) for n in provider_names())

@@ -103,6 +103,10 @@ GENERAL_PURPOSE = AgentDefinition(
 )
 
 
+_PARENT_ONLY = frozenset({"Agent", "StructuredOutput"})
+"""Tools a subagent never inherits (no nesting; ``output_format`` is the main session's)."""
+
+
 def _field(definition: Any, name: str) -> Any:
     if isinstance(definition, Mapping):
         return definition.get(name)
@@ -475,7 +479,9 @@ class _ChildRun:
         return {
             name: tool
             for name, tool in self.rt.tools.items()
-            if name != "Agent" and name not in denied and (allowed is None or name in allowed)
+            if name not in _PARENT_ONLY
+            and name not in denied
+            and (allowed is None or name in allowed)
         }
 
     def _child(self, store: _SidechainStore | None) -> ChildLoop:
