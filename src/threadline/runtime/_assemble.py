@@ -42,6 +42,7 @@ from ._options import AgentOptions, check_run
 from ._permissions import PermissionRules
 from ._prompt import claude_code_preset
 from ._resume import SessionPlan, plan_session
+from ._settings import LoadedSettings, apply_settings, read_for
 from ._structured import STRUCTURED_OUTPUT, StructuredOutputTool
 from ._subagents import AgentTool, BackgroundTasks
 
@@ -69,7 +70,8 @@ async def open_runtime(
     """
     check_run(options)
     plan = await plan_session(options)
-    provider = _select_provider(options)
+    loaded = await anyio.to_thread.run_sync(read_for, options, plan.cwd)
+    provider = _select_provider(options)  # before the settings: their env is the tools'
     if provider is not options.provider:
         stack.push_async_callback(provider.aclose)
     if options.task_budget is not None and provider.name != "anthropic":
@@ -77,6 +79,7 @@ async def open_runtime(
             "AgentOptions.task_budget is an Anthropic API feature (output_config.task_budget); "
             f"the {provider.name!r} provider cannot send it: drop task_budget or use Anthropic"
         )
+    options = apply_settings(options, loaded, plan.cwd)
     system, servers = await anyio.to_thread.run_sync(_read_config, options, plan.cwd)
     _warn_unknown_tools(options, servers)
     state = await _tool_state(options, plan.cwd, stack)
@@ -101,6 +104,7 @@ async def open_runtime(
         tool_state=state,
         mcp_status=mcp.status,
         mcp_servers=servers,
+        settings=loaded,
     )
     runtime = Runtime(setup, tools=_tool_set(options, tools, background))
     runtime.background = background
@@ -152,6 +156,7 @@ def spawn_child(parent: AgentParent, spec: ChildSpec) -> Runtime:
         git_branch=parent.entries.git_branch,
         api_key_source="ANTHROPIC_API_KEY" if _api_key(options) else "none",
         tool_state=parent.tool_state,
+        settings=_child_settings(parent),
     )
     tools = dict(spec.tools)
     child = Runtime(setup, tools=lambda _parent: tools)
@@ -159,6 +164,12 @@ def spawn_child(parent: AgentParent, spec: ChildSpec) -> Runtime:
     child.spend = parent.spend  # the budget covers the whole tree
     child.is_child = True
     return child
+
+
+def _child_settings(parent: AgentParent) -> LoadedSettings | None:
+    """A subagent keeps its parent's settings rules; ``CLAUDE.md`` is the main session's."""
+    settings: LoadedSettings | None = getattr(parent, "settings", None)
+    return replace(settings, memory=()) if settings is not None else None
 
 
 # ----------------------------------------------------------------------------- provider

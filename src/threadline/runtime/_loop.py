@@ -68,9 +68,16 @@ from ._checkpoints import Checkpointer
 from ._compaction import CompactResult, auto_compact, run_compaction
 from ._context import AgentParent, BeforeTool, Prompt, ReportQueue
 from ._hooks import HookOutcome, run_hooks
+from ._memory import (
+    instruction_changes,
+    recorded_instructions,
+    render_changes,
+    render_instructions,
+)
 from ._options import AgentOptions
 from ._permissions import PermissionRules
 from ._resume import SessionPlan
+from ._settings import LoadedSettings
 from ._structured import ENFORCE_TEXT, STRUCTURED_OUTPUT, max_attempts, result_text
 from ._toolrun import CallOutcome, ToolRunner
 from ._turn import Spend, TurnStats, api_content, request_messages
@@ -111,6 +118,8 @@ class RunSetup:
     """``{name, status[, error]}`` of each MCP server for the init message."""
     mcp_servers: Mapping[str, Any] = field(default_factory=dict)
     """The MCP server configs, by name (``reconnect_mcp_server`` / ``toggle_mcp_server``)."""
+    settings: LoadedSettings | None = None
+    """What the settings files added (ask rules, ``CLAUDE.md`` memory; see ``_settings``)."""
 
 
 ToolsFor = Callable[[AgentParent], Mapping[str, Tool]]
@@ -171,6 +180,8 @@ class Runtime:
         """Chain uuids this run appended (the latest few): a conflict naming one is our own."""
         """The store's head when we last wrote or looked (second-writer detection)."""
         self._setup = setup
+        self.settings: LoadedSettings | None = setup.settings
+        self._memory_sent = False
         self._factory = EntryFactory(
             session_id=plan.session_id, cwd=plan.cwd, git_branch=setup.git_branch
         )
@@ -192,7 +203,9 @@ class Runtime:
         self.runner = ToolRunner(
             tools=self.tools,
             rules=PermissionRules(
-                allowed=options.allowed_tools, disallowed=options.disallowed_tools
+                allowed=options.allowed_tools,
+                disallowed=options.disallowed_tools,
+                ask=setup.settings.ask if setup.settings is not None else (),
             ),
             mode=self.mode,
             cwd=plan.cwd,
@@ -557,7 +570,8 @@ class Runtime:
             ]
         entry = self._factory.prompt(content, self.leaf, uuid=prompt.uuid)
         entry.update(prompt.fields or {})
-        await self.persist([entry])
+        instructions = await self._instructions(entry["uuid"])
+        await self.persist([entry, *instructions])
         if self.checkpoints is not None:
             await self.checkpoints.on_prompt(entry["uuid"])
         turn.stats.user_uuid = entry["uuid"]
@@ -571,6 +585,41 @@ class Runtime:
             )
         async for message in self._absorb_reports():
             yield message
+
+    async def _instructions(self, parent: str) -> list[Raw]:
+        """The ``CLAUDE.md`` attachment the session's first prompt carries (``_memory``):
+        every file in a new session; in a resumed one, the files that changed since the
+        transcript's copies."""
+        if self._memory_sent or self.settings is None:
+            return []
+        self._memory_sent = True
+        files = list(self.settings.memory)
+        if not files:
+            return []
+        previous = None
+        if self.history:
+            previous = recorded_instructions(await self.ensure_chain())
+        attachment: Raw
+        if previous is None:
+            text = render_instructions(files)
+            attachment = {"type": "instructions", "files": [f.as_dict() for f in files]}
+        else:
+            changed, removed = instruction_changes(previous, files)
+            if not changed and not removed:
+                return []
+            text = render_changes(changed, removed)
+            attachment = {
+                "type": "instructions",
+                "files": [f.as_dict() for f in changed],
+                "removed": removed,
+                "changed": True,
+                "reason": "session_start",
+            }
+        entry = self._factory.new_entry("attachment", parent)
+        entry["attachment"] = attachment
+        entry["rendered"] = [{"content": text}]
+        entry["renderedRole"] = "user"
+        return [entry]
 
     async def _submit_hook(self, prompt: Prompt) -> HookOutcome:
         content = prompt.content

@@ -118,9 +118,14 @@ class ToolRunner:
         tool_input: Raw = dict(call.get("input") or {})
         tool = self.tools.get(name)
         if tool is None:
+            why = (
+                f". {name} is disabled for this session, in subagents as well as here."
+                if self.rules.hides(name)
+                else ""
+            )
             return _error(
                 tool_use_id,
-                f"<tool_use_error>Error: No such tool available: {name}</tool_use_error>",
+                f"<tool_use_error>Error: No such tool available: {name}{why}</tool_use_error>",
             )
 
         pre = await run_hooks(

@@ -22,7 +22,7 @@ temporary file renamed into place). It does not hold the raw chain: a runtime re
 from a snapshot loads the chain from the transcript's first ``size`` bytes only when it
 needs it (compaction).
 
-Format (version 5): one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``,
+Format (version 6): one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``,
 ``dev``, ``digest``, ``leaf``, ``cwd``, ``extendable``, ``messages``, ``tail``: the
 slash-command kinds of the user entries after the last reply, which decide what a resume
 closes the conversation with), one line with the JSON
@@ -66,7 +66,7 @@ Raw = dict[str, Any]
 SNAPSHOT_NAME = "threadline-resume.snap"
 MIN_ENTRIES = 2_000
 """Smaller sessions resume fast enough from the transcript; no snapshot is written."""
-_VERSION = 5
+_VERSION = 6
 _EDGE = 4096
 _CHUNK = 1 << 20
 

@@ -18,9 +18,12 @@ Entries, in chain order:
   one entry per content block); empty text and unsigned thinking blocks are dropped; the
   synthetic ``API Error`` reply (``isApiErrorMessage`` from ``<synthetic>``) is skipped.
 - ``system`` entries with ``subtype: local_command`` (a slash command's output) are sent
-  as a user message holding their ``content``; other system, attachment and progress
-  entries are not sent (attachments are the CLI's own reminders, rendered from its
-  environment, which differ by design).
+  as a user message holding their ``content``; other system and progress entries are
+  not sent.
+- ``attachment`` entries of type ``instructions`` (the ``CLAUDE.md`` files, see
+  ``runtime/_memory``) are sent as the CLI sends them: their ``rendered`` text goes in
+  front of the prompt they follow, in the same user message. Other attachments are the
+  CLI's own reminders, rendered from its environment, which differ by design: not sent.
 - Consecutive user messages merge into one (:func:`join_user_content`): content becomes a
   block list, the last block before each seam gets ``"\\n"`` appended when both sides of
   the seam are text, and tool results move to the front.
@@ -176,8 +179,15 @@ def chain_to_api_messages(chain: Iterable[Raw]) -> list[Raw]:
 def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
     """Append ``chain``'s messages to ``out`` (unrepaired: see :func:`chain_to_api_messages`),
     merging consecutive messages of one role, including into ``out``'s last message."""
+    prompt_at: int | None = None
+    """Where the last user entry's blocks start in ``out[-1]`` (instructions go there)."""
     for entry in chain:
         kind = entry.get("type")
+        if kind == "attachment":
+            text = _sent_attachment(entry)
+            if text is not None:
+                prompt_at = _insert_instructions(out, text, prompt_at)
+            continue
         if kind == "assistant":
             message = entry.get("message")
             if type(message) is not dict or entry.get("isVirtual") is True:
@@ -210,10 +220,55 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
         if user is None:
             continue
         if out and out[-1]["role"] == "user":
-            out[-1] = {"role": "user", "content": join_user_content(out[-1]["content"], user)}
+            head = as_blocks(out[-1]["content"])
+            joined = join_user_content(head, user)
+            prompt_at = len(joined) - len(as_blocks(user))
+            out[-1] = {"role": "user", "content": joined}
         else:
             out.append({"role": "user", "content": user})
+            prompt_at = 0
     return out
+
+
+_SENT_ATTACHMENTS = frozenset({"instructions"})
+
+
+def _sent_attachment(entry: Raw) -> str | None:
+    """The text an attachment entry contributes (``instructions`` only), or ``None``."""
+    attachment = entry.get("attachment")
+    if type(attachment) is not dict or attachment.get("type") not in _SENT_ATTACHMENTS:
+        return None
+    if entry.get("renderedRole", "user") != "user":
+        return None
+    rendered = entry.get("rendered")
+    if type(rendered) is not list:
+        return None
+    texts = [r.get("content") for r in rendered if type(r) is dict]
+    text = "".join(t for t in texts if type(t) is str)
+    return text or None
+
+
+def _insert_instructions(out: list[Raw], text: str, prompt_at: int | None) -> int | None:
+    """Put ``text`` in front of the last prompt's blocks (``prompt_at`` in ``out[-1]``), as
+    the CLI hoists a prompt's instructions attachment; the seam is joined as user messages
+    are. Without a prompt before it, it starts a user message of its own."""
+    if not out or out[-1]["role"] != "user":
+        out.append({"role": "user", "content": [{"type": "text", "text": text}]})
+        return None
+    blocks = as_blocks(out[-1]["content"])
+    at = prompt_at if prompt_at is not None else _prompt_start(blocks)
+    at = max(0, min(at, len(blocks)))
+    middle = join_user_content([{"type": "text", "text": text}], blocks[at:])
+    out[-1] = {"role": "user", "content": [*blocks[:at], *middle]}
+    return at + 1
+
+
+def _prompt_start(blocks: list[Raw]) -> int:
+    """Without a known start: after the tool results and before the last text run."""
+    at = len(blocks)
+    while at > 0 and blocks[at - 1].get("type") != "tool_result":
+        at -= 1
+    return at
 
 
 def _missing(call_id: Any) -> Raw:

@@ -1,0 +1,245 @@
+"""``CLAUDE.md`` memory: the instruction files Claude Code loads, and how it sends them.
+
+Which files (Claude Code 2.1.330, checked against the bundled CLI; ``docs/settings.md``),
+by setting source (``AgentOptions.setting_sources``; ``None`` loads all three):
+
+- ``user``: ``$CLAUDE_CONFIG_DIR/CLAUDE.md`` (default ``~/.claude/CLAUDE.md``), then the
+  rule files ``<config>/rules/**/*.md``;
+- ``project``: in every directory from the file-system root down to ``cwd``:
+  ``CLAUDE.md``, ``.claude/CLAUDE.md``, then ``.claude/rules/**/*.md`` (sorted; a rule
+  whose front matter has ``paths:`` applies to matching files only and is not loaded at
+  start);
+- ``local``: ``CLAUDE.local.md`` in those same directories (after that directory's
+  project files).
+
+A file may import others with ``@path`` (relative to the file, ``~/...`` or absolute),
+outside code spans and fenced code blocks. Imports nest up to depth 4 below the file
+that names them (five levels in all); each file is read once; a missing file is skipped.
+Confinement: a project or local file's imports must resolve (symlinks followed) inside
+``cwd``: the CLI asks before it follows an "external" import and, non-interactive, never
+does. The user's own files may import from anywhere. Files are read as UTF-8, at most
+:data:`MAX_FILE_BYTES` each; text is stripped; empty and binary files are skipped.
+
+How they are sent: one ``<system-reminder>`` text block at the front of the prompt that
+starts the session (:func:`render_instructions`), recorded as the CLI records it, an
+``attachment`` entry of type ``instructions`` after the prompt entry, with its
+``rendered`` text; the transcript's conversion to API messages puts it in front of the
+prompt (``transcript/_api``). When a session is resumed, the files are read again and
+only what changed since the transcript's copies is sent, as the CLI's
+"Instruction files were re-read" reminder (:func:`render_changes`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+__all__ = [
+    "MAX_FILE_BYTES",
+    "MemoryFile",
+    "instruction_changes",
+    "load_memory",
+    "recorded_instructions",
+    "render_changes",
+    "render_instructions",
+]
+
+Raw = dict[str, Any]
+MemoryType = Literal["User", "Project", "Local"]
+
+MAX_FILE_BYTES = 1024 * 1024
+MAX_IMPORT_DEPTH = 5
+"""A file names imports at depth 0..3; the deepest file read is at depth 4."""
+
+_DESCRIPTIONS: Mapping[str, str] = {
+    "User": "user's private global instructions for all projects",
+    "Project": "project instructions, checked into the codebase",
+    "Local": "user's private project instructions, not checked in",
+}
+_PREAMBLE = (
+    "Codebase and user instructions are shown below. Be sure to adhere to these "
+    "instructions. IMPORTANT: These instructions OVERRIDE any default behavior and you "
+    "MUST follow them exactly as written."
+)
+_CHANGED = (
+    "Instruction files were re-read when this session started; these differ from their "
+    "earlier copies \u2014 each replaces its earlier copy, and the instructions preamble "
+    "above still applies:"
+)
+_FENCE = re.compile(r"^ {0,3}(```|~~~)[^\n]*\n.*?(?:^ {0,3}\1[^\n]*$|\Z)", re.M | re.S)
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
+_IMPORT = re.compile(r"(?:^|(?<=\s))@((?:[^\s\\]|\\ )+)")
+
+
+@dataclass(frozen=True)
+class MemoryFile:
+    """One instruction file as the CLI records it (``attachment.files[]``)."""
+
+    path: str
+    type: MemoryType
+    content: str
+
+    def as_dict(self) -> Raw:
+        return {"path": self.path, "type": self.type, "content": self.content}
+
+
+def _read(path: Path) -> str | None:
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        return None
+    if len(data) > MAX_FILE_BYTES or b"\x00" in data:
+        return None
+    text = data.decode("utf-8", errors="replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text
+
+
+def _imports(text: str) -> list[str]:
+    """The ``@path`` references of ``text`` outside code blocks and code spans."""
+    plain = _CODE_SPAN.sub(" ", _FENCE.sub("\n", text))
+    return [m.group(1).replace("\\ ", " ") for m in _IMPORT.finditer(plain)]
+
+
+def _resolve_import(ref: str, base: Path, home: Path) -> Path | None:
+    if ref.startswith("~/"):
+        target = home / ref[2:]
+    elif ref.startswith("/"):
+        target = Path(ref)
+    else:
+        target = base / ref
+    try:
+        return target.resolve()
+    except (OSError, RuntimeError):
+        return None
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _has_paths_front_matter(text: str) -> bool:
+    if not text.startswith("---"):
+        return False
+    end = text.find("\n---", 3)
+    head = text[3:end] if end >= 0 else ""
+    return any(line.split(":", 1)[0].strip() == "paths" for line in head.splitlines())
+
+
+class _Loader:
+    def __init__(self, *, cwd: Path, home: Path) -> None:
+        self.cwd = cwd
+        self.home = home
+        self.seen: set[Path] = set()
+        self.files: list[MemoryFile] = []
+
+    def add(self, path: Path, kind: MemoryType, *, depth: int = 0, rule: bool = False) -> None:
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):
+            return
+        if real in self.seen or not real.is_file():
+            return
+        text = _read(real)
+        if text is None:
+            return
+        self.seen.add(real)
+        if rule and _has_paths_front_matter(text):
+            return  # a conditional rule: only for the files it names
+        content = text.strip()
+        if not content:
+            return
+        self.files.append(MemoryFile(path=str(path), type=kind, content=content))
+        if depth + 1 >= MAX_IMPORT_DEPTH:
+            return
+        for ref in _imports(text):
+            target = _resolve_import(ref, path.parent, self.home)
+            if target is None:
+                continue
+            if kind != "User" and not _inside(target, self.cwd):
+                continue  # an external import: the CLI does not follow it unasked
+            self.add(target, kind, depth=depth + 1)
+
+    def rules(self, directory: Path, kind: MemoryType) -> None:
+        if not directory.is_dir():
+            return
+        for path in sorted(directory.rglob("*.md")):
+            self.add(path, kind, rule=True)
+
+
+def load_memory(
+    cwd: str | os.PathLike[str],
+    sources: Sequence[str],
+    *,
+    config_dir: str | os.PathLike[str],
+    home: str | os.PathLike[str] | None = None,
+) -> list[MemoryFile]:
+    """The instruction files of a run in ``cwd`` for the given setting sources, in the
+    order the CLI sends them. Blocking I/O: call it in a thread."""
+    root = Path(cwd).resolve()
+    loader = _Loader(cwd=root, home=Path(home) if home is not None else Path.home())
+    if "user" in sources:
+        config = Path(config_dir)
+        loader.add(config / "CLAUDE.md", "User")
+        loader.rules(config / "rules", "User")
+    if "project" in sources or "local" in sources:
+        for directory in [*reversed(root.parents), root]:
+            if "project" in sources:
+                loader.add(directory / "CLAUDE.md", "Project")
+                loader.add(directory / ".claude" / "CLAUDE.md", "Project")
+                loader.rules(directory / ".claude" / "rules", "Project")
+            if "local" in sources:
+                loader.add(directory / "CLAUDE.local.md", "Local")
+    return loader.files
+
+
+def _section(file: MemoryFile) -> str:
+    description = _DESCRIPTIONS.get(file.type, "instructions")
+    return f"Contents of {file.path} ({description}):\n\n{file.content}"
+
+
+def render_instructions(files: Sequence[MemoryFile]) -> str:
+    """The ``<system-reminder>`` the CLI puts in front of the first prompt."""
+    body = "\n\n".join([_PREAMBLE, *(_section(f) for f in files)])
+    return f"<system-reminder>\n{body}\n</system-reminder>"
+
+
+def render_changes(files: Sequence[MemoryFile], removed: Sequence[str]) -> str:
+    """The reminder for files that changed (or went away) since the transcript's copies."""
+    parts = [_CHANGED, *(_section(f) for f in files)]
+    parts += [f"Instructions no longer present: {path}" for path in removed]
+    return "<system-reminder>\n" + "\n\n".join(parts) + "\n</system-reminder>"
+
+
+def recorded_instructions(chain: Iterable[Raw]) -> dict[str, str] | None:
+    """The instruction files a transcript chain last sent, by path (``None``: it sent none)."""
+    known: dict[str, str] | None = None
+    for entry in chain:
+        attachment = entry.get("attachment") if entry.get("type") == "attachment" else None
+        if type(attachment) is not dict or attachment.get("type") != "instructions":
+            continue
+        if known is None or not attachment.get("changed"):
+            known = {}  # a full copy replaces what came before
+        for item in attachment.get("files") or ():
+            if type(item) is dict and isinstance(item.get("path"), str):
+                known[item["path"]] = str(item.get("content", ""))
+        for path in attachment.get("removed") or ():
+            if isinstance(path, str):
+                known.pop(path, None)
+    return known
+
+
+def instruction_changes(
+    previous: Mapping[str, str], files: Sequence[MemoryFile]
+) -> tuple[list[MemoryFile], list[str]]:
+    """Files new or changed since ``previous``, and the paths no longer present."""
+    current = {f.path for f in files}
+    changed = [f for f in files if previous.get(f.path) != f.content]
+    removed = [p for p in previous if p not in current]
+    return changed, removed

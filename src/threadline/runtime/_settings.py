@@ -1,0 +1,387 @@
+"""Claude Code's settings files, ``CLAUDE.md`` memory and ``.claude/`` definitions.
+
+What :func:`load_settings` reads (``docs/settings.md`` says the same to users), by
+setting source (``AgentOptions.setting_sources``):
+
+=========  =============================================  ==================================
+source     settings file                                  also
+=========  =============================================  ==================================
+user       ``$CLAUDE_CONFIG_DIR/settings.json``           ``CLAUDE.md``, ``rules/``,
+           (default ``~/.claude/settings.json``)          ``agents/``, ``commands/``,
+                                                          ``skills/`` in the config dir
+project    ``<cwd>/.claude/settings.json``                ``CLAUDE.md`` up the tree,
+                                                          ``.claude/{agents,commands,skills}``
+local      ``<cwd>/.claude/settings.local.json``          ``CLAUDE.local.md`` up the tree
+=========  =============================================  ==================================
+
+``AgentOptions.settings`` (a path, relative to ``cwd``, or JSON text) is read as the CLI's
+``--settings`` flag, above the three; ``/etc/claude-code/managed-settings.json`` (the
+managed policy) is read last and wins. Default (``setting_sources=None``): all three,
+as the official SDK 0.2.187 (which then passes no ``--setting-sources`` and the CLI loads
+every source); with ``skills`` set and ``setting_sources`` unset, ``user`` and ``project``
+(the SDK's rule). ``[]`` reads no file but the ``settings`` option and the policy.
+
+Merging, as the CLI: objects merge key by key, lists are joined (duplicates dropped),
+any other value of a later file replaces the earlier one. What is used:
+``permissions.allow``/``deny``/``ask`` (added to ``allowed_tools``/``disallowed_tools``
+and the ask rules), ``permissions.additionalDirectories`` (added to ``add_dirs``, relative
+to ``cwd``), ``permissions.defaultMode`` (when ``permission_mode`` is unset), ``env`` (the
+tools' environment: Bash and hooks; never the model connection), ``model`` (when ``model``
+is unset), and ``hooks`` (command hooks, :mod:`._settings_hooks`).
+
+Trust: project settings run hooks and allow tools; the CLI trusts a project's files once
+its folder is trusted, and the SDK's non-interactive CLI always does. So does threadline:
+pass ``setting_sources=[]`` for a ``cwd`` you do not trust (a cloned repository).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_args
+
+from .._exceptions import UserError
+from ._memory import MemoryFile, load_memory
+from ._permissions import PermissionMode
+
+__all__ = [
+    "MANAGED_SETTINGS",
+    "SETTING_SOURCES",
+    "LoadedSettings",
+    "config_dir_of",
+    "effective_sources",
+    "load_settings",
+]
+
+Raw = dict[str, Any]
+_log = logging.getLogger("threadline.settings")
+
+SETTING_SOURCES = ("user", "project", "local")
+MANAGED_SETTINGS = Path("/etc/claude-code/managed-settings.json")
+_MAX_SETTINGS_BYTES = 4 * 1024 * 1024
+_MODES: tuple[str, ...] = get_args(PermissionMode)
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """Everything a run takes from the file system besides its options."""
+
+    sources: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    """The settings files read, in merge order."""
+    data: Mapping[str, Any] = field(default_factory=dict)
+    """The merged settings."""
+    memory: Sequence[MemoryFile] = ()
+    """The ``CLAUDE.md`` files, in the order they are sent."""
+
+    def _permissions(self) -> Mapping[str, Any]:
+        value = self.data.get("permissions")
+        return value if isinstance(value, Mapping) else {}
+
+    def _rules(self, key: str) -> list[str]:
+        value = self._permissions().get(key)
+        return [v for v in value if isinstance(v, str)] if isinstance(value, list) else []
+
+    @property
+    def allow(self) -> list[str]:
+        return self._rules("allow")
+
+    @property
+    def deny(self) -> list[str]:
+        return self._rules("deny")
+
+    @property
+    def ask(self) -> list[str]:
+        return self._rules("ask")
+
+    @property
+    def additional_directories(self) -> list[str]:
+        return self._rules("additionalDirectories")
+
+    @property
+    def default_mode(self) -> str | None:
+        mode = self._permissions().get("defaultMode")
+        return mode if isinstance(mode, str) and mode in _MODES else None
+
+    @property
+    def env(self) -> dict[str, str]:
+        value = self.data.get("env")
+        if not isinstance(value, Mapping):
+            return {}
+        return {str(k): str(v) for k, v in value.items() if isinstance(v, (str, int, float))}
+
+    @property
+    def model(self) -> str | None:
+        value = self.data.get("model")
+        return value if isinstance(value, str) and value else None
+
+    @property
+    def hooks(self) -> Mapping[str, Any]:
+        value = self.data.get("hooks")
+        return value if isinstance(value, Mapping) else {}
+
+
+def effective_sources(
+    setting_sources: Sequence[str] | None, skills: object = None
+) -> tuple[str, ...]:
+    """The sources a run reads (see the module docstring for the default)."""
+    if setting_sources is None:
+        return ("user", "project") if skills is not None else SETTING_SOURCES
+    if isinstance(setting_sources, (str, bytes)) or not isinstance(
+        setting_sources, (list, tuple)
+    ):
+        raise UserError(
+            "AgentOptions.setting_sources must be a list such as ['user', 'project'], "
+            f"not {setting_sources!r}"
+        )
+    for source in setting_sources:
+        if source not in SETTING_SOURCES:
+            raise UserError(
+                f"AgentOptions.setting_sources: unknown source {source!r} "
+                "(use 'user', 'project' or 'local')"
+            )
+    return tuple(s for s in SETTING_SOURCES if s in setting_sources)
+
+
+def config_dir_of(env_value: str | None) -> Path:
+    """The user's config dir: ``$CLAUDE_CONFIG_DIR``, else ``~/.claude``."""
+    return Path(env_value).expanduser() if env_value else Path.home() / ".claude"
+
+
+def _merge(base: Raw, over: Mapping[str, Any]) -> Raw:
+    out = dict(base)
+    for key, value in over.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, Mapping):
+            out[key] = _merge(old, value)
+        elif isinstance(old, list) and isinstance(value, list):
+            joined = list(old)
+            for item in value:
+                if item not in joined:
+                    joined.append(item)
+            out[key] = joined
+        elif isinstance(value, Mapping):
+            out[key] = _merge({}, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_json_file(path: Path) -> Raw | None:
+    """A settings file's object; ``None`` when absent; a warning and ``None`` when broken."""
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(_MAX_SETTINGS_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        warnings.warn(f"settings file {path} skipped: {exc}", UserWarning, stacklevel=4)
+        return None
+    if len(data) > _MAX_SETTINGS_BYTES:
+        warnings.warn(f"settings file {path} skipped: too large", UserWarning, stacklevel=4)
+        return None
+    try:
+        value = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        warnings.warn(
+            f"settings file {path} skipped: not valid JSON ({exc})", UserWarning, stacklevel=4
+        )
+        return None
+    if not isinstance(value, dict):
+        warnings.warn(
+            f"settings file {path} skipped: not a JSON object", UserWarning, stacklevel=4
+        )
+        return None
+    return value
+
+
+def _flag_settings(value: str | os.PathLike[str], cwd: Path) -> tuple[Raw, str]:
+    """``AgentOptions.settings``: JSON text, or a file (relative to ``cwd``); errors raise."""
+    text = os.fspath(value).strip()
+    if text.startswith("{") and text.endswith("}"):
+        where = "settings (JSON text)"
+    else:
+        path = cwd / Path(text).expanduser()
+        where = str(path)
+        try:
+            text = path.read_text(encoding="utf-8-sig")
+        except OSError as exc:
+            raise UserError(
+                f"AgentOptions.settings: cannot read the settings file {where!r}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"AgentOptions.settings: {where} is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise UserError(f"AgentOptions.settings: {where} must hold a JSON object")
+    return data, where
+
+
+def _global_config(config: Path, home: str | None, explicit: bool) -> Path:
+    """The CLI's global state file: ``$CLAUDE_CONFIG_DIR/.claude.json``, else ``~/.claude.json``."""
+    if explicit:
+        return config / ".claude.json"
+    return (Path(home) if home else Path.home()) / ".claude.json"
+
+
+def workspace_trusted(root: Path, state: Path) -> bool:
+    """Whether the CLI's trust dialog was accepted for ``root`` or a folder above it
+    (``projects[<dir>].hasTrustDialogAccepted`` in the global state file ``state``)."""
+    data = _read_json_file(state)
+    projects = data.get("projects") if data is not None else None
+    if not isinstance(projects, Mapping):
+        return False
+    resolved = root.resolve()
+    for directory in (root, resolved, *resolved.parents):
+        entry = projects.get(str(directory))
+        if isinstance(entry, Mapping) and entry.get("hasTrustDialogAccepted") is True:
+            return True
+    return False
+
+
+_UNTRUSTED_KEYS = ("allow", "additionalDirectories")
+
+
+def _untrusted_project(data: Raw, root: Path, state: Path) -> Raw:
+    """A project ``settings.json`` of a folder never trusted: its ``permissions.allow`` and
+    ``additionalDirectories`` are dropped with the CLI's warning (deny and ask rules, hooks,
+    ``env`` and ``defaultMode`` still apply, as in the CLI)."""
+    permissions = data.get("permissions")
+    if not isinstance(permissions, Mapping):
+        return data
+    kept = dict(permissions)
+    for key in _UNTRUSTED_KEYS:
+        value = kept.pop(key, None)
+        if isinstance(value, list) and value:
+            noun = "entry" if len(value) == 1 else "entries"
+            warnings.warn(
+                f"Ignoring {len(value)} permissions.{key} {noun} from .claude/settings.json: "
+                "this workspace has not been trusted. Run Claude Code interactively here once "
+                f'and accept the trust dialog, or set projects["{root}"].'
+                f"hasTrustDialogAccepted: true in {state}.",
+                UserWarning,
+                stacklevel=5,
+            )
+    return {**data, "permissions": kept}
+
+
+def settings_paths(sources: Sequence[str], cwd: Path, config: Path) -> list[Path]:
+    """The settings files of ``sources``, lowest precedence first."""
+    paths: list[Path] = []
+    if "user" in sources:
+        paths.append(config / "settings.json")
+    if "project" in sources:
+        paths.append(cwd / ".claude" / "settings.json")
+    if "local" in sources:
+        paths.append(cwd / ".claude" / "settings.local.json")
+    return paths
+
+
+def load_settings(
+    *,
+    cwd: str | os.PathLike[str],
+    setting_sources: Sequence[str] | None,
+    settings: str | os.PathLike[str] | None = None,
+    skills: object = None,
+    config_dir: str | None = None,
+    home: str | None = None,
+    managed: Path | None = MANAGED_SETTINGS,
+) -> LoadedSettings:
+    """Read the settings of a run in ``cwd``. Blocking I/O: call it in a thread.
+
+    ``config_dir`` is ``CLAUDE_CONFIG_DIR`` as the run sees it; ``home`` its ``HOME``.
+    """
+    sources = effective_sources(setting_sources, skills)
+    root = Path(cwd)
+    config = config_dir_of(config_dir)
+    merged: Raw = {}
+    read: list[str] = []
+    trusted: bool | None = None
+    for path in settings_paths(sources, root, config):
+        data = _read_json_file(path)
+        if data is None:
+            continue
+        if path.name == "settings.json" and path.parent.parent == root:
+            state = _global_config(config, home, bool(config_dir))
+            if trusted is None:
+                trusted = workspace_trusted(root, state)
+            if not trusted:
+                data = _untrusted_project(data, root, state)
+        merged = _merge(merged, data)
+        read.append(str(path))
+    if settings is not None:
+        data, where = _flag_settings(settings, root)
+        merged = _merge(merged, data)
+        read.append(where)
+    if managed is not None:
+        data = _read_json_file(managed)
+        if data is not None:
+            merged = _merge(merged, data)
+            read.append(str(managed))
+    memory = load_memory(root, sources, config_dir=config, home=home)
+    return LoadedSettings(sources=sources, files=tuple(read), data=merged, memory=memory)
+
+
+def read_for(options: Any, cwd: str) -> LoadedSettings:
+    """:func:`load_settings` for a run's options (blocking: call it in a thread)."""
+    return load_settings(
+        cwd=cwd,
+        setting_sources=options.setting_sources,
+        settings=options.settings,
+        skills=options.skills,
+        config_dir=options.env_value("CLAUDE_CONFIG_DIR"),
+        home=options.env_value("HOME"),
+    )
+
+
+def _existing_dirs(values: Sequence[str], cwd: str) -> list[str]:
+    out: list[str] = []
+    for value in values:
+        path = Path(cwd) / Path(value).expanduser()
+        if path.is_dir():
+            out.append(str(path))
+        else:
+            warnings.warn(
+                f"settings permissions.additionalDirectories: {value!r} is not an existing "
+                "directory (skipped)",
+                UserWarning,
+                stacklevel=3,
+            )
+    return out
+
+
+def apply_settings(options: Any, loaded: LoadedSettings, cwd: str) -> Any:
+    """``options`` with what the settings add (the options win where both set a value)."""
+    from dataclasses import replace
+
+    from ._settings_hooks import settings_hooks
+
+    changes: Raw = {}
+    if loaded.allow:
+        changes["allowed_tools"] = [*options.allowed_tools, *loaded.allow]
+    if loaded.deny:
+        changes["disallowed_tools"] = [*options.disallowed_tools, *loaded.deny]
+    dirs = _existing_dirs(loaded.additional_directories, cwd)
+    if dirs:
+        changes["add_dirs"] = [*options.add_dirs, *dirs]
+    if options.permission_mode is None and loaded.default_mode is not None:
+        changes["permission_mode"] = loaded.default_mode
+    if options.model is None and loaded.model is not None:
+        changes["model"] = loaded.model
+    env = loaded.env
+    if env:
+        changes["env"] = {**options.env, **env}
+    hooks = settings_hooks(loaded.hooks, cwd=cwd, env={**options.env, **env})
+    if hooks:
+        merged: dict[str, list[Any]] = {k: list(v) for k, v in (options.hooks or {}).items()}
+        for event, matchers in hooks.items():
+            merged.setdefault(event, []).extend(matchers)
+        changes["hooks"] = merged
+    return replace(options, **changes) if changes else options

@@ -1,0 +1,188 @@
+"""Command hooks defined in settings files (``"hooks"`` of ``settings.json``).
+
+The format is Claude Code's::
+
+    {"hooks": {"PreToolUse": [{"matcher": "Bash|Write",
+                               "hooks": [{"type": "command", "command": "./check.sh",
+                                          "timeout": 30}]}]}}
+
+Each command runs as Claude Code runs it: through ``/bin/sh -c`` in ``cwd``, with the hook
+input JSON on stdin (the same dict a Python hook callback receives), the tools'
+environment plus ``CLAUDE_PROJECT_DIR``, in a process group of its own that is killed
+when its ``timeout`` (seconds, default 60) runs out. Its result:
+
+- exit 0: stdout that is a JSON object is the hook's output (``decision``, ``reason``,
+  ``continue``, ``stopReason``, ``systemMessage``, ``hookSpecificOutput`` with
+  ``permissionDecision``, ``updatedInput``, ``additionalContext``...); other stdout of a
+  ``UserPromptSubmit`` or ``SessionStart`` hook is added as context, otherwise ignored;
+- exit 2: a blocking error: the call (or prompt, or stop) is blocked and stderr is the
+  reason the model sees;
+- any other exit, a timeout, or a command that cannot start: a non-blocking error,
+  logged; the run goes on.
+
+Only ``type: "command"`` hooks run; others (``prompt``, ``agent``) are skipped with a
+warning, as are events threadline does not fire. Output is capped at 1 MiB a stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import warnings
+from collections.abc import Mapping
+from typing import Any
+
+import anyio
+from anyio.abc import Process
+
+from ._hooks import HookMatcher
+from ._options import HOOK_EVENTS
+
+__all__ = ["command_hook", "settings_hooks"]
+
+Raw = dict[str, Any]
+_log = logging.getLogger("threadline.hooks")
+_MAX_OUTPUT = 1024 * 1024
+_DEFAULT_TIMEOUT = 60.0
+_CONTEXT_EVENTS = frozenset({"UserPromptSubmit", "SessionStart"})
+
+
+async def _read_all(stream: Any, sink: bytearray) -> None:
+    if stream is None:
+        return
+    async for chunk in stream:
+        if len(sink) < _MAX_OUTPUT:
+            sink.extend(chunk[: _MAX_OUTPUT - len(sink)])
+
+
+def _kill(process: Process) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError, OSError):
+        try:
+            process.kill()
+        except ProcessLookupError:
+            pass
+
+
+async def run_command(
+    command: str, payload: bytes, *, cwd: str, env: Mapping[str, str], limit_s: float
+) -> tuple[int | None, str, str]:
+    """Run ``command`` with ``payload`` on stdin: (exit code or None on timeout, out, err)."""
+    out, err = bytearray(), bytearray()
+    process = await anyio.open_process(
+        ["/bin/sh", "-c", command], cwd=cwd, env=dict(env), start_new_session=True
+    )
+    code: int | None = None
+    try:
+        with anyio.move_on_after(limit_s):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_read_all, process.stdout, out)
+                tg.start_soon(_read_all, process.stderr, err)
+                if process.stdin is not None:
+                    try:
+                        await process.stdin.send(payload)
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                        pass
+                    await process.stdin.aclose()
+                code = await process.wait()
+    finally:
+        if code is None:
+            _kill(process)
+            with anyio.CancelScope(shield=True):
+                await process.wait()
+        await process.aclose()
+    text = out.decode("utf-8", errors="replace")
+    return code, text, err.decode("utf-8", errors="replace")
+
+
+def _output(event: str, code: int | None, out: str, err: str, command: str) -> Raw | None:
+    if code is None:
+        _log.warning("%s hook command %r timed out", event, command)
+        return None
+    if code == 2:
+        reason = err.strip() or f"{event} hook command {command!r} exited with status 2"
+        return {"decision": "block", "reason": reason}
+    if code != 0:
+        _log.warning("%s hook command %r failed (exit %s): %s", event, command, code, err[:500])
+        return None
+    text = out.strip()
+    if text.startswith("{"):
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = None
+        if isinstance(value, dict):
+            return value
+    if text and event in _CONTEXT_EVENTS:
+        return {"hookSpecificOutput": {"hookEventName": event, "additionalContext": text}}
+    return None
+
+
+def command_hook(
+    event: str, command: str, *, cwd: str, env: Mapping[str, str], timeout: float
+) -> Any:
+    """A hook callback that runs ``command`` (see the module docstring)."""
+
+    async def callback(hook_input: Any, tool_use_id: str | None, context: Any) -> Raw:
+        payload = json.dumps(dict(hook_input), default=str).encode()
+        full_env = {**os.environ, **env, "CLAUDE_PROJECT_DIR": cwd}
+        try:
+            code, out, err = await run_command(
+                command, payload, cwd=cwd, env=full_env, limit_s=timeout
+            )
+        except OSError as exc:
+            _log.warning("%s hook command %r could not start: %s", event, command, exc)
+            return {}
+        return _output(event, code, out, err, command) or {}
+
+    callback.__qualname__ = f"settings hook {command!r}"
+    return callback
+
+
+def settings_hooks(
+    config: Mapping[str, Any], *, cwd: str, env: Mapping[str, str]
+) -> dict[str, list[HookMatcher]]:
+    """The ``hooks`` of merged settings as ``AgentOptions.hooks`` matchers."""
+    out: dict[str, list[HookMatcher]] = {}
+    for event, groups in config.items():
+        if event not in HOOK_EVENTS:
+            warnings.warn(
+                f"settings hooks: event {event!r} is not one threadline fires (skipped)",
+                UserWarning,
+                stacklevel=4,
+            )
+            continue
+        if not isinstance(groups, list):
+            continue
+        for group in groups:
+            if not isinstance(group, Mapping) or not isinstance(group.get("hooks"), list):
+                continue
+            matcher = group.get("matcher")
+            matcher = matcher if isinstance(matcher, str) and matcher else None
+            for spec in group["hooks"]:
+                if not isinstance(spec, Mapping):
+                    continue
+                command = spec.get("command")
+                if spec.get("type", "command") != "command" or not isinstance(command, str):
+                    warnings.warn(
+                        f"settings hooks: only command hooks run in threadline; {event} "
+                        f"hook of type {spec.get('type')!r} skipped",
+                        UserWarning,
+                        stacklevel=4,
+                    )
+                    continue
+                raw_timeout = spec.get("timeout")
+                timeout = (
+                    float(raw_timeout)
+                    if isinstance(raw_timeout, (int, float)) and raw_timeout > 0
+                    else _DEFAULT_TIMEOUT
+                )
+                callback = command_hook(event, command, cwd=cwd, env=env, timeout=timeout)
+                # the matcher's own timeout is a backstop: the command is killed first
+                out.setdefault(event, []).append(
+                    HookMatcher(matcher=matcher, hooks=[callback], timeout=timeout + 5)
+                )
+    return out

@@ -1,0 +1,209 @@
+"""Settings side by side: ``CLAUDE.md`` memory and settings files, official SDK and threadline.
+
+Both run one program over one fake server, project and config dir (``duo``); the CLI's
+git-attribution reminder is switched off in the user settings (as the resume-fidelity
+oracle does), so the first user message holds only what the settings put there.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import claude_agent_sdk as official
+import pytest
+
+import threadline
+
+from .conftest import Duo
+
+pytestmark = [pytest.mark.oracle, pytest.mark.anyio]
+
+NO_ATTRIBUTION = {"includeCoAuthoredBy": False, "attribution": {"commit": "", "pr": ""}}
+
+
+async def _run(sdk: Any, prompt: str, options: Any) -> list[Any]:
+    messages: list[Any] = []
+    try:
+        async for m in sdk.query(prompt=prompt, options=options):
+            messages.append(m)
+    except Exception:  # an error result: the requests are what is compared
+        pass
+    return messages
+
+
+def _user_settings(duo: Duo, extra: dict[str, Any] | None = None) -> None:
+    duo.config_dir.mkdir(parents=True, exist_ok=True)
+    data = {**NO_ATTRIBUTION, **(extra or {})}
+    (duo.config_dir / "settings.json").write_text(json.dumps(data))
+
+
+def _memory_layout(duo: Duo) -> None:
+    project = duo.project
+    (duo.config_dir / "CLAUDE.md").write_text("USER MEMORY @user-extra.md\n")
+    (duo.config_dir / "user-extra.md").write_text("user import\n")
+    (project / "CLAUDE.md").write_text(
+        "\n  Project rules.\nSee @docs/style.md and `@not-code.md`\n@../outside.md\n\n"
+    )
+    (project / "docs").mkdir()
+    (project / "docs" / "style.md").write_text("STYLE @deeper.md\n")
+    (project / "docs" / "deeper.md").write_text("DEEPER\n")
+    (project / "not-code.md").write_text("never imported\n")
+    (project.parent / "outside.md").write_text("outside the project: never imported\n")
+    (project / ".claude").mkdir()
+    (project / ".claude" / "CLAUDE.md").write_text("dot-claude memory\n")
+    (project / ".claude" / "rules").mkdir()
+    (project / ".claude" / "rules" / "always.md").write_text("RULE always\n")
+    (project / ".claude" / "rules" / "py.md").write_text("---\npaths: '**/*.py'\n---\nPY RULE\n")
+    (project / "CLAUDE.local.md").write_text("local memory\n")
+    (project / "sub").mkdir()
+    (project / "sub" / "CLAUDE.md").write_text("nested: loaded only on demand\n")
+
+
+def _first_user(fake: Any) -> Any:
+    """The first user message, without cache breakpoints (the CLI marks the ``role:
+    "system"`` reminders it sends after it; threadline, which sends none, the prompt)."""
+    message = fake.message_requests()[0]["messages"][0]
+    content = message["content"]
+    if isinstance(content, list):
+        content = [{k: v for k, v in b.items() if k != "cache_control"} for b in content]
+        if len(content) == 1 and set(content[0]) == {"type", "text"}:
+            content = content[0]["text"]  # a breakpoint needs a block: same message
+    return {**message, "content": content}
+
+
+@pytest.mark.parametrize(
+    "sources", [None, ["project"], ["user"], ["local"], ["user", "project", "local"], []]
+)
+async def test_claude_md_first_message_is_the_clis(duo: Duo, sources: list[str] | None) -> None:
+    duo.config_dir.mkdir(parents=True, exist_ok=True)
+    _memory_layout(duo)
+    flag = json.dumps(NO_ATTRIBUTION)  # the --settings flag: read whatever the sources
+    duo.script([{"text": "ok"}])
+    duo.fake.clear_requests()
+    await _run(official, "hello", duo.official(setting_sources=sources, settings=flag))
+    theirs = _first_user(duo.fake)
+    duo.script([{"text": "ok"}])
+    duo.fake.clear_requests()
+    await _run(threadline, "hello", duo.ours(setting_sources=sources, settings=flag))
+    ours = _first_user(duo.fake)
+    assert ours == theirs
+    text = json.dumps(ours)
+    assert ("Project rules." in text) == (sources is None or "project" in sources)
+    assert ("USER MEMORY" in text) == (sources is None or "user" in sources)
+    assert ("local memory" in text) == (sources is None or "local" in sources)
+    assert "never imported" not in text and "PY RULE" not in text and "nested:" not in text
+
+
+def _conversation(body: dict[str, Any]) -> list[Any]:
+    """The messages without the CLI's ``role: "system"`` reminders and cache breakpoints."""
+    out = []
+    for message in body["messages"]:
+        if message["role"] == "system":
+            continue
+        content = message["content"]
+        if isinstance(content, list):
+            content = [{k: v for k, v in b.items() if k != "cache_control"} for b in content]
+            if len(content) == 1 and set(content[0]) == {"type", "text"}:
+                content = content[0]["text"]
+        out.append({"role": message["role"], "content": content})
+    return out
+
+
+@pytest.mark.parametrize("change", ["edit", "none"])
+async def test_resumed_cli_session_sends_changed_instructions_as_the_cli(
+    duo: Duo, tmp_path: Path, change: str
+) -> None:
+    """A CLI session that recorded CLAUDE.md, resumed after the files changed: both send the
+    recorded copy in front of the first prompt and the CLI's "re-read" reminder before the
+    new one (only what changed; an import no longer named is "no longer present")."""
+    import shutil
+
+    duo.config_dir.mkdir(parents=True, exist_ok=True)
+    _memory_layout(duo)
+    flag = json.dumps(NO_ATTRIBUTION)
+    duo.script([{"text": "first reply"}])
+    kw: dict[str, Any] = {"settings": flag, "setting_sources": ["project", "local"]}
+    first = await _run(official, "first", duo.official(**kw))
+    session_id = first[-1].session_id
+    mine = tmp_path / "config-copy"
+    shutil.copytree(duo.config_dir, mine)
+    if change == "edit":
+        (duo.project / "CLAUDE.md").write_text("Project rules, edited.\n")
+        (duo.project / "CLAUDE.local.md").unlink()
+    duo.script([{"text": "second reply"}])
+    duo.fake.clear_requests()
+    await _run(official, "second", duo.official(**kw, resume=session_id))
+    theirs = _conversation(duo.fake.message_requests()[0])
+    duo.script([{"text": "second reply"}])
+    duo.fake.clear_requests()
+    env = {"CLAUDE_CONFIG_DIR": str(mine)}
+    await _run(threadline, "second", duo.ours(**kw, resume=session_id, env=env))
+    ours = _conversation(duo.fake.message_requests()[0])
+    assert ours == theirs
+    assert ("Instruction files were re-read" in json.dumps(ours)) == (change == "edit")
+
+
+def _tool_results(fake: Any) -> list[dict[str, Any]]:
+    out = []
+    for body in fake.message_requests()[-1:]:
+        for message in body["messages"]:
+            if message["role"] == "user" and isinstance(message["content"], list):
+                out += [b for b in message["content"] if b.get("type") == "tool_result"]
+    return out
+
+
+@pytest.mark.parametrize("trusted", [False, True])
+async def test_settings_permission_rules_decide_as_the_cli(duo: Duo, trusted: bool) -> None:
+    """Project settings deny Write and allow ``Bash(touch:*)``, user settings allow Write:
+    deny wins over allow across files (the tool is not even offered) and, as the CLI, the
+    project's allow rule counts only once its folder is trusted (``.claude.json``)."""
+    (duo.project / ".claude").mkdir()
+    (duo.project / ".claude" / "settings.json").write_text(
+        json.dumps({"permissions": {"deny": ["Write"], "allow": ["Bash(touch:*)"]}})
+    )
+    _user_settings(duo, {"permissions": {"allow": ["Write"]}})
+    if trusted:
+        state = {"projects": {str(duo.project): {"hasTrustDialogAccepted": True}}}
+        (duo.config_dir / ".claude.json").write_text(json.dumps(state))
+    outcomes = []
+    for sdk, options in (
+        (official, duo.official(tools=["Bash", "Write", "Read"])),
+        (threadline, duo.ours(tools=["Bash", "Write", "Read"])),
+    ):
+        target, made = duo.project / "written.txt", duo.project / "made-by-bash"
+        duo.script(
+            [
+                {
+                    "tool_use": {
+                        "name": "Write",
+                        "input": {"file_path": str(target), "content": "x"},
+                    }
+                },
+                {"tool_use": {"name": "Bash", "input": {"command": f"touch {made}"}}},
+                {"text": "done"},
+            ]
+        )
+        duo.fake.clear_requests()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            await _run(sdk, "go", options)
+        results = _tool_results(duo.fake)
+        tools = [t["name"] for t in duo.fake.message_requests()[0]["tools"]]
+        outcomes.append(
+            (
+                target.exists(),
+                made.exists(),
+                "Write" in tools,
+                [bool(r.get("is_error")) for r in results],
+                results[0]["content"],
+            )
+        )
+        made.unlink(missing_ok=True)
+        if sdk is threadline:
+            ignored = [w for w in caught if "has not been trusted" in str(w.message)]
+            assert len(ignored) == (0 if trusted else 1)
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][:4] == (False, trusted, False, [True, not trusted])
