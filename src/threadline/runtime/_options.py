@@ -4,13 +4,18 @@ Field names are the official SDK's, so ``ClaudeAgentOptions(...)`` calls written
 ``claude_agent_sdk`` construct unchanged. Fields that configure the Claude Code CLI
 process itself have no meaning in-process; they are accepted and ignored:
 
-``cli_path``, ``settings``, ``extra_args`` (except ``replay-user-messages``,
+``cli_path``, ``extra_args`` (except ``replay-user-messages``,
 which makes each prompt come back as a ``UserMessage`` with its uuid), ``max_buffer_size``,
 ``debug_stderr``, ``stderr``, ``user``, ``include_hook_events``, ``forward_subagent_text``,
-``verbatim_prompts`` (prompts are always delivered verbatim), ``setting_sources`` (no settings files are read), ``skills``,
+``verbatim_prompts`` (prompts are always delivered verbatim), ``skills``,
 ``plugins``, ``betas`` (sent as ``anthropic-beta``),
 ``session_store_flush`` (every step is appended
 as it happens), ``resume_drops_turn``.
+
+Settings (``docs/settings.md``, :mod:`threadline.runtime._settings`): ``setting_sources``
+(``None``: user, project and local, as the official SDK) and ``settings`` (a path or JSON
+text) load Claude Code's settings files and ``CLAUDE.md`` memory: permission rules,
+``additionalDirectories``, ``defaultMode``, ``model``, ``env`` (tools only), command hooks.
 
 Limits (``docs/porting.md``, "Limits and output"): ``max_budget_usd`` (checked after every
 reply against the session's cost, subagents included: ``error_max_budget_usd``),
