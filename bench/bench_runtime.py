@@ -9,7 +9,15 @@ Run: ``.venv/bin/python bench/bench_runtime.py [--runs 9]``. Not part of the tes
    since), and as a first resume (no snapshot: the whole transcript is read; nothing is
    written);
 3. RSS growth per additional open client (1 → 20 clients, / 19) vs the RSS of the official
-   client's CLI process.
+   client's CLI process;
+4. fresh processes, as every ``threadline run`` and short-lived worker is (imports included,
+   bytecode compiled as an installed package has it): one ``threadline run`` turn against
+   ``claude -p`` (the official SDK's bundled CLI), wall time; the first resume of the
+   20 000-entry CLI-written session of the bench corpus (``bench/_corpus.py``), process start
+   → first model request, nothing written; the first resume in a new process of a
+   20 000-entry session threadline wrote (its last run left the resume snapshot), process
+   start → first model request; and the same CLI-written session's first resume in this
+   (warm) process.
 
 Each measurement: one warm-up, then ``--runs`` interleaved runs; medians are printed.
 """
@@ -18,10 +26,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import gc
 import json
 import os
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,6 +53,44 @@ from threadline.sessions._snapshot import SNAPSHOT_NAME  # noqa: E402
 from threadline.transcript._entries import EntryFactory  # noqa: E402
 
 MiB = 1024 * 1024
+
+# A fresh process's first resume, process start -> first model request (the server's clock).
+_FRESH_TL = r"""
+import time
+t0 = time.time()
+import os, sys
+import anyio
+import threadline
+
+async def main() -> None:
+    options = threadline.AgentOptions(
+        cwd=os.getcwd(), resume=sys.argv[1], persist_session=sys.argv[2] == "1"
+    )
+    async for _ in threadline.query(prompt="next", options=options):
+        pass
+
+anyio.run(main)
+print(t0)
+"""
+
+_FRESH_SDK = r"""
+import time
+t0 = time.time()
+import os, sys
+import anyio
+import claude_agent_sdk
+
+async def main() -> None:
+    extra = {} if sys.argv[2] == "1" else {"no-session-persistence": None}
+    options = claude_agent_sdk.ClaudeAgentOptions(
+        cwd=os.getcwd(), resume=sys.argv[1], extra_args=extra
+    )
+    async for _ in claude_agent_sdk.query(prompt="next", options=options):
+        pass
+
+anyio.run(main)
+print(t0)
+"""
 
 
 class _ServerProcess:
@@ -187,6 +236,62 @@ class Bench:
             pass
         return self.server.arrivals()[seen] - t0
 
+    # -- 4. fresh processes ------------------------------------------------------------------
+
+    def child_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        return {**env, **self.env}
+
+    def tl_run_turn(self) -> float:
+        """``threadline run hello`` in a new process: wall time."""
+        exe = Path(sys.executable).parent / "threadline"
+        return self._wall([str(exe), "run", "hello"])
+
+    def sdk_run_turn(self) -> float:
+        """``claude -p hello`` (the official SDK's bundled CLI) in a new process: wall time."""
+        from threadline.testing._claude_cli import claude_cli_path
+
+        return self._wall([str(claude_cli_path()), "-p", "hello"])
+
+    def _wall(self, argv: list[str]) -> float:
+        t0 = time.perf_counter()
+        subprocess.run(
+            argv,
+            cwd=self.project,
+            env=self.child_env(),
+            check=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        return time.perf_counter() - t0
+
+    def fresh_resume(self, script: str, sid: str, *, persist: bool) -> float:
+        """A new process resumes ``sid``: process start -> first model request."""
+        seen = len(self.server.arrivals())
+        out = subprocess.run(
+            [sys.executable, "-c", script, sid, "1" if persist else "0"],
+            cwd=self.project,
+            env=self.child_env(),
+            check=True,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        t0 = float(out.stdout.strip().splitlines()[-1])
+        return self.server.arrivals()[seen] - t0
+
+    def import_cli_session(self) -> str:
+        """The bench corpus's 20 000-entry CLI-shaped session, filed under this project."""
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from _corpus import ensure_corpus
+
+        corpus, _ = ensure_corpus()
+        folder = self.config / "projects" / project_key_for_directory(str(self.project))
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(corpus.big_path, folder / f"{corpus.big_id}.jsonl")
+        return str(corpus.big_id)
+
     # -- 3. memory per open client -----------------------------------------------------------
 
     async def tl_rss_per_client(self) -> float:
@@ -257,52 +362,95 @@ def _median(fn: Callable[[], Any], runs: int) -> list[float]:
     return [asyncio.run(fn()) for _ in range(runs)]
 
 
+def _compile_sources() -> None:
+    """Bytecode for threadline's sources, as an installed package has it (an editable
+    install under PYTHONDONTWRITEBYTECODE would compile every module in every process)."""
+    compileall.compile_dir(str(ROOT / "src" / "threadline"), quiet=1)
+
+
+def _load() -> str:
+    try:
+        return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "load average unknown"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=9)
+    parser.add_argument(
+        "--only", choices=("all", "inprocess", "fresh"), default="all", help="which part to run"
+    )
     args = parser.parse_args()
+    _compile_sources()
+    print(f"start: {_load()}", flush=True)
+    names = {
+        "turn": "one query() turn, call -> ResultMessage",
+        "resume": "resume 20 000 entries -> first model request",
+        "resume-cold": "  same, first resume (no snapshot yet)",
+        "cli-warm": "first resume, CLI-written 20 000 (warm process)",
+        "run-turn": "fresh: `threadline run` vs `claude -p`, one turn",
+        "cli-fresh": "fresh: first resume, CLI-written 20 000",
+        "tl-fresh": "fresh: first resume, threadline-written 20 000",
+    }
+    pairs: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in names}
+    tl_rss = sdk_rss = 0.0
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
         bench = Bench(Path(tmp))
         big = bench.make_big_session()
-        pairs: dict[str, tuple[list[float], list[float]]] = {
-            "turn": ([], []),
-            "resume": ([], []),
-            "resume-cold": ([], []),
-        }
-        # warm-up (threadline's first persisted resume reads everything, leaves a snapshot)
-        asyncio.run(bench.tl_turn())
-        asyncio.run(bench.sdk_turn())
-        asyncio.run(bench.tl_resume(big, persist=True))
-        asyncio.run(bench.sdk_resume(big, persist=True))
-        for _ in range(args.runs):
-            pairs["turn"][0].append(asyncio.run(bench.tl_turn()))
-            pairs["turn"][1].append(asyncio.run(bench.sdk_turn()))
-            # the working loop: each resume adds a turn (threadline's, then the CLI's), so
-            # threadline reads its snapshot plus the lines both appended since
-            pairs["resume"][0].append(asyncio.run(bench.tl_resume(big, persist=True)))
-            pairs["resume"][1].append(asyncio.run(bench.sdk_resume(big, persist=True)))
-            # a session threadline has never resumed: no snapshot, nothing written
-            bench.drop_snapshot(big)
-            pairs["resume-cold"][0].append(asyncio.run(bench.tl_resume(big, persist=False)))
-            pairs["resume-cold"][1].append(asyncio.run(bench.sdk_resume(big, persist=False)))
-            asyncio.run(bench.tl_resume(big, persist=True))  # (unmeasured) the snapshot again
-        tl_rss = asyncio.run(bench.tl_rss_per_client())
-        sdk_rss = asyncio.run(bench.sdk_client_rss())
+        if args.only in ("all", "inprocess"):
+            # warm-up (threadline's first persisted resume reads everything, leaves a snapshot)
+            asyncio.run(bench.tl_turn())
+            asyncio.run(bench.sdk_turn())
+            asyncio.run(bench.tl_resume(big, persist=True))
+            asyncio.run(bench.sdk_resume(big, persist=True))
+            for _ in range(args.runs):
+                pairs["turn"][0].append(asyncio.run(bench.tl_turn()))
+                pairs["turn"][1].append(asyncio.run(bench.sdk_turn()))
+                # the working loop: each resume adds a turn (threadline's, then the CLI's), so
+                # threadline reads its snapshot plus the lines both appended since
+                pairs["resume"][0].append(asyncio.run(bench.tl_resume(big, persist=True)))
+                pairs["resume"][1].append(asyncio.run(bench.sdk_resume(big, persist=True)))
+                # a session threadline has never resumed: no snapshot, nothing written
+                bench.drop_snapshot(big)
+                pairs["resume-cold"][0].append(asyncio.run(bench.tl_resume(big, persist=False)))
+                pairs["resume-cold"][1].append(asyncio.run(bench.sdk_resume(big, persist=False)))
+                asyncio.run(bench.tl_resume(big, persist=True))  # (unmeasured) the snapshot again
+            tl_rss = asyncio.run(bench.tl_rss_per_client())
+            sdk_rss = asyncio.run(bench.sdk_client_rss())
+        if args.only in ("all", "fresh"):
+            cli_sid = bench.import_cli_session()
+            # a session threadline wrote: a fresh one of 20 000 entries, continued by one
+            # `threadline run` (whose end leaves the resume snapshot)
+            written = bench.make_big_session()
+            bench.fresh_resume(_FRESH_TL, written, persist=True)
+            bench.tl_run_turn()  # warm-ups: the OS's file cache, the CLI's first start
+            bench.sdk_run_turn()
+            for _ in range(args.runs):
+                pairs["run-turn"][0].append(bench.tl_run_turn())
+                pairs["run-turn"][1].append(bench.sdk_run_turn())
+                pairs["cli-fresh"][0].append(bench.fresh_resume(_FRESH_TL, cli_sid, persist=False))
+                pairs["cli-fresh"][1].append(bench.fresh_resume(_FRESH_SDK, cli_sid, persist=False))
+                bench.drop_snapshot(cli_sid)
+                pairs["cli-warm"][0].append(asyncio.run(bench.tl_resume(cli_sid, persist=False)))
+                pairs["cli-warm"][1].append(asyncio.run(bench.sdk_resume(cli_sid, persist=False)))
+                pairs["tl-fresh"][0].append(bench.fresh_resume(_FRESH_TL, written, persist=True))
+                pairs["tl-fresh"][1].append(bench.fresh_resume(_FRESH_SDK, written, persist=True))
         bench.server.stop()
 
-    print(f"{'measurement':<48} {'threadline':>12} {'official':>12} {'ratio':>8}")
-    for name, label in (
-        ("turn", "one query() turn, call -> ResultMessage"),
-        ("resume", "resume 20 000 entries -> first model request"),
-        ("resume-cold", "  same, first resume (no snapshot yet)"),
-    ):
+    print(f"end: {_load()}")
+    print(f"{'measurement':<52} {'threadline':>12} {'official':>12} {'ratio':>8}")
+    for name, label in names.items():
+        if not pairs[name][0]:
+            continue
         ours = statistics.median(pairs[name][0])
         theirs = statistics.median(pairs[name][1])
-        print(f"{label:<48} {ours * 1000:>10.1f}ms {theirs * 1000:>10.1f}ms {theirs / ours:>7.1f}x")
-    print(
-        f"{'RSS per additional open client (1->20)/19':<48} {tl_rss / MiB:>9.3f}MiB "
-        f"{sdk_rss / MiB:>9.1f}MiB {sdk_rss / max(tl_rss, 1):>7.1f}x"
-    )
+        print(f"{label:<52} {ours * 1000:>10.1f}ms {theirs * 1000:>10.1f}ms {theirs / ours:>7.1f}x")
+    if tl_rss or sdk_rss:
+        print(
+            f"{'RSS per additional open client (1->20)/19':<52} {tl_rss / MiB:>9.3f}MiB "
+            f"{sdk_rss / MiB:>9.1f}MiB {sdk_rss / max(tl_rss, 1):>7.1f}x"
+        )
     return 0
 
 

@@ -374,3 +374,41 @@ async def test_small_appends_do_not_rewrite_the_snapshot(
         ("assistant", "echo: three"),
         ("user", "four"),
     ]
+
+
+async def test_a_run_that_wrote_a_big_session_leaves_a_snapshot(
+    fake: FakeAnthropicServer,
+    project: Path,
+    config_dir: Path,
+    loads: list[Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first resume of a session threadline wrote, in another process, starts warm:
+    the run that wrote it left the snapshot when it ended (sizes lowered to one byte)."""
+    monkeypatch.setattr(resume_mod, "SNAPSHOT_AFTER_RUN", 1)
+    sid, _ = await turns(options(), "one", "two")
+    snap = _snap(config_dir, sid)
+    assert snap.exists(), "the run ended without leaving a snapshot"
+    assert len(loads) == 1  # the run's end read its transcript once
+    await resume_once(sid)
+    assert len(loads) == 1, "the first resume read the whole transcript"
+    warm = fake.message_requests()[-1]
+    assert conversation(warm) == [
+        ("user", "one"),
+        ("assistant", "echo: one"),
+        ("user", "two"),
+        ("assistant", "echo: two"),
+        ("user", "again"),
+    ]
+    snap.unlink()
+    await resume_once(sid)
+    assert fake.message_requests()[-1]["messages"] == warm["messages"]
+
+
+async def test_small_sessions_and_unpersisted_runs_leave_no_snapshot_at_their_end(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, loads: list[Path]
+) -> None:
+    sid, _ = await turns(options(), "one")  # far below SNAPSHOT_AFTER_RUN (1 MiB)
+    assert not _snap(config_dir, sid).exists() and loads == []
+    await resume_once(sid)  # persist_session=False: writes nothing, at its end too
+    assert not _snap(config_dir, sid).exists()

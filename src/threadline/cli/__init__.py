@@ -7,14 +7,34 @@ listed in :mod:`._errors`.
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
-from .chat import chat_command
-from .run import run_command
-from .serve import serve_command
-from .sessions import sessions_group
-
 __all__ = ["cli", "main"]
+
+_COMMANDS = {
+    "run": (".run", "run_command"),
+    "chat": (".chat", "chat_command"),
+    "sessions": (".sessions", "sessions_group"),
+    "serve": (".serve", "serve_command"),
+}
+"""Each command's module loads when the command is asked for: ``threadline run`` does not
+import the session browser, bundles or the web server."""
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*_COMMANDS, *super().list_commands(ctx)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module, name = _COMMANDS[cmd_name]
+        command = getattr(importlib.import_module(module, __name__), name)
+        assert isinstance(command, click.Command)
+        return command
+
 
 _EPILOG = """\b
 Examples:
@@ -35,16 +55,12 @@ encrypted+file: with $THREADLINE_ENCRYPTION_KEY).
 """
 
 
-@click.group(epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=_LazyGroup, epilog=_EPILOG, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(package_name="threadline", prog_name="threadline")
 def cli() -> None:
     """threadline: run agents and manage their sessions (Claude Code transcripts)."""
-
-
-cli.add_command(run_command)
-cli.add_command(chat_command)
-cli.add_command(sessions_group)
-cli.add_command(serve_command)
 
 
 def main() -> None:

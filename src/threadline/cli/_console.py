@@ -7,22 +7,15 @@ import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
 
 from ._safe import json_safe, one_line
+
+if TYPE_CHECKING:  # rich loads with the first console: `threadline run` prints without it
+    from rich.console import Console
 
 __all__ = [
     "echo_json",
@@ -39,6 +32,8 @@ _PREFIX_RE = re.compile(r"^[0-9a-fA-F-]{4,36}$")
 
 def out_console() -> Console:
     """A console on stdout (wide when not a terminal, so tables do not fold ids)."""
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=False)
     if not console.is_terminal:
         # Piped: wide enough that ids and paths are never cut (tables only take what they need).
@@ -47,6 +42,8 @@ def out_console() -> Console:
 
 
 def err_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, highlight=False)
 
 
@@ -92,6 +89,16 @@ def progress_bar(
     Shown only on a terminal (or with ``THREADLINE_PROGRESS=1``); otherwise a no-op.
     ``unit="bytes"`` shows sizes and a transfer speed instead of counts.
     """
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TransferSpeedColumn,
+    )
+
     console = err_console()
     if enabled is None:
         enabled = console.is_terminal or os.environ.get("THREADLINE_PROGRESS") == "1"

@@ -76,7 +76,7 @@ from ._memory import (
 )
 from ._options import AgentOptions
 from ._permissions import PermissionRules
-from ._resume import SessionPlan
+from ._resume import SessionPlan, snapshot_after_run
 from ._settings import LoadedSettings
 from ._structured import ENFORCE_TEXT, STRUCTURED_OUTPUT, max_attempts, result_text
 from ._toolrun import CallOutcome, ToolRunner
@@ -263,6 +263,10 @@ class Runtime:
 
     async def close(self) -> None:
         await self.hook("SessionEnd", {"reason": "other"})
+        if self._sent and not self.is_child:
+            # a big session this run wrote without a resume snapshot gets one now, so its
+            # first resume in another process is warm
+            await anyio.to_thread.run_sync(snapshot_after_run, self.plan)
 
     @property
     def session_id(self) -> str:

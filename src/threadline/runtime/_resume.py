@@ -52,6 +52,7 @@ from ..sessions._snapshot import (
     prefix_loader,
     read_appended,
     read_snapshot,
+    snapshot_path,
     write_snapshot,
 )
 from ..transcript._api import (
@@ -272,6 +273,34 @@ def refresh_snapshot(path: Path) -> bool:
     snap = read_snapshot(path)
     return snap is not None and snap.current == snap.state
 
+
+def snapshot_after_run(plan: SessionPlan) -> bool:
+    """After a run that wrote to a local transcript of at least :data:`SNAPSHOT_AFTER_RUN`
+    bytes (and :data:`MIN_ENTRIES` entries) with no resume snapshot beside it, write one, so
+    the first resume in another process starts warm. A session with a snapshot is left
+    alone: the next resume extends it by the lines appended since. Whether one was written
+    (a failure here costs only that: the next resume reads the whole transcript)."""
+    if plan.store is None or plan.key.get("subpath"):
+        return False
+    files = local_transcripts(plan.store)
+    if files is None:
+        return False
+    path = Path(files.path_for(plan.key))
+    try:
+        if path.stat().st_size < SNAPSHOT_AFTER_RUN or snapshot_path(path).exists():
+            return False
+        state = FileState.of(path)
+        entries, _ = read_for_resume(path, record=True)
+        if state is None or entries is None or len(entries) < MIN_ENTRIES:
+            return False
+        _rebuild_and_snapshot(entries, path, state)
+    except (OSError, ValueError, StorageError):
+        return False
+    return True
+
+
+SNAPSHOT_AFTER_RUN = 1 << 20
+"""Smaller transcripts resume fast enough without a snapshot (a few ms to read)."""
 
 REWRITE_AFTER = 1 << 20
 """A snapshot is rewritten once this many bytes were appended after it; until then each
