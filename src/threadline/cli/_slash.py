@@ -5,19 +5,17 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from .._client import AgentClient
 from .._exceptions import SessionNotFoundError, ThreadlineError
 from .._ids import is_uuid
-from ._backend import MIN_PREFIX
+from ._backend import MIN_PREFIX, Backend
 from ._console import fmt_time, short
-
-if TYPE_CHECKING:
-    from .chat import ChatSession
 
 __all__ = ["SlashCommands"]
 
@@ -34,10 +32,25 @@ HELP = [
 ]
 
 
+class ChatSessionLike(Protocol):
+    """What the commands use of the chat (``chat.ChatSession`` has it): the session, its
+    store, the client, switching sessions, and running a client coroutine."""
+
+    backend: Backend
+    client: AgentClient
+
+    @property
+    def session_id(self) -> str | None: ...
+
+    def switch_to(self, session_id: str) -> None: ...
+
+    def call(self, func: Any, *args: Any) -> Any: ...
+
+
 class SlashCommands:
     """Dispatches ``/name args`` lines; :meth:`run` returns False to leave the chat."""
 
-    def __init__(self, session: ChatSession, console: Console) -> None:
+    def __init__(self, session: ChatSessionLike, console: Console) -> None:
         self.session = session
         self.console = console
         self._table: dict[str, Callable[[str], None]] = {

@@ -32,7 +32,7 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
 import anyio
 from typing_extensions import Self
@@ -60,10 +60,8 @@ from ._envelope import (
 )
 from ._errors import DecryptionError
 from ._keys import KeyLike, Keyring, parse_key
+from ._rekey import RekeyReport, rekey
 from ._wrap import PassThrough, StoreWrapper, inner_offers, variant_of
-
-if TYPE_CHECKING:
-    from ._rekey import RekeyReport
 
 __all__ = ["DEFAULT_KEY_ENV", "EncryptedStore", "SalvageReport"]
 
@@ -341,12 +339,12 @@ class EncryptedStore(StoreWrapper):
         old_keys: Sequence[KeyLike] = (),
     ) -> RekeyReport:
         """Re-encrypt every session with ``new_key``; see :func:`threadline.privacy.rekey`."""
-        from ._rekey import rekey
-
         return await rekey(self, new_key, project_keys=project_keys, old_keys=old_keys)
 
-    def _use_keyring(self, ring: Keyring) -> None:
-        self._ring = ring
+    def rotate_key(self, new_key: KeyLike, old_keys: Sequence[KeyLike] = ()) -> None:
+        """Encrypt with ``new_key`` from now on, and keep decrypting with every key held
+        plus ``old_keys`` (what :func:`~threadline.privacy.rekey` does before rewriting)."""
+        self._ring = self._ring.rotated(parse_key(new_key), [parse_key(k) for k in old_keys])
 
 
 _THREAD_AT = 256

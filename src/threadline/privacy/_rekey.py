@@ -27,20 +27,45 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from .._exceptions import UserError
-from ..sessions._protocol import SessionKey, SessionStoreEntry, innermost_store, store_implements
+from ..sessions._protocol import (
+    SessionKey,
+    SessionStore,
+    SessionStoreEntry,
+    innermost_store,
+    store_implements,
+)
 from ..sessions.file import FileStore
-from ._keys import KeyLike, parse_key
-
-if TYPE_CHECKING:
-    from ._encrypted import EncryptedStore
+from ._keys import KeyLike
 
 __all__ = ["BACKUP_SUFFIX", "RekeyReport", "rekey"]
 
 BACKUP_SUFFIX = ".threadline-rekey"
 _DONE = "threadline-rekey-complete"
+
+
+class Rekeyable(Protocol):
+    """What rotation needs of an encrypting wrapper (:class:`~threadline.privacy.EncryptedStore`
+    has it): the store under it, the key it now encrypts with, which stored prefixes that
+    key writes, opening stored envelopes, and switching keys."""
+
+    @property
+    def inner(self) -> SessionStore: ...
+
+    @property
+    def key_id(self) -> str: ...
+
+    def written_prefixes(self) -> tuple[str, ...]: ...
+
+    def open(self, key: SessionKey, stored: Iterable[Any]) -> list[SessionStoreEntry]: ...
+
+    def rotate_key(self, new_key: KeyLike, old_keys: Sequence[KeyLike] = ()) -> None: ...
+
+    async def append(self, key: SessionKey, entries: list[SessionStoreEntry]) -> None: ...
+
+    async def load(self, key: SessionKey) -> list[SessionStoreEntry] | None: ...
 
 
 @dataclass
@@ -58,7 +83,7 @@ class RekeyReport:
 
 
 async def rekey(
-    store: EncryptedStore,
+    store: Rekeyable,
     new_key: KeyLike,
     *,
     project_keys: Iterable[str] | None = None,
@@ -78,7 +103,7 @@ async def rekey(
     if missing:
         raise UserError(f"rekey needs an inner store with {', '.join(missing)}")
     projects = list(project_keys) if project_keys is not None else _discover(inner)
-    store._use_keyring(store._ring.rotated(parse_key(new_key), [parse_key(k) for k in old_keys]))
+    store.rotate_key(new_key, old_keys)
     report = RekeyReport(key_id=store.key_id)
     for pk in dict.fromkeys(projects):
         if pk.endswith(BACKUP_SUFFIX):
@@ -101,7 +126,7 @@ def _discover(inner: Any) -> list[str]:
     return sorted({n[: -len(BACKUP_SUFFIX)] if n.endswith(BACKUP_SUFFIX) else n for n in names})
 
 
-async def _keys_of(store: EncryptedStore, main: SessionKey) -> list[SessionKey]:
+async def _keys_of(store: Rekeyable, main: SessionKey) -> list[SessionKey]:
     subs = await store.inner.list_subkeys(
         {"project_key": main["project_key"], "session_id": main["session_id"]}
     )
@@ -121,7 +146,7 @@ def _on_key(stored: list[Any], prefix: tuple[str, ...]) -> bool:
     return all(isinstance(e, dict) and str(e.get("enc", "")).startswith(prefix) for e in stored)
 
 
-async def _rekey_session(store: EncryptedStore, pk: str, sid: str, report: RekeyReport) -> None:
+async def _rekey_session(store: Rekeyable, pk: str, sid: str, report: RekeyReport) -> None:
     inner = store.inner
     main: SessionKey = {"project_key": pk, "session_id": sid}
     keys = await _keys_of(store, main)
@@ -143,7 +168,7 @@ async def _rekey_session(store: EncryptedStore, pk: str, sid: str, report: Rekey
 
 
 async def _replace(
-    store: EncryptedStore, keys: list[SessionKey], plain: list[list[SessionStoreEntry]]
+    store: Rekeyable, keys: list[SessionKey], plain: list[list[SessionStoreEntry]]
 ) -> None:
     await store.inner.delete(keys[0])
     for k, entries in zip(keys, plain):
@@ -168,7 +193,7 @@ def _original_key(backup: SessionKey, pk: str) -> SessionKey:
     return out
 
 
-async def _recover(store: EncryptedStore, pk: str, report: RekeyReport) -> None:
+async def _recover(store: Rekeyable, pk: str, report: RekeyReport) -> None:
     """Finish (or drop) the backups an interrupted rotation left in project ``pk``."""
     inner = store.inner
     for listed in await inner.list_sessions(pk + BACKUP_SUFFIX):

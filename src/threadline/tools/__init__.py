@@ -27,9 +27,10 @@ from ._decorator import (
 )
 from ._mcp import McpConnections, open_mcp_servers, open_mcp_tools
 from ._sandbox import Sandbox, open_sandbox
-from ._skills import Skill, SkillTool, load_skills
+from ._search import SearchBackend, SearchHit
+from ._skills import Skill, load_skills
+from ._skilltool import SkillTool
 from ._state import ToolState
-from ._web import SearchBackend, SearchHit
 
 __all__ = [
     "BUILTIN_TOOLS",

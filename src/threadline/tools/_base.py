@@ -10,15 +10,15 @@ read, and lets cancellation through.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 
-if TYPE_CHECKING:
-    from ._state import ToolState
+from ._state import ToolState
 
 __all__ = [
     "Tool",
@@ -27,6 +27,7 @@ __all__ = [
     "error_result",
     "resolve_path",
     "run_tool",
+    "state_for",
     "validate_input",
 ]
 
@@ -263,3 +264,20 @@ async def run_tool(tool: Tool, input: dict[str, Any], ctx: ToolContext) -> ToolR
             f"Error: tool {name} returned {type(result).__name__}, not a ToolResult"
         )
     return result
+
+
+_FALLBACK: dict[tuple[str, str], ToolState] = {}
+_FALLBACK_LOCK = threading.Lock()
+
+
+def state_for(ctx: ToolContext) -> ToolState:
+    """``ctx.state``, else the state kept for ``(ctx.session_id, ctx.cwd)``."""
+    state = ctx.state
+    if state is not None:
+        return state
+    key = (ctx.session_id, str(ctx.cwd))
+    with _FALLBACK_LOCK:
+        found = _FALLBACK.get(key)
+        if found is None:
+            found = _FALLBACK[key] = ToolState()
+        return found

@@ -25,7 +25,7 @@ from typing import Any
 import anyio
 import anyio.abc
 
-from ._base import ToolContext, ToolResult, resolve_path
+from ._base import ToolContext, ToolResult, resolve_path, state_for
 from ._procs import gated, kill_group, process_guard, tool_environment
 from ._shells import DEFAULT_BACKGROUND_TIMEOUT_MS, MAX_BACKGROUND_TIMEOUT_MS
 
@@ -130,8 +130,6 @@ class BashTool:
 
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
         """Run ``command``; ``timeout`` in ms (default 120000, clamped to 1..600000)."""
-        from ._state import state_for
-
         command: str = input["command"]
         background = bool(input.get("run_in_background"))
         cwd = resolve_path(ctx, ".")

@@ -22,9 +22,9 @@ from ._files import EditTool, ReadTool, WriteTool
 from ._glob import GlobTool
 from ._grep import GrepTool
 from ._notebook import NotebookEditTool
-from ._shells import TaskStopTool
-from ._skills import SkillTool
+from ._skilltool import SkillTool
 from ._tasks import TaskCreateTool, TaskGetTool, TaskListTool, TaskUpdateTool, TodoWriteTool
+from ._taskstop import TaskStopTool
 from ._web import WebFetchTool, WebSearchTool
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""Background shells: ``Bash`` with ``run_in_background: true`` and the ``TaskStop`` tool.
+"""Background shells: what ``Bash`` with ``run_in_background: true`` starts (the ``TaskStop``
+tool that stops them is :mod:`threadline.tools._taskstop`).
 
 As Claude Code 2.1.330 does it: the call answers at once with a task id and the path of
 an output file (stdout and stderr merged) that the model reads with ``Read``; when the
@@ -29,13 +30,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-from ._base import ToolContext, ToolResult, error_result
 from ._procs import gated, kill_group, process_guard
 
 __all__ = [
@@ -44,7 +44,6 @@ __all__ = [
     "BackgroundShell",
     "BackgroundShells",
     "ShellNotice",
-    "TaskStopTool",
     "task_output_dir",
 ]
 
@@ -53,6 +52,20 @@ MAX_BACKGROUND_TIMEOUT_MS = 7_200_000
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 Status = Literal["running", "completed", "failed", "killed"]
+
+
+class CallSite(Protocol):
+    """The call a shell is started for (a :class:`~threadline.tools.ToolContext` is one):
+    the session's directory and id, where the output file goes, and the ``tool_use`` id."""
+
+    @property
+    def cwd(self) -> Path: ...
+
+    @property
+    def session_id(self) -> str: ...
+
+    @property
+    def tool_use_id(self) -> str: ...
 
 
 def task_output_dir(cwd: str | os.PathLike[str], session_id: str) -> Path:
@@ -140,7 +153,7 @@ class BackgroundShells:
         *,
         command: str,
         description: str,
-        ctx: ToolContext,
+        ctx: CallSite,
         cwd: Path,
         env: dict[str, str],
         timeout_ms: float,
@@ -279,48 +292,3 @@ class BackgroundShells:
 
         if running:
             await anyio.to_thread.run_sync(join)
-
-
-class TaskStopTool:
-    """Stop a background task (a background Bash command) by id."""
-
-    name = "TaskStop"
-    read_only = True  # stops only what the agent itself started: no permission, as in the CLI
-    description = (
-        "Stops a running background task by its ID (the ID a background Bash command "
-        "returned). Use it to end long-running or unneeded background commands. Returns "
-        "an error if no running task has that ID."
-    )
-    input_schema: dict[str, Any] = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "type": "object",
-        "properties": {
-            "task_id": {"description": "The ID of the background task to stop", "type": "string"},
-            "shell_id": {"description": "Deprecated: use task_id instead", "type": "string"},
-        },
-        "additionalProperties": False,
-    }
-
-    async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        from ._state import state_for
-
-        task_id = input.get("task_id") or input.get("shell_id")
-        if not task_id:
-            return error_result("Missing required parameter: task_id")
-        shells = state_for(ctx).shells
-        shell = shells.stop(str(task_id))
-        if shell is None:
-            known = shells.shells.get(str(task_id))
-            if known is not None:
-                return error_result(f"Task {task_id} is not running (status: {known.status})")
-            return error_result(f"No task found with ID: {task_id}")
-        message = f"Successfully stopped task: {shell.task_id} ({shell.command})"
-        return ToolResult(
-            content=message,
-            structured={
-                "message": message,
-                "task_id": shell.task_id,
-                "task_type": "local_bash",
-                "command": shell.command,
-            },
-        )

@@ -5,7 +5,9 @@ of a session: background shells (``Bash`` + ``TaskStop``), the task list (``Task
 ... or ``TodoWrite``), the tools ``ToolSearch`` has loaded, the skills, the web-search
 backend and the sandbox. The runtime creates one :class:`ToolState` per open session and
 passes it in :attr:`ToolContext.state`; a tool called without one (a test, a caller
-driving tools by hand) gets a state kept per ``(session_id, cwd)`` by :func:`state_for`.
+driving tools by hand) gets a state kept per ``(session_id, cwd)`` by
+:func:`~threadline.tools._base.state_for`. The state imports only the leaf modules whose
+objects it holds (shells, sandbox, skills, search backend), never a tool.
 """
 
 from __future__ import annotations
@@ -14,17 +16,14 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ._sandbox import Sandbox
+from ._search import SearchBackend
 from ._shells import BackgroundShells
+from ._skills import Skill
 
-if TYPE_CHECKING:
-    from ._base import ToolContext
-    from ._sandbox import Sandbox
-    from ._skills import Skill
-    from ._web import SearchBackend
-
-__all__ = ["ToolState", "state_for"]
+__all__ = ["ToolState"]
 
 
 @dataclass(kw_only=True, eq=False)
@@ -53,20 +52,3 @@ class ToolState:
     async def aclose(self) -> None:
         """End the session: kill background shells."""
         await self.shells.aclose()
-
-
-_FALLBACK: dict[tuple[str, str], ToolState] = {}
-_FALLBACK_LOCK = threading.Lock()
-
-
-def state_for(ctx: ToolContext) -> ToolState:
-    """``ctx.state``, else the state kept for ``(ctx.session_id, ctx.cwd)``."""
-    state = ctx.state
-    if state is not None:
-        return state
-    key = (ctx.session_id, str(ctx.cwd))
-    with _FALLBACK_LOCK:
-        found = _FALLBACK.get(key)
-        if found is None:
-            found = _FALLBACK[key] = ToolState()
-        return found

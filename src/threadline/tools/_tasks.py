@@ -21,7 +21,7 @@ import anyio
 
 from ..sessions._paths import config_dir as default_config_dir
 from ..transcript._fileio import atomic_write
-from ._base import ToolContext, ToolResult, error_result
+from ._base import ToolContext, ToolResult, error_result, state_for
 
 __all__ = [
     "TaskCreateTool",
@@ -36,8 +36,6 @@ _STATUSES = ("pending", "in_progress", "completed")
 
 
 def _dir(ctx: ToolContext) -> Path:
-    from ._state import state_for
-
     base = state_for(ctx).config_dir or default_config_dir()
     return Path(base) / "tasks" / ctx.session_id
 
@@ -77,8 +75,6 @@ def _next_id(directory: Path, tasks: dict[str, dict[str, Any]]) -> str:
 
 async def _locked(ctx: ToolContext, fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn(directory, *args)`` in a thread under the session's tool lock."""
-    from ._state import state_for
-
     lock = state_for(ctx).lock
     directory = _dir(ctx)
 
@@ -398,8 +394,6 @@ class TodoWriteTool:
     }
 
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        from ._state import state_for
-
         todos = input["todos"]
         for i, item in enumerate(todos):
             if not isinstance(item, dict):

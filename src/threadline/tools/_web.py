@@ -36,12 +36,13 @@ import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import anyio
 
-from ._base import ToolContext, ToolResult, error_result
+from ._base import ToolContext, ToolResult, error_result, state_for
+from ._search import SearchBackend, SearchHit
 
 __all__ = [
     "MAX_BYTES",
@@ -253,8 +254,6 @@ class WebFetchTool:
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
         import httpx
 
-        from ._state import state_for
-
         url = str(input["url"]).strip()
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -303,28 +302,6 @@ class WebFetchTool:
 # ----------------------------------------------------------------------------- search
 
 
-@dataclass(frozen=True)
-class SearchHit:
-    """One search result."""
-
-    title: str
-    url: str
-    snippet: str = ""
-
-
-@runtime_checkable
-class SearchBackend(Protocol):
-    """What WebSearch asks. Filter by the domains if you can; WebSearch filters again."""
-
-    async def search(
-        self,
-        query: str,
-        *,
-        allowed_domains: Sequence[str] = (),
-        blocked_domains: Sequence[str] = (),
-    ) -> Sequence[SearchHit]: ...
-
-
 def _domain_ok(url: str, allowed: Sequence[str], blocked: Sequence[str]) -> bool:
     host = (urlsplit(url).hostname or "").lower()
 
@@ -370,8 +347,6 @@ class WebSearchTool:
     }
 
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        from ._state import state_for
-
         backend = state_for(ctx).search_backend
         if backend is None:
             return error_result(

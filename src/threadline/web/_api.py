@@ -26,7 +26,8 @@ from .._version import __version__
 from ._diff import common_ancestor, split_at
 from ._guard import GuardConfig
 from ._items import IMAGE_TYPES, View, build_view, image_block
-from ._source import HIT_CLOSE, HIT_OPEN, Row, Source, check_agent_id
+from ._rows import Row
+from ._source import HIT_CLOSE, HIT_OPEN, Source, check_agent_id
 from ._transcript import Transcript, parse_transcript
 from ._tree import ForkRef, build_tree, fork_point, layout, text_of
 from ._usage import usage_of

@@ -31,7 +31,6 @@ import orjson
 
 from .._exceptions import SessionNotFoundError, UserError
 from .._ids import is_uuid, new_uuid
-from .._results import SDKSessionInfo
 from ..sessions._filelog import read_complete
 from ..sessions._index import SummaryIndex
 from ..sessions._mutations import build_fork_entries, iso_now, sanitize_tag, split_fork_input
@@ -51,6 +50,7 @@ from ..sessions._summary import summary_to_info
 from ..sessions.file import FileStore
 from ..transcript._jsonl import gc_paused, iter_objects, loads_line
 from ..transcript._lite import extract_first_prompt, info_from_lite, lite_from_jsonl
+from ._rows import AgentRef, Hit, Lineage, Row, TrashedRow, row_of
 from ._storesearch import StoreSearch
 from ._transcript import Raw, Transcript, parse_transcript
 
@@ -72,111 +72,6 @@ _HEAD = 64 * 1024
 _LINEAGE_CAP = 500
 HIT_OPEN, HIT_CLOSE = "\ue000", "\ue001"
 """Marks around matched terms in search snippets (private-use characters)."""
-
-
-@dataclass(frozen=True)
-class Row:
-    """One session in the listing."""
-
-    session_id: str
-    project_key: str
-    summary: str
-    title: str | None
-    first_prompt: str | None
-    tag: str | None
-    git_branch: str | None
-    cwd: str | None
-    created_at: int | None
-    last_modified: int
-    size: int | None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "project": self.project_key,
-            "summary": self.summary,
-            "title": self.title,
-            "first_prompt": self.first_prompt,
-            "tag": self.tag,
-            "git_branch": self.git_branch,
-            "cwd": self.cwd,
-            "created_at": self.created_at,
-            "last_modified": self.last_modified,
-            "size": self.size,
-        }
-
-
-def _row(info: SDKSessionInfo, project_key: str) -> Row:
-    return Row(
-        session_id=info.session_id,
-        project_key=project_key,
-        summary=info.summary,
-        title=info.custom_title,
-        first_prompt=info.first_prompt,
-        tag=info.tag,
-        git_branch=info.git_branch,
-        cwd=info.cwd,
-        created_at=info.created_at,
-        last_modified=info.last_modified,
-        size=info.file_size,
-    )
-
-
-@dataclass(frozen=True)
-class AgentRef:
-    """A subagent transcript of a session."""
-
-    agent_id: str
-    subpath: str
-    meta: dict[str, Any]
-
-    @property
-    def tool_use_id(self) -> str | None:
-        v = self.meta.get("toolUseId")
-        return v if isinstance(v, str) else None
-
-    def to_json(self) -> dict[str, Any]:
-        def s(k: str) -> str | None:
-            v = self.meta.get(k)
-            return v if isinstance(v, str) else None
-
-        return {
-            "agent_id": self.agent_id,
-            "subpath": self.subpath,
-            "agent_type": s("agentType"),
-            "description": s("description"),
-            "tool_use_id": self.tool_use_id,
-            "parent_agent_id": s("parentAgentId"),
-            "model": s("model"),
-        }
-
-
-@dataclass(frozen=True)
-class Lineage:
-    """What a session's first entries say about where it came from."""
-
-    session_id: str
-    root_uuid: str | None
-    forked_from: str | None
-    created_at: int | None
-
-
-@dataclass(frozen=True)
-class Hit:
-    session_id: str
-    project_key: str
-    message_uuid: str | None
-    role: str
-    snippet: str
-    timestamp: str | None
-
-
-@dataclass(frozen=True)
-class TrashedRow:
-    session_id: str
-    project_key: str
-    trashed_at: float | None
-    summary: str | None
 
 
 @dataclass
@@ -682,7 +577,7 @@ class StoreSource(Source):
                 fresh.add(sid)
                 info = summary_to_info(s, None)
                 if info is not None:
-                    rows.append(_row(info, pk))
+                    rows.append(row_of(info, pk))
         missing = [(sid, m) for sid, m in (listing or {}).items() if sid not in fresh]
         limiter = anyio.CapacityLimiter(16)
 
@@ -693,7 +588,7 @@ class StoreSource(Source):
                 info = info_from_lite(sid, lite_from_jsonl(entries_to_jsonl(list(entries)), mtime))
                 if info is not None:
                     info.last_modified = mtime
-                    rows.append(_row(info, pk))
+                    rows.append(row_of(info, pk))
 
         async with anyio.create_task_group() as tg:
             for sid, mtime in missing:

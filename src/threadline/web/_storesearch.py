@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.to_thread
@@ -21,9 +21,7 @@ import anyio.to_thread
 from .._exceptions import UserError
 from ..sessions._protocol import SessionStore
 from ..sessions._search import _documents, fts_query
-
-if TYPE_CHECKING:
-    from ._source import Hit, Row
+from ._rows import Hit, Row
 
 __all__ = ["StoreSearch"]
 
@@ -129,8 +127,6 @@ class StoreSearch:
         limit: int,
         markers: tuple[str, str],
     ) -> list[Hit]:
-        from ._source import Hit
-
         fts_query(query)  # a bad query fails before any loading
         await self.refresh(store, rows)
         found = await anyio.to_thread.run_sync(self._query, query, project, limit, markers)
