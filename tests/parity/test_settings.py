@@ -207,3 +207,63 @@ async def test_settings_permission_rules_decide_as_the_cli(duo: Duo, trusted: bo
             assert len(ignored) == (0 if trusted else 1)
     assert outcomes[0] == outcomes[1]
     assert outcomes[0][:4] == (False, trusted, False, [True, not trusted])
+
+
+def _claude_dir_layout(duo: Duo) -> None:
+    claude = duo.project / ".claude"
+    (claude / "commands" / "sub").mkdir(parents=True)
+    (claude / "commands" / "greet.md").write_text(
+        "---\ndescription: Greet people\nargument-hint: <names>\n---\n"
+        "Say hello to $ARGUMENTS please. First: $0, second: $1, third: $2.\n"
+    )
+    (claude / "commands" / "plain.md").write_text("Plain command body.\n")
+    (claude / "commands" / "sub" / "deep.md").write_text("Deep command body $ARGUMENTS\n")
+    (duo.config_dir / "commands").mkdir(parents=True)
+    (duo.config_dir / "commands" / "usercmd.md").write_text("User command body $ARGUMENTS\n")
+    (claude / "skills" / "myskill").mkdir(parents=True)
+    (claude / "skills" / "myskill" / "SKILL.md").write_text(
+        "---\nname: myskill\ndescription: Does my skill thing\n---\nSkill body.\n"
+    )
+    (claude / "agents").mkdir()
+    (claude / "agents" / "reviewer.md").write_text(
+        "---\nname: reviewer\ndescription: Reviews code carefully\ntools: Read, Grep\n---\n"
+        "You are a code reviewer.\n"
+    )
+    (duo.project / "CLAUDE.md").write_text("Memory next to commands.\n")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["/greet Bob Alice", "/plain some args", "/sub:deep x y", "/usercmd", "/myskill an arg"],
+)
+async def test_slash_commands_expand_as_the_cli(duo: Duo, prompt: str) -> None:
+    """A typed command of ``.claude/commands`` (or a skill) is sent as the CLI sends it:
+    the ``<command-message>`` record, then the body with its arguments, the CLAUDE.md
+    reminder in front of both; the init message names the commands, skills and agents."""
+    duo.config_dir.mkdir(parents=True, exist_ok=True)
+    _claude_dir_layout(duo)
+    flag = json.dumps(NO_ATTRIBUTION)
+    duo.script([{"text": "ok"}])
+    duo.fake.clear_requests()
+    their_msgs = await _run(official, prompt, duo.official(settings=flag))
+    theirs = _first_user(duo.fake)
+    duo.script([{"text": "ok"}])
+    duo.fake.clear_requests()
+    my_msgs = await _run(threadline, prompt, duo.ours(settings=flag))
+    ours = _first_user(duo.fake)
+    assert ours == theirs
+    assert "<command-name>" in json.dumps(ours)
+    their_init, my_init = their_msgs[0].data, my_msgs[0].data
+    for key in ("slash_commands", "skills", "agents"):
+        assert set(my_init[key]) <= set(their_init[key]), key
+    assert {"greet", "plain", "sub:deep", "usercmd", "myskill"} <= set(my_init["slash_commands"])
+    assert "reviewer" in my_init["agents"] and my_init["skills"] == ["myskill"]
+
+
+async def test_verbatim_or_unknown_commands_stay_as_typed(duo: Duo) -> None:
+    duo.config_dir.mkdir(parents=True, exist_ok=True)
+    _claude_dir_layout(duo)
+    duo.script([{"text": "ok"}])
+    duo.fake.clear_requests()
+    await _run(threadline, "/greet Bob", duo.ours(verbatim_prompts=True, setting_sources=[]))
+    assert json.dumps(_first_user(duo.fake)).endswith('"content": "/greet Bob"}')

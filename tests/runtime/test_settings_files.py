@@ -250,3 +250,137 @@ async def test_instructions_recorded_and_resent_once(
     assert last.count("version one") == 1 and last.count("version two") == 1
     assert last.count("Instruction files were re-read") == 1
     assert sys.platform != "win32"
+
+
+async def test_project_agents_reach_the_agent_tool(
+    fake: FakeAnthropicServer, project: Path
+) -> None:
+    _write(
+        project / ".claude/agents/reviewer.md",
+        "---\nname: reviewer\ndescription: Reviews code carefully\ntools: Read, Grep\nmodel: inherit\n---\nYou are REVIEWER-PROMPT.\n",
+    )
+    fake.script(
+        [
+            {
+                "tool_use": {
+                    "name": "Agent",
+                    "input": {
+                        "description": "review",
+                        "prompt": "review it",
+                        "subagent_type": "reviewer",
+                        "run_in_background": False,
+                    },
+                },
+                "match": {"system_contains": "Claude Agent SDK"},
+            },
+            {"text": "child done", "match": {"system_contains": "REVIEWER-PROMPT"}},
+            {"text": "parent done"},
+        ]
+    )
+    msgs = await collect("go", options(cwd=str(project), permission_mode="bypassPermissions"))
+    assert "reviewer" in msgs[0].data["agents"]
+    child = [b for b in fake.message_requests() if "REVIEWER-PROMPT" in json.dumps(b.get("system"))]
+    assert child, "the subagent ran with the file's prompt"
+    assert sorted(t["name"] for t in child[0]["tools"]) == ["Grep", "Read"]
+    parent_tools = {t["name"]: t for t in fake.message_requests()[0]["tools"]}
+    assert "reviewer" in parent_tools["Agent"]["description"]
+
+
+async def test_skills_option_filters_the_skill_tool(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path
+) -> None:
+    _write(
+        project / ".claude/skills/alpha/SKILL.md",
+        "---\nname: alpha\ndescription: A skill\n---\nALPHA BODY\n",
+    )
+    _write(
+        config_dir / "skills/beta/SKILL.md",
+        "---\nname: beta\ndescription: B skill\n---\nBETA BODY\n",
+    )
+    fake.script([{"tool_use": {"name": "Skill", "input": {"skill": "beta"}}}, {"text": "ok"}])
+    msgs = await collect("go", options(cwd=str(project), skills=["alpha"]))
+    assert msgs[0].data["skills"] == ["alpha"]
+    skill_tool = next(t for t in fake.message_requests()[0]["tools"] if t["name"] == "Skill")
+    assert "alpha" in skill_tool["description"] and "beta" not in skill_tool["description"]
+    [result] = _results(fake)
+    assert result.get("is_error") and "Unknown skill: beta" in json.dumps(result)
+    fake.script([{"tool_use": {"name": "Skill", "input": {"skill": "beta"}}}, {"text": "ok"}])
+    msgs = await collect("go", options(cwd=str(project)))
+    assert sorted(msgs[0].data["skills"]) == ["alpha", "beta"]
+    assert "BETA BODY" in json.dumps(_results(fake))
+
+
+def _plugin(root: Path) -> Path:
+    _write(root / ".claude-plugin/plugin.json", {"name": "myplug", "version": "1.2.0"})
+    _write(root / "commands/hello.md", "Hello from plugin $ARGUMENTS\n")
+    _write(
+        root / "agents/helper.md", "---\nname: helper\ndescription: plugin helper\n---\nYou help.\n"
+    )
+    _write(
+        root / "skills/pskill/SKILL.md",
+        "---\nname: pskill\ndescription: plugin skill\n---\nPSKILL\n",
+    )
+    _write(
+        root / "hooks/hooks.json",
+        {
+            "hooks": {
+                "UserPromptSubmit": [
+                    {"hooks": [{"type": "command", "command": "echo root=${CLAUDE_PLUGIN_ROOT}"}]}
+                ]
+            }
+        },
+    )
+    server = Path(__file__).parent.parent / "tools" / "mcp_echo_server.py"
+    _write(
+        root / ".mcp.json",
+        {"mcpServers": {"psrv": {"command": sys.executable, "args": [str(server)]}}},
+    )
+    return root
+
+
+async def test_local_plugin_brings_commands_agents_skills_hooks(
+    fake: FakeAnthropicServer, project: Path, tmp_path: Path
+) -> None:
+    plugin = _plugin(tmp_path / "plug")
+    fake.script([{"text": "ok"}])
+    opts = options(
+        cwd=str(project), plugins=[{"type": "local", "path": str(plugin)}], strict_mcp_config=True
+    )
+    msgs = await collect("/myplug:hello world", opts)
+    init = msgs[0].data
+    assert "myplug:hello" in init["slash_commands"] and "myplug:pskill" in init["skills"]
+    assert "myplug:helper" in init["agents"]
+    assert init["plugins"] == [
+        {
+            "name": "myplug",
+            "path": str(plugin.resolve()),
+            "source": "myplug@inline",
+            "version": "1.2.0",
+        }
+    ]
+    sent = json.dumps(fake.message_requests()[0]["messages"])
+    assert "Hello from plugin world" in sent and f"root={plugin.resolve()}" in sent
+    fake.script(
+        [
+            {"tool_use": {"name": "mcp__plugin_myplug_psrv__echo", "input": {"text": "hi"}}},
+            {"text": "ok"},
+        ]
+    )
+    from threadline import AgentClient
+
+    mcp_opts = options(
+        cwd=str(project),
+        plugins=[{"type": "local", "path": str(plugin)}],
+        permission_mode="bypassPermissions",
+    )
+    async with AgentClient(mcp_opts) as client:  # a stdio server: the client owns it
+        await client.query("go")
+        msgs = [m async for m in client.receive_response()]
+    assert {"name": "plugin:myplug:psrv", "status": "connected"}.items() <= msgs[0].data[
+        "mcp_servers"
+    ][0].items()
+    assert "echo: hi" in json.dumps(_results(fake))
+    with pytest.raises(UserError, match="only"):
+        await collect(
+            "x", options(cwd=str(project), plugins=[{"type": "marketplace", "name": "x"}])
+        )

@@ -65,6 +65,7 @@ from ..transcript._api import merge_api_messages
 from ..transcript._entries import TOOL_REJECTED, EntryFactory, threadline_version
 from ..transcript._views import CHAIN_TYPES
 from ._checkpoints import Checkpointer
+from ._claude_dir import expand_command
 from ._compaction import CompactResult, auto_compact, run_compaction
 from ._context import AgentParent, BeforeTool, Prompt, ReportQueue
 from ._hooks import HookOutcome, run_hooks
@@ -525,11 +526,13 @@ class Runtime:
                 "permissionMode": self.mode,
                 "apiKeySource": self._setup.api_key_source,
                 "claude_code_version": threadline_version(),
-                "slash_commands": [],
+                "slash_commands": self._slash_commands(),
                 "output_style": "default",
-                "agents": [],
-                "skills": [],
-                "plugins": [],
+                "agents": list(self.options.agents or {}),
+                "skills": list(self.tool_state.skills) if self.tool_state is not None else [],
+                "plugins": [p.init_entry() for p in self.settings.plugins]
+                if self.settings is not None
+                else [],
             },
         )
 
@@ -572,10 +575,11 @@ class Runtime:
                 *api_content(content),
                 *({"type": "text", "text": c} for c in submit.additional_context),
             ]
-        entry = self._factory.prompt(content, self.leaf, uuid=prompt.uuid)
+        entries = self._command_entries(prompt, content, submit)
+        entry = entries[0]
         entry.update(prompt.fields or {})
-        instructions = await self._instructions(entry["uuid"])
-        await self.persist([entry, *instructions])
+        instructions = await self._instructions(entries[-1]["uuid"])
+        await self.persist([*entries, *instructions])
         if self.checkpoints is not None:
             await self.checkpoints.on_prompt(entry["uuid"])
         turn.stats.user_uuid = entry["uuid"]
@@ -589,6 +593,36 @@ class Runtime:
             )
         async for message in self._absorb_reports():
             yield message
+
+    def _slash_commands(self) -> list[str]:
+        """The init message's ``slash_commands``: the commands, then the skills."""
+        names = list(self.settings.commands) if self.settings is not None else []
+        skills = list(self.tool_state.skills) if self.tool_state is not None else []
+        return names + [s for s in skills if s not in names]
+
+    def _command_entries(
+        self, prompt: Prompt, content: str | list[Raw], submit: HookOutcome | None
+    ) -> list[Raw]:
+        """The prompt's entries: a typed slash command (``/name args``) of the settings'
+        commands or skills becomes the CLI's two entries (``_claude_dir``; hook context
+        follows the command's body), else one."""
+        expanded = None
+        if (
+            isinstance(prompt.content, str)
+            and not prompt.fields
+            and not self.options.verbatim_prompts
+            and self.settings is not None
+        ):
+            skills = self.tool_state.skills if self.tool_state is not None else {}
+            expanded = expand_command(prompt.content, self.settings.commands, skills)
+        if expanded is None:
+            return [self._factory.prompt(content, self.leaf, uuid=prompt.uuid)]
+        record = self._factory.prompt(expanded.record, self.leaf, uuid=prompt.uuid)
+        context = submit.additional_context if submit is not None else []
+        blocks = [{"type": "text", "text": t} for t in [expanded.body, *context]]
+        body = self._factory.prompt(blocks, record["uuid"])
+        body["isMeta"] = True
+        return [record, body]
 
     async def _instructions(self, parent: str) -> list[Raw]:
         """The ``CLAUDE.md`` attachment the session's first prompt carries (``_memory``):

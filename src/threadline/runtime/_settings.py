@@ -46,8 +46,20 @@ from pathlib import Path
 from typing import Any, get_args
 
 from .._exceptions import UserError
+from ..tools import Skill
+from ._claude_dir import (
+    Command,
+    Plugin,
+    load_agents,
+    load_commands,
+    load_plugins,
+    load_skill_set,
+    plugin_hooks,
+    plugin_mcp_servers,
+)
 from ._memory import MemoryFile, load_memory
 from ._permissions import PermissionMode
+from ._subagents import AgentDefinition
 
 __all__ = [
     "MANAGED_SETTINGS",
@@ -78,6 +90,23 @@ class LoadedSettings:
     """The merged settings."""
     memory: Sequence[MemoryFile] = ()
     """The ``CLAUDE.md`` files, in the order they are sent."""
+    commands: Mapping[str, Command] = field(default_factory=dict)
+    """Slash commands (``.claude/commands``, plugins), by name."""
+    agents: Mapping[str, AgentDefinition] = field(default_factory=dict)
+    """Subagents (``.claude/agents``, plugins), by name."""
+    skills: Mapping[str, Skill] = field(default_factory=dict)
+    """Every skill found (``.claude/skills``, plugins), before the ``skills`` filter."""
+    plugins: Sequence[Plugin] = ()
+    mcp_servers: Mapping[str, Any] = field(default_factory=dict)
+    """The plugins' MCP servers (``plugin:<plugin>:<server>``)."""
+
+    def enabled_skills(self, choice: object) -> dict[str, Skill]:
+        """The skills ``AgentOptions.skills`` enables: ``None``/``"all"`` every one found,
+        a list only those names."""
+        if choice is None or choice == "all":
+            return dict(self.skills)
+        names = list(choice) if isinstance(choice, (list, tuple)) else []
+        return {n: self.skills[n] for n in names if n in self.skills}
 
     def _permissions(self) -> Mapping[str, Any]:
         value = self.data.get("permissions")
@@ -132,9 +161,7 @@ def effective_sources(
     """The sources a run reads (see the module docstring for the default)."""
     if setting_sources is None:
         return ("user", "project") if skills is not None else SETTING_SOURCES
-    if isinstance(setting_sources, (str, bytes)) or not isinstance(
-        setting_sources, (list, tuple)
-    ):
+    if isinstance(setting_sources, (str, bytes)) or not isinstance(setting_sources, (list, tuple)):
         raise UserError(
             "AgentOptions.setting_sources must be a list such as ['user', 'project'], "
             f"not {setting_sources!r}"
@@ -193,9 +220,7 @@ def _read_json_file(path: Path) -> Raw | None:
         )
         return None
     if not isinstance(value, dict):
-        warnings.warn(
-            f"settings file {path} skipped: not a JSON object", UserWarning, stacklevel=4
-        )
+        warnings.warn(f"settings file {path} skipped: not a JSON object", UserWarning, stacklevel=4)
         return None
     return value
 
@@ -293,6 +318,7 @@ def load_settings(
     config_dir: str | None = None,
     home: str | None = None,
     managed: Path | None = MANAGED_SETTINGS,
+    plugins: Sequence[Any] = (),
 ) -> LoadedSettings:
     """Read the settings of a run in ``cwd``. Blocking I/O: call it in a thread.
 
@@ -326,7 +352,42 @@ def load_settings(
             merged = _merge(merged, data)
             read.append(str(managed))
     memory = load_memory(root, sources, config_dir=config, home=home)
-    return LoadedSettings(sources=sources, files=tuple(read), data=merged, memory=memory)
+    loaded_plugins = load_plugins(list(plugins), root)
+    for plugin in loaded_plugins:
+        hooks = plugin_hooks(plugin)
+        if hooks:
+            merged = _merge(merged, {"hooks": hooks})
+    places = _definition_places(sources, root, config, loaded_plugins)
+    servers: Raw = {}
+    for plugin in loaded_plugins:
+        servers.update(plugin_mcp_servers(plugin))
+    return LoadedSettings(
+        sources=sources,
+        files=tuple(read),
+        data=merged,
+        memory=memory,
+        commands=load_commands(places["commands"]),
+        agents=load_agents(places["agents"]),
+        skills=load_skill_set(places["skills"]),
+        plugins=tuple(loaded_plugins),
+        mcp_servers=servers,
+    )
+
+
+def _definition_places(
+    sources: Sequence[str], cwd: Path, config: Path, plugins: Sequence[Plugin]
+) -> dict[str, list[tuple[Path, str]]]:
+    """Where commands, agents and skills are looked for, first place winning a name."""
+    places: dict[str, list[tuple[Path, str]]] = {}
+    for kind in ("commands", "agents", "skills"):
+        found: list[tuple[Path, str]] = []
+        if "project" in sources:
+            found.append((cwd / ".claude" / kind, ""))
+        if "user" in sources:
+            found.append((config / kind, ""))
+        found += [(p.path / kind, f"{p.name}:") for p in plugins]
+        places[kind] = found
+    return places
 
 
 def read_for(options: Any, cwd: str) -> LoadedSettings:
@@ -338,6 +399,7 @@ def read_for(options: Any, cwd: str) -> LoadedSettings:
         skills=options.skills,
         config_dir=options.env_value("CLAUDE_CONFIG_DIR"),
         home=options.env_value("HOME"),
+        plugins=options.plugins,
     )
 
 
@@ -375,6 +437,16 @@ def apply_settings(options: Any, loaded: LoadedSettings, cwd: str) -> Any:
         changes["permission_mode"] = loaded.default_mode
     if options.model is None and loaded.model is not None:
         changes["model"] = loaded.model
+    if loaded.agents:
+        changes["agents"] = {**loaded.agents, **(options.agents or {})}
+    if options.skills is not None:  # the official SDK's rules for the Skill tool
+        wanted = ["Skill"] if options.skills == "all" else [f"Skill({n})" for n in options.skills]
+        extra = [r for r in wanted if r not in options.allowed_tools]
+        if extra:
+            changes["allowed_tools"] = [
+                *changes.get("allowed_tools", options.allowed_tools),
+                *extra,
+            ]
     env = loaded.env
     if env:
         changes["env"] = {**options.env, **env}

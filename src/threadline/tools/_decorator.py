@@ -15,6 +15,7 @@ A handler returns ``{"content": [{"type": "text", "text": ...}, ...],
 
 from __future__ import annotations
 
+import re
 import types as _pytypes
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -40,9 +41,14 @@ __all__ = [
 T = TypeVar("T")
 
 
+_NOT_IN_NAME = re.compile(r"[^a-zA-Z0-9_-]")
+
+
 def mcp_tool_name(server: str, tool_name: str) -> str:
-    """The name the model sees for an MCP tool: ``mcp__<server>__<tool>``."""
-    return f"mcp__{server}__{tool_name}"
+    """The name the model sees for an MCP tool: ``mcp__<server>__<tool>``, each part with
+    characters the API refuses in names replaced by ``_`` as Claude Code does (a plugin's
+    server ``plugin:p:srv`` gives ``mcp__plugin_p_srv__<tool>``)."""
+    return f"mcp__{_NOT_IN_NAME.sub('_', server)}__{_NOT_IN_NAME.sub('_', tool_name)}"
 
 
 @dataclass

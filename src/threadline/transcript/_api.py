@@ -180,7 +180,8 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
     """Append ``chain``'s messages to ``out`` (unrepaired: see :func:`chain_to_api_messages`),
     merging consecutive messages of one role, including into ``out``'s last message."""
     prompt_at: int | None = None
-    """Where the last user entry's blocks start in ``out[-1]`` (instructions go there)."""
+    """Where this turn's user entries start in ``out[-1]`` (instructions go there, in front
+    of a typed command's record too)."""
     for entry in chain:
         kind = entry.get("type")
         if kind == "attachment":
@@ -204,6 +205,7 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
                 out[-1]["content"].extend(blocks)
             else:
                 out.append({"role": "assistant", "content": blocks})
+            prompt_at = None
             continue
         if kind == "user":
             message = entry.get("message")
@@ -222,7 +224,8 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
         if out and out[-1]["role"] == "user":
             head = as_blocks(out[-1]["content"])
             joined = join_user_content(head, user)
-            prompt_at = len(joined) - len(as_blocks(user))
+            if prompt_at is None:  # else this turn's message started earlier (a command)
+                prompt_at = len(joined) - len(as_blocks(user))
             out[-1] = {"role": "user", "content": joined}
         else:
             out.append({"role": "user", "content": user})
