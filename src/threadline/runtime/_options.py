@@ -7,15 +7,16 @@ process itself have no meaning in-process; they are accepted and ignored:
 ``cli_path``, ``extra_args`` (except ``replay-user-messages``,
 which makes each prompt come back as a ``UserMessage`` with its uuid), ``max_buffer_size``,
 ``debug_stderr``, ``stderr``, ``user``, ``include_hook_events``, ``forward_subagent_text``,
-``verbatim_prompts`` (prompts are always delivered verbatim), ``skills``,
-``plugins``, ``betas`` (sent as ``anthropic-beta``),
+``betas`` (sent as ``anthropic-beta``),
 ``session_store_flush`` (every step is appended
 as it happens), ``resume_drops_turn``.
 
 Settings (``docs/settings.md``, :mod:`threadline.runtime._settings`): ``setting_sources``
 (``None``: user, project and local, as the official SDK) and ``settings`` (a path or JSON
 text) load Claude Code's settings files and ``CLAUDE.md`` memory: permission rules,
-``additionalDirectories``, ``defaultMode``, ``model``, ``env`` (tools only), command hooks.
+``additionalDirectories``, ``defaultMode``, ``model``, ``env`` (tools only), command hooks;
+``.claude/commands`` (typed slash commands are expanded unless ``verbatim_prompts``),
+``.claude/agents``, ``.claude/skills`` (filtered by ``skills``) and local ``plugins``.
 
 Limits (``docs/porting.md``, "Limits and output"): ``max_budget_usd`` (checked after every
 reply against the session's cost, subagents included: ``error_max_budget_usd``),
