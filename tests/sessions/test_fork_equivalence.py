@@ -56,7 +56,7 @@ def _message(rng: random.Random, role: str, n: int) -> Raw:
     return message
 
 
-def _transcript(rng: random.Random) -> tuple[list[bytes], list[str]]:
+def _transcript(rng: random.Random) -> tuple[list[bytes], list[str]]:  # noqa: C901 - a generator of random transcript shapes: one branch per shape
     lines: list[bytes] = []
     uuids: list[str] = []
     messages: list[str] = []

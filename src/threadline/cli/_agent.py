@@ -74,7 +74,10 @@ def _check_provider(_ctx: click.Context, _param: click.Parameter, value: str | N
 
 
 def agent_flags(func: F) -> F:
-    """Add the session and model options to a click command."""
+    """Add the session and model options to a click command.
+
+    Long: a flat list of click options (data, not logic).
+    """
     decorators = [
         click.option("--resume", "-r", "resume", metavar="ID", help="Resume the session ID."),
         click.option(

@@ -275,6 +275,18 @@ def _check_hooks(hooks: object) -> None:
 
 def _check_values(o: AgentOptions) -> None:
     """Reject values no run could use (types and ranges); raised at construction."""
+    _check_scalars(o)
+    _check_shapes(o)
+    _check_plugged(o)
+    _check_limits(o)
+    from ._structured import check_output_format
+
+    check_output_format(o.output_format)
+    _check_provider(o.provider)
+
+
+def _check_scalars(o: AgentOptions) -> None:
+    """Modes, numbers, names and plain strings."""
     if o.permission_mode is not None and o.permission_mode not in _PERMISSION_MODES:
         raise UserError(
             f"Unknown permission_mode {o.permission_mode!r}: use one of "
@@ -288,6 +300,22 @@ def _check_values(o: AgentOptions) -> None:
     _names(o, "disallowed_tools")
     _names(o, "betas")
     _names(o, "tools", mapping_ok=True)
+    if o.cwd is not None and not isinstance(o.cwd, (str, os.PathLike)):
+        raise UserError(f"AgentOptions.cwd must be a path, not {o.cwd!r}")
+    if not isinstance(o.env, Mapping):
+        raise UserError(f"AgentOptions.env must be a dict of variables, not {o.env!r}")
+    for name in ("resume", "session_id", "resume_session_at", "model"):
+        value = getattr(o, name)
+        if value is not None and not isinstance(value, str):
+            raise UserError(f"AgentOptions.{name} must be a str or None, not {value!r}")
+    if o.effort is not None and o.effort not in _EFFORTS:
+        raise UserError(
+            f"Unknown effort {o.effort!r}: use one of " + ", ".join(repr(e) for e in _EFFORTS)
+        )
+
+
+def _check_shapes(o: AgentOptions) -> None:
+    """Callbacks and the dict-shaped settings."""
     if o.can_use_tool is not None and not callable(o.can_use_tool):
         raise UserError(
             f"AgentOptions.can_use_tool must be an async callable "
@@ -299,14 +327,6 @@ def _check_values(o: AgentOptions) -> None:
             "AgentOptions.mcp_servers must map server names to configs, or be a path to / "
             f"the text of an MCP JSON config, not {o.mcp_servers!r}"
         )
-    if o.cwd is not None and not isinstance(o.cwd, (str, os.PathLike)):
-        raise UserError(f"AgentOptions.cwd must be a path, not {o.cwd!r}")
-    if not isinstance(o.env, Mapping):
-        raise UserError(f"AgentOptions.env must be a dict of variables, not {o.env!r}")
-    for name in ("resume", "session_id", "resume_session_at", "model"):
-        value = getattr(o, name)
-        if value is not None and not isinstance(value, str):
-            raise UserError(f"AgentOptions.{name} must be a str or None, not {value!r}")
     if o.system_prompt is not None and not isinstance(o.system_prompt, (str, Mapping)):
         raise UserError(
             "AgentOptions.system_prompt must be a str or a dict such as "
@@ -317,10 +337,6 @@ def _check_values(o: AgentOptions) -> None:
             "AgentOptions.thinking must be a dict such as "
             f"{{'type': 'enabled', 'budget_tokens': 4096}}, not {o.thinking!r}"
         )
-    if o.effort is not None and o.effort not in _EFFORTS:
-        raise UserError(
-            f"Unknown effort {o.effort!r}: use one of " + ", ".join(repr(e) for e in _EFFORTS)
-        )
     if not isinstance(o.redact, bool):
         from ..privacy import Redactor
 
@@ -328,6 +344,10 @@ def _check_values(o: AgentOptions) -> None:
             raise UserError(
                 f"AgentOptions.redact must be True, False or a Redactor, not {o.redact!r}"
             )
+
+
+def _check_plugged(o: AgentOptions) -> None:
+    """The objects a caller plugs in: the session store and the subagent definitions."""
     store = o.session_store
     if store is not None and not (
         callable(getattr(store, "append", None)) and callable(getattr(store, "load", None))
@@ -347,11 +367,10 @@ def _check_values(o: AgentOptions) -> None:
                     f"AgentOptions.agents[{name!r}] must be an AgentDefinition(description=..., "
                     f"prompt=...), not {definition!r}"
                 )
-    _check_limits(o)
-    from ._structured import check_output_format
 
-    check_output_format(o.output_format)
-    provider = o.provider
+
+def _check_provider(provider: object) -> None:
+    """A name in the provider registry, or an object with the Provider protocol."""
     if isinstance(provider, str) and provider not in provider_names():
         names = ", ".join(repr(n) for n in provider_names())
         raise UserError(

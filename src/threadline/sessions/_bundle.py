@@ -506,7 +506,7 @@ def _check_declared(manifest: dict[str, Any], max_bytes: int | None, room: Path 
     return total
 
 
-def _scan(
+def _scan(  # noqa: C901 (Long: see the docstring)
     path: Path,
     staging: Path | None,
     *,
@@ -516,6 +516,8 @@ def _scan(
     """Read and verify the whole bundle; with ``staging``, also extract the members there.
 
     Long by nature (one sequential pass over the tar, every check in stream order).
+
+    Long: one sequential pass over the tar stream, every check in stream order (state carried member to member).
     """
     manifest: dict[str, Any] | None = None
     manifest_bytes = b""
@@ -632,6 +634,41 @@ def _same(a: Path, b: Path) -> bool:
     return a.read_bytes() == b.read_bytes()
 
 
+def _rekeyed(rel: str, new_key: str | None) -> str:
+    """A bundle path, in project ``new_key`` when given."""
+    if new_key is not None and rel.startswith("projects/"):
+        return f"projects/{new_key}/" + rel.split("/", 2)[2]
+    return rel
+
+
+def _plan_moves(
+    sessions: list[BundleSession], staging: Path, cfg: Path, new_key: str | None, *, overwrite: bool
+) -> list[tuple[Path, Path]]:
+    """(staged file, destination) for every file to restore, main transcripts last (a crash
+    mid-import never leaves a visible session without its subagent transcripts and file
+    history); identical files are skipped, a different one raises unless ``overwrite``."""
+    planned: list[tuple[Path, Path]] = []
+    for s in sessions:
+        for rel in s.files:
+            src, dest = staging / rel, cfg / _rekeyed(rel, new_key)
+            if dest.exists():
+                if _same(src, dest):
+                    continue
+                if not overwrite:
+                    raise BundleConflictError(
+                        f"{dest} already exists with other content (use --force to overwrite)"
+                    )
+            planned.append((src, dest))
+    planned.sort(key=lambda m: m[1].suffix == ".jsonl" and m[1].parent.parent.name == "projects")
+    return planned
+
+
+def _moved(s: BundleSession, new_key: str) -> BundleSession:
+    return BundleSession(
+        s.session_id, new_key, s.cwd, s.title, tuple(_rekeyed(f, new_key) for f in s.files)
+    )
+
+
 def import_bundle(
     path: str | os.PathLike[str],
     *,
@@ -655,28 +692,7 @@ def import_bundle(
     try:
         _, sessions = _stage(Path(path), staging, max_bytes=max_bytes)
         new_key = project_key_for_directory(directory) if directory is not None else None
-        moves: list[tuple[Path, Path]] = []
-        for s in sessions:
-            for rel in s.files:
-                target_rel = rel
-                if new_key is not None and rel.startswith("projects/"):
-                    target_rel = f"projects/{new_key}/" + rel.split("/", 2)[2]
-                moves.append((staging / rel, cfg / target_rel))
-        planned = []
-        for src, dest in moves:
-            if dest.exists():
-                if _same(src, dest):
-                    continue
-                if not overwrite:
-                    raise BundleConflictError(
-                        f"{dest} already exists with other content (use --force to overwrite)"
-                    )
-            planned.append((src, dest))
-        # Main transcripts go last: a crash mid-import never leaves a visible session
-        # without its subagent transcripts and file history.
-        planned.sort(
-            key=lambda m: m[1].suffix == ".jsonl" and m[1].parent.parent.name == "projects"
-        )
+        planned = _plan_moves(sessions, staging, cfg, new_key, overwrite=overwrite)
         for done, (src, dest) in enumerate(planned, 1):
             ensure_private_dir(dest.parent, stop_at=cfg)
             os.chmod(src, 0o600)
@@ -685,21 +701,7 @@ def import_bundle(
                 progress(done, len(planned))
         mark_imported(cfg, [s.session_id for s in sessions])
         if new_key is not None:
-            sessions = [
-                BundleSession(
-                    s.session_id,
-                    new_key,
-                    s.cwd,
-                    s.title,
-                    tuple(
-                        f"projects/{new_key}/" + f.split("/", 2)[2]
-                        if f.startswith("projects/")
-                        else f
-                        for f in s.files
-                    ),
-                )
-                for s in sessions
-            ]
+            sessions = [_moved(s, new_key) for s in sessions]
         return sessions
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -346,7 +346,7 @@ def _fork_input(content: bytes, session_id: str) -> tuple[list[dict[str, Any]], 
     return transcript, replacements
 
 
-def _stream_fork(
+def _stream_fork(  # noqa: C901 (Long: see the docstring)
     content: bytes, session_id: str, up_to: str | None, forked_id: str, now: str
 ) -> tuple[list[bytes], list[Any]] | None:
     """:func:`build_fork_entries` in one pass over the file, each entry transformed and
@@ -354,6 +354,8 @@ def _stream_fork(
     and the content replacements. ``None`` when a uuid occurs twice (the caller then runs
     the general transform). Parents that are not known yet when an entry is read (they
     come later in the file, or lie past progress entries that do) are settled at the end.
+
+    Long: the hot loop of fork_session, one pass per entry with the fork transform inlined on purpose (it runs once per entry of the largest sessions); the general transform is build_fork_entries.
     """
     up_to = up_to or None  # "" means no cut, as in the official fork
     valid = json_validator()

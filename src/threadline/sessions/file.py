@@ -256,7 +256,10 @@ class FileStore:
         expected: str | None = None,
         lines: list[bytes] | None = None,
     ) -> None:
-        """``lines``: the entries' JSON lines when the caller has them (same order)."""
+        """``lines``: the entries' JSON lines when the caller has them (same order).
+
+        Long: one locked section (repair, dedupe, head check, write, index) that must not be spread across calls holding the lock.
+        """
         ensure_private_dir(path.parent, stop_at=self.config_dir)
         if key.get("subpath"):
             meta = [e for e in entries if e.get("type") == "agent_metadata"]

@@ -108,6 +108,8 @@ def run_claude(
     """Run ``claude [-p PROMPT] --output-format stream-json --verbose *args``.
 
     ``args`` should contain ``-p PROMPT`` (or pass ``prompt=``); the output flags are added.
+
+    Long: a test helper that builds the real CLI's environment and arguments in one place.
     """
     for path in (config_dir, cwd, home, tmpdir):
         path.mkdir(parents=True, exist_ok=True)

@@ -159,7 +159,10 @@ class BackgroundShells:
         timeout_ms: float,
         cleanup: Callable[[], None] | None = None,
     ) -> BackgroundShell:
-        """Start ``argv`` in the background, output to a fresh file; returns at once."""
+        """Start ``argv`` in the background, output to a fresh file; returns at once.
+
+        Long: spawn, register with the process guard and start the waiter thread as one unit (a failure between them must not leak a process).
+        """
         task_id = self._new_id()
         directory = task_output_dir(ctx.cwd, ctx.session_id)
         output_file = directory / f"{task_id}.output"

@@ -240,33 +240,10 @@ def _update(directory: Path, input: dict[str, Any]) -> dict[str, Any] | str:
         if str(other) not in tasks:
             return f"Task #{other} not found"
     before = task.get("status", "pending")
-    fields: list[str] = []
     if input.get("status") == "deleted":
-        (directory / f"{task_id}.json").unlink(missing_ok=True)
-        for other in tasks.values():
-            changed = False
-            for key in ("blocks", "blockedBy"):
-                if task_id in other.get(key, []):
-                    other[key].remove(task_id)
-                    changed = True
-            if changed and other["id"] != task_id:
-                _save(directory, other)
+        _delete(directory, tasks, task_id)
         return {"fields": ["deleted"], "before": before, "after": "deleted", "id": task_id}
-    for key in ("subject", "description", "activeForm", "owner"):
-        if key in input and input[key] != task.get(key):
-            task[key] = input[key]
-            fields.append(key)
-    if "status" in input and input["status"] != before:
-        task["status"] = input["status"]
-        fields.append("status")
-    for other in input.get("addBlocks", []):
-        _link(tasks, task_id, str(other))
-    if input.get("addBlocks"):
-        fields.append("blocks")
-    for other in input.get("addBlockedBy", []):
-        _link(tasks, str(other), task_id)
-    if input.get("addBlockedBy"):
-        fields.append("blockedBy")
+    fields = _set_fields(task, input, before) + _set_links(tasks, task_id, input)
     if "metadata" in input and isinstance(input["metadata"], dict):
         merged = dict(task.get("metadata") or {})
         for k, v in input["metadata"].items():
@@ -279,6 +256,46 @@ def _update(directory: Path, input: dict[str, Any]) -> dict[str, Any] | str:
     for t in tasks.values():
         _save(directory, t)
     return {"fields": fields, "before": before, "after": task.get("status"), "id": task_id}
+
+
+def _delete(directory: Path, tasks: dict[str, dict[str, Any]], task_id: str) -> None:
+    """Remove a task's file and every link to it."""
+    (directory / f"{task_id}.json").unlink(missing_ok=True)
+    for other in tasks.values():
+        changed = False
+        for key in ("blocks", "blockedBy"):
+            if task_id in other.get(key, []):
+                other[key].remove(task_id)
+                changed = True
+        if changed and other["id"] != task_id:
+            _save(directory, other)
+
+
+def _set_fields(task: dict[str, Any], input: dict[str, Any], before: str) -> list[str]:
+    """The plain fields ``input`` changes (set on ``task``), in the CLI's order."""
+    fields: list[str] = []
+    for key in ("subject", "description", "activeForm", "owner"):
+        if key in input and input[key] != task.get(key):
+            task[key] = input[key]
+            fields.append(key)
+    if "status" in input and input["status"] != before:
+        task["status"] = input["status"]
+        fields.append("status")
+    return fields
+
+
+def _set_links(tasks: dict[str, dict[str, Any]], task_id: str, input: dict[str, Any]) -> list[str]:
+    """Record ``addBlocks`` / ``addBlockedBy`` on both sides; the fields that changed."""
+    fields: list[str] = []
+    for other in input.get("addBlocks", []):
+        _link(tasks, task_id, str(other))
+    if input.get("addBlocks"):
+        fields.append("blocks")
+    for other in input.get("addBlockedBy", []):
+        _link(tasks, str(other), task_id)
+    if input.get("addBlockedBy"):
+        fields.append("blockedBy")
+    return fields
 
 
 class TaskUpdateTool:

@@ -190,15 +190,7 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
                 prompt_at = _insert_instructions(out, text, prompt_at)
             continue
         if kind == "assistant":
-            message = entry.get("message")
-            if type(message) is not dict or entry.get("isVirtual") is True:
-                continue
-            if _is_synthetic_error(entry, message):
-                continue
-            content = message.get("content")
-            if type(content) is not list:
-                continue
-            blocks = [b for b in content if type(b) is dict and _sendable(b)]
+            blocks = _assistant_blocks(entry)
             if not blocks:
                 continue
             if out and out[-1]["role"] == "assistant":
@@ -231,6 +223,20 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
             out.append({"role": "user", "content": user})
             prompt_at = 0
     return out
+
+
+def _assistant_blocks(entry: Raw) -> list[Raw] | None:
+    """The blocks of an assistant entry that are sent back (none for a virtual entry or a
+    synthetic API-error reply)."""
+    message = entry.get("message")
+    if type(message) is not dict or entry.get("isVirtual") is True:
+        return None
+    if _is_synthetic_error(entry, message):
+        return None
+    content = message.get("content")
+    if type(content) is not list:
+        return None
+    return [b for b in content if type(b) is dict and _sendable(b)]
 
 
 _SENT_ATTACHMENTS = frozenset({"instructions"})

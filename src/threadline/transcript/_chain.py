@@ -21,6 +21,7 @@ messages for the same file.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from .._results import SessionMessage
@@ -214,10 +215,39 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
     Same result as the official SDK's recovery, computed from the entries that
     are *off* the chain: only responses that appear on the chain are grouped,
     and tool-call ownership is resolved only for calls that an off-chain
-    result answers. On a linear transcript this is one cheap pass.
+    result answers. On a linear transcript this is one cheap pass. Four steps, each
+    one pass (never a call per entry): anchor the chain's responses, scan the entries
+    off it, resolve which response owns each call an off-chain result answers, then
+    recover each response's group and splice it in after its anchor.
     """
     if len(seen) == len(by_uuid):
         return chain  # every entry is on the chain: nothing was skipped
+    anchors, chain_assistants = _anchors(chain)
+    if not anchors:
+        return chain
+    scan = _scan_off_chain(by_uuid, anchors, seen)
+    if not scan.has_orphan_sibling and not scan.off_results:
+        return chain
+    call_owner = _call_owners(scan.off_results, scan.assistants)
+    by_assistant = _results_by_assistant(scan.off_results, by_uuid, call_owner)
+    index = _ChainIndex(chain, by_uuid)
+    inserts: dict[str, list[Raw]] = {}
+    processed: set[str] = set()
+    for assistant, mid in chain_assistants:
+        if not mid or mid in processed:
+            continue
+        processed.add(mid)
+        group = scan.siblings.get(mid, [assistant])
+        recovered = _recover_group(group, by_assistant, call_owner, seen, index)
+        if recovered:
+            for entry in recovered:
+                seen.add(entry["uuid"])
+            inserts[anchors[mid]["uuid"]] = recovered
+    return _splice(chain, inserts)
+
+
+def _anchors(chain: list[Raw]) -> tuple[dict[str, Raw], list[tuple[Raw, str | None]]]:
+    """The chain's responses by message id, and every chain assistant with its id."""
     anchors: dict[str, Raw] = {}
     chain_assistants: list[tuple[Raw, str | None]] = []
     for entry in chain:
@@ -226,12 +256,23 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
             chain_assistants.append((entry, mid))
             if mid is not None:
                 anchors[mid] = entry
-    if not anchors:
-        return chain
+    return anchors, chain_assistants
 
-    # One pass in by_uuid order (the official iteration order): sibling groups
-    # of on-chain responses, tool results that are off the chain, and every
-    # assistant's (entry, message id, content) for call ownership below.
+
+@dataclass
+class _OffChain:
+    siblings: dict[str, list[Raw]]
+    """Entries of each on-chain response (message id), in file order."""
+    off_results: list[Raw]
+    """Tool results that are not on the chain."""
+    assistants: list[tuple[Raw, str, list[Any]]]
+    """Every assistant entry with its message id and content (for call ownership)."""
+    has_orphan_sibling: bool
+
+
+def _scan_off_chain(by_uuid: dict[str, Raw], anchors: dict[str, Raw], seen: set[str]) -> _OffChain:
+    """One pass in by_uuid order (the official iteration order): sibling groups of
+    on-chain responses, tool results that are off the chain, and every assistant."""
     siblings: dict[str, list[Raw]] = {}
     off_results: list[Raw] = []
     assistants: list[tuple[Raw, str, list[Any]]] = []
@@ -240,47 +281,60 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
         t = entry.get("type")
         if t == "assistant":
             message = entry.get("message")
-            if type(message) is dict:
-                mid = message.get("id")
-                if type(mid) is str and mid:
-                    content = message.get("content")
-                    if type(content) is list:
-                        assistants.append((entry, mid, content))
-                    if mid in anchors:
-                        group = siblings.get(mid)
-                        if group is None:
-                            siblings[mid] = [entry]
-                        else:
-                            group.append(entry)
-                        if uid not in seen:
-                            has_orphan_sibling = True
+            if type(message) is not dict:
+                continue
+            mid = message.get("id")
+            if type(mid) is not str or not mid:
+                continue
+            content = message.get("content")
+            if type(content) is list:
+                assistants.append((entry, mid, content))
+            if mid in anchors:
+                group = siblings.get(mid)
+                if group is None:
+                    siblings[mid] = [entry]
+                else:
+                    group.append(entry)
+                if uid not in seen:
+                    has_orphan_sibling = True
         elif t == "user" and uid not in seen and _is_tool_result(entry):
             off_results.append(entry)
-    if not has_orphan_sibling and not off_results:
-        return chain
+    return _OffChain(siblings, off_results, assistants, has_orphan_sibling)
 
-    # Owners of the calls the off-chain results answer; a call id claimed by two
-    # different responses is ambiguous (None) and never used.
+
+def _call_owners(
+    off_results: list[Raw], assistants: list[tuple[Raw, str, list[Any]]]
+) -> dict[str, Raw | None]:
+    """Owners of the calls the off-chain results answer; a call id claimed by two
+    different responses is ambiguous (None) and never used."""
     needed: set[str] = set()
     for result in off_results:
         needed.update(_block_ids(result, "tool_result", "tool_use_id"))
     call_owner: dict[str, Raw | None] = {}
+    if not needed:
+        return call_owner
     owner_mid: dict[str, str] = {}
-    if needed:
-        for entry, mid, content in assistants:
-            for block in content:
-                if type(block) is not dict or block.get("type") != "tool_use":
-                    continue
-                call_id = block.get("id")
-                if type(call_id) is not str or call_id not in needed:
-                    continue
-                if call_id not in call_owner:
-                    call_owner[call_id] = entry
-                    owner_mid[call_id] = mid
-                    continue
-                same = call_owner[call_id] is not None and owner_mid[call_id] == mid
-                call_owner[call_id] = entry if same else None
+    for entry, mid, content in assistants:
+        for block in content:
+            if type(block) is not dict or block.get("type") != "tool_use":
+                continue
+            call_id = block.get("id")
+            if type(call_id) is not str or call_id not in needed:
+                continue
+            if call_id not in call_owner:
+                call_owner[call_id] = entry
+                owner_mid[call_id] = mid
+                continue
+            same = call_owner[call_id] is not None and owner_mid[call_id] == mid
+            call_owner[call_id] = entry if same else None
+    return call_owner
 
+
+def _results_by_assistant(
+    off_results: list[Raw], by_uuid: dict[str, Raw], call_owner: dict[str, Raw | None]
+) -> dict[str, list[Raw]]:
+    """Each off-chain result under every assistant entry it may belong to: its parent,
+    its ``sourceToolAssistantUUID`` and the owner of a call it answers (same writer)."""
     by_assistant: dict[str, list[Raw]] = {}
     for result in off_results:
         by_assistant.setdefault(result["parentUuid"], []).append(result)
@@ -293,75 +347,109 @@ def _recover_parallel(by_uuid: dict[str, Raw], chain: list[Raw], seen: set[str])
             owner = call_owner.get(call_id)
             if owner is not None and _same_writer(result, owner):
                 by_assistant.setdefault(owner["uuid"], []).append(result)
+    return by_assistant
 
-    answered_on_chain: set[str] | None = None
-    file_position: dict[str, int] | None = None
-    processed: set[str] = set()
-    inserts: dict[str, list[Raw]] = {}
-    for assistant, mid in chain_assistants:
-        if not mid or mid in processed:
-            continue
-        processed.add(mid)
-        group = siblings.get(mid, [assistant])
-        orphan_siblings = [m for m in group if m["uuid"] not in seen]
-        if not orphan_siblings and not any(m["uuid"] in by_assistant for m in group):
-            continue
-        members = {m["uuid"] for m in group}
-        orphan_results: list[Raw] = []
-        strays: list[Raw] = []
-        collected: set[str] = set()
-        for member in group:
-            for result in by_assistant.get(member["uuid"], ()):
-                ruid = result["uuid"]
-                if ruid in seen or ruid in collected:
+
+class _ChainIndex:
+    """What placing stray results needs (the calls answered on the chain, file positions),
+    computed on first use: most transcripts never need it."""
+
+    def __init__(self, chain: list[Raw], by_uuid: dict[str, Raw]) -> None:
+        self._chain = chain
+        self._by_uuid = by_uuid
+        self._answered: set[str] | None = None
+        self._position: dict[str, int] | None = None
+
+    def answered(self) -> set[str]:
+        if self._answered is None:
+            self._answered = set()
+            for e in self._chain:
+                if e.get("type") != "user":
                     continue
-                collected.add(ruid)
-                if result["parentUuid"] in members:
-                    orphan_results.append(result)
-                else:
-                    strays.append(result)
-        if strays:
-            if answered_on_chain is None or file_position is None:
-                answered_on_chain = set()
-                for e in chain:
-                    if e.get("type") != "user":
-                        continue
-                    message = e.get("message")
-                    content = message.get("content") if type(message) is dict else None
-                    if type(content) is not list:
-                        continue
-                    for block in content:
-                        if type(block) is dict and block.get("type") == "tool_result":
-                            tid = block.get("tool_use_id")
-                            if type(tid) is str:
-                                answered_on_chain.add(tid)
-                file_position = {uid: i for i, uid in enumerate(by_uuid)}
-            answered = set(answered_on_chain)
-            for result in orphan_results:
-                answered.update(_block_ids(result, "tool_result", "tool_use_id"))
-            positions = file_position
-            strays.sort(key=lambda e: positions[e["uuid"]])
-            for result in strays:
-                call_ids = _block_ids(result, "tool_result", "tool_use_id")
-                opens = False
-                for cid in call_ids:
-                    owner = call_owner.get(cid)
-                    if cid not in answered and owner is not None and owner["uuid"] in members:
-                        opens = True
-                        break
-                if not opens:
+                message = e.get("message")
+                content = message.get("content") if type(message) is dict else None
+                if type(content) is not list:
                     continue
-                answered.update(call_ids)
+                for block in content:
+                    if type(block) is dict and block.get("type") == "tool_result":
+                        tid = block.get("tool_use_id")
+                        if type(tid) is str:
+                            self._answered.add(tid)
+        return self._answered
+
+    def position(self) -> dict[str, int]:
+        if self._position is None:
+            self._position = {uid: i for i, uid in enumerate(self._by_uuid)}
+        return self._position
+
+
+def _recover_group(
+    group: list[Raw],
+    by_assistant: dict[str, list[Raw]],
+    call_owner: dict[str, Raw | None],
+    seen: set[str],
+    index: _ChainIndex,
+) -> list[Raw]:
+    """The entries of one response's group that the walk missed: its off-chain siblings,
+    then the results that answer them (by timestamp each); empty when nothing is missing."""
+    orphan_siblings = [m for m in group if m["uuid"] not in seen]
+    if not orphan_siblings and not any(m["uuid"] in by_assistant for m in group):
+        return []
+    members = {m["uuid"] for m in group}
+    orphan_results: list[Raw] = []
+    strays: list[Raw] = []
+    collected: set[str] = set()
+    for member in group:
+        for result in by_assistant.get(member["uuid"], ()):
+            ruid = result["uuid"]
+            if ruid in seen or ruid in collected:
+                continue
+            collected.add(ruid)
+            if result["parentUuid"] in members:
                 orphan_results.append(result)
-        if not orphan_siblings and not orphan_results:
-            continue
-        orphan_siblings.sort(key=_ts)
-        orphan_results.sort(key=_ts)
-        recovered = orphan_siblings + orphan_results
-        for entry in recovered:
-            seen.add(entry["uuid"])
-        inserts[anchors[mid]["uuid"]] = recovered
+            else:
+                strays.append(result)
+    if strays:
+        orphan_results.extend(_opening_strays(strays, orphan_results, members, call_owner, index))
+    if not orphan_siblings and not orphan_results:
+        return []
+    orphan_siblings.sort(key=_ts)
+    orphan_results.sort(key=_ts)
+    return orphan_siblings + orphan_results
 
+
+def _opening_strays(
+    strays: list[Raw],
+    orphan_results: list[Raw],
+    members: set[str],
+    call_owner: dict[str, Raw | None],
+    index: _ChainIndex,
+) -> list[Raw]:
+    """Results parented elsewhere that answer a call of this group nothing answered yet,
+    taken in file order."""
+    answered = set(index.answered())
+    for result in orphan_results:
+        answered.update(_block_ids(result, "tool_result", "tool_use_id"))
+    positions = index.position()
+    strays.sort(key=lambda e: positions[e["uuid"]])
+    taken: list[Raw] = []
+    for result in strays:
+        call_ids = _block_ids(result, "tool_result", "tool_use_id")
+        opens = False
+        for cid in call_ids:
+            owner = call_owner.get(cid)
+            if cid not in answered and owner is not None and owner["uuid"] in members:
+                opens = True
+                break
+        if not opens:
+            continue
+        answered.update(call_ids)
+        taken.append(result)
+    return taken
+
+
+def _splice(chain: list[Raw], inserts: dict[str, list[Raw]]) -> list[Raw]:
+    """``chain`` with each recovered group right after its anchor."""
     if not inserts:
         return chain
     out: list[Raw] = []

@@ -26,7 +26,7 @@ from .._version import __version__
 from ._diff import common_ancestor, split_at
 from ._guard import GuardConfig
 from ._items import IMAGE_TYPES, View, build_view, image_block
-from ._rows import Row
+from ._rows import Lineage, Row
 from ._source import HIT_CLOSE, HIT_OPEN, Source, check_agent_id
 from ._transcript import Transcript, parse_transcript
 from ._tree import ForkRef, build_tree, fork_point, layout, text_of
@@ -384,22 +384,8 @@ class Api:
     async def _family(self, t: Transcript) -> tuple[list[ForkRef], dict[str, Any] | None, bool]:
         """(forks of ``t``, where ``t`` was forked from, whether every session was looked at)."""
         lineages, complete = await self.source.lineages(t.project_key)
-        mine = next((x for x in lineages if x.session_id == t.session_id), None)
-        root = mine.root_uuid if mine else (t.chain[0]["uuid"] if t.chain else None)
-        created = mine.created_at if mine else None
-        forks: list[ForkRef] = []
+        forks, older = _relatives(t, lineages)
         origin: dict[str, Any] | None = None
-        older: list[str] = []
-        for lin in lineages:
-            if lin.session_id == t.session_id:
-                continue
-            if lin.forked_from == t.session_id:
-                forks.append(ForkRef(lin.session_id, None, None, "forkedFrom", lin.created_at))
-            elif root is not None and lin.root_uuid == root and lin.forked_from is None and t.forked_from is None:
-                if created is not None and lin.created_at is not None and lin.created_at < created:
-                    older.append(lin.session_id)
-                else:
-                    forks.append(ForkRef(lin.session_id, None, None, "shared-uuids", lin.created_at))
         kept: list[ForkRef] = []
         for fork in forks[:_FAMILY_CAP]:
             try:
@@ -590,3 +576,23 @@ def error_status(exc: BaseException) -> int:
         return 503
     return 500
 
+
+def _relatives(t: Transcript, lineages: list[Lineage]) -> tuple[list[ForkRef], list[str]]:
+    """(sessions forked from ``t`` or sharing its root uuid after it, sessions sharing its
+    root uuid created before it: candidates for where it came from)."""
+    mine = next((x for x in lineages if x.session_id == t.session_id), None)
+    root = mine.root_uuid if mine else (t.chain[0]["uuid"] if t.chain else None)
+    created = mine.created_at if mine else None
+    forks: list[ForkRef] = []
+    older: list[str] = []
+    for lin in lineages:
+        if lin.session_id == t.session_id:
+            continue
+        if lin.forked_from == t.session_id:
+            forks.append(ForkRef(lin.session_id, None, None, "forkedFrom", lin.created_at))
+        elif root is not None and lin.root_uuid == root and lin.forked_from is None and t.forked_from is None:
+            if created is not None and lin.created_at is not None and lin.created_at < created:
+                older.append(lin.session_id)
+            else:
+                forks.append(ForkRef(lin.session_id, None, None, "shared-uuids", lin.created_at))
+    return forks, older

@@ -146,11 +146,7 @@ class View:
             if kind == "assistant":
                 message = e.get("message")
                 mid = message.get("id") if type(message) is dict else None
-                for b in _blocks_of(e):
-                    if type(b) is dict and b.get("type") in ("tool_use", "server_tool_use"):
-                        cid = b.get("id")
-                        if type(cid) is str:
-                            calls.add(cid)
+                calls.update(_call_ids(e))
                 if units and units[-1][0] == "assistant" and mid is not None and mid == last_mid:
                     units[-1][1].append(e)
                 else:
@@ -337,3 +333,14 @@ def build_view(
     ``sidechain``: a subagent transcript (all its entries are sidechain entries).
     """
     return View(t, t.path(leaf), subagent_of, sidechain=sidechain)
+
+
+def _call_ids(entry: Raw) -> list[str]:
+    """The ids of the tool calls (client and server side) in an assistant entry."""
+    ids: list[str] = []
+    for b in _blocks_of(entry):
+        if type(b) is dict and b.get("type") in ("tool_use", "server_tool_use"):
+            cid = b.get("id")
+            if type(cid) is str:
+                ids.append(cid)
+    return ids
