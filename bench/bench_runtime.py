@@ -242,6 +242,10 @@ class Bench:
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         return {**env, **self.env}
 
+    def import_wall(self, code: str) -> float:
+        """``python -c CODE`` in a new process: wall time (interpreter start included)."""
+        return self._wall([sys.executable, "-c", code])
+
     def tl_run_turn(self) -> float:
         """``threadline run hello`` in a new process: wall time."""
         exe = Path(sys.executable).parent / "threadline"
@@ -389,6 +393,8 @@ def main() -> int:
         "resume": "resume 20 000 entries -> first model request",
         "resume-cold": "  same, first resume (no snapshot yet)",
         "cli-warm": "first resume, CLI-written 20 000 (warm process)",
+        "import": "fresh: `import threadline` vs `import claude_agent_sdk`",
+        "import-query": "fresh: `from … import query` + options class",
         "run-turn": "fresh: `threadline run` vs `claude -p`, one turn",
         "cli-fresh": "fresh: first resume, CLI-written 20 000",
         "tl-fresh": "fresh: first resume, threadline-written 20 000",
@@ -426,6 +432,15 @@ def main() -> int:
             bench.fresh_resume(_FRESH_TL, written, persist=True)
             bench.tl_run_turn()  # warm-ups: the OS's file cache, the CLI's first start
             bench.sdk_run_turn()
+            for _ in range(max(args.runs, 10)):  # imports: at least 10 cold runs
+                pairs["import"][0].append(bench.import_wall("import threadline"))
+                pairs["import"][1].append(bench.import_wall("import claude_agent_sdk"))
+                pairs["import-query"][0].append(
+                    bench.import_wall("from threadline import AgentOptions, query")
+                )
+                pairs["import-query"][1].append(
+                    bench.import_wall("from claude_agent_sdk import ClaudeAgentOptions, query")
+                )
             for _ in range(args.runs):
                 pairs["run-turn"][0].append(bench.tl_run_turn())
                 pairs["run-turn"][1].append(bench.sdk_run_turn())
@@ -434,8 +449,9 @@ def main() -> int:
                 bench.drop_snapshot(cli_sid)
                 pairs["cli-warm"][0].append(asyncio.run(bench.tl_resume(cli_sid, persist=False)))
                 pairs["cli-warm"][1].append(asyncio.run(bench.sdk_resume(cli_sid, persist=False)))
-                pairs["tl-fresh"][0].append(bench.fresh_resume(_FRESH_TL, written, persist=True))
-                pairs["tl-fresh"][1].append(bench.fresh_resume(_FRESH_SDK, written, persist=True))
+                # nothing written: every run is the first resume of what threadline left
+                pairs["tl-fresh"][0].append(bench.fresh_resume(_FRESH_TL, written, persist=False))
+                pairs["tl-fresh"][1].append(bench.fresh_resume(_FRESH_SDK, written, persist=False))
         bench.server.stop()
 
     print(f"end: {_load()}")

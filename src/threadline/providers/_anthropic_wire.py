@@ -19,7 +19,6 @@ reply: refused, reset, timed out); a failure while the stream is read surfaces a
 from __future__ import annotations
 
 import functools
-import ipaddress
 import os
 import socket
 import ssl
@@ -83,6 +82,8 @@ def _socket_options() -> list[tuple[int, int, int]]:
 
 
 def _is_loopback(host: str) -> bool:
+    import ipaddress  # a plain-HTTP base URL is rare: not loaded otherwise
+
     if host == "localhost":
         return True
     try:
