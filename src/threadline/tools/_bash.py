@@ -26,7 +26,7 @@ import anyio
 import anyio.abc
 
 from ._base import ToolContext, ToolResult, resolve_path, state_for
-from ._procs import gated, kill_group, process_guard, tool_environment
+from ._procs import gated, kill_group, process_guard, stop_process, tool_environment
 from ._shells import DEFAULT_BACKGROUND_TIMEOUT_MS, MAX_BACKGROUND_TIMEOUT_MS
 
 __all__ = ["DEFAULT_TIMEOUT_MS", "MAX_OUTPUT_CHARS", "MAX_TIMEOUT_MS", "BashTool"]
@@ -38,12 +38,19 @@ _MAX_KEEP_BYTES = MAX_OUTPUT_CHARS * 4 + 4  # enough bytes for MAX_OUTPUT_CHARS 
 _DRAIN_GRACE_S = 0.25  # after bash exits, how long to wait for pipe EOF (background children)
 
 
-def _kill_group(process: anyio.abc.Process) -> None:
-    kill_group(process.pid)
-    try:
-        process.kill()
-    except ProcessLookupError:
-        pass
+async def _stop(process: anyio.abc.Process) -> None:
+    """Kill the command and all it started: its supervisor first (setsid'd descendants
+    too), then its whole group. Shielded: it runs on timeout and on cancel."""
+    with anyio.CancelScope(shield=True):
+        if process.returncode is None:
+            stop_process(process.pid)
+            with anyio.move_on_after(2):
+                await process.wait()
+        kill_group(process.pid)
+        try:
+            process.kill()
+        except ProcessLookupError:
+            pass
 
 
 class _Output:
@@ -178,16 +185,15 @@ async def _run_foreground(
     try:
         assert process.stdin is not None
         with anyio.CancelScope(shield=True):
-            await process.stdin.send(b"go\n")
-            await process.stdin.aclose()
+            await process.stdin.send(b"go\n")  # kept open: its end stops the command
         with anyio.move_on_after(timeout_ms / 1000) as scope:
             await _collect(process, output)
         if scope.cancelled_caught:
             timed_out = True
-            _kill_group(process)
+            await _stop(process)
     finally:
         if process.returncode is None:  # cancelled from outside (or timed out)
-            _kill_group(process)
+            await _stop(process)
         with anyio.CancelScope(shield=True):
             await process.aclose()
         guard.forget(process.pid)

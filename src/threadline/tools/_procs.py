@@ -11,7 +11,9 @@ Two guarantees live here:
   group still registered and exits. The kernel closes the pipe for us, so no signal
   handler or ``atexit`` is needed, and it works wherever pipes do (Linux, macOS).
   Sandboxed commands are tied once more by bubblewrap's ``--die-with-parent`` and PID
-  namespace.
+  namespace. On Linux the gate is a supervisor that is a child subreaper, so a command's
+  descendants that left its group (``setsid``, a double fork) are still found and killed
+  on stop, timeout, cancel and the agent's death (see :func:`gated`).
 
 * **Tool processes do not inherit threadline's secrets.** :func:`tool_environment`
   builds the environment of a tool process: ``os.environ`` plus the options' ``env``,
@@ -44,6 +46,7 @@ __all__ = [
     "gated",
     "kill_group",
     "process_guard",
+    "stop_process",
     "tool_environment",
 ]
 
@@ -85,17 +88,137 @@ GATE_EXIT = 125
 
 _GATE = f'read -r _ || exit {GATE_EXIT}; exec </dev/null; exec "$@"'
 
+# The supervisor of one command on Linux (``python -I -S -c``): the gate above, then a
+# child subreaper (PR_SET_CHILD_SUBREAPER) that runs the command. Whatever the command
+# starts stays its descendant, even after ``setsid`` or a double fork, so it can kill them
+# all: on SIGTERM, when its stdin (the agent's "lifeline" pipe) reaches end-of-file before
+# the command ended, and (mode "reap") once the command has ended. It exits the way the
+# command did (same code, or killed by the same signal).
+_SUPERVISOR = r"""
+import os, signal, sys, threading, time, ctypes
+mode, argv = sys.argv[1], sys.argv[3:]
+if not sys.stdin.buffer.readline():
+    os._exit(GATE_EXIT_CODE)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+me = os.getpid()
+lock = threading.RLock()
 
-def gated(argv: list[str]) -> list[str]:
+def descendants():
+    kids = {}
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                with open("/proc/" + name + "/stat", "rb") as fh:
+                    ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            kids.setdefault(ppid, []).append(int(name))
+    out, todo = [], [me]
+    while todo:
+        for child in kids.get(todo.pop(), ()):
+            out.append(child)
+            todo.append(child)
+    return out
+
+def reap():
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+def kill_all():
+    with lock:
+        for _ in range(500):
+            pids = descendants()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.002)
+            reap()
+
+def stop(*_):
+    kill_all()
+    os.kill(me, signal.SIGKILL)  # ended by a kill, as a group SIGKILL would have
+
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGHUP, stop)
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+null = os.open("/dev/null", os.O_RDONLY)
+child = os.fork()
+if child == 0:
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.dup2(null, 0)
+        os.execvp(argv[0], argv)
+    except OSError as exc:
+        os.write(2, (argv[0] + ": " + str(exc.strerror) + "\n").encode())
+    os._exit(127)
+os.close(null)
+done = threading.Event()
+
+def lifeline():
+    while sys.stdin.buffer.read(4096):
+        pass
+    if not done.is_set():
+        kill_all()
+        os.kill(me, signal.SIGKILL)
+
+threading.Thread(target=lifeline, daemon=True).start()
+status = None
+while status is None:
+    try:
+        pid, st = os.wait()
+    except ChildProcessError:
+        break
+    if pid == child:
+        status = st
+done.set()
+if mode == "reap":
+    kill_all()
+code = os.waitstatus_to_exitcode(status) if status is not None else 137
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(me, -code)
+os._exit(code)
+""".replace("GATE_EXIT_CODE", str(GATE_EXIT))
+
+
+def gated(argv: list[str], *, reap: bool = False) -> list[str]:
     """``argv`` behind a gate: it waits for a line on stdin before it execs.
 
     The agent starts the process with a stdin pipe, registers its group with the guard,
-    then writes a newline (and closes the pipe). Without the gate a command could run,
-    and finish its side effects, in the instant between spawn and registration; if the
-    agent dies in that instant the gate reads end-of-file and the command never runs.
-    The command itself then gets ``/dev/null`` as stdin.
+    then writes a newline. Without the gate a command could run, and finish its side
+    effects, in the instant between spawn and registration; if the agent dies in that
+    instant the gate reads end-of-file and the command never runs. The command itself
+    then gets ``/dev/null`` as stdin.
+
+    On Linux the gate is a supervisor that is a child subreaper: keep the stdin pipe open
+    while the command runs (its end-of-file, or SIGTERM, kills every descendant, those
+    that left the group with ``setsid`` included; see :func:`stop_process`). ``reap``:
+    also kill whatever the command left running once it ends (background commands).
     """
+    if sys.platform.startswith("linux") and sys.executable:
+        mode = "reap" if reap else "keep"
+        return [sys.executable, "-I", "-S", "-c", _SUPERVISOR, mode, "--", *argv]
     return ["/bin/sh", "-c", _GATE, "threadline-gate", *argv]
+
+
+def stop_process(pid: int) -> None:
+    """Ask a gated command's supervisor to kill everything the command started (SIGTERM);
+    then :func:`kill_group` its group (the caller does, once it exited or ~2 s passed)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, signal.SIGTERM)
 
 
 def kill_group(pgid: int) -> None:
@@ -109,10 +232,29 @@ def kill_group(pgid: int) -> None:
 # its own session). No PR_SET_PDEATHSIG: that fires when the *thread* that spawned the
 # guard ends (a worker thread, say), not the process; end-of-file on the pipe is exact.
 _GUARD_CODE = r"""
-import os, signal, sys
+import os, signal, sys, time
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 groups = set()
 def reap():
+    # SIGTERM to each leader first: a command's supervisor then kills all it started,
+    # setsid'd ones included; then SIGKILL to every group
+    for g in groups:
+        try:
+            os.kill(g, signal.SIGTERM)
+        except OSError:
+            pass
+    deadline = time.monotonic() + 2
+    while groups and time.monotonic() < deadline:
+        alive = False
+        for g in groups:
+            try:
+                with open("/proc/%d/stat" % g, "rb") as fh:
+                    alive = alive or fh.read().rsplit(b")", 1)[1].split()[0] not in (b"Z", b"X")
+            except OSError:
+                pass
+        if not alive or not os.path.isdir("/proc/self"):
+            break
+        time.sleep(0.01)
     for g in groups:
         try:
             os.killpg(g, signal.SIGKILL)
@@ -144,7 +286,7 @@ class ProcessGuard:
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._proc: subprocess.Popen[bytes] | None = None
         self._failed = False
         self._pid = os.getpid()

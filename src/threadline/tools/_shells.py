@@ -36,7 +36,7 @@ import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
-from ._procs import gated, kill_group, process_guard
+from ._procs import gated, kill_group, process_guard, stop_process
 
 __all__ = [
     "DEFAULT_BACKGROUND_TIMEOUT_MS",
@@ -127,6 +127,16 @@ class BackgroundShell:
     waiter: threading.Thread | None = None
 
 
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a gated command and all it started (see :func:`stop_process`), then its group."""
+    if proc.poll() is None:
+        stop_process(proc.pid)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=2)
+    kill_group(proc.pid)
+    proc.wait()
+
+
 class BackgroundShells:
     """The background commands of one session.
 
@@ -176,7 +186,7 @@ class BackgroundShells:
             fd = os.open(output_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             try:
                 proc = subprocess.Popen(
-                    gated(list(argv)),
+                    gated(list(argv), reap=True),
                     cwd=cwd,
                     env=env,
                     stdin=subprocess.PIPE,
@@ -189,9 +199,9 @@ class BackgroundShells:
                 os.close(fd)
             guard.watch(proc.pid)
             assert proc.stdin is not None
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # kept open: its end stops the command
                 proc.stdin.write(b"go\n")
-                proc.stdin.close()
+                proc.stdin.flush()
             return proc
 
         # Spawned on the event loop's thread, not a worker thread: bubblewrap's
@@ -224,10 +234,14 @@ class BackgroundShells:
         try:
             proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
-            kill_group(proc.pid)
-            proc.wait()
+            _terminate(proc)
         finally:
+            if shell.stop_requested:
+                _terminate(proc)
             kill_group(proc.pid)  # whatever it left running in its group
+            if proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    proc.stdin.close()
             process_guard().forget(proc.pid)
             if shell.cleanup is not None:
                 with contextlib.suppress(Exception):
@@ -277,7 +291,7 @@ class BackgroundShells:
             return None
         shell.stop_requested = True
         shell.status = "killed"
-        kill_group(shell.process.pid)
+        stop_process(shell.process.pid)  # the waiter kills the group once it is gone
         return shell
 
     async def aclose(self) -> None:
