@@ -19,8 +19,8 @@ import pytest
 
 from threadline.tools import ToolContext, run_tool
 from threadline.tools._bash import BashTool
-from threadline.tools._taskstop import TaskStopTool
 from threadline.tools._state import ToolState
+from threadline.tools._taskstop import TaskStopTool
 
 pytestmark = [
     pytest.mark.anyio,

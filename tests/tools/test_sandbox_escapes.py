@@ -246,13 +246,14 @@ async def test_no_unix_sockets_of_any_kind(work: Path, tmp_path: Path) -> None:
     dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     dgram.bind(str(dgram_path))
     abstract = socket.socket(socket.AF_UNIX)
-    abstract.bind("\0tl-abstract-probe")
+    name = f"tl-abstract-probe-{os.getpid()}-{id(abstract)}"
+    abstract.bind("\0" + name)
     abstract.listen(1)
     probes = {
         "stream": f"import socket; socket.socket(socket.AF_UNIX).connect({str(path)!r})",
         "dgram": "import socket; s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); "
         f"s.sendto(b'x', {str(dgram_path)!r})",
-        "abstract": "import socket; socket.socket(socket.AF_UNIX).connect('\\0tl-abstract-probe')",
+        "abstract": f"import socket; socket.socket(socket.AF_UNIX).connect('\\0{name}')",
         "seqpacket": "import socket; socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)",
     }
     try:
