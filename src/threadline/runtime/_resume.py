@@ -432,7 +432,8 @@ async def _timed(options: AgentOptions, step: Awaitable[_T]) -> _T:
 
 
 async def plan_session(options: AgentOptions) -> SessionPlan:
-    """Resolve resume / continue / fork / session_id into a :class:`SessionPlan`."""
+    """Resolve resume / continue / fork / session_id into a :class:`SessionPlan`: find the
+    session, then one constructor per case (new, from a snapshot, fork, resume)."""
     cwd = _start_cwd(options)
     if options.session_id is not None:
         validate_session_id(options.session_id, "session_id")
@@ -443,71 +444,115 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
     store = default_store(options)
     write_store = store if options.persist_session else None
     project_key = project_key_for_directory(cwd)
+    found = await _find(options, store, project_key)
+    if found is None:
+        return _plan_new(options, cwd, project_key, write_store)
+    if found.hit is not None:
+        return await _plan_from_snapshot(options, store, found, cwd, write_store)
+    rebuilt = await _rebuilt(options, found)
+    cwd = _resume_cwd(options, store, found.key, _last_cwd(rebuilt.chain), cwd)
+    if options.fork_session:
+        return await _plan_fork(options, found.key, rebuilt, cwd, write_store)
+    return await _plan_resume(options, found.key, rebuilt, cwd, write_store)
 
-    found: _Loaded | None = None
+
+async def _find(options: AgentOptions, store: SessionStore, project_key: str) -> _Loaded | None:
+    """The session ``resume`` names (which must exist) or ``continue`` picks, else None."""
     if options.resume is not None:
         sid = _check_resume_id(options.resume)
         key = await _timed(options, find_session_key(store, sid, project_key_hint=project_key))
         found = await _timed(options, _load_session(store, key, options)) if key else None
         if found is None or (found.hit is None and not found.entries):
             raise ResumeNotFoundError(sid, f"(looked in every project of {_where(store)})")
-    elif options.continue_conversation:
-        found = await _timed(options, _newest_session(store, project_key, options))
+        return found
+    if options.continue_conversation:
+        return await _timed(options, _newest_session(store, project_key, options))
+    return None
 
-    if found is not None and found.hit is not None:
-        hit, path = found.hit, found.path
-        assert path is not None
-        plan = SessionPlan(
-            session_id=found.key["session_id"],
-            cwd=_resume_cwd(options, store, found.key, hit.cwd, cwd),
-            key=found.key,
-            store=write_store,
-            history=hit.messages,
-            leaf_uuid=hit.leaf,
-            chain_loader=prefix_loader(
-                path, hit.state, lambda entries: _rebuild_inner(entries, None).chain
-            ),
-            source="resume",
-        )
-        return await _close(plan, hit.tail)
-    if found is None:
-        sid = options.session_id or new_uuid()
-        return SessionPlan(
-            session_id=sid,
-            cwd=cwd,
-            key={"project_key": project_key, "session_id": sid},
-            store=write_store,
-        )
 
-    key, loaded = found.key, found.entries or []
-    rebuilt: _Rebuilt
+def _plan_new(
+    options: AgentOptions, cwd: str, project_key: str, write_store: SessionStore | None
+) -> SessionPlan:
+    sid = options.session_id or new_uuid()
+    return SessionPlan(
+        session_id=sid,
+        cwd=cwd,
+        key={"project_key": project_key, "session_id": sid},
+        store=write_store,
+    )
+
+
+async def _plan_from_snapshot(
+    options: AgentOptions,
+    store: SessionStore,
+    found: _Loaded,
+    cwd: str,
+    write_store: SessionStore | None,
+) -> SessionPlan:
+    """A resume served by the FileStore snapshot: history at once, the chain on demand."""
+    hit, path = found.hit, found.path
+    assert hit is not None and path is not None
+    plan = SessionPlan(
+        session_id=found.key["session_id"],
+        cwd=_resume_cwd(options, store, found.key, hit.cwd, cwd),
+        key=found.key,
+        store=write_store,
+        history=hit.messages,
+        leaf_uuid=hit.leaf,
+        chain_loader=prefix_loader(
+            path, hit.state, lambda entries: _rebuild_inner(entries, None).chain
+        ),
+        source="resume",
+    )
+    return await _close(plan, hit.tail)
+
+
+async def _rebuilt(options: AgentOptions, found: _Loaded) -> _Rebuilt:
+    """The chain and history of the loaded entries (snapshotted, or off the event loop
+    when large)."""
+    loaded = found.entries or []
     if found.state is not None and found.path is not None and len(loaded) >= MIN_ENTRIES:
-        rebuilt = await anyio.to_thread.run_sync(
+        return await anyio.to_thread.run_sync(
             _rebuild_and_snapshot, loaded, found.path, found.state
         )
-    elif len(loaded) > _THREAD_THRESHOLD:
-        rebuilt = await anyio.to_thread.run_sync(_rebuild, loaded, options.resume_session_at)
-    else:
-        rebuilt = _rebuild(loaded, options.resume_session_at)
-    chain, history = rebuilt.chain, rebuilt.messages
-    cwd = _resume_cwd(options, store, key, _last_cwd(chain), cwd)
-    leaf = resume_leaf(chain)
-    if options.fork_session:
-        new_id = options.session_id or new_uuid()
-        copied = fork_chain(chain, new_session_id=new_id, source_session_id=key["session_id"])
-        plan = SessionPlan(
-            session_id=new_id,
-            cwd=cwd,
-            key={"project_key": project_key_for_directory(cwd), "session_id": new_id},
-            store=write_store,
-            history=history,
-            leaf_uuid=copied[-1]["uuid"] if copied else None,
-            pending=copied,
-            forked=True,
-            chain=list(copied),
-            source="resume",
-        )
-        return await _close(plan, rebuilt.tail)
+    if len(loaded) > _THREAD_THRESHOLD:
+        return await anyio.to_thread.run_sync(_rebuild, loaded, options.resume_session_at)
+    return _rebuild(loaded, options.resume_session_at)
+
+
+async def _plan_fork(
+    options: AgentOptions,
+    key: SessionKey,
+    rebuilt: _Rebuilt,
+    cwd: str,
+    write_store: SessionStore | None,
+) -> SessionPlan:
+    """A new session whose first entries are a copy of the resumed chain."""
+    new_id = options.session_id or new_uuid()
+    copied = fork_chain(rebuilt.chain, new_session_id=new_id, source_session_id=key["session_id"])
+    plan = SessionPlan(
+        session_id=new_id,
+        cwd=cwd,
+        key={"project_key": project_key_for_directory(cwd), "session_id": new_id},
+        store=write_store,
+        history=rebuilt.messages,
+        leaf_uuid=copied[-1]["uuid"] if copied else None,
+        pending=copied,
+        forked=True,
+        chain=list(copied),
+        source="resume",
+    )
+    return await _close(plan, rebuilt.tail)
+
+
+async def _plan_resume(
+    options: AgentOptions,
+    key: SessionKey,
+    rebuilt: _Rebuilt,
+    cwd: str,
+    write_store: SessionStore | None,
+) -> SessionPlan:
+    """The session itself, continued from its last entry."""
     if options.session_id is not None and options.session_id != key["session_id"]:
         raise UserError(
             "session_id can be combined with resume/continue only when fork_session=True"
@@ -517,9 +562,9 @@ async def plan_session(options: AgentOptions) -> SessionPlan:
         cwd=cwd,
         key=key,
         store=write_store,
-        history=history,
-        leaf_uuid=leaf,
-        chain=chain,
+        history=rebuilt.messages,
+        leaf_uuid=resume_leaf(rebuilt.chain),
+        chain=rebuilt.chain,
         source="resume",
     )
     return await _close(plan, rebuilt.tail)

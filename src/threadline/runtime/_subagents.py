@@ -405,6 +405,7 @@ class _ChildRun:
         self.messages: list[Message] = rt.side_messages if not background else []
         """Where the child's messages go: after the batch (foreground) or with the report."""
         self.child: ChildLoop | None = None
+        self.result: ResultMessage | None = None
         self.stop_requested = False
         self.report = ""
         self.tool_uses = 0
@@ -495,44 +496,14 @@ class _ChildRun:
         return self.spawn(self.rt, spec)
 
     async def run(self) -> ToolResult:
-        rt = self.rt
+        """Run the child to the end of its turn: its sidechain transcript and sidecar, the
+        run itself, then the outcome (stopped, failed, or completed with its report)."""
         started = time.monotonic()
-        meta: Raw = {
-            "agentType": self.agent_type,
-            "isBuiltIn": self.agent_type == "general-purpose",
-            "description": self.description,
-            "toolUseId": self.tool_use_id,
-            "spawnDepth": 1,
-            "requestShape": "background" if self.background else "foreground",
-            "model": self._model(),
-            "finished": False,
-        }
-        store = (
-            _SidechainStore(rt.plan.store, rt.plan.key, self.agent_id, meta)
-            if rt.plan.store is not None
-            else None
-        )
-        result: ResultMessage | None = None
+        store = self._sidechain()
+        self.result = None
         self.report = ""
         try:
-            child = self.child = self._child(store)
-            turn = child.run_turn(Prompt(content=self.prompt))
-            try:
-                async for message in turn:
-                    if self.stop_requested:
-                        child.interrupt()  # again: run_turn clears the flag when it starts
-                    if isinstance(message, (AssistantMessage, UserMessage)):
-                        message.parent_tool_use_id = self.tool_use_id
-                        self.messages.append(message)
-                        if isinstance(message, AssistantMessage):
-                            self.tool_uses += sum(
-                                1 for b in message.content if isinstance(b, ToolUseBlock)
-                            )
-                    elif isinstance(message, ResultMessage):
-                        result = message
-            finally:
-                with anyio.CancelScope(shield=True):
-                    await turn.aclose()
+            await self._drive(self._spawn_child(store))
         except Exception as exc:
             error = f"Subagent failed: {type(exc).__name__}: {exc}"
             await self._finish(store, status="failed", error=error)
@@ -543,13 +514,12 @@ class _ChildRun:
             raise
         finally:
             self.duration_ms = int((time.monotonic() - started) * 1000)
-            if result is not None:
-                usage = result.usage or {}
+            if self.result is not None:
+                usage = self.result.usage or {}
                 self.tokens = int(usage.get("input_tokens") or 0) + int(
                     usage.get("output_tokens") or 0
                 )
-
-        duration = self.duration_ms
+        result = self.result
         if self.stop_requested:
             await self._finish(store, status="killed")
             return ToolResult(content="Subagent was stopped", is_error=True)
@@ -558,9 +528,54 @@ class _ChildRun:
             error = f"Subagent failed: {reason}"
             await self._finish(store, status="failed", error=error)
             return ToolResult(content=error, is_error=True)
+        return await self._completed(result, store)
+
+    def _sidechain(self) -> _SidechainStore | None:
+        """Where the child's entries go (with its ``.meta.json`` sidecar), if anywhere."""
+        if self.rt.plan.store is None:
+            return None
+        meta: Raw = {
+            "agentType": self.agent_type,
+            "isBuiltIn": self.agent_type == "general-purpose",
+            "description": self.description,
+            "toolUseId": self.tool_use_id,
+            "spawnDepth": 1,
+            "requestShape": "background" if self.background else "foreground",
+            "model": self._model(),
+            "finished": False,
+        }
+        return _SidechainStore(self.rt.plan.store, self.rt.plan.key, self.agent_id, meta)
+
+    def _spawn_child(self, store: _SidechainStore | None) -> ChildLoop:
+        child = self.child = self._child(store)
+        return child
+
+    async def _drive(self, child: ChildLoop) -> None:
+        """Run the child's turn: its messages tagged with the Agent call and collected,
+        tool uses counted, its result kept; the turn is closed even when cancelled."""
+        turn = child.run_turn(Prompt(content=self.prompt))
+        try:
+            async for message in turn:
+                if self.stop_requested:
+                    child.interrupt()  # again: run_turn clears the flag when it starts
+                if isinstance(message, (AssistantMessage, UserMessage)):
+                    message.parent_tool_use_id = self.tool_use_id
+                    self.messages.append(message)
+                    if isinstance(message, AssistantMessage):
+                        self.tool_uses += sum(
+                            1 for b in message.content if isinstance(b, ToolUseBlock)
+                        )
+                elif isinstance(message, ResultMessage):
+                    self.result = message
+        finally:
+            with anyio.CancelScope(shield=True):
+                await turn.aclose()
+
+    async def _completed(self, result: ResultMessage, store: _SidechainStore | None) -> ToolResult:
+        """The sidecar marked completed, the SubagentStop hook, and the Agent tool's result."""
         text = self.report = result.result or ""
         await self._finish(store, status="completed")
-        await rt.hook(
+        await self.rt.hook(
             "SubagentStop",
             {
                 "stop_hook_active": False,
@@ -578,7 +593,7 @@ class _ChildRun:
                 "agentId": self.agent_id,
                 "agentType": self.agent_type,
                 "content": [{"type": "text", "text": text}],
-                "totalDurationMs": duration,
+                "totalDurationMs": self.duration_ms,
                 "totalTokens": self.tokens,
                 "totalToolUseCount": self.tool_uses,
                 "usage": usage,

@@ -18,7 +18,7 @@ import anyio
 
 from .._exceptions import UserError
 from ..tools import Tool, ToolContext, ToolResult, ToolState, run_tool
-from ._hooks import HookMatcher, run_hooks
+from ._hooks import HookMatcher, HookOutcome, run_hooks
 from ._permissions import (
     CanUseTool,
     PermissionPolicy,
@@ -113,40 +113,20 @@ class ToolRunner:
                 tg.start_soon(one, i)
 
     async def run_one(self, call: Raw) -> CallOutcome:
+        """One call through the pipeline: PreToolUse hooks, the permission decision, the
+        tool, PostToolUse hooks (each step may end the call with its own outcome)."""
         name = str(call.get("name", ""))
         tool_use_id = str(call.get("id", ""))
         tool_input: Raw = dict(call.get("input") or {})
         tool = self.tools.get(name)
         if tool is None:
-            why = (
-                f". {name} is disabled for this session, in subagents as well as here."
-                if self.rules.hides(name)
-                else ""
-            )
-            return _error(
-                tool_use_id,
-                f"<tool_use_error>Error: No such tool available: {name}{why}</tool_use_error>",
-            )
-
-        pre = await run_hooks(
-            self.hooks,
-            "PreToolUse",
-            {
-                **self.hook_base,
-                "hook_event_name": "PreToolUse",
-                "tool_name": name,
-                "tool_input": tool_input,
-                "tool_use_id": tool_use_id,
-            },
-            match_value=name,
-            tool_use_id=tool_use_id,
-        )
+            return self._no_such_tool(name, tool_use_id)
+        pre = await self._hook("PreToolUse", name, tool_input, tool_use_id)
         if pre.updated_input is not None:
             tool_input = pre.updated_input
         if pre.decision == "deny":
             message = pre.reason or f"Hook PreToolUse:{name} denied this tool"
             return _denied(call, tool_use_id, tool_input, message, pre.stop, pre.stop_reason)
-
         decision = await self._permission(
             tool, name, tool_input, tool_use_id, pre.decision, pre.reason
         )
@@ -158,7 +138,40 @@ class ToolRunner:
             )
         if decision.updated_input is not None:
             tool_input = decision.updated_input
+        return await self._execute(tool, name, tool_input, tool_use_id)
 
+    def _no_such_tool(self, name: str, tool_use_id: str) -> CallOutcome:
+        why = (
+            f". {name} is disabled for this session, in subagents as well as here."
+            if self.rules.hides(name)
+            else ""
+        )
+        return _error(
+            tool_use_id,
+            f"<tool_use_error>Error: No such tool available: {name}{why}</tool_use_error>",
+        )
+
+    async def _hook(
+        self, event: str, name: str, tool_input: Raw, tool_use_id: str, **fields: Any
+    ) -> HookOutcome:
+        """Run ``event``'s hooks for a call of tool ``name``."""
+        return await run_hooks(
+            self.hooks,
+            event,
+            {
+                **self.hook_base,
+                "hook_event_name": event,
+                "tool_name": name,
+                "tool_input": tool_input,
+                "tool_use_id": tool_use_id,
+                **fields,
+            },
+            match_value=name,
+            tool_use_id=tool_use_id,
+        )
+
+    async def _execute(self, tool: Tool, name: str, tool_input: Raw, tool_use_id: str) -> CallOutcome:
+        """Run the allowed call, then PostToolUse (whose context is added to the result)."""
         if self.before_tool is not None:
             await self.before_tool(name, tool_input)
         started = time.monotonic()
@@ -173,23 +186,13 @@ class ToolRunner:
         block: Raw = {"type": "tool_result", "tool_use_id": tool_use_id, "content": result.content}
         if result.is_error:
             block["is_error"] = True
-
-        post = await run_hooks(
-            self.hooks,
+        post = await self._hook(
             "PostToolUse",
-            {
-                **self.hook_base,
-                "hook_event_name": "PostToolUse",
-                "tool_name": name,
-                "tool_input": tool_input,
-                "tool_use_id": tool_use_id,
-                "tool_response": result.structured
-                if result.structured is not None
-                else result.content,
-                "duration_ms": int((time.monotonic() - started) * 1000),
-            },
-            match_value=name,
-            tool_use_id=tool_use_id,
+            name,
+            tool_input,
+            tool_use_id,
+            tool_response=result.structured if result.structured is not None else result.content,
+            duration_ms=int((time.monotonic() - started) * 1000),
         )
         extra = list(post.additional_context)
         if post.decision == "deny" and post.reason:
@@ -246,28 +249,35 @@ class ToolRunner:
         if self.permission_prompt_tool not in (None, "stdio"):
             return await self._prompt_tool(name, tool_input, tool_use_id)
         if self.can_use_tool is not None:
-            context = ToolPermissionContext(
-                tool_use_id=tool_use_id,
-                decision_reason=hook_reason or verdict.reason,
-                blocked_path=verdict.blocked_path,
-            )
-            answer = await self.can_use_tool(name, dict(tool_input), context)
-            if isinstance(answer, PermissionResultAllow):
-                for update in answer.updated_permissions or []:
-                    self._apply_update(update)
-                return answer
-            if isinstance(answer, PermissionResultDeny):
-                return PermissionResultDeny(
-                    message=answer.message or f"Permission to use {name} was denied.",
-                    interrupt=answer.interrupt,
-                )
-            return PermissionResultDeny(message=f"can_use_tool returned {answer!r}")
+            return await self._ask_callback(name, tool_input, tool_use_id, hook_reason, verdict)
         return self._refused(
             name,
             tool_use_id,
             tool_input,
             no_one_to_ask(verdict, name, tool_input, self.mode, self.cwd),
         )
+
+    async def _ask_callback(
+        self, name: str, tool_input: Raw, tool_use_id: str, hook_reason: str | None, verdict: Verdict
+    ) -> PermissionResultAllow | PermissionResultDeny:
+        """``can_use_tool`` answers an "ask"; permission updates it returns apply at once."""
+        assert self.can_use_tool is not None
+        context = ToolPermissionContext(
+            tool_use_id=tool_use_id,
+            decision_reason=hook_reason or verdict.reason,
+            blocked_path=verdict.blocked_path,
+        )
+        answer = await self.can_use_tool(name, dict(tool_input), context)
+        if isinstance(answer, PermissionResultAllow):
+            for update in answer.updated_permissions or []:
+                self._apply_update(update)
+            return answer
+        if isinstance(answer, PermissionResultDeny):
+            return PermissionResultDeny(
+                message=answer.message or f"Permission to use {name} was denied.",
+                interrupt=answer.interrupt,
+            )
+        return PermissionResultDeny(message=f"can_use_tool returned {answer!r}")
 
     def _apply_update(self, update: Any) -> None:
         """A ``PermissionUpdate`` from ``can_use_tool``, for the rest of the session.
