@@ -267,3 +267,44 @@ async def test_verbatim_or_unknown_commands_stay_as_typed(duo: Duo) -> None:
     duo.fake.clear_requests()
     await _run(threadline, "/greet Bob", duo.ours(verbatim_prompts=True, setting_sources=[]))
     assert json.dumps(_first_user(duo.fake)).endswith('"content": "/greet Bob"}')
+
+
+async def test_nested_claude_md_follows_a_read_as_in_the_cli(duo: Duo) -> None:
+    """Reading a file in a subfolder brings in that folder's CLAUDE.md (and imports) and a
+    deeper CLAUDE.local.md, once, after the tool result: the same last request in both."""
+    duo.config_dir.mkdir(parents=True, exist_ok=True)
+    project = duo.project
+    (project / "CLAUDE.md").write_text("TOP MEMO\n")
+    (project / "sub" / "deeper").mkdir(parents=True)
+    (project / "sub" / "CLAUDE.md").write_text("SUB MEMO @subimp.md\n")
+    (project / "sub" / "subimp.md").write_text("SUB IMPORT\n")
+    (project / "sub" / "deeper" / "CLAUDE.local.md").write_text("DEEPER LOCAL\n")
+    target = project / "sub" / "deeper" / "file.txt"
+    target.write_text("file content\n")
+    other = project / "sub" / "other.txt"
+    other.write_text("other\n")
+    read = {"name": "Read", "input": {"file_path": str(target)}}
+    again = {"name": "Read", "input": {"file_path": str(other)}}
+    script = [{"tool_use": read}, {"tool_use": again}, {"text": "done"}]
+    flag = json.dumps(NO_ATTRIBUTION)
+    sent = []
+    for sdk, options in (
+        (official, duo.official(settings=flag)),
+        (threadline, duo.ours(settings=flag)),
+    ):
+        duo.script(script)
+        duo.fake.clear_requests()
+        await _run(sdk, "read it", options)
+        sent.append(_conversation(duo.fake.message_requests()[-1]))
+    ours, theirs = sent[1], sent[0]
+    # tool_use ids differ per run, and Read numbers lines its own way: compare the rest
+    for conv in (ours, theirs):
+        for message in conv:
+            for block in message["content"] if isinstance(message["content"], list) else []:
+                block.pop("id", None)
+                block.pop("tool_use_id", None)
+                if block.get("type") == "tool_result":
+                    block.pop("content", None)
+    assert ours == theirs
+    text = json.dumps(ours)
+    assert text.count("SUB MEMO") == 1 and "DEEPER LOCAL" in text and "SUB IMPORT" in text

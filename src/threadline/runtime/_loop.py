@@ -70,7 +70,11 @@ from ._compaction import CompactResult, auto_compact, run_compaction
 from ._context import AgentParent, BeforeTool, Prompt, ReportQueue
 from ._hooks import HookOutcome, run_hooks
 from ._memory import (
+    NESTED_TOOLS,
+    NestedFile,
     instruction_changes,
+    nested_attachment,
+    nested_memory,
     recorded_instructions,
     render_changes,
     render_instructions,
@@ -183,6 +187,9 @@ class Runtime:
         self._setup = setup
         self.settings: LoadedSettings | None = setup.settings
         self._memory_sent = False
+        self._memory_seen: set[str] = {
+            f.path for f in (setup.settings.memory if setup.settings is not None else ())
+        }
         self._factory = EntryFactory(
             session_id=plan.session_id, cwd=plan.cwd, git_branch=setup.git_branch
         )
@@ -624,6 +631,48 @@ class Runtime:
         body["isMeta"] = True
         return [record, body]
 
+    async def _nested_memory(
+        self, calls: list[tuple[Raw, Raw]], outcomes: list[CallOutcome | None], parent: str | None
+    ) -> list[Raw]:
+        """``nested_memory`` attachments for the subfolders' ``CLAUDE.md`` files that the
+        batch's successful file tools reached (each file once a session), as the CLI adds."""
+        settings = self.settings
+        if settings is None or parent is None or not settings.sources:
+            return []
+        paths = [
+            str(
+                call.get("input", {}).get("file_path") or call.get("input", {}).get("notebook_path")
+            )
+            for (call, _), outcome in zip(calls, outcomes, strict=True)
+            if call.get("name") in NESTED_TOOLS
+            and outcome is not None
+            and not outcome.block.get("is_error")
+            and (
+                call.get("input", {}).get("file_path") or call.get("input", {}).get("notebook_path")
+            )
+        ]
+        if not paths:
+            return []
+        seen = self._memory_seen
+        home = self.options.env_value("HOME")
+
+        def find() -> list[NestedFile]:
+            found: list[NestedFile] = []
+            for path in paths:
+                found += nested_memory(self.plan.cwd, path, settings.sources, seen, home=home)
+            return found
+
+        entries: list[Raw] = []
+        for file in await anyio.to_thread.run_sync(find):
+            attachment, text = nested_attachment(file, self.plan.cwd)
+            entry = self._factory.new_entry("attachment", parent)
+            entry["attachment"] = attachment
+            entry["rendered"] = [{"content": text}]
+            entry["renderedRole"] = "user"
+            entries.append(entry)
+            parent = entry["uuid"]
+        return entries
+
     async def _instructions(self, parent: str) -> list[Raw]:
         """The ``CLAUDE.md`` attachment the session's first prompt carries (``_memory``):
         every file in a new session; in a resumed one, the files that changed since the
@@ -809,7 +858,10 @@ class Runtime:
         for message in side:
             yield message
         results = [self._result_entry(c, o, stats) for c, o in zip(calls, outcomes, strict=True)]
-        await self.persist(results)
+        nested = await self._nested_memory(
+            calls, outcomes, results[-1]["uuid"] if results else None
+        )
+        await self.persist([*results, *nested])
         if self.after_tools:
             notes, self.after_tools = self.after_tools, []
             await self.persist([self._factory.prompt(notes, self.leaf)])

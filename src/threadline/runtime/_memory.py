@@ -20,6 +20,10 @@ Confinement: a project or local file's imports must resolve (symlinks followed) 
 does. The user's own files may import from anywhere. Files are read as UTF-8, at most
 :data:`MAX_FILE_BYTES` each; text is stripped; empty and binary files are skipped.
 
+Nested memory (:func:`nested_memory`): the ``CLAUDE.md``, ``.claude/CLAUDE.md`` and
+``CLAUDE.local.md`` files of subfolders of ``cwd`` are sent once a file tool has touched
+a file below them, after the tool results, as the CLI's ``nested_memory`` attachments.
+
 How they are sent: one ``<system-reminder>`` text block at the front of the prompt that
 starts the session (:func:`render_instructions`), recorded as the CLI records it, an
 ``attachment`` entry of type ``instructions`` after the prompt entry, with its
@@ -243,3 +247,94 @@ def instruction_changes(
     changed = [f for f in files if previous.get(f.path) != f.content]
     removed = [p for p in previous if p not in current]
     return changed, removed
+
+
+@dataclass(frozen=True)
+class NestedFile:
+    """A memory file of a subfolder, loaded when a tool touches a file under it."""
+
+    path: str
+    type: MemoryType
+    content: str
+    """As on disk (not stripped)."""
+    parent: str | None = None
+    """The file that imported it."""
+
+
+NESTED_TOOLS = frozenset({"Read", "Edit", "Write", "NotebookEdit"})
+"""Tools whose file brings in the memory files of the folders above it."""
+
+
+def nested_memory(
+    cwd: str | os.PathLike[str],
+    file_path: str,
+    sources: Sequence[str],
+    seen: set[str],
+    *,
+    home: str | os.PathLike[str] | None = None,
+) -> list[NestedFile]:
+    """The ``CLAUDE.md`` / ``CLAUDE.local.md`` files (and their imports) of the folders
+    between ``cwd`` (excluded) and ``file_path``'s folder, not in ``seen`` (which is
+    updated): what the CLI attaches after a tool read a file there. Blocking I/O."""
+    root = Path(cwd).resolve()
+    try:
+        target = (root / file_path).resolve()
+    except (OSError, RuntimeError):
+        return []
+    if not _inside(target.parent, root) or target.parent == root:
+        return []
+    folders = [target.parent, *target.parent.parents]
+    folders = [f for f in folders if f != root and _inside(f, root)]
+    out: list[NestedFile] = []
+    home_path = Path(home) if home is not None else Path.home()
+
+    def add(path: Path, kind: MemoryType, depth: int, parent: str | None) -> None:
+        try:
+            real = path.resolve()
+        except (OSError, RuntimeError):
+            return
+        if str(path) in seen or str(real) in seen or not real.is_file() or not _inside(real, root):
+            return
+        text = _read(real)
+        seen.update((str(path), str(real)))
+        if text is None or not text.strip():
+            return
+        out.append(NestedFile(path=str(path), type=kind, content=text, parent=parent))
+        if depth + 1 >= MAX_IMPORT_DEPTH:
+            return
+        for ref in _imports(text):
+            imported = _resolve_import(ref, path.parent, home_path)
+            if imported is not None:
+                add(imported, kind, depth + 1, str(path))
+
+    for folder in reversed(folders):
+        if "project" in sources:
+            add(folder / "CLAUDE.md", "Project", 0, None)
+            add(folder / ".claude" / "CLAUDE.md", "Project", 0, None)
+        if "local" in sources:
+            add(folder / "CLAUDE.local.md", "Local", 0, None)
+    return out
+
+
+def nested_attachment(file: NestedFile, cwd: str) -> tuple[Raw, str]:
+    """The ``nested_memory`` attachment of ``file`` and its rendered text (the CLI's)."""
+    content: Raw = {
+        "path": file.path,
+        "type": file.type,
+        "content": file.content,
+        "contentDiffersFromDisk": False,
+    }
+    if file.parent is not None:
+        content["parent"] = file.parent
+    try:
+        display = os.path.relpath(file.path, cwd)
+    except ValueError:
+        display = file.path
+    attachment = {
+        "type": "nested_memory",
+        "path": file.path,
+        "content": content,
+        "displayPath": display,
+    }
+    text = f"<system-reminder>\nContents of {file.path}:\n\n{file.content}\n</system-reminder>"
+    return attachment, text

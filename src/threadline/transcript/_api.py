@@ -22,7 +22,8 @@ Entries, in chain order:
   not sent.
 - ``attachment`` entries of type ``instructions`` (the ``CLAUDE.md`` files, see
   ``runtime/_memory``) are sent as the CLI sends them: their ``rendered`` text goes in
-  front of the prompt they follow, in the same user message. Other attachments are the
+  front of the prompt they follow, in the same user message; ``nested_memory`` ones (a
+  subfolder's ``CLAUDE.md``, after a tool read a file there) follow the tool results. Other attachments are the
   CLI's own reminders, rendered from its environment, which differ by design: not sent.
 - Consecutive user messages merge into one (:func:`join_user_content`): content becomes a
   block list, the last block before each seam gets ``"\\n"`` appended when both sides of
@@ -186,8 +187,18 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
         kind = entry.get("type")
         if kind == "attachment":
             text = _sent_attachment(entry)
-            if text is not None:
+            if text is None:
+                continue
+            if entry["attachment"].get("type") == "instructions":
                 prompt_at = _insert_instructions(out, text, prompt_at)
+                continue
+            # nested memory: after what it follows
+            note: list[Raw] = [{"type": "text", "text": text}]
+            if out and out[-1]["role"] == "user":
+                out[-1] = {"role": "user", "content": join_user_content(out[-1]["content"], note)}
+            else:
+                out.append({"role": "user", "content": note})
+                prompt_at = 0
             continue
         if kind == "assistant":
             blocks = _assistant_blocks(entry)
@@ -239,11 +250,12 @@ def _assistant_blocks(entry: Raw) -> list[Raw] | None:
     return [b for b in content if type(b) is dict and _sendable(b)]
 
 
-_SENT_ATTACHMENTS = frozenset({"instructions"})
+_SENT_ATTACHMENTS = frozenset({"instructions", "nested_memory"})
 
 
 def _sent_attachment(entry: Raw) -> str | None:
-    """The text an attachment entry contributes (``instructions`` only), or ``None``."""
+    """The text an attachment entry contributes (``instructions``, ``nested_memory``), or
+    ``None``."""
     attachment = entry.get("attachment")
     if type(attachment) is not dict or attachment.get("type") not in _SENT_ATTACHMENTS:
         return None
