@@ -186,19 +186,7 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
     for entry in chain:
         kind = entry.get("type")
         if kind == "attachment":
-            text = _sent_attachment(entry)
-            if text is None:
-                continue
-            if entry["attachment"].get("type") == "instructions":
-                prompt_at = _insert_instructions(out, text, prompt_at)
-                continue
-            # nested memory: after what it follows
-            note: list[Raw] = [{"type": "text", "text": text}]
-            if out and out[-1]["role"] == "user":
-                out[-1] = {"role": "user", "content": join_user_content(out[-1]["content"], note)}
-            else:
-                out.append({"role": "user", "content": note})
-                prompt_at = 0
+            prompt_at = _merge_attachment(out, entry, prompt_at)
             continue
         if kind == "assistant":
             blocks = _assistant_blocks(entry)
@@ -210,18 +198,7 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
                 out.append({"role": "assistant", "content": blocks})
             prompt_at = None
             continue
-        if kind == "user":
-            message = entry.get("message")
-            if type(message) is not dict or entry.get("isVirtual") is True:
-                continue
-            user = _user_content(entry, message)
-        elif kind == "system" and entry.get("subtype") == "local_command":
-            if entry.get("isDisplayOnly") is True:
-                continue
-            text = entry.get("content")
-            user = text if type(text) is str and text else None
-        else:
-            continue
+        user = _entry_user_content(entry)
         if user is None:
             continue
         if out and out[-1]["role"] == "user":
@@ -234,6 +211,38 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
             out.append({"role": "user", "content": user})
             prompt_at = 0
     return out
+
+
+def _entry_user_content(entry: Raw) -> str | list[Raw] | None:
+    """What a user entry (or a slash command's ``local_command`` output) sends, or None."""
+    kind = entry.get("type")
+    if kind == "user":
+        message = entry.get("message")
+        if type(message) is not dict or entry.get("isVirtual") is True:
+            return None
+        return _user_content(entry, message)
+    if kind == "system" and entry.get("subtype") == "local_command":
+        if entry.get("isDisplayOnly") is True:
+            return None
+        text = entry.get("content")
+        return text if type(text) is str and text else None
+    return None
+
+
+def _merge_attachment(out: list[Raw], entry: Raw, prompt_at: int | None) -> int | None:
+    """Add what an attachment sends (instructions in front of the turn's prompt, nested
+    memory after what it follows); the new ``prompt_at``."""
+    text = _sent_attachment(entry)
+    if text is None:
+        return prompt_at
+    if entry["attachment"].get("type") == "instructions":
+        return _insert_instructions(out, text, prompt_at)
+    note: list[Raw] = [{"type": "text", "text": text}]
+    if out and out[-1]["role"] == "user":
+        out[-1] = {"role": "user", "content": join_user_content(out[-1]["content"], note)}
+        return prompt_at
+    out.append({"role": "user", "content": note})
+    return 0
 
 
 def _assistant_blocks(entry: Raw) -> list[Raw] | None:
