@@ -25,7 +25,7 @@ from .._exceptions import (
 from .._version import __version__
 from ._diff import common_ancestor, split_at
 from ._guard import GuardConfig
-from ._items import IMAGE_TYPES, View, build_view, image_block
+from ._items import IMAGE_TYPES, View, bounded, build_view, image_block
 from ._rows import Lineage, Row
 from ._source import HIT_CLOSE, HIT_OPEN, Source, check_agent_id
 from ._transcript import Transcript, parse_transcript
@@ -48,7 +48,10 @@ class JSON(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        try:
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        except orjson.JSONEncodeError:  # a transcript value nested too deep for the encoder
+            return orjson.dumps(bounded(content), option=orjson.OPT_NON_STR_KEYS)
 
 
 def _int(request: Request, name: str, default: int, lo: int = 0, hi: int | None = None) -> int:
@@ -302,7 +305,11 @@ class Api:
         return Response(
             data,
             media_type=str(source["media_type"]),
-            headers={"content-security-policy": "default-src 'none'", "cache-control": "private, max-age=3600"},
+            headers={
+                "content-security-policy": "default-src 'none'; sandbox",
+                "content-disposition": "inline; filename=image",
+                "cache-control": "private, max-age=3600",
+            },
         )
 
     async def subagents(self, request: Request) -> JSON:

@@ -103,8 +103,12 @@ class Guard:
 
         async def send_secure(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", ()) if k.lower() not in dict(_HEADERS)]
-                headers.extend(_HEADERS)
+                own = [(k, v) for k, v in message.get("headers", ())]
+                # a response may narrow the policy (an image: "default-src 'none'; sandbox")
+                own_csp = [(k, v) for k, v in own if k.lower() == b"content-security-policy"]
+                headers = [(k, v) for k, v in own if k.lower() not in dict(_HEADERS)]
+                headers.extend(h for h in _HEADERS if not (own_csp and h[0] == b"content-security-policy"))
+                headers.extend(own_csp[:1])
                 if scope["path"].startswith("/api/"):
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers

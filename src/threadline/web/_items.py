@@ -38,11 +38,45 @@ def _text_field(out: dict[str, Any], text: str) -> dict[str, Any]:
     return out
 
 
+MAX_DEPTH = 64
+"""Deepest nesting shown: a transcript's values nested deeper are cut (no renderer, encoder
+or ``repr`` then recurses without bound on a crafted entry)."""
+_TOO_DEEP = f"[nested deeper than {MAX_DEPTH} levels: not shown]"
+
+
+def bounded(value: Any, limit: int = MAX_DEPTH) -> Any:
+    """A copy of ``value`` with containers nested deeper than ``limit`` replaced by a note.
+
+    Iterative (no recursion), order-preserving; non-JSON leaves are kept as they are.
+    """
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any, int]] = [(value, root, 0, 0)]
+    while stack:
+        src, parent, key, depth = stack.pop()
+        if isinstance(src, dict):
+            if depth >= limit:
+                parent[key] = _TOO_DEEP
+                continue
+            out: dict[Any, Any] = dict.fromkeys(src)
+            parent[key] = out
+            stack.extend((v, out, k, depth + 1) for k, v in src.items())
+        elif isinstance(src, (list, tuple)):
+            if depth >= limit:
+                parent[key] = _TOO_DEEP
+                continue
+            items: list[Any] = [None] * len(src)
+            parent[key] = items
+            stack.extend((v, items, i, depth + 1) for i, v in enumerate(src))
+        else:
+            parent[key] = src
+    return root[0]
+
+
 def _json_text(value: Any) -> str:
     try:
-        return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+        return orjson.dumps(bounded(value), option=orjson.OPT_INDENT_2).decode()
     except (TypeError, orjson.JSONEncodeError):
-        return repr(value)
+        return "[not shown: not JSON]"
 
 
 def image_block(entry: Raw, path: list[int]) -> Raw | None:
