@@ -170,35 +170,8 @@ def _tokens(value: Any) -> int:
 def context_usage(rt: Runtime) -> Raw:
     """The ``ContextUsageResponse`` of the run: what the next request would hold."""
     window = context_window(rt.model)
-    system = _tokens([b.get("text", "") for b in rt.system_blocks])
-    builtin = [d for d in rt.tool_defs if not str(d["name"]).startswith("mcp__")]
-    mcp = [d for d in rt.tool_defs if str(d["name"]).startswith("mcp__")]
-    tools = _tokens(builtin) if builtin else 0
-    mcp_tools = [
-        {
-            "name": d["name"],
-            "serverName": str(d["name"]).split("__", 2)[1],
-            "tokens": _tokens(d),
-            "isLoaded": True,
-        }
-        for d in mcp
-    ]
-    messages = _tokens(rt.history) if rt.history else 0
-    fixed = system + tools + sum(t["tokens"] for t in mcp_tools)
-    measured = rt.last_input_tokens
-    if measured and measured > fixed:  # the last request's real size: the rest is messages
-        messages = measured - fixed
-    categories: list[Raw] = []
-    for key, label, tokens, color in (
-        ("system_prompt", "System prompt", system, "promptBorder"),
-        ("system_tools", "System tools", tools, "inactive"),
-        ("mcp_tools", "MCP tools", sum(t["tokens"] for t in mcp_tools), "cyan_FOR_SUBAGENTS_ONLY"),
-        ("messages", "Messages", messages, "purple_FOR_SUBAGENTS_ONLY"),
-    ):
-        if tokens or key == "messages":
-            categories.append(
-                {"id": key, "name": label, "tokens": tokens, "color": color, "kind": "used"}
-            )
+    mcp_tools = _mcp_tool_usage(rt)
+    categories = _used_categories(rt, mcp_tools)
     total = sum(c["tokens"] for c in categories)
     threshold = rt.options.compact_threshold_tokens
     categories.append(
@@ -230,6 +203,45 @@ def context_usage(rt: Runtime) -> Raw:
     if threshold is not None:
         out["autoCompactThreshold"] = threshold
     return out
+
+
+def _mcp_tool_usage(rt: Runtime) -> list[Raw]:
+    """Each MCP tool's definition size, as the CLI lists it."""
+    return [
+        {
+            "name": d["name"],
+            "serverName": str(d["name"]).split("__", 2)[1],
+            "tokens": _tokens(d),
+            "isLoaded": True,
+        }
+        for d in rt.tool_defs
+        if str(d["name"]).startswith("mcp__")
+    ]
+
+
+def _used_categories(rt: Runtime, mcp_tools: list[Raw]) -> list[Raw]:
+    """System prompt, built-in tools, MCP tools and messages (the last request's measured
+    size, when known, settles what the messages take)."""
+    system = _tokens([b.get("text", "") for b in rt.system_blocks])
+    builtin = [d for d in rt.tool_defs if not str(d["name"]).startswith("mcp__")]
+    tools = _tokens(builtin) if builtin else 0
+    mcp = sum(t["tokens"] for t in mcp_tools)
+    messages = _tokens(rt.history) if rt.history else 0
+    measured = rt.last_input_tokens
+    if measured and measured > system + tools + mcp:  # the real size: the rest is messages
+        messages = measured - (system + tools + mcp)
+    categories: list[Raw] = []
+    for key, label, tokens, color in (
+        ("system_prompt", "System prompt", system, "promptBorder"),
+        ("system_tools", "System tools", tools, "inactive"),
+        ("mcp_tools", "MCP tools", mcp, "cyan_FOR_SUBAGENTS_ONLY"),
+        ("messages", "Messages", messages, "purple_FOR_SUBAGENTS_ONLY"),
+    ):
+        if tokens or key == "messages":
+            categories.append(
+                {"id": key, "name": label, "tokens": tokens, "color": color, "kind": "used"}
+            )
+    return categories
 
 
 def server_info(rt: Runtime, *, running: bool) -> Raw:

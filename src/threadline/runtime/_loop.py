@@ -181,9 +181,9 @@ class Runtime:
         self.background: ReportQueue | None = None
         """Reports of background subagents (set by whoever runs them: ``AgentClient``)."""
         self._head: str | None = None
+        """The store's head when we last wrote or looked (second-writer detection)."""
         self._sent: list[str] = []
         """Chain uuids this run appended (the latest few): a conflict naming one is our own."""
-        """The store's head when we last wrote or looked (second-writer detection)."""
         self._setup = setup
         self.settings: LoadedSettings | None = setup.settings
         self._memory_sent = False
@@ -208,7 +208,20 @@ class Runtime:
         """``usage`` of the last model reply (``get_context_usage()["apiUsage"]``)."""
         self._tool_defs: list[Raw] = []
         self.refresh_tool_defs()
-        self.runner = ToolRunner(
+        self.runner = self._tool_runner(setup)
+        self.spend = Spend(limit=options.max_budget_usd)
+        """What this session has cost (``max_budget_usd`` bounds it; a subagent's loop
+        shares its parent's, see ``spawn_child``)."""
+        self.is_child = False
+        self.checkpoints: Checkpointer | None = None
+        if options.enable_file_checkpointing:
+            self.checkpoints = Checkpointer(self)
+            self.runner.before_tool = self.checkpoints.before_tool
+
+    def _tool_runner(self, setup: RunSetup) -> ToolRunner:
+        """The permission and hook pipeline every tool call of this session goes through."""
+        options, plan = setup.options, setup.plan
+        return ToolRunner(
             tools=self.tools,
             rules=PermissionRules(
                 allowed=options.allowed_tools,
@@ -226,14 +239,6 @@ class Runtime:
             add_dirs=list(options.add_dirs),
             permission_prompt_tool=options.permission_prompt_tool_name,
         )
-        self.spend = Spend(limit=options.max_budget_usd)
-        """What this session has cost (``max_budget_usd`` bounds it; a subagent's loop
-        shares its parent's, see ``spawn_child``)."""
-        self.is_child = False
-        self.checkpoints: Checkpointer | None = None
-        if options.enable_file_checkpointing:
-            self.checkpoints = Checkpointer(self)
-            self.runner.before_tool = self.checkpoints.before_tool
 
     def refresh_tool_defs(self) -> None:
         """The tool definitions sent to the model, after ``tools`` changed."""

@@ -309,6 +309,45 @@ def settings_paths(sources: Sequence[str], cwd: Path, config: Path) -> list[Path
     return paths
 
 
+def _merged_files(
+    sources: Sequence[str],
+    root: Path,
+    config: Path,
+    *,
+    home: str | None,
+    explicit_config: bool,
+    settings: str | os.PathLike[str] | None,
+    managed: Path | None,
+) -> tuple[Raw, list[str]]:
+    """The settings files merged in precedence order (an untrusted project's own file
+    trimmed), then ``--settings`` and the managed file; and the files read."""
+    merged: Raw = {}
+    read: list[str] = []
+    trusted: bool | None = None
+    for path in settings_paths(sources, root, config):
+        data = _read_json_file(path)
+        if data is None:
+            continue
+        if path.name == "settings.json" and path.parent.parent == root:
+            state = _global_config(config, home, explicit_config)
+            if trusted is None:
+                trusted = workspace_trusted(root, state)
+            if not trusted:
+                data = _untrusted_project(data, root, state)
+        merged = _merge(merged, data)
+        read.append(str(path))
+    if settings is not None:
+        data, where = _flag_settings(settings, root)
+        merged = _merge(merged, data)
+        read.append(where)
+    if managed is not None:
+        data = _read_json_file(managed)
+        if data is not None:
+            merged = _merge(merged, data)
+            read.append(str(managed))
+    return merged, read
+
+
 def load_settings(
     *,
     cwd: str | os.PathLike[str],
@@ -327,30 +366,15 @@ def load_settings(
     sources = effective_sources(setting_sources, skills)
     root = Path(cwd)
     config = config_dir_of(config_dir)
-    merged: Raw = {}
-    read: list[str] = []
-    trusted: bool | None = None
-    for path in settings_paths(sources, root, config):
-        data = _read_json_file(path)
-        if data is None:
-            continue
-        if path.name == "settings.json" and path.parent.parent == root:
-            state = _global_config(config, home, bool(config_dir))
-            if trusted is None:
-                trusted = workspace_trusted(root, state)
-            if not trusted:
-                data = _untrusted_project(data, root, state)
-        merged = _merge(merged, data)
-        read.append(str(path))
-    if settings is not None:
-        data, where = _flag_settings(settings, root)
-        merged = _merge(merged, data)
-        read.append(where)
-    if managed is not None:
-        data = _read_json_file(managed)
-        if data is not None:
-            merged = _merge(merged, data)
-            read.append(str(managed))
+    merged, read = _merged_files(
+        sources,
+        root,
+        config,
+        home=home,
+        explicit_config=bool(config_dir),
+        settings=settings,
+        managed=managed,
+    )
     memory = load_memory(root, sources, config_dir=config, home=home)
     loaded_plugins = load_plugins(list(plugins), root)
     for plugin in loaded_plugins:

@@ -515,9 +515,8 @@ def _scan(  # noqa: C901 (Long: see the docstring)
 ) -> tuple[dict[str, Any], list[BundleSession], int]:
     """Read and verify the whole bundle; with ``staging``, also extract the members there.
 
-    Long by nature (one sequential pass over the tar, every check in stream order).
-
-    Long: one sequential pass over the tar stream, every check in stream order (state carried member to member).
+    Long: one sequential pass over the tar stream, every check in stream order (state carried member
+    to member).
     """
     manifest: dict[str, Any] | None = None
     manifest_bytes = b""

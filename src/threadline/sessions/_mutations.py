@@ -355,7 +355,9 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     the general transform). Parents that are not known yet when an entry is read (they
     come later in the file, or lie past progress entries that do) are settled at the end.
 
-    Long: the hot loop of fork_session, one pass per entry with the fork transform inlined on purpose (it runs once per entry of the largest sessions); the general transform is build_fork_entries.
+    Long: the hot loop of fork_session, one pass per entry with the fork transform inlined on
+    purpose (it runs once per entry of the largest sessions); the general transform is
+    build_fork_entries.
     """
     up_to = up_to or None  # "" means no cut, as in the official fork
     valid = json_validator()

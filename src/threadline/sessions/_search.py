@@ -383,7 +383,11 @@ class SearchIndex:
         return IndexStats(files=total, indexed=len(jobs), new_bytes=new_bytes, removed=len(gone))
 
     def _index_file(self, db: sqlite3.Connection, job: _Job) -> int:
-        """Long: one file's incremental indexing in one SQLite transaction (read from the stored offset, insert, record the new offset)."""
+        """Index one file incrementally.
+
+        Long: one SQLite transaction (read from the stored offset, insert, record the new
+        offset) that must commit or roll back whole.
+        """
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute(

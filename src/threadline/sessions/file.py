@@ -258,7 +258,8 @@ class FileStore:
     ) -> None:
         """``lines``: the entries' JSON lines when the caller has them (same order).
 
-        Long: one locked section (repair, dedupe, head check, write, index) that must not be spread across calls holding the lock.
+        Long: one locked section (repair, dedupe, head check, write, index) that must not be spread
+        across calls holding the lock.
         """
         ensure_private_dir(path.parent, stop_at=self.config_dir)
         if key.get("subpath"):

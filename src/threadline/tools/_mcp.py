@@ -314,7 +314,8 @@ async def open_mcp_servers(
     stderr (default ``sys.stderr``). Raises :class:`~threadline.UserError` for a malformed
     config and ``ImportError`` when a transport needs the missing ``mcp`` package.
 
-    Long: one loop over the configured servers, each transport's connect and failure reporting side by side.
+    Long: one loop over the configured servers, each transport's connect and failure reporting side
+    by side.
     """
     out = McpConnections()
     for name, config in servers.items():

@@ -212,7 +212,11 @@ class _HttpHandler(socketserver.BaseRequestHandler):
         )
 
     def handle(self) -> None:
-        """Long: one HTTP CONNECT/forward exchange read in order from the socket (request line, headers, policy check, relay)."""
+        """Serve one proxied request.
+
+        Long: one HTTP CONNECT/forward exchange read in order from the socket (request line,
+        headers, policy check, relay).
+        """
         conn: socket.socket = self.request
         if self.server.upstream_port is not None:
             _relay(conn, _connect("127.0.0.1", self.server.upstream_port))

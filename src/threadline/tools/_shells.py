@@ -171,7 +171,8 @@ class BackgroundShells:
     ) -> BackgroundShell:
         """Start ``argv`` in the background, output to a fresh file; returns at once.
 
-        Long: spawn, register with the process guard and start the waiter thread as one unit (a failure between them must not leak a process).
+        Long: spawn, register with the process guard and start the waiter thread as one unit (a
+        failure between them must not leak a process).
         """
         task_id = self._new_id()
         directory = task_output_dir(ctx.cwd, ctx.session_id)
