@@ -165,25 +165,13 @@ class Runtime:
         self.base_model = setup.model
         """The model each turn starts with (``AgentClient.set_model`` changes it)."""
         self.mode = options.permission_mode or "default"
-        self.history: list[Raw] = list(plan.history)
-        self.leaf: str | None = plan.leaf_uuid
-        self._pending: list[Raw] = list(plan.pending)
-        self._chain: list[Raw] | None = None if plan.chain_loader else list(plan.chain)
-        self._chain_loader = plan.chain_loader
-        self._chain_new: list[Raw] = list(plan.chain_new)
-        """Entries chained since the resume, while the chain itself is not loaded yet."""
-        self.last_input_tokens: int | None = None if plan.source == "resume" else 0
-        self.auto_compact_failed = False
+        self._init_conversation(plan)
         self.side_messages: list[Message] = []
         """Messages of subagents, yielded after the tool batch that ran them."""
         self.after_tools: list[Raw] = []
         """User content to add after the next tool batch (background subagent reports)."""
         self.background: ReportQueue | None = None
         """Reports of background subagents (set by whoever runs them: ``AgentClient``)."""
-        self._head: str | None = None
-        """The store's head when we last wrote or looked (second-writer detection)."""
-        self._sent: list[str] = []
-        """Chain uuids this run appended (the latest few): a conflict naming one is our own."""
         self._setup = setup
         self.settings: LoadedSettings | None = setup.settings
         self._memory_sent = False
@@ -217,6 +205,23 @@ class Runtime:
         if options.enable_file_checkpointing:
             self.checkpoints = Checkpointer(self)
             self.runner.before_tool = self.checkpoints.before_tool
+
+    def _init_conversation(self, plan: SessionPlan) -> None:
+        """The conversation the plan starts from: history, chain, what is still unwritten,
+        and what this run knows of the store's head."""
+        self.history: list[Raw] = list(plan.history)
+        self.leaf: str | None = plan.leaf_uuid
+        self._pending: list[Raw] = list(plan.pending)
+        self._chain: list[Raw] | None = None if plan.chain_loader else list(plan.chain)
+        self._chain_loader = plan.chain_loader
+        self._chain_new: list[Raw] = list(plan.chain_new)
+        """Entries chained since the resume, while the chain itself is not loaded yet."""
+        self.last_input_tokens: int | None = None if plan.source == "resume" else 0
+        self.auto_compact_failed = False
+        self._head: str | None = None
+        """The store's head when we last wrote or looked (second-writer detection)."""
+        self._sent: list[str] = []
+        """Chain uuids this run appended (the latest few): a conflict naming one is our own."""
 
     def _tool_runner(self, setup: RunSetup) -> ToolRunner:
         """The permission and hook pipeline every tool call of this session goes through."""
