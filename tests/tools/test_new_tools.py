@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import threading
@@ -9,6 +10,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 from threadline.tools import (
@@ -254,3 +256,38 @@ async def test_skills(tmp_path: Path, ctx: ToolContext) -> None:
     assert "Run scripts/extract.py" in r.content and r.content.endswith("ARGUMENTS: report.pdf")
     r = await run_tool(tool, {"skill": "nope"}, ctx)
     assert r.is_error and "Available skills: notes, pdf" in r.content
+
+
+async def test_web_fetch_slow_drip_is_cut_by_a_total_deadline(
+    sctx: ToolContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server dripping a byte every 0.2 s never trips the per-read timeout; the total does."""
+    import socket
+
+    from threadline.tools import _web
+
+    monkeypatch.setattr(_web, "TOTAL_TIMEOUT_S", 1.0, raising=False)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
+        with contextlib.suppress(OSError):
+            while not stop.wait(0.2):
+                conn.sendall(b"x")
+        conn.close()
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    try:
+        with anyio.fail_after(30):  # a hang guard, far above the 1 s deadline
+            r = await _call("WebFetch", {"url": url, "prompt": "p"}, sctx)
+        assert r.is_error and "longer than 1 s" in r.content
+    finally:
+        stop.set()
+        listener.close()

@@ -10,7 +10,8 @@ from the standard library's HTML parser). What differs from Claude Code, and why
   model): the tool returns the page's Markdown, headed by the ``prompt``, and the main
   model answers it. Long pages come in windows of :data:`MAX_CHARS` characters; the
   result says which ``offset`` reads on, the input Claude Code 2.1.330 has for that.
-* Limits: :data:`TIMEOUT_S` per request, :data:`MAX_BYTES` downloaded, at most
+* Limits: :data:`TIMEOUT_S` per read, :data:`TOTAL_TIMEOUT_S` for the whole fetch (a
+  slow-drip server cannot hold the call), :data:`MAX_BYTES` downloaded, at most
   :data:`MAX_REDIRECTS` same-host redirects. A redirect to another host is not followed:
   the model is told the new URL and fetches it itself, as in Claude Code.
 * ``http://`` is upgraded to ``https://`` (as in Claude Code), except for the loopback
@@ -55,6 +56,9 @@ __all__ = [
 ]
 
 TIMEOUT_S = 30.0
+TOTAL_TIMEOUT_S = 60.0
+"""The whole fetch (every redirect, DNS, connect, headers and body) ends by then: a server
+dripping a byte every few seconds never trips the per-read :data:`TIMEOUT_S`."""
 MAX_BYTES = 10 * 1024 * 1024
 MAX_CHARS = 100_000
 MAX_REDIRECTS = 10
@@ -261,7 +265,13 @@ class WebFetchTool:
         offset = max(0, int(input.get("offset") or 0))
         allow_private = state_for(ctx).web_fetch_allow_private
         try:
-            page = await _fetch(url, allow_private)
+            with anyio.move_on_after(TOTAL_TIMEOUT_S) as deadline:
+                page = await _fetch(url, allow_private)
+            if deadline.cancelled_caught:
+                return error_result(
+                    f"Failed to fetch {url}: the page took longer than {TOTAL_TIMEOUT_S:g} s "
+                    "in all (redirects, connection and download)"
+                )
         except _Blocked as exc:
             return error_result(str(exc))
         except httpx.HTTPError as exc:
