@@ -308,3 +308,54 @@ async def test_nested_claude_md_follows_a_read_as_in_the_cli(duo: Duo) -> None:
     assert ours == theirs
     text = json.dumps(ours)
     assert text.count("SUB MEMO") == 1 and "DEEPER LOCAL" in text and "SUB IMPORT" in text
+
+
+async def test_command_hooks_exit_2_read_as_in_the_cli(duo: Duo, tmp_path: Path) -> None:
+    """Settings command hooks: PreToolUse exiting 2 blocks the call, Stop exiting 2 once
+    makes the model go on; the model reads the same text in both."""
+    marker = tmp_path / "stopped-once"
+    hooks = {
+        "PreToolUse": [
+            {
+                "matcher": "Bash",
+                "hooks": [{"type": "command", "command": "echo 'bash is blocked' >&2; exit 2"}],
+            }
+        ],
+        "Stop": [
+            {
+                "hooks": [
+                    {
+                        "type": "command",
+                        "command": f"[ -e {marker} ] && exit 0; touch {marker}; "
+                        "echo 'not yet' >&2; exit 2",
+                    }
+                ]
+            }
+        ],
+    }
+    (duo.project / ".claude").mkdir()
+    (duo.project / ".claude" / "settings.json").write_text(json.dumps({"hooks": hooks}))
+    script = [
+        {"tool_use": {"name": "Bash", "input": {"command": "echo hi"}}},
+        {"text": "first end"},
+        {"text": "bye"},
+    ]
+    flag = json.dumps(NO_ATTRIBUTION)
+    sent = []
+    for sdk, options in (
+        (official, duo.official(settings=flag, permission_mode="bypassPermissions")),
+        (threadline, duo.ours(settings=flag, permission_mode="bypassPermissions")),
+    ):
+        marker.unlink(missing_ok=True)
+        duo.script(script)
+        duo.fake.clear_requests()
+        await _run(sdk, "go", options)
+        conversation = _conversation(duo.fake.message_requests()[-1])
+        for message in conversation:
+            for block in message["content"] if isinstance(message["content"], list) else []:
+                block.pop("id", None)
+                block.pop("tool_use_id", None)
+        sent.append(conversation)
+    assert sent[1] == sent[0]
+    assert "PreToolUse:Bash hook error: [echo" in json.dumps(sent[1])
+    assert "Stop hook feedback:\\n[" in json.dumps(sent[1])

@@ -15,8 +15,9 @@ when its ``timeout`` (seconds, default 60) runs out. Its result:
   ``continue``, ``stopReason``, ``systemMessage``, ``hookSpecificOutput`` with
   ``permissionDecision``, ``updatedInput``, ``additionalContext``...); other stdout of a
   ``UserPromptSubmit`` or ``SessionStart`` hook is added as context, otherwise ignored;
-- exit 2: a blocking error: the call (or prompt, or stop) is blocked and stderr is the
-  reason the model sees;
+- exit 2: a blocking error: the call (or prompt, or stop) is blocked; the model reads
+  ``PreToolUse:<tool> hook error: [<command>]: <stderr>`` as the tool result, or
+  ``Stop hook feedback:\n[<command>]: <stderr>`` and the turn goes on, as in the CLI;
 - any other exit, a timeout, or a command that cannot start: a non-blocking error,
   logged; the run goes on.
 
@@ -98,12 +99,16 @@ async def run_command(
     return code, text, err.decode("utf-8", errors="replace")
 
 
-def _output(event: str, code: int | None, out: str, err: str, command: str) -> Raw | None:
+def _output(
+    event: str, code: int | None, out: str, err: str, command: str, hook_input: Raw
+) -> Raw | None:
     if code is None:
         _log.warning("%s hook command %r timed out", event, command)
         return None
-    if code == 2:
-        reason = err.strip() or f"{event} hook command {command!r} exited with status 2"
+    if code == 2:  # the CLI's wording: the model reads it
+        reason = f"[{command}]: {err or 'No stderr output'}"
+        if event == "PreToolUse":
+            reason = f"PreToolUse:{hook_input.get('tool_name')} hook error: {reason}"
         return {"decision": "block", "reason": reason}
     if code != 0:
         _log.warning("%s hook command %r failed (exit %s): %s", event, command, code, err[:500])
@@ -127,7 +132,8 @@ def command_hook(
     """A hook callback that runs ``command`` (see the module docstring)."""
 
     async def callback(hook_input: Any, tool_use_id: str | None, context: Any) -> Raw:
-        payload = json.dumps(dict(hook_input), default=str).encode()
+        data = dict(hook_input)
+        payload = json.dumps(data, default=str).encode()
         full_env = {**os.environ, **env, "CLAUDE_PROJECT_DIR": cwd}
         try:
             code, out, err = await run_command(
@@ -136,7 +142,7 @@ def command_hook(
         except OSError as exc:
             _log.warning("%s hook command %r could not start: %s", event, command, exc)
             return {}
-        return _output(event, code, out, err, command) or {}
+        return _output(event, code, out, err, command, data) or {}
 
     callback.__qualname__ = f"settings hook {command!r}"
     return callback
