@@ -68,7 +68,7 @@ async def test_foreground_subagent_is_recorded_and_reported(
             {"match": {"last_user_contains": "sub result 42"}, "text": "main got 42"},
         ]
     )
-    async with AgentClient(options(agents=AGENTS)) as client:
+    async with AgentClient(options(agents=AGENTS, forward_subagent_text=True)) as client:
         msgs = await run_turn(client, "delegate it")
         sid = client.session_id
     assert sid is not None
@@ -122,6 +122,41 @@ async def test_foreground_subagent_is_recorded_and_reported(
     tr = next(e for e in main if isinstance(e.get("toolUseResult"), dict))
     assert tr["toolUseResult"]["agentId"] == agent_id
     assert tr["toolUseResult"]["status"] == "completed"
+
+
+async def test_subagent_text_is_forwarded_only_when_asked(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path
+) -> None:
+    """forward_subagent_text=False (the official default): of the child's messages only
+    tool_use / tool_result ones reach the parent's stream; True adds its text."""
+    script = [
+        {"match": {"last_user_contains": "delegate it"}, "tool_use": _delegate("SUBTASK-1")},
+        {
+            "match": {"system_contains": "RESEARCHER", "last_user_contains": "SUBTASK-1"},
+            "text": "looking",
+            "tool_use": {"name": "Read", "input": {"file_path": str(project / "none.txt")}},
+        },
+        {"match": {"system_contains": "RESEARCHER"}, "text": "sub result 42"},
+        {"match": {"last_user_contains": "sub result 42"}, "text": "main got 42"},
+    ]
+    seen: dict[bool, list[tuple[str, str]]] = {}
+    for forward in (False, True):
+        fake.script([dict(e) for e in script])
+        async with AgentClient(options(agents=AGENTS, forward_subagent_text=forward)) as client:
+            msgs = await run_turn(client, "delegate it")
+        seen[forward] = [
+            (type(m).__name__, type(m.content[0]).__name__)
+            for m in msgs
+            if isinstance(m, (AssistantMessage, UserMessage)) and m.parent_tool_use_id
+        ]
+        assert msgs[-1].result == "main got 42"
+    assert seen[False] == [("AssistantMessage", "ToolUseBlock"), ("UserMessage", "ToolResultBlock")]
+    assert seen[True] == [
+        ("AssistantMessage", "TextBlock"),
+        ("AssistantMessage", "ToolUseBlock"),
+        ("UserMessage", "ToolResultBlock"),
+        ("AssistantMessage", "TextBlock"),
+    ]
 
 
 async def test_official_readers_see_threadline_subagents(
@@ -238,7 +273,7 @@ async def test_background_subagent_overlaps_the_parent_and_starts_a_notification
             {"match": {"last_user_contains": "task-notification"}, "text": "noted"},
         ]
     )
-    async with AgentClient(options(agents=AGENTS)) as client:
+    async with AgentClient(options(agents=AGENTS, forward_subagent_text=True)) as client:
         first = await run_turn(client, "in background")
         # the parent's turn ended while the child was still waiting for its model
         assert first[-1].result == "parent goes on"  # type: ignore[union-attr]

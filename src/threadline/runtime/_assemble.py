@@ -43,6 +43,7 @@ from ._permissions import PermissionRules
 from ._prompt import claude_code_preset
 from ._resume import SessionPlan, plan_session
 from ._settings import LoadedSettings, apply_settings, read_for
+from ._stderr import open_stderr
 from ._structured import STRUCTURED_OUTPUT, StructuredOutputTool
 from ._subagents import AgentTool, BackgroundTasks
 
@@ -88,7 +89,10 @@ async def open_runtime(
     if not state.skills:
         state.skills = loaded.enabled_skills(options.skills)
     tools = _select_builtin(options, state)
-    mcp = await open_mcp_servers(servers, stack)
+    errlog = open_stderr(
+        options.stderr, debug="debug-to-stderr" in options.extra_args, stack=stack
+    )
+    mcp = await open_mcp_servers(servers, stack, errlog=errlog)
     for tool in mcp.tools:
         tools[tool.name] = tool
     hidden = PermissionRules(disallowed=options.disallowed_tools).hides("Agent")

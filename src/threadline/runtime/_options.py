@@ -1,15 +1,29 @@
 """``AgentOptions`` (alias ``ClaudeAgentOptions``): every knob of a run, keyword-only.
 
 Field names are the official SDK's, so ``ClaudeAgentOptions(...)`` calls written for
-``claude_agent_sdk`` construct unchanged. Fields that configure the Claude Code CLI
-process itself have no meaning in-process; they are accepted and ignored:
+``claude_agent_sdk`` construct unchanged. Every official field has an effect
+(``tests/runtime/test_every_option.py`` walks them), except the few that configured the Claude
+Code CLI process and have no meaning in-process: ``cli_path``, ``max_buffer_size``,
+``debug_stderr`` (accepted, type-checked) and ``session_store_flush`` (threadline appends each
+entry as it happens: "eager" or stricter). ``verbatim_prompts`` stops slash-command
+dispatch (``@file`` mentions are not expanded either way yet).
 
+<<<<<<< HEAD
 ``cli_path``, ``extra_args`` (except ``replay-user-messages``,
 which makes each prompt come back as a ``UserMessage`` with its uuid), ``max_buffer_size``,
 ``debug_stderr``, ``stderr``, ``user``, ``include_hook_events``, ``forward_subagent_text``,
 ``betas`` (sent as ``anthropic-beta``),
 ``session_store_flush`` (every step is appended
 as it happens), ``resume_drops_turn``.
+=======
+The CLI process (``docs/porting.md``, "Settings and the CLI process"): ``stderr`` receives
+threadline's log records and stdio MCP servers' stderr; ``extra_args`` takes
+``replay-user-messages`` (each prompt comes back as a ``UserMessage`` with its uuid) and
+``debug-to-stderr``, any other flag raises; ``user`` may only name the user this process
+runs as; ``forward_subagent_text`` adds subagents' text to the stream; ``resume_drops_turn``
+refuses a truncating resume that would discard more than that turn; ``betas`` are sent as
+``anthropic-beta``.
+>>>>>>> ed5a976 (Every official option accounted for (issue 14): forward_subagent_text (default False as officially: only a subagent's tool_use/tool_result messages reach the parent's stream), stderr (threadline's log records, WARNING+ or all with extra_args debug-to-stderr, and stdio MCP servers' stderr), user (only the process's own user; another raises), extra_args (replay-user-messages, debug-to-stderr; any other flag raises), session_store_flush (both values accepted: appends are eager), resume_drops_turn (refuses a truncating resume that discards more than that prompt's turn with the CLI's 'Resume rejected by --resume-drops-turn:' ProcessError), type checks for the rest. tests/runtime/test_every_option.py walks the installed official ClaudeAgentOptions: 42 fields proven by an observable difference on the fake server (deterministic baseline checked), user by refusal, 4 documented in-process-meaningless, 5 pending (skills, plugins, strict_mcp_config: settings helper; include_hook_events: api helper; verbatim_prompts @file expansion); a new official field fails it. Options docstring and porting.md list no ignored option)
 
 Settings (``docs/settings.md``, :mod:`threadline.runtime._settings`): ``setting_sources``
 (``None``: user, project and local, as the official SDK) and ``settings`` (a path or JSON
@@ -154,7 +168,7 @@ class AgentOptions:
 
     See ``docs/long-lived-sessions.md``; ``AgentClient.compact()`` compacts on demand."""
 
-    # -- accepted for compatibility, ignored (see the module docstring) -----------------
+    # -- the rest of the official fields (see the module docstring) ----------------------
     fallback_model: str | None = None
     permission_prompt_tool_name: str | None = None
     cli_path: str | Path | None = None
@@ -279,6 +293,7 @@ def _check_values(o: AgentOptions) -> None:
     _check_shapes(o)
     _check_plugged(o)
     _check_limits(o)
+    _check_process(o)
     from ._structured import check_output_format
 
     check_output_format(o.output_format)
@@ -405,8 +420,7 @@ def _check_limits(o: AgentOptions) -> None:
         total = task.get("total") if isinstance(task, Mapping) else None
         if not _is_int(total) or total < 1:  # type: ignore[operator]
             raise UserError(
-                f"AgentOptions.task_budget must be {{'total': <tokens, an int >= 1>}}, "
-                f"not {task!r}"
+                f"AgentOptions.task_budget must be {{'total': <tokens, an int >= 1>}}, not {task!r}"
             )
     if o.fallback_model is not None:
         if not isinstance(o.fallback_model, str) or not o.fallback_model:
@@ -432,6 +446,73 @@ def _check_limits(o: AgentOptions) -> None:
             "AgentOptions.client_app must be a str valid in an HTTP header (no control "
             f"characters, nothing above U+00FF), e.g. 'my-app/1.0.0', not {app!r}"
         )
+
+
+_EXTRA_ARGS = {
+    "replay-user-messages": "each prompt comes back as a UserMessage with its uuid",
+    "debug-to-stderr": "threadline's debug log goes to the stderr callback",
+}
+"""The CLI flags ``extra_args`` may name: the ones with a meaning in-process."""
+
+
+def _current_user() -> set[str]:
+    """The names this process runs as (user name and uid), for ``AgentOptions.user``."""
+    names = {str(os.getuid())} if hasattr(os, "getuid") else set()
+    try:
+        import getpass
+
+        names.add(getpass.getuser())
+    except Exception:  # no name for this uid (containers): the uid still matches
+        pass
+    return names
+
+
+def _check_process(o: AgentOptions) -> None:
+    """The fields that configured the CLI process (``docs/porting.md``, "No meaning
+    in-process"): accepted where threadline does the same, refused where it cannot."""
+    for name in ("verbatim_prompts", "forward_subagent_text", "strict_mcp_config"):
+        if not isinstance(getattr(o, name), bool):
+            raise UserError(f"AgentOptions.{name} must be True or False, not {getattr(o, name)!r}")
+    if o.stderr is not None and not callable(o.stderr):
+        raise UserError(f"AgentOptions.stderr must be a callable(line: str), not {o.stderr!r}")
+    if o.user is not None:
+        if not isinstance(o.user, str) or not o.user:
+            raise UserError(f"AgentOptions.user must be a user name, not {o.user!r}")
+        if o.user not in _current_user():
+            raise UserError(
+                f"AgentOptions.user={o.user!r}: threadline runs in this process, as "
+                f"{' / '.join(sorted(_current_user())) or 'the current user'}; it cannot "
+                "switch user (the official SDK starts its CLI as that user). Run the Python "
+                "process as that user, or leave user unset."
+            )
+    if o.session_store_flush not in ("batched", "eager"):
+        raise UserError(
+            f"AgentOptions.session_store_flush must be 'batched' or 'eager', "
+            f"not {o.session_store_flush!r}"
+        )
+    if not isinstance(o.extra_args, Mapping):
+        raise UserError(f"AgentOptions.extra_args must be a dict of flags, not {o.extra_args!r}")
+    unknown = sorted(str(k) for k in o.extra_args if k not in _EXTRA_ARGS)
+    if unknown:
+        known = "; ".join(f"{k!r} ({why})" for k, why in _EXTRA_ARGS.items())
+        raise UserError(
+            f"AgentOptions.extra_args: threadline has no Claude Code CLI to pass "
+            f"{', '.join(repr(k) for k in unknown)} to. Flags with a meaning in-process: {known}"
+        )
+    if o.max_buffer_size is not None and (not _is_int(o.max_buffer_size) or o.max_buffer_size < 1):
+        raise UserError(
+            f"AgentOptions.max_buffer_size must be an int >= 1 or None, not {o.max_buffer_size!r}"
+        )
+    if o.resume_drops_turn is not None:
+        if not isinstance(o.resume_drops_turn, str):
+            raise UserError(
+                f"AgentOptions.resume_drops_turn must be a prompt uuid, not {o.resume_drops_turn!r}"
+            )
+        if o.resume_session_at is None:
+            raise UserError(
+                "AgentOptions.resume_drops_turn needs resume_session_at (it names the turn "
+                "that truncating resume discards)"
+            )
 
 
 def check_run(o: AgentOptions) -> None:

@@ -34,6 +34,7 @@ import anyio.to_thread
 from .._exceptions import (
     InvalidSessionIdError,
     MessageNotFoundError,
+    ProcessError,
     ResumeNotFoundError,
     StorageError,
     UserError,
@@ -154,6 +155,45 @@ def _rebuild_inner(entries: list[Raw], at: str | None) -> _Rebuilt:
     walked, walk_leaf = build_conversation_chain_and_leaf(chain_all)
     chain = _with_end(relink_compacted(walked, chain_all), chain_all, walk_leaf)
     return _Rebuilt(chain=chain, messages=merge_api_messages(chain, []), tail=tail_kinds(chain))
+
+
+DROPS_TURN_REJECTED = "Resume rejected by --resume-drops-turn:"
+"""The official error text's prefix (programs match on it)."""
+
+
+def check_drops_turn(entries: list[Raw], at: str, prompt: str) -> None:
+    """``resume_drops_turn``: refuse a truncating resume (``resume_session_at``) unless what
+    it discards is the turn of the prompt ``prompt`` and nothing else, as the CLI does: no
+    other prompt (a queued message the session absorbed), no task notification.
+
+    Raises :class:`~threadline.ProcessError` whose message starts with the CLI's
+    ``Resume rejected by --resume-drops-turn:``.
+    """
+    chain_all = [e for e in chain_entries(entries) if e.get("isSidechain") is not True]
+    cut = next((i for i, e in enumerate(chain_all) if e.get("uuid") == at), None)
+    if cut is None:
+        return  # the resume itself reports the unknown message
+    seen_prompt = False
+    for entry in chain_all[cut + 1 :]:
+        if entry.get("type") != "user" or entry.get("isMeta") or entry.get("isCompactSummary"):
+            continue
+        content = (entry.get("message") or {}).get("content")
+        blocks = content if isinstance(content, list) else []
+        if blocks and all(isinstance(b, dict) and b.get("type") == "tool_result" for b in blocks):
+            continue  # a tool result of the dropped turn
+        origin = entry.get("origin")
+        if isinstance(origin, dict) and origin.get("kind") == "task-notification":
+            raise _drops_turn_error(f"a task notification ({entry.get('uuid')}) was absorbed")
+        if entry.get("uuid") == prompt and not seen_prompt:
+            seen_prompt = True
+            continue
+        raise _drops_turn_error(
+            f"message {entry.get('uuid')} after {at} is not part of the turn of {prompt}"
+        )
+
+
+def _drops_turn_error(detail: str) -> ProcessError:
+    return ProcessError(f"{DROPS_TURN_REJECTED} {detail}", exit_code=1)
 
 
 def _with_end(chain: list[Raw], chain_all: list[Raw], walk_leaf: Raw | None) -> list[Raw]:
@@ -511,6 +551,8 @@ async def _rebuilt(options: AgentOptions, found: _Loaded) -> _Rebuilt:
     """The chain and history of the loaded entries (snapshotted, or off the event loop
     when large)."""
     loaded = found.entries or []
+    if options.resume_drops_turn is not None and options.resume_session_at is not None:
+        check_drops_turn(loaded, options.resume_session_at, options.resume_drops_turn)
     if found.state is not None and found.path is not None and len(loaded) >= MIN_ENTRIES:
         return await anyio.to_thread.run_sync(
             _rebuild_and_snapshot, loaded, found.path, found.state

@@ -47,6 +47,8 @@ from .._messages import (
     Message,
     ResultMessage,
     SystemMessage,
+    TextBlock,
+    ThinkingBlock,
     ToolUseBlock,
     UserMessage,
 )
@@ -468,6 +470,14 @@ class _ChildRun:
             messages=self.messages,
         )
 
+    def _forwarded(self, message: AssistantMessage | UserMessage) -> bool:
+        """Whether the parent's stream gets this child message: ``tool_use`` and
+        ``tool_result`` blocks always; text and thinking only with
+        ``forward_subagent_text=True`` (the official default is False)."""
+        if self.rt.options.forward_subagent_text or isinstance(message, UserMessage):
+            return True
+        return any(not isinstance(b, (TextBlock, ThinkingBlock)) for b in message.content)
+
     def _model(self) -> str:
         wanted = _field(self.definition, "model")
         if not wanted or wanted == "inherit":
@@ -560,7 +570,8 @@ class _ChildRun:
                     child.interrupt()  # again: run_turn clears the flag when it starts
                 if isinstance(message, (AssistantMessage, UserMessage)):
                     message.parent_tool_use_id = self.tool_use_id
-                    self.messages.append(message)
+                    if self._forwarded(message):
+                        self.messages.append(message)
                     if isinstance(message, AssistantMessage):
                         self.tool_uses += sum(
                             1 for b in message.content if isinstance(b, ToolUseBlock)
