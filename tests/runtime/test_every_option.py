@@ -55,12 +55,7 @@ MEANINGLESS = {
     "every entry as it happens, which is 'eager' or stricter for both values",
 }
 PENDING = {
-    "skills": "settings helper",
-    "plugins": "settings helper",
-    "strict_mcp_config": "settings helper (.mcp.json and plugin MCP servers are not read yet, "
-    "so only mcp_servers is ever used)",
-    "include_hook_events": "api helper",
-    "verbatim_prompts": "options helper (@file expansion when False)",
+    "include_hook_events": "api helper (HookEventMessage in the stream)",
 }
 
 TOUCH = [{"tool_use": {"name": "Bash", "input": {"command": "touch made.txt"}}}, {"text": "ok"}]
@@ -96,6 +91,7 @@ class Effect:
     script: list[dict[str, Any]] = field(default_factory=lambda: list(TEXT))
     base: dict[str, Any] = field(default_factory=dict)
     prepare: Callable[[Env], Awaitable[dict[str, Any]]] | None = None
+    prompt: str = "go"
 
 
 @dataclass
@@ -127,7 +123,9 @@ def _norm(value: Any) -> str:
     return _IDS.sub(lambda m: m.group(0) if m.group(0) == FIXED_ID else "<id>", text)
 
 
-async def _observe(env: Env, kw: dict[str, Any], script: list[dict[str, Any]]) -> str:
+async def _observe(
+    env: Env, kw: dict[str, Any], script: list[dict[str, Any]], prompt: str = "go"
+) -> str:
     env.fake.script([dict(e) for e in script])
     seen = len(env.fake.requests)
     before = {p.name for p in env.project.iterdir()}
@@ -136,7 +134,7 @@ async def _observe(env: Env, kw: dict[str, Any], script: list[dict[str, Any]]) -
     messages: list[Any] = []
     error = None
     try:
-        async for m in query(prompt="go", options=options(**kw)):
+        async for m in query(prompt=prompt, options=options(**kw)):
             messages.append(
                 {
                     k: v
@@ -260,6 +258,36 @@ async def _memory(env: Env) -> dict[str, Any]:
     return {}
 
 
+async def _command(env: Env) -> dict[str, Any]:
+    commands = env.project / ".claude" / "commands"
+    commands.mkdir(parents=True, exist_ok=True)
+    (commands / "hello.md").write_text("Say hello to $ARGUMENTS.\n")
+    return {}
+
+
+async def _skill(env: Env) -> dict[str, Any]:
+    folder = env.project / ".claude" / "skills" / "greet"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "SKILL.md").write_text("---\nname: greet\ndescription: Greets.\n---\nSay hi.\n")
+    return {}
+
+
+async def _plugin(env: Env) -> dict[str, Any]:
+    root = env.project / "plug"
+    (root / ".claude-plugin").mkdir(parents=True, exist_ok=True)
+    (root / ".claude-plugin" / "plugin.json").write_text(json.dumps({"name": "plug"}))
+    (root / "commands").mkdir(exist_ok=True)
+    (root / "commands" / "wave.md").write_text("Wave.\n")
+    servers = {"mcpServers": {"srv": {"command": "false-threadline-no-such-command"}}}
+    (root / ".mcp.json").write_text(json.dumps(servers))
+    return {"plugins": [{"type": "local", "path": str(root)}]}
+
+
+async def _plugin_strict(env: Env) -> dict[str, Any]:
+    extra = await _plugin(env)
+    return {**extra, "_base": dict(extra)}
+
+
 OVERLOADED = {"error": {"status": 529, "type": "overloaded_error", "message": "Overloaded"}}
 
 PROOFS: dict[str, Effect | Refuses] = {
@@ -338,6 +366,10 @@ PROOFS: dict[str, Effect | Refuses] = {
     "load_timeout_ms": Effect({"load_timeout_ms": 50}, prepare=_slow_store),
     "task_budget": Effect({"task_budget": {"total": 1000}}),
     "client_app": Effect({"client_app": "probe/1.0"}),
+    "verbatim_prompts": Effect({"verbatim_prompts": True}, prepare=_command, prompt="/hello Ada"),
+    "skills": Effect({"skills": []}, prepare=_skill),
+    "plugins": Effect({}, prepare=_plugin),
+    "strict_mcp_config": Effect({"strict_mcp_config": True}, prepare=_plugin_strict),
     "settings": Effect({"settings": json.dumps({"permissions": {"allow": ["Bash"]}})}, TOUCH),
     "setting_sources": Effect(
         {"setting_sources": ["project"]}, base={"setting_sources": []}, prepare=_memory
@@ -396,10 +428,10 @@ async def test_field_has_an_effect(
         with pytest.raises(UserError):
             [m async for m in query(prompt="go", options=options(**changed))]
         return
-    without = await _observe(env, dict(base), script)
+    without = await _observe(env, dict(base), script, proof.prompt)
     if proof.prepare is None:  # the observation is deterministic: a difference is the field's
-        assert await _observe(env, dict(base), script) == without
+        assert await _observe(env, dict(base), script, proof.prompt) == without
     with_field = await _observe(
-        env, {**changed, **({"_lines": lines} if lines is not None else {})}, script
+        env, {**changed, **({"_lines": lines} if lines is not None else {})}, script, proof.prompt
     )
     assert without != with_field, f"{name} changed nothing observable"

@@ -6,7 +6,7 @@ Field names are the official SDK's, so ``ClaudeAgentOptions(...)`` calls written
 Code CLI process and have no meaning in-process: ``cli_path``, ``max_buffer_size``,
 ``debug_stderr`` (accepted, type-checked) and ``session_store_flush`` (threadline appends each
 entry as it happens: "eager" or stricter). ``verbatim_prompts`` stops slash-command
-dispatch (``@file`` mentions are not expanded either way yet).
+dispatch (``@file`` mentions are not expanded either way yet); ``include_hook_events`` is not in effect yet.
 
 <<<<<<< HEAD
 ``cli_path``, ``extra_args`` (except ``replay-user-messages``,
