@@ -6,16 +6,9 @@ Field names are the official SDK's, so ``ClaudeAgentOptions(...)`` calls written
 Code CLI process and have no meaning in-process: ``cli_path``, ``max_buffer_size``,
 ``debug_stderr`` (accepted, type-checked) and ``session_store_flush`` (threadline appends each
 entry as it happens: "eager" or stricter). ``verbatim_prompts`` stops slash-command
-dispatch (``@file`` mentions are not expanded either way yet); ``include_hook_events`` is not in effect yet.
+dispatch (``@file`` mentions are not expanded either way yet); ``include_hook_events`` is
+not in effect yet.
 
-<<<<<<< HEAD
-``cli_path``, ``extra_args`` (except ``replay-user-messages``,
-which makes each prompt come back as a ``UserMessage`` with its uuid), ``max_buffer_size``,
-``debug_stderr``, ``stderr``, ``user``, ``include_hook_events``, ``forward_subagent_text``,
-``betas`` (sent as ``anthropic-beta``),
-``session_store_flush`` (every step is appended
-as it happens), ``resume_drops_turn``.
-=======
 The CLI process (``docs/porting.md``, "Settings and the CLI process"): ``stderr`` receives
 threadline's log records and stdio MCP servers' stderr; ``extra_args`` takes
 ``replay-user-messages`` (each prompt comes back as a ``UserMessage`` with its uuid) and
@@ -23,7 +16,6 @@ threadline's log records and stdio MCP servers' stderr; ``extra_args`` takes
 runs as; ``forward_subagent_text`` adds subagents' text to the stream; ``resume_drops_turn``
 refuses a truncating resume that would discard more than that turn; ``betas`` are sent as
 ``anthropic-beta``.
->>>>>>> ed5a976 (Every official option accounted for (issue 14): forward_subagent_text (default False as officially: only a subagent's tool_use/tool_result messages reach the parent's stream), stderr (threadline's log records, WARNING+ or all with extra_args debug-to-stderr, and stdio MCP servers' stderr), user (only the process's own user; another raises), extra_args (replay-user-messages, debug-to-stderr; any other flag raises), session_store_flush (both values accepted: appends are eager), resume_drops_turn (refuses a truncating resume that discards more than that prompt's turn with the CLI's 'Resume rejected by --resume-drops-turn:' ProcessError), type checks for the rest. tests/runtime/test_every_option.py walks the installed official ClaudeAgentOptions: 42 fields proven by an observable difference on the fake server (deterministic baseline checked), user by refusal, 4 documented in-process-meaningless, 5 pending (skills, plugins, strict_mcp_config: settings helper; include_hook_events: api helper; verbatim_prompts @file expansion); a new official field fails it. Options docstring and porting.md list no ignored option)
 
 Settings (``docs/settings.md``, :mod:`threadline.runtime._settings`): ``setting_sources``
 (``None``: user, project and local, as the official SDK) and ``settings`` (a path or JSON
