@@ -27,6 +27,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from .._exceptions import SessionNotFoundError, UserError
 from .._ids import is_uuid, new_uuid
 from .._results import SDKSessionInfo, SessionMessage
+from ..privacy._detect import is_encrypted_transcript
 from ..privacy._store_url import parse_store_url, store_from_url
 from ..sessions import (
     delete_session,
@@ -68,8 +69,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 KEY_ENV = "THREADLINE_ENCRYPTION_KEY"
 MIN_PREFIX = 4
-_HEAD = 1 << 16
-_MAX_FIRST_LINE = 8 << 20
 
 
 def store_option(func: F) -> F:
@@ -86,28 +85,7 @@ def store_option(func: F) -> F:
 
 def is_encrypted_file(path: Path) -> bool:
     """Whether the transcript at ``path`` was written by ``EncryptedStore`` (envelope lines)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(_HEAD)
-            while b"\n" not in head and len(head) < _MAX_FIRST_LINE:
-                more = f.read(_HEAD)
-                if not more:
-                    break
-                head += more
-    except OSError:
-        return False
-    for line in head.split(b"\n")[:3]:
-        if not line.strip():
-            continue
-        if b'"enc"' not in line:
-            return False
-        try:
-            obj = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            return b'"enc":"v' in line and b'"message"' not in line
-        enc = obj.get("enc") if isinstance(obj, dict) else None
-        return isinstance(enc, str) and enc[:3] in ("v1:", "v2:", "v3:") and "message" not in obj
-    return False
+    return is_encrypted_transcript(path)
 
 
 def _no_key(session_id: str) -> UserError:

@@ -41,6 +41,7 @@ from .._exceptions import (
 )
 from .._ids import is_uuid, new_uuid, validate_session_id
 from ..privacy import RedactingStore, Redactor
+from ..privacy._detect import is_encrypted_transcript
 from ..sessions import FileStore, SessionKey, SessionStore, find_session_key, store_implements
 from ..sessions._imported import is_imported
 from ..sessions._offsets import load_for_resume, read_for_resume
@@ -403,7 +404,23 @@ class _Loaded:
     path: Path | None = None
 
 
+def _refuse_encrypted(store: SessionStore, key: SessionKey) -> None:
+    """A store that writes plaintext into local files never resumes (and so appends to) a
+    transcript that ``EncryptedStore`` wrote: that takes the session's own store."""
+    files = local_transcripts(store)
+    if files is None:  # not local files, or a wrapper that changes the bytes (encryption)
+        return
+    path = Path(files.path_for(key))
+    if is_encrypted_transcript(path):
+        raise UserError(
+            f"Session {key['session_id']} is encrypted (written by EncryptedStore): resume it "
+            "with its store, session_store=EncryptedStore(FileStore(), key=...); without it "
+            "the session would get plaintext appended. Nothing was read or written."
+        )
+
+
 async def _load_session(store: SessionStore, key: SessionKey, options: AgentOptions) -> _Loaded:
+    await anyio.to_thread.run_sync(_refuse_encrypted, store, key)
     path = _snapshot_eligible(store, key, options)
     if path is not None:
         write = bool(options.persist_session)  # persist_session=False writes nothing at all
