@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 
 from ._exceptions import InvalidSessionIdError
 
@@ -34,8 +33,9 @@ def validate_session_id(value: object, what: str = "session_id") -> str:
 
 
 def new_uuid() -> str:
-    """A fresh random UUID4 string."""
-    return str(uuid.uuid4())
+    """A fresh random UUID4 string (``uuid.uuid4()``'s form; the ``uuid`` module is not
+    imported: it loads ``platform``)."""
+    return new_uuids(1)[0]
 
 
 def new_uuids(n: int) -> list[str]:
@@ -46,6 +46,6 @@ def new_uuids(n: int) -> list[str]:
         raw[i + 2] = (raw[i + 2] & 0x3F) | 0x80  # RFC 4122 variant
     h = raw.hex()
     return [
-        f"{h[j:j + 8]}-{h[j + 8:j + 12]}-{h[j + 12:j + 16]}-{h[j + 16:j + 20]}-{h[j + 20:j + 32]}"
+        f"{h[j : j + 8]}-{h[j + 8 : j + 12]}-{h[j + 12 : j + 16]}-{h[j + 16 : j + 20]}-{h[j + 20 : j + 32]}"
         for j in range(0, 32 * n, 32)
     ]

@@ -52,7 +52,7 @@ def _redactor(engine: str, **kwargs: Any) -> Redactor:
     return red
 
 
-REDACTORS = {e: _redactor(e) for e in ENGINES if e == "re" or _prefilter._re2 is not None}
+REDACTORS = {e: _redactor(e) for e in ENGINES if e == "re" or _prefilter._load_re2() is not None}
 
 
 def _full(red: Redactor, value: Any) -> Any:

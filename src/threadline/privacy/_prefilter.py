@@ -35,10 +35,22 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-try:
-    import re2 as _re2  # type: ignore[import-untyped]
-except ImportError:  # pragma: no cover - depends on the environment
-    _re2 = None
+_UNLOADED: Any = object()
+_re2: Any = _UNLOADED
+"""The ``re2`` module, ``None`` without google-re2; loaded with the first prefilter (its
+import is not paid by programs that redact nothing)."""
+
+
+def _load_re2() -> Any:
+    global _re2
+    if _re2 is _UNLOADED:
+        try:
+            import re2  # type: ignore[import-untyped]
+        except ImportError:  # pragma: no cover - depends on the environment
+            re2 = None
+        _re2 = re2
+    return _re2
+
 
 __all__ = ["FOLDING_CHARS", "Prefilter"]
 
@@ -132,7 +144,7 @@ class Prefilter:
         kws = sorted(set(keywords) - {""})
         pieces = list(dict.fromkeys(pieces))
         self.fast: Any = None
-        if _re2 is not None:
+        if _load_re2() is not None:
             fast, rejected = _compile_re2(kws, pieces, fold)
             if fast is not None:  # all in the RE2 regex; pieces it rejected stay below
                 self.fast, pieces, kws, fold = fast, rejected, [], False

@@ -31,12 +31,10 @@ saying how to configure one, and the model carries on.
 
 from __future__ import annotations
 
-import html
 import ipaddress
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -69,32 +67,37 @@ _USER_AGENT = "threadline-webfetch (+https://pypi.org/project/threadline/)"
 # ----------------------------------------------------------------------------- conversion
 
 
-class _TextExtractor(HTMLParser):
-    """The fallback without markdownify: visible text, one block per line."""
+def _text_extractor() -> Any:
+    """The fallback without markdownify: visible text, one block per line (``html.parser``
+    loads only when a page is converted)."""
+    from html.parser import HTMLParser
 
-    _SKIP = frozenset({"script", "style", "noscript", "template", "head"})
-    _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"})
+    class _TextExtractor(HTMLParser):
+        _SKIP = frozenset({"script", "style", "noscript", "template", "head"})
+        _BLOCK = frozenset({"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"})
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.skipping = 0
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+            self.skipping = 0
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self.skipping += 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag in self._SKIP:
+                self.skipping += 1
+            elif tag in self._BLOCK:
+                self.parts.append("\n")
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self.skipping:
-            self.skipping -= 1
-        elif tag in self._BLOCK:
-            self.parts.append("\n")
+        def handle_endtag(self, tag: str) -> None:
+            if tag in self._SKIP and self.skipping:
+                self.skipping -= 1
+            elif tag in self._BLOCK:
+                self.parts.append("\n")
 
-    def handle_data(self, data: str) -> None:
-        if not self.skipping:
-            self.parts.append(data)
+        def handle_data(self, data: str) -> None:
+            if not self.skipping:
+                self.parts.append(data)
+
+    return _TextExtractor()
 
 
 def html_to_markdown(text: str) -> str:
@@ -103,7 +106,7 @@ def html_to_markdown(text: str) -> str:
         from bs4 import BeautifulSoup
         from markdownify import MarkdownConverter
     except ImportError:
-        parser = _TextExtractor()
+        parser = _text_extractor()
         parser.feed(text)
         lines = (line.strip() for line in "".join(parser.parts).splitlines())
         return "\n".join(line for line in lines if line)
@@ -238,10 +241,12 @@ class WebFetchTool:
         "$schema": _SCHEMA,
         "type": "object",
         "properties": {
-            "url": {"description": "The URL to fetch content from", "type": "string",
-                    "format": "uri"},
-            "prompt": {"description": "The prompt to run on the fetched content",
-                       "type": "string"},
+            "url": {
+                "description": "The URL to fetch content from",
+                "type": "string",
+                "format": "uri",
+            },
+            "prompt": {"description": "The prompt to run on the fetched content", "type": "string"},
             "offset": {
                 "description": "Character position in the page text to start reading from. "
                 "Use it to read on through a page too long for one call, with the value the "
@@ -339,8 +344,7 @@ class WebSearchTool:
         "$schema": _SCHEMA,
         "type": "object",
         "properties": {
-            "query": {"description": "The search query to use", "type": "string",
-                      "minLength": 2},
+            "query": {"description": "The search query to use", "type": "string", "minLength": 2},
             "allowed_domains": {
                 "description": "Only include search results from these domains",
                 "type": "array",
@@ -380,6 +384,8 @@ class WebSearchTool:
             text = f'Web search results for query: "{query}"\n\nNo results found.'
         else:
             lines = [f'Web search results for query: "{query}"', ""]
+            import html
+
             for i, hit in enumerate(hits, 1):
                 lines.append(f"{i}. [{html.unescape(hit.title)}]({hit.url})")
                 if hit.snippet:
