@@ -204,7 +204,7 @@ def _read_json_file(path: Path) -> Raw | None:
     try:
         with path.open("rb") as fh:
             data = fh.read(_MAX_SETTINGS_BYTES + 1)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # absent: nothing to load
         return None
     except OSError as exc:
         warnings.warn(f"settings file {path} skipped: {exc}", UserWarning, stacklevel=4)
