@@ -384,3 +384,31 @@ async def test_local_plugin_brings_commands_agents_skills_hooks(
         await collect(
             "x", options(cwd=str(project), plugins=[{"type": "marketplace", "name": "x"}])
         )
+
+
+async def test_instructions_come_back_after_a_compaction(
+    fake: FakeAnthropicServer, project: Path
+) -> None:
+    """As the CLI: the prompt after a compaction carries the full CLAUDE.md reminder again
+    (the one before the boundary is summarised away), in front of the prompt."""
+    from threadline import AgentClient
+
+    _write(project / "CLAUDE.md", "MEMO FOR COMPACT")
+    fake.script([{"text": "one"}, {"text": "<summary>sum</summary>"}, {"text": "two"}])
+    async with AgentClient(options(cwd=str(project))) as client:
+        await client.query("first")
+        [m async for m in client.receive_response()]
+        await client.compact()
+        await client.query("after")
+        [m async for m in client.receive_response()]
+    last = fake.message_requests()[-1]["messages"]
+    text = json.dumps(last)
+    assert text.count("MEMO FOR COMPACT") == 1
+    assert last[-1]["content"][0]["text"].startswith("<system-reminder>\nCodebase and user")
+    assert last[-1]["content"][-1]["text"] == "after"
+
+
+@pytest.mark.parametrize("bad", ["alpha", ["*"], ["/alpha"], [" alpha"], ["a,b"], [3]])
+async def test_bad_skills_values_raise_at_connect(project: Path, bad: Any) -> None:
+    with pytest.raises(UserError, match="skill"):
+        await collect("x", options(cwd=str(project), skills=bad))

@@ -324,6 +324,7 @@ class Runtime:
     def adopt_chain(self, chain: list[Raw], history: list[Raw]) -> None:
         self._chain = chain
         self.history = history
+        self._memory_sent = False  # as the CLI: the next prompt carries CLAUDE.md again
 
     def interrupt(self) -> None:
         """Stop the turn in flight (no-op between turns) and the background subagents."""

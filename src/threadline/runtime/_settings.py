@@ -414,8 +414,29 @@ def _definition_places(
     return places
 
 
+def check_skills(skills: object) -> None:
+    """``AgentOptions.skills``: ``None``, ``"all"`` or a list of exact skill names (the
+    official SDK's checks, raised as :class:`~threadline.UserError` at connect)."""
+    if skills is None or skills == "all":
+        return
+    if not isinstance(skills, list):
+        hint = f" Did you mean [{skills!r}]?" if isinstance(skills, str) else ""
+        raise UserError(
+            f'AgentOptions.skills must be a list of skill names or "all", got {skills!r}.{hint}'
+        )
+    for name in skills:
+        if not isinstance(name, str) or not name.strip() or name != name.strip():
+            raise UserError(f"AgentOptions.skills: invalid skill name {name!r}")
+        if name == "*" or name.startswith("/") or any(c in name for c in "(),\n\r"):
+            raise UserError(
+                f"AgentOptions.skills: invalid skill name {name!r} (names are exact: a "
+                "skill's directory name or 'plugin:skill'; use skills=\"all\" for every skill)"
+            )
+
+
 def read_for(options: Any, cwd: str) -> LoadedSettings:
     """:func:`load_settings` for a run's options (blocking: call it in a thread)."""
+    check_skills(options.skills)
     return load_settings(
         cwd=cwd,
         setting_sources=options.setting_sources,
