@@ -6,10 +6,18 @@ matcher is a regular expression matched in full against the tool name (``"Write|
 official SDK documents; their outputs are folded into one :class:`HookOutcome`:
 
 - any ``permissionDecision: "deny"`` (or ``decision: "block"``) wins over ``"ask"``, which
-  wins over ``"allow"``;
+  wins over ``"allow"``; ``"defer"`` (PreToolUse) stops the turn before the call runs
+  unless a callback denies it;
 - ``continue_: False`` stops the run after the current step (``stopReason`` is reported);
-- ``additionalContext`` strings are collected in order;
-- the last ``updatedInput`` wins.
+- ``additionalContext`` strings are collected in order, and so are ``systemMessage``s;
+- the last ``updatedInput``, ``updatedToolOutput`` / ``updatedMCPToolOutput`` (PostToolUse)
+  and PermissionRequest ``decision`` win;
+- an output with ``async_: True`` (``async`` on the wire) is not waited for: it decides
+  nothing, as the CLI goes on without it; ``suppressOutput`` only concerns the CLI's
+  transcript view and changes nothing here.
+
+The callback's second argument is the tool call's id for tool events and a fresh id for
+the others (the CLI passes a string for every event).
 
 A callback that raises or times out counts as "no decision" unless its matcher says
 ``on_failure="block"``.
@@ -25,6 +33,7 @@ from typing import Any, Literal, cast
 
 import anyio
 
+from .._ids import new_uuid
 from ._hook_types import HookCallback, HookContext, HookInput
 
 __all__ = ["HookCallback", "HookContext", "HookMatcher", "HookOutcome", "run_hooks"]
@@ -54,6 +63,13 @@ class HookOutcome:
     stop: bool = False
     stop_reason: str | None = None
     system_messages: list[str] = field(default_factory=list)
+    defer: bool = False
+    """A PreToolUse callback answered ``permissionDecision: "defer"``."""
+    updated_output: Any = None
+    """``updatedToolOutput`` / ``updatedMCPToolOutput`` of a PostToolUse callback."""
+    has_updated_output: bool = False
+    permission: dict[str, Any] | None = None
+    """A PermissionRequest callback's ``decision`` (``behavior`` allow / deny, ...)."""
 
     @property
     def blocked(self) -> bool:
@@ -73,6 +89,8 @@ def _matches(matcher: str | None, value: str | None) -> bool:
 
 
 def _fold(outcome: HookOutcome, output: Mapping[str, Any]) -> None:
+    if output.get("async_") is True or output.get("async") is True:
+        return  # not waited for: the CLI goes on without this callback's answer
     decision: str | None = None
     reason = output.get("reason")
     specific = output.get("hookSpecificOutput")
@@ -81,12 +99,20 @@ def _fold(outcome: HookOutcome, output: Mapping[str, Any]) -> None:
         if pd in _RANK:
             decision = str(pd)
             reason = specific.get("permissionDecisionReason") or reason
+        elif pd == "defer":
+            outcome.defer = True
+        for key in ("updatedMCPToolOutput", "updatedToolOutput"):
+            if key in specific:
+                outcome.updated_output = specific[key]
+                outcome.has_updated_output = True
+        if isinstance(specific.get("decision"), Mapping):
+            outcome.permission = dict(specific["decision"])
         if isinstance(specific.get("updatedInput"), Mapping):
             outcome.updated_input = dict(specific["updatedInput"])
         ctx = specific.get("additionalContext")
         if isinstance(ctx, str) and ctx:
             outcome.additional_context.append(ctx)
-        if specific.get("decision") == "block":
+        if specific.get("decision") == "block":  # pragma: no branch
             decision = "deny"
     if output.get("decision") == "block":
         decision = "deny"
@@ -114,6 +140,8 @@ async def run_hooks(
     outcome = HookOutcome()
     if not hooks:
         return outcome
+    if tool_use_id is None:
+        tool_use_id = new_uuid()
     selected = [
         (m, cb) for m in hooks.get(event, ()) if _matches(m.matcher, match_value) for cb in m.hooks
     ]

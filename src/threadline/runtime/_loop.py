@@ -48,6 +48,7 @@ from .._ids import is_uuid, new_uuid
 from .._messages import (
     AssistantMessage,
     AssistantMessageError,
+    DeferredToolUse,
     Message,
     ResultMessage,
     StreamEvent,
@@ -183,6 +184,8 @@ class Runtime:
         )
         self._scope: anyio.CancelScope | None = None
         self._interrupted = False
+        self.prompt_id: str | None = None
+        """The uuid of the prompt being answered (hook inputs' ``prompt_id``)."""
         self.tool_state: ToolState | None = setup.tool_state
         self.mcp_status: list[Raw] = (
             list(setup.mcp_status)
@@ -343,12 +346,34 @@ class Runtime:
     def _hook_base(self) -> Raw:
         store = innermost_store(self.plan.store)
         path = _path_of(store, self.plan) if isinstance(store, LocalTranscripts) else None
-        return {
+        base: Raw = {
             "session_id": self.plan.session_id,
             "transcript_path": path or "",
             "cwd": self.plan.cwd,
             "permission_mode": self.mode,
         }
+        if self.prompt_id is not None:
+            base["prompt_id"] = self.prompt_id
+        return base
+
+    def _effort(self) -> Raw:
+        """The hook inputs' ``effort`` (tool events and Stop), when an effort is set."""
+        effort = self.options.effort
+        return {"effort": {"level": effort}} if effort else {}
+
+    def _background_summary(self) -> list[Raw]:
+        """Stop hooks' ``background_tasks``: the background subagents still running."""
+        background = getattr(self.background, "running", None) or {}
+        return [
+            {
+                "id": task_id,
+                "type": "subagent",
+                "status": "running",
+                "description": run.description[:1000],
+                "agent_type": run.agent_type,
+            }
+            for task_id, (run, _) in background.items()
+        ]
 
     async def hook(self, event: str, extra: Raw, match: str | None = None) -> HookOutcome:
         return await run_hooks(
@@ -577,6 +602,8 @@ class Runtime:
 
     async def _begin(self, prompt: Prompt, turn: _Turn) -> AsyncGenerator[Message, None]:
         """UserPromptSubmit hooks, then the prompt persisted and added to the history."""
+        self.prompt_id = prompt_uuid = prompt.uuid or new_uuid()
+        self.runner.hook_base.update(prompt_id=prompt_uuid, **self._effort())
         submit = None if prompt.fields else await self._submit_hook(prompt)
         if submit is not None and submit.blocked:
             turn.done = True
@@ -593,7 +620,7 @@ class Runtime:
                 *api_content(content),
                 *({"type": "text", "text": c} for c in submit.additional_context),
             ]
-        entries = self._command_entries(prompt, content, submit)
+        entries = self._command_entries(prompt, content, submit, prompt_uuid)
         entry = entries[0]
         entry.update(prompt.fields or {})
         instructions = await self._instructions(entries[-1]["uuid"])
@@ -619,7 +646,7 @@ class Runtime:
         return names + [s for s in skills if s not in names]
 
     def _command_entries(
-        self, prompt: Prompt, content: str | list[Raw], submit: HookOutcome | None
+        self, prompt: Prompt, content: str | list[Raw], submit: HookOutcome | None, uuid: str
     ) -> list[Raw]:
         """The prompt's entries: a typed slash command (``/name args``) of the settings'
         commands or skills becomes the CLI's two entries (``_claude_dir``; hook context
@@ -634,8 +661,8 @@ class Runtime:
             skills = self.tool_state.skills if self.tool_state is not None else {}
             expanded = expand_command(prompt.content, self.settings.commands, skills)
         if expanded is None:
-            return [self._factory.prompt(content, self.leaf, uuid=prompt.uuid)]
-        record = self._factory.prompt(expanded.record, self.leaf, uuid=prompt.uuid)
+            return [self._factory.prompt(content, self.leaf, uuid=uuid)]
+        record = self._factory.prompt(expanded.record, self.leaf, uuid=uuid)
         context = submit.additional_context if submit is not None else []
         blocks = [{"type": "text", "text": t} for t in [expanded.body, *context]]
         body = self._factory.prompt(blocks, record["uuid"])
@@ -657,6 +684,7 @@ class Runtime:
             for (call, _), outcome in zip(calls, outcomes, strict=True)
             if call.get("name") in NESTED_TOOLS
             and outcome is not None
+            and outcome.deferred is None
             and not outcome.block.get("is_error")
             and (
                 call.get("input", {}).get("file_path") or call.get("input", {}).get("notebook_path")
@@ -845,7 +873,13 @@ class Runtime:
             return
         stop = await self.hook(
             "Stop",
-            {"stop_hook_active": turn.stop_hook_active, "last_assistant_message": stats.last_text},
+            {
+                "stop_hook_active": turn.stop_hook_active,
+                "last_assistant_message": stats.last_text,
+                **self._effort(),
+                "background_tasks": self._background_summary(),
+                "session_crons": [],
+            },
         )
         if stop.blocked and stop.reason and not turn.stop_hook_active:
             turn.stop_hook_active = True
@@ -868,7 +902,11 @@ class Runtime:
         side, self.side_messages = self.side_messages, []
         for message in side:
             yield message
-        results = [self._result_entry(c, o, stats) for c, o in zip(calls, outcomes, strict=True)]
+        deferred = [o.deferred for o in outcomes if o is not None and o.deferred is not None]
+        answered = [
+            (c, o) for c, o in zip(calls, outcomes, strict=True) if o is None or o.deferred is None
+        ]
+        results = [self._result_entry(c, o, stats) for c, o in answered]
         nested = await self._nested_memory(
             calls, outcomes, results[-1]["uuid"] if results else None
         )
@@ -876,7 +914,9 @@ class Runtime:
         if self.after_tools:
             notes, self.after_tools = self.after_tools, []
             await self.persist([self._factory.prompt(notes, self.leaf)])
-        for r, outcome in zip(results, outcomes, strict=True):
+        for r, (_, outcome) in zip(results, answered, strict=True):
+            for text in outcome.system_messages if outcome is not None else ():
+                yield self._informational(text)
             if outcome is not None and outcome.notice is not None:
                 notice = {**outcome.notice, "uuid": new_uuid(), "session_id": self.session_id}
                 yield SystemMessage(subtype="permission_denied", data=notice)
@@ -890,6 +930,14 @@ class Runtime:
         elif scope.cancel_called:
             async for message in self._end_interrupted(turn, for_tool=True):
                 yield message
+        elif deferred:  # a PreToolUse hook deferred a call: the turn stops before it runs
+            turn.done = True
+            stats.stop_reason_api = "tool_deferred"
+            result = stats.result(
+                subtype="success", is_error=False, terminal_reason="tool_deferred", result=""
+            )
+            result.deferred_tool_use = DeferredToolUse(**deferred[0])
+            yield result
         elif stats.stop:
             turn.done = True
             yield stats.result(
@@ -982,13 +1030,30 @@ class Runtime:
         )
 
     def _result_message(self, entry: Raw) -> UserMessage:
+        """A tool result as the CLI streams it: ``tool_use_result`` is the tool's structured
+        output (a dict for built-ins, the content blocks for MCP tools, "Error: ..." for a
+        failed or refused call)."""
         structured = entry.get("toolUseResult")
         block = entry["message"]["content"][0]
         return UserMessage(
             content=[ToolResultBlock(**{k: v for k, v in block.items() if k != "type"})],
             uuid=entry["uuid"],
-            tool_use_result=structured if isinstance(structured, dict) else None,
+            tool_use_result=structured if isinstance(structured, (dict, list, str)) else None,  # type: ignore[arg-type]
             session_id=self.session_id,
+        )
+
+    def _informational(self, text: str) -> SystemMessage:
+        """A hook's ``systemMessage``, as the CLI's ``informational`` system message."""
+        return SystemMessage(
+            subtype="informational",
+            data={
+                "type": "system",
+                "subtype": "informational",
+                "content": text,
+                "level": "notice",
+                "uuid": new_uuid(),
+                "session_id": self.session_id,
+            },
         )
 
     async def _absorb_reports(self) -> AsyncGenerator[Message, None]:

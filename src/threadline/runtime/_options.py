@@ -78,6 +78,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,10 +255,14 @@ def _check_hooks(hooks: object) -> None:
         )
     for event, matchers in hooks.items():
         if event not in HOOK_EVENTS:
-            raise UserError(
-                f"AgentOptions.hooks: unknown hook event {event!r} "
-                f"(known: {', '.join(sorted(HOOK_EVENTS))})"
+            # accepted as the official SDK accepts it (the CLI knows more events); never fired
+            warnings.warn(
+                f"AgentOptions.hooks: threadline never fires hook event {event!r}; its "
+                f"callbacks are passed over (known: {', '.join(sorted(HOOK_EVENTS))})",
+                UserWarning,
+                stacklevel=4,
             )
+            continue
         if isinstance(matchers, (str, bytes)) or not isinstance(matchers, (list, tuple)):
             raise UserError(
                 f"AgentOptions.hooks[{event!r}] must be a list of HookMatcher, not {matchers!r}"

@@ -513,6 +513,9 @@ class _ChildRun:
         self.result = None
         self.report = ""
         try:
+            await self.rt.hook(
+                "SubagentStart", {"agent_id": self.agent_id, "agent_type": self.agent_type}
+            )
             await self._drive(self._spawn_child(store))
         except Exception as exc:
             error = f"Subagent failed: {type(exc).__name__}: {exc}"

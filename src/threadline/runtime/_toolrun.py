@@ -49,6 +49,10 @@ class CallOutcome:
     """The ``permission_denied`` system message data, when the permission system refused."""
     stop: bool = False
     stop_reason: str | None = None
+    deferred: Raw | None = None
+    """``{"id", "name", "input"}`` of a call a PreToolUse hook deferred (not run)."""
+    system_messages: list[str] = field(default_factory=list)
+    """Hooks' ``systemMessage``s, as the CLI shows them ("PreToolUse:Bash says: ...")."""
 
 
 @dataclass(kw_only=True)
@@ -124,9 +128,23 @@ class ToolRunner:
         pre = await self._hook("PreToolUse", name, tool_input, tool_use_id)
         if pre.updated_input is not None:
             tool_input = pre.updated_input
+        said = _said("PreToolUse", name, pre.system_messages)
         if pre.decision == "deny":
             message = pre.reason or f"Hook PreToolUse:{name} denied this tool"
-            return _denied(call, tool_use_id, tool_input, message, pre.stop, pre.stop_reason)
+            outcome = _denied(call, tool_use_id, tool_input, message, pre.stop, pre.stop_reason)
+        elif pre.defer:
+            outcome = CallOutcome(
+                block={}, deferred={"id": tool_use_id, "name": name, "input": tool_input}
+            )
+        else:
+            outcome = await self._allowed(call, tool, tool_input, pre)
+        outcome.system_messages = said + outcome.system_messages
+        return outcome
+
+    async def _allowed(self, call: Raw, tool: Tool, tool_input: Raw, pre: HookOutcome) -> CallOutcome:
+        """The permission decision, then the call (with PreToolUse's context noted)."""
+        name = str(call.get("name", ""))
+        tool_use_id = str(call.get("id", ""))
         decision = await self._permission(
             tool, name, tool_input, tool_use_id, pre.decision, pre.reason
         )
@@ -138,7 +156,8 @@ class ToolRunner:
             )
         if decision.updated_input is not None:
             tool_input = decision.updated_input
-        return await self._execute(tool, name, tool_input, tool_use_id)
+        notes = _notes("PreToolUse", name, pre.additional_context)
+        return await self._execute(tool, name, tool_input, tool_use_id, notes)
 
     def _no_such_tool(self, name: str, tool_use_id: str) -> CallOutcome:
         why = (
@@ -170,8 +189,11 @@ class ToolRunner:
             tool_use_id=tool_use_id,
         )
 
-    async def _execute(self, tool: Tool, name: str, tool_input: Raw, tool_use_id: str) -> CallOutcome:
-        """Run the allowed call, then PostToolUse (whose context is added to the result)."""
+    async def _execute(
+        self, tool: Tool, name: str, tool_input: Raw, tool_use_id: str, notes: list[str]
+    ) -> CallOutcome:
+        """Run the allowed call, then PostToolUse or, when it failed, PostToolUseFailure
+        (their context is added to the result; ``updatedToolOutput`` replaces it)."""
         if self.before_tool is not None:
             await self.before_tool(name, tool_input)
         started = time.monotonic()
@@ -183,24 +205,47 @@ class ToolRunner:
             state=self.state,
         )
         result: ToolResult = await run_tool(tool, tool_input, ctx)
-        block: Raw = {"type": "tool_result", "tool_use_id": tool_use_id, "content": result.content}
-        if result.is_error:
-            block["is_error"] = True
+        block: Raw = {
+            "type": "tool_result",
+            "tool_use_id": tool_use_id,
+            "content": result.content,
+            "is_error": bool(result.is_error),
+        }
+        event = "PostToolUseFailure" if result.is_error else "PostToolUse"
+        fields: Raw = (
+            {"error": _text_of(result.content), "is_interrupt": False}
+            if result.is_error
+            else {
+                "tool_response": result.structured
+                if result.structured is not None
+                else result.content
+            }
+        )
         post = await self._hook(
-            "PostToolUse",
+            event,
             name,
             tool_input,
             tool_use_id,
-            tool_response=result.structured if result.structured is not None else result.content,
+            **fields,
             duration_ms=int((time.monotonic() - started) * 1000),
         )
-        extra = list(post.additional_context)
+        structured = result.structured
+        if result.is_error:
+            structured = f"Error: {_text_of(result.content)}"
+        elif post.has_updated_output:
+            structured = post.updated_output
+            block["content"] = _output_content(post.updated_output)
+        notes = notes + _notes(event, name, post.additional_context)
         if post.decision == "deny" and post.reason:
-            extra.append(post.reason)
-        if extra:
-            block["content"] = _with_text(block["content"], "\n\n".join(extra))
+            notes.append(post.reason)
+        if notes:
+            block["content"] = _with_text(block["content"], "\n\n".join(notes))
         return CallOutcome(
-            block=block, structured=result.structured, stop=post.stop, stop_reason=post.stop_reason
+            block=block,
+            structured=structured,
+            stop=post.stop,
+            stop_reason=post.stop_reason,
+            system_messages=_said(event, name, post.system_messages),
         )
 
     async def _permission(
@@ -246,6 +291,9 @@ class ToolRunner:
         sandboxed = name == "Bash" and sandbox is not None and sandbox.auto_allows(tool_input)
         if sandboxed and hook_decision != "ask":  # autoAllowBashIfSandboxed
             return PermissionResultAllow()
+        requested = await self._permission_request(name, tool_input, tool_use_id)
+        if requested is not None:
+            return requested
         if self.permission_prompt_tool not in (None, "stdio"):
             return await self._prompt_tool(name, tool_input, tool_use_id)
         if self.can_use_tool is not None:
@@ -278,6 +326,44 @@ class ToolRunner:
                 interrupt=answer.interrupt,
             )
         return PermissionResultDeny(message=f"can_use_tool returned {answer!r}")
+
+    async def _permission_request(
+        self, name: str, tool_input: Raw, tool_use_id: str
+    ) -> PermissionResultAllow | CallOutcome | None:
+        """PermissionRequest hooks, fired where the CLI would ask: a callback's ``decision``
+        (``{"behavior": "allow", "updatedInput"?}`` / ``{"behavior": "deny", "message"?,
+        "interrupt"?}``) answers instead of ``can_use_tool``; no decision asks as before."""
+        outcome = await run_hooks(
+            self.hooks,
+            "PermissionRequest",
+            {
+                **self.hook_base,
+                "hook_event_name": "PermissionRequest",
+                "tool_name": name,
+                "tool_input": dict(tool_input),
+                "permission_suggestions": [],
+            },
+            match_value=name,
+            tool_use_id=tool_use_id,
+        )
+        decision = outcome.permission
+        if not decision:
+            return None
+        if decision.get("behavior") == "allow":
+            updated = decision.get("updatedInput")
+            for update in decision.get("updatedPermissions") or []:
+                self._apply_update(_Update(update) if isinstance(update, Mapping) else update)
+            return PermissionResultAllow(
+                updated_input=dict(updated) if isinstance(updated, Mapping) else None
+            )
+        if decision.get("behavior") == "deny":
+            message = str(decision.get("message") or f"Permission to use {name} was denied.")
+            refused = self._refused(
+                name, tool_use_id, tool_input, Verdict("deny", message, "hook", message)
+            )
+            refused.stop = bool(decision.get("interrupt"))
+            return refused
+        return None
 
     def _apply_update(self, update: Any) -> None:
         """A ``PermissionUpdate`` from ``can_use_tool``, for the rest of the session.
@@ -387,6 +473,49 @@ def _rule_text(rule: Any) -> str:
     return f"{name}({content})" if content else str(name)
 
 
+def _notes(event: str, name: str, texts: list[str]) -> list[str]:
+    """Hook ``additionalContext`` as the CLI words it for the model."""
+    return [f"{event}:{name} hook additional context: {t}" for t in texts]
+
+
+def _said(event: str, name: str, texts: list[str]) -> list[str]:
+    """Hook ``systemMessage``s as the CLI shows them."""
+    return [f"{event}:{name} says: {t}" for t in texts]
+
+
+def _text_of(content: str | list[Raw]) -> str:
+    if isinstance(content, str):
+        return content
+    return "\n".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
+
+
+def _output_content(value: Any) -> str | list[Raw]:
+    """What the model reads for a hook's ``updatedToolOutput``: a string as is, MCP content
+    blocks as blocks, a Bash-shaped output as its stdout (and stderr), else its JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping) and isinstance(value.get("content"), list):
+        value = value["content"]
+    if isinstance(value, list) and all(isinstance(b, Mapping) and "type" in b for b in value):
+        return [dict(b) for b in value]
+    if isinstance(value, Mapping) and isinstance(value.get("stdout"), str):
+        stderr = value.get("stderr")
+        parts = (value["stdout"], stderr if isinstance(stderr, str) else "")
+        return "\n".join(t for t in parts if t)
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+class _Update:
+    """A permission update given as a dict (wire keys), read as a ``PermissionUpdate``."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.type = raw.get("type")
+        self.behavior = raw.get("behavior")
+        self.rules = raw.get("rules")
+        self.directories = raw.get("directories")
+        self.mode = raw.get("mode")
+
+
 def _with_text(content: str | list[Raw], text: str) -> str | list[Raw]:
     if isinstance(content, str):
         return f"{content}\n\n{text}" if content else text
@@ -400,7 +529,8 @@ def _error(tool_use_id: str, message: str) -> CallOutcome:
             "tool_use_id": tool_use_id,
             "content": message,
             "is_error": True,
-        }
+        },
+        structured=f"Error: {message}",
     )
 
 
