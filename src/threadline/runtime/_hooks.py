@@ -88,6 +88,30 @@ def _matches(matcher: str | None, value: str | None) -> bool:
         return matcher == value
 
 
+def _fold_specific(outcome: HookOutcome, specific: Mapping[str, Any]) -> str | None:
+    """The event-specific part of one output; the permission decision it makes, if any."""
+    decision: str | None = None
+    pd = specific.get("permissionDecision")
+    if pd in _RANK:
+        decision = str(pd)
+    elif pd == "defer":
+        outcome.defer = True
+    for key in ("updatedMCPToolOutput", "updatedToolOutput"):
+        if key in specific:
+            outcome.updated_output = specific[key]
+            outcome.has_updated_output = True
+    if isinstance(specific.get("decision"), Mapping):
+        outcome.permission = dict(specific["decision"])
+    if isinstance(specific.get("updatedInput"), Mapping):
+        outcome.updated_input = dict(specific["updatedInput"])
+    ctx = specific.get("additionalContext")
+    if isinstance(ctx, str) and ctx:
+        outcome.additional_context.append(ctx)
+    if specific.get("decision") == "block":
+        decision = "deny"
+    return decision
+
+
 def _fold(outcome: HookOutcome, output: Mapping[str, Any]) -> None:
     if output.get("async_") is True or output.get("async") is True:
         return  # not waited for: the CLI goes on without this callback's answer
@@ -95,25 +119,9 @@ def _fold(outcome: HookOutcome, output: Mapping[str, Any]) -> None:
     reason = output.get("reason")
     specific = output.get("hookSpecificOutput")
     if isinstance(specific, Mapping):
-        pd = specific.get("permissionDecision")
-        if pd in _RANK:
-            decision = str(pd)
+        decision = _fold_specific(outcome, specific)
+        if specific.get("permissionDecision") in _RANK:
             reason = specific.get("permissionDecisionReason") or reason
-        elif pd == "defer":
-            outcome.defer = True
-        for key in ("updatedMCPToolOutput", "updatedToolOutput"):
-            if key in specific:
-                outcome.updated_output = specific[key]
-                outcome.has_updated_output = True
-        if isinstance(specific.get("decision"), Mapping):
-            outcome.permission = dict(specific["decision"])
-        if isinstance(specific.get("updatedInput"), Mapping):
-            outcome.updated_input = dict(specific["updatedInput"])
-        ctx = specific.get("additionalContext")
-        if isinstance(ctx, str) and ctx:
-            outcome.additional_context.append(ctx)
-        if specific.get("decision") == "block":  # pragma: no branch
-            decision = "deny"
     if output.get("decision") == "block":
         decision = "deny"
     elif output.get("decision") == "approve" and decision is None:
