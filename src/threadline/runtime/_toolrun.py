@@ -205,12 +205,9 @@ class ToolRunner:
             state=self.state,
         )
         result: ToolResult = await run_tool(tool, tool_input, ctx)
-        block: Raw = {
-            "type": "tool_result",
-            "tool_use_id": tool_use_id,
-            "content": result.content,
-            "is_error": bool(result.is_error),
-        }
+        block: Raw = {"type": "tool_result", "tool_use_id": tool_use_id, "content": result.content}
+        if result.is_error or name == "Bash":  # the CLI's Bash result says False; others omit it
+            block["is_error"] = bool(result.is_error)
         event = "PostToolUseFailure" if result.is_error else "PostToolUse"
         fields: Raw = (
             {"error": _text_of(result.content), "is_interrupt": False}
