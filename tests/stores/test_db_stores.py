@@ -155,7 +155,7 @@ async def test_postgres_schema_created_and_migrations_recorded(backend: Backend)
     await first.append(_key(), _entries(1))
     again = PostgresStore(backend.url, namespace=first.namespace)
     backend.stores.append(again)
-    assert await again.applied_migrations() == ["m001_initial", "m002_one_round_trip", "m003_lean_writes"]
+    assert await again.applied_migrations() == ["m001_initial", "m002_one_round_trip", "m003_lean_writes", "m004_fast_append"]
     assert len(await again.list_sessions("-p")) == 1
 
 

@@ -319,3 +319,47 @@ async def test_redis_appends_while_clients_are_killed(
         done.set()
     for key in keys:
         await _assert_once(store, key, [b[0] for b in batches[key["session_id"]]])
+
+
+@pytest.mark.postgres
+async def test_postgres_append_racing_the_same_uuid_writes_it_once(
+    pg_dsn: str, pg_store_factory: Any
+) -> None:
+    """An append that waits for the key's row while another append of the same uuid commits
+    passed its uuid check before that commit: the uuids key refuses its write, it is run
+    again and finds the entry stored (the retry a lost acknowledgement makes can race its
+    original this way). Neither lost nor duplicated, and no error."""
+    import psycopg
+
+    app = f"tl_race_{uuid.uuid4().hex[:8]}"
+    store = pg_store_factory(_with_params(pg_dsn, application_name=app), max_size=2)
+    key, entries = _key(), _entries(3)
+    await store.append(key, entries[:2])
+    params = {"project": key["project_key"], "session": key["session_id"]}
+    schema = psycopg.sql.Identifier(store.namespace)
+    async with await psycopg.AsyncConnection.connect(pg_dsn) as other:
+        # The other writer holds the key's row, as an append does between its UPDATE and its
+        # commit, and writes the same entry through the store's own statement.
+        await other.execute(psycopg.sql.SQL(
+            "SELECT 1 FROM {}.transcripts WHERE project_key = %(project)s "
+            "AND session_id = %(session)s FOR UPDATE").format(schema), params)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(store.append, key, [entries[2]])
+            async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as admin:
+                with anyio.fail_after(20):
+                    while True:  # until the store's append waits for the row lock
+                        cur = await admin.execute(
+                            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+                            "AND wait_event_type = 'Lock'", [app])
+                        row = await cur.fetchone()
+                        if row is not None and row[0] > 0:
+                            break
+                        await anyio.sleep(0.02)
+            from threadline.sessions._db import prepare_batch
+            from threadline.sessions.postgres import _append_params
+
+            await other.execute(store._q["append"],
+                                _append_params(key, prepare_batch(key, [entries[2]]), None, False))
+            await other.commit()
+    await _assert_once(store, key, entries)
+    assert await store.get_head(key) == entries[2]["uuid"]

@@ -1,5 +1,5 @@
 """Summaries folded from a batch alone and merged into the stored one (in Python, and in
-PostgreSQL's ``tl_merge_summary``) equal the sequential fold over every entry."""
+PostgreSQL's append statement and ``tl_append``) equal the sequential fold over every entry."""
 
 from __future__ import annotations
 

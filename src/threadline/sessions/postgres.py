@@ -15,14 +15,21 @@ lock, so many processes can start at once):
 - ``uuids``: ``uuid`` as an idempotency key (a retried batch is not duplicated),
   and the chunk that holds each entry (partial loads).
 
-**One round trip per append.** ``<namespace>.tl_append(...)`` (a PL/pgSQL function,
-migration ``m002_one_round_trip``) locks the key's row, drops uuids already
-stored, checks ``expected_head``, merges the batch's summary delta into the stored
-summary (:func:`~threadline.sessions._db.merge_summary`, in SQL), writes the chunk,
-its uuids and the row, all in the one statement's transaction. So appends to one
-session serialize across hosts and of N racing ``append_conditional`` calls exactly
-one wins. A batch that overlaps stored uuids only in part is planned again without
-them (a second call; it happens only when a retry races new entries).
+**One round trip per append.** One prepared statement (``_FAST_APPEND``): in the
+common case (the key exists, no compaction in the batch, the head is as expected, no
+uuid stored) it updates the key's row (taking its row lock), merges the batch's summary
+delta into the stored summary (:func:`~threadline.sessions._db.merge_summary`, in SQL)
+and writes the chunk and its uuids itself; otherwise the same statement calls
+``<namespace>.tl_append(...)`` (a PL/pgSQL function, migrations ``m002_one_round_trip``
+to ``m004_fast_append``), which creates the key, drops uuids already stored, checks
+``expected_head`` and places compactions. All in the one statement's transaction, so
+appends to one session serialize across hosts and of N racing ``append_conditional``
+calls exactly one wins. A batch that overlaps stored uuids only in part is planned again
+without them (a second call; it happens only when a retry races new entries), and so is
+one whose uuid a racing append stored while it waited for the row (refused by the uuids
+key, nothing written). The pool's connections use generic plans
+(``plan_cache_mode = force_generic_plan``): every statement here is an index lookup by
+key, and planning each call again cost more than running it.
 
 **Faults.** Connections are checked out healthy (a pooled connection the server
 closed, idle timeout or ``pg_terminate_backend``, is noticed without a round trip
@@ -45,6 +52,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 import orjson
 
+from .._exceptions import StorageError
 from ..transcript._jsonl import iter_objects
 from ._db import (
     Batch,
@@ -306,6 +314,104 @@ BEGIN
 END
 $$"""
 
+# m004: tl_append with the summary merge written out in its UPDATE. tl_merge_summary is a
+# LANGUAGE sql function that cannot be inlined (it has a sub-select), so PostgreSQL parsed and
+# planned its body again on every call, and the m003 shortcut that skipped it never applied
+# (a batch's created_at is always new, so `fields @> first` failed): that was most of an
+# append's server time. Otherwise as m003; it now serves only the appends the one statement
+# of _FAST_APPEND leaves to it (a new key, a compaction, a conflict, stored uuids).
+_APPEND_FUNCTION_V4 = """
+CREATE OR REPLACE FUNCTION {s}.tl_append(
+  p_project text, p_session text, p_subpath text, p_chunk bytea, p_count integer,
+  p_uuids text[], p_head text, p_plain boolean, p_delta jsonb, p_check boolean,
+  p_expected text, p_boundary boolean, p_resume_at text, p_preserved text)
+RETURNS TABLE (status integer, head text, stored text[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  t record;
+  v_stored text[];
+  v_chunk bigint;
+  v_rc bigint;
+  v_rat text;
+  v_pc bigint;
+BEGIN
+  LOOP
+    SELECT x.id, x.head, x.mtime, x.resume_chunk, x.resume_at INTO t FROM {s}.transcripts x
+      WHERE x.project_key = p_project AND x.session_id = p_session AND x.subpath = p_subpath;
+    IF NOT FOUND THEN
+      IF p_check AND p_expected IS NOT NULL THEN
+        RETURN QUERY SELECT 2, NULL::text, NULL::text[];
+        RETURN;
+      END IF;
+      INSERT INTO {s}.transcripts (project_key, session_id, subpath, mtime)
+        VALUES (p_project, p_session, p_subpath, 0) ON CONFLICT DO NOTHING;
+      CONTINUE;
+    END IF;
+    v_stored := NULL;
+    IF t.mtime > 0 AND cardinality(p_uuids) > 0 THEN
+      SELECT array_agg(u.uuid) INTO v_stored FROM {s}.uuids u
+        WHERE u.transcript_id = t.id AND u.uuid = ANY (p_uuids);
+    END IF;
+    IF p_check AND t.head IS DISTINCT FROM p_expected THEN
+      IF cardinality(v_stored) = cardinality(p_uuids) AND NOT p_plain THEN
+        RETURN QUERY SELECT 1, t.head, v_stored;
+      ELSE
+        RETURN QUERY SELECT 2, t.head, NULL::text[];
+      END IF;
+      RETURN;
+    END IF;
+    IF cardinality(v_stored) > 0 THEN
+      RETURN QUERY SELECT CASE WHEN cardinality(v_stored) = cardinality(p_uuids)
+        AND NOT p_plain THEN 1 ELSE 3 END, t.head, v_stored;
+      RETURN;
+    END IF;
+    IF t.mtime > 0 AND p_count = 0 THEN
+      RETURN QUERY SELECT 1, t.head, NULL::text[];
+      RETURN;
+    END IF;
+    v_chunk := CASE WHEN p_count > 0 THEN nextval(pg_get_serial_sequence('{s}.chunks', 'id')) END;
+    v_rc := t.resume_chunk;
+    v_rat := t.resume_at;
+    IF p_boundary THEN
+      v_rc := v_chunk;
+      v_rat := p_resume_at;
+      IF p_preserved IS NOT NULL THEN
+        -- the compaction keeps entries stored before this batch: start where they are
+        SELECT u.chunk_id INTO v_pc FROM {s}.uuids u
+          WHERE u.transcript_id = t.id AND u.uuid = p_preserved;
+        IF FOUND THEN
+          -- chunk_id NULL: stored before migration m002, position unknown: load everything
+          v_rat := CASE WHEN v_pc IS NULL THEN NULL ELSE p_preserved END;
+          v_rc := coalesce(v_pc, 0);
+        END IF;
+      END IF;
+    END IF;
+    UPDATE {s}.transcripts x SET
+      head = coalesce(p_head, x.head),
+      mtime = greatest((extract(epoch FROM clock_timestamp()) * 1000)::bigint, x.mtime + 1),
+      entries = x.entries + p_count,
+      resume_chunk = v_rc,
+      resume_at = v_rat,
+      fields = CASE WHEN p_delta IS NULL THEN x.fields ELSE ((CASE
+        WHEN coalesce(x.fields, '{{}}'::jsonb) ? 'first_prompt_locked'
+        THEN (p_delta->'first') || coalesce(x.fields, '{{}}'::jsonb)
+        ELSE (p_delta->'first') || (p_delta->'fallback') || coalesce(x.fields, '{{}}'::jsonb)
+          || (p_delta->'prompt') END) || (p_delta->'last'))
+        - ARRAY(SELECT jsonb_array_elements_text(p_delta->'unset')) END
+      WHERE x.id = t.id AND x.mtime = t.mtime;
+    EXIT WHEN FOUND;
+  END LOOP;
+  IF p_count > 0 THEN
+    INSERT INTO {s}.chunks (id, transcript_id, data, seq, n) OVERRIDING SYSTEM VALUE
+      SELECT v_chunk, t.id, p_chunk, x.entries - p_count, p_count
+      FROM {s}.transcripts x WHERE x.id = t.id;
+    INSERT INTO {s}.uuids (transcript_id, uuid, chunk_id)
+      SELECT t.id, u, v_chunk FROM unnest(p_uuids) AS u;
+  END IF;
+  RETURN QUERY SELECT 0, coalesce(p_head, t.head), NULL::text[];
+END
+$$"""
+
 # Delete a main key with its subkeys (p_subpath NULL) or one subkey, after locking their
 # rows, so an append that was running commits first and its chunks go too.
 _DELETE_FUNCTION = """
@@ -388,15 +494,49 @@ MIGRATIONS: tuple[Migration, ...] = (
             _DELETE_FUNCTION,
         ),
     ),
+    Migration("m004_fast_append", (_APPEND_FUNCTION_V4,)),
 )
 
 _KEY = "project_key = %s AND session_id = %s AND subpath = %s"
 _LOAD = (
     "SELECT c.data FROM {s}.transcripts t LEFT JOIN {s}.chunks c ON c.transcript_id = t.id"
 )
+# One append, one statement. The common case (the key exists, no compaction in the batch, the
+# head is as expected, no uuid stored) is written by the statement itself: one UPDATE of the
+# key's row (a HOT update; its row lock serializes appends to a key, and a writer that waited
+# for it sees the row again as the other left it), the chunk and its uuids. Anything else
+# (no row updated) goes to tl_append, in the same statement and transaction. Two appends of
+# one uuid racing each other can both pass the uuid check; the second then fails on the uuids
+# primary key, writes nothing and is run again (it then finds the uuid stored).
+_FAST_APPEND = (
+    "WITH upd AS (UPDATE {s}.transcripts x SET head = coalesce(%(head)s, x.head), "
+    "mtime = greatest((extract(epoch FROM clock_timestamp()) * 1000)::bigint, x.mtime + 1), "
+    "entries = x.entries + %(count)s, "
+    "fields = CASE WHEN %(delta)s::jsonb IS NULL THEN x.fields ELSE ((CASE "
+    "WHEN coalesce(x.fields, '{{}}'::jsonb) ? 'first_prompt_locked' "
+    "THEN (%(delta)s::jsonb->'first') || coalesce(x.fields, '{{}}'::jsonb) "
+    "ELSE (%(delta)s::jsonb->'first') || (%(delta)s::jsonb->'fallback') "
+    "|| coalesce(x.fields, '{{}}'::jsonb) || (%(delta)s::jsonb->'prompt') END) "
+    "|| (%(delta)s::jsonb->'last')) - %(unset)s::text[] END "
+    "WHERE x.project_key = %(project)s AND x.session_id = %(session)s "
+    "AND x.subpath = %(subpath)s AND x.mtime > 0 AND %(count)s > 0 AND NOT %(boundary)s "
+    "AND (NOT %(check)s OR x.head IS NOT DISTINCT FROM %(expected)s::text) "
+    "AND NOT EXISTS (SELECT 1 FROM {s}.uuids u WHERE u.transcript_id = x.id "
+    "AND u.uuid = ANY (%(uuids)s::text[])) RETURNING x.id, x.entries, x.head), "
+    "ch AS (INSERT INTO {s}.chunks (transcript_id, data, seq, n) "
+    "SELECT id, %(chunk)s::bytea, entries - %(count)s, %(count)s FROM upd "
+    "RETURNING id, transcript_id), "
+    "uu AS (INSERT INTO {s}.uuids (transcript_id, uuid, chunk_id) "
+    "SELECT ch.transcript_id, u, ch.id FROM ch, unnest(%(uuids)s::text[]) u) "
+    "SELECT 0, head, NULL::text[] FROM upd UNION ALL "
+    "SELECT f.status, f.head, f.stored FROM {s}.tl_append(%(project)s, %(session)s, "
+    "%(subpath)s, %(chunk)s::bytea, %(count)s::integer, %(uuids)s::text[], %(head)s::text, "
+    "%(plain)s, %(delta)s::jsonb, %(check)s, %(expected)s::text, %(boundary)s, "
+    "%(resume_at)s::text, %(preserved)s::text) f WHERE NOT EXISTS (SELECT 1 FROM upd)"
+)
+
 _QUERIES = {
-    "append": "SELECT status, head, stored FROM {s}.tl_append(%s, %s, %s, %s, %s, %s::text[], "
-    "%s, %s, %s::jsonb, %s, %s, %s, %s, %s)",
+    "append": _FAST_APPEND,
     "head": f"SELECT head FROM {{s}}.transcripts WHERE {_KEY}",
     "load": f"{_LOAD} WHERE t.{_KEY.replace(' AND ', ' AND t.')} ORDER BY c.id",
     "load_compacted": "SELECT t.resume_at, c.data FROM {s}.transcripts t LEFT JOIN {s}.chunks c "
@@ -517,6 +657,7 @@ class PostgresStore(DatabaseStore):
             open=False,
             timeout=self._timeout,
             kwargs=kwargs,
+            configure=_configure,
         )
         try:
             await pool.open(wait=True, timeout=self._timeout)
@@ -619,6 +760,7 @@ class PostgresStore(DatabaseStore):
         batch = prepare_batch(key, entries)
         # Idempotent when every entry has a uuid: a retry that finds them stored is a no-op.
         idempotent = not batch.plain
+        raced = False
         while True:
             params = _append_params(key, batch, expected, check)
 
@@ -626,7 +768,15 @@ class PostgresStore(DatabaseStore):
                 cur = await conn.execute(self._q["append"], params)
                 return await cur.fetchone()
 
-            status, head, stored = await self._run("append", op, idempotent=idempotent)
+            try:
+                status, head, stored = await self._run("append", op, idempotent=idempotent)
+            except StorageError as exc:
+                # A racing append stored one of this batch's uuids after this statement
+                # checked them (see _FAST_APPEND): nothing was written; run it again.
+                if not isinstance(exc.__cause__, self._psycopg.errors.UniqueViolation) or raced:
+                    raise
+                raced = True
+                continue
             if status == _STATUS_CONFLICT:
                 raise conflict_error(key, expected, head)
             if status != _STATUS_PARTIAL:
@@ -713,25 +863,28 @@ class PostgresStore(DatabaseStore):
 
 def _append_params(
     key: SessionKey, batch: Batch, expected: str | None, check: bool
-) -> tuple[Any, ...]:
+) -> dict[str, Any]:
     start = batch.start_index()
     in_batch = start is not None and start != batch.boundary
     resume_at = None if start is None else batch.entries[start].get("uuid")
-    preserved = None if in_batch else batch.preserved_head
-    return (
-        *_params(key),
-        batch.chunk,
-        batch.count,
-        batch.uuids,
-        batch.head,
-        batch.plain,
-        None if batch.delta is None else _pg_delta(batch.delta),
-        check,
-        expected,
-        batch.boundary is not None,
-        resume_at if isinstance(resume_at, str) else None,
-        preserved,
-    )
+    delta = batch.delta
+    return {
+        "project": key["project_key"],
+        "session": key["session_id"],
+        "subpath": key.get("subpath", ""),
+        "chunk": batch.chunk,
+        "count": batch.count,
+        "uuids": batch.uuids,
+        "head": batch.head,
+        "plain": batch.plain,
+        "delta": None if delta is None else _pg_delta(delta),
+        "unset": [] if delta is None else delta["unset"],
+        "check": check,
+        "expected": expected,
+        "boundary": batch.boundary is not None,
+        "resume_at": resume_at if isinstance(resume_at, str) else None,
+        "preserved": None if in_batch else batch.preserved_head,
+    }
 
 
 def _pg_delta(delta: dict[str, Any]) -> str:
@@ -754,6 +907,14 @@ def _pg_delta(delta: dict[str, Any]) -> str:
             "unset": delta["unset"],
         }
     ).decode()
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    """Each pooled connection plans the store's statements once (psycopg prepares a statement
+    on its sixth use): by default PostgreSQL plans a prepared statement again for every call
+    while the generic plan's estimate looks dearer, and for this store's statements (every
+    one an index lookup by key) that costs more than running them."""
+    await conn.execute("SET plan_cache_mode = force_generic_plan")
 
 
 def _fields(text: str) -> dict[str, Any]:
