@@ -359,3 +359,44 @@ async def test_command_hooks_exit_2_read_as_in_the_cli(duo: Duo, tmp_path: Path)
     assert sent[1] == sent[0]
     assert "PreToolUse:Bash hook error: [echo" in json.dumps(sent[1])
     assert "Stop hook feedback:\\n[" in json.dumps(sent[1])
+
+
+async def test_subagent_gets_claude_md_as_in_the_cli(duo: Duo) -> None:
+    """A ``.claude/agents`` subagent's first message carries the CLAUDE.md reminder too."""
+    duo.config_dir.mkdir(parents=True, exist_ok=True)
+    (duo.project / "CLAUDE.md").write_text("MEMO FOR ALL\n")
+    agents = duo.project / ".claude" / "agents"
+    agents.mkdir(parents=True)
+    (agents / "reviewer.md").write_text(
+        "---\nname: reviewer\ndescription: Reviews code\ntools: Read\n---\nYou are REVIEWER.\n"
+    )
+    call = {
+        "description": "review",
+        "prompt": "review it",
+        "subagent_type": "reviewer",
+        "run_in_background": False,
+    }
+    script = [
+        {
+            "tool_use": {"name": "Agent", "input": call},
+            "match": {"system_contains": "Claude Agent SDK"},
+        },
+        {"text": "child done", "match": {"system_contains": "REVIEWER"}},
+        {"text": "parent done"},
+    ]
+    flag = json.dumps(NO_ATTRIBUTION)
+    firsts = []
+    for sdk, options in (
+        (official, duo.official(settings=flag, permission_mode="bypassPermissions")),
+        (threadline, duo.ours(settings=flag, permission_mode="bypassPermissions")),
+    ):
+        duo.script(script)
+        duo.fake.clear_requests()
+        await _run(sdk, "go", options)
+        child = [
+            b for b in duo.fake.message_requests() if "REVIEWER" in json.dumps(b.get("system"))
+        ]
+        assert child
+        firsts.append(_conversation(child[0])[0])
+    assert firsts[1] == firsts[0]
+    assert "MEMO FOR ALL" in json.dumps(firsts[1])

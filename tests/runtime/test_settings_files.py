@@ -412,3 +412,20 @@ async def test_instructions_come_back_after_a_compaction(
 async def test_bad_skills_values_raise_at_connect(project: Path, bad: Any) -> None:
     with pytest.raises(UserError, match="skill"):
         await collect("x", options(cwd=str(project), skills=bad))
+
+
+async def test_sandbox_from_settings(
+    fake: FakeAnthropicServer, project: Path, tmp_path: Path
+) -> None:
+    """``sandbox`` in settings turns the Bash sandbox on, as in the CLI (the option wins)."""
+    outside = tmp_path / "outside.txt"
+    _write(project / ".claude/settings.json", {"sandbox": {"enabled": True}})
+    fake.script(_bash_script(f"echo pwned > {outside}"))
+    await collect("go", options(cwd=str(project), permission_mode="bypassPermissions"))
+    assert not outside.exists()
+    fake.script(_bash_script(f"echo fine > {outside}"))
+    await collect(
+        "go",
+        options(cwd=str(project), permission_mode="bypassPermissions", sandbox={"enabled": False}),
+    )
+    assert outside.read_text() == "fine\n"

@@ -175,9 +175,10 @@ def spawn_child(parent: AgentParent, spec: ChildSpec) -> Runtime:
 
 
 def _child_settings(parent: AgentParent) -> LoadedSettings | None:
-    """A subagent keeps its parent's settings rules; ``CLAUDE.md`` is the main session's."""
+    """A subagent keeps its parent's settings: rules, and ``CLAUDE.md`` in front of its
+    first prompt (as the CLI gives a subagent the instructions)."""
     settings: LoadedSettings | None = getattr(parent, "settings", None)
-    return replace(settings, memory=()) if settings is not None else None
+    return settings
 
 
 # ----------------------------------------------------------------------------- provider

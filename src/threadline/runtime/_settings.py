@@ -27,7 +27,8 @@ any other value of a later file replaces the earlier one. What is used:
 and the ask rules), ``permissions.additionalDirectories`` (added to ``add_dirs``, relative
 to ``cwd``), ``permissions.defaultMode`` (when ``permission_mode`` is unset), ``env`` (the
 tools' environment: Bash and hooks; never the model connection), ``model`` (when ``model``
-is unset), and ``hooks`` (command hooks, :mod:`._settings_hooks`).
+is unset), ``sandbox`` (when ``sandbox`` is unset) and ``hooks`` (command hooks,
+:mod:`._settings_hooks`).
 
 Trust: project settings run hooks and allow tools; the CLI trusts a project's files once
 its folder is trusted, and the SDK's non-interactive CLI always does. So does threadline:
@@ -482,6 +483,9 @@ def apply_settings(options: Any, loaded: LoadedSettings, cwd: str) -> Any:
         changes["permission_mode"] = loaded.default_mode
     if options.model is None and loaded.model is not None:
         changes["model"] = loaded.model
+    sandbox = loaded.data.get("sandbox")
+    if options.sandbox is None and isinstance(sandbox, Mapping):
+        changes["sandbox"] = dict(sandbox)  # the official SDK's sandbox= replaces the key
     if loaded.agents:
         changes["agents"] = {**loaded.agents, **(options.agents or {})}
     if options.skills is not None:  # the official SDK's rules for the Skill tool
