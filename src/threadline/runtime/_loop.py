@@ -80,6 +80,7 @@ from ._memory import (
     render_changes,
     render_instructions,
 )
+from ._mentions import mention_entries
 from ._options import AgentOptions
 from ._permissions import PermissionRules
 from ._resume import SessionPlan, snapshot_after_run
@@ -623,6 +624,7 @@ class Runtime:
         entries = self._command_entries(prompt, content, submit, prompt_uuid)
         entry = entries[0]
         entry.update(prompt.fields or {})
+        entries += await self._mentions(prompt, entries)
         instructions = await self._instructions(entries[-1]["uuid"])
         await self.persist([*entries, *instructions])
         if self.checkpoints is not None:
@@ -638,6 +640,34 @@ class Runtime:
             )
         async for message in self._absorb_reports():
             yield message
+
+    async def _mentions(self, prompt: Prompt, entries: list[Raw]) -> list[Raw]:
+        """The attachments of the prompt's ``@`` mentions (``_mentions``), unless
+        ``verbatim_prompts`` or the prompt is a command or the runtime's own."""
+        if self.options.verbatim_prompts or prompt.fields or len(entries) != 1:
+            return []
+        content = prompt.content
+        text = (
+            content
+            if isinstance(content, str)
+            else " ".join(str(b.get("text", "")) for b in content if b.get("type") == "text")
+        )
+        if "@" not in text:
+            return []
+        return await anyio.to_thread.run_sync(
+            lambda: mention_entries(
+                text,
+                cwd=self.plan.cwd,
+                may_read=self._may_read,
+                factory=self._factory,
+                parent=entries[-1]["uuid"],
+            )
+        )
+
+    def _may_read(self, path: str) -> bool:
+        """Whether the Read tool could read ``path`` unasked (rules, mode, directories)."""
+        verdict = self.runner.policy.decide("Read", {"file_path": path}, read_only=True)
+        return verdict.behavior == "allow"
 
     def _slash_commands(self) -> list[str]:
         """The init message's ``slash_commands``: the commands, then the skills."""

@@ -66,7 +66,7 @@ Raw = dict[str, Any]
 SNAPSHOT_NAME = "threadline-resume.snap"
 MIN_ENTRIES = 2_000
 """Smaller sessions resume fast enough from the transcript; no snapshot is written."""
-_VERSION = 6
+_VERSION = 7  # 7: @-mention attachments are sent (transcript/_api)
 _EDGE = 4096
 _CHUNK = 1 << 20
 

@@ -23,8 +23,11 @@ Entries, in chain order:
 - ``attachment`` entries of type ``instructions`` (the ``CLAUDE.md`` files, see
   ``runtime/_memory``) are sent as the CLI sends them: their ``rendered`` text goes in
   front of the prompt they follow, in the same user message; ``nested_memory`` ones (a
-  subfolder's ``CLAUDE.md``, after a tool read a file there) follow the tool results. Other attachments are the
-  CLI's own reminders, rendered from its environment, which differ by design: not sent.
+  subfolder's ``CLAUDE.md``, after a tool read a file there) follow the tool results;
+  ``file`` and ``directory`` ones (a prompt's ``@`` mentions, ``runtime/_mentions``) go in
+  front of their prompt, one text block per rendered piece, live and on every resume, as
+  the CLI sends them. Other attachments are the CLI's own reminders, rendered from its
+  environment, which differ by design: not sent.
 - Consecutive user messages merge into one (:func:`join_user_content`): content becomes a
   block list, the last block before each seam gets ``"\\n"`` appended when both sides of
   the seam are text, and tool results move to the front.
@@ -235,7 +238,12 @@ def _merge_attachment(out: list[Raw], entry: Raw, prompt_at: int | None) -> int 
     text = _sent_attachment(entry)
     if text is None:
         return prompt_at
-    if entry["attachment"].get("type") == "instructions":
+    kind = entry["attachment"].get("type")
+    if kind in _MENTIONS:  # each rendered piece in front of the prompt, as the CLI sends them
+        for piece in _rendered(entry):
+            prompt_at = _insert_instructions(out, piece, prompt_at)
+        return prompt_at
+    if kind == "instructions":
         return _insert_instructions(out, text, prompt_at)
     note: list[Raw] = [{"type": "text", "text": text}]
     if out and out[-1]["role"] == "user":
@@ -259,7 +267,18 @@ def _assistant_blocks(entry: Raw) -> list[Raw] | None:
     return [b for b in content if type(b) is dict and _sendable(b)]
 
 
-_SENT_ATTACHMENTS = frozenset({"instructions", "nested_memory"})
+_MENTIONS = frozenset({"file", "directory"})
+"""The attachments of a prompt's ``@`` mentions (``runtime/_mentions``): sent live and on
+every resume, in front of that prompt, as the CLI sends them."""
+_SENT_ATTACHMENTS = frozenset({"instructions", "nested_memory", *_MENTIONS})
+
+
+def _rendered(entry: Raw) -> list[str]:
+    rendered = entry.get("rendered")
+    pieces = (
+        [r.get("content") for r in rendered if type(r) is dict] if type(rendered) is list else []
+    )
+    return [t for t in pieces if type(t) is str and t]
 
 
 def _sent_attachment(entry: Raw) -> str | None:
