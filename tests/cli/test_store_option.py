@@ -225,3 +225,32 @@ def test_encrypted_redis_store(
         _walkthrough(f"encrypted+{redis_url}?namespace={ns}", fake, config_dir)
     finally:
         drop_redis(ns)
+
+
+@pytest.mark.postgres
+def test_store_url_password_never_shown(project: Path, pg_dsn: str) -> None:
+    """Security finding 12: 'not found in store postgresql://user:PASSWORD@...' printed it."""
+    parts = pg_dsn.split("://", 1)[1]
+    user, _, rest = parts.partition("@")
+    url = f"postgresql://{user.split(':')[0]}:hunter2@{rest}?sslpassword=hunter3"
+    missing = str(uuid.uuid4())
+    for args in (("sessions", "show", missing), ("sessions", "export", missing)):
+        result = invoke(*args, "--store", url)
+        assert result.exit_code != 0, result.output
+        assert "hunter2" not in result.output + result.stderr, result.stderr
+        assert "hunter3" not in result.output + result.stderr, result.stderr
+
+
+def test_mask_credentials() -> None:
+    from threadline.sessions._url import display_url, mask_credentials
+
+    text = (
+        "failed: postgresql://me:s3cr%40t@db:5432/x?sslmode=require&sslpassword=p2 and "
+        "https://tok:x-oauth@github.com/a.git, redis://:pw@cache:6379/0?token=t1"
+    )
+    masked = mask_credentials(text)
+    for secret in ("s3cr%40t", "p2", "x-oauth", ":pw@", "t1"):
+        assert secret not in masked, masked
+    assert "postgresql://me:***@db:5432/x?sslmode=require&sslpassword=***" in masked
+    assert display_url("redis://:pw@cache:6379/0") == "redis://:***@cache:6379/0"
+    assert mask_credentials("no url here: a=b") == "no url here: a=b"

@@ -50,6 +50,7 @@ from ..sessions._protocol import (
 )
 from ..sessions._store_api import entries_to_jsonl, find_session_key, list_sessions_from_store
 from ..sessions._summary import summary_to_info
+from ..sessions._url import display_url
 from ..sessions.file import FileStore
 from ..transcript._chain import build_conversation_chain, chain_entries, to_session_messages
 from ..transcript._lite import extract_first_prompt, info_from_lite, lite_from_jsonl
@@ -139,7 +140,9 @@ class Backend:
     @property
     def where(self) -> str:
         return (
-            f"store {self.url}" if self.store is not None else f"any project under {projects_dir()}"
+            f"store {display_url(self.url or '')}"
+            if self.store is not None
+            else f"any project under {projects_dir()}"
         )
 
     def encrypted_store(self, session_id: str) -> SessionStore:
@@ -275,7 +278,7 @@ class Backend:
         assert routed is not None
         store, key = routed
         if not store_implements(store, "delete"):
-            raise UserError(f"store {self.url} cannot delete sessions")
+            raise UserError(f"store {display_url(self.url or '')} cannot delete sessions")
         self.call(store.delete, key)
 
     def fork(self, session_id: str, up_to: str | None, title: str | None) -> str:

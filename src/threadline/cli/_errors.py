@@ -38,6 +38,7 @@ from .._exceptions import (
     ThreadlineError,
     UserError,
 )
+from ..sessions._url import mask_credentials
 
 __all__ = [
     "EXIT_BUNDLE",
@@ -80,7 +81,8 @@ class CliError(click.ClickException):
     def show(self, file: object = None) -> None:
         from ._safe import one_line
 
-        click.echo(f"threadline: error: {one_line(self.format_message())}", err=True)
+        message = mask_credentials(self.format_message())  # never a URL's password
+        click.echo(f"threadline: error: {one_line(message)}", err=True)
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

@@ -39,7 +39,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 from .._exceptions import UserError
 from ._protocol import SessionStore
 
-__all__ = ["StoreUrl", "display_url", "parse_store_url", "plain_store"]
+__all__ = ["StoreUrl", "display_url", "mask_credentials", "parse_store_url", "plain_store"]
 
 StoreKind = Literal["file", "sqlite", "memory", "postgres", "redis"]
 
@@ -76,11 +76,18 @@ class StoreUrl:
     """The URL with any password masked (for messages)."""
 
 
-_SECRET_PARAM = re.compile(r"(?i)([?&](?:key|password)=)[^&#]*")
+_SECRET_PARAM = re.compile(
+    r"(?i)([?&;](?:[a-z0-9_.-]*(?:key|password|passwd|pwd|secret|token|auth|credential|sig)"
+    r"[a-z0-9_.-]*)=)[^&#\s\"'<>]*"
+)
+_USERINFO = re.compile(
+    r"(\b[A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s:/?#@\"'<>]*:)([^\s@/?#\"'<>]+)(@)"
+)
 
 
 def display_url(url: str) -> str:
-    """``url`` with the password (and any ``key=``/``password=`` value) replaced by ``***``."""
+    """``url`` with the password and secret-named query values (``password=``, ``token=``,
+    ``sslpassword=``, ``key=``...) replaced by ``***``."""
     url = _SECRET_PARAM.sub(r"\1***", url)
     try:
         parts = urlsplit(url)
@@ -91,6 +98,15 @@ def display_url(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def mask_credentials(text: str) -> str:
+    """Every URL password in ``text`` (``scheme://user:PASSWORD@host``) and every
+    secret-named query value replaced by ``***``: for messages, errors and logs."""
+    if "://" not in text and "=" not in text:
+        return text
+    text = _USERINFO.sub(r"\1***\3", text)
+    return _SECRET_PARAM.sub(r"\1***", text)
 
 
 def _bad(url: str, why: str, *, forms: bool = False) -> UserError:

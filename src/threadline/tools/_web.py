@@ -40,6 +40,7 @@ from urllib.parse import urljoin, urlsplit
 
 import anyio
 
+from ..sessions._url import mask_credentials
 from ._base import ToolContext, ToolResult, error_result, state_for
 from ._search import SearchBackend, SearchHit
 
@@ -280,7 +281,9 @@ class WebFetchTool:
         except _Blocked as exc:
             return error_result(str(exc))
         except httpx.HTTPError as exc:
-            return error_result(f"Failed to fetch {url}: {type(exc).__name__}: {exc}")
+            return error_result(
+                mask_credentials(f"Failed to fetch {url}: {type(exc).__name__}: {exc}")
+            )
         if page.redirect is not None:
             text = (
                 f"REDIRECT DETECTED: The URL redirects to a different host.\n\n"

@@ -20,6 +20,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from .._exceptions import ThreadlineError
+from ..sessions._url import mask_credentials
 from ._api import JSON, Api, error_status
 from ._guard import Guard, GuardConfig
 from ._source import Source
@@ -44,7 +45,8 @@ def _guarded(handler: Any) -> Any:
             status = error_status(exc)
             if status == 500:
                 log.exception("request failed: %s", request.url.path)
-            return JSON({"error": str(exc), "status": status}, status_code=status)
+            text = mask_credentials(str(exc))  # a store URL in an error: never its password
+            return JSON({"error": text, "status": status}, status_code=status)
 
     return run
 

@@ -28,6 +28,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import orjson
 
+from ..sessions._url import mask_credentials
+
 __all__ = ["CSP", "Guard", "GuardConfig", "is_loopback", "loopback_hosts"]
 
 Scope = MutableMapping[str, Any]
@@ -183,6 +185,7 @@ class Guard:
 async def _respond(
     scope: Scope, send: Send, status: int, text: str, extra: list[tuple[bytes, bytes]]
 ) -> None:
+    text = mask_credentials(text)  # an error may quote a store URL: never its password
     if scope["path"].startswith("/api/") or status == 303:
         body = orjson.dumps({"error": text, "status": status}) if text else b""
         ctype = b"application/json"
