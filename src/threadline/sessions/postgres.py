@@ -765,7 +765,8 @@ class PostgresStore(DatabaseStore):
             params = _append_params(key, batch, expected, check)
 
             async def op(conn: AsyncConnection[Any], params: Any = params) -> Any:
-                cur = await conn.execute(self._q["append"], params)
+                # Prepared on first use: planning this statement costs more than running it.
+                cur = await conn.execute(self._q["append"], params, prepare=True)
                 return await cur.fetchone()
 
             try:
