@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any
 
-import anyio
-
 from ._client import AgentClient, check_prompt
 from ._exceptions import ResultError
 from ._messages import Message, ResultMessage, result_to_wire
@@ -43,7 +41,8 @@ async def query(
                 last_error = message if message.is_error else None
             yield message
     finally:
-        with anyio.CancelScope(shield=True):
-            await client.disconnect()
+        # disconnect() shields what must finish; the MCP transports' task groups on its
+        # exit stack must be left in the cancel scope they were entered in, not a new one
+        await client.disconnect()
     if last_error is not None:
         raise ResultError.from_result(result_to_wire(last_error))
