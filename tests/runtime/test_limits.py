@@ -271,3 +271,32 @@ async def test_load_timeout_bounds_a_store_read_on_resume(
 def test_limit_values_are_checked_at_construction(kw: dict[str, Any], match: str) -> None:
     with warnings.catch_warnings(), pytest.raises(UserError, match=match):
         AgentOptions(**kw)
+
+
+async def test_compaction_counts_toward_cost_and_budget(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path
+) -> None:
+    """As the CLI's total_cost_usd, a compaction's model call is part of the session's cost
+    (and so of max_budget_usd)."""
+    usage = {"input_tokens": 1000, "output_tokens": 100}
+    one = cost_usd("claude-opus-5-5", usage)
+    fake.script(
+        [
+            {"text": "one", "usage": usage},
+            {"text": "two", "usage": usage},
+            {"match": {"kind": "compact"}, "text": "<summary>so far</summary>", "usage": usage},
+            {"text": "three", "usage": usage},
+        ]
+    )
+    results: list[ResultMessage] = []
+    async with AgentClient(options(max_budget_usd=one * 3.5)) as client:
+        for prompt in ("a", "b", "compact", "c"):
+            if prompt == "compact":
+                await client.compact()
+                continue
+            await client.query(prompt)
+            async for m in client.receive_response():
+                if isinstance(m, ResultMessage):
+                    results.append(m)
+    assert [r.subtype for r in results] == ["success", "success", "error_max_budget_usd"]
+    assert results[-1].total_cost_usd == pytest.approx(4 * one)

@@ -24,7 +24,7 @@ import anyio.to_thread
 from .._exceptions import CompactionError as CompactionError, ProviderError, StorageError
 from .._ids import new_uuid
 from .._messages import Message, SystemMessage
-from ..providers import ModelRequest, ModelResponse
+from ..providers import ModelRequest, ModelResponse, cost_usd
 from ..sessions._offsets import record_boundary
 from ..transcript._api import as_blocks, chain_to_api_messages
 from ..transcript._compaction import (
@@ -82,6 +82,9 @@ async def run_compaction(
         raise CompactionError(f"Compaction blocked by a PreCompact hook: {hook.reason or ''}")
     started = time.monotonic()
     response = await _summarise(ctx, _compaction_request(ctx, hook, instructions))
+    model = str(response.message.get("model") or ctx.model)
+    reply_usage = response.message.get("usage") or {}
+    ctx.spend.add(model, reply_usage, cost_usd(model, reply_usage))  # the CLI counts it too
     summary = extract_summary(_reply_text(response))
     if not summary:
         raise CompactionError("Compaction failed: the model returned no summary")

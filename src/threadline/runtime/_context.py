@@ -73,6 +73,9 @@ class RunContext(Protocol):
     resume until read from the usage stored with the session's last reply."""
     auto_compact_failed: bool
     """Set when automatic compaction failed: not retried until the next prompt."""
+    spend: Spend
+    """What the session has cost (compaction and subagents included): ``max_budget_usd``
+    and the top-level ``total_cost_usd`` count every model call of the session."""
 
     @property
     def options(self) -> AgentOptions: ...
@@ -190,8 +193,6 @@ class AgentParent(RunContext, Protocol):
     """User content to add after the current tool batch (a report of a child run inline)."""
     tool_state: ToolState | None
     """The session's tool state: children share the sandbox and background shells."""
-    spend: Spend
-    """What the session has cost: children add to it, so ``max_budget_usd`` covers them."""
 
     @property
     def provider(self) -> Provider: ...
