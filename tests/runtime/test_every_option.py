@@ -435,3 +435,16 @@ async def test_field_has_an_effect(
         env, {**changed, **({"_lines": lines} if lines is not None else {})}, script, proof.prompt
     )
     assert without != with_field, f"{name} changed nothing observable"
+
+
+def test_pending_fields_are_still_unread() -> None:
+    """A pending field stays pending only until its helper lands it: once threadline reads
+    it, this fails until its proof replaces the PENDING entry."""
+    src = Path(__file__).parents[2] / "src" / "threadline"
+    for name in PENDING:
+        readers = [
+            p.relative_to(src)
+            for p in src.rglob("*.py")
+            if p.name != "_options.py" and re.search(rf"\.{name}\b", p.read_text())
+        ]
+        assert not readers, f"{name} is read in {readers}: give it an Effect proof"
