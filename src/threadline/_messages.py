@@ -23,6 +23,7 @@ from typing_extensions import NotRequired, Required, TypedDict
 
 __all__ = [
     "TERMINAL_TASK_STATUSES",
+    "system_message",
     "AssistantMessage",
     "AssistantMessageError",
     "ContentBlock",
@@ -568,3 +569,53 @@ def result_to_wire(message: ResultMessage) -> dict[str, Any]:
         elif value is not None:
             wire[name] = value
     return wire
+
+
+def system_message(data: dict[str, Any]) -> SystemMessage:
+    """A ``system`` stream message as the official SDK parses it: the typed subclass for
+    ``task_*`` and ``hook_*`` subtypes (``TaskStartedMessage``, ...), else ``SystemMessage``."""
+    subtype = str(data.get("subtype", ""))
+    if subtype in ("hook_started", "hook_response"):
+        name = data.get("hook_event") or data.get("hook_name") or data.get("hook_event_name")
+        return HookEventMessage(
+            subtype=subtype,
+            data=data,
+            hook_event_name=str(name or ""),
+            session_id=data.get("session_id"),
+            uuid=data.get("uuid"),
+        )
+    common: dict[str, Any] = {"subtype": subtype, "data": data}
+    if subtype == "task_started":
+        return TaskStartedMessage(
+            **common,
+            task_id=data["task_id"],
+            description=data["description"],
+            uuid=data["uuid"],
+            session_id=data["session_id"],
+            tool_use_id=data.get("tool_use_id"),
+            task_type=data.get("task_type"),
+        )
+    if subtype == "task_notification":
+        return TaskNotificationMessage(
+            **common,
+            task_id=data["task_id"],
+            status=data["status"],
+            output_file=data.get("output_file", ""),
+            summary=data["summary"],
+            uuid=data["uuid"],
+            session_id=data["session_id"],
+            tool_use_id=data.get("tool_use_id"),
+            usage=data.get("usage"),
+        )
+    if subtype == "task_updated":
+        patch = data.get("patch")
+        patch = patch if isinstance(patch, dict) else {}
+        return TaskUpdatedMessage(
+            **common,
+            task_id=data.get("task_id", ""),
+            patch=patch,
+            status=patch.get("status"),
+            session_id=data.get("session_id"),
+            uuid=data.get("uuid"),
+        )
+    return SystemMessage(subtype=subtype, data=data)

@@ -219,3 +219,58 @@ async def test_get_context_usage_and_server_info(duo: Duo) -> None:
         assert i["output_style"] == "default"
         assert "default" in i["available_output_styles"]
         assert any(m["resolvedModel"] == "claude-opus-5-5" for m in i["models"])
+
+
+async def test_background_subagent_task_messages(duo: Duo) -> None:
+    """A background subagent: a TaskStartedMessage in the launching turn, then (in the turn its
+    report starts) a TaskNotificationMessage; SubagentStart and SubagentStop fire."""
+    seen = {}
+    for sdk in SDKS:
+        agents = {
+            "researcher": sdk.AgentDefinition(
+                description="Finds things out", prompt="You are RESEARCHER.", tools=["Read"]
+            )
+        }
+        delegate = {
+            "name": "Agent",
+            "input": {
+                "description": "look it up",
+                "prompt": "SUBTASK-BG",
+                "subagent_type": "researcher",
+                "run_in_background": True,
+            },
+        }
+        duo.script(
+            [
+                {"match": {"last_user_contains": "in background"}, "tool_use": delegate},
+                {"match": {"system_contains": "RESEARCHER"}, "text": "bg finding", "delay_s": 0.5},
+                {"match": {"last_user_contains": "task-notification"}, "text": "noted"},
+                {"match": {"last_user_contains": "Async agent launched"}, "text": "goes on"},
+            ]
+        )
+        fired: list[str] = []
+
+        def record(event: str) -> Any:
+            async def callback(hook_input: Any, tool_use_id: Any, context: Any) -> Any:
+                fired.append(event)  # noqa: B023
+                return {}
+
+            return callback
+
+        hooks = {e: [sdk.HookMatcher(hooks=[record(e)])] for e in ("SubagentStart", "SubagentStop")}
+        opts = _options(duo, sdk, agents=agents, hooks=hooks, allowed_tools=["Agent", "Read"])
+        async with sdk.ClaudeSDKClient(opts) as client:
+            await client.query("in background")
+            first = [m async for m in client.receive_response()]
+            second = [m async for m in client.receive_response()]
+        started = [m for m in first if isinstance(m, sdk.TaskStartedMessage)]
+        notes = [m for m in second if isinstance(m, sdk.TaskNotificationMessage)]
+        assert len(started) == 1 and isinstance(started[0], sdk.SystemMessage), sdk.__name__
+        assert len(notes) == 1, (sdk.__name__, [type(m).__name__ for m in second])
+        assert notes[0].task_id == started[0].task_id
+        assert notes[0].status == "completed"
+        assert notes[0].tool_use_id == started[0].tool_use_id
+        assert first[-1].result == "goes on" and second[-1].result == "noted"
+        assert sorted(set(fired)) == ["SubagentStart", "SubagentStop"]
+        seen[sdk] = (started[0].task_type, notes[0].summary)
+    assert seen[official][0] == seen[threadline][0] == "local_agent"

@@ -51,6 +51,7 @@ from .._messages import (
     ThinkingBlock,
     ToolUseBlock,
     UserMessage,
+    system_message,
 )
 from ..sessions import SessionKey, SessionStore
 from ..sessions._protocol import local_transcripts
@@ -268,21 +269,27 @@ class Notification:
     summary: str
     messages: list[Message] = field(default_factory=list)
     """The child's messages (``parent_tool_use_id`` set), delivered with the report."""
+    output_file: str = ""
+    """Where the task's output is (the subagent's transcript), as the CLI reports it."""
+    usage: dict[str, int] | None = None
+    """``total_tokens``, ``tool_uses``, ``duration_ms`` (the official ``TaskUsage``)."""
 
     def system_message(self, session_id: str) -> SystemMessage:
-        """The CLI's ``system``/``task_notification`` stream message."""
-        return SystemMessage(
-            subtype="task_notification",
-            data={
+        """The CLI's ``system``/``task_notification`` stream message (a
+        ``TaskNotificationMessage``, as the official SDK parses it)."""
+        return system_message(
+            {
                 "type": "system",
                 "subtype": "task_notification",
                 "task_id": self.agent_id,
                 "tool_use_id": self.tool_use_id,
                 "status": self.status,
+                "output_file": self.output_file,
                 "summary": self.summary,
+                **({"usage": dict(self.usage)} if self.usage is not None else {}),
                 "uuid": new_uuid(),
                 "session_id": session_id,
-            },
+            }
         )
 
 
@@ -421,10 +428,9 @@ class _ChildRun:
             self.child.interrupt()
 
     def started_message(self) -> SystemMessage:
-        """The CLI's ``system``/``task_started`` stream message."""
-        return SystemMessage(
-            subtype="task_started",
-            data={
+        """The CLI's ``system``/``task_started`` stream message (a ``TaskStartedMessage``)."""
+        return system_message(
+            {
                 "type": "system",
                 "subtype": "task_started",
                 "task_id": self.agent_id,
@@ -436,7 +442,7 @@ class _ChildRun:
                 "prompt": self.prompt,
                 "uuid": new_uuid(),
                 "session_id": self.rt.session_id,
-            },
+            }
         )
 
     async def run_background(self) -> Notification:
@@ -468,6 +474,11 @@ class _ChildRun:
             text=text,
             summary=report if status == "completed" else summary,
             messages=self.messages,
+            usage={
+                "total_tokens": self.tokens,
+                "tool_uses": self.tool_uses,
+                "duration_ms": self.duration_ms,
+            },
         )
 
     def _forwarded(self, message: AssistantMessage | UserMessage) -> bool:
