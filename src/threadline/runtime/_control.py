@@ -25,6 +25,7 @@ from ._loop import Runtime
 from ._options import DEFAULT_MODEL
 from ._permissions import PermissionMode
 from ._subagents import BackgroundTasks
+from ._turn import context_window
 
 __all__ = [
     "context_usage",
@@ -38,17 +39,6 @@ __all__ = [
 
 Raw = dict[str, Any]
 _MODES: tuple[str, ...] = get_args(PermissionMode)
-
-_CONTEXT_1M = ("claude-opus-5", "claude-sonnet-5", "claude-opus-4-6", "claude-sonnet-4-6")
-"""Models with a 1M-token window by default (the CLI reports 1 000 000 for these)."""
-
-
-def context_window(model: str) -> int:
-    """The context window the CLI assumes for ``model`` (200k unless known larger)."""
-    if model.endswith("[1m]") or model.startswith(_CONTEXT_1M):
-        return 1_000_000
-    return 200_000
-
 
 # -- permission mode and model ---------------------------------------------------------------
 

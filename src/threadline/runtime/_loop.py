@@ -149,6 +149,9 @@ class _Turn:
     """The last invalid ``StructuredOutput`` call's error."""
     structured_enforced: bool = False
     """Whether a reply without ``StructuredOutput`` was sent back once already."""
+    held: list[StreamEvent] = field(default_factory=list)
+    """The reply's closing stream events, yielded after its assistant messages (as the CLI
+    orders them: the last block's message before its ``content_block_stop``)."""
 
 
 _SENT_KEPT = 4096
@@ -577,6 +580,12 @@ class Runtime:
                 "plugins": [p.init_entry() for p in self.settings.plugins]
                 if self.settings is not None
                 else [],
+                # the CLI's other keys that mean something in-process
+                "additional_directories": [str(d) for d in self.options.add_dirs],
+                "original_cwd": self.plan.cwd,
+                "analytics_disabled": True,
+                "fast_mode_state": "off",
+                "per_turn_effort_active": False,
             },
         )
 
@@ -839,13 +848,18 @@ class Runtime:
         """Stream one reply into ``turn.response`` (the turn ends on an error or interrupt)."""
         turn.response = None
         while True:
+            if self.options.include_partial_messages:
+                yield self._status("requesting")
             try:
                 async for item in self.call_model(self.new_request()):
                     if isinstance(item, ModelResponse):
                         turn.response = item
                     else:
-                        yield item
+                        for event in _hold_closing(turn.held, item):
+                            yield event
             except ProviderError as exc:
+                for event in _released(turn.held):
+                    yield event
                 fallback = self._fallback(exc)
                 if fallback is not None:
                     yield fallback
@@ -856,6 +870,8 @@ class Runtime:
                 return
             break
         if turn.response is None:
+            for event in _released(turn.held):
+                yield event
             async for message in self._end_interrupted(turn, for_tool=False):
                 yield message
             return
@@ -886,6 +902,22 @@ class Runtime:
             )
             if block.get("type") == "tool_use":
                 turn.calls.append((block, e))
+        for event in _released(turn.held):
+            yield event
+
+    def _status(self, status: str) -> SystemMessage:
+        """The CLI's ``status`` system message (sent before each model request when partial
+        messages are on)."""
+        return SystemMessage(
+            subtype="status",
+            data={
+                "type": "system",
+                "subtype": "status",
+                "status": status,
+                "session_id": self.session_id,
+                "uuid": new_uuid(),
+            },
+        )
 
     async def _finish(self, turn: _Turn) -> AsyncGenerator[Message, None]:
         """No tool calls: Stop hooks may send the model back to work, else the turn ends."""
@@ -1160,6 +1192,25 @@ class Runtime:
             api_error_status=status,
             errors=[text],
         )
+
+
+def _hold_closing(held: list[StreamEvent], item: StreamEvent) -> list[StreamEvent]:
+    """The events to yield now. A ``content_block_stop`` is held until the next event says
+    whether another block follows (then it goes out at once) or the reply ends
+    (``message_delta``: it and the rest wait for the reply's assistant messages)."""
+    kind = item.event.get("type") if isinstance(item.event, dict) else None
+    if kind == "content_block_stop" or (held and kind in ("message_delta", "message_stop")):
+        held.append(item)
+        return []
+    out = [*held, item]
+    held.clear()
+    return out
+
+
+def _released(held: list[StreamEvent]) -> list[StreamEvent]:
+    out = list(held)
+    held.clear()
+    return out
 
 
 def _path_of(files: LocalTranscripts | None, plan: SessionPlan) -> str | None:

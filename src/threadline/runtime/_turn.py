@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -93,6 +94,22 @@ def js_number(value: float) -> str:
     return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
 
 
+_CONTEXT_1M = ("claude-opus-5", "claude-sonnet-5", "claude-opus-4-6", "claude-sonnet-4-6")
+"""Models with a 1M-token window by default (the CLI reports 1 000 000 for these)."""
+
+
+def context_window(model: str) -> int:
+    """The context window the CLI assumes for ``model`` (200k unless known larger)."""
+    if model.endswith("[1m]") or model.startswith(_CONTEXT_1M):
+        return 1_000_000
+    return 200_000
+
+
+def max_output_tokens(model: str) -> int:
+    """The output limit the CLI reports in ``modelUsage`` (128k for the 1M-window models)."""
+    return 128_000 if model.startswith(_CONTEXT_1M) else 64_000
+
+
 def _add_model_usage(
     per_model_all: dict[str, dict[str, Any]], model: str, usage: dict[str, Any], cost: float
 ) -> None:
@@ -102,13 +119,55 @@ def _add_model_usage(
             **dict.fromkeys(_MODEL_USAGE_KEYS.values(), 0),
             "webSearchRequests": 0,
             "costUSD": 0.0,
+            "contextWindow": context_window(model),
+            "maxOutputTokens": max_output_tokens(model),
+            "thinkingTokens": 0,
+            "cacheCreationEphemeral5mInputTokens": 0,
+            "cacheCreationEphemeral1hInputTokens": 0,
+            "canonicalModel": model.removesuffix("[1m]"),
         },
     )
     for key in _USAGE_KEYS:
         value = usage.get(key)
         if isinstance(value, int):
             per_model[_MODEL_USAGE_KEYS[key]] += value
+    created = usage.get("cache_creation")
+    if isinstance(created, dict):
+        for key, name in (
+            ("ephemeral_5m_input_tokens", "cacheCreationEphemeral5mInputTokens"),
+            ("ephemeral_1h_input_tokens", "cacheCreationEphemeral1hInputTokens"),
+        ):
+            if isinstance(created.get(key), int):
+                per_model[name] += created[key]
+    server = usage.get("server_tool_use")
+    if isinstance(server, dict) and isinstance(server.get("web_search_requests"), int):
+        per_model["webSearchRequests"] += server["web_search_requests"]
     per_model["costUSD"] += cost
+
+
+def _new_usage() -> dict[str, Any]:
+    """The result's ``usage``: the API's keys the CLI totals (as the CLI's result has them)."""
+    return {
+        **dict.fromkeys(_USAGE_KEYS, 0),
+        "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+        "service_tier": "standard",
+        "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
+    }
+
+
+def _add_usage(total: dict[str, Any], usage: dict[str, Any]) -> None:
+    for key in _USAGE_KEYS:
+        value = usage.get(key)
+        if isinstance(value, int):
+            total[key] += value
+    for group in ("server_tool_use", "cache_creation"):
+        part = usage.get(group)
+        if isinstance(part, dict):
+            for key, value in part.items():
+                if key in total[group] and isinstance(value, int):
+                    total[group][key] += value
+    if isinstance(usage.get("service_tier"), str):
+        total["service_tier"] = usage["service_tier"]
 
 
 _UNSET: Any = object()
@@ -123,7 +182,7 @@ class TurnStats:
     num_turns: int = 0
     api_ms: int = 0
     cost: float = 0.0
-    usage: dict[str, int] = field(default_factory=lambda: dict.fromkeys(_USAGE_KEYS, 0))
+    usage: dict[str, Any] = field(default_factory=_new_usage)
     model_usage: dict[str, dict[str, Any]] = field(default_factory=dict)
     denials: list[Raw] = field(default_factory=list)
     last_text: str = ""
@@ -147,10 +206,7 @@ class TurnStats:
         self.cost += cost
         self.spend.add(name, usage, cost)
         _add_model_usage(self.model_usage, name, usage, cost)
-        for key in _USAGE_KEYS:
-            value = usage.get(key)
-            if isinstance(value, int):
-                self.usage[key] += value
+        _add_usage(self.usage, usage)
         texts = [
             str(b.get("text", "")) for b in message.get("content") or [] if b.get("type") == "text"
         ]
@@ -181,7 +237,7 @@ class TurnStats:
             session_id=self.session_id,
             stop_reason=self.stop_reason_api,
             total_cost_usd=round(cost, 6),
-            usage=dict(self.usage),
+            usage=copy.deepcopy(self.usage),
             result=self.last_text if result is _UNSET else result,
             structured_output=self.structured_output,
             model_usage=cast("dict[str, ModelUsage]", _copy_usage(model_usage)),
