@@ -69,6 +69,9 @@ async def test_max_tokens_and_usage(fake_openai: FakeOpenAIServer, project: Path
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 20,
         "output_tokens": 7,
+        "server_tool_use": {"web_search_requests": 0, "web_fetch_requests": 0},
+        "service_tier": "standard",
+        "cache_creation": {"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
     }
     assert result.model_usage[MODEL]["inputTokens"] == 100
 

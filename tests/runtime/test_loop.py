@@ -162,9 +162,14 @@ async def test_partial_messages_stream_events(fake: FakeAnthropicServer, project
     )
     assert deltas == "streamed text"
     assert all(e.session_id == msgs[-1].session_id for e in events)
-    # partial events come before the assembled message
+    # as the CLI orders them: a "requesting" status, the events up to the last delta, the
+    # assembled message, then the closing events
     first_assistant = next(i for i, m in enumerate(msgs) if isinstance(m, AssistantMessage))
-    assert all(msgs.index(e) < first_assistant for e in events)
+    before = [e.event["type"] for e in events if msgs.index(e) < first_assistant]
+    after = [e.event["type"] for e in events if msgs.index(e) > first_assistant]
+    assert after == ["content_block_stop", "message_delta", "message_stop"]
+    assert before[-1] == "content_block_delta"
+    assert msgs[1].subtype == "status" and msgs[1].data["status"] == "requesting"  # type: ignore[union-attr]
 
 
 async def test_max_turns(fake: FakeAnthropicServer, project: Path, config_dir: Path) -> None:
