@@ -142,3 +142,24 @@ def test_floors_contract_fails_on_an_upward_import(tmp_path: Path, injected: str
     assert result.returncode != 0, result.stdout
     assert "BROKEN" in result.stdout
     assert "threadline.transcript._jsonl -> threadline.runtime._loop" in result.stdout
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    """A name another module needs is part of its interface: public, and in its ``__all__``
+    (importing a private submodule, ``from .runtime import _loop``, is fine)."""
+    modules = {_module_name(p)[0] for p in PKG.rglob("*.py")}
+    found: list[str] = []
+    for path in PKG.rglob("*.py"):
+        module, is_pkg = _module_name(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            base = module.split(".") if is_pkg else module.split(".")[:-1]
+            base = base[: len(base) - node.level + 1] if node.level else []
+            prefix = ".".join([*base, *([node.module] if node.module else [])])
+            for alias in node.names:
+                name = alias.name
+                if name.startswith("_") and not name.startswith("__"):
+                    if f"{prefix}.{name}" not in modules:
+                        found.append(f"{module} imports {prefix}.{name}")
+    assert found == []

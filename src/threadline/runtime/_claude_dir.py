@@ -36,7 +36,7 @@ from typing import Any
 
 from .._exceptions import UserError
 from ..tools import Skill
-from ..tools._skills import _front_matter, parse_skill
+from ..tools._skills import front_matter, parse_skill
 from ._subagents import AgentDefinition
 
 __all__ = [
@@ -135,7 +135,7 @@ def load_commands(roots: Iterable[tuple[Path, str]]) -> dict[str, Command]:
             text = _read_text(path)
             if text is None:
                 continue
-            meta, body = _front_matter(text)
+            meta, body = front_matter(text)
             name = prefix + ":".join(path.relative_to(root).with_suffix("").parts)
             hint = meta.get("argument-hint")
             model = meta.get("model")
@@ -164,7 +164,7 @@ def load_agents(roots: Iterable[tuple[Path, str]]) -> dict[str, AgentDefinition]
             text = _read_text(path)
             if text is None:
                 continue
-            meta, body = _front_matter(text)
+            meta, body = front_matter(text)
             name = prefix + str(meta.get("name") or path.stem).strip()
             description = str(meta.get("description") or "").strip()
             if not description:
@@ -355,7 +355,7 @@ def expand_command(
     if skill is None:
         return None
     text = _read_text(skill.directory / "SKILL.md")
-    body = _front_matter(text)[1] if text is not None else skill.body
+    body = front_matter(text)[1] if text is not None else skill.body
     head_text = f"Base directory for this skill: {skill.directory}\n\n{body}"
     return ExpandedCommand(
         name=name, args=args, record=_record(name, args), body=substitute_arguments(head_text, args)

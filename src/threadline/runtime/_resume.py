@@ -65,10 +65,10 @@ from ..transcript._api import (
     tail_kinds,
 )
 from ..transcript._chain import (
-    _message_id,
     build_conversation_chain_and_leaf,
     chain_end,
     chain_entries,
+    message_id,
 )
 from ..transcript._compaction import relink_compacted, resume_leaf
 from ..transcript._entries import EntryFactory, fork_chain, gc_paused, git_branch
@@ -284,7 +284,7 @@ def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Res
             if (
                 added[0].get("parentUuid") != leaf
                 or not _only_side_leaves(chain_all, added, leaf)
-                or any(_message_id(e) in snap.message_ids for e in chain_all)
+                or any(message_id(e) in snap.message_ids for e in chain_all)
             ):
                 return None
             messages = merge_api_messages(added, messages)
@@ -349,7 +349,7 @@ resume parses the appended part again (cheaper than rewriting the snapshot every
 
 
 def _message_ids(entries: list[Raw]) -> set[str]:
-    return {mid for e in entries if (mid := _message_id(e)) is not None}
+    return {mid for e in entries if (mid := message_id(e)) is not None}
 
 
 def _only_side_leaves(main_new: list[Raw], added: list[Raw], leaf: str) -> bool:

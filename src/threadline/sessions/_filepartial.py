@@ -19,7 +19,7 @@ import orjson
 
 from ..transcript._jsonl import gc_paused, iter_objects
 from ._filelog import read_complete
-from ._offsets import _line_start_of, _read_entries, load_tail
+from ._offsets import line_start_of, load_tail, read_entries
 
 __all__ = ["entries_after", "last_entries", "since_compaction"]
 
@@ -75,7 +75,7 @@ def entries_after(path: Path, uuid: str) -> list[Raw] | None:
         needle = orjson.dumps({"uuid": uuid})[1:-1]  # "uuid":"<uuid>", escaped as written
         end = size
         while True:
-            start = _line_start_of(fd, needle, end)
+            start = line_start_of(fd, needle, end)
             if start is None:
                 return None
             line, after = _line_at(fd, start, size)
@@ -85,7 +85,7 @@ def entries_after(path: Path, uuid: str) -> list[Raw] | None:
                 found = None
             if isinstance(found, dict) and found.get("uuid") == uuid:
                 with gc_paused():
-                    return _read_entries(fd, after, size)
+                    return read_entries(fd, after, size)
             end = start
     finally:
         os.close(fd)
@@ -103,7 +103,7 @@ def last_entries(path: Path, count: int) -> list[Raw] | None:
             pos = max(0, size - window)
             start = pos if pos == 0 else _line_at(fd, pos, size)[1]  # from a line start
             with gc_paused():
-                entries = _read_entries(fd, start, size)
+                entries = read_entries(fd, start, size)
             if len(entries) >= count or pos == 0:
                 return entries[max(0, len(entries) - count) :] if count > 0 else []
             window *= 2

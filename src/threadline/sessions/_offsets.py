@@ -41,6 +41,8 @@ __all__ = [
     "record_boundary",
     "sidecar_path",
     "valid_offsets",
+    "line_start_of",
+    "read_entries",
 ]
 
 Raw = dict[str, Any]
@@ -109,7 +111,7 @@ def compacted_floor(transcript: Path, fd: int, size: int) -> int:
     return found.start if found is not None else 0
 
 
-def _line_start_of(fd: int, needle: bytes, end: int, floor: int = 0) -> int | None:
+def line_start_of(fd: int, needle: bytes, end: int, floor: int = 0) -> int | None:
     """Offset of the start of the last line before ``end`` that contains ``needle``."""
     pos = end
     carry = b""
@@ -145,12 +147,12 @@ def record_boundary(transcript: Path, boundary_uuid: str, first_uuid: str) -> bo
         return False
     try:
         size = os.fstat(fd).st_size
-        boundary = _line_start_of(fd, f'"uuid":"{boundary_uuid}"'.encode(), size)
+        boundary = line_start_of(fd, f'"uuid":"{boundary_uuid}"'.encode(), size)
         if boundary is None:
             return False
         start = boundary
         if first_uuid != boundary_uuid:
-            found = _line_start_of(fd, f'"uuid":"{first_uuid}"'.encode(), boundary)
+            found = line_start_of(fd, f'"uuid":"{first_uuid}"'.encode(), boundary)
             start = found if found is not None else 0
     finally:
         os.close(fd)
@@ -174,12 +176,12 @@ def load_tail(transcript: Path) -> list[Raw] | None:
         if found is None:
             return None
         with gc_paused():
-            return _read_entries(fd, found.start, size)
+            return read_entries(fd, found.start, size)
     finally:
         os.close(fd)
 
 
-def _read_entries(fd: int, start: int, size: int) -> list[Raw]:
+def read_entries(fd: int, start: int, size: int) -> list[Raw]:
     """Complete JSON object lines of ``fd`` in ``[start, size)``, read in 1 MiB chunks.
 
     Only one chunk is held as bytes at a time, so the peak stays near the parsed size.

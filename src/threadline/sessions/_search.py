@@ -125,7 +125,7 @@ def _texts(content: Any) -> list[str]:
     ]
 
 
-def _documents(entry: dict[str, Any]) -> Iterator[tuple[str | None, str, str]]:
+def documents(entry: dict[str, Any]) -> Iterator[tuple[str | None, str, str]]:
     """(uuid, role, text) to index for one transcript entry."""
     kind = entry.get("type")
     uuid = entry.get("uuid") if isinstance(entry.get("uuid"), str) else None
@@ -145,8 +145,6 @@ def _documents(entry: dict[str, Any]) -> Iterator[tuple[str | None, str, str]]:
     elif kind == "summary" and isinstance(entry.get("summary"), str):
         yield uuid, "summary", entry["summary"]
 
-
-documents = _documents
 
 _SNIPPET_CHARS = 120
 """Characters of context on each side of the first match."""
@@ -221,7 +219,7 @@ def scan_documents(
         raise UserError("search needs at least one word")
     for entry in entries:
         ts = entry.get("timestamp") if isinstance(entry.get("timestamp"), str) else None
-        for uuid, role, text in _documents(entry):
+        for uuid, role, text in documents(entry):
             if _matches_all(text, terms):
                 yield SearchHit(
                     session_id=session_id,
@@ -419,7 +417,7 @@ class SearchIndex:
                 if not isinstance(entry, dict):
                     continue
                 ts = entry.get("timestamp") if isinstance(entry.get("timestamp"), str) else None
-                for uuid, role, text in _documents(entry):
+                for uuid, role, text in documents(entry):
                     rows.append((job.path, job.project, job.session_id, uuid, role, ts, text))
             db.executemany(
                 "INSERT INTO msgs(path, project, session_id, uuid, role, ts, body)"

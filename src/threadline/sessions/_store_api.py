@@ -53,6 +53,8 @@ __all__ = [
     "list_subagents_from_store",
     "rename_session_via_store",
     "tag_session_via_store",
+    "jsonl_files",
+    "read_batches",
 ]
 
 log = logging.getLogger("threadline.sessions")
@@ -369,7 +371,7 @@ def _uuid() -> str:
     return new_uuid()
 
 
-def _read_batches(path: Path, batch_size: int) -> tuple[list[list[SessionStoreEntry]], int]:
+def read_batches(path: Path, batch_size: int) -> tuple[list[list[SessionStoreEntry]], int]:
     """Parse a JSONL file into append batches (entry count and byte bounded) off the event loop."""
     batches: list[list[SessionStoreEntry]] = []
     batch: list[SessionStoreEntry] = []
@@ -395,7 +397,7 @@ def _read_batches(path: Path, batch_size: int) -> tuple[list[list[SessionStoreEn
 
 async def _append_file(path: Path, key: SessionKey, store: SessionStore, batch_size: int) -> int:
     """Stream a JSONL file into ``store`` in batches; returns the count of skipped bad lines."""
-    batches, skipped = await anyio.to_thread.run_sync(_read_batches, path, batch_size)
+    batches, skipped = await anyio.to_thread.run_sync(read_batches, path, batch_size)
     for batch in batches:
         await store.append(key, batch)
     if skipped:
@@ -427,7 +429,7 @@ async def import_session_to_store(
     if not include_subagents:
         return
     session_dir = loc.path.with_suffix("")
-    for file_path in _jsonl_files(session_dir / "subagents"):
+    for file_path in jsonl_files(session_dir / "subagents"):
         parts = list(file_path.relative_to(session_dir).parts)
         parts[-1] = parts[-1][: -len(".jsonl")]
         sub: SessionKey = {"project_key": project_key, "session_id": session_id, "subpath": "/".join(parts)}
@@ -437,7 +439,7 @@ async def import_session_to_store(
             await store.append(sub, [cast(SessionStoreEntry, {**meta, "type": "agent_metadata"})])
 
 
-def _jsonl_files(base: Path) -> list[Path]:
+def jsonl_files(base: Path) -> list[Path]:
     out: list[Path] = []
     try:
         entries = sorted(base.iterdir(), key=lambda p: p.name)
@@ -445,7 +447,7 @@ def _jsonl_files(base: Path) -> list[Path]:
         return out
     for e in entries:
         if e.is_dir() and not e.is_symlink():
-            out.extend(_jsonl_files(e))
+            out.extend(jsonl_files(e))
         elif e.is_file() and e.name.endswith(".jsonl"):
             out.append(e)
     return out

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from .._results import SDKSessionInfo
-from ..transcript._lite import _prompt_from_content, parse_iso_ms
+from ..transcript._lite import parse_iso_ms, prompt_from_content
 from ._protocol import SessionKey, SessionStoreEntry, SessionSummaryEntry
 
 __all__ = ["fold_session_summary", "summary_to_info"]
@@ -36,7 +36,7 @@ def _fold_first_prompt(data: dict[str, Any], entry: dict[str, Any]) -> None:
         isinstance(b, dict) and b.get("type") == "tool_result" for b in content
     ):
         return
-    found, fallback = _prompt_from_content(content, data.get("command_fallback") or "")
+    found, fallback = prompt_from_content(content, data.get("command_fallback") or "")
     if fallback:
         data["command_fallback"] = fallback
     if found is not None:

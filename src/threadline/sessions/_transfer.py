@@ -37,7 +37,7 @@ from ._protocol import (
     project_lister,
     store_implements,
 )
-from ._store_api import _jsonl_files, _read_batches
+from ._store_api import jsonl_files, read_batches
 from .file import FileStore
 
 __all__ = [
@@ -174,7 +174,7 @@ def _local_sessions(
 
 
 def _read_all(path: Path) -> list[SessionStoreEntry]:
-    batches, _ = _read_batches(path, 1 << 30)
+    batches, _ = read_batches(path, 1 << 30)
     return [e for b in batches for e in b]
 
 
@@ -209,7 +209,7 @@ async def import_sessions_to_store(
 async def _import_subagents(
     store: SessionStore, key: SessionKey, session_dir: Path, counts: _Counts
 ) -> None:
-    for file_path in await anyio.to_thread.run_sync(_jsonl_files, session_dir / "subagents"):
+    for file_path in await anyio.to_thread.run_sync(jsonl_files, session_dir / "subagents"):
         parts = list(file_path.relative_to(session_dir).parts)
         parts[-1] = parts[-1][: -len(".jsonl")]
         sub: SessionKey = {**key, "subpath": "/".join(parts)}

@@ -26,7 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Skill", "load_skills", "parse_skill"]
+__all__ = [
+    "Skill",
+    "load_skills",
+    "parse_skill",
+    "front_matter",
+]
 
 _log = logging.getLogger("threadline.tools")
 _MAX_SKILL_BYTES = 1024 * 1024
@@ -43,7 +48,7 @@ class Skill:
     metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
-def _front_matter(text: str) -> tuple[dict[str, Any], str]:
+def front_matter(text: str) -> tuple[dict[str, Any], str]:
     """Split ``---`` front matter from the body (PyYAML if installed, else ``key: value``)."""
     if not text.startswith("---"):
         return {}, text
@@ -79,7 +84,7 @@ def parse_skill(path: Path) -> Skill:
         data = fh.read(_MAX_SKILL_BYTES + 1)
     if len(data) > _MAX_SKILL_BYTES:
         raise ValueError(f"{path} is larger than {_MAX_SKILL_BYTES} bytes")
-    meta, body = _front_matter(data.decode("utf-8", errors="replace"))
+    meta, body = front_matter(data.decode("utf-8", errors="replace"))
     name = str(meta.get("name") or path.parent.name).strip()
     description = str(meta.get("description") or "").strip()
     if not description:

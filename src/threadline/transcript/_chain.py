@@ -37,6 +37,7 @@ __all__ = [
     "is_visible",
     "page",
     "to_session_messages",
+    "message_id",
 ]
 
 Raw = dict[str, Any]
@@ -157,7 +158,7 @@ def _walk_to_root(leaf: Raw | None, by_uuid: dict[str, Raw]) -> tuple[list[Raw],
     return chain, on_chain
 
 
-def _message_id(entry: Raw) -> str | None:
+def message_id(entry: Raw) -> str | None:
     if entry.get("type") != "assistant":
         return None
     message = entry.get("message")
@@ -252,7 +253,7 @@ def _anchors(chain: list[Raw]) -> tuple[dict[str, Raw], list[tuple[Raw, str | No
     chain_assistants: list[tuple[Raw, str | None]] = []
     for entry in chain:
         if entry.get("type") == "assistant":
-            mid = _message_id(entry)
+            mid = message_id(entry)
             chain_assistants.append((entry, mid))
             if mid is not None:
                 anchors[mid] = entry

@@ -25,6 +25,7 @@ __all__ = [
     "info_from_lite",
     "lite_from_jsonl",
     "read_lite",
+    "prompt_from_content",
 ]
 
 LITE_READ_BUF_SIZE = 65536
@@ -158,13 +159,13 @@ def extract_first_prompt(head: str) -> str:
         message = entry.get("message")
         if not isinstance(message, dict):
             continue
-        found, command_fallback = _prompt_from_content(message.get("content"), command_fallback)
+        found, command_fallback = prompt_from_content(message.get("content"), command_fallback)
         if found is not None:
             return found
     return command_fallback
 
 
-def _prompt_from_content(content: object, command_fallback: str) -> tuple[str | None, str]:
+def prompt_from_content(content: object, command_fallback: str) -> tuple[str | None, str]:
     texts: list[str] = []
     if isinstance(content, str):
         texts.append(content)

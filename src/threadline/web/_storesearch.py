@@ -20,7 +20,7 @@ import anyio.to_thread
 
 from .._exceptions import UserError
 from ..sessions._protocol import SessionStore
-from ..sessions._search import _documents, fts_query
+from ..sessions._search import documents, fts_query
 from ._rows import Hit, Row
 
 __all__ = ["StoreSearch"]
@@ -89,7 +89,7 @@ class StoreSearch:
                     if not isinstance(e, dict):
                         continue
                     ts = e.get("timestamp") if isinstance(e.get("timestamp"), str) else None
-                    for uuid, role, text in _documents(dict(e)):
+                    for uuid, role, text in documents(dict(e)):
                         docs.append((r.project_key, r.session_id, uuid, role, ts, text))
                 await anyio.to_thread.run_sync(self._replace, r.session_id, r.project_key, docs)
                 self._known[r.session_id] = r.last_modified
