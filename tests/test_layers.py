@@ -159,7 +159,7 @@ def test_no_module_imports_another_modules_private_names() -> None:
             prefix = ".".join([*base, *([node.module] if node.module else [])])
             for alias in node.names:
                 name = alias.name
-                if name.startswith("_") and not name.startswith("__"):
-                    if f"{prefix}.{name}" not in modules:
-                        found.append(f"{module} imports {prefix}.{name}")
+                private = name.startswith("_") and not name.startswith("__")
+                if private and f"{prefix}.{name}" not in modules:
+                    found.append(f"{module} imports {prefix}.{name}")
     assert found == []
