@@ -429,3 +429,31 @@ async def test_sandbox_from_settings(
         options(cwd=str(project), permission_mode="bypassPermissions", sandbox={"enabled": False}),
     )
     assert outside.read_text() == "fine\n"
+
+
+@pytest.mark.parametrize("case", ["loaded", "strict", "disabled", "no-project-source"])
+async def test_project_mcp_json_servers(
+    fake: FakeAnthropicServer, project: Path, case: str
+) -> None:
+    """``<cwd>/.mcp.json`` servers start as the SDK's CLI starts them (project source,
+    unless strict_mcp_config or disabledMcpjsonServers)."""
+    from threadline import AgentClient
+
+    server = Path(__file__).parent.parent / "tools" / "mcp_echo_server.py"
+    _write(
+        project / ".mcp.json",
+        {"mcpServers": {"proj": {"command": sys.executable, "args": [str(server)]}}},
+    )
+    if case == "disabled":
+        _write(project / ".claude/settings.local.json", {"disabledMcpjsonServers": ["proj"]})
+    kw: dict[str, Any] = {"strict_mcp_config": True} if case == "strict" else {}
+    if case == "no-project-source":
+        kw["setting_sources"] = ["user", "local"]
+    fake.script([{"text": "ok"}])
+    async with AgentClient(options(cwd=str(project), **kw)) as client:
+        await client.query("go")
+        msgs = [m async for m in client.receive_response()]
+    names = [s["name"] for s in msgs[0].data["mcp_servers"]]
+    tools = [t["name"] for t in fake.message_requests()[0]["tools"]]
+    assert (names == ["proj"]) == (case == "loaded")
+    assert ("mcp__proj__echo" in tools) == (case == "loaded")

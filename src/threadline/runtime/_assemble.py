@@ -82,7 +82,7 @@ async def open_runtime(
         )
     options = apply_settings(options, loaded, plan.cwd)
     system, servers = await anyio.to_thread.run_sync(_read_config, options, plan.cwd)
-    if not options.strict_mcp_config:  # plugins' servers: "only mcp_servers" leaves them out
+    if not options.strict_mcp_config:  # .mcp.json and plugins: "only mcp_servers" leaves them out
         servers = {**loaded.mcp_servers, **servers}
     _warn_unknown_tools(options, servers)
     state = await _tool_state(options, plan.cwd, stack)

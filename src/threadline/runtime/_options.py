@@ -54,8 +54,8 @@ threadline additions: ``persist_session`` (False: nothing is written anywhere), 
 
 Tools (``docs/tools.md``): ``sandbox`` runs Bash in a bubblewrap sandbox on Linux; names in
 ``tools``/``allowed_tools``/``disallowed_tools`` that no tool answers to warn at connect;
-``strict_mcp_config`` ("only the servers in ``mcp_servers``") is in force by construction,
-since no ``.mcp.json`` or settings-defined server is read; the ``claude_code`` system-prompt
+``strict_mcp_config`` ("only the servers in ``mcp_servers``") leaves out the project's
+``.mcp.json`` servers and the plugins' (``docs/settings.md``); the ``claude_code`` system-prompt
 preset is threadline's own prompt (Claude Code's text is not shipped).
 
 Provider selection (``provider``): a ready :class:`~threadline.providers.Provider` is used

@@ -99,7 +99,7 @@ class LoadedSettings:
     """Every skill found (``.claude/skills``, plugins), before the ``skills`` filter."""
     plugins: Sequence[Plugin] = ()
     mcp_servers: Mapping[str, Any] = field(default_factory=dict)
-    """The plugins' MCP servers (``plugin:<plugin>:<server>``)."""
+    """The project's ``.mcp.json`` servers and the plugins' (``plugin:<plugin>:<server>``)."""
 
     def enabled_skills(self, choice: object) -> dict[str, Skill]:
         """The skills ``AgentOptions.skills`` enables: ``None``/``"all"`` every one found,
@@ -383,7 +383,7 @@ def load_settings(
         if hooks:
             merged = _merge(merged, {"hooks": hooks})
     places = _definition_places(sources, root, config, loaded_plugins)
-    servers: Raw = {}
+    servers: Raw = _project_mcp_servers(root, merged) if "project" in sources else {}
     for plugin in loaded_plugins:
         servers.update(plugin_mcp_servers(plugin))
     return LoadedSettings(
@@ -397,6 +397,18 @@ def load_settings(
         plugins=tuple(loaded_plugins),
         mcp_servers=servers,
     )
+
+
+def _project_mcp_servers(cwd: Path, settings: Mapping[str, Any]) -> Raw:
+    """``<cwd>/.mcp.json`` servers (the CLI's ``project`` MCP scope), less those named in
+    the settings' ``disabledMcpjsonServers``. The SDK's CLI starts them unasked (checked)."""
+    data = _read_json_file(cwd / ".mcp.json")
+    servers = data.get("mcpServers") if data is not None else None
+    if not isinstance(servers, Mapping):
+        return {}
+    disabled = settings.get("disabledMcpjsonServers")
+    off = {d for d in disabled if isinstance(d, str)} if isinstance(disabled, list) else set()
+    return {n: dict(c) for n, c in servers.items() if isinstance(c, Mapping) and n not in off}
 
 
 def _definition_places(
