@@ -39,6 +39,7 @@ from .._exceptions import (
     UserError,
 )
 from ..sessions._url import mask_credentials
+from ._safe import one_line
 
 __all__ = [
     "EXIT_BUNDLE",
@@ -79,8 +80,6 @@ class CliError(click.ClickException):
         setattr(self, "exit_code", code)  # noqa: B010
 
     def show(self, file: object = None) -> None:
-        from ._safe import one_line
-
         message = mask_credentials(self.format_message())  # never a URL's password
         click.echo(f"threadline: error: {one_line(message)}", err=True)
 
@@ -91,7 +90,7 @@ def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
 
 
 def _bundle_error_type() -> type[Exception] | None:
-    try:
+    try:  # imported when an error is reported: `threadline --help` never loads the sessions
         from ..sessions._bundle import BundleError
     except ImportError:  # pragma: no cover - always present
         return None

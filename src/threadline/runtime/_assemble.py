@@ -45,7 +45,7 @@ from ._resume import SessionPlan, plan_session
 from ._settings import LoadedSettings, apply_settings, read_for
 from ._stderr import open_stderr
 from ._structured import STRUCTURED_OUTPUT, StructuredOutputTool
-from ._subagents import AgentTool, BackgroundTasks
+from ._subagents import AgentTool, BackgroundTasks, Notification
 
 __all__ = ["OpenRun", "open_runtime", "spawn_child", "system_blocks"]
 
@@ -246,8 +246,6 @@ async def _tool_state(options: AgentOptions, cwd: str, stack: AsyncExitStack) ->
 
 def _route_shell_reports(state: ToolState, background: BackgroundTasks) -> None:
     """Background shells report through the same queue as background subagents."""
-    from ._subagents import Notification
-
     def finished(notice: ShellNotice) -> None:
         background.deliver(
             Notification(

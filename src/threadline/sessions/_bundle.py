@@ -66,6 +66,7 @@ from ._filehistory import BACKUP_NAME
 from ._filelog import ensure_private_dir
 from ._imported import mark_imported
 from ._locate import locate_session, search_description
+from ._mutations import iso_now
 from ._paths import config_dir as _config_dir, project_key_for_directory
 from ._snapshot import SNAPSHOT_NAME
 
@@ -369,8 +370,6 @@ def export_bundle(
 
 
 def _now() -> str:
-    from ._mutations import iso_now
-
     return iso_now()
 
 

@@ -16,7 +16,7 @@ import anyio
 import orjson
 
 from .._exceptions import SessionNotFoundError, UserError
-from .._ids import is_uuid, validate_session_id
+from .._ids import is_uuid, new_uuid, validate_session_id
 from .._results import ForkSessionResult, SDKSessionInfo, SessionMessage
 from ..transcript._chain import (
     build_conversation_chain,
@@ -366,8 +366,6 @@ async def fork_session_via_store(
 
 
 def _uuid() -> str:
-    from .._ids import new_uuid
-
     return new_uuid()
 
 

@@ -49,7 +49,7 @@ from ..sessions._store_api import entries_to_jsonl
 from ..sessions._summary import summary_to_info
 from ..sessions.file import FileStore
 from ..transcript._jsonl import gc_paused, iter_objects, loads_line
-from ..transcript._lite import extract_first_prompt, info_from_lite, lite_from_jsonl
+from ..transcript._lite import extract_first_prompt, info_from_lite, lite_from_jsonl, read_lite
 from ._rows import AgentRef, Hit, Lineage, Row, TrashedRow, row_of
 from ._storesearch import StoreSearch
 from ._transcript import Raw, Transcript, parse_transcript
@@ -497,8 +497,6 @@ class FileSource(Source):
             at: float | None = None
             with contextlib.suppress(OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
                 at = float(orjson.loads(path.with_name(f"{sid}.trashed.json").read_bytes())["trashedAt"])
-            from ..transcript._lite import read_lite
-
             lite = read_lite(path)
             info = info_from_lite(sid, lite) if lite is not None else None
             out.append(TrashedRow(sid, path.parent.name, at, info.summary if info else None))
