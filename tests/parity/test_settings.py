@@ -400,3 +400,37 @@ async def test_subagent_gets_claude_md_as_in_the_cli(duo: Duo) -> None:
         firsts.append(_conversation(child[0])[0])
     assert firsts[1] == firsts[0]
     assert "MEMO FOR ALL" in json.dumps(firsts[1])
+
+
+async def test_conditional_rule_follows_a_matching_read_as_in_the_cli(duo: Duo) -> None:
+    """A ``.claude/rules`` file with ``paths:`` arrives once a matching file is read (its
+    text after the front matter), and not before; a rule for other files never does."""
+    duo.config_dir.mkdir(parents=True, exist_ok=True)
+    rules = duo.project / ".claude" / "rules"
+    rules.mkdir(parents=True)
+    (rules / "py.md").write_text("---\npaths: src/**/*.py\n---\nPY RULE BODY\n")
+    (rules / "md.md").write_text("---\npaths:\n  - '**/*.md'\n---\nMD RULE\n")
+    (duo.project / "src").mkdir()
+    (duo.project / "src" / "a.py").write_text("print(1)\n")
+    read = {"name": "Read", "input": {"file_path": str(duo.project / "src" / "a.py")}}
+    script = [{"tool_use": read}, {"text": "done"}]
+    flag = json.dumps(NO_ATTRIBUTION)
+    sent = []
+    for sdk, options in (
+        (official, duo.official(settings=flag)),
+        (threadline, duo.ours(settings=flag)),
+    ):
+        duo.script(script)
+        duo.fake.clear_requests()
+        await _run(sdk, "go", options)
+        conversation = _conversation(duo.fake.message_requests()[-1])
+        for message in conversation:
+            for block in message["content"] if isinstance(message["content"], list) else []:
+                block.pop("id", None)
+                block.pop("tool_use_id", None)
+                if block.get("type") == "tool_result":
+                    block.pop("content", None)
+        sent.append(conversation)
+    assert sent[1] == sent[0]
+    text = json.dumps(sent[1])
+    assert "PY RULE BODY" in text and "MD RULE" not in text

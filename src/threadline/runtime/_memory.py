@@ -259,6 +259,10 @@ class NestedFile:
     """As on disk (not stripped)."""
     parent: str | None = None
     """The file that imported it."""
+    globs: tuple[str, ...] = ()
+    """A conditional rule's ``paths`` (its ``content`` is the text after the front matter)."""
+    raw: str | None = None
+    """A conditional rule's whole file."""
 
 
 NESTED_TOOLS = frozenset({"Read", "Edit", "Write", "NotebookEdit"})
@@ -281,8 +285,9 @@ def nested_memory(
         target = (root / file_path).resolve()
     except (OSError, RuntimeError):
         return []
-    if not _inside(target.parent, root) or target.parent == root:
+    if not _inside(target.parent, root):
         return []
+    rules = _matching_rules(root, target, seen) if "project" in sources else []
     folders = [target.parent, *target.parent.parents]
     folders = [f for f in folders if f != root and _inside(f, root)]
     out: list[NestedFile] = []
@@ -313,7 +318,77 @@ def nested_memory(
             add(folder / ".claude" / "CLAUDE.md", "Project", 0, None)
         if "local" in sources:
             add(folder / "CLAUDE.local.md", "Local", 0, None)
-    return out
+    return rules + out
+
+
+def _rule_globs(text: str) -> tuple[list[str], str] | None:
+    """A conditional rule's ``paths`` and its text after the front matter, or None."""
+    if not text.startswith("---"):
+        return None
+    end = text.find("\n---", 3)
+    if end < 0:
+        return None
+    head = text[3:end]
+    body = text[end + 4 :]
+    body = body[1:] if body.startswith("\n") else body
+    globs: list[str] = []
+    in_paths = False
+    for line in head.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and not line.startswith((" ", "\t", "-")):
+            in_paths = key.strip() == "paths"
+            if in_paths and value.strip():
+                globs += [v.strip().strip("'\"") for v in value.split(",") if v.strip()]
+        elif in_paths and line.strip().startswith("-"):
+            globs.append(line.strip()[1:].strip().strip("'\""))
+    return ([g for g in globs if g], body) if in_paths or globs else None
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out, i = "", 0
+    while i < len(pattern):
+        c = pattern[i]
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif c == "*":
+            out, i = out + "[^/]*", i + 1
+        elif c == "?":
+            out, i = out + "[^/]", i + 1
+        elif c == "{" and "}" in pattern[i:]:
+            close = pattern.index("}", i)
+            options = pattern[i + 1 : close].split(",")
+            out, i = out + "(?:" + "|".join(re.escape(o) for o in options) + ")", close + 1
+        else:
+            out, i = out + re.escape(c), i + 1
+    return re.compile(out + r"\Z")
+
+
+def _matching_rules(root: Path, target: Path, seen: set[str]) -> list[NestedFile]:
+    """``<cwd>/.claude/rules`` files whose ``paths`` match ``target`` (relative to cwd)."""
+    directory = root / ".claude" / "rules"
+    if not directory.is_dir():
+        return []
+    relative = target.relative_to(root).as_posix()
+    found: list[NestedFile] = []
+    for path in sorted(directory.rglob("*.md")):
+        if str(path) in seen:
+            continue
+        text = _read(path)
+        parsed = _rule_globs(text) if text is not None else None
+        if text is None or parsed is None:
+            continue
+        globs, body = parsed
+        if not any(_glob_regex(g.removeprefix("./")).match(relative) for g in globs):
+            continue
+        seen.add(str(path))
+        found.append(
+            NestedFile(
+                path=str(path), type="Project", content=body, globs=tuple(globs), raw=text
+            )
+        )
+    return found
 
 
 def nested_attachment(file: NestedFile, cwd: str) -> tuple[Raw, str]:
@@ -326,6 +401,11 @@ def nested_attachment(file: NestedFile, cwd: str) -> tuple[Raw, str]:
     }
     if file.parent is not None:
         content["parent"] = file.parent
+    if file.raw is not None:
+        content["globs"] = list(file.globs)
+        content["contentDiffersFromDisk"] = True
+        content["rawContent"] = file.raw
+        content["isRule"] = True
     try:
         display = os.path.relpath(file.path, cwd)
     except ValueError:
