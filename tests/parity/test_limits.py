@@ -107,7 +107,9 @@ async def test_structured_output_as_the_official(duo: Duo) -> None:
     duo.script(script)
     mine, _ = await _run(threadline, duo.ours(output_format=fmt))
     (my_tool,) = [
-        t for t in duo.fake.message_requests()[len(sent)]["tools"] if t["name"] == "StructuredOutput"
+        t
+        for t in duo.fake.message_requests()[len(sent)]["tools"]
+        if t["name"] == "StructuredOutput"
     ]
     assert my_tool == their_tool
     assert _kinds(theirs) == _kinds(mine)
@@ -124,7 +126,9 @@ async def test_structured_output_retries_and_reminder_as_the_official(duo: Duo) 
     theirs, their_exc = await _run(official, duo.official(output_format=fmt))
     duo.script(script)
     mine, my_exc = await _run(threadline, duo.ours(output_format=fmt))
-    assert isinstance(their_exc, official.ResultError) and isinstance(my_exc, threadline.ResultError)
+    assert isinstance(their_exc, official.ResultError) and isinstance(
+        my_exc, threadline.ResultError
+    )
     assert _kinds(theirs) == _kinds(mine)
     for r in (theirs[-1], mine[-1]):
         assert r.subtype == "error_max_structured_output_retries" and r.num_turns == 6
@@ -145,3 +149,37 @@ async def test_structured_output_retries_and_reminder_as_the_official(duo: Duo) 
     assert reminders[0] == reminders[1]
     for r in (theirs[-1], mine[-1]):
         assert r.subtype == "success" and r.structured_output is None and r.num_turns == 2
+
+
+async def test_fallback_model_as_the_official(duo: Duo) -> None:
+    overloaded = {"error": {"status": 529, "type": "overloaded_error", "message": "Overloaded"}}
+    script = [
+        {**overloaded, "match": {"model_contains": "opus"}, "repeat": True},
+        {"text": "from fallback", "match": {"model_contains": "sonnet"}, "repeat": True},
+    ]
+    duo.script(script)
+    theirs, _ = await _run(
+        official, duo.official(model="claude-opus-5-5", fallback_model="claude-sonnet-4-5")
+    )
+    their_models = [r["model"] for r in duo.fake.message_requests()]
+    duo.script(script)
+    mine, _ = await _run(
+        threadline, duo.ours(model="claude-opus-5-5", fallback_model="claude-sonnet-4-5")
+    )
+    my_models = [r["model"] for r in duo.fake.message_requests()[len(their_models) :]]
+    assert their_models == my_models == ["claude-opus-5-5"] * 3 + ["claude-sonnet-4-5"]
+
+    def note(messages: list[Any]) -> dict[str, Any]:
+        (found,) = [
+            m.data
+            for m in messages
+            if type(m).__name__ == "SystemMessage" and m.subtype == "model_fallback"
+        ]
+        return {
+            k: found[k] for k in ("type", "subtype", "trigger", "original_model", "fallback_model")
+        }
+
+    assert note(theirs) == note(mine)
+    for r in (theirs[-1], mine[-1]):
+        assert r.subtype == "success" and r.result == "from fallback"
+        assert list(r.model_usage) == ["claude-sonnet-4-5"]

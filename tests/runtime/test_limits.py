@@ -300,3 +300,26 @@ async def test_compaction_counts_toward_cost_and_budget(
                     results.append(m)
     assert [r.subtype for r in results] == ["success", "success", "error_max_budget_usd"]
     assert results[-1].total_cost_usd == pytest.approx(4 * one)
+
+
+async def test_fallback_comes_after_three_overloaded_answers_whatever_the_retries(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path
+) -> None:
+    """As the CLI: 3 consecutive 529s switch to the fallback model, though the retry policy
+    would try 8 more times (without a fallback model it does)."""
+    from threadline.providers import RetryPolicy
+
+    patient = RetryPolicy(max_retries=8, base_delay_s=0.0, max_delay_s=0.0)
+    script = [
+        {**OVERLOADED, "match": {"model_contains": "opus"}, "repeat": True},
+        {"text": "from fallback", "match": {"model_contains": "sonnet"}, "repeat": True},
+    ]
+    fake.script(script)
+    opts = options(fallback_model="claude-sonnet-4-5", retry_policy=patient)
+    msgs = await collect("go", opts)
+    models = [r["model"] for r in fake.message_requests()]
+    assert models == ["claude-opus-5-5"] * 3 + ["claude-sonnet-4-5"]
+    assert _result(msgs).result == "from fallback"
+    fake.script(script)
+    await collect("go", options(retry_policy=patient))
+    assert len(fake.message_requests()) == 4 + 9  # no fallback: every retry is spent

@@ -37,6 +37,9 @@ class ModelRequest:
     session_id: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
     """Further HTTP headers (``x-client-app``), sent by every provider."""
+    overloaded_attempts: int | None = None
+    """Give up after this many consecutive 529 (overloaded) answers, whatever the retry
+    policy: a fallback model takes over (the CLI switches after 3)."""
 
 
 @dataclass(kw_only=True)

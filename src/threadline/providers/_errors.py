@@ -110,15 +110,19 @@ async def stream_with_retries(
     new_assembly: Callable[[], Assembly],
     map_exception: Callable[[BaseException], Attempt | None],
     cut_message: str,
+    overloaded_limit: int | None = None,
 ) -> AsyncGenerator[StreamItem, None]:
     """Attempts until one succeeds or the policy gives up (raising its threadline error).
 
     ``prepare`` runs once, on the first iteration: it serialises the request and returns the
     function that posts it (once per attempt) and returns the SDK's ``AsyncStream``. A stream
-    whose assembly is not ``finished`` at its end fails with ``cut_message``.
+    whose assembly is not ``finished`` at its end fails with ``cut_message``. After
+    ``overloaded_limit`` consecutive 529 answers the error is raised at once (a fallback
+    model takes over, see ``ModelRequest.overloaded_attempts``).
     """
     started = time.monotonic()
     attempt = 0
+    overloaded = 0
     open_stream = prepare()
     while True:
         t0 = time.monotonic()
@@ -142,6 +146,10 @@ async def stream_with_retries(
             if not assembly.finished:
                 raise Attempt(ProviderConnectionError(cut_message), retryable=True)
         except Attempt as failure:
+            is_529 = getattr(failure.error, "status_code", None) == 529
+            overloaded = overloaded + 1 if is_529 else 0
+            if overloaded_limit is not None and overloaded >= overloaded_limit:
+                raise failure.error from failure.__cause__
             delay = _next_delay(policy, attempt, failure, time.monotonic() - started)
             if delay is None:
                 raise failure.error from failure.__cause__

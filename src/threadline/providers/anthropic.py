@@ -225,6 +225,7 @@ class AnthropicProvider:
             new_assembly=_Accumulator,
             map_exception=_map_wire_exception if wire is not None else _map_sdk_exception,
             cut_message="API Error: the stream ended before message_stop",
+            overloaded_limit=request.overloaded_attempts,
         )
 
 

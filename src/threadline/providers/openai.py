@@ -179,4 +179,5 @@ class OpenAIProvider:
             new_assembly=lambda: ChunkTranslator(model=request.model),
             map_exception=_map_exception,
             cut_message="API Error: the stream ended before a finish_reason",
+            overloaded_limit=request.overloaded_attempts,
         )

@@ -91,6 +91,8 @@ from ._turn import Spend, TurnStats, api_content, request_messages
 
 __all__ = ["NOTIFICATION_FIELDS", "TASK_BUDGET_BETA", "Prompt", "RunSetup", "Runtime"]
 
+FALLBACK_AFTER = 3
+"""Consecutive 529 answers after which ``fallback_model`` takes over (the CLI's count)."""
 TASK_BUDGET_BETA = "task-budgets-2026-03-13"
 """The beta header ``task_budget`` needs (``output_config.task_budget``)."""
 
@@ -501,6 +503,9 @@ class Runtime:
             betas=tuple(betas),
             session_id=self.session_id,
             headers=headers,
+            overloaded_attempts=FALLBACK_AFTER
+            if opts.fallback_model and opts.fallback_model != self.model
+            else None,
         )
 
     async def call_model(
@@ -1137,7 +1142,8 @@ class Runtime:
 
     def _fallback(self, exc: ProviderError) -> SystemMessage | None:
         """Switch to ``fallback_model`` for the rest of the turn when the model is overloaded
-        (529 after the retries), unavailable (404) or failing (5xx), as the CLI does; the
+        (3 consecutive 529s: ``FALLBACK_AFTER``), unavailable (404) or failing (5xx), as the
+        CLI does; the
         ``model_fallback`` system message says so. ``None``: no fallback applies."""
         fallback = self.options.fallback_model
         status = exc.status_code if isinstance(exc, ProviderHTTPError) else None
