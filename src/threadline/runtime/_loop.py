@@ -1143,8 +1143,7 @@ class Runtime:
     def _fallback(self, exc: ProviderError) -> SystemMessage | None:
         """Switch to ``fallback_model`` for the rest of the turn when the model is overloaded
         (3 consecutive 529s: ``FALLBACK_AFTER``), unavailable (404) or failing (5xx), as the
-        CLI does; the
-        ``model_fallback`` system message says so. ``None``: no fallback applies."""
+        CLI does; the ``model_fallback`` system message says so. ``None``: no fallback."""
         fallback = self.options.fallback_model
         status = exc.status_code if isinstance(exc, ProviderHTTPError) else None
         if not fallback or fallback == self.model or status is None:
