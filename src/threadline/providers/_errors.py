@@ -116,13 +116,11 @@ async def stream_with_retries(
 
     ``prepare`` runs once, on the first iteration: it serialises the request and returns the
     function that posts it (once per attempt) and returns the SDK's ``AsyncStream``. A stream
-    whose assembly is not ``finished`` at its end fails with ``cut_message``. After
-    ``overloaded_limit`` consecutive 529 answers the error is raised at once (a fallback
-    model takes over, see ``ModelRequest.overloaded_attempts``).
+    whose assembly is not ``finished`` at its end fails with ``cut_message``. The
+    ``overloaded_limit``-th consecutive 529 is raised at once (a fallback model takes over).
     """
     started = time.monotonic()
-    attempt = 0
-    overloaded = 0
+    attempt = overloaded = 0
     open_stream = prepare()
     while True:
         t0 = time.monotonic()
@@ -146,10 +144,7 @@ async def stream_with_retries(
             if not assembly.finished:
                 raise Attempt(ProviderConnectionError(cut_message), retryable=True)
         except Attempt as failure:
-            is_529 = getattr(failure.error, "status_code", None) == 529
-            overloaded = overloaded + 1 if is_529 else 0
-            if overloaded_limit is not None and overloaded >= overloaded_limit:
-                raise failure.error from failure.__cause__
+            overloaded = _count_overloaded(failure, overloaded, overloaded_limit)
             delay = _next_delay(policy, attempt, failure, time.monotonic() - started)
             if delay is None:
                 raise failure.error from failure.__cause__
@@ -167,6 +162,15 @@ async def stream_with_retries(
             attempts=attempt + 1,
         )
         return
+
+
+def _count_overloaded(failure: Attempt, count: int, limit: int | None) -> int:
+    """Consecutive 529 answers so far; the failure is raised once ``limit`` is reached
+    (``ModelRequest.overloaded_attempts``)."""
+    count = count + 1 if getattr(failure.error, "status_code", None) == 529 else 0
+    if limit is not None and count >= limit:
+        raise failure.error from failure.__cause__
+    return count
 
 
 def _next_delay(
