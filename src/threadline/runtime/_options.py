@@ -76,6 +76,7 @@ together with ``fork_session``.
 
 from __future__ import annotations
 
+import getpass
 import math
 import os
 import sys
@@ -90,6 +91,7 @@ from ..providers._registry import DEFAULT_MODEL, provider_names
 from ..providers._retry import RetryPolicy
 from ._hooks import HookMatcher
 from ._permissions import CanUseTool, PermissionMode
+from ._structured import check_output_format
 
 if TYPE_CHECKING:
     from ..privacy import Redactor
@@ -292,8 +294,6 @@ def _check_values(o: AgentOptions) -> None:
     _check_plugged(o)
     _check_limits(o)
     _check_process(o)
-    from ._structured import check_output_format
-
     check_output_format(o.output_format)
     _check_provider(o.provider)
 
@@ -457,8 +457,6 @@ def _current_user() -> set[str]:
     """The names this process runs as (user name and uid), for ``AgentOptions.user``."""
     names = {str(os.getuid())} if hasattr(os, "getuid") else set()
     try:
-        import getpass
-
         names.add(getpass.getuser())
     except Exception:  # no name for this uid (containers): the uid still matches
         pass
