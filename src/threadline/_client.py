@@ -263,11 +263,15 @@ class AgentClient:
         async for message in prompt:
             self._push(prompt_from_message(message))
 
-    async def _next_prompt(self, *, wait: bool) -> Prompt | Notification | None:
+    async def _next_prompt(
+        self, *, wait: bool, inline: bool = False
+    ) -> Prompt | Notification | None:
         """The next queued prompt, else a background report to run as its own turn.
 
         ``wait=False`` (``drain()``) still waits while background children run (unless
-        they were interrupted), so a ``query()`` ends only after their reports.
+        they were interrupted), so a ``query()`` ends only after their reports. After an
+        interrupt, reports already waiting start no turn of their own (they join the next
+        prompt), except in the inline ``receive_messages()`` of a non-asyncio loop.
         """
         while True:
             if self._queue:
@@ -279,7 +283,7 @@ class AgentClient:
                     self._source = None
                     continue
             background = self._background
-            if background is not None and background.ready and (wait or not background.stopped):
+            if background is not None and background.ready and (inline or not background.stopped):
                 return background.ready.popleft()
             if not wait and (background is None or not background.busy):
                 return None
@@ -330,7 +334,7 @@ class AgentClient:
         self._receiving = True
         try:
             while True:
-                prompt = await self._next_prompt(wait=wait)
+                prompt = await self._next_prompt(wait=wait, inline=wait)
                 if prompt is None:
                     return
                 async for message in self._turn(runtime, prompt):
