@@ -262,7 +262,9 @@ async def test_permission_request_decides(duo: Duo, behavior: str) -> None:
         _bash_turn(duo, f"touch {target}")
         calls: list[Any] = []
         hooks = {
-            "PermissionRequest": [sdk.HookMatcher(hooks=[_recorder(calls, "PermissionRequest", out)])]
+            "PermissionRequest": [
+                sdk.HookMatcher(hooks=[_recorder(calls, "PermissionRequest", out)])
+            ]
         }
         msgs = await _run(sdk, _options(duo, sdk, hooks=hooks))
         assert len(calls) == 1, sdk.__name__
@@ -275,3 +277,50 @@ async def test_permission_request_decides(duo: Duo, behavior: str) -> None:
             [notice] = [m for m in msgs if getattr(m, "subtype", None) == "permission_denied"]
             assert notice.data["decision_reason_type"] == "hook"
             assert [d["tool_name"] for d in msgs[-1].permission_denials] == ["Bash"]
+
+
+async def test_next_prompt_after_a_deferred_call(duo: Duo) -> None:
+    """The conversation goes on: the deferred call gets the CLI's 'result missing' error
+    result (it never runs, PreToolUse is not asked again), merged with the next prompt."""
+    sent = {}
+    for sdk in SDKS:
+        calls: list[Any] = []
+        answers = iter(
+            [{"hookSpecificOutput": {"hookEventName": "PreToolUse", "permissionDecision": "defer"}}]
+        )
+
+        async def pre(hook_input: Any, tool_use_id: Any, context: Any) -> Any:
+            calls.append(hook_input["tool_input"])  # noqa: B023
+            return next(answers, {})  # noqa: B023
+
+        target = duo.project / f"deferred-{sdk.__name__}"
+        duo.script(
+            [
+                {"tool_use": {"name": "Bash", "input": {"command": f"touch {target}"}}},
+                {"text": "after"},
+            ]
+        )
+        hooks = {"PreToolUse": [sdk.HookMatcher(hooks=[pre])]}
+        async with sdk.ClaudeSDKClient(
+            _options(duo, sdk, hooks=hooks, allowed_tools=["Bash"])
+        ) as c:
+            await c.query("go")
+            first = [m async for m in c.receive_response()]
+            await c.query("next")
+            second = [m async for m in c.receive_response()]
+        assert first[-1].terminal_reason == "tool_deferred", sdk.__name__
+        assert second[-1].result == "after" and not second[-1].is_error
+        assert len(calls) == 1 and not target.exists()
+        last_user = duo.fake.message_requests()[-1]["messages"][-1]
+        sent[sdk] = [
+            (b["type"], b.get("content") if b["type"] == "tool_result" else b.get("text"))
+            for b in last_user["content"]
+        ]
+    assert (
+        sent[official]
+        == sent[threadline]
+        == [
+            ("tool_result", "[Tool result missing due to internal error]"),
+            ("text", "next"),
+        ]
+    )

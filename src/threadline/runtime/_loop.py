@@ -156,6 +156,9 @@ class _Turn:
     orders them: the last block's message before its ``content_block_stop``)."""
 
 
+DEFERRED_RESULT_MISSING = "[Tool result missing due to internal error]"
+"""The CLI's result for a deferred call when the conversation goes on without it."""
+
 _SENT_KEPT = 4096
 """How many recently appended chain uuids a run remembers (see ``_append_checked``)."""
 
@@ -192,6 +195,8 @@ class Runtime:
         self._interrupted = False
         self.prompt_id: str | None = None
         """The uuid of the prompt being answered (hook inputs' ``prompt_id``)."""
+        self.deferred_calls: list[tuple[str, str]] = []
+        """(call id, its entry's uuid) of calls a PreToolUse hook deferred, until answered."""
         self.tool_state: ToolState | None = setup.tool_state
         self.mcp_status: list[Raw] = (
             list(setup.mcp_status)
@@ -635,6 +640,7 @@ class Runtime:
                 *api_content(content),
                 *({"type": "text", "text": c} for c in submit.additional_context),
             ]
+        await self._close_deferred()
         entries = self._command_entries(prompt, content, submit, prompt_uuid)
         entry = entries[0]
         entry.update(prompt.fields or {})
@@ -910,6 +916,26 @@ class Runtime:
         for event in _released(turn.held):
             yield event
 
+    async def _close_deferred(self) -> None:
+        """Answer the calls a PreToolUse hook deferred in the last turn, as the CLI does when
+        the next prompt comes (the model is told the result is missing; the call never runs)."""
+        calls, self.deferred_calls = self.deferred_calls, []
+        entries = [
+            self._factory.tool_result(
+                {
+                    "type": "tool_result",
+                    "tool_use_id": call_id,
+                    "content": DEFERRED_RESULT_MISSING,
+                    "is_error": True,
+                },
+                tool_use_entry=entry_uuid,
+                structured=f"Error: {DEFERRED_RESULT_MISSING}",
+            )
+            for call_id, entry_uuid in calls
+        ]
+        if entries:
+            await self.persist(entries)
+
     def _status(self, status: str) -> SystemMessage:
         """The CLI's ``status`` system message (sent before each model request when partial
         messages are on)."""
@@ -998,6 +1024,11 @@ class Runtime:
             async for message in self._end_interrupted(turn, for_tool=True):
                 yield message
         elif deferred:  # a PreToolUse hook deferred a call: the turn stops before it runs
+            self.deferred_calls = [
+                (str(block.get("id", "")), str(entry["uuid"]))
+                for (block, entry), outcome in zip(calls, outcomes, strict=True)
+                if outcome is not None and outcome.deferred is not None
+            ]
             turn.done = True
             stats.stop_reason_api = "tool_deferred"
             result = stats.result(
