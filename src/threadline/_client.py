@@ -38,7 +38,7 @@ import anyio
 from ._config_types import ContextUsageResponse, McpStatusResponse
 from ._exceptions import CLIConnectionError, UserError
 from ._ids import is_uuid
-from ._messages import Message, ResultMessage
+from ._messages import Message, ResultMessage, system_message
 from .runtime import _control
 from .runtime._assemble import open_runtime
 from .runtime._compaction import CompactResult
@@ -435,10 +435,12 @@ class AgentClient:
     async def stop_task(self, task_id: str) -> None:
         """Stop a background subagent or background shell by its task id.
 
-        Its end is reported in the stream (a ``task_notification`` for a subagent with
-        status ``stopped``); an unknown or finished id is no error, as in the official.
+        Its end is reported in the stream, as the CLI reports it: a ``TaskUpdatedMessage``
+        whose status is ``killed``; an unknown or finished id is no error, as officially.
         """
-        _control.stop_task(self._require(), self._background, task_id)
+        runtime = self._require()
+        if _control.stop_task(runtime, self._background, task_id) and self._pump_task is not None:
+            self._emit(system_message(_control.task_killed(runtime, task_id)))
 
 
 ClaudeSDKClient = AgentClient

@@ -274,3 +274,49 @@ async def test_background_subagent_task_messages(duo: Duo) -> None:
         assert sorted(set(fired)) == ["SubagentStart", "SubagentStop"]
         seen[sdk] = (started[0].task_type, notes[0].summary)
     assert seen[official][0] == seen[threadline][0] == "local_agent"
+
+
+async def test_stop_task_reports_killed(duo: Duo) -> None:
+    """stop_task on a running background subagent: a TaskUpdatedMessage with status killed."""
+    for sdk in SDKS:
+        agents = {
+            "researcher": sdk.AgentDefinition(
+                description="Finds things out", prompt="You are RESEARCHER.", tools=["Read"]
+            )
+        }
+        delegate = {
+            "name": "Agent",
+            "input": {
+                "description": "slow lookup",
+                "prompt": "SUBTASK-SLOW",
+                "subagent_type": "researcher",
+                "run_in_background": True,
+            },
+        }
+        duo.script(
+            [
+                {"match": {"last_user_contains": "in background"}, "tool_use": delegate},
+                {
+                    "match": {"system_contains": "RESEARCHER"},
+                    "text": "slow finding " * 50,
+                    "delay_between_events_s": 0.3,
+                },
+                {"match": {"last_user_contains": "Async agent launched"}, "text": "goes on"},
+                {"text": "other", "repeat": True},
+            ]
+        )
+        opts = _options(duo, sdk, agents=agents, allowed_tools=["Agent", "Read"])
+        async with sdk.ClaudeSDKClient(opts) as client:
+            await client.query("in background")
+            first = [m async for m in client.receive_response()]
+            [started] = [m for m in first if isinstance(m, sdk.TaskStartedMessage)]
+            assert await client.stop_task(started.task_id) is None
+            updated = None
+            with anyio.fail_after(60):
+                async for m in client.receive_messages():
+                    if isinstance(m, sdk.TaskUpdatedMessage) and m.task_id == started.task_id:
+                        updated = m
+                        if m.status in sdk.TERMINAL_TASK_STATUSES:
+                            break
+        assert updated is not None and updated.status == "killed", sdk.__name__
+        assert isinstance(updated, sdk.SystemMessage) and updated.patch["status"] == "killed"

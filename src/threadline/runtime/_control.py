@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from contextlib import AsyncExitStack
 from typing import Any, get_args
 
 from .._exceptions import UserError
+from .._ids import new_uuid
 from ..tools import Tool
 from ..tools._mcp import open_mcp_servers
 from ..transcript._entries import threadline_version
@@ -134,18 +136,35 @@ async def reconnect_mcp_server(rt: Runtime, name: str, *, stack: AsyncExitStack)
 # -- background tasks ------------------------------------------------------------------------
 
 
-def stop_task(rt: Runtime, background: BackgroundTasks | None, task_id: str) -> None:
-    """Stop a background subagent or background shell; an unknown id is no error."""
+def stop_task(rt: Runtime, background: BackgroundTasks | None, task_id: str) -> bool:
+    """Stop a background subagent or background shell; an unknown id is no error.
+
+    True when a running task was stopped (the caller reports it, as the CLI does, with a
+    ``task_updated`` message whose status is ``killed``).
+    """
     if not isinstance(task_id, str):
         raise UserError(f"stop_task() takes a task id (str), not {task_id!r}")
     if background is not None and task_id in background.running:
         run, _ = background.running[task_id]
         run.stop()
-        return
+        return True
     state = rt.tool_state
     shells = getattr(state, "shells", None)
     if shells is not None:
-        shells.stop(task_id)
+        return shells.stop(task_id) is not None
+    return False
+
+
+def task_killed(rt: Runtime, task_id: str) -> Raw:
+    """The CLI's ``task_updated`` data for a task ``stop_task`` ended."""
+    return {
+        "type": "system",
+        "subtype": "task_updated",
+        "task_id": task_id,
+        "patch": {"status": "killed", "end_time": int(time.time() * 1000)},
+        "uuid": new_uuid(),
+        "session_id": rt.session_id,
+    }
 
 
 # -- reports ---------------------------------------------------------------------------------
