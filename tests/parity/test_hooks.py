@@ -324,3 +324,43 @@ async def test_next_prompt_after_a_deferred_call(duo: Duo) -> None:
             ("text", "next"),
         ]
     )
+
+
+async def test_include_hook_events_for_command_hooks(duo: Duo) -> None:
+    """With include_hook_events the CLI streams hook_started / hook_response for command
+    hooks of the settings (SDK callbacks report none), between the call and its result."""
+    import json
+
+    settings = {
+        "hooks": {
+            "PreToolUse": [
+                {"matcher": "Bash", "hooks": [{"type": "command", "command": "echo '{}'"}]}
+            ]
+        }
+    }
+    seen = {}
+    for sdk in SDKS:
+        _bash_turn(duo)
+        callbacks: list[Any] = []
+        hooks = {"PostToolUse": [sdk.HookMatcher(hooks=[_recorder(callbacks, "PostToolUse")])]}
+        opts = _options(
+            duo,
+            sdk,
+            settings=json.dumps(settings),
+            include_hook_events=True,
+            allowed_tools=["Bash"],
+            hooks=hooks,
+        )
+        msgs = await _run(sdk, opts)
+        seen[sdk] = [(type(m).__name__, getattr(m, "subtype", None)) for m in msgs]
+        events = [m for m in msgs if isinstance(m, sdk.HookEventMessage)]
+        assert [e.hook_event_name for e in events] == ["PreToolUse", "PreToolUse"], sdk.__name__
+        response = events[1].data
+        assert (response["hook_name"], response["exit_code"], response["outcome"]) == (
+            "PreToolUse:Bash",
+            0,
+            "success",
+        )
+        assert response["stdout"] == "{}\n" and response["hook_id"] == events[0].data["hook_id"]
+        assert len(callbacks) == 1
+    assert seen[official] == seen[threadline]

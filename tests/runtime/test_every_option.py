@@ -54,9 +54,7 @@ MEANINGLESS = {
     "session_store_flush": "when mirrored entries reach the store: threadline appends "
     "every entry as it happens, which is 'eager' or stricter for both values",
 }
-PENDING = {
-    "include_hook_events": "api helper (HookEventMessage in the stream)",
-}
+PENDING: dict[str, str] = {}
 
 TOUCH = [{"tool_use": {"name": "Bash", "input": {"command": "touch made.txt"}}}, {"text": "ok"}]
 TEXT = [{"text": "ok"}]
@@ -371,6 +369,22 @@ PROOFS: dict[str, Effect | Refuses] = {
     "plugins": Effect({}, prepare=_plugin),
     "strict_mcp_config": Effect({"strict_mcp_config": True}, prepare=_plugin_strict),
     "settings": Effect({"settings": json.dumps({"permissions": {"allow": ["Bash"]}})}, TOUCH),
+    "include_hook_events": Effect(
+        {"include_hook_events": True},
+        TOUCH,
+        base={
+            "settings": json.dumps(
+                {
+                    "permissions": {"allow": ["Bash"]},
+                    "hooks": {
+                        "PreToolUse": [
+                            {"matcher": "Bash", "hooks": [{"type": "command", "command": "true"}]}
+                        ]
+                    },
+                }
+            )
+        },
+    ),
     "setting_sources": Effect(
         {"setting_sources": ["project"]}, base={"setting_sources": []}, prepare=_memory
     ),

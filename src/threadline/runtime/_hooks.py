@@ -25,9 +25,10 @@ A callback that raises or times out counts as "no decision" unless its matcher s
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
@@ -36,7 +37,20 @@ import anyio
 from .._ids import new_uuid
 from ._hook_types import HookCallback, HookContext, HookInput
 
-__all__ = ["HookCallback", "HookContext", "HookMatcher", "HookOutcome", "run_hooks"]
+__all__ = [
+    "HOOK_EVENT_SINK",
+    "HookCallback",
+    "HookContext",
+    "HookMatcher",
+    "HookOutcome",
+    "run_hooks",
+]
+
+HOOK_EVENT_SINK: contextvars.ContextVar[Callable[[dict[str, Any]], None] | None] = (
+    contextvars.ContextVar("threadline_hook_event_sink", default=None)
+)
+"""Where command hooks report ``hook_started`` / ``hook_response`` (the CLI's hook events,
+streamed with ``include_hook_events=True``); set by the run for its turns."""
 
 logger = logging.getLogger("threadline.hooks")
 

@@ -57,6 +57,7 @@ from .._messages import (
     ToolResultBlock,
     UserMessage,
     block_from_api,
+    system_message,
 )
 from ..providers import ModelRequest, ModelResponse, Provider
 from ..sessions import ConditionalAppendStore
@@ -69,7 +70,7 @@ from ._checkpoints import Checkpointer
 from ._claude_dir import expand_command
 from ._compaction import CompactResult, auto_compact, run_compaction
 from ._context import AgentParent, BeforeTool, Prompt, ReportQueue
-from ._hooks import HookOutcome, run_hooks
+from ._hooks import HOOK_EVENT_SINK, HookOutcome, run_hooks
 from ._memory import (
     NESTED_TOOLS,
     NestedFile,
@@ -195,6 +196,8 @@ class Runtime:
         self._interrupted = False
         self.prompt_id: str | None = None
         """The uuid of the prompt being answered (hook inputs' ``prompt_id``)."""
+        self.hook_events: list[Raw] = []
+        """Command hooks' events not yet yielded (``include_hook_events``)."""
         self.deferred_calls: list[tuple[str, str]] = []
         """(call id, its entry's uuid) of calls a PreToolUse hook deferred, until answered."""
         self.tool_state: ToolState | None = setup.tool_state
@@ -602,7 +605,10 @@ class Runtime:
     # -- the turn --------------------------------------------------------------------------
 
     async def run_turn(self, prompt: Prompt) -> AsyncGenerator[Message, None]:
-        """Run one prompt to its ResultMessage, yielding every message on the way."""
+        """Run one prompt to its ResultMessage, yielding every message on the way.
+
+        With ``include_hook_events`` the command hooks' ``hook_started`` /
+        ``hook_response`` events come before the first message that follows them."""
         self._interrupted = False
         self.model = self.base_model  # a fallback lasts for the turn it was needed in
         turn = _Turn(
@@ -613,12 +619,31 @@ class Runtime:
                 top=not self.is_child,
             )
         )
-        yield self.init_message()
-        async for message in self._begin(prompt, turn):
-            yield message
-        while not turn.done:
-            async for message in self._step(turn):
+        sink = self._hook_event if self.options.include_hook_events else None
+        token = HOOK_EVENT_SINK.set(sink)
+        try:
+            yield self.init_message()
+            async for message in self._begin(prompt, turn):
+                for event in self._drain_hook_events():
+                    yield event
                 yield message
+            while not turn.done:
+                async for message in self._step(turn):
+                    for event in self._drain_hook_events():
+                        yield event
+                    yield message
+        finally:
+            try:
+                HOOK_EVENT_SINK.reset(token)
+            except ValueError:  # resumed from another task's context: nothing to restore
+                pass
+
+    def _hook_event(self, data: Raw) -> None:
+        self.hook_events.append(data)
+
+    def _drain_hook_events(self) -> list[Message]:
+        events, self.hook_events = self.hook_events, []
+        return [system_message({**e, "session_id": self.session_id}) for e in events]
 
     async def _begin(self, prompt: Prompt, turn: _Turn) -> AsyncGenerator[Message, None]:
         """UserPromptSubmit hooks, then the prompt persisted and added to the history."""

@@ -5,7 +5,7 @@ Field names are the official SDK's, so ``ClaudeAgentOptions(...)`` calls written
 (``tests/runtime/test_every_option.py`` walks them), except the few that configured the Claude
 Code CLI process and have no meaning in-process: ``cli_path``, ``max_buffer_size``,
 ``debug_stderr`` (accepted, type-checked) and ``session_store_flush`` (threadline appends each
-entry as it happens: "eager" or stricter). ``include_hook_events`` is not in effect yet.
+entry as it happens: "eager" or stricter).
 ``verbatim_prompts=False`` (the default) expands typed ``@path`` mentions
 (:mod:`threadline.runtime._mentions`) and slash commands as the CLI does; ``True`` delivers
 prompts as written.

@@ -38,7 +38,8 @@ from typing import Any
 import anyio
 from anyio.abc import Process
 
-from ._hooks import HookMatcher
+from .._ids import new_uuid
+from ._hooks import HOOK_EVENT_SINK, HookMatcher
 from ._options import HOOK_EVENTS
 
 __all__ = ["command_hook", "settings_hooks"]
@@ -126,6 +127,39 @@ def _output(
     return None
 
 
+class _Report:
+    """The CLI's ``hook_started`` / ``hook_response`` events of one command hook run, sent
+    to :data:`HOOK_EVENT_SINK` when the run streams hook events."""
+
+    def __init__(self, event: str, hook_input: Raw) -> None:
+        self.sink = HOOK_EVENT_SINK.get()
+        tool = hook_input.get("tool_name")
+        self.base: Raw = {
+            "type": "system",
+            "hook_id": new_uuid(),
+            "hook_name": f"{event}:{tool}" if tool else event,
+            "hook_event": event,
+        }
+        self._send({"subtype": "hook_started"})
+
+    def _send(self, fields: Raw) -> None:
+        if self.sink is not None:
+            self.sink({**self.base, **fields, "uuid": new_uuid()})
+
+    def done(self, code: int | None, out: str, err: str) -> None:
+        outcome = "success" if code == 0 else ("blocking" if code == 2 else "error")
+        self._send(
+            {
+                "subtype": "hook_response",
+                "output": out + err,
+                "stdout": out,
+                "stderr": err,
+                "exit_code": code,
+                "outcome": outcome if code is not None else "cancelled",
+            }
+        )
+
+
 def command_hook(
     event: str, command: str, *, cwd: str, env: Mapping[str, str], timeout: float
 ) -> Any:
@@ -135,13 +169,16 @@ def command_hook(
         data = dict(hook_input)
         payload = json.dumps(data, default=str).encode()
         full_env = {**os.environ, **env, "CLAUDE_PROJECT_DIR": cwd}
+        report = _Report(event, data)
         try:
             code, out, err = await run_command(
                 command, payload, cwd=cwd, env=full_env, limit_s=timeout
             )
         except OSError as exc:
             _log.warning("%s hook command %r could not start: %s", event, command, exc)
+            report.done(None, "", str(exc))
             return {}
+        report.done(code, out, err)
         return _output(event, code, out, err, command, data) or {}
 
     callback.__qualname__ = f"settings hook {command!r}"
