@@ -1049,18 +1049,7 @@ class Runtime:
             async for message in self._end_interrupted(turn, for_tool=True):
                 yield message
         elif deferred:  # a PreToolUse hook deferred a call: the turn stops before it runs
-            self.deferred_calls = [
-                (str(block.get("id", "")), str(entry["uuid"]))
-                for (block, entry), outcome in zip(calls, outcomes, strict=True)
-                if outcome is not None and outcome.deferred is not None
-            ]
-            turn.done = True
-            stats.stop_reason_api = "tool_deferred"
-            result = stats.result(
-                subtype="success", is_error=False, terminal_reason="tool_deferred", result=""
-            )
-            result.deferred_tool_use = DeferredToolUse(**deferred[0])
-            yield result
+            yield self._end_deferred(turn, outcomes)
         elif stats.stop:
             turn.done = True
             yield stats.result(
@@ -1072,6 +1061,22 @@ class Runtime:
         else:
             async for message in self._absorb_reports():
                 yield message
+
+    def _end_deferred(self, turn: _Turn, outcomes: list[CallOutcome | None]) -> Message:
+        """The ``tool_deferred`` result; the deferred calls are answered at the next prompt."""
+        deferred = [o.deferred for o in outcomes if o is not None and o.deferred is not None]
+        self.deferred_calls = [
+            (str(block.get("id", "")), str(entry["uuid"]))
+            for (block, entry), outcome in zip(turn.calls, outcomes, strict=True)
+            if outcome is not None and outcome.deferred is not None
+        ]
+        turn.done = True
+        turn.stats.stop_reason_api = "tool_deferred"
+        result = turn.stats.result(
+            subtype="success", is_error=False, terminal_reason="tool_deferred", result=""
+        )
+        result.deferred_tool_use = DeferredToolUse(**deferred[0])
+        return result
 
     async def _end_interrupted(
         self, turn: _Turn, *, for_tool: bool
