@@ -99,6 +99,9 @@ def _apply_seccomp(program: bytes) -> None:
 
 
 def _relay(a: socket.socket, b: socket.socket) -> None:
+    """Copy bytes both ways until both directions are closed. The same loop as the host-side
+    proxy's ``_netproxy._relay``, kept here on purpose: this file runs in the sandbox as
+    ``python -I -S``, stdlib only, and must not import threadline."""
     peers = {a: b, b: a}
     try:
         while peers:

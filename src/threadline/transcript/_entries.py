@@ -167,21 +167,7 @@ class EntryFactory:
         """Claude Code's synthetic ``No response requested.`` reply, which a resume adds
         when the conversation ended with a user message (see ``resume_closing``)."""
         entry = self._base("assistant", parent)
-        entry["message"] = {
-            "id": new_uuid(),
-            "model": SYNTHETIC_MODEL,
-            "role": "assistant",
-            "stop_reason": "stop_sequence",
-            "stop_sequence": "",
-            "type": "message",
-            "usage": {
-                "input_tokens": 0,
-                "output_tokens": 0,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-            },
-            "content": [{"type": "text", "text": NO_RESPONSE_REQUESTED}],
-        }
+        entry["message"] = _synthetic_message(NO_RESPONSE_REQUESTED)
         entry["isApiErrorMessage"] = False
         entry["madeBy"] = "other"
         return entry
@@ -205,21 +191,7 @@ class EntryFactory:
     def api_error(self, parent: str | None, text: str, *, status: int | None, error: str) -> Raw:
         """Claude Code's synthetic assistant entry for a failed model call."""
         entry = self._base("assistant", parent)
-        entry["message"] = {
-            "id": new_uuid(),
-            "model": SYNTHETIC_MODEL,
-            "role": "assistant",
-            "stop_reason": "stop_sequence",
-            "stop_sequence": "",
-            "type": "message",
-            "usage": {
-                "input_tokens": 0,
-                "output_tokens": 0,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-            },
-            "content": [{"type": "text", "text": text}],
-        }
+        entry["message"] = _synthetic_message(text)
         entry["error"] = error
         entry["isApiErrorMessage"] = True
         if status is not None:
@@ -251,3 +223,23 @@ def fork_chain(chain: Iterable[Raw], *, new_session_id: str, source_session_id: 
         copy["forkedFrom"] = {"sessionId": source_session_id, "messageUuid": entry["uuid"]}
         out.append(copy)
     return out
+
+
+def _synthetic_message(text: str) -> Raw:
+    """The message of Claude Code's synthetic assistant entries (model ``<synthetic>``, no
+    usage): the ``No response requested.`` reply and the API-error reply."""
+    return {
+        "id": new_uuid(),
+        "model": SYNTHETIC_MODEL,
+        "role": "assistant",
+        "stop_reason": "stop_sequence",
+        "stop_sequence": "",
+        "type": "message",
+        "usage": {
+            "input_tokens": 0,
+            "output_tokens": 0,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+        },
+        "content": [{"type": "text", "text": text}],
+    }
