@@ -26,10 +26,14 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx2
 import orjson
 
 from .._version import __version__
+from ._httpx2 import load
+
+load()  # httpx2 and httpcore2 without importlib.metadata (see _httpx2)
+
+import httpx2  # noqa: E402  (after load(): already imported)
 
 __all__ = [
     "API_VERSION",
