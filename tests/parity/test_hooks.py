@@ -364,3 +364,40 @@ async def test_include_hook_events_for_command_hooks(duo: Duo) -> None:
         assert response["stdout"] == "{}\n" and response["hook_id"] == events[0].data["hook_id"]
         assert len(callbacks) == 1
     assert seen[official] == seen[threadline]
+
+
+async def test_subagent_start_context_reaches_the_subagent(duo: Duo) -> None:
+    """SubagentStart's additionalContext is in the subagent's first request, in the CLI's
+    wording, on both SDKs (the CLI sends it in a system-role message; threadline as a text
+    block after the task), and not in the parent's requests."""
+    wording = "SubagentStart hook additional context: SUBCTX-1"
+    out = {"hookSpecificOutput": {"hookEventName": "SubagentStart", "additionalContext": "SUBCTX-1"}}
+    for sdk in SDKS:
+        agents = {
+            "researcher": sdk.AgentDefinition(
+                description="Finds things out", prompt="You are RESEARCHER.", tools=["Read"]
+            )
+        }
+        delegate = {
+            "name": "Agent",
+            "input": {"description": "look", "prompt": "SUBTASK-FG", "subagent_type": "researcher"},
+        }
+        duo.script(
+            [
+                {"match": {"last_user_contains": "delegate"}, "tool_use": delegate},
+                {"match": {"system_contains": "RESEARCHER"}, "text": "finding"},
+                {"text": "done", "repeat": True},
+            ]
+        )
+        before = len(duo.fake.message_requests())
+        hooks = {"SubagentStart": [sdk.HookMatcher(hooks=[_recorder([], "SubagentStart", out)])]}
+        opts = _options(duo, sdk, agents=agents, hooks=hooks, allowed_tools=["Agent", "Read"])
+        msgs = await _run(sdk, opts, "delegate")
+        assert msgs[-1].result == "done", sdk.__name__
+        requests = duo.fake.message_requests()[before:]
+        child = [r for r in requests if "RESEARCHER" in str(r.get("system"))]
+        parent = [r for r in requests if "RESEARCHER" not in str(r.get("system"))]
+        assert child and parent, sdk.__name__
+        assert any(wording in _text(m["content"]) for m in child[0]["messages"]), sdk.__name__
+        assert "SUBTASK-FG" in _text(child[0]["messages"][0]["content"])
+        assert all("SUBCTX-1" not in str(r["messages"]) for r in parent), sdk.__name__

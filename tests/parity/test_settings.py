@@ -434,3 +434,43 @@ async def test_conditional_rule_follows_a_matching_read_as_in_the_cli(duo: Duo) 
     assert sent[1] == sent[0]
     text = json.dumps(sent[1])
     assert "PY RULE BODY" in text and "MD RULE" not in text
+
+
+async def test_stdio_mcp_server_environment(duo: Duo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stdio MCP server sees what the CLI gives it: the process environment, then
+    ``env=``, then the settings' ``env``, then its own config's ``env`` (later wins)."""
+    import sys
+
+    server = Path(__file__).parent.parent / "tools" / "mcp_env_server.py"
+    monkeypatch.setenv("TL_OS", "os")
+    monkeypatch.setenv("TL_OVER", "os")
+    names = "TL_OS,TL_OPT,TL_SET,TL_CFG,TL_OVER"
+    flag = json.dumps({**NO_ATTRIBUTION, "env": {"TL_SET": "settings", "TL_OVER": "settings"}})
+    servers = {
+        "env": {"command": sys.executable, "args": [str(server)], "env": {"TL_CFG": "config"}}
+    }
+    seen = {}
+    for sdk in (official, threadline):
+        duo.script(
+            [
+                {"tool_use": {"name": "mcp__env__getenv", "input": {"names": names}}},
+                {"text": "done"},
+            ]
+        )
+        duo.fake.clear_requests()
+        kw: dict[str, Any] = {
+            "settings": flag,
+            "mcp_servers": servers,
+            "env": {"TL_OPT": "option", "TL_OVER": "option"},
+            "allowed_tools": ["mcp__env__getenv"],
+        }
+        opts = duo.official(**kw) if sdk is official else duo.ours(**kw)
+        messages = await _run(sdk, "go", opts)
+        assert messages and messages[-1].result == "done", sdk.__name__
+        last = duo.fake.message_requests()[-1]["messages"][-1]["content"]
+        [result] = [b for b in last if b.get("type") == "tool_result"]
+        content = result["content"]
+        seen[sdk] = content if isinstance(content, str) else content[0]["text"]
+    assert seen[threadline] == seen[official]
+    expected = "TL_OS=os,TL_OPT=option,TL_SET=settings,TL_CFG=config,TL_OVER=settings"
+    assert seen[threadline] == json.dumps({"result": expected}, separators=(",", ":"))

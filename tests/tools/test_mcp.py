@@ -36,11 +36,13 @@ async def test_stdio_server_tools(ctx: ToolContext, errlog: Any) -> None:
         assert echo.read_only is False
 
         result = await run_tool(echo, {"text": "hi"}, ctx)
-        assert result.content == [{"type": "text", "text": "echo: hi"}]
+        # structuredContent is sent as its compact JSON, as the CLI sends it
+        assert result.content == '{"result":"echo: hi"}'
+        assert result.structured["structuredContent"] == {"result": "echo: hi"}
         assert not result.is_error
 
         result = await run_tool(by_name["mcp__echo__add"], {"a": 2, "b": "3"}, ctx)
-        assert result.content == [{"type": "text", "text": "5"}]
+        assert result.content == '{"result":"5"}'
 
         result = await run_tool(by_name["mcp__echo__fail"], {"reason": "x"}, ctx)
         assert result.is_error
@@ -154,7 +156,7 @@ async def test_network_transports(ctx: ToolContext, network_server: Any) -> None
         by_name = {t.name: t for t in opened.tools}
         assert set(by_name) == {"mcp__net__echo", "mcp__net__add", "mcp__net__fail"}
         result = await run_tool(by_name["mcp__net__echo"], {"text": "over " + kind}, ctx)
-        assert result.content == [{"type": "text", "text": f"echo: over {kind}"}]
+        assert result.content == f'{{"result":"echo: over {kind}"}}'
 
 
 async def test_failed_servers_are_reported_not_raised(ctx: ToolContext, errlog: Any) -> None:

@@ -92,7 +92,7 @@ async def open_runtime(
     errlog = open_stderr(
         options.stderr, debug="debug-to-stderr" in options.extra_args, stack=stack
     )
-    mcp = await open_mcp_servers(servers, stack, errlog=errlog)
+    mcp = await open_mcp_servers(servers, stack, errlog=errlog, env=options.env)
     for tool in mcp.tools:
         tools[tool.name] = tool
     hidden = PermissionRules(disallowed=options.disallowed_tools).hides("Agent")

@@ -120,7 +120,7 @@ async def reconnect_mcp_server(rt: Runtime, name: str, *, stack: AsyncExitStack)
     config = rt.mcp_servers.get(name)
     if config is None:
         raise UserError(f"Server not found: {name}")
-    opened = await open_mcp_servers({name: config}, stack)
+    opened = await open_mcp_servers({name: config}, stack, env=rt.options.env)
     fresh = opened.status[0]
     if fresh["status"] == "failed":
         entry.clear()

@@ -524,10 +524,10 @@ class _ChildRun:
         self.result = None
         self.report = ""
         try:
-            await self.rt.hook(
+            start = await self.rt.hook(
                 "SubagentStart", {"agent_id": self.agent_id, "agent_type": self.agent_type}
             )
-            await self._drive(self._spawn_child(store))
+            await self._drive(self._spawn_child(store), start.additional_context)
         except Exception as exc:
             error = f"Subagent failed: {type(exc).__name__}: {exc}"
             await self._finish(store, status="failed", error=error)
@@ -574,10 +574,18 @@ class _ChildRun:
         child = self.child = self._child(store)
         return child
 
-    async def _drive(self, child: ChildLoop) -> None:
+    async def _drive(self, child: ChildLoop, context: list[str]) -> None:
         """Run the child's turn: its messages tagged with the Agent call and collected,
-        tool uses counted, its result kept; the turn is closed even when cancelled."""
-        turn = child.run_turn(Prompt(content=self.prompt))
+        tool uses counted, its result kept; the turn is closed even when cancelled.
+
+        SubagentStart hooks' ``additionalContext`` reaches the child with the CLI's
+        wording (``SubagentStart hook additional context: ...``), as text blocks after the
+        task (the CLI sends it in a system-role message with its environment block)."""
+        content: str | list[Raw] = self.prompt
+        if context:
+            notes = [f"SubagentStart hook additional context: {c}" for c in context]
+            content = [{"type": "text", "text": t} for t in (self.prompt, *notes)]
+        turn = child.run_turn(Prompt(content=content))
         try:
             async for message in turn:
                 if self.stop_requested:

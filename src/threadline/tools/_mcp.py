@@ -23,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import inspect
+import json
 import logging
+import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -66,9 +68,17 @@ def _dump(model: Any) -> dict[str, Any]:
 class McpTool:
     """A tool served by a connected MCP ``ClientSession``."""
 
-    def __init__(self, server_name: str, session: Any, wire_tool: Mapping[str, Any]) -> None:
+    def __init__(
+        self,
+        server_name: str,
+        session: Any,
+        wire_tool: Mapping[str, Any],
+        *,
+        server_info: str | None = None,
+    ) -> None:
         self.session = session
         self.server_name = server_name
+        self.server_info = server_info if server_info is not None else server_name
         self.mcp_name: str = wire_tool["name"]
         self.name = mcp_tool_name(server_name, self.mcp_name)
         self.description: str = wire_tool.get("description") or ""
@@ -78,12 +88,30 @@ class McpTool:
         self.read_only = bool(annotations.get("readOnlyHint", False))
 
     async def run(self, input: dict[str, Any], ctx: ToolContext) -> ToolResult:
-        """``tools/call`` on the server; MCP content becomes tool_result blocks."""
+        """``tools/call`` on the server, as the CLI turns the result into a tool_result.
+
+        A successful result with ``structuredContent`` reaches the model as that object's
+        compact JSON (the content blocks are not sent); otherwise the content becomes
+        tool_result blocks. ``toolUseResult`` is the CLI's record: the content sent, the
+        server's name under ``_meta``, and the ``structuredContent``."""
         result = _dump(await self.session.call_tool(self.mcp_name, input))
-        blocks = mcp_result_to_blocks(result.get("content"), result.get("structuredContent"))
-        return ToolResult(
-            content=blocks, is_error=bool(result.get("isError", False)), structured=blocks
-        )
+        structured = result.get("structuredContent")
+        is_error = bool(result.get("isError", False))
+        blocks = mcp_result_to_blocks(result.get("content"), structured)
+        if is_error:
+            return ToolResult(content=blocks, is_error=True, structured=blocks)
+        content: str | list[dict[str, Any]] = blocks
+        if structured is not None:
+            content = json.dumps(structured, ensure_ascii=False, separators=(",", ":"))
+        record: dict[str, Any] = {
+            "content": content,
+            "_meta": {
+                "io.modelcontextprotocol/serverInfo": {"name": self.server_info, "version": ""}
+            },
+        }
+        if structured is not None:
+            record["structuredContent"] = structured
+        return ToolResult(content=content, structured=record)
 
 
 async def _list_tools(session: Any) -> list[dict[str, Any]]:
@@ -130,7 +158,7 @@ async def _connect_stdio(
     params = mcp.client.stdio.StdioServerParameters(
         command=config["command"],
         args=list(config.get("args") or []),
-        env=dict(config["env"]) if config.get("env") else None,
+        env={str(k): str(v) for k, v in config["env"].items()} if config.get("env") else None,
         **({"cwd": config["cwd"]} if config.get("cwd") else {}),
     )
     read, write = await stack.enter_async_context(
@@ -239,6 +267,8 @@ def _check_config(name: str, config: Any) -> str:
         )
     if kind == "stdio" and not config.get("command"):
         raise UserError(f"MCP server {name!r}: stdio config needs a 'command'")
+    if kind == "stdio" and not isinstance(config.get("env") or {}, Mapping):
+        raise UserError(f"MCP server {name!r}: env must be a dict, not {config['env']!r}")
     if kind in ("http", "sse") and not isinstance(config.get("url"), str):
         raise UserError(f"MCP server {name!r}: {kind} config needs a 'url'")
     if kind == "sdk":
@@ -305,8 +335,13 @@ async def open_mcp_servers(
     *,
     errlog: TextIO | None = None,
     timeout_s: float = CONNECT_TIMEOUT_S,
+    env: Mapping[str, str] | None = None,
 ) -> McpConnections:
     """Connect to every server in ``servers``; a server that fails is reported, not raised.
+
+    A stdio server starts with this process's environment, then ``env`` (the run's
+    ``AgentOptions.env`` with the settings' ``env`` over it), then its config's own
+    ``env``, later values winning: what the ``claude`` CLI gives the servers it starts.
 
     Connections (subprocesses, sessions, in-memory servers) are registered on ``stack``
     and closed when it closes, so keep the stack open for as long as the tools are used,
@@ -337,6 +372,8 @@ async def open_mcp_servers(
             continue
         if kind != "sdk":
             _import_mcp()  # a missing package is the user's to fix, not a server failure
+        if kind == "stdio":
+            config = {**config, "env": {**os.environ, **(env or {}), **(config.get("env") or {})}}
         server_stack = contextlib.AsyncExitStack()
         try:
             session, wire_tools = await _open_one(
@@ -362,7 +399,7 @@ async def open_mcp_servers(
         entry["tools"] = [
             {"name": wt["name"], "annotations": dict(wt.get("annotations") or {})} for wt in wire_tools
         ]
-        out.tools.extend(McpTool(name, session, wt) for wt in wire_tools)
+        out.tools.extend(McpTool(name, session, wt, server_info=info) for wt in wire_tools)
     return out
 
 
