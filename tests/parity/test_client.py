@@ -320,3 +320,62 @@ async def test_stop_task_reports_killed(duo: Duo) -> None:
                             break
         assert updated is not None and updated.status == "killed", sdk.__name__
         assert isinstance(updated, sdk.SystemMessage) and updated.patch["status"] == "killed"
+
+
+@pytest.mark.parametrize(
+    ("model", "env"),
+    [
+        ("haiku", {}),
+        ("sonnet", {}),
+        ("opus", {}),
+        ("opusplan", {}),
+        ("sonnet[1m]", {}),
+        ("best", {}),
+        ("haiku", {"ANTHROPIC_DEFAULT_HAIKU_MODEL": "claude-my-haiku"}),
+        ("claude-sonnet-4-5", {}),
+    ],
+)
+async def test_model_aliases(duo: Duo, model: str, env: dict[str, str]) -> None:
+    """``model="sonnet"`` and the other aliases are sent as the CLI resolves them, with the
+    ``ANTHROPIC_DEFAULT_*_MODEL`` overrides; a model id is sent as given."""
+    sent = {}
+    for sdk in SDKS:
+        duo.script([{"text": "ok", "repeat": True}])
+        duo.fake.clear_requests()
+        [m async for m in sdk.query(prompt="hi", options=_options(duo, sdk, model=model, env=env))]
+        sent[sdk] = {r["model"] for r in duo.fake.message_requests()}
+    assert sent[threadline] == sent[official]
+    assert model.startswith("claude-") or model not in sent[threadline]
+
+
+async def test_subagent_and_set_model_aliases(duo: Duo) -> None:
+    """An agent definition's ``model="haiku"`` and ``set_model("sonnet")`` resolve too."""
+    sent = {}
+    for sdk in SDKS:
+        agents = {
+            "r": sdk.AgentDefinition(description="d", prompt="You are RESEARCHER.", model="haiku")
+        }
+        call = {"description": "x", "prompt": "SUB", "subagent_type": "r"}
+        duo.script(
+            [
+                {"match": {"last_user_contains": "delegate"}, "tool_use": {"name": "Agent", "input": call}},
+                {"match": {"system_contains": "RESEARCHER"}, "text": "found"},
+                {"text": "done", "repeat": True},
+            ]
+        )  # fmt: skip
+        duo.fake.clear_requests()
+        opts = _options(duo, sdk, agents=agents, allowed_tools=["Agent"])
+        async with sdk.ClaudeSDKClient(opts) as client:
+            await client.query("delegate")
+            [m async for m in client.receive_response()]
+            await client.set_model("sonnet")
+            await client.query("again")
+            [m async for m in client.receive_response()]
+        models = [r["model"] for r in duo.fake.message_requests()]
+        sub = [
+            r["model"]
+            for r in duo.fake.message_requests()
+            if "RESEARCHER" in str(r.get("system"))
+        ]
+        sent[sdk] = (sub, models[-1])
+    assert sent[threadline] == sent[official] == (["claude-haiku-5-5"], "claude-sonnet-5-5")

@@ -474,3 +474,37 @@ async def test_stdio_mcp_server_environment(duo: Duo, monkeypatch: pytest.Monkey
     assert seen[threadline] == seen[official]
     expected = "TL_OS=os,TL_OPT=option,TL_SET=settings,TL_CFG=config,TL_OVER=settings"
     assert seen[threadline] == json.dumps({"result": expected}, separators=(",", ":"))
+
+
+async def test_command_front_matter_model_and_allowed_tools(duo: Duo) -> None:
+    """A command's ``model`` and ``allowed-tools`` hold for the turn it starts, as in the CLI:
+    its requests use that model and its Bash call runs without asking; the next prompt is
+    back on the session's model and the same call is denied."""
+    commands = duo.project / ".claude" / "commands"
+    commands.mkdir(parents=True)
+    (commands / "fast.md").write_text(
+        "---\nmodel: haiku\nallowed-tools: Bash(touch:*), Read\ndescription: fast\n---\n"
+        "Run touch $ARGUMENTS\n"
+    )
+    duo.config_dir.mkdir(parents=True, exist_ok=True)
+    flag = json.dumps(NO_ATTRIBUTION)
+    seen = {}
+    for sdk in (official, threadline):
+        touch = {"tool_use": {"name": "Bash", "input": {"command": f"touch a-{sdk.__name__}"}}}
+        duo.script([touch, {"text": "done"}])
+        duo.fake.clear_requests()
+        opts = duo.official(settings=flag) if sdk is official else duo.ours(settings=flag)
+        async with sdk.ClaudeSDKClient(opts) as client:
+            await client.query("/fast made")
+            [m async for m in client.receive_response()]
+            again = {"tool_use": {"name": "Bash", "input": {"command": f"touch b-{sdk.__name__}"}}}
+            duo.script([again, {"text": "second"}])
+            await client.query("plain")
+            [m async for m in client.receive_response()]
+        requests = duo.fake.message_requests()
+        seen[sdk] = [r["model"] for r in requests]
+        assert (duo.project / f"a-{sdk.__name__}").exists(), sdk.__name__
+        assert not (duo.project / f"b-{sdk.__name__}").exists(), sdk.__name__
+    assert seen[threadline] == seen[official]
+    assert seen[threadline][:2] == ["claude-haiku-5-5"] * 2
+    assert seen[threadline][2] != "claude-haiku-5-5"

@@ -32,9 +32,33 @@ __all__ = [
     "model_for",
     "provider_names",
     "register_provider",
+    "resolve_model_alias",
 ]
 
 DEFAULT_MODEL = "claude-opus-5-5"
+
+# The CLI's (2.1.330) model aliases, each with the variable that overrides it.
+_ALIASES: dict[str, tuple[str, str]] = {
+    "opus": ("claude-opus-5-5", "ANTHROPIC_DEFAULT_OPUS_MODEL"),
+    "best": ("claude-opus-5-5", "ANTHROPIC_DEFAULT_OPUS_MODEL"),
+    "sonnet": ("claude-sonnet-5-5", "ANTHROPIC_DEFAULT_SONNET_MODEL"),
+    "opusplan": ("claude-sonnet-5-5", "ANTHROPIC_DEFAULT_SONNET_MODEL"),
+    "haiku": ("claude-haiku-5-5", "ANTHROPIC_DEFAULT_HAIKU_MODEL"),
+    "default": (DEFAULT_MODEL, "ANTHROPIC_MODEL"),
+}
+
+
+def resolve_model_alias(name: str, env: Callable[[str], str | None] = lambda _: None) -> str:
+    """A model alias (``opus``, ``sonnet``, ``haiku``, ``best``, ``opusplan``, ``default``,
+    with or without ``[1m]``) as the model id the CLI sends, honouring the
+    ``ANTHROPIC_DEFAULT_<OPUS|SONNET|HAIKU>_MODEL`` overrides; any other name unchanged.
+    (``opusplan`` is Sonnet outside plan mode, as the CLI resolves it there.)"""
+    base = name[:-4] if name.lower().endswith("[1m]") else name
+    alias = _ALIASES.get(base.strip().lower())
+    if alias is None:
+        return name
+    model, variable = alias
+    return env(variable) or model
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -128,7 +152,8 @@ def model_for(name: str, config: ProviderConfig) -> str:
     entry = _REGISTRY.get(name)
     if entry is not None and entry.model is not None:
         return entry.model(config)
-    return config.model or config.env("ANTHROPIC_MODEL") or DEFAULT_MODEL
+    wanted = config.model or config.env("ANTHROPIC_MODEL") or DEFAULT_MODEL
+    return resolve_model_alias(wanted, config.env)
 
 
 # ----------------------------------------------------------------------------- built-ins

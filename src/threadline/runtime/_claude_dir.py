@@ -113,8 +113,9 @@ def _read_text(path: Path) -> str | None:
 
 
 def _tools_list(value: Any) -> list[str] | None:
+    """Comma-separated (commas inside a rule's parentheses kept) or a list."""
     if isinstance(value, str):
-        names = [v.strip() for v in value.split(",")]
+        names = [v.strip() for v in re.split(r",(?![^(]*\))", value)]
         return [n for n in names if n]
     if isinstance(value, list):
         return [str(v).strip() for v in value if str(v).strip()]

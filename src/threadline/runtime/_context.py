@@ -200,6 +200,10 @@ class AgentParent(RunContext, Protocol):
     @property
     def tools(self) -> Mapping[str, Tool]: ...
 
+    def resolve_model(self, name: str) -> str:
+        """A model name as it is sent (the CLI's aliases resolved for Anthropic)."""
+        ...
+
     @property
     def before_tool(self) -> BeforeTool | None:
         """The parent's pre-tool step (file checkpoints), shared with its children."""

@@ -62,7 +62,7 @@ def set_model(rt: Runtime, model: str | None) -> None:
         model = rt.options.env_value("ANTHROPIC_MODEL") or DEFAULT_MODEL
         if rt.provider.name == "openai":
             model = rt.options.model or rt.options.env_value("OPENAI_MODEL") or model
-    rt.model = rt.base_model = model
+    rt.model = rt.base_model = rt.resolve_model(model)
 
 
 # -- MCP servers -----------------------------------------------------------------------------

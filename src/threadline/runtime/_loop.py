@@ -60,6 +60,7 @@ from .._messages import (
     system_message,
 )
 from ..providers import ModelRequest, ModelResponse, Provider
+from ..providers._registry import resolve_model_alias
 from ..sessions import ConditionalAppendStore
 from ..sessions._protocol import LocalTranscripts, innermost_store, local_transcripts
 from ..tools import Tool, ToolState
@@ -194,6 +195,7 @@ class Runtime:
         )
         self._scope: anyio.CancelScope | None = None
         self._interrupted = False
+        self._command_rules: list[Any] = []  # a slash command's allowed-tools, for its turn
         self.prompt_id: str | None = None
         """The uuid of the prompt being answered (hook inputs' ``prompt_id``)."""
         self.hook_events: list[Raw] = []
@@ -389,6 +391,13 @@ class Runtime:
             for task_id, (run, _) in background.items()
         ]
 
+    def resolve_model(self, name: str) -> str:
+        """A model name as it is sent: the CLI's aliases (``sonnet``, ``haiku``, ...)
+        resolved for Anthropic; other providers' names are their servers' own."""
+        if self.provider.name != "anthropic":
+            return name
+        return resolve_model_alias(name, self.options.env_value)
+
     async def hook(self, event: str, extra: Raw, match: str | None = None) -> HookOutcome:
         return await run_hooks(
             self.options.hooks,
@@ -512,7 +521,7 @@ class Runtime:
             session_id=self.session_id,
             headers=headers,
             overloaded_attempts=FALLBACK_AFTER
-            if opts.fallback_model and opts.fallback_model != self.model
+            if opts.fallback_model and self.resolve_model(opts.fallback_model) != self.model
             else None,
         )
 
@@ -611,6 +620,7 @@ class Runtime:
         ``hook_response`` events come before the first message that follows them."""
         self._interrupted = False
         self.model = self.base_model  # a fallback lasts for the turn it was needed in
+        self._command_rules = []
         turn = _Turn(
             stats=TurnStats(
                 started=time.monotonic(),
@@ -633,6 +643,7 @@ class Runtime:
                         yield event
                     yield message
         finally:
+            self.runner.rules.drop_allowed(self._command_rules)
             try:
                 HOOK_EVENT_SINK.reset(token)
             except ValueError:  # resumed from another task's context: nothing to restore
@@ -737,6 +748,10 @@ class Runtime:
             expanded = expand_command(prompt.content, self.settings.commands, skills)
         if expanded is None:
             return [self._factory.prompt(content, self.leaf, uuid=uuid)]
+        if expanded.command is not None:  # the front matter holds for this turn, as in the CLI
+            if expanded.command.model:
+                self.model = self.resolve_model(expanded.command.model)
+            self._command_rules = self.runner.rules.add_allowed(expanded.command.allowed_tools)
         record = self._factory.prompt(expanded.record, self.leaf, uuid=uuid)
         context = submit.additional_context if submit is not None else []
         blocks = [{"type": "text", "text": t} for t in [expanded.body, *context]]
@@ -1205,7 +1220,7 @@ class Runtime:
         """Switch to ``fallback_model`` for the rest of the turn when the model is overloaded
         (3 consecutive 529s: ``FALLBACK_AFTER``), unavailable (404) or failing (5xx), as the
         CLI does; the ``model_fallback`` system message says so. ``None``: no fallback."""
-        fallback = self.options.fallback_model
+        fallback = self.options.fallback_model and self.resolve_model(self.options.fallback_model)
         status = exc.status_code if isinstance(exc, ProviderHTTPError) else None
         if not fallback or fallback == self.model or status is None:
             return None

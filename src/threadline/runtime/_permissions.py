@@ -277,8 +277,17 @@ class PermissionRules:
         """A bare ``disallowed_tools`` entry removes the tool from the model's context."""
         return any(r.specifier is None and _tool_matches(r.tool, name) for r in self.deny)
 
-    def add_allowed(self, rules: Sequence[str]) -> None:
-        self.allow.extend(_parse_rule(r) for r in rules if r.strip())
+    def add_allowed(self, rules: Sequence[str]) -> list[_Rule]:
+        """Add allow rules; the rules added (for :meth:`drop_allowed`)."""
+        added = [_parse_rule(r) for r in rules if r.strip()]
+        self.allow.extend(added)
+        return added
+
+    def drop_allowed(self, added: Sequence[_Rule]) -> None:
+        """Remove exactly the rule objects :meth:`add_allowed` returned (equal rules
+        added some other way stay)."""
+        ids = {id(r) for r in added}
+        self.allow[:] = [r for r in self.allow if id(r) not in ids]
 
     def add_denied(self, rules: Sequence[str]) -> None:
         self.deny.extend(_parse_rule(r) for r in rules if r.strip())

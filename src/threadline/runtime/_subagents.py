@@ -64,11 +64,6 @@ _log = logging.getLogger("threadline.subagents")
 
 Raw = dict[str, Any]
 
-_MODEL_ALIASES = {
-    "sonnet": "claude-sonnet-4-5",
-    "haiku": "claude-haiku-4-5",
-    "opus": "claude-opus-5-5",
-}
 
 
 @dataclass
@@ -493,7 +488,7 @@ class _ChildRun:
         wanted = _field(self.definition, "model")
         if not wanted or wanted == "inherit":
             return self.rt.model
-        return _MODEL_ALIASES.get(str(wanted), str(wanted))
+        return self.rt.resolve_model(str(wanted))
 
     def _tools(self) -> dict[str, Tool]:
         allowed = _field(self.definition, "tools")
