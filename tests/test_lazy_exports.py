@@ -38,7 +38,7 @@ def _type_checking_imports(package: str) -> dict[str, str]:
     return names
 
 
-@pytest.mark.parametrize("package", ["threadline", "threadline.sessions"])
+@pytest.mark.parametrize("package", ["threadline", "threadline.sessions", "threadline.tools"])
 def test_type_checking_block_and_lazy_table_agree(package: str) -> None:
     mod = importlib.import_module(package)
     lazy: dict[str, str] = mod._LAZY

@@ -37,7 +37,6 @@ class RedactingStore(StoreWrapper):
 
     _threadline_wrapper_root = True
     inner: SessionStore
-    redactor: Redactor
 
     def __new__(cls, inner: SessionStore, redactor: Redactor | None = None) -> Self:
         # Reads pass through unchanged, so partial loads do too.
@@ -46,7 +45,20 @@ class RedactingStore(StoreWrapper):
 
     def __init__(self, inner: SessionStore, redactor: Redactor | None = None) -> None:
         self.inner = inner
-        self.redactor = redactor if redactor is not None else Redactor()
+        self._redactor = redactor
+
+    @property
+    def redactor(self) -> Redactor:
+        """The redactor; the default one is built on first use (compiling the rules costs
+        a few milliseconds that a run writing nothing does not pay)."""
+        red = self._redactor
+        if red is None:
+            red = self._redactor = Redactor()
+        return red
+
+    @redactor.setter
+    def redactor(self, value: Redactor) -> None:
+        self._redactor = value
 
     def __repr__(self) -> str:
         return f"RedactingStore({self.inner!r}, {self.redactor!r})"

@@ -31,7 +31,6 @@ from ..tools import (
     ToolState,
     check_tool_names,
     open_mcp_servers,
-    open_sandbox,
     select_tools,
 )
 from ..tools._shells import ShellNotice
@@ -230,9 +229,13 @@ def _warn_unknown_tools(options: AgentOptions, servers: Mapping[str, Any]) -> No
 async def _tool_state(options: AgentOptions, cwd: str, stack: AsyncExitStack) -> ToolState:
     """The session's tool state: the sandbox (raises if enabled but unavailable), the
     search backend, the WebFetch address policy; closed (shells killed) with ``stack``."""
-    sandbox = await open_sandbox(
-        options.sandbox, cwd=cwd, allowed_dirs=options.add_dirs, on_close=stack.callback
-    )
+    sandbox = None
+    if options.sandbox is not None:  # its module (bubblewrap, seccomp, proxies) only then
+        from ..tools._sandbox import open_sandbox
+
+        sandbox = await open_sandbox(
+            options.sandbox, cwd=cwd, allowed_dirs=options.add_dirs, on_close=stack.callback
+        )
     config = options.env_value("CLAUDE_CONFIG_DIR")
     state = ToolState(
         config_dir=Path(config) if config else None,

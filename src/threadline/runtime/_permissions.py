@@ -35,7 +35,6 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .._config_types import PermissionBehavior, PermissionUpdateDestination
-from ._bashperm import BashRules, bash_verdict
 from ._confine import PathRule, ResolvedPath, WorkingDirs, resolve_path
 
 __all__ = [
@@ -406,6 +405,8 @@ class PermissionPolicy:
         return Verdict("ask", message, reason_type, reason, where)
 
     def _bash(self, tool_input: dict[str, Any]) -> Verdict:
+        from ._bashperm import BashRules, bash_verdict  # the Bash parser: with a Bash call
+
         command = str(tool_input.get("command", ""))
         rules = BashRules(
             allow=[] if not self.rules.bare(self.rules.allow, "Bash") else ["*"],

@@ -35,7 +35,6 @@ from ..transcript._jsonl import (
 )
 from ..transcript._lite import info_from_lite, read_lite
 from ._filelog import read_complete
-from ._index import SummaryIndex, infos_for_dirs
 from ._locate import Located, locate_session, search_description
 from ._paths import (
     MAX_SANITIZED_LENGTH,
@@ -137,6 +136,8 @@ def list_sessions(
         except OSError:
             return []
         dedupe = True
+    from ._index import infos_for_dirs  # sqlite3: listing only
+
     sessions = infos_for_dirs(cfg, dirs, use_index=use_index)
     if dedupe:
         sessions = _dedupe(sessions)
@@ -233,6 +234,8 @@ def get_session_messages(
     except OSError:
         return []
     stable = len(data) == st.st_size
+    from ._index import SummaryIndex  # sqlite3: reading a session, not running one
+
     index = SummaryIndex.for_config_dir(config_dir()) if stable else None
     ranges = index.get_chain(str(loc.path), st) if index is not None else None
     with gc_paused():

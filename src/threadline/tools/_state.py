@@ -16,12 +16,14 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._sandbox import Sandbox
-from ._search import SearchBackend
 from ._shells import BackgroundShells
-from ._skills import Skill
+
+if TYPE_CHECKING:  # a run without a sandbox, search backend or skills does not load them
+    from ._sandbox import Sandbox
+    from ._search import SearchBackend
+    from ._skills import Skill
 
 __all__ = ["ToolState"]
 
