@@ -114,6 +114,39 @@ async def test_partial_messages(duo: Duo) -> None:
     await _both(duo, script, allowed_tools=["Bash"], include_partial_messages=True)
 
 
+async def test_partial_messages_of_a_multi_block_reply(duo: Duo) -> None:
+    """Each block's AssistantMessage comes as soon as the block is complete, right before
+    its ``content_block_stop``, with the ``message_start`` usage and no ``stop_reason``;
+    the messages' uuids are the transcript entries'. (The CLI's ``thinking_tokens``
+    estimates are not produced: left out of the comparison.)"""
+    script = [
+        {
+            "thinking": "hmm",
+            "text": "let me look",
+            "tool_use": [
+                {"name": "Bash", "input": {"command": "echo hi"}},
+                {"name": "Bash", "input": {"command": "echo ho"}},
+            ],
+        },
+        {"text": "done"},
+    ]
+    runs = {}
+    for sdk in SDKS:
+        duo.script(script)
+        opts = _options(duo, sdk, allowed_tools=["Bash"], include_partial_messages=True)
+        msgs = [m async for m in sdk.query(prompt="go", options=opts)]
+        runs[sdk] = [m for m in msgs if getattr(m, "subtype", None) != "thinking_tokens"]
+    theirs, mine = runs[official], runs[threadline]
+    assert _shape(theirs) == _shape(mine)
+    for msgs in (theirs, mine):
+        replies = [m for m in msgs if type(m).__name__ == "AssistantMessage"]
+        assert [m.stop_reason for m in replies] == [None] * 5
+        assert replies[0].usage["output_tokens"] == replies[3].usage["output_tokens"]
+    recorded = threadline.get_session_messages(mine[-1].session_id, directory=str(duo.project))
+    uuids = [m.uuid for m in mine if type(m).__name__ == "AssistantMessage"]
+    assert uuids == [m.uuid for m in recorded if m.type == "assistant"]
+
+
 @pytest.mark.parametrize("answer", ["deny", "allow"])
 async def test_can_use_tool(duo: Duo, answer: str) -> None:
     runs = {}

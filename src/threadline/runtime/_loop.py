@@ -30,6 +30,7 @@ outlive a step are background subagents; their reports (a
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
@@ -67,6 +68,7 @@ from ..tools import Tool, ToolState
 from ..transcript._api import merge_api_messages
 from ..transcript._entries import TOOL_REJECTED, EntryFactory, threadline_version
 from ..transcript._views import CHAIN_TYPES
+from ._blockstream import BlockStream
 from ._checkpoints import Checkpointer
 from ._claude_dir import expand_command
 from ._compaction import CompactResult, auto_compact, run_compaction
@@ -153,6 +155,9 @@ class _Turn:
     """The last invalid ``StructuredOutput`` call's error."""
     structured_enforced: bool = False
     """Whether a reply without ``StructuredOutput`` was sent back once already."""
+    blocks: BlockStream = field(default_factory=BlockStream)
+    """The reply's blocks as they complete (``include_partial_messages``: each block's
+    message goes out before its ``content_block_stop``, as the CLI yields it)."""
     held: list[StreamEvent] = field(default_factory=list)
     """The reply's closing stream events, yielded after its assistant messages (as the CLI
     orders them: the last block's message before its ``content_block_stop``)."""
@@ -901,10 +906,14 @@ class Runtime:
         while True:
             if self.options.include_partial_messages:
                 yield self._status("requesting")
+            turn.blocks.reset()
             try:
                 async for item in self.call_model(self.new_request()):
                     if isinstance(item, ModelResponse):
                         turn.response = item
+                    elif (block := turn.blocks.feed(item.event)) is not None:
+                        yield self._early_message(turn.blocks, block)
+                        yield item
                     else:
                         for event in _hold_closing(turn.held, item):
                             yield event
@@ -934,14 +943,36 @@ class Runtime:
             for k in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens")
         )
 
+    def _early_message(self, blocks: BlockStream, block: Raw) -> AssistantMessage:
+        """A block's message while its reply streams (``message_start``'s usage, no
+        ``stop_reason`` yet, as the CLI's); its entry is recorded under the same uuid."""
+        uuid = new_uuid()
+        blocks.uuids.append(uuid)
+        start = blocks.start
+        return AssistantMessage(
+            content=[block_from_api(block)],
+            model=str(start.get("model", self.model)),
+            usage=start.get("usage"),
+            message_id=start.get("id"),
+            stop_reason=None,
+            session_id=self.session_id,
+            uuid=uuid,
+        )
+
     async def _record_reply(self, turn: _Turn) -> AsyncGenerator[Message, None]:
-        """Persist the reply (one entry per block), yield it, collect its tool calls."""
+        """Persist the reply (one entry per block), yield the blocks not yielded while it
+        streamed, collect its tool calls."""
         assert turn.response is not None
         reply: Raw = turn.response.message
         entries = self._factory.assistant(reply, self.leaf, turn.response.request_id)
+        early = _adopt_early(turn.blocks, reply, entries)
         await self.persist(entries)
         turn.calls = []
-        for block, e in zip(reply.get("content") or [], entries, strict=True):
+        for i, (block, e) in enumerate(zip(reply.get("content") or [], entries, strict=True)):
+            if block.get("type") == "tool_use":
+                turn.calls.append((block, e))
+            if i < early:
+                continue
             yield AssistantMessage(
                 content=[block_from_api(block)],
                 model=str(reply.get("model", self.model)),
@@ -951,8 +982,6 @@ class Runtime:
                 session_id=self.session_id,
                 uuid=e["uuid"],
             )
-            if block.get("type") == "tool_use":
-                turn.calls.append((block, e))
         for event in _released(turn.held):
             yield event
 
@@ -1273,6 +1302,24 @@ class Runtime:
             api_error_status=status,
             errors=[text],
         )
+
+
+_log = logging.getLogger(__name__)
+
+
+def _adopt_early(blocks: BlockStream, reply: Raw, entries: list[Raw]) -> int:
+    """Give the entries of the blocks already yielded those messages' uuids (the chain
+    follows); how many there were. Each must equal the reply's own block: the provider's
+    reply is what is recorded, so a difference is logged."""
+    count = min(len(blocks.uuids), len(entries))
+    content = reply.get("content") or []
+    for i in range(count):
+        if blocks.done[i] != content[i]:
+            _log.warning("a streamed block differs from the reply's block %d", i)
+        entries[i]["uuid"] = blocks.uuids[i]
+        if i + 1 < len(entries):
+            entries[i + 1]["parentUuid"] = blocks.uuids[i]
+    return count
 
 
 def _hold_closing(held: list[StreamEvent], item: StreamEvent) -> list[StreamEvent]:
