@@ -117,8 +117,9 @@ async def test_partial_messages(duo: Duo) -> None:
 async def test_partial_messages_of_a_multi_block_reply(duo: Duo) -> None:
     """Each block's AssistantMessage comes as soon as the block is complete, right before
     its ``content_block_stop``, with the ``message_start`` usage and no ``stop_reason``;
-    the messages' uuids are the transcript entries'. (The CLI's ``thinking_tokens``
-    estimates are not produced: left out of the comparison.)"""
+    the messages' uuids are the transcript entries'; a ``thinking_tokens`` estimate comes
+    before each thinking delta. (The CLI also sends one for some signatures: those are
+    left out of the comparison.)"""
     script = [
         {
             "thinking": "hmm",
@@ -135,8 +136,17 @@ async def test_partial_messages_of_a_multi_block_reply(duo: Duo) -> None:
         duo.script(script)
         opts = _options(duo, sdk, allowed_tools=["Bash"], include_partial_messages=True)
         msgs = [m async for m in sdk.query(prompt="go", options=opts)]
-        runs[sdk] = [m for m in msgs if getattr(m, "subtype", None) != "thinking_tokens"]
+        runs[sdk] = msgs
     theirs, mine = runs[official], runs[threadline]
+    # the thinking's own estimates: ceil(chars / 4) per delta, running total
+    for msgs in (theirs, mine):
+        estimates = [
+            (m.data["estimated_tokens"], m.data["estimated_tokens_delta"])
+            for m in msgs
+            if getattr(m, "subtype", None) == "thinking_tokens"
+        ]
+        assert estimates[:3] == [(1, 1), (2, 1), (3, 1)]
+    theirs = [m for m in theirs if getattr(m, "data", {}).get("estimated_tokens", 0) <= 3]
     assert _shape(theirs) == _shape(mine)
     for msgs in (theirs, mine):
         replies = [m for m in msgs if type(m).__name__ == "AssistantMessage"]

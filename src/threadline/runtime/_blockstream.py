@@ -33,8 +33,24 @@ class BlockStream:
         self.uuids: list[str] = []
         """The uuids their messages were yielded under (the loop sets them)."""
         self.ok = True
+        self.thought = 0
         self._open: dict[int, Raw] = {}
         self._json: dict[int, list[str]] = {}
+
+    thought = 0
+    """The reply's thinking so far, estimated in tokens as the CLI does (see below)."""
+
+    def thinking_tokens(self, event: Any) -> int:
+        """The estimate a ``thinking_delta`` event adds: its characters / 4, rounded up (the
+        CLI's ``thinking_tokens`` status estimate); 0 for any other event."""
+        if not isinstance(event, dict) or event.get("type") != "content_block_delta":
+            return 0
+        delta = event.get("delta")
+        if not isinstance(delta, dict) or delta.get("type") != "thinking_delta":
+            return 0
+        grew = -(-len(str(delta.get("thinking", ""))) // 4)
+        self.thought += grew
+        return grew
 
     def reset(self) -> None:
         """A new request (a retry or fallback): nothing of the previous stream holds."""

@@ -915,6 +915,8 @@ class Runtime:
                         yield self._early_message(turn.blocks, block)
                         yield item
                     else:
+                        if grew := turn.blocks.thinking_tokens(item.event):
+                            yield self._thinking_tokens(turn.blocks.thought, grew)
                         for event in _hold_closing(turn.held, item):
                             yield event
             except ProviderError as exc:
@@ -1004,6 +1006,12 @@ class Runtime:
         ]
         if entries:
             await self.persist(entries)
+
+    def _thinking_tokens(self, total: int, grew: int) -> SystemMessage:
+        """The CLI's ``thinking_tokens`` estimate, before each thinking delta's event."""
+        data: Raw = {"type": "system", "subtype": "thinking_tokens", "estimated_tokens": total}
+        data.update(estimated_tokens_delta=grew, session_id=self.session_id, uuid=new_uuid())
+        return SystemMessage(subtype="thinking_tokens", data=data)
 
     def _status(self, status: str) -> SystemMessage:
         """The CLI's ``status`` system message (sent before each model request when partial
