@@ -30,7 +30,6 @@ from ..tools import (
     Tool,
     ToolState,
     check_tool_names,
-    open_mcp_servers,
     select_tools,
 )
 from ..tools._shells import ShellNotice
@@ -91,9 +90,14 @@ async def open_runtime(
     errlog = open_stderr(
         options.stderr, debug="debug-to-stderr" in options.extra_args, stack=stack
     )
-    mcp = await open_mcp_servers(servers, stack, errlog=errlog, env=options.env)
-    for tool in mcp.tools:
-        tools[tool.name] = tool
+    mcp_status: list[dict[str, Any]] = []
+    if servers:  # the MCP client (and the SDK-tool decorator) load only for a run with servers
+        from ..tools._mcp import open_mcp_servers
+
+        mcp = await open_mcp_servers(servers, stack, errlog=errlog, env=options.env)
+        for tool in mcp.tools:
+            tools[tool.name] = tool
+        mcp_status = mcp.status
     hidden = PermissionRules(disallowed=options.disallowed_tools).hides("Agent")
     wants = (options.agents and not hidden) or "Bash" in tools
     background = BackgroundTasks(on_change=on_report) if wants else None
@@ -109,7 +113,7 @@ async def open_runtime(
         git_branch=await anyio.to_thread.run_sync(git_branch, plan.cwd),
         api_key_source="ANTHROPIC_API_KEY" if _api_key(options) else "none",
         tool_state=state,
-        mcp_status=mcp.status,
+        mcp_status=mcp_status,
         mcp_servers=servers,
         settings=loaded,
     )

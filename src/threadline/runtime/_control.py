@@ -21,7 +21,6 @@ from typing import Any, get_args
 from .._exceptions import UserError
 from .._ids import new_uuid
 from ..tools import Tool
-from ..tools._mcp import open_mcp_servers
 from ..transcript._entries import threadline_version
 from ._loop import Runtime
 from ._options import DEFAULT_MODEL
@@ -120,6 +119,8 @@ async def reconnect_mcp_server(rt: Runtime, name: str, *, stack: AsyncExitStack)
     config = rt.mcp_servers.get(name)
     if config is None:
         raise UserError(f"Server not found: {name}")
+    from ..tools._mcp import open_mcp_servers
+
     opened = await open_mcp_servers({name: config}, stack, env=rt.options.env)
     fresh = opened.status[0]
     if fresh["status"] == "failed":

@@ -30,17 +30,17 @@ import logging
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import anyio
 
 from .._ids import new_uuid
-from ._hook_types import HookCallback, HookContext, HookInput
+
+if TYPE_CHECKING:  # ~40 TypedDicts: the public names load them (threadline.types), a run does not
+    from ._hook_types import HookCallback, HookInput
 
 __all__ = [
     "HOOK_EVENT_SINK",
-    "HookCallback",
-    "HookContext",
     "HookMatcher",
     "HookOutcome",
     "run_hooks",
