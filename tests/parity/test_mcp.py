@@ -17,6 +17,7 @@ from .conftest import Duo
 
 pytestmark = [pytest.mark.oracle, pytest.mark.anyio]
 
+SDKS = (official, threadline)
 SERVER = Path(__file__).parent.parent / "tools" / "mcp_env_server.py"
 CALLS = [
     {"name": "mcp__srv__getenv", "input": {"names": "TL_X"}},
@@ -67,3 +68,30 @@ async def test_structured_and_plain_results(duo: Duo) -> None:
     assert sent[threadline][1] == [{"type": "text", "text": "TL_X=é ü"}]
     assert records[threadline] == records[official]
     assert records[threadline][2]["structuredContent"] == {"TL_X": "é ü", "TL_UNSET": "-"}
+
+
+@pytest.mark.parametrize(("tool", "allowed"), [("approve_text", True), ("approve", False)])
+async def test_permission_prompt_tool_on_a_stdio_server(duo: Duo, tool: str, allowed: bool) -> None:
+    """``permission_prompt_tool_name`` naming a stdio server's tool: a text answer decides;
+    a structured one (``{"result": ...}``) is an invalid answer on both SDKs, same error."""
+    results = {}
+    for sdk in SDKS:
+        target = duo.project / f"pp-{tool}-{sdk.__name__}"
+        duo.script(
+            [
+                {"tool_use": {"name": "Bash", "input": {"command": f"touch {target}"}}},
+                {"text": "done"},
+            ]
+        )
+        kw: dict[str, Any] = {
+            "mcp_servers": {"env": {"command": sys.executable, "args": [str(SERVER)]}},
+            "permission_prompt_tool_name": f"mcp__env__{tool}",
+        }
+        opts = duo.official(**kw) if sdk is official else duo.ours(**kw)
+        [m async for m in sdk.query(prompt="go", options=opts)]
+        assert target.exists() is allowed, sdk.__name__
+        last = duo.fake.message_requests()[-1]["messages"][-1]["content"]
+        [result] = [b for b in last if b.get("type") == "tool_result"]
+        results[sdk] = (result["content"], result.get("is_error"))
+    if not allowed:
+        assert results[threadline] == results[official]

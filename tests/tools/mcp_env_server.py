@@ -1,7 +1,7 @@
 """A tiny stdio MCP server for the tests: its environment, as structured and plain results.
 
 ``getenv`` (a string: structuredContent ``{"result": ...}``), ``getenv_text`` (text content
-only) and ``getenv_dict`` (an object as structuredContent).
+only) and ``getenv_dict`` (an object as structuredContent); ``approve`` answers permission prompts.
 """
 
 from __future__ import annotations
@@ -34,6 +34,20 @@ def getenv_text(names: str) -> str:
 def getenv_dict(names: str) -> dict[str, str]:
     """``getenv`` as an object (``structuredContent`` is the object itself)."""
     return {n: os.environ.get(n, "-") for n in names.split(",")}
+
+
+@server.tool()
+def approve(tool_name: str, input: dict[str, Any], tool_use_id: str) -> str:
+    """A permission prompt tool (structured: ``{"result": ...}``): allows every call."""
+    import json
+
+    return json.dumps({"behavior": "allow", "updatedInput": input})
+
+
+@server.tool(structured_output=False)
+def approve_text(tool_name: str, input: dict[str, Any], tool_use_id: str) -> str:
+    """``approve`` with text content only."""
+    return approve(tool_name, input, tool_use_id)
 
 
 if __name__ == "__main__":

@@ -425,7 +425,7 @@ class ToolRunner:
                 tool_use_id,
                 f"<tool_use_error>Error calling tool ({name}): Permission prompt tool returned an "
                 'invalid result. Expected a single text block param with type="text" and a string '
-                'text value holding {"behavior": "allow" | "deny", ...}.</tool_use_error>',
+                "text value.</tool_use_error>",
             )
         if answer.get("behavior") == "allow":
             updated = answer.get("updatedInput")
