@@ -160,3 +160,62 @@ def test_a_slash_command_record_at_the_end_is_not_closed() -> None:
     assert _closing([user("a"), reply(text("b")), caveat, command, output]) == ([], False)
     assert _closing([user("a"), reply(text("b")), command, output]) == ([], True)
     assert NO_RESPONSE_REQUESTED == "No response requested."
+
+
+def _tail_kinds_reference(entries: list[Raw], before: list[Any] | None = None) -> list[Any]:
+    """The rule as first written: every entry classified, the list reset at each reply."""
+    from threadline.transcript._api import _TURN_ENDED, _local_command_kind
+
+    kinds = list(before or [])
+    for entry in entries:
+        kind = entry.get("type")
+        if kind == "assistant":
+            kinds = []
+        elif kind == "user":
+            kinds.append((_local_command_kind(entry), entry.get("isMeta") is True))
+        elif kind == "attachment":
+            attachment = entry.get("attachment")
+            name = attachment.get("type") if type(attachment) is dict else None
+            kinds.append(("ended" if name in _TURN_ENDED else "attachment", False))
+    return kinds
+
+
+class _Watched(dict[str, Any]):
+    """An entry that records which of its fields were read besides ``type``."""
+
+    read: set[str] = set()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key != "type":
+            _Watched.read.add(key)
+        return super().get(key, default)
+
+
+def test_tail_kinds_reads_only_what_follows_the_last_reply() -> None:
+    import random
+
+    rng = random.Random(16)
+    pool = [
+        user("a"),
+        user("<command-name>/x</command-name>"),
+        user("<local-command-stdout>o</local-command-stdout>"),
+        user("<local-command-caveat>c</local-command-caveat>", isMeta=True),
+        user([result("t1")]),
+        user("/typed"),
+        reply(text("b")),
+        reply(call("t1")),
+        {"type": "attachment", "attachment": {"type": "date"}},
+        {"type": "attachment", "attachment": {"type": "max_turns_reached"}},
+        {"type": "system", "subtype": "local_command", "content": "x"},
+    ]
+    before = [("other", False), ("attachment", False)]
+    for _ in range(400):
+        chain = [rng.choice(pool) for _ in range(rng.randint(0, 8))]
+        prior = before if rng.random() < 0.5 else None
+        assert tail_kinds(chain, prior) == _tail_kinds_reference(chain, prior)
+        assert tail_kinds(iter(chain), prior) == _tail_kinds_reference(chain, prior)
+    # a long conversation: the entries before its last reply are not classified at all
+    early = [_Watched(e) for e in (user("a"), reply(text("b")), user("<command-name>/c"))]
+    _Watched.read = set()
+    assert tail_kinds([*early, reply(text("d")), user("e")]) == [("other", False)]
+    assert _Watched.read == set()

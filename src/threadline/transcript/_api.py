@@ -413,12 +413,14 @@ def tail_kinds(entries: Iterable[Raw], before: list[TailKind] | None = None) -> 
     """The kinds of the user and attachment entries after the last reply among
     ``entries`` (chain order), continuing ``before`` (the kinds of the chain before them)
     when ``entries`` hold no reply: what :func:`resume_closing` needs of a chain's end."""
-    kinds = list(before or [])
-    for entry in entries:
+    items = entries if isinstance(entries, list) else list(entries)
+    start = len(items)
+    while start > 0 and items[start - 1].get("type") != "assistant":
+        start -= 1  # only what follows the last reply counts: classify nothing before it
+    kinds = list(before or []) if start == 0 else []
+    for entry in items[start:]:
         kind = entry.get("type")
-        if kind == "assistant":
-            kinds = []
-        elif kind == "user":
+        if kind == "user":
             kinds.append((_local_command_kind(entry), entry.get("isMeta") is True))
         elif kind == "attachment":
             attachment = entry.get("attachment")

@@ -428,7 +428,8 @@ def _opening_strays(
 ) -> list[Raw]:
     """Results parented elsewhere that answer a call of this group nothing answered yet,
     taken in file order."""
-    answered = set(index.answered())
+    on_chain = index.answered()  # shared: not copied for each group
+    answered: set[str] = set()
     for result in orphan_results:
         answered.update(_block_ids(result, "tool_result", "tool_use_id"))
     positions = index.position()
@@ -438,8 +439,10 @@ def _opening_strays(
         call_ids = _block_ids(result, "tool_result", "tool_use_id")
         opens = False
         for cid in call_ids:
+            if cid in answered or cid in on_chain:
+                continue
             owner = call_owner.get(cid)
-            if cid not in answered and owner is not None and owner["uuid"] in members:
+            if owner is not None and owner["uuid"] in members:
                 opens = True
                 break
         if not opens:

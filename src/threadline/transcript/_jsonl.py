@@ -19,6 +19,7 @@ import orjson
 __all__ = [
     "dumps_line",
     "gc_paused",
+    "promote_young",
     "iter_objects",
     "loads_line",
     "parse_chain_entries",
@@ -30,14 +31,30 @@ _CHAIN_TYPES = frozenset({"user", "assistant", "progress", "system", "attachment
 
 @contextlib.contextmanager
 def gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while building many dicts (they hold no cycles; 2-4x faster)."""
+    """Pause the cyclic GC while building many dicts (they hold no cycles; 2-4x faster).
+
+    What was built is kept (a transcript's entries, a resumed history), so on the way out
+    it joins the oldest generation (:func:`promote_young`) instead of being traversed by
+    the next young collection: for a 20 000-entry transcript that collection took 40 ms,
+    right before the first model request, and freed nothing."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
+            promote_young()
             gc.enable()
+
+
+def promote_young() -> None:
+    """Move every object the GC tracks into its oldest generation, where only full
+    collections (rare, paced by the long-lived count) look at it. Garbage is still freed:
+    by reference counting at once, cycles at the next full collection. Left alone when
+    the program uses :func:`gc.freeze` (unfreezing would undo it)."""
+    if gc.get_freeze_count() == 0:
+        gc.freeze()
+        gc.unfreeze()
 
 
 def _chain_object(line: bytes) -> dict[str, Any] | None:
