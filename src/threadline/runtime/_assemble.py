@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import anyio.to_thread
 
@@ -90,14 +90,7 @@ async def open_runtime(
     errlog = open_stderr(
         options.stderr, debug="debug-to-stderr" in options.extra_args, stack=stack
     )
-    mcp_status: list[dict[str, Any]] = []
-    if servers:  # the MCP client (and the SDK-tool decorator) load only for a run with servers
-        from ..tools._mcp import open_mcp_servers
-
-        mcp = await open_mcp_servers(servers, stack, errlog=errlog, env=options.env)
-        for tool in mcp.tools:
-            tools[tool.name] = tool
-        mcp_status = mcp.status
+    mcp_status = await _open_mcp(servers, stack, errlog, options.env, tools)
     hidden = PermissionRules(disallowed=options.disallowed_tools).hides("Agent")
     wants = (options.agents and not hidden) or "Bash" in tools
     background = BackgroundTasks(on_change=on_report) if wants else None
@@ -215,6 +208,25 @@ def _model_name(options: AgentOptions, provider_name: str) -> str:
 
 
 # ----------------------------------------------------------------------------- tools and prompt
+
+
+async def _open_mcp(
+    servers: Mapping[str, Any],
+    stack: AsyncExitStack,
+    errlog: TextIO | None,
+    env: Mapping[str, str],
+    tools: dict[str, Tool],
+) -> list[dict[str, Any]]:
+    """Connect the MCP servers, add their tools to ``tools``; each server's status. The MCP
+    client (and the SDK-tool decorator) load only for a run with servers."""
+    if not servers:
+        return []
+    from ..tools._mcp import open_mcp_servers
+
+    mcp = await open_mcp_servers(servers, stack, errlog=errlog, env=env)
+    for tool in mcp.tools:
+        tools[tool.name] = tool
+    return mcp.status
 
 
 def _warn_unknown_tools(options: AgentOptions, servers: Mapping[str, Any]) -> None:
