@@ -379,3 +379,43 @@ async def test_subagent_and_set_model_aliases(duo: Duo) -> None:
         ]
         sent[sdk] = (sub, models[-1])
     assert sent[threadline] == sent[official] == (["claude-haiku-5-5"], "claude-sonnet-5-5")
+
+
+@pytest.mark.parametrize(
+    ("fields", "made", "effort"),
+    [
+        ({"effort": "high"}, False, "high"),
+        ({"effort": 5000}, False, None),
+        ({"permissionMode": "acceptEdits"}, True, "low"),
+        ({"permissionMode": "bypassPermissions"}, False, "low"),
+        ({"permissionMode": "plan"}, False, "low"),
+    ],
+)
+async def test_agent_definition_effort_and_permission_mode(
+    duo: Duo, fields: dict[str, Any], made: bool, effort: str | None
+) -> None:
+    """An agent definition's ``effort`` (a level; a number sends none, not the parent's) and
+    ``permissionMode`` (``acceptEdits`` lets its Bash write in the project; no escalation
+    to ``bypassPermissions``) hold for the subagent, as in the CLI."""
+    for sdk in SDKS:
+        target = duo.project / f"made-{sdk.__name__}"
+        agents = {"r": sdk.AgentDefinition(description="d", prompt="You are RESEARCHER.", **fields)}
+        call = {"description": "x", "prompt": "SUB", "subagent_type": "r"}
+        touch = {"name": "Bash", "input": {"command": f"touch {target}"}}
+        duo.script(
+            [
+                {"match": {"last_user_contains": "delegate"}, "tool_use": {"name": "Agent", "input": call}},
+                {"match": {"system_contains": "RESEARCHER"}, "tool_use": touch},
+                {"match": {"system_contains": "RESEARCHER"}, "text": "sub done"},
+                {"text": "done", "repeat": True},
+            ]
+        )  # fmt: skip
+        duo.fake.clear_requests()
+        opts = _options(duo, sdk, agents=agents, allowed_tools=["Agent"], effort="low")
+        [m async for m in sdk.query(prompt="delegate", options=opts)]
+        assert target.exists() is made, sdk.__name__
+        child = [
+            r for r in duo.fake.message_requests() if "RESEARCHER" in str(r.get("system"))
+        ]
+        sent = (child[0].get("output_config") or {}).get("effort")
+        assert sent == effort, sdk.__name__

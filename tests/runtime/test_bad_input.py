@@ -205,3 +205,20 @@ def test_unknown_hook_event_warns_and_is_passed_over() -> None:
     with pytest.warns(UserWarning, match="never fires hook event 'PreTool'"):
         options = AgentOptions(hooks={"PreTool": [HookMatcher(hooks=[_noop])]})
     assert "PreTool" in (options.hooks or {})
+
+
+@pytest.mark.parametrize(
+    "field", [{"skills": ["x"]}, {"memory": "project"}, {"mcpServers": ["s"]}, {"initialPrompt": "hi"}]
+)
+def test_unsupported_agent_definition_fields_warn(tmp_path: Path, field: dict[str, Any]) -> None:
+    """An agent definition field without an effect here warns at the run's checks, once per
+    field; the supported ones (effort, permissionMode, ...) do not."""
+    from threadline.runtime._options import check_run
+    from threadline.runtime._subagents import AgentDefinition
+
+    name = next(iter(field))
+    agents = {"r": AgentDefinition(description="d", prompt="p", **field)}
+    with pytest.warns(UserWarning, match=rf"agents\['r'\]\.{name} is not supported"):
+        check_run(AgentOptions(cwd=str(tmp_path), agents=agents))
+    fine = {"r": AgentDefinition(description="d", prompt="p", effort="high", permissionMode="plan")}
+    check_run(AgentOptions(cwd=str(tmp_path), agents=fine))  # warnings are errors here

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 import anyio.to_thread
 
@@ -147,6 +147,8 @@ def spawn_child(parent: AgentParent, spec: ChildSpec) -> Runtime:
         max_turns=spec.max_turns,
         enable_file_checkpointing=False,
         provider=parent.provider,
+        effort=parent.options.effort if spec.effort is None else cast(Any, spec.effort or None),
+        permission_mode=cast(Any, spec.permission_mode) or parent.options.permission_mode,
     )
     plan = SessionPlan(
         session_id=parent.session_id, cwd=parent.plan.cwd, key=parent.plan.key, store=spec.store

@@ -182,6 +182,10 @@ def load_agents(roots: Iterable[tuple[Path, str]]) -> dict[str, AgentDefinition]
                     disallowedTools=_tools_list(meta.get("disallowedTools")),
                     model=str(model) if model and model != "inherit" else None,
                     maxTurns=turns if isinstance(turns, int) and turns > 0 else None,
+                    effort=str(meta["effort"]) if meta.get("effort") else None,
+                    permissionMode=str(meta["permissionMode"])
+                    if meta.get("permissionMode")
+                    else None,
                 ),
             )
     return out

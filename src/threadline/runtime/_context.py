@@ -178,6 +178,10 @@ class ChildSpec:
     tools: Mapping[str, Tool]
     store: SessionStore | None
     """Where the child's entries go (the parent's sidechain subkey), ``None``: nowhere."""
+    effort: str | None = None
+    """The agent definition's effort; ``None``: the parent's; ``""``: none sent."""
+    permission_mode: str | None = None
+    """The mode the child runs in; ``None``: the parent's."""
 
 
 Spawn = Callable[["AgentParent", ChildSpec], ChildLoop]

@@ -70,8 +70,10 @@ Raw = dict[str, Any]
 class AgentDefinition:
     """A subagent, with the official SDK's field names (``claude_agent_sdk.AgentDefinition``).
 
-    Only ``description``, ``prompt``, ``tools``, ``disallowedTools``, ``model``,
-    ``maxTurns`` and ``background`` are used; the rest is accepted for compatibility.
+    ``description``, ``prompt``, ``tools``, ``disallowedTools``, ``model``, ``maxTurns``,
+    ``background``, ``effort`` (a level; a number is not sent, as in the CLI) and
+    ``permissionMode`` (see ``_agent_mode``) are used; ``skills``, ``memory``,
+    ``mcpServers`` and ``initialPrompt`` warn when set (not supported).
     """
 
     description: str
@@ -103,6 +105,20 @@ GENERAL_PURPOSE = AgentDefinition(
 
 _PARENT_ONLY = frozenset({"Agent", "StructuredOutput"})
 """Tools a subagent never inherits (no nesting; ``output_format`` is the main session's)."""
+
+
+_AGENT_MODES = frozenset({"default", "acceptEdits", "plan", "dontAsk"})
+
+
+def _agent_mode(parent: str, wanted: Any) -> str:
+    """The mode a subagent runs in, as the CLI decides it: a parent in
+    ``bypassPermissions`` keeps it for its children; otherwise the definition's
+    ``permissionMode`` when it is ``default``, ``acceptEdits``, ``plan`` or ``dontAsk``. A
+    definition never escalates to ``bypassPermissions`` (checked against the CLI: its
+    subagent stays in the parent's mode), and ``auto`` is the parent's mode."""
+    if parent == "bypassPermissions" or wanted not in _AGENT_MODES:
+        return parent
+    return str(wanted)
 
 
 def _field(definition: Any, name: str) -> Any:
@@ -508,8 +524,21 @@ class _ChildRun:
             max_turns=_field(self.definition, "maxTurns") or self.rt.options.max_turns,
             tools=self._tools(),
             store=store,  # type: ignore[arg-type]
+            effort=self._effort(),
+            permission_mode=_agent_mode(
+                str(getattr(self.rt, "mode", None) or self.rt.options.permission_mode or "default"),
+                _field(self.definition, "permissionMode"),
+            ),
         )
         return self.spawn(self.rt, spec)
+
+    def _effort(self) -> str | None:
+        """The definition's effort level (``None``: the parent's); a number (a token
+        budget) is ``""``: the child sends no effort at all, as the CLI's."""
+        effort = _field(self.definition, "effort")
+        if isinstance(effort, int) and not isinstance(effort, bool):
+            return ""
+        return effort if isinstance(effort, str) and effort else None
 
     async def run(self) -> ToolResult:
         """Run the child to the end of its turn: its sidechain transcript and sidecar, the
