@@ -419,3 +419,42 @@ async def test_agent_definition_effort_and_permission_mode(
         ]
         sent = (child[0].get("output_config") or {}).get("effort")
         assert sent == effort, sdk.__name__
+
+
+async def test_agent_definition_skills_are_preloaded(duo: Duo) -> None:
+    """``AgentDefinition.skills``: each skill is in the subagent's first message after its
+    task, as the CLI preloads it (same blocks, byte for byte)."""
+    for name in ("alpha", "beta"):
+        folder = duo.project / ".claude" / "skills" / name
+        folder.mkdir(parents=True)
+        (folder / "SKILL.md").write_text(
+            f"---\nname: {name}\ndescription: Skill {name}\n---\n{name.upper()}-BODY do it\n"
+        )
+    first = {}
+    for sdk in SDKS:
+        agents = {
+            "r": sdk.AgentDefinition(
+                description="d", prompt="You are RESEARCHER.", skills=["alpha", "beta"]
+            )
+        }
+        call = {"description": "x", "prompt": "SUBTASK", "subagent_type": "r"}
+        duo.script(
+            [
+                {"match": {"last_user_contains": "delegate"}, "tool_use": {"name": "Agent", "input": call}},
+                {"match": {"system_contains": "RESEARCHER"}, "text": "sub done"},
+                {"text": "done", "repeat": True},
+            ]
+        )  # fmt: skip
+        duo.fake.clear_requests()
+        opts = _options(
+            duo, sdk, agents=agents, allowed_tools=["Agent"], setting_sources=["project"]
+        )
+        [m async for m in sdk.query(prompt="delegate", options=opts)]
+        [child, *_] = [
+            r for r in duo.fake.message_requests() if "RESEARCHER" in str(r.get("system"))
+        ]
+        blocks = child["messages"][0]["content"]
+        start = next(i for i, b in enumerate(blocks) if b.get("text", "").startswith("SUBTASK"))
+        first[sdk] = [b["text"] for b in blocks[start : start + 5]]
+    assert first[threadline] == first[official]
+    assert "BETA-BODY" in first[threadline][-1]

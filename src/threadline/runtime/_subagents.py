@@ -56,6 +56,7 @@ from .._messages import (
 from ..sessions import SessionKey, SessionStore
 from ..sessions._protocol import local_transcripts
 from ..tools import Tool, ToolContext, ToolResult
+from ..tools._skills import preload_blocks
 from ._context import AgentParent, ChildLoop, ChildSpec, Prompt, Spawn
 
 __all__ = ["GENERAL_PURPOSE", "AgentDefinition", "AgentTool", "BackgroundTasks", "Notification"]
@@ -71,9 +72,9 @@ class AgentDefinition:
     """A subagent, with the official SDK's field names (``claude_agent_sdk.AgentDefinition``).
 
     ``description``, ``prompt``, ``tools``, ``disallowedTools``, ``model``, ``maxTurns``,
-    ``background``, ``effort`` (a level; a number is not sent, as in the CLI) and
-    ``permissionMode`` (see ``_agent_mode``) are used; ``skills``, ``memory``,
-    ``mcpServers`` and ``initialPrompt`` warn when set (not supported).
+    ``background``, ``effort`` (a level; a number is not sent, as in the CLI),
+    ``permissionMode`` (see ``_agent_mode``) and ``skills`` (preloaded into the first
+    message) are used; ``memory``, ``mcpServers`` and ``initialPrompt`` warn when set.
     """
 
     description: str
@@ -532,6 +533,23 @@ class _ChildRun:
         )
         return self.spawn(self.rt, spec)
 
+    def _preloaded_skills(self) -> list[Raw]:
+        """The definition's ``skills``, each as the CLI puts it after the task (a merged
+        message: every skill's last block but the last one's ends with a newline); a name
+        no loaded skill has is logged and passed over."""
+        names = _field(self.definition, "skills") or []
+        known = self.rt.tool_state.skills if self.rt.tool_state is not None else {}
+        out: list[list[Raw]] = []
+        for name in names:
+            skill = known.get(str(name))
+            if skill is None:
+                _log.warning("agent %r: no skill named %r to preload", self.agent_type, name)
+                continue
+            out.append(preload_blocks(skill))
+        for blocks in out[:-1]:
+            blocks[-1]["text"] += "\n"
+        return [b for blocks in out for b in blocks]
+
     def _effort(self) -> str | None:
         """The definition's effort level (``None``: the parent's); a number (a token
         budget) is ``""``: the child sends no effort at all, as the CLI's."""
@@ -606,9 +624,15 @@ class _ChildRun:
         wording (``SubagentStart hook additional context: ...``), as text blocks after the
         task (the CLI sends it in a system-role message with its environment block)."""
         content: str | list[Raw] = self.prompt
-        if context:
+        preloaded = self._preloaded_skills()
+        if context or preloaded:
             notes = [f"SubagentStart hook additional context: {c}" for c in context]
-            content = [{"type": "text", "text": t} for t in (self.prompt, *notes)]
+            task = self.prompt + "\n" if preloaded else self.prompt
+            content = [
+                {"type": "text", "text": task},
+                *preloaded,
+                *({"type": "text", "text": t} for t in notes),
+            ]
         turn = child.run_turn(Prompt(content=content))
         try:
             async for message in turn:

@@ -30,6 +30,7 @@ __all__ = [
     "Skill",
     "load_skills",
     "parse_skill",
+    "preload_blocks",
     "front_matter",
 ]
 
@@ -97,6 +98,25 @@ def parse_skill(path: Path) -> Skill:
         directory=path.parent,
         metadata={k: v for k, v in meta.items() if k not in ("name", "description")},
     )
+
+
+def preload_blocks(skill: Skill) -> list[dict[str, Any]]:
+    """``skill`` as the CLI preloads an agent definition's ``skills`` into the subagent's
+    first message: its ``<command-message>`` record, then ``Base directory for this skill``
+    and the ``SKILL.md`` body (front matter removed, as written)."""
+    try:
+        text: str | None = (skill.directory / "SKILL.md").read_text(
+            encoding="utf-8", errors="replace"
+        )
+    except OSError:
+        text = None
+    body = front_matter(text)[1] if text is not None else skill.body
+    record = (
+        f"<command-message>{skill.name}</command-message>\n"
+        f"<command-name>{skill.name}</command-name>\n<skill-format>true</skill-format>"
+    )
+    head = f"Base directory for this skill: {skill.directory}\n\n{body}"
+    return [{"type": "text", "text": record}, {"type": "text", "text": head}]
 
 
 def load_skills(directories: Iterable[str | os.PathLike[str]]) -> dict[str, Skill]:
