@@ -120,13 +120,14 @@ _NEVER_IN_A_PLAIN_QUERY = (
     "threadline.runtime._shell",
     "threadline.runtime._hook_types",
     "threadline.tools._mcp",
+    "threadline.sessions._url",
 )
 """Not needed by a one-turn ``query()`` that calls no tool: the ``anthropic`` package (the
 provider posts with httpx2), WebFetch's httpx, the stores' drivers, bundles, transfers,
 search, the CLI's and the web UI's libraries, the Bash parser (until a Bash rule is checked),
 ``importlib.metadata`` (httpx2's and httpcore2's versions are read without it), the sandbox
 (unless enabled), the hook payload TypedDicts (the public names only), the MCP client (no
-servers configured)."""
+servers configured), the store-URL parser."""
 
 
 def _loaded(code: str, names: tuple[str, ...]) -> list[str]:
@@ -156,3 +157,29 @@ def test_a_plain_query_loads_only_what_it_needs(fake: Any, project: Path) -> Non
     )
     assert _loaded(code, _NEVER_IN_A_PLAIN_QUERY) == []
     assert len(fake.message_requests()) == 1
+
+
+def test_a_resume_that_writes_nothing_loads_no_redactor_or_index(fake: Any, project: Path) -> None:
+    """A fresh process resuming with ``persist_session=False`` (a worker reading a session)
+    builds no redactor (no ``re2``) and opens no summary index (no ``sqlite3``)."""
+    first = (
+        "import threadline, anyio\n"
+        "async def main():\n"
+        "    async for m in threadline.query(prompt='hi', options=threadline.AgentOptions()):\n"
+        "        pass\n"
+        "    print(m.session_id)\n"
+        "anyio.run(main)"
+    )
+    out = subprocess.run([sys.executable, "-c", first], capture_output=True, text=True, check=True)
+    sid = out.stdout.strip().splitlines()[-1]
+    code = (
+        "import threadline, anyio\n"
+        "async def main():\n"
+        f"    options = threadline.AgentOptions(resume={sid!r}, persist_session=False)\n"
+        "    async for m in threadline.query(prompt='again', options=options):\n"
+        "        pass\n"
+        "    assert m.result == 'echo: again', m\n"
+        "anyio.run(main)"
+    )
+    assert _loaded(code, (*_NEVER_IN_A_PLAIN_QUERY, "re2", "sqlite3")) == []
+    assert len(fake.message_requests()) == 2

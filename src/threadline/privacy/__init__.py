@@ -29,12 +29,12 @@ from ._errors import DecryptionError as DecryptionError
 from ._redact import Redactor as Redactor
 from ._redacting import RedactingStore as RedactingStore
 from ._rules import BUILTIN_RULES as BUILTIN_RULES, Rule as Rule
-from ._store_url import store_from_url as store_from_url
 
 if TYPE_CHECKING:
     from ._encrypted import EncryptedStore as EncryptedStore, SalvageReport as SalvageReport
     from ._keys import generate_key as generate_key, key_id as key_id
     from ._rekey import RekeyReport as RekeyReport, rekey as rekey
+    from ._store_url import store_from_url as store_from_url
 
 __all__ = [
     "BUILTIN_RULES",
@@ -58,6 +58,7 @@ _LAZY = {
     "key_id": "._keys",
     "RekeyReport": "._rekey",
     "rekey": "._rekey",
+    "store_from_url": "._store_url",
 }
 
 

@@ -40,7 +40,6 @@ from urllib.parse import urljoin, urlsplit
 
 import anyio
 
-from ..sessions._url import mask_credentials
 from ._base import ToolContext, ToolResult, error_result, state_for
 from ._search import SearchBackend, SearchHit
 
@@ -281,6 +280,8 @@ class WebFetchTool:
         except _Blocked as exc:
             return error_result(str(exc))
         except httpx.HTTPError as exc:
+            from ..sessions._url import mask_credentials  # the store-URL module: on failure
+
             return error_result(
                 mask_credentials(f"Failed to fetch {url}: {type(exc).__name__}: {exc}")
             )
