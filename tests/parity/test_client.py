@@ -458,3 +458,54 @@ async def test_agent_definition_skills_are_preloaded(duo: Duo) -> None:
         first[sdk] = [b["text"] for b in blocks[start : start + 5]]
     assert first[threadline] == first[official]
     assert "BETA-BODY" in first[threadline][-1]
+
+
+@pytest.mark.parametrize("how", ["inline", "named"])
+async def test_agent_definition_mcp_servers(duo: Duo, how: str) -> None:
+    """``AgentDefinition.mcpServers``: an inline config is started for the subagent and its
+    call works; a name refers to the parent's server, whose tools stay outside a ``tools``
+    list that does not name them (both SDKs answer the same error)."""
+    import sys
+    from pathlib import Path
+
+    server = {
+        "command": sys.executable,
+        "args": [str(Path(__file__).parent.parent / "tools" / "mcp_env_server.py")],
+        "env": {"TL_X": "seen"},
+    }
+    results = {}
+    for sdk in SDKS:
+        refs: list[Any] = [{"inl": server}] if how == "inline" else ["env"]
+        agents = {
+            "r": sdk.AgentDefinition(
+                description="d", prompt="You are RESEARCHER.", tools=["Read"], mcpServers=refs
+            )
+        }
+        tool = "mcp__inl__getenv" if how == "inline" else "mcp__env__getenv"
+        call = {"description": "x", "prompt": "SUB", "subagent_type": "r"}
+        duo.script(
+            [
+                {"match": {"last_user_contains": "delegate"}, "tool_use": {"name": "Agent", "input": call}},
+                {"match": {"system_contains": "RESEARCHER"}, "tool_use": {"name": tool, "input": {"names": "TL_X"}}},
+                {"match": {"system_contains": "RESEARCHER"}, "text": "sub done"},
+                {"text": "done", "repeat": True},
+            ]
+        )  # fmt: skip
+        duo.fake.clear_requests()
+        parent = {} if how == "inline" else {"mcp_servers": {"env": server}}
+        opts = _options(
+            duo, sdk, agents=agents, allowed_tools=["Agent", tool], **parent
+        )
+        [m async for m in sdk.query(prompt="delegate", options=opts)]
+        child = [
+            r for r in duo.fake.message_requests() if "RESEARCHER" in str(r.get("system"))
+        ]
+        last = child[-1]["messages"][-1]["content"]
+        [result] = [b for b in last if b.get("type") == "tool_result"]
+        results[sdk] = str(result["content"])
+    if how == "inline":
+        assert "TL_X=seen" in results[official]
+        assert "TL_X=seen" in results[threadline]
+    else:
+        assert results[threadline] == results[official]
+        assert "No such tool available" in results[threadline]

@@ -240,8 +240,24 @@ def _warn_unknown_tools(options: AgentOptions, servers: Mapping[str, Any]) -> No
     ]
     if options.tools is not None and not isinstance(options.tools, Mapping):
         fields.insert(0, ("tools", options.tools))
+    known = {**servers, **_agents_inline_servers(options)}
     for field_name, names in fields:
-        check_tool_names(field_name, names, mcp_servers=servers, stacklevel=4)
+        check_tool_names(field_name, names, mcp_servers=known, stacklevel=4)
+
+
+def _agents_inline_servers(options: AgentOptions) -> dict[str, Any]:
+    """The inline ``mcpServers`` of the agent definitions: their tools are real too."""
+    out: dict[str, Any] = {}
+    for definition in (options.agents or {}).values():
+        refs = (
+            definition.get("mcpServers")
+            if isinstance(definition, Mapping)
+            else getattr(definition, "mcpServers", None)
+        )
+        for entry in refs or ():
+            if isinstance(entry, Mapping):
+                out.update(entry)
+    return out
 
 
 async def _tool_state(options: AgentOptions, cwd: str, stack: AsyncExitStack) -> ToolState:

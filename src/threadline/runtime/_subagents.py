@@ -31,6 +31,7 @@ A child that fails (model error, exception, turn limit) answers the call with an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
@@ -56,6 +57,7 @@ from .._messages import (
 from ..sessions import SessionKey, SessionStore
 from ..sessions._protocol import local_transcripts
 from ..tools import Tool, ToolContext, ToolResult
+from ..tools._mcp import open_mcp_servers
 from ..tools._skills import preload_blocks
 from ._context import AgentParent, ChildLoop, ChildSpec, Prompt, Spawn
 
@@ -73,8 +75,9 @@ class AgentDefinition:
 
     ``description``, ``prompt``, ``tools``, ``disallowedTools``, ``model``, ``maxTurns``,
     ``background``, ``effort`` (a level; a number is not sent, as in the CLI),
-    ``permissionMode`` (see ``_agent_mode``) and ``skills`` (preloaded into the first
-    message) are used; ``memory``, ``mcpServers`` and ``initialPrompt`` warn when set.
+    ``permissionMode`` (see ``_agent_mode``), ``skills`` (preloaded into the first
+    message) and ``mcpServers`` (inline configs started for the run; a name refers to
+    a parent's server) are used; ``memory`` and ``initialPrompt`` warn when set.
     """
 
     description: str
@@ -430,6 +433,8 @@ class _ChildRun:
         self.stop_requested = False
         self.report = ""
         self.tool_uses = 0
+        self.inline_tools: dict[str, Tool] = {}
+        """Tools of the definition's inline ``mcpServers``, while the child runs."""
         self.tokens = 0
         self.duration_ms = 0
 
@@ -508,15 +513,32 @@ class _ChildRun:
         return self.rt.resolve_model(str(wanted))
 
     def _tools(self) -> dict[str, Tool]:
+        """The parent's tools the definition's ``tools``/``disallowedTools`` leave, plus
+        its inline servers' tools. (A server named in ``mcpServers`` is the parent's: its
+        tools come only through ``tools``, as in the CLI, which answers "No such tool
+        available" for one outside that list.)"""
         allowed = _field(self.definition, "tools")
         denied = set(_field(self.definition, "disallowedTools") or ())
-        return {
+        out = {
             name: tool
             for name, tool in self.rt.tools.items()
             if name not in _PARENT_ONLY
             and name not in denied
             and (allowed is None or name in allowed)
         }
+        out.update((n, t) for n, t in self.inline_tools.items() if n not in denied)
+        return out
+
+    async def _open_inline_servers(self, stack: contextlib.AsyncExitStack) -> None:
+        """Start the definition's inline ``mcpServers`` (``{name: config}`` entries) for
+        this run; they close when it ends. A server that fails is logged, as at connect."""
+        configs: dict[str, Any] = {}
+        for entry in _field(self.definition, "mcpServers") or ():
+            if isinstance(entry, Mapping):
+                configs.update(entry)
+        if configs:
+            opened = await open_mcp_servers(configs, stack, env=self.rt.options.env)
+            self.inline_tools = {t.name: t for t in opened.tools}
 
     def _child(self, store: _SidechainStore | None) -> ChildLoop:
         spec = ChildSpec(
@@ -566,10 +588,12 @@ class _ChildRun:
         self.result = None
         self.report = ""
         try:
-            start = await self.rt.hook(
-                "SubagentStart", {"agent_id": self.agent_id, "agent_type": self.agent_type}
-            )
-            await self._drive(self._spawn_child(store), start.additional_context)
+            async with contextlib.AsyncExitStack() as servers:
+                await self._open_inline_servers(servers)
+                start = await self.rt.hook(
+                    "SubagentStart", {"agent_id": self.agent_id, "agent_type": self.agent_type}
+                )
+                await self._drive(self._spawn_child(store), start.additional_context)
         except Exception as exc:
             error = f"Subagent failed: {type(exc).__name__}: {exc}"
             await self._finish(store, status="failed", error=error)
