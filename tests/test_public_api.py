@@ -183,3 +183,31 @@ def test_a_resume_that_writes_nothing_loads_no_redactor_or_index(fake: Any, proj
     )
     assert _loaded(code, (*_NEVER_IN_A_PLAIN_QUERY, "re2", "sqlite3")) == []
     assert len(fake.message_requests()) == 2
+
+
+def test_the_first_lazy_import_pauses_the_gc_and_restores_it() -> None:
+    """``threadline.query`` imports the runtime with the cyclic GC paused; afterwards the GC
+    is on again, nothing stays frozen, and a program's own GC settings are kept."""
+    spy = (
+        "import gc, importlib, threadline\n"
+        "seen = []\n"
+        "real = importlib.import_module\n"
+        "def spy(name, package=None):\n"
+        "    seen.append(gc.isenabled())\n"
+        "    return real(name, package)\n"
+        "importlib.import_module = spy\n"
+    )
+    paused = "bool(seen) and not any(seen)"
+    plain = _run_lines(spy + f"threadline.query\nprint({paused}, gc.isenabled(), gc.get_freeze_count())")
+    assert plain == ["True True 0"]
+    frozen = "gc.freeze()\nthreadline.query\n"  # unfreezing would empty the permanent generation
+    assert _run_lines(spy + frozen + "print(gc.get_freeze_count() > 0, gc.isenabled())") == [
+        "True True"
+    ]
+    off = f"gc.disable()\nthreadline.query\nprint({paused}, gc.isenabled())"
+    assert _run_lines(spy + off) == ["True False"]
+
+
+def _run_lines(code: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()
