@@ -57,7 +57,6 @@ from .._messages import (
 from ..sessions import SessionKey, SessionStore
 from ..sessions._protocol import local_transcripts
 from ..tools import Tool, ToolContext, ToolResult
-from ..tools._mcp import open_mcp_servers
 from ..tools._skills import preload_blocks
 from ._context import AgentParent, ChildLoop, ChildSpec, Prompt, Spawn
 
@@ -537,6 +536,8 @@ class _ChildRun:
             if isinstance(entry, Mapping):
                 configs.update(entry)
         if configs:
+            from ..tools._mcp import open_mcp_servers  # the MCP client: only with servers
+
             opened = await open_mcp_servers(configs, stack, env=self.rt.options.env)
             self.inline_tools = {t.name: t for t in opened.tools}
 
