@@ -401,3 +401,84 @@ async def test_subagent_start_context_reaches_the_subagent(duo: Duo) -> None:
         assert any(wording in _text(m["content"]) for m in child[0]["messages"]), sdk.__name__
         assert "SUBTASK-FG" in _text(child[0]["messages"][0]["content"])
         assert all("SUBCTX-1" not in str(r["messages"]) for r in parent), sdk.__name__
+
+
+@pytest.mark.parametrize(
+    ("answer", "made"),
+    [
+        ('{"ok": false, "reason": "NOPE-REASON"}', False),
+        ('{"ok": true, "reason": "fine"}', True),
+        ("not json", True),
+    ],
+)
+async def test_settings_prompt_hook(duo: Duo, answer: str, made: bool) -> None:
+    """A settings ``prompt`` hook asks the model with ``$ARGUMENTS`` replaced by the event's
+    JSON: ``ok: false`` blocks the call (the CLI's tool result) and stops the turn; ``ok:
+    true`` and an unusable answer let it run."""
+    import json as _json
+
+    settings = {
+        "hooks": {
+            "PreToolUse": [
+                {"matcher": "Bash", "hooks": [{"type": "prompt", "prompt": "Safe? $ARGUMENTS"}]}
+            ]
+        }
+    }
+    runs = {}
+    for sdk in SDKS:
+        target = duo.project / f"made-{sdk.__name__}"
+        duo.script(
+            [
+                {"match": {"last_user_contains": "Safe?"}, "text": answer, "repeat": True},
+                {"match": {"last_user_contains": "go"}, "tool_use": {"name": "Bash", "input": {"command": f"touch {target}"}}},
+                {"text": "done", "repeat": True},
+            ]
+        )  # fmt: skip
+        duo.fake.clear_requests()
+        opts = _options(
+            duo, sdk, settings=_json.dumps(settings), permission_mode="bypassPermissions"
+        )
+        msgs = await _run(sdk, opts)
+        assert target.exists() is made, sdk.__name__
+        [asked] = [r for r in duo.fake.message_requests() if "Safe?" in str(r["messages"])]
+        text = asked["messages"][-1]["content"][0]["text"]
+        event = _json.loads(text.removeprefix("Safe? "))
+        assert event["tool_input"] == {"command": f"touch {target}"}
+        schema = asked["output_config"]["format"]["schema"]
+        users = [m for m in msgs if type(m).__name__ == "UserMessage"]
+        result = msgs[-1]
+        runs[sdk] = (
+            [(b.content, b.is_error) for u in users for b in u.content],
+            result.terminal_reason,
+            result.stop_reason,
+            result.result,
+            sorted(schema["properties"]),
+        )
+    their, mine = runs[official], runs[threadline]
+    assert mine[0] and their[1:] == mine[1:], (their, mine)
+    if not made:
+        assert mine[0] == their[0]
+        assert mine[0][0][0] == "PreToolUse:Bash hook error: [Safe? $ARGUMENTS]: NOPE-REASON"
+
+
+@pytest.mark.parametrize("event", ["PreToolUse", "PostToolUse"])
+async def test_continue_false_stops_the_turn(duo: Duo, event: str) -> None:
+    """``continue: false`` from a tool hook: the call still runs, then the turn ends with
+    ``terminal_reason="hook_stopped"`` and an empty result, as the CLI ends it."""
+    seen = {}
+    for sdk in SDKS:
+        target = duo.project / f"made-{event}-{sdk.__name__}"
+        duo.script(
+            [
+                {"tool_use": {"name": "Bash", "input": {"command": f"touch {target}"}}},
+                {"text": "done", "repeat": True},
+            ]
+        )
+        out = {"continue_": False, "stopReason": "HALT"}
+        hooks = {event: [sdk.HookMatcher(hooks=[_recorder([], event, out)])]}
+        opts = _options(duo, sdk, hooks=hooks, permission_mode="bypassPermissions")
+        msgs = await _run(sdk, opts)
+        assert target.exists(), sdk.__name__
+        result = msgs[-1]
+        seen[sdk] = (result.subtype, result.terminal_reason, result.stop_reason, result.result)
+    assert seen[threadline] == seen[official] == ("success", "hook_stopped", "tool_use", "")

@@ -24,7 +24,13 @@ import anyio.to_thread
 
 from .._exceptions import UserError
 from ..providers import Provider
-from ..providers._registry import ProviderConfig, choose_provider, create_provider, model_for
+from ..providers._registry import (
+    ProviderConfig,
+    choose_provider,
+    create_provider,
+    model_for,
+    resolve_model_alias,
+)
 from ..tools import (
     SkillTool,
     Tool,
@@ -35,12 +41,14 @@ from ..tools import (
 from ..tools._shells import ShellNotice
 from ..transcript._entries import git_branch
 from ._context import AgentParent, ChildSpec
+from ._hook_model import model_evaluator
 from ._loop import RunSetup, Runtime
 from ._options import AgentOptions, check_run
 from ._permissions import PermissionRules
 from ._prompt import claude_code_preset
 from ._resume import SessionPlan, plan_session
 from ._settings import LoadedSettings, apply_settings, read_for
+from ._settings_hooks import PromptEvaluator
 from ._stderr import open_stderr
 from ._structured import STRUCTURED_OUTPUT, StructuredOutputTool
 from ._subagents import AgentTool, BackgroundTasks, Notification
@@ -78,7 +86,7 @@ async def open_runtime(
             "AgentOptions.task_budget is an Anthropic API feature (output_config.task_budget); "
             f"the {provider.name!r} provider cannot send it: drop task_budget or use Anthropic"
         )
-    options = apply_settings(options, loaded, plan.cwd)
+    options = apply_settings(options, loaded, plan.cwd, evaluate=_evaluator(options, provider))
     system, servers = await anyio.to_thread.run_sync(_read_config, options, plan.cwd)
     if not options.strict_mcp_config:  # .mcp.json and plugins: "only mcp_servers" leaves them out
         servers = {**loaded.mcp_servers, **servers}
@@ -243,6 +251,16 @@ def _warn_unknown_tools(options: AgentOptions, servers: Mapping[str, Any]) -> No
     known = {**servers, **_agents_inline_servers(options)}
     for field_name, names in fields:
         check_tool_names(field_name, names, mcp_servers=known, stacklevel=4)
+
+
+def _evaluator(options: AgentOptions, provider: Provider) -> PromptEvaluator:
+    """What answers settings ``prompt`` hooks: the run's provider and model."""
+    anthropic = provider.name == "anthropic"
+    return model_evaluator(
+        provider,
+        _model_name(options, provider.name),
+        lambda name: resolve_model_alias(name, options.env_value) if anthropic else name,
+    )
 
 
 def _agents_inline_servers(options: AgentOptions) -> dict[str, Any]:

@@ -1102,6 +1102,11 @@ class Runtime:
                 yield message
         elif deferred:  # a PreToolUse hook deferred a call: the turn stops before it runs
             yield self._end_deferred(turn, outcomes)
+        elif stats.stop and stats.hook_stop:  # a hook's continue: false, as the CLI ends it
+            turn.done = True
+            yield stats.result(
+                subtype="success", is_error=False, terminal_reason="hook_stopped", result=""
+            )
         elif stats.stop:
             turn.done = True
             yield stats.result(
@@ -1205,6 +1210,7 @@ class Runtime:
             stats.denials.append(outcome.denial)
         stats.stop = stats.stop or outcome.stop
         stats.stop_reason = stats.stop_reason or outcome.stop_reason
+        stats.hook_stop = stats.hook_stop or outcome.hook_stop
         return self._factory.tool_result(
             outcome.block, tool_use_entry=call_entry["uuid"], structured=outcome.structured
         )

@@ -477,8 +477,11 @@ def _existing_dirs(values: Sequence[str], cwd: str) -> list[str]:
     return out
 
 
-def apply_settings(options: Any, loaded: LoadedSettings, cwd: str) -> Any:
-    """``options`` with what the settings add (the options win where both set a value)."""
+def apply_settings(
+    options: Any, loaded: LoadedSettings, cwd: str, *, evaluate: Any = None
+) -> Any:
+    """``options`` with what the settings add (the options win where both set a value);
+    ``evaluate`` answers ``prompt`` hooks (``_settings_hooks.PromptEvaluator``)."""
     from dataclasses import replace
 
     from ._settings_hooks import settings_hooks
@@ -511,7 +514,7 @@ def apply_settings(options: Any, loaded: LoadedSettings, cwd: str) -> Any:
     env = loaded.env
     if env:
         changes["env"] = {**options.env, **env}
-    hooks = settings_hooks(loaded.hooks, cwd=cwd, env={**options.env, **env})
+    hooks = settings_hooks(loaded.hooks, cwd=cwd, env={**options.env, **env}, evaluate=evaluate)
     if hooks:
         merged: dict[str, list[Any]] = {k: list(v) for k, v in (options.hooks or {}).items()}
         for event, matchers in hooks.items():

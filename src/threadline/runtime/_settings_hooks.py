@@ -21,8 +21,15 @@ when its ``timeout`` (seconds, default 60) runs out. Its result:
 - any other exit, a timeout, or a command that cannot start: a non-blocking error,
   logged; the run goes on.
 
-Only ``type: "command"`` hooks run; others (``prompt``, ``agent``) are skipped with a
-warning, as are events threadline does not fire. Output is capped at 1 MiB a stream.
+``type: "prompt"`` hooks ask the model, as the CLI does: the hook's ``prompt`` with
+``$ARGUMENTS`` replaced by the hook input JSON is sent (``model`` of the hook, else the
+session's; with Anthropic, a JSON schema output format) and the answer is
+``{"ok": bool, "reason": str}``. ``ok: false`` blocks: a tool call's model reads
+``PreToolUse:<tool> hook error: [<prompt>]: <reason>`` and the turn stops
+(``terminal_reason="hook_stopped"``), as in the CLI; a prompt or a stop is blocked with the
+reason. No usable answer, a failed request or the ``timeout`` (default 30 s) decide nothing
+(logged), as in the CLI. ``agent`` hooks are skipped with a warning, as are events
+threadline does not fire. Output is capped at 1 MiB a stream.
 """
 
 from __future__ import annotations
@@ -32,7 +39,7 @@ import logging
 import os
 import signal
 import warnings
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -42,7 +49,7 @@ from .._ids import new_uuid
 from ._hooks import HOOK_EVENT_SINK, HookMatcher
 from ._options import HOOK_EVENTS
 
-__all__ = ["command_hook", "settings_hooks"]
+__all__ = ["PromptEvaluator", "command_hook", "prompt_hook", "settings_hooks"]
 
 Raw = dict[str, Any]
 _log = logging.getLogger("threadline.hooks")
@@ -185,10 +192,79 @@ def command_hook(
     return callback
 
 
+PromptEvaluator = Callable[[str, "str | None", float], Awaitable[str]]
+"""``(prompt text, model or None, timeout s)`` → the model's answer text."""
+
+_PROMPT_TIMEOUT = 30.0
+_TOOL_EVENTS = frozenset({"PreToolUse", "PostToolUse", "PostToolUseFailure", "PermissionRequest"})
+
+
+def _verdict(answer: str) -> tuple[bool, str] | None:
+    """``(ok, reason)`` from a prompt hook's answer, or None when it is not one."""
+    text = answer.strip()
+    if text.startswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("ok"), bool):
+        return None
+    reason = value.get("reason")
+    return value["ok"], reason if isinstance(reason, str) else ""
+
+
+def prompt_hook(
+    event: str, prompt: str, *, model: str | None, timeout: float, evaluate: PromptEvaluator
+) -> Any:
+    """A hook callback that asks the model (see the module docstring)."""
+
+    async def callback(hook_input: Any, tool_use_id: str | None, context: Any) -> Raw:
+        data = dict(hook_input)
+        arguments = json.dumps(data, default=str, ensure_ascii=False, separators=(",", ":"))
+        text = (
+            prompt.replace("$ARGUMENTS", arguments)
+            if "$ARGUMENTS" in prompt
+            else f"{prompt}\n\n{arguments}"
+        )
+        try:
+            answer = await evaluate(text, model, timeout)
+        except Exception as exc:  # a failed or timed-out request decides nothing
+            _log.warning("%s prompt hook %r failed: %s", event, prompt[:80], exc)
+            return {}
+        verdict = _verdict(answer)
+        if verdict is None:
+            _log.warning("%s prompt hook %r gave no usable answer", event, prompt[:80])
+            return {}
+        ok, why = verdict
+        if ok:
+            return {}
+        reason = f"[{prompt}]: {why}"
+        if event == "PreToolUse":
+            reason = f"PreToolUse:{data.get('tool_name')} hook error: {reason}"
+        out: Raw = {"decision": "block", "reason": reason}
+        if event in _TOOL_EVENTS:
+            out.update({"continue": False, "stopReason": ""})
+        return out
+
+    callback.__qualname__ = f"settings prompt hook {prompt[:40]!r}"
+    return callback
+
+
+def _timeout(spec: Mapping[str, Any], default: float) -> float:
+    raw = spec.get("timeout")
+    return float(raw) if isinstance(raw, (int, float)) and raw > 0 else default
+
+
 def settings_hooks(
-    config: Mapping[str, Any], *, cwd: str, env: Mapping[str, str]
+    config: Mapping[str, Any],
+    *,
+    cwd: str,
+    env: Mapping[str, str],
+    evaluate: PromptEvaluator | None = None,
 ) -> dict[str, list[HookMatcher]]:
-    """The ``hooks`` of merged settings as ``AgentOptions.hooks`` matchers."""
+    """The ``hooks`` of merged settings as ``AgentOptions.hooks`` matchers (``evaluate``
+    answers ``prompt`` hooks; without it they are skipped with a warning)."""
     out: dict[str, list[HookMatcher]] = {}
     for event, groups in config.items():
         if event not in HOOK_EVENTS:
@@ -208,22 +284,24 @@ def settings_hooks(
             for spec in group["hooks"]:
                 if not isinstance(spec, Mapping):
                     continue
-                command = spec.get("command")
-                if spec.get("type", "command") != "command" or not isinstance(command, str):
+                command, kind = spec.get("command"), spec.get("type", "command")
+                if kind == "prompt" and isinstance(spec.get("prompt"), str) and evaluate:
+                    timeout = _timeout(spec, _PROMPT_TIMEOUT)
+                    model = spec.get("model") if isinstance(spec.get("model"), str) else None
+                    callback = prompt_hook(
+                        event, spec["prompt"], model=model, timeout=timeout, evaluate=evaluate
+                    )
+                elif kind == "command" and isinstance(command, str):
+                    timeout = _timeout(spec, _DEFAULT_TIMEOUT)
+                    callback = command_hook(event, command, cwd=cwd, env=env, timeout=timeout)
+                else:
                     warnings.warn(
-                        f"settings hooks: only command hooks run in threadline; {event} "
-                        f"hook of type {spec.get('type')!r} skipped",
+                        f"settings hooks: {event} hook of type {kind!r} skipped (threadline "
+                        "runs command and prompt hooks)",
                         UserWarning,
                         stacklevel=4,
                     )
                     continue
-                raw_timeout = spec.get("timeout")
-                timeout = (
-                    float(raw_timeout)
-                    if isinstance(raw_timeout, (int, float)) and raw_timeout > 0
-                    else _DEFAULT_TIMEOUT
-                )
-                callback = command_hook(event, command, cwd=cwd, env=env, timeout=timeout)
                 # the matcher's own timeout is a backstop: the command is killed first
                 out.setdefault(event, []).append(
                     HookMatcher(matcher=matcher, hooks=[callback], timeout=timeout + 5)

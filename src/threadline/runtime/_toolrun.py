@@ -49,6 +49,8 @@ class CallOutcome:
     """The ``permission_denied`` system message data, when the permission system refused."""
     stop: bool = False
     stop_reason: str | None = None
+    hook_stop: bool = False
+    """The stop is a hook's ``continue: false`` (the CLI's ``hook_stopped``)."""
     deferred: Raw | None = None
     """``{"id", "name", "input"}`` of a call a PreToolUse hook deferred (not run)."""
     system_messages: list[str] = field(default_factory=list)
@@ -132,12 +134,16 @@ class ToolRunner:
         if pre.decision == "deny":
             message = pre.reason or f"Hook PreToolUse:{name} denied this tool"
             outcome = _denied(call, tool_use_id, tool_input, message, pre.stop, pre.stop_reason)
+            outcome.hook_stop = pre.stop
         elif pre.defer:
             outcome = CallOutcome(
                 block={}, deferred={"id": tool_use_id, "name": name, "input": tool_input}
             )
         else:
             outcome = await self._allowed(call, tool, tool_input, pre)
+            if pre.stop:  # the call still runs, then the turn stops (as in the CLI)
+                outcome.stop = outcome.hook_stop = True
+                outcome.stop_reason = outcome.stop_reason or pre.stop_reason
         outcome.system_messages = said + outcome.system_messages
         return outcome
 
@@ -242,6 +248,7 @@ class ToolRunner:
             structured=structured,
             stop=post.stop,
             stop_reason=post.stop_reason,
+            hook_stop=post.stop,
             system_messages=_said(event, name, post.system_messages),
         )
 

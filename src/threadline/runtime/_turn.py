@@ -190,6 +190,8 @@ class TurnStats:
     user_uuid: str | None = None
     stop: bool = False
     stop_reason: str | None = None
+    hook_stop: bool = False
+    """The stop came from a hook's ``continue: false``."""
     spend: Spend = field(default_factory=Spend)
     """The query's spend (shared with its subagents)."""
     top: bool = True
