@@ -41,7 +41,10 @@ def test_objects_the_program_froze_stay_frozen() -> None:
         assert frozen > 0
         with gc_paused():
             built = [[] for _ in range(10)]
-        assert gc.get_freeze_count() == frozen  # never unfrozen behind the program's back
+        # never unfrozen behind the program's back (an unfreeze empties the permanent
+        # generation); frozen objects freed meanwhile by reference counting (other threads of
+        # the test process) leave it, so the count may drop by a few
+        assert gc.get_freeze_count() >= frozen * 0.9
         assert built
     finally:
         gc.unfreeze()
