@@ -509,3 +509,49 @@ async def test_agent_definition_mcp_servers(duo: Duo, how: str) -> None:
     else:
         assert results[threadline] == results[official]
         assert "No such tool available" in results[threadline]
+
+
+@pytest.mark.parametrize("scope", ["project", "local", "user"])
+async def test_agent_definition_memory(duo: Duo, scope: str) -> None:
+    """``AgentDefinition.memory``: the subagent's system prompt names the same memory folder
+    as the CLI's (created) and ends its memory section with the folder's ``MEMORY.md``."""
+    import json as _json
+
+    folders = {
+        "project": duo.project / ".claude" / "agent-memory" / "r",
+        "local": duo.project / ".claude" / "agent-memory-local" / "r",
+        "user": duo.config_dir / "agent-memory" / "r",
+    }
+    folder = folders[scope]
+    seen = {}
+    for sdk in SDKS:
+        if folder.exists():
+            import shutil
+
+            shutil.rmtree(folder)
+        agents = {"r": sdk.AgentDefinition(description="d", prompt="You are RESEARCHER.", memory=scope)}
+        call = {"description": "x", "prompt": "SUB", "subagent_type": "r"}
+        duo.script(
+            [
+                {"match": {"last_user_contains": "delegate"}, "tool_use": {"name": "Agent", "input": call}},
+                {"match": {"system_contains": "RESEARCHER"}, "text": "sub done"},
+                {"text": "done", "repeat": True},
+            ]
+        )  # fmt: skip
+        duo.fake.clear_requests()
+        env = {"CLAUDE_CONFIG_DIR": str(duo.config_dir)} if sdk is threadline else {}
+        opts = _options(duo, sdk, agents=agents, allowed_tools=["Agent"], env=env)
+        # MEMORY.md written once the folder exists on this side's run
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "MEMORY.md").write_text("MEM-LINE-1 remember this\n- [note](note.md)\n")
+        [m async for m in sdk.query(prompt="delegate", options=opts)]
+        [child, *_] = [
+            r for r in duo.fake.message_requests() if "RESEARCHER" in str(r.get("system"))
+        ]
+        text = _json.dumps(child["system"])
+        seen[sdk] = (
+            f"{folder}/" in _json.loads(_json.dumps(text)),
+            "## MEMORY.md\\n\\nMEM-LINE-1 remember this\\n- [note](note.md)" in text,
+            "# Persistent Agent Memory" in text,
+        )
+    assert seen[threadline] == seen[official] == (True, True, True)

@@ -208,7 +208,7 @@ def test_unknown_hook_event_warns_and_is_passed_over() -> None:
 
 
 @pytest.mark.parametrize(
-    "field", [{"memory": "project"}, {"initialPrompt": "hi"}]
+    "field", [{"initialPrompt": "hi"}]
 )
 def test_unsupported_agent_definition_fields_warn(tmp_path: Path, field: dict[str, Any]) -> None:
     """An agent definition field without an effect here warns at the run's checks, once per

@@ -382,7 +382,7 @@ def _check_plugged(o: AgentOptions) -> None:
                 )
 
 
-_AGENT_UNSUPPORTED = ("memory", "initialPrompt")
+_AGENT_UNSUPPORTED = ("initialPrompt",)
 
 
 def _warn_unsupported_agent_fields(o: AgentOptions) -> None:

@@ -38,6 +38,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio
@@ -58,6 +59,7 @@ from ..sessions import SessionKey, SessionStore
 from ..sessions._protocol import local_transcripts
 from ..tools import Tool, ToolContext, ToolResult
 from ..tools._skills import preload_blocks
+from ._agent_memory import memory_section
 from ._context import AgentParent, ChildLoop, ChildSpec, Prompt, Spawn
 
 __all__ = ["GENERAL_PURPOSE", "AgentDefinition", "AgentTool", "BackgroundTasks", "Notification"]
@@ -75,8 +77,8 @@ class AgentDefinition:
     ``description``, ``prompt``, ``tools``, ``disallowedTools``, ``model``, ``maxTurns``,
     ``background``, ``effort`` (a level; a number is not sent, as in the CLI),
     ``permissionMode`` (see ``_agent_mode``), ``skills`` (preloaded into the first
-    message) and ``mcpServers`` (inline configs started for the run; a name refers to
-    a parent's server) are used; ``memory`` and ``initialPrompt`` warn when set.
+    message), ``mcpServers`` (inline configs started for the run; a name refers to a
+    parent's server) and ``memory`` (``_agent_memory``) are used; ``initialPrompt`` warns.
     """
 
     description: str
@@ -543,7 +545,7 @@ class _ChildRun:
 
     def _child(self, store: _SidechainStore | None) -> ChildLoop:
         spec = ChildSpec(
-            system_prompt=str(_field(self.definition, "prompt") or ""),
+            system_prompt=self._system_prompt(),
             model=self._model(),
             max_turns=_field(self.definition, "maxTurns") or self.rt.options.max_turns,
             tools=self._tools(),
@@ -555,6 +557,21 @@ class _ChildRun:
             ),
         )
         return self.spawn(self.rt, spec)
+
+    def _system_prompt(self) -> str:
+        """The definition's prompt, then its memory section (``_agent_memory``)."""
+        prompt = str(_field(self.definition, "prompt") or "")
+        scope = _field(self.definition, "memory")
+        if not scope:
+            return prompt
+        config = self.rt.options.env_value("CLAUDE_CONFIG_DIR")
+        section = memory_section(
+            self.agent_type,
+            str(scope),
+            cwd=self.rt.plan.cwd,
+            config_dir=Path(config).expanduser() if config else Path.home() / ".claude",
+        )
+        return f"{prompt}\n\n{section}" if section else prompt
 
     def _preloaded_skills(self) -> list[Raw]:
         """The definition's ``skills``, each as the CLI puts it after the task (a merged
