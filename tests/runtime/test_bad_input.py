@@ -207,18 +207,11 @@ def test_unknown_hook_event_warns_and_is_passed_over() -> None:
     assert "PreTool" in (options.hooks or {})
 
 
-@pytest.mark.parametrize(
-    "field", [{"initialPrompt": "hi"}]
-)
-def test_unsupported_agent_definition_fields_warn(tmp_path: Path, field: dict[str, Any]) -> None:
-    """An agent definition field without an effect here warns at the run's checks, once per
-    field; the supported ones (effort, permissionMode, ...) do not."""
+def test_initial_prompt_is_accepted_without_effect_as_officially(tmp_path: Path) -> None:
+    """``AgentDefinition.initialPrompt`` does nothing for a subagent in the official SDK
+    either (the CLI reads it only for an agent run as the main thread): no warning."""
     from threadline.runtime._options import check_run
     from threadline.runtime._subagents import AgentDefinition
 
-    name = next(iter(field))
-    agents = {"r": AgentDefinition(description="d", prompt="p", **field)}
-    with pytest.warns(UserWarning, match=rf"agents\['r'\]\.{name} is not supported"):
-        check_run(AgentOptions(cwd=str(tmp_path), agents=agents))
-    fine = {"r": AgentDefinition(description="d", prompt="p", effort="high", permissionMode="plan")}
-    check_run(AgentOptions(cwd=str(tmp_path), agents=fine))  # warnings are errors here
+    agents = {"r": AgentDefinition(description="d", prompt="p", initialPrompt="hi", effort="high")}
+    check_run(AgentOptions(cwd=str(tmp_path), agents=agents))  # warnings are errors here

@@ -382,27 +382,6 @@ def _check_plugged(o: AgentOptions) -> None:
                 )
 
 
-_AGENT_UNSUPPORTED = ("initialPrompt",)
-
-
-def _warn_unsupported_agent_fields(o: AgentOptions) -> None:
-    """A ``UserWarning`` per agent definition field that has no effect here (never silent)."""
-    for name, definition in (o.agents or {}).items():
-        for field_name in _AGENT_UNSUPPORTED:
-            value = (
-                definition.get(field_name)
-                if isinstance(definition, Mapping)
-                else getattr(definition, field_name, None)
-            )
-            if value:
-                warnings.warn(
-                    f"AgentOptions.agents[{name!r}].{field_name} is not supported by "
-                    "threadline and has no effect",
-                    UserWarning,
-                    stacklevel=4,
-                )
-
-
 def _check_provider(provider: object) -> None:
     """A name in the provider registry, or an object with the Provider protocol."""
     if isinstance(provider, str) and provider not in provider_names():
@@ -547,7 +526,6 @@ def check_run(o: AgentOptions) -> None:
             raise UserError(f"AgentOptions.cwd does not exist: {os.fspath(o.cwd)!r}")
         if not path.is_dir():
             raise UserError(f"AgentOptions.cwd is not a directory: {os.fspath(o.cwd)!r}")
-    _warn_unsupported_agent_fields(o)
     if o.can_use_tool is not None and o.permission_prompt_tool_name:
         raise UserError(
             "can_use_tool callback cannot be used with permission_prompt_tool_name. "

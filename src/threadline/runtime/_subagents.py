@@ -78,7 +78,8 @@ class AgentDefinition:
     ``background``, ``effort`` (a level; a number is not sent, as in the CLI),
     ``permissionMode`` (see ``_agent_mode``), ``skills`` (preloaded into the first
     message), ``mcpServers`` (inline configs started for the run; a name refers to a
-    parent's server) and ``memory`` (``_agent_memory``) are used; ``initialPrompt`` warns.
+    parent's server) and ``memory`` (``_agent_memory``) are used; ``initialPrompt`` does
+    nothing for a subagent, as in the official SDK (the CLI reads it for a main-thread agent).
     """
 
     description: str
