@@ -9,9 +9,8 @@ from threadline.sessions import _mutations
 
 @pytest.fixture(params=["simdjson", "orjson"])
 def fork_engine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run a fork test with each validator of the unparsed message bytes (and lines sealed
-    into blocks every few entries, so small transcripts exercise it too)."""
-    monkeypatch.setattr(_mutations, "_SEAL_EVERY", 3)
+    """Run a fork test with each engine: simdjson (lines split and their heads copied, or
+    their messages validated unparsed) and orjson alone (messages validated by orjson)."""
     if request.param == "orjson":
         monkeypatch.setattr(_mutations, "_USE_SIMDJSON", False)
     else:

@@ -28,7 +28,7 @@ from .._exceptions import (
 from .._ids import new_uuid, new_uuids, validate_session_id
 from .._results import ForkSessionResult
 from ..transcript._chain import chain_entries
-from ..transcript._fileio import atomic_file
+from ..transcript._fileio import atomic_file, write_all
 from ..transcript._jsonl import dumps_line, gc_paused, loads_line
 from ..transcript._lite import LITE_READ_BUF_SIZE, extract_first_prompt, last_field
 from ..transcript._views import CHAIN_TYPES
@@ -247,12 +247,48 @@ def fork_session(
     loc = locate_session(session_id, directory)
     if loc is None:
         raise SessionNotFoundError(session_id, search_description(directory))
-    content = read_complete(loc.path)
+    content = _read_mutable(loc.path)
     if not content:
         raise EmptySessionError(f"Session {session_id} has no messages to fork")
+    derive = _title_deriver(content)  # from the file as it is (the pass rewrites lines)
+    # All the large temporaries live and die inside the GC pause, so re-enabling the
+    # collector does not make it walk tens of thousands of fresh dicts.
+    with gc_paused():
+        forked_id = new_uuid()
+        now = iso_now()
+        streamed = None
+        if not _breaks_inside_strings(content):
+            streamed = _stream_fork(content, session_id, up_to_message_id, forked_id, now)
+        chunks: list[bytes | memoryview]
+        if streamed is not None:
+            chunks, replacements = streamed
+            trailer = fork_trailer(forked_id, session_id, now, replacements, title, derive)
+            chunks.extend(dumps_line(e) for e in trailer)
+        else:
+            # A uuid occurs twice (the general transform decides which copy wins), or the
+            # file has line breaks other than "\n", where the official fork splits too.
+            # The pass may have rewritten lines in place: the file is read again.
+            del content
+            transcript, replacements = _fork_input(read_complete(loc.path), session_id)
+            forked_id, entries = build_fork_entries(
+                transcript, replacements, session_id, up_to_message_id, title, derive, in_place=True
+            )
+            chunks = [dumps_line(e) for e in entries]
+            del transcript, entries
+        write_new_transcript_chunks(loc.project_dir / f"{forked_id}.jsonl", chunks)
+        del chunks, replacements
+    return ForkSessionResult(session_id=forked_id)
+
+
+def _title_deriver(content: bytes | bytearray) -> Callable[[], str | None]:
+    """The official fork's title source: the last customTitle (tail, then head), the last
+    aiTitle, the first prompt. Head and tail are taken now, decoded later if needed."""
+    head_bytes = bytes(content[:LITE_READ_BUF_SIZE])
+    tail_bytes = bytes(content[-LITE_READ_BUF_SIZE:])
+
     def derive() -> str | None:
-        head = content[:LITE_READ_BUF_SIZE].decode("utf-8", "replace")
-        tail = content[-LITE_READ_BUF_SIZE:].decode("utf-8", "replace")
+        head = head_bytes.decode("utf-8", "replace")
+        tail = tail_bytes.decode("utf-8", "replace")
         return (
             last_field(tail, "customTitle")
             or last_field(head, "customTitle")
@@ -262,27 +298,7 @@ def fork_session(
             or None
         )
 
-    # All the large temporaries live and die inside the GC pause, so re-enabling the
-    # collector does not make it walk tens of thousands of fresh dicts.
-    with gc_paused():
-        forked_id = new_uuid()
-        now = iso_now()
-        streamed = _stream_fork(content, session_id, up_to_message_id, forked_id, now)
-        if streamed is not None:
-            chunks, replacements = streamed
-            trailer = fork_trailer(forked_id, session_id, now, replacements, title, derive)
-            chunks.extend(dumps_line(e) for e in trailer)
-        else:  # a uuid occurs twice: the general transform decides which copy wins
-            transcript, replacements = _fork_input(content, session_id)
-            forked_id, entries = build_fork_entries(
-                transcript, replacements, session_id, up_to_message_id, title, derive, in_place=True
-            )
-            chunks = [dumps_line(e) for e in entries]
-            del transcript, entries
-        chunks = [c for c in chunks if c]
-        write_new_transcript_chunks(loc.project_dir / f"{forked_id}.jsonl", chunks)
-        del chunks, replacements
-    return ForkSessionResult(session_id=forked_id)
+    return derive
 
 
 def _lines(content: bytes) -> Iterator[tuple[int, int]]:
@@ -307,12 +323,12 @@ def _entry_at(
     return obj if obj is not None else _whole_entry_at(content, start, stop)
 
 
-def _whole_entry_at(content: bytes, start: int, stop: int) -> dict[str, Any] | None:
+def _whole_entry_at(content: bytes | bytearray, start: int, stop: int) -> dict[str, Any] | None:
     """:func:`_entry_at` without trying the split."""
     find = content.find
     if find(b'"uuid"', start, stop) < 0 and find(b"content-replacement", start, stop) < 0:
         return None
-    line = content[start:stop]
+    line = bytes(content[start:stop])
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
@@ -334,11 +350,7 @@ def _fork_input(content: bytes, session_id: str) -> tuple[list[dict[str, Any]], 
     """(chain entries in file order, this session's content replacements)."""
     transcript: list[dict[str, Any]] = []
     replacements: list[Any] = []
-    valid = json_validator()
-    for start, stop in _lines(content):
-        obj = _entry_at(content, start, stop, valid)
-        if obj is None:
-            continue
+    for obj in _fork_objects(content):
         if obj.get("type") in CHAIN_TYPES:
             if type(obj.get("uuid")) is str:
                 transcript.append(obj)
@@ -347,14 +359,207 @@ def _fork_input(content: bytes, session_id: str) -> tuple[list[dict[str, Any]], 
     return transcript, replacements
 
 
+def _fork_objects(content: bytes) -> Iterator[dict[str, Any]]:
+    """The objects of the lines that may matter to a fork, the lines split where the
+    official fork splits them: it decodes the file and calls ``str.splitlines``, which
+    also breaks at ``\\r``, ``\\v``, ``\\f``, ``\\x1c``-``\\x1e``, U+0085, U+2028 and
+    U+2029 (a line holding one is cut in two, usually two invalid halves)."""
+    if _has_other_line_breaks(content):
+        for text in content.decode("utf-8", "replace").splitlines():
+            obj = loads_line(text)
+            if obj is not None:
+                yield obj
+        return
+    valid = json_validator()
+    for start, stop in _lines(content):
+        obj = _entry_at(content, start, stop, valid)
+        if obj is not None:
+            yield obj
+
+
+_OTHER_BREAKS = (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\xc2\x85")
+_TEXT_BREAKS = re.compile(b"\xe2\x80[\xa8\xa9]")  # U+2028, U+2029
+
+
+def _has_other_line_breaks(content: bytes | bytearray) -> bool:
+    """Whether ``str.splitlines`` breaks the decoded ``content`` somewhere else than at
+    ``\\n`` (a false positive only costs speed: the caller then splits as it does)."""
+    return any(sep in content for sep in _OTHER_BREAKS) or _breaks_inside_strings(content)
+
+
+def _breaks_inside_strings(content: bytes | bytearray) -> bool:
+    """:func:`_has_other_line_breaks` for the breaks a valid JSON line may hold: ``\\r``
+    (whitespace between tokens), U+0085, U+2028 and U+2029 (inside strings). (The
+    others are control characters, never in valid JSON: the pass checks the lines it
+    parses.) The costly search for U+2028/U+2029 (≈ 13 ms for 35 MB) runs only when the
+    file is not all ASCII."""
+    if b"\r" in content or (b"\xc2" in content and b"\xc2\x85" in content):
+        return True
+    return not content.isascii() and _TEXT_BREAKS.search(content) is not None
+
+
+def _read_mutable(path: Path) -> bytearray:
+    """:func:`read_complete` into a ``bytearray`` (the fork rewrites lines in place)."""
+    with open(path, "rb", buffering=0) as f:
+        data = bytearray(os.fstat(f.fileno()).st_size)
+        view = memoryview(data)
+        got = 0
+        while got < len(data):
+            n = f.readinto(view[got:])
+            if not n:
+                break
+            got += n
+        view.release()
+    del data[got:]
+    if data and not data.endswith(b"\n"):
+        cut = data.rfind(b"\n")
+        try:
+            whole = isinstance(orjson.loads(data[cut + 1 :]), dict)
+        except orjson.JSONDecodeError:
+            whole = False
+        if whole:
+            data += b"\n"
+        else:
+            del data[cut + 1 :]
+    return data
+
+
+# The lines Claude Code writes for chain entries start with this member.
+_PARENT_KEY = b'{"parentUuid":'
+_PARENT_NULL = b'{"parentUuid":null'
+# A line is rewritten in place only when its keys hold all of _SPLIT_NEEDS (once each) and
+# none of _SPLIT_NEVER; other lines (compaction boundaries, forks of forks...) are parsed.
+_SPLIT_NEEDS = frozenset({"type", "uuid", "isSidechain", "sessionId", "timestamp"})
+_SPLIT_NEVER = frozenset({"logicalParentUuid", "forkedFrom", "teamName", "agentName", "slug"})
+_UUID_KEY = b',"uuid":"'
+_SESSION_KEY = b',"sessionId":"'
+_SOURCE_KEY = b',"sourceToolAssistantUUID":"'
+
+_Split = tuple[str, str, Any, bool, int, int, int, int, int]
+_Written = tuple[int, int, Any, "dict[str, Any] | None", Any]
+
+
+def _split_line(
+    content: bytearray, view: memoryview, start: int, stop: int, parse: Callable[[Any], Any]
+) -> _Split | None:
+    """Where to rewrite a line of Claude Code's shape, ``{"parentUuid":…,…}``, in place:
+    ``(type, uuid, parentUuid, isSidechain, end of the parentUuid value, start of the uuid
+    value, start of the sessionId value, start and end of a sourceToolAssistantUUID member
+    to drop (0, 0: none))``; ``None`` when the line must be parsed. Why the rewrite is the
+    official one: ``docs/design.md``, "Forks" (simdjson proves the line one valid object
+    with unique keys; past the last closing bracket every ``,"key":"`` opens a top-level
+    member, and a 36-byte value free of quotes and backslashes is the value as written).
+    """
+    find = content.find
+    v = start + 14
+    if content[v] == 34:  # '"'
+        after = find(b'"', v + 1, stop) + 1
+        if after <= 0 or find(b"\\", v + 1, after) >= 0:
+            return None
+    elif content.startswith(b"null", v):
+        after = v + 4
+    else:
+        return None
+    end = stop - 1
+    if content[after] != 44 or content[end] != 125:  # "," after it, "}" at the end
+        return None
+    try:
+        doc = parse(content[start:stop])  # (a copy parses faster than a view)
+    except (ValueError, RuntimeError):  # also big integers and deep nesting: parsed instead
+        return None
+    keys = list(doc)
+    kind = doc.get("type")
+    uid = doc.get("uuid")
+    parent = doc.get("parentUuid")
+    sidechain = doc.get("isSidechain")
+    del doc  # the parser is reused: no view of the document may outlive the call
+    names = set(keys)
+    if (
+        len(names) != len(keys)
+        or not names >= _SPLIT_NEEDS
+        or not names.isdisjoint(_SPLIT_NEVER)
+        or type(uid) is not str
+        or type(kind) is not str
+        or type(sidechain) is not bool
+    ):
+        return None
+    spans = _tail_spans(content, after, end, "sourceToolAssistantUUID" in names)
+    if spans is None:
+        return None
+    at, sid, drop, drop_end = spans
+    return kind, uid, parent, sidechain, after, at, sid, drop, drop_end
+
+
+_VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
+_RFC_4122 = bytes((b & 0x3F) | 0x80 for b in range(256))
+_HEX_AT = [j for j in range(36) if j not in (8, 13, 18, 23)]
+
+
+def _new_uuids(n: int) -> list[bytes]:
+    """``n`` fresh UUID4s (``uuid.uuid4()``'s text, ASCII bytes), with a few C-level passes
+    for all of them (``_ids.new_uuids`` costs ≈ 1 µs each: 20 ms for a big fork)."""
+    raw = bytearray(os.urandom(16 * n))
+    raw[6::16] = raw[6::16].translate(_VERSION_4)
+    raw[8::16] = raw[8::16].translate(_RFC_4122)
+    hexed = raw.hex().encode()
+    out = bytearray(b"-" * (37 * n))
+    for k, j in enumerate(_HEX_AT):
+        out[j::37] = hexed[k::32]
+    out[36::37] = b"\n" * n
+    return bytes(out).split(b"\n")[:n]
+
+
+def _tail_spans(
+    content: bytearray, after: int, end: int, has_source: bool
+) -> tuple[int, int, int, int] | None:
+    """In the flat tail of a line (past the closing bracket of its last nested value): the
+    start of the uuid and sessionId values (36 bytes each, as written) and the span of the
+    sourceToolAssistantUUID member if ``has_source`` (else 0, 0)."""
+    find = content.find
+    split = max(content.rfind(b"}", after, end), content.rfind(b"]", after, end), after - 1) + 1
+    at = find(_UUID_KEY, split, end) + 9
+    sid = find(_SESSION_KEY, split, end) + 14
+    if (
+        content[split] != 44
+        or at < 9
+        or sid < 14
+        or find(b'"', at, end) != at + 36
+        or find(b'"', sid, end) != sid + 36
+        or find(b"\\", at, at + 36) >= 0
+        or find(b"\\", sid, sid + 36) >= 0
+    ):
+        return None
+    drop = drop_end = 0
+    if has_source:
+        drop = find(_SOURCE_KEY, split, end)
+        drop_end = find(b'"', drop + 28, end) + 1
+        if drop < 0 or drop_end <= 0 or find(b"\\", drop + 28, drop_end) >= 0:
+            return None
+    return at, sid, drop, drop_end
+
+
+def _parent_piece(new_parent: bytes | None) -> bytes:
+    return _PARENT_NULL if new_parent is None else b'{"parentUuid":"%s"' % new_parent
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()
+
+
 def _stream_fork(  # noqa: C901 (Long: see the docstring)
-    content: bytes, session_id: str, up_to: str | None, forked_id: str, now: str
-) -> tuple[list[bytes], list[Any]] | None:
-    """:func:`build_fork_entries` in one pass over the file, each entry transformed and
-    serialised while it is fresh in the CPU cache (then dropped): the serialised entries
-    and the content replacements. ``None`` when a uuid occurs twice (the caller then runs
-    the general transform). Parents that are not known yet when an entry is read (they
+    content: bytearray, session_id: str, up_to: str | None, forked_id: str, now: str
+) -> tuple[list[bytes | memoryview], list[Any]] | None:
+    """:func:`build_fork_entries` in one pass over the file: the pieces of the fork's lines
+    (in order; written with ``writev``) and the content replacements. ``None`` when a uuid
+    occurs twice (the caller then runs the general transform) or a line holds a line break
+    the official fork splits at. Parents that are not known yet when an entry is read (they
     come later in the file, or lie past progress entries that do) are settled at the end.
+
+    A line of Claude Code's shape (see :func:`_split_line`) is rewritten where it lies:
+    its uuid and sessionId values are overwritten in ``content`` (same length), and its
+    pieces are the new parentUuid member, views of the rest of ``content`` (less a
+    sourceToolAssistantUUID member) and the members the fork adds. Any other line is parsed
+    (its message copied unparsed when it splits off cleanly) and serialised.
 
     Long: the hot loop of fork_session, one pass per entry with the fork transform inlined on
     purpose (it runs once per entry of the largest sessions); the general transform is
@@ -362,19 +567,24 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     """
     up_to = up_to or None  # "" means no cut, as in the official fork
     valid = json_validator()
-    supply = itertools.chain.from_iterable(new_uuids(4096) for _ in itertools.count())
-    mapping: dict[str, str] = {}
+    parse = _line_parser()
+    supply = itertools.chain.from_iterable(_new_uuids(4096) for _ in itertools.count())
+    mapping: dict[str, bytes] = {}
     progress_parent: dict[str, Any] = {}
-    chunks: list[bytes] = []
+    chunks: list[bytes | memoryview] = []
     replacements: list[Any] = []
-    unsettled: list[tuple[int, dict[str, Any], Any, Any]] = []
-    kept: set[int] = set()  # indices of lines rewritten at the end (not sealed into blocks)
-    sealed = 0
-    last: tuple[int, dict[str, Any]] | None = None
+    # (first piece, end of the pieces, old parent, the parsed entry (None for a line
+    # rewritten in place), old logical parent): entries finished at the end
+    unsettled: list[_Written] = []
+    last: _Written | None = None
     cut = False
     saw_entry = False
+    forked = forked_id.encode()
+    added = b',"logicalParentUuid":null,"forkedFrom":{"sessionId":"%s","messageUuid":"' % (
+        session_id.encode()
+    )
 
-    def parent_of(pid: Any) -> tuple[str | None, bool]:
+    def parent_of(pid: Any) -> tuple[bytes | None, bool]:
         """(the new parent, whether that is final) for an old parentUuid."""
         for _ in range(len(progress_parent) + 1):
             if not pid:
@@ -387,6 +597,7 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
         return None, True  # a cycle of progress entries
 
     find = content.find
+    view = memoryview(content)
     size = len(content)
     dumps = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
@@ -400,43 +611,76 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
         start, a = a, stop + 1
         if cut and find(b"content-replacement", start, stop) < 0:
             continue
+        split = None
+        if parse is not None and content.startswith(_PARENT_KEY, start):
+            split = _split_line(content, view, start, stop, parse)
+        if split is not None and split[0] in chain_types:
+            kind, uid, pid, sidechain, after, at, sid, drop, drop_end = split
+            if cut or sidechain:
+                continue
+            if uid in mapping:
+                return None
+            saw_entry = True
+            new = mapping[uid] = next(supply)
+            if kind == "progress":
+                progress_parent[uid] = pid
+            else:
+                if not pid:
+                    new_parent, settled = None, True
+                elif pid in progress_parent:
+                    new_parent, settled = parent_of(pid)
+                else:
+                    new_parent = mapping.get(pid)
+                    settled = new_parent is not None
+                first = len(chunks)
+                chunks.append(_parent_piece(new_parent))
+                if drop:
+                    chunks.append(view[after:drop])
+                    chunks.append(view[drop_end : stop - 1])
+                else:
+                    chunks.append(view[after : stop - 1])
+                chunks.append(added + content[at : at + 36] + b'"}}\n')
+                content[at : at + 36] = new
+                content[sid : sid + 36] = forked
+                last = (first, len(chunks), pid, None, None)
+                if not settled:
+                    unsettled.append(last)
+            if up_to is not None and uid == up_to:
+                cut = True
+            continue
+        # --- any other line: parsed
+        if _has_other_breaks(content, start, stop):
+            return None
         key = find(_MESSAGE_KEY, start, stop)
         obj = _without_message(content, start, key, stop, valid) if key >= 0 else None
         if obj is None:
             obj = _whole_entry_at(content, start, stop)
             if obj is None:
                 continue
-        kind = obj.get("type")
-        if kind not in chain_types:
+        if obj.get("type") not in chain_types:
             found = _replacements_of(obj, session_id)
             if found is not None:
                 replacements.extend(found)
             continue
-        uid = obj.get("uuid")
-        if cut or type(uid) is not str or obj.get("isSidechain"):
+        old = obj.get("uuid")
+        if cut or type(old) is not str or obj.get("isSidechain"):
             continue
-        if uid in mapping:
+        if old in mapping:
             return None
         saw_entry = True
-        new_uuid_ = mapping[uid] = next(supply)
-        if kind == "progress":
-            progress_parent[uid] = obj.get("parentUuid")
+        new = mapping[old] = next(supply)
+        pid = obj.get("parentUuid")
+        if obj["type"] == "progress":
+            progress_parent[old] = pid
         else:
-            pid = obj.get("parentUuid")
-            if not pid:
-                new_parent, settled = None, True
-            elif pid in progress_parent:
-                new_parent, settled = parent_of(pid)
-            else:
-                new_parent = mapping.get(pid)
-                settled = new_parent is not None
+            new_parent, settled = parent_of(pid)
             logical = obj.get("logicalParentUuid")
-            # _fork_one, inlined (this loop runs once per entry of the biggest sessions)
-            obj["uuid"] = new_uuid_
-            obj["parentUuid"] = new_parent
+            # _fork_one, with the parent and logical parent settled at the end if need be
+            obj["uuid"] = new.decode()
+            obj["parentUuid"] = _text(new_parent)
             if logical:
                 new_logical = mapping.get(logical)
-                obj["logicalParentUuid"] = new_logical
+                obj["logicalParentUuid"] = _text(new_logical)
                 if new_logical is None:
                     settled = False
             else:
@@ -445,53 +689,67 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
             if "timestamp" not in obj:
                 obj["timestamp"] = now
             obj["isSidechain"] = False
-            obj["forkedFrom"] = {"sessionId": session_id, "messageUuid": uid}
+            obj["forkedFrom"] = {"sessionId": session_id, "messageUuid": old}
             for k in _FORK_STRIPPED:
                 if k in obj:
                     del obj[k]
-            if not settled:
-                unsettled.append((len(chunks), obj, pid, logical))
-                kept.add(len(chunks))
-            last = (len(chunks), obj)
             try:
                 chunks.append(dumps(obj, option=newline))
             except (TypeError, orjson.JSONEncodeError):
                 chunks.append(dumps_line(obj))
-            if len(chunks) - sealed >= _SEAL_EVERY:
-                sealed = _seal(chunks, sealed, len(chunks) - 1, kept)
-        if up_to is not None and uid == up_to:
+            last = (len(chunks) - 1, len(chunks), pid, obj, logical)
+            if not settled:
+                unsettled.append(last)
+        if up_to is not None and old == up_to:
             cut = True
     if up_to is not None and not cut:
         raise MessageNotFoundError(f"Message {up_to} not found in session {session_id}")
     if not saw_entry or last is None:
         raise EmptySessionError(f"Session {session_id} has no messages to fork")
-    for index, obj, pid, logical in unsettled:
-        obj["parentUuid"] = parent_of(pid)[0]
-        obj["logicalParentUuid"] = mapping.get(logical) if logical else logical
-        chunks[index] = dumps_line(obj)
-    index, obj = last
-    obj["timestamp"] = now
-    chunks[index] = dumps_line(obj)
+    for first, _, pid, obj, logical in unsettled:
+        new_parent = parent_of(pid)[0]
+        if obj is None:
+            chunks[first] = _parent_piece(new_parent)
+        else:
+            obj["parentUuid"] = _text(new_parent)
+            obj["logicalParentUuid"] = _text(mapping.get(logical)) if logical else logical
+            chunks[first] = dumps_line(obj)
+    _stamp_last(chunks, last, now)
     return chunks, replacements
 
 
-_SEAL_EVERY = 1024
+def _stamp_last(chunks: list[bytes | memoryview], last: _Written, now: str) -> None:
+    """Give the fork's last entry the timestamp "now" (the official fork does)."""
+    first, end, _, obj, _ = last
+    if obj is None:  # a line rewritten in place: parsed now (it is valid JSON)
+        obj = loads_line(b"".join(chunks[first:end]))
+        assert obj is not None
+        chunks[first + 1 : end] = [b""] * (end - first - 1)
+    obj["timestamp"] = now
+    chunks[first] = dumps_line(obj)
 
 
-def _seal(chunks: list[bytes], start: int, stop: int, kept: set[int]) -> int:
-    """Join ``chunks[start:stop]`` into blocks in place (each run between ``kept`` indices
-    becomes one element, the rest empty), so the many small serialised lines are freed as
-    the fork goes and its memory stays close to the output's size; indices stay valid."""
-    i = start
-    while i < stop:
-        j = i
-        while j < stop and j not in kept:
-            j += 1
-        if j - i > 1:
-            chunks[i] = b"".join(chunks[i:j])
-            chunks[i + 1 : j] = [b""] * (j - i - 1)
-        i = j + 1
-    return stop
+def _has_other_breaks(content: bytearray, start: int, stop: int) -> bool:
+    """Whether a line holds a control character ``str.splitlines`` breaks at (a line split
+    in place holds none: simdjson found it valid JSON, which has none of them raw)."""
+    find = content.find
+    return any(find(sep, start, stop) >= 0 for sep in _CONTROL_BREAKS)
+
+
+_CONTROL_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
+
+
+def _line_parser() -> Callable[[Any], Any] | None:
+    """simdjson's parser (``pip install "threadline[speedups]"``), or ``None``: without it
+    lines are parsed (orjson cannot tell duplicate keys, so it cannot prove a split)."""
+    try:
+        import simdjson
+    except ImportError:
+        return None
+    if not _USE_SIMDJSON:
+        return None
+    parse: Callable[[Any], Any] = simdjson.Parser().parse
+    return parse
 
 
 def _fork_one(
@@ -539,6 +797,8 @@ def json_validator() -> Callable[[bytes], bool]:
                 parse(data)
             except ValueError:  # its JSON and UTF-8 errors (UnicodeDecodeError is one)
                 return False
+            except RuntimeError:  # an integer beyond 64 bits, nesting beyond 1024: valid JSON
+                return _valid_orjson(data)
             return True
 
         return valid
@@ -563,7 +823,7 @@ _TAIL_OPEN = b'{"message":"\\u0000threadline"'
 
 
 def _without_message(
-    content: bytes, start: int, key: int, stop: int, valid: Callable[[bytes], bool]
+    content: bytes | bytearray, start: int, key: int, stop: int, valid: Callable[[bytes], bool]
 ) -> dict[str, Any] | None:
     """The entry on ``content[start:stop]`` (``"message":{`` at ``key``) with its
     ``message`` value kept as the original bytes (an :class:`orjson.Fragment`), so a fork
@@ -596,7 +856,7 @@ def _without_message(
             continue
         if type(tail) is not dict or tail["message"] != _PLACEHOLDER:
             return None
-        message = content[value : end + 1]
+        message = bytes(content[value : end + 1])
         if not valid(message):
             return None
         head.update(tail)
@@ -613,8 +873,8 @@ def write_new_transcript(path: Path, entries: list[dict[str, Any]]) -> None:
     write_new_transcript_chunks(path, [dumps_line(e) for e in entries])
 
 
-def write_new_transcript_chunks(path: Path, chunks: list[bytes]) -> None:
-    """:func:`write_new_transcript` of lines already serialised."""
+def write_new_transcript_chunks(path: Path, chunks: list[bytes | memoryview]) -> None:
+    """:func:`write_new_transcript` of lines already serialised (in pieces)."""
     if path.exists():
         raise FileExistsError(f"Refusing to overwrite {path}")
     with atomic_file(path) as fd:
@@ -624,16 +884,15 @@ def write_new_transcript_chunks(path: Path, chunks: list[bytes]) -> None:
 _IOV_MAX = 1024
 
 
-def _write_all(fd: int, chunks: list[bytes]) -> None:
+def _write_all(fd: int, chunks: list[bytes | memoryview]) -> None:
     """Write every chunk, in order (``writev`` batches: no joined copy of a big file)."""
-    i = 0
-    while i < len(chunks):
-        batch: list[bytes | memoryview] = list(chunks[i : i + _IOV_MAX])
-        i += len(batch)
-        while batch:
-            written = os.writev(fd, batch)
-            while batch and written >= len(batch[0]):
-                written -= len(batch[0])
-                batch.pop(0)
-            if batch and written:
-                batch[0] = memoryview(batch[0])[written:]
+    for i in range(0, len(chunks), _IOV_MAX):
+        batch = chunks[i : i + _IOV_MAX]
+        written = os.writev(fd, batch)
+        if written < sum(map(len, batch)):  # a short write: the rest one piece at a time
+            for piece in batch:
+                if written >= len(piece):
+                    written -= len(piece)
+                    continue
+                write_all(fd, memoryview(piece)[written:])
+                written = 0
