@@ -72,3 +72,33 @@ def duo(
         "IS_SANDBOX": "1",
     }
     yield Duo(fake=fake, project=project, config_dir=config_dir, env=env)
+
+
+def delegate(
+    duo: Duo,
+    sdk: Any,
+    child: list[dict[str, Any]] | None = None,
+    *,
+    task: str = "SUB",
+    **fields: Any,
+) -> dict[str, Any]:
+    """One subagent ``r`` (its prompt says RESEARCHER) built from ``fields`` for ``sdk``, and
+    the script: the parent's "delegate" prompt calls it with ``task``, the child answers
+    ``child`` (default: one text), then the parent says "done". Returns the ``agents``."""
+    agents = {"r": sdk.AgentDefinition(description="d", prompt="You are RESEARCHER.", **fields)}
+    call = {"description": "x", "prompt": task, "subagent_type": "r"}
+    steps = child or [{"text": "sub done"}]
+    duo.script(
+        [
+            {"match": {"last_user_contains": "delegate"}, "tool_use": {"name": "Agent", "input": call}},
+            *({"match": {"system_contains": "RESEARCHER"}, **step} for step in steps),
+            {"text": "done", "repeat": True},
+        ]
+    )  # fmt: skip
+    duo.fake.clear_requests()
+    return agents
+
+
+def child_requests(duo: Duo) -> list[dict[str, Any]]:
+    """The requests the subagent of :func:`delegate` made."""
+    return [r for r in duo.fake.message_requests() if "RESEARCHER" in str(r.get("system"))]

@@ -11,7 +11,7 @@ import pytest
 
 import threadline
 
-from .conftest import Duo
+from .conftest import Duo, child_requests, delegate
 
 pytestmark = [pytest.mark.oracle, pytest.mark.anyio]
 
@@ -352,18 +352,7 @@ async def test_subagent_and_set_model_aliases(duo: Duo) -> None:
     """An agent definition's ``model="haiku"`` and ``set_model("sonnet")`` resolve too."""
     sent = {}
     for sdk in SDKS:
-        agents = {
-            "r": sdk.AgentDefinition(description="d", prompt="You are RESEARCHER.", model="haiku")
-        }
-        call = {"description": "x", "prompt": "SUB", "subagent_type": "r"}
-        duo.script(
-            [
-                {"match": {"last_user_contains": "delegate"}, "tool_use": {"name": "Agent", "input": call}},
-                {"match": {"system_contains": "RESEARCHER"}, "text": "found"},
-                {"text": "done", "repeat": True},
-            ]
-        )  # fmt: skip
-        duo.fake.clear_requests()
+        agents = delegate(duo, sdk, model="haiku")
         opts = _options(duo, sdk, agents=agents, allowed_tools=["Agent"])
         async with sdk.ClaudeSDKClient(opts) as client:
             await client.query("delegate")
@@ -372,11 +361,7 @@ async def test_subagent_and_set_model_aliases(duo: Duo) -> None:
             await client.query("again")
             [m async for m in client.receive_response()]
         models = [r["model"] for r in duo.fake.message_requests()]
-        sub = [
-            r["model"]
-            for r in duo.fake.message_requests()
-            if "RESEARCHER" in str(r.get("system"))
-        ]
+        sub = [r["model"] for r in child_requests(duo)]
         sent[sdk] = (sub, models[-1])
     assert sent[threadline] == sent[official] == (["claude-haiku-5-5"], "claude-sonnet-5-5")
 
@@ -399,25 +384,12 @@ async def test_agent_definition_effort_and_permission_mode(
     to ``bypassPermissions``) hold for the subagent, as in the CLI."""
     for sdk in SDKS:
         target = duo.project / f"made-{sdk.__name__}"
-        agents = {"r": sdk.AgentDefinition(description="d", prompt="You are RESEARCHER.", **fields)}
-        call = {"description": "x", "prompt": "SUB", "subagent_type": "r"}
         touch = {"name": "Bash", "input": {"command": f"touch {target}"}}
-        duo.script(
-            [
-                {"match": {"last_user_contains": "delegate"}, "tool_use": {"name": "Agent", "input": call}},
-                {"match": {"system_contains": "RESEARCHER"}, "tool_use": touch},
-                {"match": {"system_contains": "RESEARCHER"}, "text": "sub done"},
-                {"text": "done", "repeat": True},
-            ]
-        )  # fmt: skip
-        duo.fake.clear_requests()
+        agents = delegate(duo, sdk, [{"tool_use": touch}, {"text": "sub done"}], **fields)
         opts = _options(duo, sdk, agents=agents, allowed_tools=["Agent"], effort="low")
         [m async for m in sdk.query(prompt="delegate", options=opts)]
         assert target.exists() is made, sdk.__name__
-        child = [
-            r for r in duo.fake.message_requests() if "RESEARCHER" in str(r.get("system"))
-        ]
-        sent = (child[0].get("output_config") or {}).get("effort")
+        sent = (child_requests(duo)[0].get("output_config") or {}).get("effort")
         assert sent == effort, sdk.__name__
 
 
@@ -432,28 +404,12 @@ async def test_agent_definition_skills_are_preloaded(duo: Duo) -> None:
         )
     first = {}
     for sdk in SDKS:
-        agents = {
-            "r": sdk.AgentDefinition(
-                description="d", prompt="You are RESEARCHER.", skills=["alpha", "beta"]
-            )
-        }
-        call = {"description": "x", "prompt": "SUBTASK", "subagent_type": "r"}
-        duo.script(
-            [
-                {"match": {"last_user_contains": "delegate"}, "tool_use": {"name": "Agent", "input": call}},
-                {"match": {"system_contains": "RESEARCHER"}, "text": "sub done"},
-                {"text": "done", "repeat": True},
-            ]
-        )  # fmt: skip
-        duo.fake.clear_requests()
+        agents = delegate(duo, sdk, task="SUBTASK", skills=["alpha", "beta"])
         opts = _options(
             duo, sdk, agents=agents, allowed_tools=["Agent"], setting_sources=["project"]
         )
         [m async for m in sdk.query(prompt="delegate", options=opts)]
-        [child, *_] = [
-            r for r in duo.fake.message_requests() if "RESEARCHER" in str(r.get("system"))
-        ]
-        blocks = child["messages"][0]["content"]
+        blocks = child_requests(duo)[0]["messages"][0]["content"]
         start = next(i for i, b in enumerate(blocks) if b.get("text", "").startswith("SUBTASK"))
         first[sdk] = [b["text"] for b in blocks[start : start + 5]]
     assert first[threadline] == first[official]
@@ -476,31 +432,15 @@ async def test_agent_definition_mcp_servers(duo: Duo, how: str) -> None:
     results = {}
     for sdk in SDKS:
         refs: list[Any] = [{"inl": server}] if how == "inline" else ["env"]
-        agents = {
-            "r": sdk.AgentDefinition(
-                description="d", prompt="You are RESEARCHER.", tools=["Read"], mcpServers=refs
-            )
-        }
         tool = "mcp__inl__getenv" if how == "inline" else "mcp__env__getenv"
-        call = {"description": "x", "prompt": "SUB", "subagent_type": "r"}
-        duo.script(
-            [
-                {"match": {"last_user_contains": "delegate"}, "tool_use": {"name": "Agent", "input": call}},
-                {"match": {"system_contains": "RESEARCHER"}, "tool_use": {"name": tool, "input": {"names": "TL_X"}}},
-                {"match": {"system_contains": "RESEARCHER"}, "text": "sub done"},
-                {"text": "done", "repeat": True},
-            ]
-        )  # fmt: skip
-        duo.fake.clear_requests()
+        call = {"tool_use": {"name": tool, "input": {"names": "TL_X"}}}
+        agents = delegate(duo, sdk, [call, {"text": "sub done"}], tools=["Read"], mcpServers=refs)
         parent = {} if how == "inline" else {"mcp_servers": {"env": server}}
         opts = _options(
             duo, sdk, agents=agents, allowed_tools=["Agent", tool], **parent
         )
         [m async for m in sdk.query(prompt="delegate", options=opts)]
-        child = [
-            r for r in duo.fake.message_requests() if "RESEARCHER" in str(r.get("system"))
-        ]
-        last = child[-1]["messages"][-1]["content"]
+        last = child_requests(duo)[-1]["messages"][-1]["content"]
         [result] = [b for b in last if b.get("type") == "tool_result"]
         results[sdk] = str(result["content"])
     if how == "inline":
@@ -529,26 +469,14 @@ async def test_agent_definition_memory(duo: Duo, scope: str) -> None:
             import shutil
 
             shutil.rmtree(folder)
-        agents = {"r": sdk.AgentDefinition(description="d", prompt="You are RESEARCHER.", memory=scope)}
-        call = {"description": "x", "prompt": "SUB", "subagent_type": "r"}
-        duo.script(
-            [
-                {"match": {"last_user_contains": "delegate"}, "tool_use": {"name": "Agent", "input": call}},
-                {"match": {"system_contains": "RESEARCHER"}, "text": "sub done"},
-                {"text": "done", "repeat": True},
-            ]
-        )  # fmt: skip
-        duo.fake.clear_requests()
+        agents = delegate(duo, sdk, memory=scope)
         env = {"CLAUDE_CONFIG_DIR": str(duo.config_dir)} if sdk is threadline else {}
         opts = _options(duo, sdk, agents=agents, allowed_tools=["Agent"], env=env)
         # MEMORY.md written once the folder exists on this side's run
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "MEMORY.md").write_text("MEM-LINE-1 remember this\n- [note](note.md)\n")
         [m async for m in sdk.query(prompt="delegate", options=opts)]
-        [child, *_] = [
-            r for r in duo.fake.message_requests() if "RESEARCHER" in str(r.get("system"))
-        ]
-        text = _json.dumps(child["system"])
+        text = _json.dumps(child_requests(duo)[0]["system"])
         seen[sdk] = (
             f"{folder}/" in _json.loads(_json.dumps(text)),
             "## MEMORY.md\\n\\nMEM-LINE-1 remember this\\n- [note](note.md)" in text,

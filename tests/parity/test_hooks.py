@@ -11,7 +11,7 @@ import pytest
 
 import threadline
 
-from .conftest import Duo
+from .conftest import Duo, delegate
 
 pytestmark = [pytest.mark.oracle, pytest.mark.anyio]
 
@@ -373,22 +373,7 @@ async def test_subagent_start_context_reaches_the_subagent(duo: Duo) -> None:
     wording = "SubagentStart hook additional context: SUBCTX-1"
     out = {"hookSpecificOutput": {"hookEventName": "SubagentStart", "additionalContext": "SUBCTX-1"}}
     for sdk in SDKS:
-        agents = {
-            "researcher": sdk.AgentDefinition(
-                description="Finds things out", prompt="You are RESEARCHER.", tools=["Read"]
-            )
-        }
-        delegate = {
-            "name": "Agent",
-            "input": {"description": "look", "prompt": "SUBTASK-FG", "subagent_type": "researcher"},
-        }
-        duo.script(
-            [
-                {"match": {"last_user_contains": "delegate"}, "tool_use": delegate},
-                {"match": {"system_contains": "RESEARCHER"}, "text": "finding"},
-                {"text": "done", "repeat": True},
-            ]
-        )
+        agents = delegate(duo, sdk, task="SUBTASK-FG", tools=["Read"])
         before = len(duo.fake.message_requests())
         hooks = {"SubagentStart": [sdk.HookMatcher(hooks=[_recorder([], "SubagentStart", out)])]}
         opts = _options(duo, sdk, agents=agents, hooks=hooks, allowed_tools=["Agent", "Read"])
