@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import gc
 
-from threadline.transcript._jsonl import gc_paused
+import pytest
+
+from threadline.transcript import _jsonl
+from threadline.transcript._jsonl import PROMOTE_AFTER, gc_paused
 
 
 def _generation_of(obj: object) -> int | None:
@@ -19,11 +22,28 @@ def _generation_of(obj: object) -> int | None:
 def test_what_was_built_while_paused_is_in_the_oldest_generation() -> None:
     assert gc.isenabled()
     with gc_paused():
-        built = [{"message": {"content": [{"type": "text", "text": str(i)}]}} for i in range(50)]
+        built = [
+            {"message": {"content": [{"type": "text", "text": str(i)}]}}
+            for i in range(PROMOTE_AFTER)
+        ]
         assert not gc.isenabled()
     assert gc.isenabled()
     assert _generation_of(built) == 2
     assert _generation_of(built[0]["message"]["content"]) == 2
+
+
+def test_a_small_read_leaves_the_young_generation_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    promoted: list[int] = []
+    monkeypatch.setattr(_jsonl, "promote_young", lambda: promoted.append(1))
+    gc.collect()
+    with gc_paused():
+        small = [[] for _ in range(50)]
+    assert small
+    assert promoted == []  # young garbage stays where young collections look
+    with gc_paused():
+        big = [[] for _ in range(PROMOTE_AFTER)]
+    assert big
+    assert promoted == [1]
 
 
 def test_a_nested_pause_leaves_the_outer_one_in_charge() -> None:
@@ -40,7 +60,7 @@ def test_objects_the_program_froze_stay_frozen() -> None:
         frozen = gc.get_freeze_count()
         assert frozen > 0
         with gc_paused():
-            built = [[] for _ in range(10)]
+            built = [[] for _ in range(PROMOTE_AFTER)]  # enough to be promoted
         # never unfrozen behind the program's back (an unfreeze empties the permanent
         # generation); frozen objects freed meanwhile by reference counting (other threads of
         # the test process) leave it, so the count may drop by a few
