@@ -19,10 +19,12 @@ Workloads (~1 KB Claude Code–shaped entries, each store through its own API):
   ``load_since_compaction`` fetches (threadline stores; the peers read everything).
 
 Every workload runs ``--runs`` times (default 3) on fresh storage and the medians are
-printed, with ratios against the naive multi-row store and ``SQLAlchemySession`` and
-the acceptance targets of issue 17 checked.
+printed (``--interleave``: each workload runs on every store in turn, the order rotating
+each run, so load drift on a shared machine falls on all stores alike; by default each
+store runs all its workloads before the next store starts), with ratios against the naive
+multi-row store and ``SQLAlchemySession`` and the acceptance targets of issue 17 checked.
 
-Usage: python bench/bench_stores.py [--quick] [--runs N] [--only postgres,redis,sqlite] [--json OUT]
+Usage: python bench/bench_stores.py [--quick] [--runs N] [--interleave] [--only postgres,redis,sqlite] [--json OUT]
 Needs PostgreSQL on 127.0.0.1:5432 (db ``test``) and Redis on 127.0.0.1:6379.
 """
 
@@ -491,21 +493,61 @@ async def _round_trips(c: Contender, ns: str) -> float | None:
     return turns
 
 
+async def _step(store: Any, name: str, sizes: dict[str, int]) -> dict[str, float | None]:
+    """One workload on an open store."""
+    if name == "one":
+        return {"one": await _one_at_a_time(store, sizes["appends"])}
+    if name == "batch10":
+        return {"batch10": await _batches(store, sizes["appends"])}
+    if name == "sixteen":
+        return {"sixteen": await _sixteen(store, sizes["appends"])}
+    if name == "loads":
+        load, tail = await _loads(store, sizes["long"])
+        return {"load": load, "tail": tail}
+    if name == "resume":
+        return {"resume_share": await _resume_share(store, sizes["resume"])}
+    listed, summed = await _listing(store, sizes["sessions"])
+    return {"list": listed, "summaries": summed}
+
+
+WORKLOADS = ("one", "batch10", "sixteen", "loads", "resume", "listing")
+
+
 async def bench_one(c: Contender, sizes: dict[str, int]) -> dict[str, float | None]:
     ns = f"bench_{uuid.uuid4().hex[:8]}"
     store = await c.make(c.url, ns)
     try:
-        out: dict[str, float | None] = {
-            "one": await _one_at_a_time(store, sizes["appends"]),
-            "batch10": await _batches(store, sizes["appends"]),
-            "sixteen": await _sixteen(store, sizes["appends"]),
-        }
-        out["load"], out["tail"] = await _loads(store, sizes["long"])
-        out["resume_share"] = await _resume_share(store, sizes["resume"])
-        out["list"], out["summaries"] = await _listing(store, sizes["sessions"])
+        out: dict[str, float | None] = {}
+        for name in WORKLOADS:
+            out.update(await _step(store, name, sizes))
     finally:
         await _drop(c.label, store)
     out["round_trips"] = await _round_trips(c, ns)
+    return out
+
+
+async def bench_interleaved(
+    contenders: list[Contender], sizes: dict[str, int], run: int
+) -> dict[str, dict[str, float | None]]:
+    """Every contender's store open at once; each workload runs on every store in turn
+    before the next workload starts, in an order rotated by ``run``, so a change in the
+    machine's load falls on all contenders alike (each store still gets its own namespace
+    and the same workloads as in :func:`bench_one`)."""
+    order = contenders[run % len(contenders) :] + contenders[: run % len(contenders)]
+    names = {c.label: f"bench_{uuid.uuid4().hex[:8]}" for c in order}
+    stores: dict[str, Any] = {}
+    out: dict[str, dict[str, float | None]] = {c.label: {} for c in contenders}
+    try:
+        for c in order:
+            stores[c.label] = await c.make(c.url, names[c.label])
+        for name in WORKLOADS:
+            for c in order:
+                out[c.label].update(await _step(stores[c.label], name, sizes))
+    finally:
+        for label, store in stores.items():
+            await _drop(label, store)
+    for c in order:
+        out[c.label]["round_trips"] = await _round_trips(c, names[c.label])
     return out
 
 
@@ -573,12 +615,18 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         contenders = [c for c in _contenders(tmp) if not only or c.kind in only]
         for run in range(args.runs):
+            if args.interleave:
+                for label, r in (await bench_interleaved(contenders, sizes, run)).items():
+                    runs.setdefault(label, []).append(r)
+                print(f"  run {run + 1}/{args.runs} (interleaved) done", file=sys.stderr)
+                continue
             for c in contenders:
                 runs.setdefault(c.label, []).append(await bench_one(c, sizes))
                 print(f"  run {run + 1}/{args.runs}: {c.label} done", file=sys.stderr)
     results = {label: {k: _median([r[k] for r in rs]) for k in rs[0]} for label, rs in runs.items()}
     print(f"\n{time.strftime('%Y-%m-%d')}, {platform.machine()} {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; medians of {args.runs} runs\n")
+          f"Python {platform.python_version()}; medians of {args.runs} runs"
+          f"{', workloads interleaved' if args.interleave else ''}\n")
     print(_table(results, sizes))
     print(f"\n| store | list {sizes['sessions']:,} sessions (ms) | summaries of {sizes['sessions']:,} (ms) |")
     print("|---|---:|---:|")
@@ -596,6 +644,8 @@ if __name__ == "__main__":
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--only", default="", help="comma list of postgres,redis,sqlite")
     parser.add_argument("--json", default="")
+    parser.add_argument("--interleave", action="store_true",
+                        help="run each workload on every store in turn (rotating order) before the next")
     parser.add_argument("--appends", type=int, default=0, help="entries per append workload")
     parser.add_argument("--sessions", type=int, default=0, help="sessions in the listing")
     parsed = parser.parse_args()
