@@ -211,3 +211,14 @@ def test_the_first_lazy_import_pauses_the_gc_and_restores_it() -> None:
 def _run_lines(code: str) -> list[str]:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()
+
+
+def test_listing_sessions_loads_no_async_library(tmp_path: Path) -> None:
+    """A plain ``list_sessions()`` in a fresh process reads files: it loads no anyio (the
+    write lock checks a worker thread's cancellation only when anyio is loaded)."""
+    code = (
+        "import os, threadline\n"
+        f"os.environ['CLAUDE_CONFIG_DIR'] = {str(tmp_path)!r}\n"
+        "threadline.list_sessions()"
+    )
+    assert _loaded(code, ("anyio", "anyio.from_thread", "asyncio")) == []

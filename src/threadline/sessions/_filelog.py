@@ -21,12 +21,12 @@ import contextlib
 import errno
 import fcntl
 import os
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
-from anyio.from_thread import check_cancelled
 
 from .._exceptions import StorageError
 
@@ -48,6 +48,13 @@ milliseconds; a minute means the holder is stuck)."""
 
 
 def _check_cancelled() -> None:
+    """Raise if the anyio worker thread running this was cancelled. Only such a thread can
+    be: a program that has not loaded anyio has none (and a plain ``list_sessions()`` in a
+    fresh process does not pay anyio's ~30 ms import for the check)."""
+    if "anyio" not in sys.modules:
+        return
+    from anyio.from_thread import check_cancelled
+
     try:
         check_cancelled()
     except RuntimeError:  # not in an anyio worker thread: nothing to cancel from
