@@ -9,12 +9,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-import claude_agent_sdk as official
 import orjson
 import pytest
 
-import threadline
-from threadline import project_key_for_directory
+from ._forkpair import fork_pair
 
 pytestmark = pytest.mark.usefixtures("fork_engine")
 
@@ -55,22 +53,7 @@ def _normalized(path: Path) -> list[Any]:
 
 
 def _both(config_dir: Path, tmp_path: Path, data: bytes, **kw: Any) -> tuple[Any, Any]:
-    folder = config_dir / "projects" / project_key_for_directory(str(tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{SID}.jsonl").write_bytes(data)
-
-    def run(fork: Any) -> Any:
-        try:
-            result = fork(SID, **kw)
-        except Exception as exc:
-            return type(exc).__name__
-        path = folder / f"{result.session_id}.jsonl"
-        try:
-            return _normalized(path)
-        finally:
-            path.unlink()
-
-    return run(official.fork_session), run(threadline.fork_session)
+    return fork_pair(config_dir, tmp_path, SID, data, _normalized, **kw)
 
 
 def test_torn_line_glued_to_the_next_append(config_dir: Path, tmp_path: Path) -> None:

@@ -11,12 +11,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-import claude_agent_sdk as official
 import pytest
 
-import threadline
-from threadline import project_key_for_directory
 from threadline.sessions import _mutations
+
+from ._forkpair import fork_pair
 
 pytestmark = pytest.mark.usefixtures("fork_engine")
 
@@ -65,22 +64,8 @@ def _normalized(path: Path) -> list[Any]:
 
 
 def _both(config_dir: Path, tmp_path: Path, *lines: bytes) -> tuple[Any, Any]:
-    folder = config_dir / "projects" / project_key_for_directory(str(tmp_path))
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{SID}.jsonl").write_bytes(b"".join(x + b"\n" for x in lines))
-
-    def run(fork: Any) -> Any:
-        try:
-            result = fork(SID)
-        except Exception as exc:
-            return type(exc).__name__
-        path = folder / f"{result.session_id}.jsonl"
-        try:
-            return _normalized(path)
-        finally:
-            path.unlink()
-
-    return run(official.fork_session), run(threadline.fork_session)
+    data = b"".join(x + b"\n" for x in lines)
+    return fork_pair(config_dir, tmp_path, SID, data, _normalized)
 
 
 FAKE = "ffffffff-ffff-4fff-8fff-ffffffffffff"
