@@ -10,12 +10,13 @@ import random
 from pathlib import Path
 from typing import Any
 
-import claude_agent_sdk as official
 import orjson
 import pytest
 
 import threadline
 from threadline import project_key_for_directory
+
+from ._forkpair import fork_pair
 
 Raw = dict[str, Any]
 pytestmark = pytest.mark.usefixtures("fork_engine")
@@ -152,25 +153,12 @@ def _normalized(path: Path) -> list[Raw]:
 def test_fork_matches_official(config_dir: Path, tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
     lines, uuids = _transcript(rng)
-    folder = config_dir / "projects" / project_key_for_directory(str(tmp_path))
-    folder.mkdir(parents=True)
-    (folder / f"{SID}.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     up_to = rng.choice(uuids) if rng.random() < 0.3 else None
     title = "T" if rng.random() < 0.5 else None
-
-    def run(fork: Any) -> list[Raw] | str:
-        try:
-            result = fork(SID, up_to_message_id=up_to, title=title)
-        except Exception as exc:  # both must fail the same way
-            return type(exc).__name__
-        path = folder / f"{result.session_id}.jsonl"
-        try:
-            return _normalized(path)
-        finally:
-            path.unlink()
-
-    theirs = run(official.fork_session)
-    ours = run(threadline.fork_session)
+    data = b"\n".join(lines) + b"\n"
+    theirs, ours = fork_pair(
+        config_dir, tmp_path, SID, data, _normalized, up_to_message_id=up_to, title=title
+    )
     if isinstance(theirs, str):
         assert isinstance(ours, str), ours  # e.g. nothing to fork, message not found
         return
