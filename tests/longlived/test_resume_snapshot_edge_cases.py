@@ -185,7 +185,15 @@ def test_a_turn_hanging_off_a_recovered_resume_leaf(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "line",
-    [b'{"x":1}', b'{"role":"user","content":7}', b'{"role":"user","content":[1]}'],
+    [
+        b'{"x":1}',
+        b'{"role":"user","content":7}',
+        b'{"role":"user","content":[1]}',
+        b'[{"x":1}]',
+        b'[{"role":"user","content":7}]',
+        b'[{"role":"user","content":[1]}]',
+        b"[1]",
+    ],
 )
 def test_a_snapshot_with_malformed_messages_is_ignored_not_a_crash(
     tmp_path: Path, line: bytes
@@ -216,3 +224,73 @@ def test_continue_skips_a_sidechain_transcript_with_a_long_first_line(tmp_path: 
     second = _entry(2, "user", first["uuid"], "y", isSidechain=True)
     path.write_bytes(orjson.dumps(first) + b"\n" + orjson.dumps(second) + b"\n")
     assert _starts_as_sidechain(path)
+
+
+def _two_turns(path: Path) -> list[bytes]:
+    """A snapshot of two answered prompts; its lines."""
+    a = _entry(1, "user", None, "one")
+    b = _entry(2, "assistant", a["uuid"], [{"type": "text", "text": "echo: one"}])
+    c = _entry(3, "user", b["uuid"], "two")
+    d = _entry(4, "assistant", c["uuid"], [{"type": "text", "text": "echo: two"}])
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in (a, b, c, d)))
+    _snapshot(path)
+    return (path.with_suffix("") / SNAPSHOT_NAME).read_bytes().split(b"\n")
+
+
+def test_a_snapshot_keeps_messages_in_arrays_and_what_the_repair_keeps(tmp_path: Path) -> None:
+    """Messages are stored as arrays of many per line (one parse per line, not per
+    message), and the header says how many leading messages the tool-pair repair keeps
+    (every one but the last here), which a resume then does not repair again."""
+    path = tmp_path / f"{SID}.jsonl"
+    lines = _two_turns(path)
+    header = orjson.loads(lines[0])
+    assert header["intact"] == 3
+    assert orjson.loads(lines[2]) == [
+        {"role": "user", "content": "one"},
+        {"role": "assistant", "content": [{"type": "text", "text": "echo: one"}]},
+        {"role": "user", "content": "two"},
+        {"role": "assistant", "content": [{"type": "text", "text": "echo: two"}]},
+    ]
+    assert lines[3:] == [b""]
+    hit, _, _ = _load_with_snapshot(path)
+    assert hit is not None and hit.intact == 3
+
+
+@pytest.mark.parametrize("intact", [-1, 4, 9, "3", None, 1.5, True])
+def test_a_snapshot_with_a_bad_intact_count_is_ignored(tmp_path: Path, intact: Any) -> None:
+    """``intact`` lets a resume skip repairing messages: a count that is not an int, or
+    covers the last message or more, makes the snapshot foreign (never trusted)."""
+    path = tmp_path / f"{SID}.jsonl"
+    lines = _two_turns(path)
+    header = orjson.loads(lines[0])
+    header["intact"] = intact
+    lines[0] = orjson.dumps(header)
+    (path.with_suffix("") / SNAPSHOT_NAME).write_bytes(b"\n".join(lines))
+    hit, entries, _ = _load_with_snapshot(path)
+    assert hit is None and entries is not None
+
+
+def test_a_snapshot_splits_its_arrays_and_big_messages_across_buffers(tmp_path: Path) -> None:
+    """Arrays of about 64 KiB a line, and a message bigger than the 1 MiB write buffer
+    (written block by block): read back as written."""
+    from threadline.sessions._snapshot import FileState, read_snapshot, write_snapshot
+
+    path = tmp_path / f"{SID}.jsonl"
+    path.write_bytes(orjson.dumps(_entry(1, "user", None, "hi")) + b"\n")
+    state = FileState.of(path)
+    assert state is not None
+    big = [{"type": "text", "text": "x" * 300_000} for _ in range(5)]
+    messages: list[Raw] = []
+    for i in range(3000):
+        messages.append({"role": "user", "content": f"prompt {i} " * 10})
+        reply = big if i == 1500 else [{"type": "text", "text": f"r{i}"}]
+        messages.append({"role": "assistant", "content": reply})
+    assert write_snapshot(
+        path, state, messages=messages, leaf=None, message_ids=set(), cwd=None, extendable=True
+    )
+    lines = (path.with_suffix("") / SNAPSHOT_NAME).read_bytes().split(b"\n")
+    arrays = [orjson.loads(line) for line in lines[2:] if line]
+    assert 5 < len(arrays) < 100
+    assert all(len(line) < (1 << 16) + 400 for line in lines[2:] if b"xxx" not in line)
+    snap = read_snapshot(path)
+    assert snap is not None and snap.messages == messages and snap.intact == 0

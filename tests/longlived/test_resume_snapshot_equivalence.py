@@ -7,11 +7,18 @@ import random
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 import pytest
 
 import threadline.runtime._resume as resume_mod
-from threadline.runtime._resume import _load_with_snapshot, _rebuild, _rebuild_and_snapshot
+from threadline.runtime._resume import (
+    SessionPlan,
+    _close,
+    _load_with_snapshot,
+    _rebuild,
+    _rebuild_and_snapshot,
+)
 from threadline.sessions._snapshot import read_snapshot
 from threadline.transcript._compaction import resume_leaf
 
@@ -142,6 +149,19 @@ class _Writer:
                 self.cur = a["uuid"]
 
 
+class _InterruptingWriter(_Writer):
+    """Also leaves calls unanswered before the next prompt (the repair then changes
+    messages in the middle of the history, not only at its end)."""
+
+    def step(self) -> None:
+        if self.cur is not None and self.rng.random() < 0.2:
+            call = {"type": "tool_use", "id": f"t{self.n}i", "name": "Bash", "input": {}}
+            p = self.user(f"prompt {self.n}", self.cur)
+            self.cur = self.assistant([call], p["uuid"], f"m{self.n}i")["uuid"]
+            return
+        super().step()
+
+
 def _write(path: Path, entries: list[Raw]) -> None:
     with path.open("ab") as fh:
         for e in entries:
@@ -154,13 +174,28 @@ def _full(path: Path) -> tuple[Any, str | None]:
     return (r.messages, r.tail), resume_leaf(r.chain)
 
 
-def _via_snapshot(path: Path) -> tuple[Any, str | None, bool]:
+def _via_snapshot(path: Path) -> tuple[Any, str | None, bool, int]:
     hit, entries, state = _load_with_snapshot(path)
     if hit is not None:
-        return (hit.messages, hit.tail), hit.leaf, True
+        return (hit.messages, hit.tail), hit.leaf, True, hit.intact
     assert entries is not None and state is not None
     r = _rebuild_and_snapshot(entries, path, state)
-    return (r.messages, r.tail), resume_leaf(r.chain), False
+    return (r.messages, r.tail), resume_leaf(r.chain), False, r.intact
+
+
+def _closed(path: Path, history: Any, leaf: str | None, intact: int = 0) -> list[Raw]:
+    """The history a resume starts from: closed (``_close``) and repaired, the snapshot's
+    ``intact`` prefix skipped by the repair."""
+    messages, tail = history
+    plan = SessionPlan(
+        session_id=SID,
+        cwd=str(path.parent),
+        key={"project_key": "p", "session_id": SID},
+        store=None,
+        history=messages,
+        leaf_uuid=leaf,
+    )
+    return anyio.run(_close, plan, tail, intact).history
 
 
 @pytest.mark.parametrize("seed", range(60))
@@ -176,12 +211,17 @@ def test_most_appended_parts_are_served_from_the_snapshot(tmp_path: Path) -> Non
     assert hits >= 70, hits
 
 
-def _rounds(tmp_path: Path, seed: int) -> int:
+@pytest.mark.parametrize("seed", range(30))
+def test_a_resume_repairs_calls_left_unanswered_as_a_full_read(tmp_path: Path, seed: int) -> None:
+    _rounds(tmp_path, seed, _InterruptingWriter)
+
+
+def _rounds(tmp_path: Path, seed: int, writer: type[_Writer] = _Writer) -> int:
     tmp_path.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     # even seeds rewrite the snapshot after every append, odd ones keep extending it
     rewrite_after = 0 if seed % 2 == 0 else 1 << 20
-    w = _Writer(rng)
+    w = writer(rng)
     path = tmp_path / f"{SID}.jsonl"
     path.touch(mode=0o600)
     written = 0
@@ -193,11 +233,13 @@ def _rounds(tmp_path: Path, seed: int) -> int:
         written = len(w.entries)
         saved, resume_mod.REWRITE_AFTER = resume_mod.REWRITE_AFTER, rewrite_after
         try:
-            history, leaf, hit = _via_snapshot(path)
+            history, leaf, hit, intact = _via_snapshot(path)
         finally:
             resume_mod.REWRITE_AFTER = saved
         hits += hit
-        assert (history, leaf) == _full(path)
+        full, full_leaf = _full(path)
+        assert (history, leaf) == (full, full_leaf)
+        assert _closed(path, history, leaf, intact) == _closed(path, full, full_leaf)
         assert read_snapshot(path) is not None
     # an unchanged file: always served from the snapshot
     assert _via_snapshot(path)[2]

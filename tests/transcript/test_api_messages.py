@@ -3,6 +3,7 @@ whole against the real CLI; these pin each rule and its edge cases)."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from threadline.transcript._api import (
@@ -12,6 +13,7 @@ from threadline.transcript._api import (
     join_user_content,
     merge_api_messages,
     repair_tool_pairs,
+    repaired_prefix,
     resume_closing,
     tail_kinds,
     wrap_task_notification,
@@ -219,3 +221,48 @@ def test_tail_kinds_reads_only_what_follows_the_last_reply() -> None:
     _Watched.read = set()
     assert tail_kinds([*early, reply(text("d")), user("e")]) == [("other", False)]
     assert _Watched.read == set()
+
+
+def _random_chain(rng: random.Random, n: int, start: int = 0) -> list[Raw]:
+    """User and assistant entries whose tool calls are answered, half answered, answered
+    twice, answered by an unknown id or not at all; prompts, text, empty content."""
+    out: list[Raw] = []
+    for i in range(start, start + n):
+        r = rng.random()
+        if r < 0.3:
+            out.append(user(rng.choice([f"prompt {i}", [text(f"prompt {i}")]])))
+        elif r < 0.55:
+            blocks = [text(f"reply {i}")] if rng.random() < 0.5 else []
+            blocks += [call(f"t{i}{k}") for k in range(rng.randint(0, 2))]
+            out.append(reply(*blocks) if blocks else reply(text(f"reply {i}")))
+        else:
+            ids = [f"t{i - rng.randint(0, 3)}{k}" for k in range(rng.randint(0, 2))]
+            blocks = [result(t) for t in ids] + rng.choice([[], [text(f"more {i}")]])
+            out.append(user(blocks or f"prompt {i}"))
+    return out
+
+
+def test_a_repaired_prefix_is_kept_by_every_continuation() -> None:
+    """``repaired_prefix`` of a history (what a resume snapshot records) lets the repair
+    of any continuation of it (merged appended entries, a resume's closing) skip that
+    prefix with the same result as a repair of the whole."""
+    rng = random.Random(7)
+    for _ in range(400):
+        first = _random_chain(rng, rng.randint(0, 12))
+        prefix = merge_api_messages(first, [])
+        intact = repaired_prefix(prefix)
+        assert 0 <= intact <= max(len(prefix) - 1, 0)
+        assert all(a is b for a, b in zip(repair_tool_pairs(prefix)[:intact], prefix))
+        whole = merge_api_messages(_random_chain(rng, rng.randint(0, 6), 100), prefix)
+        expected = repair_tool_pairs([dict(m) for m in whole])
+        assert repair_tool_pairs(whole, intact) == expected
+        assert repaired_prefix(whole, intact) == repaired_prefix(whole)
+
+
+def test_a_history_of_answered_calls_is_intact_but_for_its_last_message() -> None:
+    history = merge_api_messages(
+        [user("go"), reply(call("t1")), user([result("t1")]), reply(text("done"))], []
+    )
+    assert repaired_prefix(history) == 3
+    unanswered = merge_api_messages([user("go"), reply(call("t1")), user("next")], [])
+    assert repaired_prefix(unanswered) == 2  # the prompt after the call gets its result

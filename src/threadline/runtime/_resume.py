@@ -61,6 +61,7 @@ from ..transcript._api import (
     TailKind,
     merge_api_messages,
     repair_tool_pairs,
+    repaired_prefix,
     resume_closing,
     tail_kinds,
 )
@@ -139,6 +140,9 @@ class _Rebuilt:
     messages: list[Raw]
     """Merged API messages, unrepaired."""
     tail: list[TailKind]
+    intact: int = 0
+    """How many leading ``messages`` the tool-pair repair keeps as they are (known when a
+    snapshot was written: ``transcript._api.repaired_prefix``)."""
 
 
 def _rebuild(entries: list[Raw], at: str | None) -> _Rebuilt:
@@ -227,6 +231,9 @@ class _Resumed:
     cwd: str | None
     """The recorded cwd if that directory still exists."""
     state: FileState
+    intact: int = 0
+    """How many leading ``messages`` the tool-pair repair keeps as they are (the
+    snapshot's word: ``transcript._api.repaired_prefix``)."""
 
 
 def _load_with_snapshot(
@@ -254,7 +261,7 @@ def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Res
     """The snapshot plus the entries appended after it, or ``None`` when those do more than
     continue the conversation from its leaf (then the whole transcript is read)."""
     messages, leaf, cwd, state = snap.messages, snap.leaf, snap.cwd, snap.state
-    extendable, tail = snap.extendable, snap.tail
+    extendable, tail, intact = snap.extendable, snap.tail, snap.intact
     if snap.current.size > snap.state.size:
         got = read_appended(path, snap)
         if got is None:
@@ -292,6 +299,7 @@ def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Res
             leaf = last["uuid"]
             cwd = _last_cwd(added) or cwd
         if write and state == snap.current and state.size - snap.state.size >= rewrite_after:
+            intact = repaired_prefix(messages, intact)
             write_snapshot(
                 path,
                 state,
@@ -301,8 +309,9 @@ def _extend(path: Path, snap: Snapshot, write: bool, rewrite_after: int) -> _Res
                 cwd=cwd,
                 extendable=extendable,
                 tail=tail,
+                intact=intact,
             )
-    return _Resumed(messages=messages, tail=tail, leaf=leaf, cwd=cwd, state=state)
+    return _Resumed(messages=messages, tail=tail, leaf=leaf, cwd=cwd, state=state, intact=intact)
 
 
 def refresh_snapshot(path: Path) -> bool:
@@ -379,6 +388,7 @@ def _rebuild_and_snapshot(entries: list[Raw], path: Path, state: FileState) -> _
         chain = _with_end(relink_compacted(walked, chain_all), chain_all, walk_leaf)
         messages = merge_api_messages(chain, [])
         tail = tail_kinds(chain)
+        intact = repaired_prefix(messages)
         write_snapshot(
             path,
             state,
@@ -388,8 +398,9 @@ def _rebuild_and_snapshot(entries: list[Raw], path: Path, state: FileState) -> _
             cwd=_last_cwd(chain),
             extendable=bool(walked) and walked[-1] is walk_leaf,
             tail=tail,
+            intact=intact,
         )
-        return _Rebuilt(chain=chain, messages=messages, tail=tail)
+        return _Rebuilt(chain=chain, messages=messages, tail=tail, intact=intact)
 
 
 @dataclass
@@ -561,7 +572,7 @@ async def _plan_from_snapshot(
         ),
         source="resume",
     )
-    return await _close(plan, hit.tail)
+    return await _close(plan, hit.tail, hit.intact)
 
 
 async def _rebuilt(options: AgentOptions, found: _Loaded) -> _Rebuilt:
@@ -601,7 +612,7 @@ async def _plan_fork(
         chain=list(copied),
         source="resume",
     )
-    return await _close(plan, rebuilt.tail)
+    return await _close(plan, rebuilt.tail, rebuilt.intact)
 
 
 async def _plan_resume(
@@ -626,15 +637,17 @@ async def _plan_resume(
         chain=rebuilt.chain,
         source="resume",
     )
-    return await _close(plan, rebuilt.tail)
+    return await _close(plan, rebuilt.tail, rebuilt.intact)
 
 
-async def _close(plan: SessionPlan, tail: list[TailKind]) -> SessionPlan:
+async def _close(plan: SessionPlan, tail: list[TailKind], intact: int = 0) -> SessionPlan:
     """Close the resumed conversation as the CLI does before the next prompt
     (:func:`~threadline.transcript._api.resume_closing`): a result for every call of the
     last reply that has none, then ``No response requested.`` when it ends with a user
     message. Those entries are written before the first prompt (as the CLI writes them)
-    and are part of the history the run starts from, which is then repaired."""
+    and are part of the history the run starts from, which is then repaired (but for its
+    first ``intact`` messages, known to be kept as they are: the closing entries merge
+    only into the last message or after it)."""
     calls, reply = resume_closing(plan.history, tail)
     if calls or reply:
         branch = await anyio.to_thread.run_sync(git_branch, plan.cwd)
@@ -653,7 +666,7 @@ async def _close(plan: SessionPlan, tail: list[TailKind]) -> SessionPlan:
             plan.chain.extend(closing)
         else:
             plan.chain_new.extend(closing)
-    plan.history = repair_tool_pairs(plan.history)
+    plan.history = repair_tool_pairs(plan.history, intact)
     return plan
 
 

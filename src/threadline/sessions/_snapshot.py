@@ -22,13 +22,16 @@ temporary file renamed into place). It does not hold the raw chain: a runtime re
 from a snapshot loads the chain from the transcript's first ``size`` bytes only when it
 needs it (compaction).
 
-Format (version 6): one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``,
+Format (version 8): one JSON header line (``version``, ``size``, ``mtimeNs``, ``ino``,
 ``dev``, ``digest``, ``leaf``, ``cwd``, ``extendable``, ``messages``, ``tail``: the
 slash-command kinds of the user entries after the last reply, which decide what a resume
-closes the conversation with), one line with the JSON
-array of every assistant message id in the snapshotted entries, then the API messages
-before tool-pair repair (so appended messages merge as they would in a full rebuild), one
-per line (read line by line, so a resume never holds the text and the objects at once).
+closes the conversation with; ``intact``: how many leading messages the tool-pair repair
+leaves as they are, see ``transcript._api.repaired_prefix``, so a resume repairs only the
+rest), one line with the JSON array of every assistant message id in the snapshotted
+entries, then the API messages before tool-pair repair (so appended messages merge as they
+would in a full rebuild), as JSON arrays of consecutive messages, one array of about
+:data:`_LINE` bytes per line (read line by line, so a resume never holds the text and the
+objects at once; one parse per array, not per message).
 
 Not detected: an edit *in place* (same inode) that keeps the file's length, in the
 middle of the snapshotted part, followed by an append. Editors and ``sed -i`` write a new
@@ -39,7 +42,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,9 +69,11 @@ Raw = dict[str, Any]
 SNAPSHOT_NAME = "threadline-resume.snap"
 MIN_ENTRIES = 2_000
 """Smaller sessions resume fast enough from the transcript; no snapshot is written."""
-_VERSION = 7  # 7: @-mention attachments are sent (transcript/_api)
+_VERSION = 8  # 7: @-mention attachments are sent (transcript/_api); 8: arrays, intact
 _EDGE = 4096
 _CHUNK = 1 << 20
+_LINE = 1 << 16
+"""A messages line ends after the message that takes it past this many bytes."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +138,9 @@ class Snapshot:
     of those is rebuilt differently)."""
     current: FileState
     """The transcript's state now (``current.size > state.size``: entries were appended)."""
+    intact: int = 0
+    """How many leading ``messages`` the tool-pair repair leaves as they are (also once
+    entries are merged after them): ``transcript._api.repaired_prefix``."""
 
 
 def snapshot_path(transcript: Path) -> Path:
@@ -156,21 +164,23 @@ def read_snapshot(transcript: Path) -> Snapshot | None:
             current = _current_state(transcript, state)
             if current is None:
                 return None
-            count = header["messages"]
+            count, intact = header["messages"], header["intact"]
             extendable = header["extendable"]
-            loads = orjson.loads
             with gc_paused():
-                ids = loads(fh.readline())
-                # one message per line: the peak is the messages, not also their text
-                messages = [loads(line) for line in fh]
+                ids = orjson.loads(fh.readline())
+                # a line at a time: the peak is the messages, not also their text
+                messages = _read_messages(fh)
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
         return None
     leaf, cwd = header.get("leaf"), header.get("cwd")
     tail = _tail(header.get("tail"))
     if (
         tail is None
+        or messages is None
         or len(messages) != count
-        or not all(_well_formed(m) for m in messages)
+        or type(intact) is not int
+        or not 0 <= intact <= max(count - 1, 0)
+        or not _well_formed(messages)
         or type(ids) is not list
         or type(extendable) is not bool
         or not all(v is None or isinstance(v, str) for v in (leaf, cwd))
@@ -185,7 +195,20 @@ def read_snapshot(transcript: Path) -> Snapshot | None:
         tail=tail,
         extendable=extendable,
         current=current,
+        intact=intact,
     )
+
+
+def _read_messages(lines: Iterable[bytes]) -> list[Raw] | None:
+    """The messages of the arrays on ``lines``; ``None`` when a line is not an array."""
+    messages: list[Raw] = []
+    loads = orjson.loads
+    for line in lines:
+        chunk = loads(line)
+        if type(chunk) is not list:
+            return None
+        messages += chunk
+    return messages
 
 
 def _tail(value: object) -> list[tuple[str, bool]] | None:
@@ -202,15 +225,20 @@ def _tail(value: object) -> list[tuple[str, bool]] | None:
     return out
 
 
-def _well_formed(message: object) -> bool:
-    """An API message as the history builder makes them: a role and a string or a list
-    of blocks."""
-    if type(message) is not dict or type(message.get("role")) is not str:
-        return False
-    content = message.get("content")
-    if type(content) is str:
-        return True
-    return type(content) is list and all(type(b) is dict for b in content)
+def _well_formed(messages: list[Any]) -> bool:
+    """Whether every message is an API message as the history builder makes them: a role
+    and a string or a list of blocks (one loop: this runs on every snapshot resume)."""
+    for message in messages:
+        if type(message) is not dict or type(message.get("role")) is not str:
+            return False
+        content = message.get("content")
+        if type(content) is not str:
+            if type(content) is not list:
+                return False
+            for block in content:
+                if type(block) is not dict:
+                    return False
+    return True
 
 
 def _current_state(transcript: Path, state: FileState) -> FileState | None:
@@ -304,8 +332,10 @@ def write_snapshot(
     cwd: str | None,
     extendable: bool,
     tail: Sequence[tuple[str, bool]] = (),
+    intact: int = 0,
 ) -> bool:
     """Keep ``messages`` (merged, unrepaired) for ``state`` if the transcript is still in it.
+    ``intact``: their ``transcript._api.repaired_prefix`` (0 claims nothing).
 
     Not for a state that ends in a torn line (a repair would rewrite those bytes). Best
     effort: any failure leaves no snapshot (a resume then reads the transcript).
@@ -324,6 +354,7 @@ def write_snapshot(
         "extendable": extendable,
         "messages": len(messages),
         "tail": [list(t) for t in tail],
+        "intact": max(0, min(intact, len(messages) - 1)),
     }
     try:
         head = orjson.dumps(header, option=orjson.OPT_APPEND_NEWLINE) + orjson.dumps(
@@ -337,12 +368,19 @@ def write_snapshot(
 
 
 def _write_messages(fd: int, head: bytes, messages: list[Raw]) -> None:
-    """``head`` then one message per line, serialised block by block into a buffer written
-    every ~1 MiB (merged messages can be huge): a resume's peak memory does not grow by a
-    copy of the whole history."""
+    """``head`` then the messages, as arrays of about :data:`_LINE` bytes one per line,
+    serialised block by block into a buffer written every ~1 MiB (merged messages can be
+    huge): a resume's peak memory does not grow by a copy of the whole history."""
     dumps = orjson.dumps
     buf = bytearray(head)
+    flushed = 0  # bytes of buf written out so far
+    line_start = -1  # where the open line starts (flushed + position), -1: none open
     for message in messages:
+        if line_start < 0:
+            line_start = flushed + len(buf)
+            buf += b"["
+        else:
+            buf += b","
         content = message.get("content")
         if len(message) == 2 and type(content) is list and next(iter(message)) == "role":
             buf += b'{"role":'
@@ -354,13 +392,20 @@ def _write_messages(fd: int, head: bytes, messages: list[Raw]) -> None:
                 buf += dumps(block)
                 if len(buf) >= _CHUNK:
                     write_all(fd, buf)
+                    flushed += len(buf)
                     buf.clear()
-            buf += b"]}\n"
+            buf += b"]}"
         else:
-            buf += dumps(message, option=orjson.OPT_APPEND_NEWLINE)
+            buf += dumps(message)
+        if flushed + len(buf) - line_start >= _LINE:
+            buf += b"]\n"
+            line_start = -1
         if len(buf) >= _CHUNK:
             write_all(fd, buf)
+            flushed += len(buf)
             buf.clear()
+    if line_start >= 0:
+        buf += b"]\n"
     write_all(fd, buf)
 
 

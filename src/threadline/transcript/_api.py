@@ -55,6 +55,7 @@ __all__ = [
     "join_user_content",
     "merge_api_messages",
     "repair_tool_pairs",
+    "repaired_prefix",
     "resume_closing",
     "tail_kinds",
     "wrap_task_notification",
@@ -340,12 +341,18 @@ def _results_in(content: str | list[Raw]) -> bool:
     return type(content) is list and any(b.get("type") == "tool_result" for b in content)
 
 
-def repair_tool_pairs(messages: list[Raw]) -> list[Raw]:
+def repair_tool_pairs(messages: list[Raw], intact: int = 0) -> list[Raw]:
     """Every tool_use answered in the next user message (results first); results that
     answer no call of the message before are dropped. A call never answered gets
-    :data:`TOOL_CALL_INTERRUPTED` (the CLI's result for a call the session ended in)."""
-    fixed: list[Raw] = []
-    for i, msg in enumerate(messages):
+    :data:`TOOL_CALL_INTERRUPTED` (the CLI's result for a call the session ended in).
+
+    ``intact``: how many leading messages are known to come out as they are, from
+    :func:`repaired_prefix` of a list that ``messages`` continues (a resume snapshot's
+    word); they are kept without being looked at again (the result is the same)."""
+    intact = max(0, min(intact, len(messages) - 1))
+    fixed: list[Raw] = messages[:intact]
+    for i in range(intact, len(messages)):
+        msg = messages[i]
         if msg["role"] == "user":
             prev = fixed[-1] if fixed and fixed[-1]["role"] == "assistant" else None
             calls = _calls(prev) if prev else []
@@ -373,6 +380,20 @@ def repair_tool_pairs(messages: list[Raw]) -> list[Raw]:
         if calls and i + 1 == len(messages):
             fixed.append({"role": "user", "content": [_missing(c) for c in calls]})
     return fixed
+
+
+def repaired_prefix(messages: list[Raw], intact: int = 0) -> int:
+    """How many leading messages :func:`repair_tool_pairs` leaves as they are (the same
+    objects) in ``messages`` and in every list :func:`merge_api_messages` continues it
+    into: those before the first one the repair changes, drops or adds, and never the last
+    (a merge may change it, and a call in it is answered only while it is the last).
+    ``intact``: a prefix already known (of a list ``messages`` continues)."""
+    fixed = repair_tool_pairs(messages, intact)
+    count = max(0, min(intact, len(messages) - 1))
+    end = min(len(fixed), len(messages) - 1)
+    while count < end and fixed[count] is messages[count]:
+        count += 1
+    return count
 
 
 TailKind = tuple[str, bool]
