@@ -121,13 +121,15 @@ _NEVER_IN_A_PLAIN_QUERY = (
     "threadline.runtime._hook_types",
     "threadline.tools._mcp",
     "threadline.sessions._url",
+    "threadline.sessions._db",
 )
 """Not needed by a one-turn ``query()`` that calls no tool: the ``anthropic`` package (the
 provider posts with httpx2), WebFetch's httpx, the stores' drivers, bundles, transfers,
 search, the CLI's and the web UI's libraries, the Bash parser (until a Bash rule is checked),
 ``importlib.metadata`` (httpx2's and httpcore2's versions are read without it), the sandbox
 (unless enabled), the hook payload TypedDicts (the public names only), the MCP client (no
-servers configured), the store-URL parser."""
+servers configured), the store-URL parser, the database stores' write planning (``FileStore``
+reads compaction boundaries from ``sessions/_boundary``)."""
 
 
 def _loaded(code: str, names: tuple[str, ...]) -> list[str]:

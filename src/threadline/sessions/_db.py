@@ -32,6 +32,7 @@ from typing import Any
 from .._exceptions import ConcurrentModificationError, StorageError, UserError
 from ..transcript._jsonl import dumps_line
 from ..transcript._views import CHAIN_TYPES
+from ._boundary import is_boundary, preserved_head
 from ._keys import validate_key
 from ._protocol import SessionKey, SessionStoreEntry, SessionSummaryEntry
 from ._summary import fold_session_summary
@@ -143,17 +144,6 @@ def map_errors(driver_errors: tuple[type[BaseException], ...], what: str) -> Ite
 
 
 # -- the write plan ------------------------------------------------------------------
-
-
-def is_boundary(entry: SessionStoreEntry) -> bool:
-    return entry.get("type") == "system" and entry.get("subtype") == "compact_boundary"
-
-
-def preserved_head(entry: SessionStoreEntry) -> str | None:
-    meta = entry.get("compactMetadata")
-    seg = meta.get("preservedSegment") if isinstance(meta, dict) else None
-    head = seg.get("headUuid") if isinstance(seg, dict) else None
-    return head if isinstance(head, str) else None
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from .._exceptions import ConcurrentModificationError, StorageError, UserError
 from ..transcript._fileio import atomic_write
 from ..transcript._jsonl import dumps_line, gc_paused, iter_objects, loads_line
 from ..transcript._views import CHAIN_TYPES
-from ._db import is_boundary, preserved_head
+from ._boundary import is_boundary, preserved_head
 from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
 from ._filepartial import entries_after, last_entries, since_compaction
 from ._keys import validate_key

@@ -9,7 +9,7 @@ import anyio
 
 from .._exceptions import ConcurrentModificationError
 from ..transcript._views import CHAIN_TYPES
-from ._db import is_boundary, preserved_head
+from ._boundary import is_boundary, preserved_head
 from ._keys import MsClock, key_string, validate_key
 from ._protocol import (
     SessionKey,
