@@ -122,6 +122,8 @@ _NEVER_IN_A_PLAIN_QUERY = (
     "threadline.tools._mcp",
     "threadline.sessions._url",
     "threadline.sessions._db",
+    "threadline.runtime._checkpoints",
+    "secrets",
 )
 """Not needed by a one-turn ``query()`` that calls no tool: the ``anthropic`` package (the
 provider posts with httpx2), WebFetch's httpx, the stores' drivers, bundles, transfers,
@@ -129,7 +131,8 @@ search, the CLI's and the web UI's libraries, the Bash parser (until a Bash rule
 ``importlib.metadata`` (httpx2's and httpcore2's versions are read without it), the sandbox
 (unless enabled), the hook payload TypedDicts (the public names only), the MCP client (no
 servers configured), the store-URL parser, the database stores' write planning (``FileStore``
-reads compaction boundaries from ``sessions/_boundary``)."""
+reads compaction boundaries from ``sessions/_boundary``), file checkpoints (not enabled),
+``secrets`` (background commands, subagents and new notebook cells draw their ids from it)."""
 
 
 def _loaded(code: str, names: tuple[str, ...]) -> list[str]:
@@ -163,7 +166,8 @@ def test_a_plain_query_loads_only_what_it_needs(fake: Any, project: Path) -> Non
 
 def test_a_resume_that_writes_nothing_loads_no_redactor_or_index(fake: Any, project: Path) -> None:
     """A fresh process resuming with ``persist_session=False`` (a worker reading a session)
-    builds no redactor (no ``re2``) and opens no summary index (no ``sqlite3``)."""
+    builds no redactor (no ``re2``, not even the rules) and opens no summary index (no
+    ``sqlite3``)."""
     first = (
         "import threadline, anyio\n"
         "async def main():\n"
@@ -183,7 +187,8 @@ def test_a_resume_that_writes_nothing_loads_no_redactor_or_index(fake: Any, proj
         "    assert m.result == 'echo: again', m\n"
         "anyio.run(main)"
     )
-    assert _loaded(code, (*_NEVER_IN_A_PLAIN_QUERY, "re2", "sqlite3")) == []
+    never = (*_NEVER_IN_A_PLAIN_QUERY, "re2", "sqlite3", "threadline.privacy._rules")
+    assert _loaded(code, never) == []
     assert len(fake.message_requests()) == 2
 
 

@@ -26,14 +26,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._errors import DecryptionError as DecryptionError
-from ._redact import Redactor as Redactor
 from ._redacting import RedactingStore as RedactingStore
-from ._rules import BUILTIN_RULES as BUILTIN_RULES, Rule as Rule
 
 if TYPE_CHECKING:
     from ._encrypted import EncryptedStore as EncryptedStore, SalvageReport as SalvageReport
     from ._keys import generate_key as generate_key, key_id as key_id
+    from ._redact import Redactor as Redactor
     from ._rekey import RekeyReport as RekeyReport, rekey as rekey
+    from ._rules import BUILTIN_RULES as BUILTIN_RULES, Rule as Rule
     from ._store_url import store_from_url as store_from_url
 
 __all__ = [
@@ -52,6 +52,9 @@ __all__ = [
 ]
 
 _LAZY = {
+    "Redactor": "._redact",  # the rules compile on first use: a run that writes nothing
+    "BUILTIN_RULES": "._rules",  # (persist_session=False) never loads them
+    "Rule": "._rules",
     "EncryptedStore": "._encrypted",
     "SalvageReport": "._encrypted",
     "generate_key": "._keys",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from typing_extensions import Self
 
@@ -16,8 +16,10 @@ from ..sessions._protocol import (
     local_transcripts,
 )
 from ..transcript._jsonl import dumps_line
-from ._redact import Redactor
 from ._wrap import PassThrough, StoreWrapper, inner_offers, partial_loads_of, variant_of
+
+if TYPE_CHECKING:
+    from ._redact import Redactor
 
 __all__ = ["RedactingStore"]
 
@@ -53,6 +55,8 @@ class RedactingStore(StoreWrapper):
         a few milliseconds that a run writing nothing does not pay)."""
         red = self._redactor
         if red is None:
+            from ._redact import Redactor
+
             red = self._redactor = Redactor()
         return red
 

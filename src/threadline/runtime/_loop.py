@@ -34,7 +34,7 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 
@@ -69,7 +69,6 @@ from ..transcript._api import merge_api_messages
 from ..transcript._entries import TOOL_REJECTED, EntryFactory, threadline_version
 from ..transcript._views import CHAIN_TYPES
 from ._blockstream import BlockStream
-from ._checkpoints import Checkpointer
 from ._claude_dir import expand_command
 from ._compaction import CompactResult, auto_compact, run_compaction
 from ._context import AgentParent, BeforeTool, Prompt, ReportQueue
@@ -92,6 +91,9 @@ from ._settings import LoadedSettings
 from ._structured import ENFORCE_TEXT, STRUCTURED_OUTPUT, max_attempts, result_text
 from ._toolrun import CallOutcome, ToolRunner
 from ._turn import Spend, TurnStats, api_content, request_messages
+
+if TYPE_CHECKING:
+    from ._checkpoints import Checkpointer
 
 __all__ = ["NOTIFICATION_FIELDS", "TASK_BUDGET_BETA", "Prompt", "RunSetup", "Runtime"]
 
@@ -227,6 +229,8 @@ class Runtime:
         self.is_child = False
         self.checkpoints: Checkpointer | None = None
         if options.enable_file_checkpointing:
+            from ._checkpoints import Checkpointer  # only a run that keeps checkpoints
+
             self.checkpoints = Checkpointer(self)
             self.runner.before_tool = self.checkpoints.before_tool
 

@@ -26,7 +26,7 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -40,7 +40,7 @@ from .._exceptions import (
     UserError,
 )
 from .._ids import is_uuid, new_uuid, validate_session_id
-from ..privacy import RedactingStore, Redactor
+from ..privacy import RedactingStore
 from ..privacy._detect import is_encrypted_transcript
 from ..sessions import FileStore, SessionKey, SessionStore, find_session_key, store_implements
 from ..sessions._imported import is_imported
@@ -75,6 +75,9 @@ from ..transcript._compaction import relink_compacted, resume_leaf
 from ..transcript._entries import EntryFactory, fork_chain, gc_paused, git_branch
 from ..transcript._jsonl import iter_objects
 from ._options import AgentOptions
+
+if TYPE_CHECKING:
+    from ..privacy import Redactor
 
 __all__ = ["SessionPlan", "plan_session"]
 
@@ -128,8 +131,18 @@ def default_store(options: AgentOptions) -> SessionStore:
         store = FileStore(config_dir=options.env.get("CLAUDE_CONFIG_DIR") or None)
     redact = options.redact
     if redact is not False and not isinstance(store, RedactingStore):
-        store = RedactingStore(store, redact if isinstance(redact, Redactor) else None)
+        store = RedactingStore(store, _own_redactor(redact))
     return store
+
+
+def _own_redactor(redact: object) -> Redactor | None:
+    """``AgentOptions.redact`` when it is a :class:`~threadline.privacy.Redactor`, else
+    ``None`` (the default one, built on first use: ``None`` and ``True`` load no rules)."""
+    if redact is None or isinstance(redact, bool):
+        return None
+    from ..privacy._redact import Redactor
+
+    return redact if isinstance(redact, Redactor) else None
 
 
 @dataclass(frozen=True)

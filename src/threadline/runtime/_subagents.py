@@ -33,7 +33,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -134,6 +133,8 @@ def _field(definition: Any, name: str) -> Any:
 
 
 def _new_agent_id() -> str:
+    import secrets  # loaded by the first subagent, not by every run
+
     return "a" + secrets.token_hex(8)
 
 

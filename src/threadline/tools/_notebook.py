@@ -10,7 +10,6 @@ over it) with its indentation kept at one space, as Jupyter writes it.
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,8 @@ def _source(text: str) -> list[str]:
 
 
 def _new_cell(cell_type: str, source: str, nbformat: tuple[int, int]) -> dict[str, Any]:
+    import secrets  # loaded by the first new cell, not by every run
+
     cell: dict[str, Any] = {"cell_type": cell_type, "metadata": {}, "source": _source(source)}
     if nbformat >= (4, 5):
         cell["id"] = secrets.token_hex(4)

@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import string
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -74,6 +72,8 @@ def task_output_dir(cwd: str | os.PathLike[str], session_id: str) -> Path:
     The layout of Claude Code's ``$TMPDIR/claude-<uid>/...``, under threadline's own
     name so the two never write into each other's files.
     """
+    import tempfile  # (with secrets: loaded by the first background command, not every run)
+
     uid = os.getuid() if hasattr(os, "getuid") else 0
     encoded = "".join(c if c.isalnum() or c == "-" else "-" for c in str(cwd))
     return Path(tempfile.gettempdir()) / f"threadline-{uid}" / encoded / session_id / "tasks"
@@ -152,6 +152,8 @@ class BackgroundShells:
         """Finished commands nobody took yet (when ``on_finish`` is None)."""
 
     def _new_id(self) -> str:
+        import secrets
+
         while True:
             task_id = "b" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(8))
             if task_id not in self.shells:
