@@ -66,6 +66,7 @@ from ._db import (
     summary_from,
     validate_namespace,
 )
+from ._groupcommit import GroupCommit, Member, settle
 from ._migrations import Migration
 from ._protocol import (
     SessionKey,
@@ -501,13 +502,19 @@ _KEY = "project_key = %s AND session_id = %s AND subpath = %s"
 _LOAD = (
     "SELECT c.data FROM {s}.transcripts t LEFT JOIN {s}.chunks c ON c.transcript_id = t.id"
 )
+_TL_APPEND_CALL = (
+    "{s}.tl_append(%(project)s, %(session)s, %(subpath)s, %(chunk)s::bytea, %(count)s::integer, "
+    "%(uuids)s::text[], %(head)s::text, %(plain)s, %(delta)s::jsonb, %(check)s, "
+    "%(expected)s::text, %(boundary)s, %(resume_at)s::text, %(preserved)s::text)"
+)
 # One append, one statement. The common case (the key exists, no compaction in the batch, the
-# head is as expected, no uuid stored) is written by the statement itself: one UPDATE of the
-# key's row (a HOT update; its row lock serializes appends to a key, and a writer that waited
-# for it sees the row again as the other left it), the chunk and its uuids. Anything else
-# (no row updated) goes to tl_append, in the same statement and transaction. Two appends of
-# one uuid racing each other can both pass the uuid check; the second then fails on the uuids
-# primary key, writes nothing and is run again (it then finds the uuid stored).
+# head is as expected) is written by the statement itself: one UPDATE of the key's row (a HOT
+# update; its row lock serializes appends to a key, and a writer that waited for it sees the
+# row again as the other left it), the chunk and its uuids. Anything else (no row updated)
+# goes to tl_append, in the same statement and transaction. A uuid already stored (a retried
+# batch, or two appends of one uuid racing) fails the statement on the uuids primary key:
+# nothing is written, and the append runs again as _SLOW_APPEND, which finds the uuids stored
+# (the index check costs every append a probe this way only when it matters).
 _FAST_APPEND = (
     "WITH upd AS (UPDATE {s}.transcripts x SET head = coalesce(%(head)s, x.head), "
     "mtime = greatest((extract(epoch FROM clock_timestamp()) * 1000)::bigint, x.mtime + 1), "
@@ -521,22 +528,55 @@ _FAST_APPEND = (
     "WHERE x.project_key = %(project)s AND x.session_id = %(session)s "
     "AND x.subpath = %(subpath)s AND x.mtime > 0 AND %(count)s > 0 AND NOT %(boundary)s "
     "AND (NOT %(check)s OR x.head IS NOT DISTINCT FROM %(expected)s::text) "
-    "AND NOT EXISTS (SELECT 1 FROM {s}.uuids u WHERE u.transcript_id = x.id "
-    "AND u.uuid = ANY (%(uuids)s::text[])) RETURNING x.id, x.entries, x.head), "
+    "RETURNING x.id, x.entries, x.head), "
     "ch AS (INSERT INTO {s}.chunks (transcript_id, data, seq, n) "
     "SELECT id, %(chunk)s::bytea, entries - %(count)s, %(count)s FROM upd "
     "RETURNING id, transcript_id), "
     "uu AS (INSERT INTO {s}.uuids (transcript_id, uuid, chunk_id) "
     "SELECT ch.transcript_id, u, ch.id FROM ch, unnest(%(uuids)s::text[]) u) "
     "SELECT 0, head, NULL::text[] FROM upd UNION ALL "
-    "SELECT f.status, f.head, f.stored FROM {s}.tl_append(%(project)s, %(session)s, "
-    "%(subpath)s, %(chunk)s::bytea, %(count)s::integer, %(uuids)s::text[], %(head)s::text, "
-    "%(plain)s, %(delta)s::jsonb, %(check)s, %(expected)s::text, %(boundary)s, "
-    "%(resume_at)s::text, %(preserved)s::text) f WHERE NOT EXISTS (SELECT 1 FROM upd)"
+    "SELECT f.status, f.head, f.stored FROM " + _TL_APPEND_CALL + " f "
+    "WHERE NOT EXISTS (SELECT 1 FROM upd)"
+)
+
+_SLOW_APPEND = f"SELECT f.status, f.head, f.stored FROM {_TL_APPEND_CALL} f"
+
+# A group of appends to distinct keys (see _groupcommit), one statement and one transaction:
+# the fast path of _FAST_APPEND for every member at once, one array per column (the uuids as
+# (member, uuid) pairs), sent in binary (psycopg escapes text arrays with a regex, which cost
+# more than the statement). Returns the members it wrote; the others (a new key, a moved
+# head) are written one by one afterwards. Any error writes nothing (one transaction).
+_GROUP_APPEND = (
+    "WITH a AS (SELECT * FROM unnest(%(project)b::text[], %(session)b::text[], "
+    "%(subpath)b::text[], %(chunk)b::bytea[], %(count)b::integer[], %(head)b::text[], "
+    "%(delta)b::jsonb[], %(check)b::boolean[], %(expected)b::text[]) WITH ORDINALITY "
+    "AS a(project, session, subpath, chunk, n, head, delta, chk, expected, ord)), "
+    "upd AS (UPDATE {s}.transcripts x SET head = coalesce(a.head, x.head), "
+    "mtime = greatest((extract(epoch FROM clock_timestamp()) * 1000)::bigint, x.mtime + 1), "
+    "entries = x.entries + a.n, "
+    "fields = CASE WHEN a.delta IS NULL THEN x.fields ELSE ((CASE "
+    "WHEN coalesce(x.fields, '{{}}'::jsonb) ? 'first_prompt_locked' "
+    "THEN (a.delta->'first') || coalesce(x.fields, '{{}}'::jsonb) "
+    "ELSE (a.delta->'first') || (a.delta->'fallback') "
+    "|| coalesce(x.fields, '{{}}'::jsonb) || (a.delta->'prompt') END) "
+    "|| (a.delta->'last')) - ARRAY(SELECT jsonb_array_elements_text(a.delta->'unset')) END "
+    "FROM a WHERE x.project_key = a.project AND x.session_id = a.session "
+    "AND x.subpath = a.subpath AND x.mtime > 0 "
+    "AND (NOT a.chk OR x.head IS NOT DISTINCT FROM a.expected) "
+    "RETURNING a.ord, x.id, x.entries), "
+    "ch AS (INSERT INTO {s}.chunks (transcript_id, data, seq, n) "
+    "SELECT upd.id, a.chunk, upd.entries - a.n, a.n FROM upd JOIN a ON a.ord = upd.ord "
+    "RETURNING id, transcript_id), "
+    "uu AS (INSERT INTO {s}.uuids (transcript_id, uuid, chunk_id) "
+    "SELECT ch.transcript_id, u.uuid, ch.id FROM ch JOIN upd ON upd.id = ch.transcript_id "
+    "JOIN unnest(%(u_ord)b::bigint[], %(u_uuid)b::text[]) AS u(ord, uuid) ON u.ord = upd.ord) "
+    "SELECT ord FROM upd"
 )
 
 _QUERIES = {
     "append": _FAST_APPEND,
+    "append_slow": _SLOW_APPEND,
+    "append_group": _GROUP_APPEND,
     "head": f"SELECT head FROM {{s}}.transcripts WHERE {_KEY}",
     "load": f"{_LOAD} WHERE t.{_KEY.replace(' AND ', ' AND t.')} ORDER BY c.id",
     "load_compacted": "SELECT t.resume_at, c.data FROM {s}.transcripts t LEFT JOIN {s}.chunks c "
@@ -605,6 +645,7 @@ class PostgresStore(DatabaseStore):
         self._retries = max(0, retries)
         self._pool: AsyncConnectionPool[Any] | None = None
         self._open_lock = anyio.Lock()
+        self._group = GroupCommit(self._write_group)
         self.bytes_read = 0
         """Transcript bytes fetched by loads so far (for tests and benchmarks)."""
         sql = self._psycopg.sql
@@ -625,6 +666,7 @@ class PostgresStore(DatabaseStore):
         await self._ready()
 
     async def _release(self) -> None:
+        await self._group.drain()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -758,25 +800,52 @@ class PostgresStore(DatabaseStore):
         check: bool,
     ) -> None:
         batch = prepare_batch(key, entries)
+        if batch.count == 0 or batch.boundary is not None:
+            # nothing to write (a no-op or the key's creation) or a compaction to place:
+            # always on its own
+            return await self._append_one(key, entries, batch, expected, check)
+        slot = _params(key)
+        if not self._group.begin(slot):
+            # other writes are in flight: join the next group (see _groupcommit)
+            await self._group.submit(slot, (key, entries, batch, expected, check))
+            return None
+        try:
+            await self._append_one(key, entries, batch, expected, check)
+        finally:
+            self._group.end(slot)
+        return None
+
+    async def _append_one(
+        self,
+        key: SessionKey,
+        entries: list[SessionStoreEntry],
+        batch: Batch,
+        expected: str | None,
+        check: bool,
+    ) -> None:
+        """One append as one statement (two when a uuid of the batch is already stored)."""
         # Idempotent when every entry has a uuid: a retry that finds them stored is a no-op.
         idempotent = not batch.plain
-        raced = False
+        query = "append"
+        attempts = 0
         while True:
             params = _append_params(key, batch, expected, check)
 
-            async def op(conn: AsyncConnection[Any], params: Any = params) -> Any:
+            async def op(conn: AsyncConnection[Any], q: str = query, params: Any = params) -> Any:
                 # Prepared on first use: planning this statement costs more than running it.
-                cur = await conn.execute(self._q["append"], params, prepare=True)
+                cur = await conn.execute(self._q[q], params, prepare=True)
                 return await cur.fetchone()
 
             try:
                 status, head, stored = await self._run("append", op, idempotent=idempotent)
             except StorageError as exc:
-                # A racing append stored one of this batch's uuids after this statement
-                # checked them (see _FAST_APPEND): nothing was written; run it again.
-                if not isinstance(exc.__cause__, self._psycopg.errors.UniqueViolation) or raced:
+                # A uuid of the batch is stored (a retry), or a racing append stored it
+                # meanwhile: nothing was written; tl_append checks the stored uuids.
+                unique = self._psycopg.errors.UniqueViolation
+                if not isinstance(exc.__cause__, unique) or attempts >= 2:
                     raise
-                raced = True
+                attempts += 1
+                query = "append_slow"
                 continue
             if status == _STATUS_CONFLICT:
                 raise conflict_error(key, expected, head)
@@ -784,6 +853,34 @@ class PostgresStore(DatabaseStore):
                 return
             # Some uuids were stored meanwhile (a retry racing new entries): plan again.
             batch = prepare_batch(key, entries, stored=set(stored))
+
+    async def _write_group(self, members: list[Member]) -> None:
+        """Write a group of appends to distinct keys (see :class:`GroupCommit`)."""
+        if len(members) > 1:
+            try:
+                rows = await self._rows_once("append_group", _group_params(members))
+            except StorageError as exc:
+                if isinstance(exc.__cause__, self._psycopg.OperationalError):
+                    # the connection broke: the group may or may not have committed;
+                    # only appends that a retry cannot duplicate are written again
+                    for m in members:
+                        if m.work[2].plain:
+                            settle(m, error=exc)
+                # any other error rolled the whole group back: each goes on its own
+            else:
+                written = {r[0] for r in rows}
+                for i, m in enumerate(members, 1):
+                    if i in written:
+                        settle(m)
+        for m in members:  # the group left these: a new key, a moved head, an error
+            if m.future.done():
+                continue
+            try:
+                await self._append_one(*m.work)
+            except Exception as exc:
+                settle(m, error=exc)
+            else:
+                settle(m)
 
     async def get_head(self, key: SessionKey) -> str | None:
         check_db_key(key)
@@ -855,6 +952,15 @@ class PostgresStore(DatabaseStore):
         check_db_key(key)
         await self._rows_none("delete", (key["project_key"], key["session_id"], key.get("subpath")))
 
+    async def _rows_once(self, name: str, params: Any) -> list[Any]:
+        """Run a prepared write once (never retried: the caller decides)."""
+
+        async def op(conn: AsyncConnection[Any]) -> list[Any]:
+            cur = await conn.execute(self._q[name], params, prepare=True)
+            return await cur.fetchall()
+
+        return await self._run(name, op, idempotent=False)
+
     async def _rows_none(self, name: str, params: Any) -> None:
         async def op(conn: AsyncConnection[Any]) -> None:
             await conn.execute(self._q[name], params)
@@ -886,6 +992,24 @@ def _append_params(
         "resume_at": resume_at if isinstance(resume_at, str) else None,
         "preserved": None if in_batch else batch.preserved_head,
     }
+
+
+_GROUP_COLUMNS = (
+    "project", "session", "subpath", "chunk", "count", "head", "delta", "check", "expected"
+)
+
+
+def _group_params(members: list[Member]) -> dict[str, list[Any]]:
+    """The columns of :data:`_GROUP_APPEND`: one array element per member, in order."""
+    cols: dict[str, list[Any]] = {name: [] for name in (*_GROUP_COLUMNS, "u_ord", "u_uuid")}
+    for i, m in enumerate(members, 1):
+        key, _, batch, expected, check = m.work
+        p = _append_params(key, batch, expected, check)
+        for name in _GROUP_COLUMNS:
+            cols[name].append(p[name])
+        cols["u_ord"].extend([i] * len(batch.uuids))
+        cols["u_uuid"].extend(batch.uuids)
+    return cols
 
 
 def _pg_delta(delta: dict[str, Any]) -> str:

@@ -1,0 +1,353 @@
+"""Group commit: appends to distinct keys that wait while others are written go together.
+
+The queue itself (``GroupCommit``, no database) and ``PostgresStore``'s use of it: a group
+is one statement and one transaction, and whatever the group cannot write (a new key, a
+moved head, a retried batch, a broken connection) is written or refused per append, as
+the single path would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Hashable
+from typing import Any
+
+import anyio
+import pytest
+
+from threadline import ConcurrentModificationError, StorageError
+from threadline.sessions._groupcommit import GroupCommit, Member, settle
+
+from .conftest import Backend
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # the group commit and PostgresStore are asyncio-only (psycopg)
+
+
+# ----------------------------------------------------------------------------- the queue
+
+
+class Recorder:
+    """A ``write_group`` that records groups and waits until released."""
+
+    def __init__(self) -> None:
+        self.groups: list[list[Hashable]] = []
+        self.release = asyncio.Event()
+        self.release.set()
+
+    async def write(self, members: list[Member]) -> None:
+        self.groups.append([m.key for m in members])
+        await self.release.wait()
+        for m in members:
+            if m.work == "boom":
+                settle(m, error=ValueError(f"bad {m.key}"))
+            else:
+                settle(m, m.work)
+
+
+async def test_appends_arriving_while_a_write_is_in_flight_go_as_one_group() -> None:
+    rec = Recorder()
+    gc = GroupCommit(rec.write)
+    assert gc.begin("k0")  # a single write is in flight
+    results: dict[str, Any] = {}
+
+    async def submit(key: str) -> None:
+        results[key] = await gc.submit(key, f"w{key}")
+
+    async with anyio.create_task_group() as tg:
+        for k in ("a", "b", "c"):
+            tg.start_soon(submit, k)
+    # one group, one flusher: a second one is not started while the first has not
+    # taken what waits
+    assert rec.groups == [["a", "b", "c"]]
+    assert results == {"a": "wa", "b": "wb", "c": "wc"}
+    assert (gc.groups, gc.grouped) == (1, 3)
+    gc.end("k0")
+
+
+async def test_a_key_is_never_in_two_groups_and_keeps_its_order() -> None:
+    rec = Recorder()
+    rec.release.clear()
+    gc = GroupCommit(rec.write, max_groups=2)
+    assert gc.begin("x")
+    order: list[str] = []
+
+    async def submit(key: str, work: str) -> None:
+        await gc.submit(key, work)
+        order.append(work)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(submit, "a", "a1")
+        await anyio.wait_all_tasks_blocked()
+        assert rec.groups == [["a"]]  # being written (not released)
+        tg.start_soon(submit, "a", "a2")
+        tg.start_soon(submit, "b", "b1")
+        await anyio.wait_all_tasks_blocked()
+        # a second group starts beside the first, without a2: its key is being written
+        assert rec.groups == [["a"], ["b"]]
+        gc.end("x")
+        rec.release.set()
+    assert rec.groups == [["a"], ["b"], ["a"]]
+    assert order.index("a1") < order.index("a2")
+
+
+async def test_a_single_write_runs_at_once_when_nothing_is_in_flight() -> None:
+    gc = GroupCommit(Recorder().write)
+    assert gc.begin("a")
+    assert not gc.begin("b")  # busy: b must queue
+    gc.end("a")
+    assert gc.begin("b")
+    gc.end("b")
+
+
+async def test_an_error_goes_to_its_append_only() -> None:
+    rec = Recorder()
+    gc = GroupCommit(rec.write)
+    assert gc.begin("x")
+    outcome: dict[str, Any] = {}
+
+    async def submit(key: str, work: str) -> None:
+        try:
+            outcome[key] = await gc.submit(key, work)
+        except ValueError as exc:
+            outcome[key] = exc
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(submit, "a", "ok")
+        tg.start_soon(submit, "b", "boom")
+        await anyio.wait_all_tasks_blocked()
+        gc.end("x")
+    assert outcome["a"] == "ok"
+    assert isinstance(outcome["b"], ValueError)
+
+
+async def test_a_write_group_that_raises_settles_every_member() -> None:
+    async def broken(members: list[Member]) -> None:
+        raise RuntimeError("driver exploded")
+
+    gc = GroupCommit(broken)
+    assert gc.begin("x")
+    errors: list[BaseException] = []
+
+    async def submit(key: str) -> None:
+        try:
+            await gc.submit(key, None)
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(submit, "a")
+        tg.start_soon(submit, "b")
+        await anyio.wait_all_tasks_blocked()
+        gc.end("x")
+    assert len(errors) == 2
+
+
+async def test_an_append_cancelled_while_queued_is_not_written() -> None:
+    rec = Recorder()
+    gc = GroupCommit(rec.write)
+    assert gc.begin("x")
+    rec.release.clear()
+    scope = anyio.CancelScope()
+
+    async def cancelled() -> None:
+        with scope:
+            await gc.submit("gone", "w")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(gc.submit, "first", "w")
+        await anyio.wait_all_tasks_blocked()  # "first" is being written (2 flushers)...
+        tg.start_soon(gc.submit, "second", "w")
+        await anyio.wait_all_tasks_blocked()  # ...and "second": both flushers busy
+        tg.start_soon(cancelled)
+        tg.start_soon(gc.submit, "kept", "w")
+        await anyio.wait_all_tasks_blocked()
+        scope.cancel()  # "gone" is still queued
+        await anyio.wait_all_tasks_blocked()
+        rec.release.set()
+        gc.end("x")
+    assert rec.groups == [["first"], ["second"], ["kept"]]
+
+
+async def test_drain_waits_for_queued_appends() -> None:
+    rec = Recorder()
+    rec.release.clear()
+    gc = GroupCommit(rec.write)
+    assert gc.begin("x")
+    task = asyncio.ensure_future(gc.submit("a", "w"))
+    await anyio.wait_all_tasks_blocked()
+    gc.end("x")
+    await anyio.wait_all_tasks_blocked()
+    assert not task.done()
+    rec.release.set()
+    await gc.drain()
+    assert task.done() and task.result() == "w"
+
+
+# ----------------------------------------------------------------------------- PostgreSQL
+
+
+def _key(sid: str | None = None) -> Any:
+    return {"project_key": "-group", "session_id": sid or str(uuid.uuid4())}
+
+
+def _entries(n: int, parent: str | None = None) -> list[Any]:
+    out = []
+    for i in range(n):
+        e = {"type": "user", "uuid": str(uuid.uuid4()), "parentUuid": parent,
+             "message": {"role": "user", "content": f"m{i}"}}
+        parent = e["uuid"]
+        out.append(e)
+    return out
+
+
+async def _grouped(store: Any, calls: list[Any]) -> list[BaseException | None]:
+    """Run appends so that they form one group: hold the store busy, queue them all,
+    release. Returns each call's error (``None``: it succeeded)."""
+    await store.get_head(_key())  # open the pool
+    hold = ("-hold", str(uuid.uuid4()), "")
+    assert store._group.begin(hold)
+    out: list[BaseException | None] = [None] * len(calls)
+
+    async def run(i: int, fn: Any) -> None:
+        try:
+            await fn()
+        except Exception as exc:
+            out[i] = exc
+
+    before = store._group.groups
+    async with anyio.create_task_group() as tg:
+        for i, fn in enumerate(calls):
+            tg.start_soon(run, i, fn)
+        await anyio.wait_all_tasks_blocked()
+        store._group.end(hold)
+    assert store._group.groups > before
+    return out
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_sixteen_sessions_appending_at_once_share_statements(backend: Backend) -> None:
+    store = backend.make()
+    keys = [_key() for _ in range(16)]
+    work = {k["session_id"]: _entries(20) for k in keys}
+    for k in keys:  # the keys exist: their appends take the grouped path
+        await store.append(k, work[k["session_id"]][:1])
+
+    async def writer(k: Any) -> None:
+        for e in work[k["session_id"]][1:]:
+            await store.append(k, [e])
+
+    groups = store._group.groups
+    async with anyio.create_task_group() as tg:
+        for k in keys:
+            tg.start_soon(writer, k)
+    assert store._group.groups > groups  # some appends went together...
+    assert store._group.grouped > store._group.groups  # ...more than one per group
+    for k in keys:  # ...and every session holds its entries once, in order
+        assert await store.load(k) == work[k["session_id"]]
+        assert await store.get_head(k) == work[k["session_id"]][-1]["uuid"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_group_writes_what_it_can_and_each_append_keeps_its_outcome(
+    backend: Backend,
+) -> None:
+    store = backend.make()
+    plain, retried, stale, fresh = _key(), _key(), _key(), _key()
+    e = {k["session_id"]: _entries(3) for k in (plain, retried, stale, fresh)}
+    for k in (plain, retried, stale):
+        await store.append(k, e[k["session_id"]][:2])
+    await store.append(retried, e[retried["session_id"]][2:])  # acknowledged, then retried
+
+    def sid(k: Any) -> list[Any]:
+        return e[k["session_id"]]
+
+    errors = await _grouped(store, [
+        lambda: store.append(plain, sid(plain)[2:]),
+        lambda: store.append(retried, sid(retried)[2:]),  # a lost-ack retry: no duplicate
+        lambda: store.append_conditional(stale, sid(stale)[2:], expected_head="moved-on"),
+        lambda: store.append(fresh, sid(fresh)),  # a new key: created
+    ])
+    assert errors[0] is None and errors[1] is None and errors[3] is None
+    assert isinstance(errors[2], ConcurrentModificationError)
+    assert await store.load(plain) == sid(plain)
+    assert await store.load(retried) == sid(retried)
+    assert await store.load(stale) == sid(stale)[:2]
+    assert await store.load(fresh) == sid(fresh)
+    # the summary is folded for grouped appends as for single ones
+    listed = {s["session_id"] for s in await store.list_session_summaries("-group")}
+    assert {plain["session_id"], retried["session_id"], fresh["session_id"]} <= listed
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_group_after_its_connections_were_killed_is_written_once(
+    backend: Backend,
+) -> None:
+    store = backend.make()
+    keys = [_key() for _ in range(4)]
+    e = {k["session_id"]: _entries(2) for k in keys}
+    for k in keys:
+        await store.append(k, e[k["session_id"]][:1])
+    pool = await store._ready()
+    # Kill every backend of the store just before the group's statement is sent: the
+    # dead pooled connection is replaced and the group written once.
+    async with pool.connection() as conn:
+        pids = [r[0] for r in await (await conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND application_name = ''")).fetchall()]
+    original = store._rows_once
+    calls = {"n": 0}
+
+    async def kill_then_run(name: str, params: Any) -> list[Any]:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            async with pool.connection() as conn:
+                for pid in pids:
+                    await conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+        return await original(name, params)
+
+    store._rows_once = kill_then_run
+    errors = await _grouped(store, [
+        (lambda k=k: store.append(k, e[k["session_id"]][1:])) for k in keys
+    ])
+    assert errors == [None] * 4
+    for k in keys:
+        assert await store.load(k) == e[k["session_id"]]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_grouped_batch_without_uuids_is_not_rewritten_after_a_broken_connection(
+    backend: Backend,
+) -> None:
+    store = backend.make()
+    key, other = _key(), _key()
+    await store.append(key, _entries(1))
+    await store.append(other, _entries(1))
+
+    async def broken(name: str, params: Any) -> list[Any]:
+        import psycopg
+
+        try:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        except psycopg.OperationalError as exc:
+            raise StorageError("append_group failed") from exc
+
+    store._rows_once = broken
+    tag = {"type": "tag", "tag": "x"}
+    errors = await _grouped(store, [
+        lambda: store.append(key, [tag]),  # not idempotent: unknown outcome, raised
+        lambda: store.append(other, _entries(1)),  # idempotent: written on its own
+    ])
+    assert isinstance(errors[0], StorageError)
+    assert errors[1] is None
+    assert [x["type"] for x in await store.load(key) or []] == ["user"]
+    assert len(await store.load(other) or []) == 2
