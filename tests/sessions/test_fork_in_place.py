@@ -118,6 +118,16 @@ CASES: dict[str, bytes] = {
         2, 1, **{'"content":"m2"': '"content":"\\"message\\":{\\"x\\":1},\\"uuid\\":1"'}
     ),
     "bracket-in-a-tail-string": _line(2, 1, **{'"cwd":"/w"': '"cwd":"/w],x"'}),
+    "uuid-key-in-an-object-in-a-tail-array": _line(
+        2, 1, tail=f',"toolUseResult":[{{"uuid":"{FAKE}","sessionId":"{OTHER}"}}]'
+    ),
+    "tail-array-after-the-entry-keys": _line(2, 1, tail=',"toolUseResult":["uuid",1]'),
+    "session-id-before-uuid": _line(
+        2, 1, **{f',"sessionId":"{SID}"': "", ',"type":"user"': f',"sessionId":"{SID}","type":"user"'}
+    ),
+    "brace-in-a-tail-string-before-uuid": _line(
+        2, 1, **{',"type":"user"': ',"label":"},","type":"user"'}
+    ),
     "bracket-and-uuid-in-a-tail-string": _line(
         2, 1, **{'"cwd":"/w"': f'"cwd":"/w}}],\\"uuid\\":\\"{FAKE}\\""'}
     ),

@@ -424,15 +424,12 @@ def _read_mutable(path: Path) -> bytearray:
     return data
 
 
-# The lines Claude Code writes for chain entries start with this member.
-_PARENT_KEY = b'{"parentUuid":'
+# The lines Claude Code writes for chain entries start with a parentUuid member.
 _PARENT_NULL = b'{"parentUuid":null'
 # A line is rewritten in place only when its keys hold all of _SPLIT_NEEDS (once each) and
 # none of _SPLIT_NEVER; other lines (compaction boundaries, forks of forks...) are parsed.
 _SPLIT_NEEDS = frozenset({"type", "uuid", "isSidechain", "sessionId", "timestamp"})
 _SPLIT_NEVER = frozenset({"logicalParentUuid", "forkedFrom", "teamName", "agentName", "slug"})
-_UUID_KEY = b',"uuid":"'
-_SESSION_KEY = b',"sessionId":"'
 _SOURCE_KEY = b',"sourceToolAssistantUUID":"'
 
 _Split = tuple[str, str, Any, bool, int, int, int, int, int]
@@ -447,47 +444,50 @@ def _split_line(
     value, start of the sessionId value, start and end of a sourceToolAssistantUUID member
     to drop (0, 0: none))``; ``None`` when the line must be parsed. Why the rewrite is the
     official one: ``docs/design.md``, "Forks" (simdjson proves the line one valid object
-    with unique keys; past the last closing bracket every ``,"key":"`` opens a top-level
+    with unique keys; past the last closing brace every ``,"key":"`` opens a top-level
     member, and a 36-byte value free of quotes and backslashes is the value as written).
     """
-    find = content.find
-    v = start + 14
-    if content[v] == 34:  # '"'
-        after = find(b'"', v + 1, stop) + 1
-        if after <= 0 or find(b"\\", v + 1, after) >= 0:
-            return None
-    elif content.startswith(b"null", v):
-        after = v + 4
-    else:
-        return None
+    head = _HEAD(content, start, stop)
     end = stop - 1
-    if content[after] != 44 or content[end] != 125:  # "," after it, "}" at the end
+    if head is None or content[end] != 125:  # "}" at the end
+        return None
+    after = head.end() - 1
+    # The flat tail: past the last "}" before the end no nested object closes, so a
+    # ',"uuid":"' there opens a top-level member (in a string its quote would end the
+    # string; in an array a key is not JSON). Found before the parse: lines of other
+    # shapes mostly end here, for less.
+    split = content.rfind(b"}", after, end) + 1 or after
+    tail = _TAIL(content, split, end)
+    if tail is None:
         return None
     try:
-        doc = parse(content[start:stop])  # (a copy parses faster than a view)
+        doc = parse(bytes(view[start:stop]))  # (bytes parse faster than a bytearray)
     except (ValueError, RuntimeError):  # also big integers and deep nesting: parsed instead
         return None
-    keys = list(doc)
-    kind = doc.get("type")
-    uid = doc.get("uuid")
-    parent = doc.get("parentUuid")
-    sidechain = doc.get("isSidechain")
+    names = {*doc}  # (faster than set(doc))
+    if len(names) != len(doc) or not names >= _SPLIT_NEEDS or not names.isdisjoint(_SPLIT_NEVER):
+        return None
+    kind = doc["type"]
+    sidechain = doc["isSidechain"]
+    uid = doc["uuid"]  # a str: the 36 bytes found in the tail
+    parent = doc["parentUuid"]
     del doc  # the parser is reused: no view of the document may outlive the call
-    names = set(keys)
-    if (
-        len(names) != len(keys)
-        or not names >= _SPLIT_NEEDS
-        or not names.isdisjoint(_SPLIT_NEVER)
-        or type(uid) is not str
-        or type(kind) is not str
-        or type(sidechain) is not bool
-    ):
+    if type(kind) is not str or kind not in CHAIN_TYPES or type(sidechain) is not bool:
         return None
-    spans = _tail_spans(content, after, end, "sourceToolAssistantUUID" in names)
-    if spans is None:
-        return None
-    at, sid, drop, drop_end = spans
-    return kind, uid, parent, sidechain, after, at, sid, drop, drop_end
+    drop = drop_end = 0
+    if "sourceToolAssistantUUID" in names:
+        drop = content.find(_SOURCE_KEY, split, end)
+        drop_end = content.find(b'"', drop + 28, end) + 1
+        if drop < 0 or drop_end <= 0 or content.find(b"\\", drop + 28, drop_end) >= 0:
+            return None
+    return kind, uid, parent, sidechain, after, tail.start(1), tail.start(2), drop, drop_end
+
+
+_HEAD = re.compile(rb'\{"parentUuid":(?:null|"[^"\\]*"),').match
+"""The first member as Claude Code writes it: null or a string without escapes."""
+_TAIL = re.compile(rb',"uuid":"([^"\\]{36})"[^}]*,"sessionId":"([^"\\]{36})"').search
+"""The uuid and sessionId members of a flat tail (in Claude Code's order), 36-byte values
+as written (no quote, no escape)."""
 
 
 _VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
@@ -507,35 +507,6 @@ def _new_uuids(n: int) -> list[bytes]:
         out[j::37] = hexed[k::32]
     out[36::37] = b"\n" * n
     return bytes(out).split(b"\n")[:n]
-
-
-def _tail_spans(
-    content: bytearray, after: int, end: int, has_source: bool
-) -> tuple[int, int, int, int] | None:
-    """In the flat tail of a line (past the closing bracket of its last nested value): the
-    start of the uuid and sessionId values (36 bytes each, as written) and the span of the
-    sourceToolAssistantUUID member if ``has_source`` (else 0, 0)."""
-    find = content.find
-    split = max(content.rfind(b"}", after, end), content.rfind(b"]", after, end), after - 1) + 1
-    at = find(_UUID_KEY, split, end) + 9
-    sid = find(_SESSION_KEY, split, end) + 14
-    if (
-        content[split] != 44
-        or at < 9
-        or sid < 14
-        or find(b'"', at, end) != at + 36
-        or find(b'"', sid, end) != sid + 36
-        or find(b"\\", at, at + 36) >= 0
-        or find(b"\\", sid, sid + 36) >= 0
-    ):
-        return None
-    drop = drop_end = 0
-    if has_source:
-        drop = find(_SOURCE_KEY, split, end)
-        drop_end = find(b'"', drop + 28, end) + 1
-        if drop < 0 or drop_end <= 0 or find(b"\\", drop + 28, drop_end) >= 0:
-            return None
-    return at, sid, drop, drop_end
 
 
 def _parent_piece(new_parent: bytes | None) -> bytes:
@@ -580,7 +551,8 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     cut = False
     saw_entry = False
     forked = forked_id.encode()
-    added = b',"logicalParentUuid":null,"forkedFrom":{"sessionId":"%s","messageUuid":"' % (
+    # the members the fork adds, and the line's end ("%%" is "%" after the first format)
+    added = b',"logicalParentUuid":null,"forkedFrom":{"sessionId":"%s","messageUuid":"%%s"}}\n' % (
         session_id.encode()
     )
 
@@ -611,43 +583,42 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
         start, a = a, stop + 1
         if cut and find(b"content-replacement", start, stop) < 0:
             continue
-        split = None
-        if parse is not None and content.startswith(_PARENT_KEY, start):
+        if parse is not None:
             split = _split_line(content, view, start, stop, parse)
-        if split is not None and split[0] in chain_types:
-            kind, uid, pid, sidechain, after, at, sid, drop, drop_end = split
-            if cut or sidechain:
+            if split is not None:
+                kind, uid, pid, sidechain, after, at, sid, drop, drop_end = split
+                if cut or sidechain:
+                    continue
+                if uid in mapping:
+                    return None
+                saw_entry = True
+                new = mapping[uid] = next(supply)
+                if kind == "progress":
+                    progress_parent[uid] = pid
+                else:
+                    first = len(chunks)
+                    if not pid:
+                        chunks.append(_PARENT_NULL)
+                        settled = True
+                    else:
+                        if pid in progress_parent:
+                            new_parent, settled = parent_of(pid)
+                        else:
+                            new_parent = mapping.get(pid)
+                            settled = new_parent is not None
+                        chunks.append(_parent_piece(new_parent))
+                    if drop:
+                        chunks.append(view[after:drop])
+                        after = drop_end
+                    chunks += (view[after : stop - 1], added % content[at : at + 36])
+                    content[at : at + 36] = new
+                    content[sid : sid + 36] = forked
+                    last = (first, len(chunks), pid, None, None)
+                    if not settled:
+                        unsettled.append(last)
+                if up_to is not None and uid == up_to:
+                    cut = True
                 continue
-            if uid in mapping:
-                return None
-            saw_entry = True
-            new = mapping[uid] = next(supply)
-            if kind == "progress":
-                progress_parent[uid] = pid
-            else:
-                if not pid:
-                    new_parent, settled = None, True
-                elif pid in progress_parent:
-                    new_parent, settled = parent_of(pid)
-                else:
-                    new_parent = mapping.get(pid)
-                    settled = new_parent is not None
-                first = len(chunks)
-                chunks.append(_parent_piece(new_parent))
-                if drop:
-                    chunks.append(view[after:drop])
-                    chunks.append(view[drop_end : stop - 1])
-                else:
-                    chunks.append(view[after : stop - 1])
-                chunks.append(added + content[at : at + 36] + b'"}}\n')
-                content[at : at + 36] = new
-                content[sid : sid + 36] = forked
-                last = (first, len(chunks), pid, None, None)
-                if not settled:
-                    unsettled.append(last)
-            if up_to is not None and uid == up_to:
-                cut = True
-            continue
         # --- any other line: parsed
         if _has_other_breaks(content, start, stop):
             return None
