@@ -351,3 +351,85 @@ async def test_a_grouped_batch_without_uuids_is_not_rewritten_after_a_broken_con
     assert errors[1] is None
     assert [x["type"] for x in await store.load(key) or []] == ["user"]
     assert len(await store.load(other) or []) == 2
+
+
+# ----------------------------------------------------------------------------- lean appends
+
+
+def _shared_pair(backend: Backend) -> tuple[Any, Any]:
+    """Two stores over one namespace: two hosts sharing the database."""
+    recipe = backend.recipe()
+    assert recipe is not None
+    a, b = recipe(), recipe()
+    backend.stores.extend([a, b])
+    return a, b
+
+
+def _summary_entries(sid: str) -> list[Any]:
+    out: list[Any] = []
+    parent = None
+    for i in range(6):
+        e = {"type": "user" if i % 2 == 0 else "assistant", "uuid": str(uuid.uuid4()),
+             "parentUuid": parent, "sessionId": sid, "cwd": f"/w{i}", "gitBranch": f"b{i}",
+             "timestamp": f"2026-01-01T00:00:0{i}.000Z",
+             "message": {"role": "user", "content": f"prompt {i}"}}
+        parent = e["uuid"]
+        out.append(e)
+    out.insert(2, {"type": "custom-title", "customTitle": "First title", "sessionId": sid})
+    out.insert(4, {"type": "tag", "tag": "red", "sessionId": sid})
+    out.insert(5, {"type": "last-prompt", "lastPrompt": "later", "sessionId": sid})
+    out.append({"type": "tag", "tag": "", "sessionId": sid})  # cleared
+    out.append({"type": "custom-title", "customTitle": "Second title", "sessionId": sid})
+    return out
+
+
+async def _summary_of(store: Any, key: Any) -> dict[str, Any]:
+    [summary] = [s for s in await store.list_session_summaries(key["project_key"])
+                 if s["session_id"] == key["session_id"]]
+    return dict(summary["data"])
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_two_hosts_appending_in_turn_keep_one_chain_and_the_folded_summary(
+    backend: Backend,
+) -> None:
+    """Each store remembers what its last write left and appends leanly on top of it;
+    the other host's writes in between must send it back to the full statement."""
+    from threadline.sessions._summary import fold_session_summary
+
+    a, b = _shared_pair(backend)
+    key = _key()
+    entries = _summary_entries(key["session_id"])
+    for i, e in enumerate(entries):
+        # a writes twice in a row (its second append takes the lean path), then b...
+        await (a if i % 3 != 2 else b).append(key, [e])
+    assert await a.load(key) == entries
+    expected = fold_session_summary(None, key, entries)["data"]
+    assert await _summary_of(a, key) == expected
+    assert "tag" not in expected and expected["custom_title"] == "Second title"
+    assert await b.get_head(key) == entries[-3]["uuid"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_key_deleted_and_made_again_elsewhere_is_not_appended_to_from_memory(
+    backend: Backend,
+) -> None:
+    from threadline.sessions._summary import fold_session_summary
+
+    a, b = _shared_pair(backend)
+    key = _key()
+    old = _entries(3)
+    for e in old:
+        await a.append(key, [e])  # a remembers the row it wrote
+    await b.delete(key)
+    new = [{**e, "cwd": "/new"} for e in _entries(2)]
+    await b.append(key, new[:1])
+    await a.append(key, new[1:])  # the remembered row is gone: a appends to the new one
+    assert await a.load(key) == new
+    assert await _summary_of(b, key) == fold_session_summary(None, key, new)["data"]
+    # and a conditional append on a stale head is refused, not written from memory
+    with pytest.raises(ConcurrentModificationError):
+        await a.append_conditional(key, _entries(1), expected_head=old[-1]["uuid"])
+    assert await b.load(key) == new
