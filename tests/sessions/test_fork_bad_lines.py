@@ -103,3 +103,17 @@ def test_whitespace_after_the_message_does_not_swallow_members(
 def test_empty_up_to_message_id_forks_everything(config_dir: Path, tmp_path: Path) -> None:
     theirs, ours = _both(config_dir, tmp_path, FIRST + b"\n", up_to_message_id="")
     assert ours == theirs
+
+
+def test_a_torn_last_line_counts_for_the_title(config_dir: Path, tmp_path: Path) -> None:
+    # The official fork takes the title from the file's last bytes as they are: a title
+    # line torn after its value (a writer killed mid-line) still names the fork.
+    torn = b'{"type":"custom-title","customTitle":"torn title","sessionId":"%s' % SID.encode()
+    data = FIRST + b"\n" + torn
+
+    def title(path: Path) -> Any:
+        return [json.loads(raw) for raw in path.read_bytes().split(b"\n") if raw.strip()][-1]
+
+    theirs, ours = fork_pair(config_dir, tmp_path, SID, data, title)
+    assert theirs["customTitle"] == "torn title (fork)"
+    assert ours["customTitle"] == theirs["customTitle"]

@@ -8,9 +8,11 @@ so a metadata line never glues onto a half-written entry.
 from __future__ import annotations
 
 import itertools
+import mmap
 import os
 import re
 import shutil
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -247,18 +249,16 @@ def fork_session(
     loc = locate_session(session_id, directory)
     if loc is None:
         raise SessionNotFoundError(session_id, search_description(directory))
-    content = _read_mutable(loc.path)
-    if not content:
-        raise EmptySessionError(f"Session {session_id} has no messages to fork")
-    derive = _title_deriver(content)  # from the file as it is (the pass rewrites lines)
+    reading = _Reading(loc.path)  # in a thread, while the pass works on what is in
     # All the large temporaries live and die inside the GC pause, so re-enabling the
     # collector does not make it walk tens of thousands of fresh dicts.
     with gc_paused():
         forked_id = new_uuid()
         now = iso_now()
-        streamed = None
-        if not _breaks_inside_strings(content):
-            streamed = _stream_fork(content, session_id, up_to_message_id, forked_id, now)
+        try:
+            streamed = _stream_fork(reading, session_id, up_to_message_id, forked_id, now)
+        finally:
+            derive = reading.finish()  # from the file as it was (the pass rewrites lines)
         chunks: list[bytes | memoryview]
         if streamed is not None:
             chunks, replacements = streamed
@@ -268,7 +268,7 @@ def fork_session(
             # A uuid occurs twice (the general transform decides which copy wins), or the
             # file has line breaks other than "\n", where the official fork splits too.
             # The pass may have rewritten lines in place: the file is read again.
-            del content
+            del reading
             transcript, replacements = _fork_input(read_complete(loc.path), session_id)
             forked_id, entries = build_fork_entries(
                 transcript, replacements, session_id, up_to_message_id, title, derive, in_place=True
@@ -280,11 +280,10 @@ def fork_session(
     return ForkSessionResult(session_id=forked_id)
 
 
-def _title_deriver(content: bytes | bytearray) -> Callable[[], str | None]:
+def _title_deriver(head_bytes: bytes, tail_bytes: bytes) -> Callable[[], str | None]:
     """The official fork's title source: the last customTitle (tail, then head), the last
-    aiTitle, the first prompt. Head and tail are taken now, decoded later if needed."""
-    head_bytes = bytes(content[:LITE_READ_BUF_SIZE])
-    tail_bytes = bytes(content[-LITE_READ_BUF_SIZE:])
+    aiTitle, the first prompt, from the file's first and last ``LITE_READ_BUF_SIZE``
+    bytes, decoded only if needed."""
 
     def derive() -> str | None:
         head = head_bytes.decode("utf-8", "replace")
@@ -323,7 +322,9 @@ def _entry_at(
     return obj if obj is not None else _whole_entry_at(content, start, stop)
 
 
-def _whole_entry_at(content: bytes | bytearray, start: int, stop: int) -> dict[str, Any] | None:
+def _whole_entry_at(
+    content: bytes | bytearray | mmap.mmap, start: int, stop: int
+) -> dict[str, Any] | None:
     """:func:`_entry_at` without trying the split."""
     find = content.find
     if find(b'"uuid"', start, stop) < 0 and find(b"content-replacement", start, stop) < 0:
@@ -398,30 +399,124 @@ def _breaks_inside_strings(content: bytes | bytearray) -> bool:
     return not content.isascii() and _TEXT_BREAKS.search(content) is not None
 
 
-def _read_mutable(path: Path) -> bytearray:
-    """:func:`read_complete` into a ``bytearray`` (the fork rewrites lines in place)."""
-    with open(path, "rb", buffering=0) as f:
-        data = bytearray(os.fstat(f.fileno()).st_size)
-        view = memoryview(data)
-        got = 0
-        while got < len(data):
-            n = f.readinto(view[got:])
-            if not n:
-                break
-            got += n
-        view.release()
-    del data[got:]
-    if data and not data.endswith(b"\n"):
-        cut = data.rfind(b"\n")
+class _Reading:
+    """A session file read by a thread into anonymous memory, in chunks, while the fork's
+    pass works on the lines already in: the kernel's copy (and the page faults of the new
+    memory) run with the GIL released.
+
+    The pass gets whole lines (:meth:`more_lines`; a last line without a line break at the
+    end), each new stretch first checked for the line breaks the official fork also splits
+    at (:func:`_breaks_inside_strings`). The title comes from the file's first and last
+    ``LITE_READ_BUF_SIZE`` bytes as read, as in the official fork (a torn last line
+    included): the last ones reach the pass only once the file is read and they are
+    copied, the first ones are copied before the pass starts (it rewrites lines in place).
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by the thread)
         try:
-            whole = isinstance(orjson.loads(data[cut + 1 :]), dict)
-        except orjson.JSONDecodeError:
-            whole = False
-        if whole:
-            data += b"\n"
-        else:
-            del data[cut + 1 :]
-    return data
+            self._size = os.fstat(self._file.fileno()).st_size
+            self.buffer = mmap.mmap(-1, self._size or 1)  # (zero-filled pages, not touched)
+        except BaseException:
+            self._file.close()
+            raise
+        self._got = 0
+        self._seen = 0
+        self._done = False
+        self._error: BaseException | None = None
+        self._changed = threading.Condition()
+        self._head: bytes | None = None
+        self._tail: bytes | None = None
+        self._thread = threading.Thread(target=self._read, name="threadline-fork-read", daemon=True)
+        try:
+            self._thread.start()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _read(self) -> None:
+        view = memoryview(self.buffer)
+        try:
+            got, step = 0, _READ_FIRST
+            while got < self._size:
+                n = self._file.readinto(view[got : min(self._size, got + step)])
+                if not n:
+                    break
+                got += n
+                step = min(2 * step, _READ_STEP)  # ahead of the pass soon, then few calls
+                with self._changed:
+                    self._got = got
+                    self._changed.notify()
+        except BaseException as exc:  # raised again in the pass
+            self._error = exc
+        finally:
+            del view
+            self._file.close()
+            with self._changed:
+                self._done = True
+                self._changed.notify()
+
+    def _wait(self) -> bool:
+        """Wait for more bytes than were seen, or the end; whether the file is all read."""
+        with self._changed:
+            while self._got <= self._seen and not self._done:
+                self._changed.wait()
+            if self._error is not None:
+                raise self._error
+            self._seen = self._got
+            return self._done
+
+    def more_lines(self, limit: int) -> int:
+        """The end of the whole lines the pass may work on next, past ``limit`` (``limit``:
+        there are no more), once read; -1 when they hold a line break the official fork
+        also splits at."""
+        buffer = self.buffer
+        while True:
+            if self._wait():
+                end = self._seen
+                if self._tail is None:
+                    self._take_title()
+                break
+            # whole lines, but the title's tail (perhaps not the file's yet)
+            end = buffer.rfind(b"\n", 0, max(0, self._seen - LITE_READ_BUF_SIZE)) + 1
+            if end > limit:
+                if self._head is None:
+                    self._head = bytes(buffer[:LITE_READ_BUF_SIZE])
+                break
+        if end > limit and _breaks_in(buffer, limit, end):
+            return -1
+        return max(end, limit)
+
+    def _take_title(self) -> None:
+        buffer, end = self.buffer, self._seen
+        if self._head is None:
+            self._head = bytes(buffer[: min(LITE_READ_BUF_SIZE, end)])
+        self._tail = bytes(buffer[max(0, end - LITE_READ_BUF_SIZE) : end])
+
+    def finish(self) -> Callable[[], str | None]:
+        """Wait for the thread; the fork's title source (see :func:`_title_deriver`)."""
+        self._thread.join()
+        if self._tail is None and self._error is None:  # the pass stopped early
+            self._seen = self._got
+            self._take_title()
+        return _title_deriver(self._head or b"", self._tail or b"")
+
+
+_READ_FIRST = 1 << 17
+"""The first chunk a :class:`_Reading` reads: small, the pass waits for it. The next
+ones double, up to:"""
+_READ_STEP = 1 << 22
+"""The largest chunk (the thread needs the GIL back after each: up to a switch interval)."""
+
+
+def _breaks_in(buffer: mmap.mmap, start: int, end: int) -> bool:
+    """:func:`_breaks_inside_strings` of ``buffer[start:end]``."""
+    find = buffer.find
+    return (
+        find(b"\r", start, end) >= 0
+        or (find(b"\xc2", start, end) >= 0 and find(b"\xc2\x85", start, end) >= 0)
+        or _TEXT_BREAKS.search(buffer, start, end) is not None
+    )
 
 
 # The lines Claude Code writes for chain entries start with a parentUuid member.
@@ -437,7 +532,7 @@ _Written = tuple[int, int, Any, "dict[str, Any] | None", Any]
 
 
 def _split_line(
-    content: bytearray, view: memoryview, start: int, stop: int, parse: Callable[[Any], Any]
+    content: bytearray | mmap.mmap, view: memoryview, start: int, stop: int, parse: Callable[[Any], Any]
 ) -> _Split | None:
     """Where to rewrite a line of Claude Code's shape, ``{"parentUuid":…,…}``, in place:
     ``(type, uuid, parentUuid, isSidechain, end of the parentUuid value, start of the uuid
@@ -518,16 +613,18 @@ def _text(value: bytes | None) -> str | None:
 
 
 def _stream_fork(  # noqa: C901 (Long: see the docstring)
-    content: bytearray, session_id: str, up_to: str | None, forked_id: str, now: str
+    reading: _Reading, session_id: str, up_to: str | None, forked_id: str, now: str
 ) -> tuple[list[bytes | memoryview], list[Any]] | None:
-    """:func:`build_fork_entries` in one pass over the file: the pieces of the fork's lines
-    (in order; written with ``writev``) and the content replacements. ``None`` when a uuid
-    occurs twice (the caller then runs the general transform) or a line holds a line break
-    the official fork splits at. Parents that are not known yet when an entry is read (they
-    come later in the file, or lie past progress entries that do) are settled at the end.
+    """:func:`build_fork_entries` in one pass over the file, as ``reading`` brings it in: the
+    pieces of the fork's lines (in order; written with ``writev``) and the content
+    replacements. ``None`` when a uuid occurs twice (the caller then runs the general
+    transform) or a line holds a line break the official fork splits at. Parents that are
+    not known yet when an entry is read (they come later in the file, or lie past progress
+    entries that do) are settled at the end.
 
     A line of Claude Code's shape (see :func:`_split_line`) is rewritten where it lies:
-    its uuid and sessionId values are overwritten in ``content`` (same length), and its
+    its uuid and sessionId values are overwritten in ``content`` (the read buffer; same
+    length), and its
     pieces are the new parentUuid member, views of the rest of ``content`` (less a
     sourceToolAssistantUUID member) and the members the fork adds. Any other line is parsed
     (its message copied unparsed when it splits off cleanly) and serialised.
@@ -568,111 +665,118 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
             return new, new is not None
         return None, True  # a cycle of progress entries
 
+    content = reading.buffer
     find = content.find
     view = memoryview(content)
-    size = len(content)
     dumps = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
     chain_types = CHAIN_TYPES
-    a = 0
-    while a < size:
-        # one line: content[start:stop]
-        stop = find(b"\n", a)
-        if stop < 0:
-            stop = size
-        start, a = a, stop + 1
-        if cut and find(b"content-replacement", start, stop) < 0:
-            continue
-        if parse is not None:
-            split = _split_line(content, view, start, stop, parse)
-            if split is not None:
-                kind, uid, pid, sidechain, after, at, sid, drop, drop_end = split
-                if cut or sidechain:
-                    continue
-                if uid in mapping:
-                    return None
-                saw_entry = True
-                new = mapping[uid] = next(supply)
-                if kind == "progress":
-                    progress_parent[uid] = pid
-                else:
-                    first = len(chunks)
-                    if not pid:
-                        chunks.append(_PARENT_NULL)
-                        settled = True
+    a = limit = 0
+    while True:
+        more = reading.more_lines(limit)
+        if more < 0:  # a line break the official fork splits at: the general transform
+            return None
+        if more == limit:
+            break
+        limit = more
+        while a < limit:
+            # one line: content[start:stop]
+            stop = find(b"\n", a)
+            if stop < 0 or stop > limit:  # a last line without a line break
+                stop = limit
+            start, a = a, stop + 1
+            if cut and find(b"content-replacement", start, stop) < 0:
+                continue
+            if parse is not None:
+                split = _split_line(content, view, start, stop, parse)
+                if split is not None:
+                    kind, uid, pid, sidechain, after, at, sid, drop, drop_end = split
+                    if cut or sidechain:
+                        continue
+                    if uid in mapping:
+                        return None
+                    saw_entry = True
+                    new = mapping[uid] = next(supply)
+                    if kind == "progress":
+                        progress_parent[uid] = pid
                     else:
-                        if pid in progress_parent:
-                            new_parent, settled = parent_of(pid)
+                        first = len(chunks)
+                        if not pid:
+                            chunks.append(_PARENT_NULL)
+                            settled = True
                         else:
-                            new_parent = mapping.get(pid)
-                            settled = new_parent is not None
-                        chunks.append(_parent_piece(new_parent))
-                    if drop:
-                        chunks.append(view[after:drop])
-                        after = drop_end
-                    chunks += (view[after : stop - 1], added % content[at : at + 36])
-                    content[at : at + 36] = new
-                    content[sid : sid + 36] = forked
-                    last = (first, len(chunks), pid, None, None)
-                    if not settled:
-                        unsettled.append(last)
-                if up_to is not None and uid == up_to:
-                    cut = True
-                continue
-        # --- any other line: parsed
-        if _has_other_breaks(content, start, stop):
-            return None
-        key = find(_MESSAGE_KEY, start, stop)
-        obj = _without_message(content, start, key, stop, valid) if key >= 0 else None
-        if obj is None:
-            obj = _whole_entry_at(content, start, stop)
+                            if pid in progress_parent:
+                                new_parent, settled = parent_of(pid)
+                            else:
+                                new_parent = mapping.get(pid)
+                                settled = new_parent is not None
+                            chunks.append(_parent_piece(new_parent))
+                        if drop:
+                            chunks.append(view[after:drop])
+                            after = drop_end
+                        chunks += (view[after : stop - 1], added % content[at : at + 36])
+                        content[at : at + 36] = new
+                        content[sid : sid + 36] = forked
+                        last = (first, len(chunks), pid, None, None)
+                        if not settled:
+                            unsettled.append(last)
+                    if up_to is not None and uid == up_to:
+                        cut = True
+                    continue
+            # --- any other line: parsed
+            if _has_other_breaks(content, start, stop):
+                return None
+            key = find(_MESSAGE_KEY, start, stop)
+            obj = _without_message(content, start, key, stop, valid) if key >= 0 else None
             if obj is None:
+                obj = _whole_entry_at(content, start, stop)
+                if obj is None:
+                    continue
+            if obj.get("type") not in chain_types:
+                found = _replacements_of(obj, session_id)
+                if found is not None:
+                    replacements.extend(found)
                 continue
-        if obj.get("type") not in chain_types:
-            found = _replacements_of(obj, session_id)
-            if found is not None:
-                replacements.extend(found)
-            continue
-        old = obj.get("uuid")
-        if cut or type(old) is not str or obj.get("isSidechain"):
-            continue
-        if old in mapping:
-            return None
-        saw_entry = True
-        new = mapping[old] = next(supply)
-        pid = obj.get("parentUuid")
-        if obj["type"] == "progress":
-            progress_parent[old] = pid
-        else:
-            new_parent, settled = parent_of(pid)
-            logical = obj.get("logicalParentUuid")
-            # _fork_one, with the parent and logical parent settled at the end if need be
-            obj["uuid"] = new.decode()
-            obj["parentUuid"] = _text(new_parent)
-            if logical:
-                new_logical = mapping.get(logical)
-                obj["logicalParentUuid"] = _text(new_logical)
-                if new_logical is None:
-                    settled = False
+            old = obj.get("uuid")
+            if cut or type(old) is not str or obj.get("isSidechain"):
+                continue
+            if old in mapping:
+                return None
+            saw_entry = True
+            new = mapping[old] = next(supply)
+            pid = obj.get("parentUuid")
+            if obj["type"] == "progress":
+                progress_parent[old] = pid
             else:
-                obj["logicalParentUuid"] = logical
-            obj["sessionId"] = forked_id
-            if "timestamp" not in obj:
-                obj["timestamp"] = now
-            obj["isSidechain"] = False
-            obj["forkedFrom"] = {"sessionId": session_id, "messageUuid": old}
-            for k in _FORK_STRIPPED:
-                if k in obj:
-                    del obj[k]
-            try:
-                chunks.append(dumps(obj, option=newline))
-            except (TypeError, orjson.JSONEncodeError):
-                chunks.append(dumps_line(obj))
-            last = (len(chunks) - 1, len(chunks), pid, obj, logical)
-            if not settled:
-                unsettled.append(last)
-        if up_to is not None and old == up_to:
-            cut = True
+                new_parent, settled = parent_of(pid)
+                logical = obj.get("logicalParentUuid")
+                # _fork_one, with the parent and logical parent settled at the end if need be
+                obj["uuid"] = new.decode()
+                obj["parentUuid"] = _text(new_parent)
+                if logical:
+                    new_logical = mapping.get(logical)
+                    obj["logicalParentUuid"] = _text(new_logical)
+                    if new_logical is None:
+                        settled = False
+                else:
+                    obj["logicalParentUuid"] = logical
+                obj["sessionId"] = forked_id
+                if "timestamp" not in obj:
+                    obj["timestamp"] = now
+                obj["isSidechain"] = False
+                obj["forkedFrom"] = {"sessionId": session_id, "messageUuid": old}
+                for k in _FORK_STRIPPED:
+                    if k in obj:
+                        del obj[k]
+                try:
+                    chunks.append(dumps(obj, option=newline))
+                except (TypeError, orjson.JSONEncodeError):
+                    chunks.append(dumps_line(obj))
+                last = (len(chunks) - 1, len(chunks), pid, obj, logical)
+                if not settled:
+                    unsettled.append(last)
+            if up_to is not None and old == up_to:
+                cut = True
     if up_to is not None and not cut:
         raise MessageNotFoundError(f"Message {up_to} not found in session {session_id}")
     if not saw_entry or last is None:
@@ -700,7 +804,7 @@ def _stamp_last(chunks: list[bytes | memoryview], last: _Written, now: str) -> N
     chunks[first] = dumps_line(obj)
 
 
-def _has_other_breaks(content: bytearray, start: int, stop: int) -> bool:
+def _has_other_breaks(content: bytearray | mmap.mmap, start: int, stop: int) -> bool:
     """Whether a line holds a control character ``str.splitlines`` breaks at (a line split
     in place holds none: simdjson found it valid JSON, which has none of them raw)."""
     find = content.find
@@ -794,7 +898,7 @@ _TAIL_OPEN = b'{"message":"\\u0000threadline"'
 
 
 def _without_message(
-    content: bytes | bytearray, start: int, key: int, stop: int, valid: Callable[[bytes], bool]
+    content: bytes | bytearray | mmap.mmap, start: int, key: int, stop: int, valid: Callable[[bytes], bool]
 ) -> dict[str, Any] | None:
     """The entry on ``content[start:stop]`` (``"message":{`` at ``key``) with its
     ``message`` value kept as the original bytes (an :class:`orjson.Fragment`), so a fork
