@@ -15,21 +15,26 @@ lock, so many processes can start at once):
 - ``uuids``: ``uuid`` as an idempotency key (a retried batch is not duplicated),
   and the chunk that holds each entry (partial loads).
 
-**One round trip per append.** One prepared statement (``_FAST_APPEND``): in the
-common case (the key exists, no compaction in the batch, the head is as expected, no
-uuid stored) it updates the key's row (taking its row lock), merges the batch's summary
-delta into the stored summary (:func:`~threadline.sessions._db.merge_summary`, in SQL)
-and writes the chunk and its uuids itself; otherwise the same statement calls
-``<namespace>.tl_append(...)`` (a PL/pgSQL function, migrations ``m002_one_round_trip``
-to ``m004_fast_append``), which creates the key, drops uuids already stored, checks
-``expected_head`` and places compactions. All in the one statement's transaction, so
-appends to one session serialize across hosts and of N racing ``append_conditional``
-calls exactly one wins. A batch that overlaps stored uuids only in part is planned again
-without them (a second call; it happens only when a retry races new entries), and so is
-one whose uuid a racing append stored while it waited for the row (refused by the uuids
-key, nothing written). The pool's connections use generic plans
-(``plan_cache_mode = force_generic_plan``): every statement here is an index lookup by
-key, and planning each call again cost more than running it.
+**One round trip per append.** One prepared statement. To a key this store wrote last
+(``_known``: the row id, ``mtime`` and summary its write left), ``_LEAN_APPEND`` updates
+the row by id only if its ``mtime`` is unchanged (nobody wrote since), with the summary
+merged in Python and sent only when it changes. Otherwise ``_FAST_APPEND``: in the common
+case (the key exists, no compaction in the batch, the head is as expected) it updates the
+key's row (taking its row lock), merges the batch's summary delta into the stored summary
+(:func:`~threadline.sessions._db.merge_summary`, in SQL) and writes the chunk and its uuids
+itself; otherwise the same statement calls ``<namespace>.tl_append(...)`` (a PL/pgSQL
+function, migrations ``m002_one_round_trip`` to ``m004_fast_append``), which creates the
+key, drops uuids already stored, checks ``expected_head`` and places compactions. All in
+the one statement's transaction, so appends to one session serialize across hosts and of N
+racing ``append_conditional`` calls exactly one wins. A uuid already stored fails the
+statement on the uuids key (nothing written) and the append runs ``tl_append`` directly; a
+batch that overlaps stored uuids only in part is planned again without them. The pool's
+connections use generic plans (``plan_cache_mode = force_generic_plan``): every statement
+here is an index lookup by key, and planning each call again cost more than running it.
+
+**Group commit.** Appends to distinct keys that arrive while other appends are in flight
+are written together, one statement and one transaction per group (``_GROUP_APPEND``, see
+:mod:`~threadline.sessions._groupcommit`); what a group cannot write goes on its own.
 
 **Faults.** Connections are checked out healthy (a pooled connection the server
 closed, idle timeout or ``pg_terminate_backend``, is noticed without a round trip
