@@ -363,3 +363,33 @@ async def test_postgres_append_racing_the_same_uuid_writes_it_once(
             await other.commit()
     await _assert_once(store, key, entries)
     assert await store.get_head(key) == entries[2]["uuid"]
+
+
+@pytest.mark.postgres
+async def test_postgres_lean_append_whose_ack_is_lost_is_not_duplicated(
+    proxy: tuple[CutAfterCommit, str], pg_store_factory: Any
+) -> None:
+    """An append to a key the store wrote last goes leanly over its own connection; its
+    acknowledgement lost, the append is finished by the full statement, which finds it
+    stored; a batch without uuids is not written again and raises."""
+    cutter, dsn = proxy
+    store = pg_store_factory(dsn, max_size=3)
+    key, entries = _key(), _entries(6)
+    for e in entries[:3]:
+        await store.append(key, [e])  # the key is created, then remembered
+    assert store._known and store._solo is not None  # the lean path is what gets cut
+    cutter.armed = True
+    await store.append(key, entries[3:5])
+    assert cutter.cuts == 1
+    await _assert_once(store, key, entries[:5])
+    await store.append(key, entries[5:])
+    # (a batch without uuids has its own prepared statement: prepared before the cut)
+    await store.append(key, [{"type": "tag", "tag": "x"}])
+    cutter.armed = True
+    with pytest.raises(StorageError):
+        await store.append(key, [{"type": "tag", "tag": "y"}])
+    assert cutter.cuts == 2
+    loaded = await store.load(key) or []
+    assert [e.get("uuid") for e in loaded[:6]] == [e["uuid"] for e in entries]
+    assert [e["tag"] for e in loaded[6:]] == ["x", "y"]  # it landed once
+    await store.append(key, _entries(1))  # and the store goes on

@@ -25,7 +25,7 @@ import importlib
 import re
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import ModuleType
 from typing import Any
 
@@ -55,6 +55,7 @@ __all__ = [
     "summary_from",
     "summary_json",
     "validate_namespace",
+    "with_delta",
 ]
 
 _NAMESPACE = re.compile(r"^[a-z_][a-z0-9_]{0,47}\Z")
@@ -187,9 +188,16 @@ class Batch:
 
 
 def prepare_batch(
-    key: SessionKey, entries: list[SessionStoreEntry], stored: Collection[str] = ()
+    key: SessionKey,
+    entries: list[SessionStoreEntry],
+    stored: Collection[str] = (),
+    *,
+    summarize: bool = True,
 ) -> Batch:
-    """Plan an append of ``entries`` given uuids already ``stored`` (dropped, as are repeats)."""
+    """Plan an append of ``entries`` given uuids already ``stored`` (dropped, as are repeats).
+
+    ``summarize=False`` leaves :attr:`Batch.delta` out (``None``) for a caller that folds
+    the batch onto a summary it knows (see :func:`with_delta`)."""
     kept: list[SessionStoreEntry] = []
     uuids: list[str] = []
     seen: set[str] = set()
@@ -216,10 +224,17 @@ def prepare_batch(
         uuids=uuids,
         head=head,
         plain=plain,
-        delta=None if "subpath" in key else summary_delta(key, kept),
+        delta=None if "subpath" in key or not summarize else summary_delta(key, kept),
         boundary=boundary,
         preserved_head=None if boundary is None else preserved_head(kept[boundary]),
     )
+
+
+def with_delta(key: SessionKey, batch: Batch) -> Batch:
+    """``batch`` with its summary delta (planned with ``summarize=False``)."""
+    if batch.delta is not None or "subpath" in key:
+        return batch
+    return replace(batch, delta=summary_delta(key, batch.entries))
 
 
 def conflict_error(

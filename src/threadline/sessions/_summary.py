@@ -59,12 +59,13 @@ def fold_session_summary(
     data = summary["data"]
     for raw in entries:
         entry: dict[str, Any] = dict(raw)
-        ts = entry.get("timestamp")
-        ms = parse_iso_ms(ts) if isinstance(ts, str) else None
         if "is_sidechain" not in data:
             data["is_sidechain"] = entry.get("isSidechain") is True
-        if "created_at" not in data and ms is not None:
-            data["created_at"] = ms
+        if "created_at" not in data:
+            ts = entry.get("timestamp")
+            ms = parse_iso_ms(ts) if isinstance(ts, str) else None
+            if ms is not None:
+                data["created_at"] = ms
         if "cwd" not in data:
             cwd = entry.get("cwd")
             if isinstance(cwd, str) and cwd:

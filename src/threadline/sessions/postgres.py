@@ -67,11 +67,11 @@ from ._db import (
     conflict_error,
     from_uuid,
     map_errors,
-    merge_summary,
     prepare_batch,
     require_driver,
     summary_from,
     validate_namespace,
+    with_delta,
 )
 from ._groupcommit import GroupCommit, Member, settle
 from ._migrations import Migration
@@ -82,6 +82,7 @@ from ._protocol import (
     SessionStoreListEntry,
     SessionSummaryEntry,
 )
+from ._summary import fold_session_summary
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -679,6 +680,7 @@ class PostgresStore(DatabaseStore):
         self._pool: AsyncConnectionPool[Any] | None = None
         self._open_lock = anyio.Lock()
         self._group = GroupCommit(self._write_group)
+        self._solo: AsyncConnection[Any] | None = None
         # key -> (row id, mtime, summary data) as this store's last write to it left them
         self._known: OrderedDict[tuple[str, str, str], tuple[int, int, dict[str, Any] | None]]
         self._known = OrderedDict()
@@ -703,6 +705,9 @@ class PostgresStore(DatabaseStore):
 
     async def _release(self) -> None:
         await self._group.drain()
+        solo, self._solo = self._solo, None
+        if solo is not None and self._pool is not None:
+            await self._pool.putconn(solo)
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -760,6 +765,35 @@ class PostgresStore(DatabaseStore):
             yield conn
         finally:
             await pool.putconn(conn)
+
+    async def _solo_row(self, name: str, params: Any) -> Any:
+        """Run a prepared statement once on the store's single-writer connection: a pooled
+        connection kept out of the pool for the one append that finds no other write in
+        flight (at most one runs at a time, see :class:`GroupCommit`), so that an append
+        of a lone writer does not pay the pool's check-out and return. A connection found
+        dead is replaced; one that raised goes back to the pool, which checks it."""
+        pool = self._pool if self._pool is not None and not self._closed else await self._ready()
+        conn = self._solo
+        if conn is None or not _alive(conn):
+            self._solo = None
+            if conn is not None:
+                await conn.close()
+                await pool.putconn(conn)
+            conn = await pool.getconn()
+            self._solo = conn
+        try:
+            cur = await conn.execute(self._q[name], params, prepare=True)
+            return await cur.fetchone()
+        except BaseException:
+            self._solo = None
+            await pool.putconn(conn)
+            raise
+
+    async def _row_once(self, name: str, params: Any) -> Any:
+        """Run a prepared statement once on a pooled connection (driver errors raised)."""
+        async with self._checkout() as conn:
+            cur = await conn.execute(self._q[name], params, prepare=True)
+            return await cur.fetchone()
 
     async def _run(
         self, what: str, op: Callable[[AsyncConnection[Any]], Awaitable[T]], *, idempotent: bool
@@ -835,18 +869,21 @@ class PostgresStore(DatabaseStore):
         *,
         check: bool,
     ) -> None:
-        batch = prepare_batch(key, entries)
+        slot = _params(key)
+        # A key this store wrote last folds the batch onto the summary it knows instead.
+        batch = prepare_batch(key, entries, summarize=slot not in self._known)
         if batch.count == 0 or batch.boundary is not None:
             # nothing to write (a no-op or the key's creation) or a compaction to place:
             # always on its own
             return await self._append_one(key, entries, batch, expected, check)
-        slot = _params(key)
         if not self._group.begin(slot):
             # other writes are in flight: join the next group (see _groupcommit)
-            await self._group.submit(slot, (key, entries, batch, expected, check))
+            work = (key, entries, with_delta(key, batch), expected, check)
+            await self._group.submit(slot, work)
             return None
         try:
-            await self._append_one(key, entries, batch, expected, check)
+            # the only write in flight: on the store's own connection (see _solo_row)
+            await self._append_one(key, entries, batch, expected, check, solo=True)
         finally:
             self._group.end(slot)
         return None
@@ -858,32 +895,36 @@ class PostgresStore(DatabaseStore):
         batch: Batch,
         expected: str | None,
         check: bool,
+        *,
+        solo: bool = False,
     ) -> None:
         """One append: one statement in the common case (see :data:`_LEAN_APPEND` and
         :data:`_FAST_APPEND`)."""
         query = "append"
         if batch.boundary is None and batch.count > 0:
-            written = await self._append_lean(key, batch, expected, check)
+            written = await self._append_lean(key, batch, expected, check, solo=solo)
             if written:
                 return
             if written is None:  # a uuid of the batch is stored: tl_append sorts it out
                 query = "append_slow"
-        await self._append_planned(key, entries, batch, expected, check, query)
+        await self._append_planned(key, entries, with_delta(key, batch), expected, check, query)
 
     async def _append_lean(
-        self, key: SessionKey, batch: Batch, expected: str | None, check: bool
+        self, key: SessionKey, batch: Batch, expected: str | None, check: bool, *, solo: bool
     ) -> bool | None:
         """Append to a key this store wrote last: ``True`` written, ``False`` not this
-        way (unknown key, or another writer came between), ``None`` a uuid is stored."""
+        way (unknown key, another writer came between, or a broken connection left the
+        outcome unknown: the full statement finds what landed), ``None`` a uuid is stored."""
         slot = _params(key)
         known = self._known.pop(slot, None)
         if known is None:
             return False
         row_id, mtime, data = known
         fields = None
-        if batch.delta is not None:
+        if "subpath" not in key:  # fold the batch onto the summary this store left
             data = data or {}
-            merged = merge_summary(data, batch.delta)
+            summary: SessionSummaryEntry = {"session_id": "", "mtime": 0, "data": data}
+            merged = fold_session_summary(summary, key, batch.entries)["data"]
             if merged != data:
                 fields, data = _pg_fields(merged), merged
         params = {
@@ -897,17 +938,18 @@ class PostgresStore(DatabaseStore):
             "chunk": batch.chunk,
             "uuids": batch.uuids,
         }
-
-        async def op(conn: AsyncConnection[Any]) -> Any:
-            cur = await conn.execute(self._q["append_lean"], params, prepare=True)
-            return await cur.fetchone()
-
-        try:
-            row = await self._run("append", op, idempotent=not batch.plain)
-        except StorageError as exc:
-            if isinstance(exc.__cause__, self._psycopg.errors.UniqueViolation):
+        with map_errors(self._errors, f"{self!r}: append"):
+            try:
+                if solo:
+                    row = await self._solo_row("append_lean", params)
+                else:
+                    row = await self._row_once("append_lean", params)
+            except self._psycopg.errors.UniqueViolation:
                 return None
-            raise
+            except self._psycopg.OperationalError:
+                if batch.plain:  # not idempotent: the outcome is unknown, say so
+                    raise
+                return False
         if row is None:
             return False
         self._remember(slot, row_id, row[0], data)
