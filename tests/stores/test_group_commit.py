@@ -433,3 +433,30 @@ async def test_a_key_deleted_and_made_again_elsewhere_is_not_appended_to_from_me
     with pytest.raises(ConcurrentModificationError):
         await a.append_conditional(key, _entries(1), expected_head=old[-1]["uuid"])
     assert await b.load(key) == new
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_lone_append_cancelled_while_waiting_on_the_server_leaves_the_store_usable(
+    backend: Backend, pg_dsn: str
+) -> None:
+    import psycopg
+
+    store = backend.make()
+    key = _key()
+    entries = _entries(4)
+    for e in entries[:2]:
+        await store.append(key, [e])  # remembered: the next goes leanly, on its own connection
+    async with await psycopg.AsyncConnection.connect(pg_dsn) as locker:
+        # hold the session's row: the next append waits for it on the server
+        await locker.execute(
+            psycopg.sql.SQL("SELECT 1 FROM {}.transcripts WHERE session_id = %s FOR UPDATE")
+            .format(psycopg.sql.Identifier(store.namespace)), [key["session_id"]])
+        with anyio.move_on_after(0.3) as scope:
+            await store.append(key, [entries[2]])
+        assert scope.cancelled_caught
+        await locker.rollback()
+    await store.append(key, [entries[3]])  # the store goes on
+    loaded = [e["uuid"] for e in await store.load(key) or []]
+    assert loaded in ([e["uuid"] for e in entries], [e["uuid"] for e in entries[:2] + entries[3:]])
+    assert store._group.busy is False
