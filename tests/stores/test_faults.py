@@ -393,3 +393,36 @@ async def test_postgres_lean_append_whose_ack_is_lost_is_not_duplicated(
     assert [e.get("uuid") for e in loaded[:6]] == [e["uuid"] for e in entries]
     assert [e["tag"] for e in loaded[6:]] == ["x", "y"]  # it landed once
     await store.append(key, _entries(1))  # and the store goes on
+
+
+@pytest.mark.postgres
+async def test_postgres_group_after_its_connections_were_killed_is_written_once(
+    pg_dsn: str, pg_store_factory: Any
+) -> None:
+    """Every backend of the store is killed just before a group of appends is sent: the
+    dead pooled connection is replaced and the group written once."""
+    app = f"tl_fault_{uuid.uuid4().hex[:8]}"
+    store = pg_store_factory(_with_params(pg_dsn, application_name=app), max_size=4)
+    keys = [_key() for _ in range(4)]
+    work = {k["session_id"]: _entries(2) for k in keys}
+    for k in keys:
+        await store.append(k, work[k["session_id"]][:1])
+    original = store._rows_once
+    killed: list[int] = []
+
+    async def kill_then_run(name: str, params: Any) -> list[Any]:
+        if not killed:
+            killed.append(await _terminate(pg_dsn, app))
+        return await original(name, params)
+
+    store._rows_once = kill_then_run
+    hold = ("-hold", str(uuid.uuid4()), "")
+    assert store._group.begin(hold)  # busy: the appends below queue and go as one group
+    async with anyio.create_task_group() as tg:
+        for k in keys:
+            tg.start_soon(store.append, k, work[k["session_id"]][1:])
+        await anyio.wait_all_tasks_blocked()
+        store._group.end(hold)
+    assert killed and killed[0] >= 1 and store._group.groups >= 1
+    for k in keys:
+        await _assert_once(store, k, work[k["session_id"]])

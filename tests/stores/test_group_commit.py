@@ -288,43 +288,6 @@ async def test_a_group_writes_what_it_can_and_each_append_keeps_its_outcome(
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("backend", ["postgres"], indirect=True)
-async def test_a_group_after_its_connections_were_killed_is_written_once(
-    backend: Backend,
-) -> None:
-    store = backend.make()
-    keys = [_key() for _ in range(4)]
-    e = {k["session_id"]: _entries(2) for k in keys}
-    for k in keys:
-        await store.append(k, e[k["session_id"]][:1])
-    pool = await store._ready()
-    # Kill every backend of the store just before the group's statement is sent: the
-    # dead pooled connection is replaced and the group written once.
-    async with pool.connection() as conn:
-        pids = [r[0] for r in await (await conn.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid() AND application_name = ''")).fetchall()]
-    original = store._rows_once
-    calls = {"n": 0}
-
-    async def kill_then_run(name: str, params: Any) -> list[Any]:
-        calls["n"] += 1
-        if calls["n"] == 1:
-            async with pool.connection() as conn:
-                for pid in pids:
-                    await conn.execute("SELECT pg_terminate_backend(%s)", [pid])
-        return await original(name, params)
-
-    store._rows_once = kill_then_run
-    errors = await _grouped(store, [
-        (lambda k=k: store.append(k, e[k["session_id"]][1:])) for k in keys
-    ])
-    assert errors == [None] * 4
-    for k in keys:
-        assert await store.load(k) == e[k["session_id"]]
-
-
-@pytest.mark.postgres
-@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 async def test_a_grouped_batch_without_uuids_is_not_rewritten_after_a_broken_connection(
     backend: Backend,
 ) -> None:
