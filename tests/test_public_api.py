@@ -124,6 +124,8 @@ _NEVER_IN_A_PLAIN_QUERY = (
     "threadline.sessions._db",
     "threadline.runtime._checkpoints",
     "secrets",
+    "threadline.sessions._store_api",
+    "threadline.sessions._disk",
 )
 """Not needed by a one-turn ``query()`` that calls no tool: the ``anthropic`` package (the
 provider posts with httpx2), WebFetch's httpx, the stores' drivers, bundles, transfers,
@@ -132,7 +134,9 @@ search, the CLI's and the web UI's libraries, the Bash parser (until a Bash rule
 (unless enabled), the hook payload TypedDicts (the public names only), the MCP client (no
 servers configured), the store-URL parser, the database stores' write planning (``FileStore``
 reads compaction boundaries from ``sessions/_boundary``), file checkpoints (not enabled),
-``secrets`` (background commands, subagents and new notebook cells draw their ids from it)."""
+``secrets`` (background commands, subagents and new notebook cells draw their ids from it),
+the store functions and the transcript listing (a resume finds its session with
+``sessions/_find``)."""
 
 
 def _loaded(code: str, names: tuple[str, ...]) -> list[str]:
@@ -187,7 +191,13 @@ def test_a_resume_that_writes_nothing_loads_no_redactor_or_index(fake: Any, proj
         "    assert m.result == 'echo: again', m\n"
         "anyio.run(main)"
     )
-    never = (*_NEVER_IN_A_PLAIN_QUERY, "re2", "sqlite3", "threadline.privacy._rules")
+    never = (
+        *_NEVER_IN_A_PLAIN_QUERY,
+        "re2",
+        "sqlite3",
+        "threadline.privacy._rules",
+        "threadline.transcript._lite",
+    )
     assert _loaded(code, never) == []
     assert len(fake.message_requests()) == 2
 

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
         list_sessions as list_sessions,
         list_subagents as list_subagents,
     )
+    from ._find import find_session_key as find_session_key
     from ._mutations import (
         delete_session as delete_session,
         fork_session as fork_session,
@@ -50,7 +51,6 @@ if TYPE_CHECKING:
     )
     from ._store_api import (
         delete_session_via_store as delete_session_via_store,
-        find_session_key as find_session_key,
         fork_session_via_store as fork_session_via_store,
         get_session_info_from_store as get_session_info_from_store,
         get_session_messages_from_store as get_session_messages_from_store,
@@ -116,9 +116,9 @@ _MODULES: dict[str, tuple[str, ...]] = {
         "cleanup_sessions",
         "restore_session",
     ),
+    "._find": ("find_session_key",),
     "._store_api": (
         "delete_session_via_store",
-        "find_session_key",
         "fork_session_via_store",
         "get_session_info_from_store",
         "get_session_messages_from_store",

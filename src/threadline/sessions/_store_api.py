@@ -28,12 +28,12 @@ from ..transcript._chain import (
 from ..transcript._jsonl import loads_line
 from ..transcript._lite import extract_first_prompt, info_from_lite, lite_from_jsonl, parse_iso_ms
 from ._disk import parent_ids, read_agent_meta
+from ._find import find_session_key
 from ._locate import locate_session, search_description
 from ._mutations import build_fork_entries, iso_now, sanitize_tag, split_fork_input
 from ._offsets import load_live
 from ._paths import canonicalize_path, sanitize_path
 from ._protocol import (
-    FindSessionStore,
     SessionKey,
     SessionStore,
     SessionStoreEntry,
@@ -451,26 +451,4 @@ def jsonl_files(base: Path) -> list[Path]:
     return out
 
 
-async def find_session_key(
-    store: SessionStore, session_id: str, *, project_key_hint: str | None = None
-) -> SessionKey | None:
-    """Where ``session_id`` lives in ``store``: the hinted project first, then anywhere.
-
-    "Anywhere" needs the store to offer ``find_session(session_id)`` (all of
-    threadline's stores do); other stores are only searched in the hint.
-    """
-    validate_session_id(session_id)
-    if project_key_hint:
-        key: SessionKey = {"project_key": project_key_hint, "session_id": session_id}
-        if store_implements(store, "list_sessions"):
-            listed = await store.list_sessions(project_key_hint)
-            if any(e["session_id"] == session_id for e in listed):
-                return key
-        else:
-            entries = await store.load(key)
-            if entries:
-                return key
-    if isinstance(store, FindSessionStore):
-        return await store.find_session(session_id)
-    return None
 
