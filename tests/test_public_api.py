@@ -170,8 +170,8 @@ def test_a_plain_query_loads_only_what_it_needs(fake: Any, project: Path) -> Non
 
 def test_a_resume_that_writes_nothing_loads_no_redactor_or_index(fake: Any, project: Path) -> None:
     """A fresh process resuming with ``persist_session=False`` (a worker reading a session)
-    builds no redactor (no ``re2``, not even the rules) and opens no summary index (no
-    ``sqlite3``)."""
+    builds no redactor (no ``re2``, not even the rules), opens no summary index (no
+    ``sqlite3``) and loads none of the session readers' result types."""
     first = (
         "import threadline, anyio\n"
         "async def main():\n"
@@ -197,6 +197,7 @@ def test_a_resume_that_writes_nothing_loads_no_redactor_or_index(fake: Any, proj
         "sqlite3",
         "threadline.privacy._rules",
         "threadline.transcript._lite",
+        "threadline._results",
     )
     assert _loaded(code, never) == []
     assert len(fake.message_requests()) == 2

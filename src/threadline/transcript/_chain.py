@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._results import SessionMessage
 from ._views import CHAIN_TYPES
+
+if TYPE_CHECKING:
+    from .._results import SessionMessage
 
 __all__ = [
     "build_conversation_chain",
@@ -503,6 +505,8 @@ def to_session_messages(
     parent_agent_id: str | None = None,
 ) -> list[SessionMessage]:
     """Chain entries → :class:`SessionMessage` (main sessions filter invisible entries)."""
+    from .._results import SessionMessage  # the readers' result type: a resume never loads it
+
     out: list[SessionMessage] = []
     append = out.append
     make = SessionMessage
