@@ -266,3 +266,88 @@ def test_a_history_of_answered_calls_is_intact_but_for_its_last_message() -> Non
     assert repaired_prefix(history) == 3
     unanswered = merge_api_messages([user("go"), reply(call("t1")), user("next")], [])
     assert repaired_prefix(unanswered) == 2  # the prompt after the call gets its result
+
+
+def _reference_repair(messages: list[Raw]) -> list[Raw]:
+    """The repair as it was first written (the calls looked up again for each message)."""
+    fixed: list[Raw] = []
+    for i, msg in enumerate(messages):
+        if msg["role"] == "user":
+            prev = fixed[-1] if fixed and fixed[-1]["role"] == "assistant" else None
+            content = prev["content"] if prev else None
+            calls = (
+                [b.get("id") for b in content if b.get("type") == "tool_use"]
+                if (type(content) is list)
+                else []
+            )
+            blocks = msg["content"]
+            blocks = [text(blocks)] if isinstance(blocks, str) else blocks
+            results = [
+                b
+                for b in blocks
+                if b.get("type") == "tool_result" and b.get("tool_use_id") in calls
+            ]
+            answered = {b.get("tool_use_id") for b in results}
+            missing = [c for c in calls if c not in answered]
+            others = [b for b in blocks if b.get("type") != "tool_result"]
+            if not missing and len(results) + len(others) == len(blocks):
+                fixed.append(msg)
+                continue
+            interrupted = [
+                {
+                    "type": "tool_result",
+                    "content": TOOL_CALL_INTERRUPTED,
+                    "is_error": True,
+                    "tool_use_id": c,
+                }
+                for c in missing
+            ]
+            if results + interrupted + others:
+                fixed.append({"role": "user", "content": results + interrupted + others})
+            continue
+        fixed.append(msg)
+        content = msg["content"]
+        calls = (
+            [b.get("id") for b in content if b.get("type") == "tool_use"]
+            if (type(content) is list)
+            else []
+        )
+        if calls and i + 1 == len(messages):
+            fixed.append(
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "tool_result",
+                            "content": TOOL_CALL_INTERRUPTED,
+                            "is_error": True,
+                            "tool_use_id": c,
+                        }
+                        for c in calls
+                    ],
+                }
+            )
+    return fixed
+
+
+def test_the_repair_matches_its_reference_on_random_histories() -> None:
+    """Calls answered, half answered, twice, by unknown ids, results with nothing left (the
+    message is dropped and the next one answers the same calls), non-user roles."""
+    rng = random.Random(11)
+    for _ in range(600):
+        history = merge_api_messages(_random_chain(rng, rng.randint(0, 14)), [])
+        for _ in range(rng.randint(0, 2)):  # raw lists, not merged: consecutive roles
+            at = rng.randint(0, len(history))
+            history.insert(
+                at,
+                rng.choice(
+                    [
+                        {"role": "user", "content": [result(f"t{rng.randint(0, 14)}0")]},
+                        {"role": "system", "content": [call("s1")]},
+                        {"role": "assistant", "content": [call(f"x{at}")]},
+                    ]
+                ),
+            )
+        assert repair_tool_pairs(history) == _reference_repair(history)
+        intact = repaired_prefix(history)
+        assert repair_tool_pairs(history, intact) == _reference_repair(history)

@@ -351,15 +351,20 @@ def repair_tool_pairs(messages: list[Raw], intact: int = 0) -> list[Raw]:
     word); they are kept without being looked at again (the result is the same)."""
     intact = max(0, min(intact, len(messages) - 1))
     fixed: list[Raw] = messages[:intact]
-    for i in range(intact, len(messages)):
+    last = fixed[-1] if fixed else None
+    # the calls a user message answers: those of fixed[-1] when it is an assistant message
+    # (carried along, not recomputed for each user message)
+    calls: list[Any] = _calls(last) if last is not None and last["role"] == "assistant" else []
+    append = fixed.append
+    end = len(messages)
+    for i in range(intact, end):
         msg = messages[i]
         if msg["role"] == "user":
-            prev = fixed[-1] if fixed and fixed[-1]["role"] == "assistant" else None
-            calls = _calls(prev) if prev else []
-            if not calls and not _results_in(msg["content"]):
-                fixed.append(msg)  # the common case: a plain prompt after a plain reply
+            content = msg["content"]
+            if not calls and not _results_in(content):
+                append(msg)  # the common case: a plain prompt after a plain reply
                 continue
-            blocks = as_blocks(msg["content"])
+            blocks = as_blocks(content)
             results = [
                 b
                 for b in blocks
@@ -369,16 +374,19 @@ def repair_tool_pairs(messages: list[Raw], intact: int = 0) -> list[Raw]:
             missing = [_missing(c) for c in calls if c not in answered]
             others = [b for b in blocks if b.get("type") != "tool_result"]
             if not missing and len(results) + len(others) == len(blocks):
-                fixed.append(msg)
+                append(msg)
+                calls = []
                 continue
-            content = results + missing + others
-            if content:
-                fixed.append({"role": "user", "content": content})
+            repaired = results + missing + others
+            if repaired:  # empty only when it answers no call: results to calls of no one
+                append({"role": "user", "content": repaired})
+            calls = []
             continue
-        fixed.append(msg)
-        calls = _calls(msg)
-        if calls and i + 1 == len(messages):
-            fixed.append({"role": "user", "content": [_missing(c) for c in calls]})
+        append(msg)
+        own = _calls(msg)
+        calls = own if msg["role"] == "assistant" else []
+        if own and i + 1 == end:
+            append({"role": "user", "content": [_missing(c) for c in own]})
     return fixed
 
 
