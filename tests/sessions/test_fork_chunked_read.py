@@ -1,5 +1,6 @@
 """fork_session reads the file in a thread, in chunks, while its pass works on the lines
-already in (``_mutations._Reading``). With chunks of a few hundred bytes, so that lines,
+already in (``_mutations._Reading``), and another thread writes the finished lines
+(``_mutations._Writer``). With chunks of a few hundred bytes, so that lines,
 line breaks the official fork splits at, a torn last line and the title's head and tail
 (the last ``LITE_READ_BUF_SIZE`` bytes wait for the end of the file) fall across chunk
 boundaries, the fork must still be the official one."""
@@ -45,6 +46,7 @@ def _small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_mutations, "_READ_FIRST", 100, raising=False)
     monkeypatch.setattr(_mutations, "_READ_STEP", 3001, raising=False)
     monkeypatch.setattr(_mutations, "open", _SlowFile, raising=False)
+    monkeypatch.setattr(_mutations, "_HAND_OVER", 5, raising=False)  # written as it goes
 
 
 def _u(n: int) -> str:
@@ -159,3 +161,26 @@ def test_the_pass_gets_the_file_in_stretches(
     assert len(ends) > 20  # (~55 chunks)
     assert ends[-2] == ends[-1] == len(data)
     assert ends[-3] < len(data) - _mutations.LITE_READ_BUF_SIZE
+
+
+def test_a_failed_write_leaves_no_file(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A write error (in the writing thread, or after the pass without simdjson, where
+    nothing is handed over) ends the fork, and nothing is left (no fork, no temp file)."""
+    calls: list[int] = []
+    original = _mutations._write_all
+
+    def failing(fd: int, chunks: Any) -> None:
+        calls.append(len(chunks))
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        original(fd, chunks)
+
+    monkeypatch.setattr(_mutations, "_write_all", failing)
+    theirs, ours = fork_pair(config_dir, tmp_path, SID, _file("clean"), _normalized)
+    assert isinstance(theirs, list)
+    assert ours == "OSError"
+    assert len(calls) == 1  # nothing written after the error
+    folder = next((config_dir / "projects").iterdir())
+    assert [p.name for p in folder.iterdir()] == [f"{SID}.jsonl"]

@@ -15,6 +15,7 @@ import pytest
 
 import threadline
 from threadline import project_key_for_directory
+from threadline.sessions import _mutations
 
 from ._forkpair import fork_pair
 
@@ -163,6 +164,16 @@ def test_fork_matches_official(config_dir: Path, tmp_path: Path, seed: int) -> N
         assert isinstance(ours, str), ours  # e.g. nothing to fork, message not found
         return
     assert ours == theirs
+
+
+@pytest.mark.parametrize("seed", range(0, 80, 4))
+def test_fork_matches_official_written_as_it_goes(
+    config_dir: Path, tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # finished lines handed over to the writing thread every 2 pieces: never a line whose
+    # parent comes later, nor the last one (its timestamp is "now")
+    monkeypatch.setattr(_mutations, "_HAND_OVER", 2)
+    test_fork_matches_official(config_dir, tmp_path, seed)
 
 
 def test_invalid_utf8_in_a_message_is_not_copied(config_dir: Path, tmp_path: Path) -> None:

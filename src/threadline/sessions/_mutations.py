@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import mmap
 import os
+import queue
 import re
 import shutil
 import threading
@@ -255,16 +256,12 @@ def fork_session(
     with gc_paused():
         forked_id = new_uuid()
         now = iso_now()
+        target = loc.project_dir / f"{forked_id}.jsonl"
         try:
-            streamed = _stream_fork(reading, session_id, up_to_message_id, forked_id, now)
+            streamed = _fork_streamed(reading, target, session_id, up_to_message_id, now, title)
         finally:
             derive = reading.finish()  # from the file as it was (the pass rewrites lines)
-        chunks: list[bytes | memoryview]
-        if streamed is not None:
-            chunks, replacements = streamed
-            trailer = fork_trailer(forked_id, session_id, now, replacements, title, derive)
-            chunks.extend(dumps_line(e) for e in trailer)
-        else:
+        if not streamed:
             # A uuid occurs twice (the general transform decides which copy wins), or the
             # file has line breaks other than "\n", where the official fork splits too.
             # The pass may have rewritten lines in place: the file is read again.
@@ -273,11 +270,80 @@ def fork_session(
             forked_id, entries = build_fork_entries(
                 transcript, replacements, session_id, up_to_message_id, title, derive, in_place=True
             )
-            chunks = [dumps_line(e) for e in entries]
+            chunks: list[bytes | memoryview] = [dumps_line(e) for e in entries]
             del transcript, entries
-        write_new_transcript_chunks(loc.project_dir / f"{forked_id}.jsonl", chunks)
-        del chunks, replacements
+            write_new_transcript_chunks(loc.project_dir / f"{forked_id}.jsonl", chunks)
+            del chunks, replacements
     return ForkSessionResult(session_id=forked_id)
+
+
+class _NotStreamed(Exception):
+    """The pass gave up: the general transform forks the file."""
+
+
+def _fork_streamed(
+    reading: _Reading, target: Path, session_id: str, up_to: str | None, now: str, title: str | None
+) -> bool:
+    """Fork by :func:`_stream_fork` into ``target`` (named by the fork's id), the finished
+    lines written by a thread while the pass goes on (:class:`_Writer`) into a temp file
+    renamed into place at the end, as :func:`write_new_transcript_chunks` does; ``False``
+    (nothing written) when the pass gives up."""
+    if target.exists():
+        raise FileExistsError(f"Refusing to overwrite {target}")
+    forked_id = target.stem
+    try:
+        with atomic_file(target) as fd:
+            writer = _Writer(fd)
+            try:
+                streamed = _stream_fork(reading, session_id, up_to, forked_id, now, writer.hand_over)
+            except BaseException:
+                writer.join(check=False)
+                raise
+            written = writer.join()
+            if streamed is None:
+                raise _NotStreamed
+            chunks, replacements = streamed
+            trailer = fork_trailer(forked_id, session_id, now, replacements, title, reading.finish())
+            chunks.extend(dumps_line(e) for e in trailer)
+            _write_all(fd, chunks[written:])
+    except _NotStreamed:
+        return False
+    return True
+
+
+class _Writer:
+    """Writes what :func:`_stream_fork` hands over (pieces of finished lines, in order) to a
+    file in a thread, while the pass goes on (``writev`` releases the GIL)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._batches: queue.SimpleQueue[list[bytes | memoryview] | None] = queue.SimpleQueue()
+        self._handed = 0
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._write, name="threadline-fork-write", daemon=True)
+        self._thread.start()
+
+    def _write(self) -> None:
+        while (batch := self._batches.get()) is not None:
+            if self._error is None:
+                try:
+                    _write_all(self._fd, batch)
+                except BaseException as exc:  # raised again by join
+                    self._error = exc
+
+    def hand_over(self, chunks: list[bytes | memoryview], end: int) -> None:
+        """Write ``chunks`` up to ``end`` (from where the last hand-over ended)."""
+        self._batches.put(chunks[self._handed : end])
+        self._handed = end
+
+    def join(self, *, check: bool = True) -> int:
+        """Wait until all handed over is written; how many chunks that is. Raises the
+        thread's error if ``check``."""
+        self._batches.put(None)
+        self._thread.join()
+        if check and self._error is not None:
+            raise self._error
+        return self._handed
 
 
 def _title_deriver(head_bytes: bytes, tail_bytes: bytes) -> Callable[[], str | None]:
@@ -613,7 +679,12 @@ def _text(value: bytes | None) -> str | None:
 
 
 def _stream_fork(  # noqa: C901 (Long: see the docstring)
-    reading: _Reading, session_id: str, up_to: str | None, forked_id: str, now: str
+    reading: _Reading,
+    session_id: str,
+    up_to: str | None,
+    forked_id: str,
+    now: str,
+    hand_over: Callable[[list[bytes | memoryview], int], None],
 ) -> tuple[list[bytes | memoryview], list[Any]] | None:
     """:func:`build_fork_entries` in one pass over the file, as ``reading`` brings it in: the
     pieces of the fork's lines (in order; written with ``writev``) and the content
@@ -628,6 +699,9 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     pieces are the new parentUuid member, views of the rest of ``content`` (less a
     sourceToolAssistantUUID member) and the members the fork adds. Any other line is parsed
     (its message copied unparsed when it splits off cleanly) and serialised.
+
+    The pieces of the lines before the current one are final while no parent waits to be
+    settled: every ``_HAND_OVER`` pieces they are handed over to be written (``hand_over``).
 
     Long: the hot loop of fork_session, one pass per entry with the fork transform inlined on
     purpose (it runs once per entry of the largest sessions); the general transform is
@@ -671,6 +745,7 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     dumps = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
     chain_types = CHAIN_TYPES
+    handed = _HAND_OVER  # where the next hand-over may end
     a = limit = 0
     while True:
         more = reading.more_lines(limit)
@@ -720,6 +795,9 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                         last = (first, len(chunks), pid, None, None)
                         if not settled:
                             unsettled.append(last)
+                        elif first >= handed and not unsettled:
+                            hand_over(chunks, first)
+                            handed = first + _HAND_OVER
                     if up_to is not None and uid == up_to:
                         cut = True
                     continue
@@ -957,6 +1035,8 @@ def write_new_transcript_chunks(path: Path, chunks: list[bytes | memoryview]) ->
 
 
 _IOV_MAX = 1024
+_HAND_OVER = _IOV_MAX
+"""Pieces :func:`_stream_fork` hands over to be written at a time (one ``writev``)."""
 
 
 def _write_all(fd: int, chunks: list[bytes | memoryview]) -> None:
