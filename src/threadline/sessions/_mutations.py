@@ -158,7 +158,9 @@ def build_fork_entries(
     if up_to_message_id:
         cut = next((i for i, e in enumerate(transcript) if e.get("uuid") == up_to_message_id), -1)
         if cut < 0:
-            raise MessageNotFoundError(f"Message {up_to_message_id} not found in session {session_id}")
+            raise MessageNotFoundError(
+                f"Message {up_to_message_id} not found in session {session_id}"
+            )
         transcript = transcript[: cut + 1]
     mapping = dict(zip([e["uuid"] for e in transcript], new_uuids(len(transcript))))
     writable = [e for e in transcript if e.get("type") != "progress"]
@@ -295,7 +297,9 @@ def _fork_streamed(
         with atomic_file(target) as fd:
             writer = _Writer(fd)
             try:
-                streamed = _stream_fork(reading, session_id, up_to, forked_id, now, writer.hand_over)
+                streamed = _stream_fork(
+                    reading, session_id, up_to, forked_id, now, writer.hand_over
+                )
             except BaseException:
                 writer.join(check=False)
                 raise
@@ -303,7 +307,9 @@ def _fork_streamed(
             if streamed is None:
                 raise _NotStreamed
             chunks, replacements = streamed
-            trailer = fork_trailer(forked_id, session_id, now, replacements, title, reading.finish())
+            trailer = fork_trailer(
+                forked_id, session_id, now, replacements, title, reading.finish()
+            )
             chunks.extend(dumps_line(e) for e in trailer)
             _write_all(fd, chunks[written:])
     except _NotStreamed:
@@ -320,7 +326,9 @@ class _Writer:
         self._batches: queue.SimpleQueue[list[bytes | memoryview] | None] = queue.SimpleQueue()
         self._handed = 0
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._write, name="threadline-fork-write", daemon=True)
+        self._thread = threading.Thread(
+            target=self._write, name="threadline-fork-write", daemon=True
+        )
         self._thread.start()
 
     def _write(self) -> None:
@@ -598,7 +606,7 @@ _Written = tuple[int, int, Any, "dict[str, Any] | None", Any]
 
 
 def _split_line(
-    content: bytearray | mmap.mmap, view: memoryview, start: int, stop: int, parse: Callable[[Any], Any]
+    content: mmap.mmap, start: int, stop: int, parse: Callable[[Any], Any]
 ) -> _Split | None:
     """Where to rewrite a line of Claude Code's shape, ``{"parentUuid":…,…}``, in place:
     ``(type, uuid, parentUuid, isSidechain, end of the parentUuid value, start of the uuid
@@ -622,7 +630,7 @@ def _split_line(
     if tail is None:
         return None
     try:
-        doc = parse(bytes(view[start:stop]))  # (bytes parse faster than a bytearray)
+        doc = parse(content[start:stop])  # (bytes: what simdjson parses fastest)
     except (ValueError, RuntimeError):  # also big integers and deep nesting: parsed instead
         return None
     names = {*doc}  # (faster than set(doc))
@@ -763,7 +771,7 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
             if cut and find(b"content-replacement", start, stop) < 0:
                 continue
             if parse is not None:
-                split = _split_line(content, view, start, stop, parse)
+                split = _split_line(content, start, stop, parse)
                 if split is not None:
                     kind, uid, pid, sidechain, after, at, sid, drop, drop_end = split
                     if cut or sidechain:
@@ -976,7 +984,11 @@ _TAIL_OPEN = b'{"message":"\\u0000threadline"'
 
 
 def _without_message(
-    content: bytes | bytearray | mmap.mmap, start: int, key: int, stop: int, valid: Callable[[bytes], bool]
+    content: bytes | bytearray | mmap.mmap,
+    start: int,
+    key: int,
+    stop: int,
+    valid: Callable[[bytes], bool],
 ) -> dict[str, Any] | None:
     """The entry on ``content[start:stop]`` (``"message":{`` at ``key``) with its
     ``message`` value kept as the original bytes (an :class:`orjson.Fragment`), so a fork
