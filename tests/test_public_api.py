@@ -127,6 +127,7 @@ _NEVER_IN_A_PLAIN_QUERY = (
     "threadline.sessions._store_api",
     "threadline.sessions._disk",
     "threadline.tools._grepsearch",
+    "threadline.tools._readwindow",
 )
 """Not needed by a one-turn ``query()`` that calls no tool: the ``anthropic`` package (the
 provider posts with httpx2), WebFetch's httpx, the stores' drivers, bundles, transfers,
@@ -137,7 +138,8 @@ servers configured), the store-URL parser, the database stores' write planning (
 reads compaction boundaries from ``sessions/_boundary``), file checkpoints (not enabled),
 ``secrets`` (background commands, subagents and new notebook cells draw their ids from it),
 the store functions and the transcript listing (a resume finds its session with
-``sessions/_find``), Grep's search (its tool and schema are in ``tools/_grep``)."""
+``sessions/_find``), Grep's search (its tool and schema are in ``tools/_grep``) and Read's
+line window."""
 
 
 def _loaded(code: str, names: tuple[str, ...]) -> list[str]:

@@ -8,7 +8,6 @@ are replaced on read.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,31 +42,6 @@ def _tool_error(message: str) -> ToolResult:
 
 
 # ---------------------------------------------------------------------- Read
-
-
-@dataclass(frozen=True)
-class _Window:
-    lines: list[str]
-    start: int  # 1-based number of the first line in ``lines``
-    total: int
-    binary: bool = False
-
-
-def _read_window(path: Path, first: int, limit: int) -> _Window:
-    """Lines ``first`` (0-based) .. ``first+limit`` of a text file, streaming it."""
-    with path.open("rb") as fh:
-        if b"\0" in fh.read(8192):
-            return _Window([], first + 1, 0, binary=True)
-        fh.seek(0)
-        lines: list[str] = []
-        total = 0
-        for total, raw in enumerate(fh, start=1):
-            if first < total <= first + limit:
-                text = raw.decode("utf-8", errors="replace").rstrip("\n").removesuffix("\r")
-                if len(text) > MAX_LINE_CHARS:
-                    text = text[:MAX_LINE_CHARS] + "... [line truncated]"
-                lines.append(text)
-        return _Window(lines, first + 1, total)
 
 
 def _format_numbered(lines: list[str], start: int) -> str:
@@ -136,7 +110,9 @@ class ReadTool:
         media_type = _IMAGE_TYPES.get(path.suffix.lower())
         if media_type is not None:
             return await self._read_image(path, media_type)
-        window = await to_thread.run_sync(_read_window, path, offset - 1, limit)
+        from ._readwindow import read_window  # loaded by the first read
+
+        window = await to_thread.run_sync(read_window, path, offset - 1, limit, MAX_LINE_CHARS)
         if window.binary:
             return _tool_error(f"Cannot read binary file: {path}")
         file_info = {
