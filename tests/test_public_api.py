@@ -229,6 +229,24 @@ def test_the_first_lazy_import_pauses_the_gc_and_restores_it() -> None:
     assert _run_lines(spy + off) == ["True False"]
 
 
+def test_the_first_provider_import_pauses_the_gc_and_restores_it() -> None:
+    """The Anthropic provider's first import (httpx2, httpcore2) runs with the cyclic GC
+    paused, as threadline's lazy names do; afterwards the GC is on, nothing stays frozen."""
+    code = (
+        "import gc, importlib\n"
+        "from threadline.providers._registry import ProviderConfig, create_provider\n"
+        "seen = []\n"
+        "real = importlib.import_module\n"
+        "def spy(name, package=None):\n"
+        "    seen.append((name, gc.isenabled()))\n"
+        "    return real(name, package)\n"
+        "importlib.import_module = spy\n"
+        "create_provider('anthropic', ProviderConfig(api_key='k'))\n"
+        "print(dict(seen)['.anthropic'], gc.isenabled(), gc.get_freeze_count())"
+    )
+    assert _run_lines(code) == ["False True 0"]
+
+
 def _run_lines(code: str) -> list[str]:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()

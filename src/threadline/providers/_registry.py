@@ -16,6 +16,9 @@ so registering one costs nothing until it is chosen.
 
 from __future__ import annotations
 
+import gc
+import importlib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -159,6 +162,28 @@ def model_for(name: str, config: ProviderConfig) -> str:
 # ----------------------------------------------------------------------------- built-ins
 
 
+def _provider_class(module: str, name: str) -> Callable[..., Provider]:
+    """A built-in provider's class, imported on first use. The first import (httpx2 and
+    httpcore2, or the openai package: a few hundred long-lived classes and functions) runs
+    with the cyclic GC paused, as threadline's lazy names do (``threadline._import``): its
+    young collections free nothing (≈ 4 ms of a fresh process here). What it built then
+    joins the oldest generation (as ``transcript._jsonl.promote_young`` does, not imported
+    here: it would load orjson with the options), left alone under :func:`gc.freeze`."""
+    loaded: Callable[..., Provider]
+    if __package__ + module in sys.modules or not gc.isenabled():
+        loaded = getattr(importlib.import_module(module, __package__), name)
+        return loaded
+    gc.disable()
+    try:
+        loaded = getattr(importlib.import_module(module, __package__), name)
+        return loaded
+    finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()
+
+
 def _anthropic(config: ProviderConfig) -> Provider:
     key = config.api_key or config.env("ANTHROPIC_API_KEY")
     token = config.env("ANTHROPIC_AUTH_TOKEN")
@@ -169,9 +194,9 @@ def _anthropic(config: ProviderConfig) -> Provider:
             "OPENAI_BASE_URL or AgentOptions(provider='openai')"
         )
     headers = {"authorization": f"Bearer {token}"} if key is None and token else None
-    from .anthropic import AnthropicProvider  # httpx2 (~30 ms): only when used
+    provider_class = _provider_class(".anthropic", "AnthropicProvider")  # httpx2: when used
 
-    return AnthropicProvider(
+    return provider_class(
         api_key=key or "",
         base_url=config.base_url or config.env("ANTHROPIC_BASE_URL"),
         retry=config.retry,
@@ -191,7 +216,7 @@ def _openai(config: ProviderConfig) -> Provider:
             "No API key: set OPENAI_API_KEY, or OPENAI_BASE_URL for a local server "
             "(in the environment or AgentOptions.env), or pass AgentOptions(api_key=...)"
         )
-    from .openai import OpenAIProvider  # the openai package: only when used
+    OpenAIProvider = _provider_class(".openai", "OpenAIProvider")  # the openai package too
 
     return OpenAIProvider(
         api_key=api_key, base_url=base_url, retry=config.retry, max_tokens=config.max_tokens
