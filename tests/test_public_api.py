@@ -128,6 +128,7 @@ _NEVER_IN_A_PLAIN_QUERY = (
     "threadline.sessions._disk",
     "threadline.tools._grepsearch",
     "threadline.tools._readwindow",
+    "threadline.runtime._claude_types",
 )
 """Not needed by a one-turn ``query()`` that calls no tool: the ``anthropic`` package (the
 provider posts with httpx2), WebFetch's httpx, the stores' drivers, bundles, transfers,
@@ -138,8 +139,8 @@ servers configured), the store-URL parser, the database stores' write planning (
 reads compaction boundaries from ``sessions/_boundary``), file checkpoints (not enabled),
 ``secrets`` (background commands, subagents and new notebook cells draw their ids from it),
 the store functions and the transcript listing (a resume finds its session with
-``sessions/_find``), Grep's search (its tool and schema are in ``tools/_grep``) and Read's
-line window."""
+``sessions/_find``), Grep's search (its tool and schema are in ``tools/_grep``), Read's
+line window, the slash command and plugin classes (no command file, no plugin)."""
 
 
 def _loaded(code: str, names: tuple[str, ...]) -> list[str]:

@@ -30,14 +30,16 @@ import logging
 import re
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._exceptions import UserError
 from ..tools import Skill
 from ..tools._skills import front_matter, parse_skill
 from ._subagents import AgentDefinition
+
+if TYPE_CHECKING:
+    from ._claude_types import Command, ExpandedCommand, Plugin
 
 __all__ = [
     "Command",
@@ -56,47 +58,13 @@ _MAX_BYTES = 1024 * 1024
 _PLACEHOLDER = re.compile(r"\$ARGUMENTS(?:\[(\d+)\])?|\$(\d+)(?!\d)")
 
 
-@dataclass(frozen=True)
-class Command:
-    """One slash command (a Markdown file)."""
+def __getattr__(name: str) -> Any:
+    """``Command``, ``ExpandedCommand``, ``Plugin``: from ``_claude_types`` on first use."""
+    if name in ("Command", "ExpandedCommand", "Plugin"):
+        from . import _claude_types
 
-    name: str
-    body: str
-    path: Path
-    description: str = ""
-    argument_hint: str | None = None
-    model: str | None = None
-    allowed_tools: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Plugin:
-    """A local plugin: its name, folder and manifest."""
-
-    name: str
-    path: Path
-    version: str | None = None
-    manifest: Mapping[str, Any] = field(default_factory=dict)
-
-    def init_entry(self) -> Raw:
-        """Its entry in the init message's ``plugins`` (as the CLI reports it)."""
-        entry: Raw = {"name": self.name, "path": str(self.path), "source": f"{self.name}@inline"}
-        if self.version:
-            entry["version"] = self.version
-        return entry
-
-
-@dataclass(frozen=True)
-class ExpandedCommand:
-    """A typed slash command: the two user entries the CLI records for it."""
-
-    name: str
-    args: str
-    record: str
-    """The first entry's content (``<command-message>...``)."""
-    body: str
-    """The meta entry's text: the expanded command."""
-    command: Command | None = None
+        return getattr(_claude_types, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _read_text(path: Path) -> str | None:
@@ -136,6 +104,8 @@ def load_commands(roots: Iterable[tuple[Path, str]]) -> dict[str, Command]:
             text = _read_text(path)
             if text is None:
                 continue
+            from ._claude_types import Command
+
             meta, body = front_matter(text)
             name = prefix + ":".join(path.relative_to(root).with_suffix("").parts)
             hint = meta.get("argument-hint")
@@ -248,6 +218,8 @@ def load_plugins(configs: Sequence[Any], cwd: Path) -> list[Plugin]:
             manifest = value if isinstance(value, dict) else {}
         name = str(manifest.get("name") or path.name)
         version = manifest.get("version")
+        from ._claude_types import Plugin
+
         plugins.append(
             Plugin(
                 name=name, path=path, version=str(version) if version else None, manifest=manifest
@@ -347,6 +319,8 @@ def expand_command(
         args = (more + " " + args).strip()
     if not name:
         return None
+    from ._claude_types import ExpandedCommand
+
     command = commands.get(name)
     if command is not None:
         return ExpandedCommand(

@@ -44,13 +44,11 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from .._exceptions import UserError
 from ..tools import Skill
 from ._claude_dir import (
-    Command,
-    Plugin,
     load_agents,
     load_commands,
     load_plugins,
@@ -58,6 +56,9 @@ from ._claude_dir import (
     plugin_hooks,
     plugin_mcp_servers,
 )
+
+if TYPE_CHECKING:
+    from ._claude_types import Command, Plugin
 from ._memory import MemoryFile, load_memory
 from ._permissions import PermissionMode
 from ._subagents import AgentDefinition
