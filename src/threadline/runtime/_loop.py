@@ -75,7 +75,6 @@ from ._context import AgentParent, BeforeTool, Prompt, ReportQueue
 from ._hooks import HOOK_EVENT_SINK, HookOutcome, run_hooks
 from ._memory import (
     NESTED_TOOLS,
-    NestedFile,
     instruction_changes,
     nested_attachment,
     nested_memory,
@@ -94,6 +93,7 @@ from ._turn import Spend, TurnStats, api_content, request_messages
 
 if TYPE_CHECKING:
     from ._checkpoints import Checkpointer
+    from ._memory_types import NestedFile
 
 __all__ = ["NOTIFICATION_FIELDS", "TASK_BUDGET_BETA", "Prompt", "RunSetup", "Runtime"]
 

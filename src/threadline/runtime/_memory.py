@@ -38,9 +38,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -52,8 +51,20 @@ __all__ = [
     "render_instructions",
 ]
 
+if TYPE_CHECKING:
+    from ._memory_types import MemoryFile, MemoryType, NestedFile
+
 Raw = dict[str, Any]
-MemoryType = Literal["User", "Project", "Local"]
+
+
+def __getattr__(name: str) -> Any:
+    """``MemoryFile``, ``NestedFile``, ``MemoryType``: from ``_memory_types`` on first use."""
+    if name in ("MemoryFile", "NestedFile", "MemoryType"):
+        from . import _memory_types
+
+        return getattr(_memory_types, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 MAX_FILE_BYTES = 1024 * 1024
 MAX_IMPORT_DEPTH = 5
@@ -77,18 +88,6 @@ _CHANGED = (
 _FENCE = re.compile(r"^ {0,3}(```|~~~)[^\n]*\n.*?(?:^ {0,3}\1[^\n]*$|\Z)", re.M | re.S)
 _CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1", re.S)
 _IMPORT = re.compile(r"(?:^|(?<=\s))@((?:[^\s\\]|\\ )+)")
-
-
-@dataclass(frozen=True)
-class MemoryFile:
-    """One instruction file as the CLI records it (``attachment.files[]``)."""
-
-    path: str
-    type: MemoryType
-    content: str
-
-    def as_dict(self) -> Raw:
-        return {"path": self.path, "type": self.type, "content": self.content}
 
 
 def _read(path: Path) -> str | None:
@@ -159,6 +158,8 @@ class _Loader:
         content = text.strip()
         if not content:
             return
+        from ._memory_types import MemoryFile
+
         self.files.append(MemoryFile(path=str(path), type=kind, content=content))
         if depth + 1 >= MAX_IMPORT_DEPTH:
             return
@@ -249,22 +250,6 @@ def instruction_changes(
     return changed, removed
 
 
-@dataclass(frozen=True)
-class NestedFile:
-    """A memory file of a subfolder, loaded when a tool touches a file under it."""
-
-    path: str
-    type: MemoryType
-    content: str
-    """As on disk (not stripped)."""
-    parent: str | None = None
-    """The file that imported it."""
-    globs: tuple[str, ...] = ()
-    """A conditional rule's ``paths`` (its ``content`` is the text after the front matter)."""
-    raw: str | None = None
-    """A conditional rule's whole file."""
-
-
 NESTED_TOOLS = frozenset({"Read", "Edit", "Write", "NotebookEdit"})
 """Tools whose file brings in the memory files of the folders above it."""
 
@@ -304,6 +289,8 @@ def nested_memory(
         seen.update((str(path), str(real)))
         if text is None or not text.strip():
             return
+        from ._memory_types import NestedFile
+
         out.append(NestedFile(path=str(path), type=kind, content=text, parent=parent))
         if depth + 1 >= MAX_IMPORT_DEPTH:
             return
@@ -383,10 +370,10 @@ def _matching_rules(root: Path, target: Path, seen: set[str]) -> list[NestedFile
         if not any(_glob_regex(g.removeprefix("./")).match(relative) for g in globs):
             continue
         seen.add(str(path))
+        from ._memory_types import NestedFile
+
         found.append(
-            NestedFile(
-                path=str(path), type="Project", content=body, globs=tuple(globs), raw=text
-            )
+            NestedFile(path=str(path), type="Project", content=body, globs=tuple(globs), raw=text)
         )
     return found
 

@@ -59,7 +59,8 @@ from ._claude_dir import (
 
 if TYPE_CHECKING:
     from ._claude_types import Command, Plugin
-from ._memory import MemoryFile, load_memory
+    from ._memory_types import MemoryFile
+from ._memory import load_memory
 from ._permissions import PermissionMode
 from ._subagents import AgentDefinition
 
