@@ -130,6 +130,7 @@ _NEVER_IN_A_PLAIN_QUERY = (
     "threadline.tools._readwindow",
     "threadline.runtime._claude_types",
     "threadline.runtime._memory_types",
+    "threadline.tools._shell_types",
 )
 """Not needed by a one-turn ``query()`` that calls no tool: the ``anthropic`` package (the
 provider posts with httpx2), WebFetch's httpx, the stores' drivers, bundles, transfers,
@@ -142,7 +143,7 @@ reads compaction boundaries from ``sessions/_boundary``), file checkpoints (not 
 the store functions and the transcript listing (a resume finds its session with
 ``sessions/_find``), Grep's search (its tool and schema are in ``tools/_grep``), Read's
 line window, the slash command and plugin classes (no command file, no plugin), the
-instruction file classes (no ``CLAUDE.md``)."""
+instruction file classes (no ``CLAUDE.md``), the background command classes."""
 
 
 def _loaded(code: str, names: tuple[str, ...]) -> list[str]:

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import anyio.to_thread
 
@@ -38,7 +38,6 @@ from ..tools import (
     check_tool_names,
     select_tools,
 )
-from ..tools._shells import ShellNotice
 from ..transcript._entries import git_branch
 from ._context import AgentParent, ChildSpec
 from ._hook_model import model_evaluator
@@ -52,6 +51,9 @@ from ._settings_hooks import PromptEvaluator
 from ._stderr import open_stderr
 from ._structured import STRUCTURED_OUTPUT, StructuredOutputTool
 from ._subagents import AgentTool, BackgroundTasks, Notification
+
+if TYPE_CHECKING:
+    from ..tools._shell_types import ShellNotice
 
 __all__ = ["OpenRun", "open_runtime", "spawn_child", "system_blocks"]
 

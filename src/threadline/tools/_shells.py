@@ -26,15 +26,17 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
 
 from ._procs import gated, kill_group, process_guard, stop_process
+
+if TYPE_CHECKING:
+    from ._shell_types import BackgroundShell, ShellNotice
 
 __all__ = [
     "DEFAULT_BACKGROUND_TIMEOUT_MS",
@@ -49,7 +51,14 @@ DEFAULT_BACKGROUND_TIMEOUT_MS = 600_000
 MAX_BACKGROUND_TIMEOUT_MS = 7_200_000
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 
-Status = Literal["running", "completed", "failed", "killed"]
+
+def __getattr__(name: str) -> Any:
+    """``BackgroundShell``, ``ShellNotice``, ``Status``: from ``_shell_types`` on first use."""
+    if name in ("BackgroundShell", "ShellNotice", "Status"):
+        from . import _shell_types
+
+        return getattr(_shell_types, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class CallSite(Protocol):
@@ -77,54 +86,6 @@ def task_output_dir(cwd: str | os.PathLike[str], session_id: str) -> Path:
     uid = os.getuid() if hasattr(os, "getuid") else 0
     encoded = "".join(c if c.isalnum() or c == "-" else "-" for c in str(cwd))
     return Path(tempfile.gettempdir()) / f"threadline-{uid}" / encoded / session_id / "tasks"
-
-
-@dataclass(frozen=True)
-class ShellNotice:
-    """A background command ended: what the model is told in its ``<task-notification>``."""
-
-    task_id: str
-    tool_use_id: str
-    output_file: str
-    status: Literal["completed", "failed", "killed"]
-    description: str
-    exit_code: int | None
-
-    @property
-    def summary(self) -> str:
-        what = f'Background command "{self.description}"'
-        if self.status == "killed":
-            return f"{what} was stopped"
-        return f"{what} {self.status} (exit code {self.exit_code})"
-
-    @property
-    def text(self) -> str:
-        """The ``<task-notification>`` block, as the CLI writes it for a shell."""
-        return (
-            f"<task-notification>\n<task-id>{self.task_id}</task-id>\n"
-            f"<tool-use-id>{self.tool_use_id}</tool-use-id>\n"
-            f"<output-file>{self.output_file}</output-file>\n"
-            f"<status>{self.status}</status>\n"
-            f"<summary>{self.summary}</summary>\n</task-notification>"
-        )
-
-
-@dataclass(eq=False)
-class BackgroundShell:
-    """One background command."""
-
-    task_id: str
-    command: str
-    description: str
-    tool_use_id: str
-    output_file: Path
-    process: subprocess.Popen[bytes]
-    started: float = field(default_factory=time.monotonic)
-    status: Status = "running"
-    exit_code: int | None = None
-    stop_requested: bool = False
-    cleanup: Callable[[], None] | None = None
-    waiter: threading.Thread | None = None
 
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
@@ -211,6 +172,8 @@ class BackgroundShells:
         # --die-with-parent (PR_SET_PDEATHSIG) fires when the *thread* that forked it
         # ends, and idle worker threads end. A fork is a few milliseconds.
         process = spawn()
+        from ._shell_types import BackgroundShell  # loaded by the first background command
+
         shell = BackgroundShell(
             task_id=task_id,
             command=command,
@@ -261,6 +224,8 @@ class BackgroundShells:
         shell.status = final
         if shell.stop_requested:
             return
+        from ._shell_types import ShellNotice
+
         notice = ShellNotice(
             task_id=shell.task_id,
             tool_use_id=shell.tool_use_id,
