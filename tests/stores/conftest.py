@@ -285,3 +285,14 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         elif name == "redis_cluster":
             await drop_redis(b.namespaces, b.url, cluster=True)
 
+
+
+def chain(n: int, parent: str | None = None) -> list[Any]:
+    """``n`` user entries, each the parent of the next (a transcript's chain)."""
+    out = []
+    for i in range(n):
+        e = {"type": "user", "uuid": str(uuid.uuid4()), "parentUuid": parent,
+             "message": {"role": "user", "content": f"m{i}"}}
+        parent = e["uuid"]
+        out.append(e)
+    return out

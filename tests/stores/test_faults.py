@@ -18,7 +18,7 @@ from threadline import StorageError
 from threadline.sessions.postgres import PostgresStore
 from threadline.sessions.redis import RedisStore
 
-from .conftest import drop_postgres, drop_redis, new_namespace
+from .conftest import chain, drop_postgres, drop_redis, new_namespace
 
 pytestmark = pytest.mark.anyio
 
@@ -27,14 +27,7 @@ def _key() -> Any:
     return {"project_key": "-faults", "session_id": str(uuid.uuid4())}
 
 
-def _entries(n: int, parent: str | None = None) -> list[Any]:
-    out = []
-    for i in range(n):
-        e = {"type": "user", "uuid": str(uuid.uuid4()), "parentUuid": parent,
-             "message": {"role": "user", "content": f"m{i}"}}
-        parent = e["uuid"]
-        out.append(e)
-    return out
+_entries = chain
 
 
 def _with_params(dsn: str, **params: str) -> str:

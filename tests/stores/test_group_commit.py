@@ -19,7 +19,7 @@ import pytest
 from threadline import ConcurrentModificationError, StorageError
 from threadline.sessions._groupcommit import GroupCommit, Member, settle
 
-from .conftest import Backend
+from .conftest import Backend, chain
 
 pytestmark = pytest.mark.anyio
 
@@ -196,14 +196,7 @@ def _key(sid: str | None = None) -> Any:
     return {"project_key": "-group", "session_id": sid or str(uuid.uuid4())}
 
 
-def _entries(n: int, parent: str | None = None) -> list[Any]:
-    out = []
-    for i in range(n):
-        e = {"type": "user", "uuid": str(uuid.uuid4()), "parentUuid": parent,
-             "message": {"role": "user", "content": f"m{i}"}}
-        parent = e["uuid"]
-        out.append(e)
-    return out
+_entries = chain
 
 
 async def _grouped(store: Any, calls: list[Any]) -> list[BaseException | None]:
