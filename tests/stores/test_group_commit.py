@@ -416,3 +416,42 @@ async def test_a_lone_append_cancelled_while_waiting_on_the_server_leaves_the_st
     loaded = [e["uuid"] for e in await store.load(key) or []]
     assert loaded in ([e["uuid"] for e in entries], [e["uuid"] for e in entries[:2] + entries[3:]])
     assert store._group.busy is False
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_grouped_append_to_a_key_another_host_wrote_since_is_not_written_from_memory(
+    backend: Backend,
+) -> None:
+    """A group writes the keys this store wrote last by row id with the summary folded in
+    Python; a key another host wrote since must go to the full statement instead."""
+    from threadline.sessions._summary import fold_session_summary
+
+    a, b = _shared_pair(backend)
+    moved, kept = _key(), _key()
+    e = {k["session_id"]: _summary_entries(k["session_id"]) for k in (moved, kept)}
+    for k in (moved, kept):
+        for entry in e[k["session_id"]][:2]:
+            await a.append(k, [entry])  # a remembers what it left
+    titled = {"type": "ai-title", "aiTitle": "From b", "sessionId": moved["session_id"]}
+    e[moved["session_id"]].insert(2, titled)
+    await b.append(moved, [titled])  # b sets a title meanwhile (nothing later unsets it)
+    plans: list[Any] = []
+    plan = a._group_plan
+
+    def spy(member: Any) -> Any:
+        plans.append(plan(member))
+        return plans[-1]
+
+    a._group_plan = spy
+    errors = await _grouped(a, [
+        lambda: a.append(moved, e[moved["session_id"]][3:]),
+        lambda: a.append(kept, e[kept["session_id"]][2:]),
+    ])
+    assert errors == [None, None]
+    assert [p.lean for p in plans] == [True, True]  # both went by row id...
+    for k in (moved, kept):  # ...and the key b wrote keeps b's title and one chain
+        entries = e[k["session_id"]]
+        assert await a.load(k) == entries
+        assert await _summary_of(b, k) == fold_session_summary(None, k, entries)["data"]
+    assert (await _summary_of(b, moved))["ai_title"] == "From b"

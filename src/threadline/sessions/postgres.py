@@ -53,6 +53,7 @@ import select
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -573,17 +574,28 @@ _LEAN_APPEND = (
     "SELECT mtime FROM upd"
 )
 
-# A group of appends to distinct keys (see _groupcommit), one statement and one transaction:
-# the fast path of _FAST_APPEND for every member at once, one array per column (the uuids as
-# (member, uuid) pairs), sent in binary (psycopg escapes text arrays with a regex, which cost
-# more than the statement). Returns the members it wrote; the others (a new key, a moved
-# head) are written one by one afterwards. Any error writes nothing (one transaction).
+# A group of appends to distinct keys (see _groupcommit), one statement and one transaction,
+# one array per column, sent in binary (psycopg escapes text arrays with a regex, which cost
+# more than the statement). A member this store wrote last (see PostgresStore._known) is
+# written as _LEAN_APPEND does (its row by id, taken only if its mtime is unchanged, its
+# summary folded in Python: ``id`` set), the others as _FAST_APPEND's fast path does (the
+# row by key, the summary delta merged here: ``id`` NULL); the uuids go as (member, uuid)
+# pairs. Returns the members it wrote; the others (a new key, a moved head, another writer
+# between) are written one by one afterwards. Any error writes nothing (one transaction).
 _GROUP_APPEND = (
-    "WITH a AS (SELECT * FROM unnest(%(project)b::text[], %(session)b::text[], "
+    "WITH a AS (SELECT * FROM unnest(%(id)b::bigint[], %(mtime)b::bigint[], "
+    "%(fields)b::jsonb[], %(project)b::text[], %(session)b::text[], "
     "%(subpath)b::text[], %(chunk)b::bytea[], %(count)b::integer[], %(head)b::text[], "
     "%(delta)b::jsonb[], %(check)b::boolean[], %(expected)b::text[]) WITH ORDINALITY "
-    "AS a(project, session, subpath, chunk, n, head, delta, chk, expected, ord)), "
-    "upd AS (UPDATE {s}.transcripts x SET head = coalesce(a.head, x.head), "
+    "AS a(id, mtime, fields, project, session, subpath, chunk, n, head, delta, chk, expected, "
+    "ord)), "
+    "lean AS (UPDATE {s}.transcripts x SET head = coalesce(a.head, x.head), "
+    "mtime = greatest((date_part('epoch', clock_timestamp()) * 1000)::bigint, x.mtime + 1), "
+    "entries = x.entries + a.n, fields = coalesce(a.fields, x.fields) "
+    "FROM a WHERE x.id = a.id AND x.mtime = a.mtime "
+    "AND (NOT a.chk OR x.head IS NOT DISTINCT FROM a.expected) "
+    "RETURNING a.ord, x.id, x.entries, x.mtime, NULL::text AS fields), "
+    "keyed AS (UPDATE {s}.transcripts x SET head = coalesce(a.head, x.head), "
     "mtime = greatest((extract(epoch FROM clock_timestamp()) * 1000)::bigint, x.mtime + 1), "
     "entries = x.entries + a.n, "
     "fields = CASE WHEN a.delta IS NULL THEN x.fields ELSE ((CASE "
@@ -592,17 +604,18 @@ _GROUP_APPEND = (
     "ELSE (a.delta->'first') || (a.delta->'fallback') "
     "|| coalesce(x.fields, '{{}}'::jsonb) || (a.delta->'prompt') END) "
     "|| (a.delta->'last')) - ARRAY(SELECT jsonb_array_elements_text(a.delta->'unset')) END "
-    "FROM a WHERE x.project_key = a.project AND x.session_id = a.session "
+    "FROM a WHERE a.id IS NULL AND x.project_key = a.project AND x.session_id = a.session "
     "AND x.subpath = a.subpath AND x.mtime > 0 "
     "AND (NOT a.chk OR x.head IS NOT DISTINCT FROM a.expected) "
-    "RETURNING a.ord, x.id, x.entries, x.mtime, x.fields), "
+    "RETURNING a.ord, x.id, x.entries, x.mtime, x.fields::text), "
+    "upd AS (SELECT * FROM lean UNION ALL SELECT * FROM keyed), "
     "ch AS (INSERT INTO {s}.chunks (transcript_id, data, seq, n) "
     "SELECT upd.id, a.chunk, upd.entries - a.n, a.n FROM upd JOIN a ON a.ord = upd.ord "
     "RETURNING id, transcript_id), "
     "uu AS (INSERT INTO {s}.uuids (transcript_id, uuid, chunk_id) "
     "SELECT ch.transcript_id, u.uuid, ch.id FROM ch JOIN upd ON upd.id = ch.transcript_id "
     "JOIN unnest(%(u_ord)b::bigint[], %(u_uuid)b::text[]) AS u(ord, uuid) ON u.ord = upd.ord) "
-    "SELECT ord, id, mtime, fields::text FROM upd"
+    "SELECT ord, id, mtime, fields FROM upd"
 )
 
 _QUERIES = {
@@ -878,7 +891,7 @@ class PostgresStore(DatabaseStore):
             return await self._append_one(key, entries, batch, expected, check)
         if not self._group.begin(slot):
             # other writes are in flight: join the next group (see _groupcommit)
-            work = (key, entries, with_delta(key, batch), expected, check)
+            work = (key, entries, batch, expected, check)
             await self._group.submit(slot, work)
             return None
         try:
@@ -920,13 +933,7 @@ class PostgresStore(DatabaseStore):
         if known is None:
             return False
         row_id, mtime, data = known
-        fields = None
-        if "subpath" not in key:  # fold the batch onto the summary this store left
-            data = data or {}
-            summary: SessionSummaryEntry = {"session_id": "", "mtime": 0, "data": data}
-            merged = fold_session_summary(summary, key, batch.entries)["data"]
-            if merged != data:
-                fields, data = _pg_fields(merged), merged
+        fields, data = _fold_known(key, batch, data)
         params = {
             "head": batch.head,
             "count": batch.count,
@@ -1009,10 +1016,9 @@ class PostgresStore(DatabaseStore):
     async def _write_group(self, members: list[Member]) -> None:
         """Write a group of appends to distinct keys (see :class:`GroupCommit`)."""
         if len(members) > 1:
-            for m in members:  # the group moves their mtimes: what was known is stale
-                self._known.pop(_params(m.work[0]), None)
+            plans = [self._group_plan(m) for m in members]
             try:
-                rows = await self._rows_once("append_group", _group_params(members))
+                rows = await self._rows_once("append_group", _group_params(members, plans))
             except StorageError as exc:
                 if isinstance(exc.__cause__, self._psycopg.OperationalError):
                     # the connection broke: the group may or may not have committed;
@@ -1023,10 +1029,10 @@ class PostgresStore(DatabaseStore):
                 # any other error rolled the whole group back: each goes on its own
             else:
                 written = {r[0]: r for r in rows}
-                for i, m in enumerate(members, 1):
+                for i, (m, plan) in enumerate(zip(members, plans), 1):
                     if i in written:
                         _, row_id, mtime, fields = written[i]
-                        data = _fields(fields) if fields else None
+                        data = plan.data if plan.lean else _fields(fields) if fields else None
                         self._remember(_params(m.work[0]), row_id, mtime, data)
                         settle(m)
         for m in members:  # the group left these: a new key, a moved head, an error
@@ -1038,6 +1044,20 @@ class PostgresStore(DatabaseStore):
                 settle(m, error=exc)
             else:
                 settle(m)
+
+    def _group_plan(self, member: Member) -> _GroupPlan:
+        """How a member goes in its group: by row id with its summary folded here when this
+        store wrote the key last, else by key with the summary delta. Either way what was
+        known of the key is dropped (the group moves its ``mtime``; the write that
+        succeeds remembers the new state)."""
+        key, _, batch, _, _ = member.work
+        known = self._known.pop(_params(key), None)
+        if known is None:
+            member.work = (key, member.work[1], with_delta(key, batch), *member.work[3:])
+            return _GroupPlan(0, 0, None, None)
+        row_id, mtime, data = known
+        fields, data = _fold_known(key, batch, data)
+        return _GroupPlan(row_id, mtime, fields, data)
 
     async def get_head(self, key: SessionKey) -> str | None:
         check_db_key(key)
@@ -1154,22 +1174,63 @@ def _append_params(
     }
 
 
+@dataclass(frozen=True)
+class _GroupPlan:
+    """A group member's row: by id (``row_id`` > 0, see :data:`_LEAN_APPEND`) with the
+    summary it leaves (``data``; ``fields``: its stored text when the batch changed it),
+    or by key (``row_id`` 0)."""
+
+    row_id: int
+    mtime: int
+    fields: str | None
+    data: dict[str, Any] | None
+
+    @property
+    def lean(self) -> bool:
+        return self.row_id > 0
+
+
 _GROUP_COLUMNS = (
-    "project", "session", "subpath", "chunk", "count", "head", "delta", "check", "expected"
+    "id", "mtime", "fields", "project", "session", "subpath", "chunk", "count", "head",
+    "delta", "check", "expected",
 )
 
 
-def _group_params(members: list[Member]) -> dict[str, list[Any]]:
+def _group_params(members: list[Member], plans: list[_GroupPlan]) -> dict[str, list[Any]]:
     """The columns of :data:`_GROUP_APPEND`: one array element per member, in order."""
     cols: dict[str, list[Any]] = {name: [] for name in (*_GROUP_COLUMNS, "u_ord", "u_uuid")}
-    for i, m in enumerate(members, 1):
+    for i, (m, plan) in enumerate(zip(members, plans), 1):
         key, _, batch, expected, check = m.work
-        p = _append_params(key, batch, expected, check)
-        for name in _GROUP_COLUMNS:
-            cols[name].append(p[name])
+        row: tuple[Any, ...]
+        if plan.lean:
+            row = (plan.row_id, plan.mtime, plan.fields, None, None, None, None)
+        else:
+            delta = batch.delta
+            row = (0, 0, None, key["project_key"], key["session_id"], key.get("subpath", ""),
+                   None if delta is None else _pg_delta(delta))
+        for name, value in zip(
+            _GROUP_COLUMNS,
+            (*row[:6], batch.chunk, batch.count, batch.head, row[6], check, expected),
+        ):
+            cols[name].append(value)
         cols["u_ord"].extend([i] * len(batch.uuids))
         cols["u_uuid"].extend(batch.uuids)
     return cols
+
+
+def _fold_known(
+    key: SessionKey, batch: Batch, data: dict[str, Any] | None
+) -> tuple[str | None, dict[str, Any] | None]:
+    """Fold ``batch`` onto the summary ``data`` this store left for ``key``: the summary
+    after it, and its stored text when the batch changed it (else ``None``: kept)."""
+    if "subpath" in key:
+        return None, data
+    data = data or {}
+    summary: SessionSummaryEntry = {"session_id": "", "mtime": 0, "data": data}
+    merged = fold_session_summary(summary, key, batch.entries)["data"]
+    if merged != data:
+        return _pg_fields(merged), merged
+    return None, data
 
 
 def _pg_delta(delta: dict[str, Any]) -> str:
