@@ -131,6 +131,15 @@ _NEVER_IN_A_PLAIN_QUERY = (
     "threadline.runtime._claude_types",
     "threadline.runtime._memory_types",
     "threadline.tools._shell_types",
+    "httpx2",
+    "email",
+    "http.client",
+    "http.cookiejar",
+    "urllib.request",
+    "idna",
+    "mimetypes",
+    "tempfile",
+    "importlib.resources",
 )
 """Not needed by a one-turn ``query()`` that calls no tool: the ``anthropic`` package (the
 provider posts with httpx2), WebFetch's httpx, the stores' drivers, bundles, transfers,
@@ -143,7 +152,11 @@ reads compaction boundaries from ``sessions/_boundary``), file checkpoints (not 
 the store functions and the transcript listing (a resume finds its session with
 ``sessions/_find``), Grep's search (its tool and schema are in ``tools/_grep``), Read's
 line window, the slash command and plugin classes (no command file, no plugin), the
-instruction file classes (no ``CLAUDE.md``), the background command classes."""
+instruction file classes (no ``CLAUDE.md``), the background command classes; ``httpx2`` and
+the standard library it imports (``email``, ``http.client``, ``http.cookiejar``,
+``urllib.request``, ``idna``, ``mimetypes``; ``tempfile`` and ``importlib.resources`` through
+its ``_alias``): the provider posts through ``httpcore2`` when
+that is what ``httpx2`` would send (no proxy in the environment, a plain URL)."""
 
 
 def _loaded(code: str, names: tuple[str, ...]) -> list[str]:

@@ -20,7 +20,7 @@ def _run(code: str) -> str:
 def test_the_wire_client_does_not_load_importlib_metadata() -> None:
     code = (
         "import sys, importlib\n"
-        "import threadline.providers._anthropic_wire\n"
+        "import threadline.providers._wire_httpx2\n"
         "import httpx2, httpcore2\n"
         "print('importlib.metadata' in sys.modules, hasattr(importlib, 'metadata'))\n"
         "print(httpx2.__version__, httpcore2.__version__)\n"
@@ -32,6 +32,19 @@ def test_the_wire_client_does_not_load_importlib_metadata() -> None:
     expected = f"{importlib.metadata.version('httpx2')} {importlib.metadata.version('httpcore2')}"
     assert versions == expected
     assert real == f"module {expected}"
+
+
+def test_the_direct_path_loads_httpcore2_alone_without_importlib_metadata() -> None:
+    """The wire client's module loads ``httpcore2`` only (``httpx2`` when a request needs
+    it: see ``test_wire_direct``), also without ``importlib.metadata``."""
+    code = (
+        "import sys, importlib\n"
+        "import threadline.providers._anthropic_wire\n"
+        "print('importlib.metadata' in sys.modules, 'httpx2' in sys.modules)\n"
+        "import httpcore2, importlib.metadata as m\n"
+        "print(httpcore2.__version__ == m.version('httpcore2'))\n"
+    )
+    assert _run(code).splitlines() == ["False False", "True"]
 
 
 def test_a_loaded_importlib_metadata_is_used_as_it_is() -> None:

@@ -1,4 +1,5 @@
-"""``httpx2`` and ``httpcore2``, imported without ``importlib.metadata`` when it is not loaded.
+"""``httpx2`` and ``httpcore2`` (or ``httpcore2`` alone), imported without
+``importlib.metadata`` when it is not loaded.
 
 Both packages set ``__version__`` with ``importlib.metadata.version(...)`` at import time.
 Importing ``importlib.metadata`` (``email``, ``zipfile``, ``csv``, ``importlib.resources``)
@@ -77,10 +78,11 @@ class _StandIn(types.ModuleType):
         return getattr(_real_metadata(), name)
 
 
-def load() -> None:
+def load(*, core_only: bool = False) -> None:
     """Import ``httpx2`` and ``httpcore2`` (see the module docstring); then ``import httpx2``
-    finds it imported."""
-    if "httpx2" in sys.modules and "httpcore2" in sys.modules:
+    finds it imported. ``core_only``: ``httpcore2`` alone (the wire client's direct path)."""
+    names = ("httpcore2",) if core_only else ("httpcore2", "httpx2")
+    if all(name in sys.modules for name in names):
         return
     with _LOCK:
         stand_in = None
@@ -88,8 +90,8 @@ def load() -> None:
             stand_in = sys.modules[_REAL] = _StandIn(_REAL)
             importlib.metadata = stand_in  # `import importlib.metadata`
         try:
-            import httpcore2  # noqa: F401  (imported by httpx2's transports on first use)
-            import httpx2  # noqa: F401
+            for name in names:  # httpcore2 first (imported by httpx2's transports on first use)
+                importlib.import_module(name)
         finally:
             if stand_in is not None:
                 if sys.modules.get(_REAL) is stand_in:
