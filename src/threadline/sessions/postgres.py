@@ -61,6 +61,7 @@ import orjson
 
 from .._exceptions import StorageError
 from ..transcript._jsonl import iter_objects
+from . import _pgarrays as pg
 from ._db import (
     Batch,
     DatabaseStore,
@@ -76,6 +77,7 @@ from ._db import (
 )
 from ._groupcommit import GroupCommit, Member, settle
 from ._migrations import Migration
+from ._pgarrays import Packed
 from ._protocol import (
     SessionKey,
     SessionListSubkeysKey,
@@ -1196,8 +1198,9 @@ _GROUP_COLUMNS = (
 )
 
 
-def _group_params(members: list[Member], plans: list[_GroupPlan]) -> dict[str, list[Any]]:
-    """The columns of :data:`_GROUP_APPEND`: one array element per member, in order."""
+def _group_params(members: list[Member], plans: list[_GroupPlan]) -> dict[str, Packed]:
+    """The columns of :data:`_GROUP_APPEND`: one array element per member, in order
+    (packed here: see :mod:`._pgarrays`)."""
     cols: dict[str, list[Any]] = {name: [] for name in (*_GROUP_COLUMNS, "u_ord", "u_uuid")}
     for i, (m, plan) in enumerate(zip(members, plans), 1):
         key, _, batch, expected, check = m.work
@@ -1215,7 +1218,15 @@ def _group_params(members: list[Member], plans: list[_GroupPlan]) -> dict[str, l
             cols[name].append(value)
         cols["u_ord"].extend([i] * len(batch.uuids))
         cols["u_uuid"].extend(batch.uuids)
-    return cols
+    return {name: _PACK[name](values) for name, values in cols.items()}
+
+
+_PACK: dict[str, Callable[[Any], Packed]] = {
+    "id": pg.int8s, "mtime": pg.int8s, "fields": pg.texts, "project": pg.texts,
+    "session": pg.texts, "subpath": pg.texts, "chunk": pg.byteas, "count": pg.int4s,
+    "head": pg.texts, "delta": pg.texts, "check": pg.bools, "expected": pg.texts,
+    "u_ord": pg.int8s, "u_uuid": pg.texts,
+}
 
 
 def _fold_known(
@@ -1261,6 +1272,7 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
     while the generic plan's estimate looks dearer, and for this store's statements (every
     one an index lookup by key) that costs more than running them."""
     await conn.execute("SET plan_cache_mode = force_generic_plan")
+    pg.register(conn.adapters)
 
 
 def _pg_fields(data: dict[str, Any]) -> str:
