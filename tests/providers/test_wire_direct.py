@@ -350,3 +350,17 @@ async def test_a_proxy_from_the_environment_is_used(
     results, stayed = await _exchange(proxy, "http://api.example.invalid", direct=True)
     assert not stayed and results[0][0] == 200
     assert proxy.requests[0].startswith(b"POST http://api.example.invalid/v1/messages HTTP/1.1")
+
+
+def test_tls_settings_only_for_an_https_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An http target's pool never negotiates TLS (a redirect elsewhere goes to httpx2's
+    client, which gets the TLS settings it always had): no context, no CA bundle loaded."""
+    for key in list(__import__("os").environ):
+        if key.lower().endswith("_proxy"):
+            monkeypatch.delenv(key)
+    plain = WireClient(api_key="k", base_url="http://gw.example:8080", timeout_s=5, default_headers=None)
+    secure = WireClient(api_key="k", base_url=None, timeout_s=5, default_headers=None)
+    assert plain._pool is not None and secure._pool is not None
+    assert plain._pool._ssl_context is None
+    assert secure._pool._ssl_context is wire._ssl_context()
+    assert plain._full_client()._transport._pool._ssl_context is wire._ssl_context()  # type: ignore[attr-defined]

@@ -55,7 +55,7 @@ import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 import orjson
@@ -109,14 +109,6 @@ def _ssl_context() -> ssl.SSLContext:
     """One TLS context per process: loading the CA bundle costs ~15 ms, far more than a turn.
     The context ``httpx2.create_ssl_context()`` returns (it calls this)."""
     return httpcore2.default_ssl_context(_trust_env=True)
-
-
-def _no_verify_context() -> ssl.SSLContext:
-    """``httpx2.create_ssl_context(verify=False)``."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def _socket_options() -> list[tuple[int, int, int]]:
@@ -484,14 +476,16 @@ class WireClient:
         # certificate to check: the CA bundle is not loaded, and redirects are not followed.
         parts = urlsplit(base)
         self._local = parts.scheme == "http" and _is_loopback(parts.hostname or "")
-        self._verify: ssl.SSLContext | Literal[False] = False if self._local else _ssl_context()
         self._full: httpx2.AsyncClient | None = None
         self._pool: httpcore2.AsyncConnectionPool | None = None
         if self._target is None:
             self._full = self._full_client()
         else:
+            # The pool only ever connects to the target's origin (a request for another one,
+            # as a redirect, goes to httpx2's client): TLS settings only for an https target.
+            https = self._target.scheme == b"https"
             self._pool = httpcore2.AsyncConnectionPool(
-                ssl_context=self._verify if self._verify else _no_verify_context(),
+                ssl_context=_ssl_context() if https else None,  # (https: never local)
                 max_connections=1000,
                 max_keepalive_connections=100,
                 keepalive_expiry=5.0,
@@ -506,7 +500,7 @@ class WireClient:
 
         return http_client(
             timeout_s=self._timeout_s,
-            verify=self._verify,
+            verify=False if self._local else _ssl_context(),
             follow_redirects=not self._local,
             socket_options=_socket_options(),
         )
