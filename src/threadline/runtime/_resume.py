@@ -67,6 +67,7 @@ from ..transcript._api import (
 )
 from ..transcript._chain import (
     build_conversation_chain_and_leaf,
+    chain_and_leaf,
     chain_end,
     chain_entries,
     message_id,
@@ -164,13 +165,15 @@ def _rebuild(entries: list[Raw], at: str | None) -> _Rebuilt:
 
 
 def _rebuild_inner(entries: list[Raw], at: str | None) -> _Rebuilt:
-    chain_all = chain_entries(entries)
-    if at is not None:
+    if at is None:
+        chain_all, walked, walk_leaf = chain_and_leaf(entries)
+    else:
+        chain_all = chain_entries(entries)
         cut = next((i for i, e in enumerate(chain_all) if e.get("uuid") == at), None)
         if cut is None:
             raise MessageNotFoundError(f"Message {at} not found in the session (resume_session_at)")
         chain_all = chain_all[: cut + 1]
-    walked, walk_leaf = build_conversation_chain_and_leaf(chain_all)
+        walked, walk_leaf = build_conversation_chain_and_leaf(chain_all)
     chain = _with_end(relink_compacted(walked, chain_all), chain_all, walk_leaf)
     return _Rebuilt(chain=chain, messages=merge_api_messages(chain, []), tail=tail_kinds(chain))
 
@@ -396,8 +399,7 @@ def _only_side_leaves(main_new: list[Raw], added: list[Raw], leaf: str) -> bool:
 
 def _rebuild_and_snapshot(entries: list[Raw], path: Path, state: FileState) -> _Rebuilt:
     with gc_paused():
-        chain_all = chain_entries(entries)
-        walked, walk_leaf = build_conversation_chain_and_leaf(chain_all)
+        chain_all, walked, walk_leaf = chain_and_leaf(entries)
         chain = _with_end(relink_compacted(walked, chain_all), chain_all, walk_leaf)
         messages = merge_api_messages(chain, [])
         tail = tail_kinds(chain)

@@ -26,7 +26,7 @@ import orjson
 
 from ..transcript._compaction import is_boundary, last_boundary, tail_complete
 from ..transcript._fileio import atomic_write
-from ..transcript._jsonl import gc_paused, iter_objects
+from ..transcript._jsonl import gc_paused, parse_objects
 from ._filelog import read_complete
 from ._protocol import PartialLoadStore, SessionKey, SessionStore, local_transcripts
 
@@ -267,7 +267,7 @@ def read_for_resume(path: Path, record: bool = True) -> tuple[list[Raw] | None, 
     except (FileNotFoundError, NotADirectoryError):
         return None, False
     with gc_paused():
-        entries = list(iter_objects(data))
+        entries = parse_objects(data)
     found = last_boundary(entries)
     if found is not None and record:
         record_boundary(path, *found)
