@@ -721,17 +721,24 @@ def _import(module: str) -> Any:
     paused: imports build long-lived objects (classes, functions, module dicts) whose young
     collections free nothing (≈ 5 ms of a fresh process's CPU). What the import built then
     joins the oldest generation, as :func:`threadline.transcript._jsonl.promote_young`
-    does, and is left alone when the program uses :func:`gc.freeze` itself."""
-    if __name__ + module in sys.modules or not gc.isenabled():
+    does, and is left alone when the program uses :func:`gc.freeze` itself. Its
+    dataclasses take their generated methods' code compiled ahead
+    (:mod:`threadline._dataclass_code`)."""
+    if __name__ + module in sys.modules:
         return importlib.import_module(module, __name__)
-    gc.disable()
-    try:
-        return importlib.import_module(module, __name__)
-    finally:
-        if gc.get_freeze_count() == 0:
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
+    from ._dataclass_code import compiled_ahead  # (see there: same classes, less compiling)
+
+    with compiled_ahead():
+        if not gc.isenabled():
+            return importlib.import_module(module, __name__)
+        gc.disable()
+        try:
+            return importlib.import_module(module, __name__)
+        finally:
+            if gc.get_freeze_count() == 0:
+                gc.freeze()
+                gc.unfreeze()
+            gc.enable()
 
 
 def __dir__() -> list[str]:
