@@ -160,15 +160,6 @@ def _notification_content(content: str | list[Raw], origin: Raw) -> str | list[R
     ]
 
 
-def _sendable(block: Raw) -> bool:
-    kind = block.get("type")
-    if kind == "text":
-        return bool(block.get("text"))
-    if kind == "thinking":
-        return bool(block.get("signature"))
-    return True
-
-
 def _is_synthetic_error(entry: Raw, message: Raw) -> bool:
     return entry.get("isApiErrorMessage") is True and message.get("model") == SYNTHETIC_MODEL
 
@@ -189,9 +180,6 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
     of a typed command's record too)."""
     for entry in chain:
         kind = entry.get("type")
-        if kind == "attachment":
-            prompt_at = _merge_attachment(out, entry, prompt_at)
-            continue
         if kind == "assistant":
             blocks = _assistant_blocks(entry)
             if not blocks:
@@ -202,7 +190,18 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
                 out.append({"role": "assistant", "content": blocks})
             prompt_at = None
             continue
-        user = _entry_user_content(entry)
+        if kind == "attachment":
+            prompt_at = _merge_attachment(out, entry, prompt_at)
+            continue
+        if kind == "user":
+            message = entry.get("message")
+            if type(message) is not dict or entry.get("isVirtual") is True:
+                continue
+            user = _user_content(entry, message)
+        elif kind == "system":
+            user = _local_command_output(entry)
+        else:
+            continue  # progress: not sent
         if user is None:
             continue
         if out and out[-1]["role"] == "user":
@@ -217,20 +216,12 @@ def merge_api_messages(chain: Iterable[Raw], out: list[Raw]) -> list[Raw]:
     return out
 
 
-def _entry_user_content(entry: Raw) -> str | list[Raw] | None:
-    """What a user entry (or a slash command's ``local_command`` output) sends, or None."""
-    kind = entry.get("type")
-    if kind == "user":
-        message = entry.get("message")
-        if type(message) is not dict or entry.get("isVirtual") is True:
-            return None
-        return _user_content(entry, message)
-    if kind == "system" and entry.get("subtype") == "local_command":
-        if entry.get("isDisplayOnly") is True:
-            return None
-        text = entry.get("content")
-        return text if type(text) is str and text else None
-    return None
+def _local_command_output(entry: Raw) -> str | None:
+    """What a ``system`` entry sends: a slash command's ``local_command`` output, or None."""
+    if entry.get("subtype") != "local_command" or entry.get("isDisplayOnly") is True:
+        return None
+    text = entry.get("content")
+    return text if type(text) is str and text else None
 
 
 def _merge_attachment(out: list[Raw], entry: Raw, prompt_at: int | None) -> int | None:
@@ -265,7 +256,18 @@ def _assistant_blocks(entry: Raw) -> list[Raw] | None:
     content = message.get("content")
     if type(content) is not list:
         return None
-    return [b for b in content if type(b) is dict and _sendable(b)]
+    blocks: list[Raw] = []
+    for block in content:  # _sendable, inlined (once per block of a whole transcript)
+        if type(block) is not dict:
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            if not block.get("text"):
+                continue
+        elif kind == "thinking" and not block.get("signature"):
+            continue
+        blocks.append(block)
+    return blocks
 
 
 _MENTIONS = frozenset({"file", "directory"})
@@ -341,6 +343,19 @@ def _results_in(content: str | list[Raw]) -> bool:
     return type(content) is list and any(b.get("type") == "tool_result" for b in content)
 
 
+def _answers_exactly(blocks: list[Raw], calls: list[Any]) -> bool:
+    """Whether every tool result in ``blocks`` answers one of ``calls`` and every call is
+    answered (the repair then keeps the message as it is)."""
+    answered = set()
+    for block in blocks:
+        if block.get("type") == "tool_result":
+            call_id = block.get("tool_use_id")
+            if call_id not in calls:
+                return False
+            answered.add(call_id)
+    return all(c in answered for c in calls)
+
+
 def repair_tool_pairs(messages: list[Raw], intact: int = 0) -> list[Raw]:
     """Every tool_use answered in the next user message (results first); results that
     answer no call of the message before are dropped. A call never answered gets
@@ -365,6 +380,10 @@ def repair_tool_pairs(messages: list[Raw], intact: int = 0) -> list[Raw]:
                 append(msg)  # the common case: a plain prompt after a plain reply
                 continue
             blocks = as_blocks(content)
+            if _answers_exactly(blocks, calls):
+                append(msg)  # every call answered, every result answers one: kept as is
+                calls = []
+                continue
             results = [
                 b
                 for b in blocks

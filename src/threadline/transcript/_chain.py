@@ -346,7 +346,7 @@ def _recover_parallel(
     by_assistant = _results_by_assistant(scan.off_results, by_uuid, call_owner)
     dirty = _groups_with_results(by_assistant, by_uuid, anchors)
     dirty.update(scan.orphan_mids)
-    placing = _ChainIndex(chain, by_uuid)
+    placing = _ChainIndex(chain, by_uuid, indexed if index is not None else None)
     inserts: dict[int, list[Raw]] = {}
     processed: set[str] = set()
     for assistant, mid in chain_assistants:
@@ -542,18 +542,30 @@ class _ChainIndex:
     """What placing stray results needs (the calls answered on the chain, file positions),
     computed on first use: most transcripts never need it."""
 
-    def __init__(self, chain: list[Raw], by_uuid: dict[str, Raw]) -> None:
+    def __init__(
+        self,
+        chain: list[Raw],
+        by_uuid: dict[str, Raw],
+        indexed: tuple[_Index, list[str]] | None = None,
+    ) -> None:
         self._chain = chain
         self._by_uuid = by_uuid
+        self._indexed = indexed
+        """The index (unique uuids) and the chain's uuids: the chain's user entries are
+        then the index's users on it, and only those are read."""
         self._answered: set[str] | None = None
         self._position: dict[str, int] | None = None
+
+    def _users(self) -> list[Raw]:
+        if self._indexed is None:
+            return [e for e in self._chain if e.get("type") == "user"]
+        on_chain = set(self._indexed[1])
+        return [e for uid, e in self._indexed[0].users if uid in on_chain]
 
     def answered(self) -> set[str]:
         if self._answered is None:
             self._answered = set()
-            for e in self._chain:
-                if e.get("type") != "user":
-                    continue
+            for e in self._users():
                 message = e.get("message")
                 content = message.get("content") if type(message) is dict else None
                 if type(content) is not list:
