@@ -155,3 +155,24 @@ def test_a_table_of_another_python_is_not_used(monkeypatch: pytest.MonkeyPatch) 
     assert _dataclass_code._load_table() == {}
 
 
+
+
+@_this_python
+def test_the_cli_commands_load_as_the_lazy_names_do() -> None:
+    """``threadline run`` imports the runtime through ``threadline._import`` (the GC paused,
+    the table used), not by a plain import."""
+    code = (
+        "import dataclasses, gc, importlib\n"
+        "import threadline._dataclass_code as dc\n"
+        "from threadline.cli import cli\n"
+        "seen = []\n"
+        "real = importlib.import_module\n"
+        "def spy(name, package=None):\n"
+        "    seen.append(gc.isenabled())\n"
+        "    return real(name, package)\n"
+        "importlib.import_module = spy\n"
+        "cli.get_command(None, 'run')\n"
+        "print(dc.hits > 100, 'exec' in vars(dataclasses), any(seen), gc.isenabled())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "False", "False", "True"]

@@ -7,9 +7,9 @@ listed in :mod:`._errors`.
 
 from __future__ import annotations
 
-import importlib
-
 import click
+
+from .. import _import
 
 __all__ = ["cli", "main"]
 
@@ -31,7 +31,8 @@ class _LazyGroup(click.Group):
         if cmd_name not in _COMMANDS:
             return super().get_command(ctx, cmd_name)
         module, name = _COMMANDS[cmd_name]
-        command = getattr(importlib.import_module(module, __name__), name)
+        # as threadline's lazy names: the GC paused, dataclasses' code compiled ahead
+        command = getattr(_import(".cli" + module), name)
         assert isinstance(command, click.Command)
         return command
 
