@@ -14,7 +14,6 @@ bundle and search code, the HTTP client of WebFetch, ...).
 
 from __future__ import annotations
 
-import gc
 import importlib
 import sys
 from typing import TYPE_CHECKING, Any
@@ -716,29 +715,13 @@ def __getattr__(name: str) -> Any:
 
 
 def _import(module: str) -> Any:
-    """Import ``module`` (relative to this package). The first import of one not loaded yet
-    (``query`` brings the whole runtime: a few hundred modules) runs with the cyclic GC
-    paused: imports build long-lived objects (classes, functions, module dicts) whose young
-    collections free nothing (≈ 5 ms of a fresh process's CPU). What the import built then
-    joins the oldest generation, as :func:`threadline.transcript._jsonl.promote_young`
-    does, and is left alone when the program uses :func:`gc.freeze` itself. Its
-    dataclasses take their generated methods' code compiled ahead
-    (:mod:`threadline._dataclass_code`)."""
+    """Import ``module`` (relative to this package): see :func:`threadline._lazy.import_first`
+    (the first import of a module not loaded yet runs with the GC paused)."""
     if __name__ + module in sys.modules:
         return importlib.import_module(module, __name__)
-    from ._dataclass_code import compiled_ahead  # (see there: same classes, less compiling)
+    from ._lazy import import_first
 
-    with compiled_ahead():
-        if not gc.isenabled():
-            return importlib.import_module(module, __name__)
-        gc.disable()
-        try:
-            return importlib.import_module(module, __name__)
-        finally:
-            if gc.get_freeze_count() == 0:
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
+    return import_first(module, __name__)
 
 
 def __dir__() -> list[str]:

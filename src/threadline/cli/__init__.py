@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from .. import _import
+from .._lazy import import_first
 
 __all__ = ["cli", "main"]
 
@@ -32,7 +32,7 @@ class _LazyGroup(click.Group):
             return super().get_command(ctx, cmd_name)
         module, name = _COMMANDS[cmd_name]
         # as threadline's lazy names: the GC paused, dataclasses' code compiled ahead
-        command = getattr(_import(".cli" + module), name)
+        command = getattr(import_first(module, __name__), name)
         assert isinstance(command, click.Command)
         return command
 
