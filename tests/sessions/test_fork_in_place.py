@@ -3,7 +3,7 @@ overwritten, the rest copied as it is) only when simdjson proved the rewrite is 
 one. Crafted lines of that shape (duplicate or escaped keys, a uuid key inside a string or a
 nested value, brackets in a string, odd whitespace, line breaks the official fork splits at)
 must come out as the official fork writes them: each case below fails when the matching
-check of ``_mutations._split_line`` is taken out."""
+check of the in-place rewrite (``_mutations._stream_fork``) is taken out."""
 
 from __future__ import annotations
 
@@ -175,17 +175,19 @@ def test_line_breaks_the_official_fork_splits_at(
 def test_claude_code_lines_are_rewritten_in_place(
     config_dir: Path, tmp_path: Path, fork_engine: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The cases above go through the path they test: lines of the usual shape are split
-    (with simdjson), including a tool result whose sourceToolAssistantUUID is dropped."""
-    split: list[bool] = []
-    original = _mutations._split_line
+    """The cases above go through the path they test: lines of the usual shape are rewritten
+    in place (with simdjson: views of the read buffer), including a tool result whose
+    sourceToolAssistantUUID is dropped (two views)."""
+    views: list[int] = []
+    original = _mutations._stream_fork
 
     def counting(*args: Any) -> Any:
         found = original(*args)
-        split.append(found is not None)
+        if found is not None:
+            views.append(sum(type(piece) is memoryview for piece in found[0]))
         return found
 
-    monkeypatch.setattr(_mutations, "_split_line", counting)
+    monkeypatch.setattr(_mutations, "_stream_fork", counting)
     tool = _line(
         2,
         1,
@@ -196,4 +198,5 @@ def test_claude_code_lines_are_rewritten_in_place(
     )
     theirs, ours = _both(config_dir, tmp_path, _line(1, None), tool, _line(3, 2))
     assert ours == theirs
-    assert split == ([True, True, True] if fork_engine == "simdjson" else [])
+    # the last line is parsed again for its timestamp ("now"): its view is replaced
+    assert views == ([1 + 2] if fork_engine == "simdjson" else [0])

@@ -597,66 +597,41 @@ def _breaks_in(buffer: mmap.mmap, start: int, end: int) -> bool:
 _PARENT_NULL = b'{"parentUuid":null'
 # A line is rewritten in place only when its keys hold all of _SPLIT_NEEDS (once each) and
 # none of _SPLIT_NEVER; other lines (compaction boundaries, forks of forks...) are parsed.
-_SPLIT_NEEDS = frozenset({"type", "uuid", "isSidechain", "sessionId", "timestamp"})
 _SPLIT_NEVER = frozenset({"logicalParentUuid", "forkedFrom", "teamName", "agentName", "slug"})
 _SOURCE_KEY = b',"sourceToolAssistantUUID":"'
 
-_Split = tuple[str, str, Any, bool, int, int, int, int, int]
-_Written = tuple[int, int, Any, "dict[str, Any] | None", Any]
+_Written = tuple[int, Any, "dict[str, Any] | None", Any]
 
 
-def _split_line(
-    content: mmap.mmap, start: int, stop: int, parse: Callable[[Any], Any]
-) -> _Split | None:
-    """Where to rewrite a line of Claude Code's shape, ``{"parentUuid":…,…}``, in place:
-    ``(type, uuid, parentUuid, isSidechain, end of the parentUuid value, start of the uuid
-    value, start of the sessionId value, start and end of a sourceToolAssistantUUID member
-    to drop (0, 0: none))``; ``None`` when the line must be parsed. Why the rewrite is the
-    official one: ``docs/design.md``, "Forks" (simdjson proves the line one valid object
-    with unique keys; past the last closing brace every ``,"key":"`` opens a top-level
-    member, and a 36-byte value free of quotes and backslashes is the value as written).
-    """
-    head = _HEAD(content, start, stop)
-    end = stop - 1
-    if head is None or content[end] != 125:  # "}" at the end
-        return None
-    after = head.end() - 1
-    # The flat tail: past the last "}" before the end no nested object closes, so a
-    # ',"uuid":"' there opens a top-level member (in a string its quote would end the
-    # string; in an array a key is not JSON). Found before the parse: lines of other
-    # shapes mostly end here, for less.
-    split = content.rfind(b"}", after, end) + 1 or after
-    tail = _TAIL(content, split, end)
-    if tail is None:
-        return None
-    try:
-        doc = parse(content[start:stop])  # (bytes: what simdjson parses fastest)
-    except (ValueError, RuntimeError):  # also big integers and deep nesting: parsed instead
-        return None
-    names = {*doc}  # (faster than set(doc))
-    if len(names) != len(doc) or not names >= _SPLIT_NEEDS or not names.isdisjoint(_SPLIT_NEVER):
-        return None
-    kind = doc["type"]
-    sidechain = doc["isSidechain"]
-    uid = doc["uuid"]  # a str: the 36 bytes found in the tail
-    parent = doc["parentUuid"]
-    del doc  # the parser is reused: no view of the document may outlive the call
-    if type(kind) is not str or kind not in CHAIN_TYPES or type(sidechain) is not bool:
-        return None
-    drop = drop_end = 0
-    if "sourceToolAssistantUUID" in names:
-        drop = content.find(_SOURCE_KEY, split, end)
-        drop_end = content.find(b'"', drop + 28, end) + 1
-        if drop < 0 or drop_end <= 0 or content.find(b"\\", drop + 28, drop_end) >= 0:
-            return None
-    return kind, uid, parent, sidechain, after, tail.start(1), tail.start(2), drop, drop_end
+def _source_member(line: bytes, after: int) -> tuple[int, int]:
+    """Where the sourceToolAssistantUUID member of a line rewritten in place lies (start,
+    end), found past the last "}" (a top-level member there; see :func:`_layout`); (0, 0)
+    when its value is not a plain string (the line is then parsed)."""
+    flat = line.rfind(b"}", after, len(line) - 1) + 1 or after
+    drop = line.find(_SOURCE_KEY, flat)
+    drop_end = line.find(b'"', drop + 28) + 1
+    if drop < 0 or drop_end <= 0 or line.find(b"\\", drop + 28, drop_end) >= 0:
+        return 0, 0
+    return drop, drop_end
 
 
-_HEAD = re.compile(rb'\{"parentUuid":(?:null|"[^"\\]*"),').match
-"""The first member as Claude Code writes it: null or a string without escapes."""
-_TAIL = re.compile(rb',"uuid":"([^"\\]{36})"[^}]*,"sessionId":"([^"\\]{36})"').search
-"""The uuid and sessionId members of a flat tail (in Claude Code's order), 36-byte values
-as written (no quote, no escape)."""
+_PARENT_KEY = b'{"parentUuid":'
+_PARENT_STRING = b'{"parentUuid":"%s"'
+_UUID_KEY = b',"uuid":"'
+_SESSION_KEY = b',"sessionId":"'
+
+
+def _layout(keys: tuple[str, ...]) -> int:
+    """Whether a line with these top-level keys (in order, duplicates included) may be
+    rewritten in place: 0 no, 1 yes, 2 yes and it has a sourceToolAssistantUUID member."""
+    names = frozenset(keys)
+    if len(names) != len(keys) or names & _SPLIT_RELEVANT != _SPLIT_NEEDS:
+        return 0
+    return 2 if "sourceToolAssistantUUID" in names else 1
+
+
+_SPLIT_NEEDS = frozenset({"parentUuid", "type", "uuid", "isSidechain", "sessionId", "timestamp"})
+_SPLIT_RELEVANT = _SPLIT_NEEDS | _SPLIT_NEVER
 
 
 _VERSION_4 = bytes((b & 0x0F) | 0x40 for b in range(256))
@@ -701,7 +676,8 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     not known yet when an entry is read (they come later in the file, or lie past progress
     entries that do) are settled at the end.
 
-    A line of Claude Code's shape (see :func:`_split_line`) is rewritten where it lies:
+    A line of Claude Code's shape (``docs/design.md``, "Forks": why the rewrite is then the
+    official one; :func:`_layout`) is rewritten where it lies:
     its uuid and sessionId values are overwritten in ``content`` (the read buffer; same
     length), and its
     pieces are the new parentUuid member, views of the rest of ``content`` (less a
@@ -723,10 +699,11 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     progress_parent: dict[str, Any] = {}
     chunks: list[bytes | memoryview] = []
     replacements: list[Any] = []
-    # (first piece, end of the pieces, old parent, the parsed entry (None for a line
-    # rewritten in place), old logical parent): entries finished at the end
+    # (first piece, old parent, the parsed entry (None for a line rewritten in place), old
+    # logical parent): entries finished at the end
     unsettled: list[_Written] = []
-    last: _Written | None = None
+    last = -1  # the first piece of the last entry written (its pieces end the list)
+    last_entry: dict[str, Any] | None = None
     cut = False
     saw_entry = False
     forked = forked_id.encode()
@@ -753,6 +730,8 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     dumps = orjson.dumps
     newline = orjson.OPT_APPEND_NEWLINE
     chain_types = CHAIN_TYPES
+    layouts: dict[tuple[str, ...], int] = {}
+    drop = drop_end = 0
     handed = _HAND_OVER  # where the next hand-over may end
     a = limit = 0
     while True:
@@ -770,45 +749,91 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
             start, a = a, stop + 1
             if cut and find(b"content-replacement", start, stop) < 0:
                 continue
-            if parse is not None:
-                split = _split_line(content, start, stop, parse)
-                if split is not None:
-                    kind, uid, pid, sidechain, after, at, sid, drop, drop_end = split
-                    if cut or sidechain:
-                        continue
-                    if uid in mapping:
-                        return None
-                    saw_entry = True
-                    new = mapping[uid] = next(supply)
-                    if kind == "progress":
-                        progress_parent[uid] = pid
-                    else:
-                        first = len(chunks)
-                        if not pid:
-                            chunks.append(_PARENT_NULL)
-                            settled = True
-                        else:
-                            if pid in progress_parent:
-                                new_parent, settled = parent_of(pid)
+            line = content[start:stop]
+            if parse is not None and line.startswith(_PARENT_KEY):
+                # Claude Code's shape, rewritten where it lies when simdjson proves it (see
+                # _in_place for why the rewrite is then the official one)
+                try:
+                    doc = parse(line)  # (bytes: what simdjson parses fastest)
+                except (ValueError, RuntimeError):  # big integers, deep nesting: parsed
+                    doc = None
+                if doc is not None:
+                    keys = tuple(doc)
+                    layout = layouts.get(keys)
+                    if layout is None:
+                        layout = layouts[keys] = _layout(keys)
+                    if layout:
+                        kind = doc["type"]
+                        uid = doc["uuid"]
+                        pid = doc["parentUuid"]
+                        sidechain = doc["isSidechain"]
+                    del doc  # the parser is reused: no view of it may outlive the line
+                    after = 0
+                    if layout:
+                        u = line.rfind(_UUID_KEY) + 9
+                        sid = line.find(_SESSION_KEY, u) + 14
+                        if pid is None:
+                            after = 18 if line[14] == 110 else 0  # "n"
+                        elif type(pid) is str and len(pid) == 36 and line[51] == 34:
+                            after = 52 if line[14] == 34 and line[50] != 92 else 0
+                        if not (
+                            after
+                            and type(kind) is str
+                            and kind in chain_types
+                            and type(uid) is str
+                            and len(uid) == 36
+                            and type(sidechain) is bool
+                            and u >= 9
+                            and sid >= 14
+                            and line.find(b"}", u) == stop - start - 1
+                            and line[u + 36] == 34
+                            and line[u + 35] != 92
+                            and line.find(b'"', sid) == sid + 36
+                            and line[sid + 35] != 92
+                        ):
+                            after = 0
+                        elif layout == 2:
+                            drop, drop_end = _source_member(line, after)
+                            if not drop:
+                                after = 0
+                        if after:
+                            if cut or sidechain:
+                                continue
+                            if uid in mapping:
+                                return None
+                            saw_entry = True
+                            new = mapping[uid] = next(supply)
+                            if kind == "progress":
+                                progress_parent[uid] = pid
                             else:
-                                new_parent = mapping.get(pid)
-                                settled = new_parent is not None
-                            chunks.append(_parent_piece(new_parent))
-                        if drop:
-                            chunks.append(view[after:drop])
-                            after = drop_end
-                        chunks += (view[after : stop - 1], added % content[at : at + 36])
-                        content[at : at + 36] = new
-                        content[sid : sid + 36] = forked
-                        last = (first, len(chunks), pid, None, None)
-                        if not settled:
-                            unsettled.append(last)
-                        elif first >= handed and not unsettled:
-                            hand_over(chunks, first)
-                            handed = first + _HAND_OVER
-                    if up_to is not None and uid == up_to:
-                        cut = True
-                    continue
+                                first = len(chunks)
+                                if pid is None:
+                                    chunks.append(_PARENT_NULL)
+                                else:
+                                    if pid in progress_parent:
+                                        new_parent, settled = parent_of(pid)
+                                    else:
+                                        new_parent = mapping.get(pid)
+                                        settled = new_parent is not None
+                                    if new_parent is None:
+                                        chunks.append(_PARENT_NULL)
+                                    else:
+                                        chunks.append(_PARENT_STRING % new_parent)
+                                    if not settled:
+                                        unsettled.append((first, pid, None, None))
+                                if layout == 2:
+                                    chunks.append(view[start + after : start + drop])
+                                    after = drop_end
+                                chunks += (view[start + after : stop - 1], added % line[u : u + 36])
+                                content[start + u : start + u + 36] = new
+                                content[start + sid : start + sid + 36] = forked
+                                last, last_entry = first, None
+                                if first >= handed and not unsettled:
+                                    hand_over(chunks, first)
+                                    handed = first + _HAND_OVER
+                            if up_to is not None and uid == up_to:
+                                cut = True
+                            continue
             # --- any other line: parsed
             if _has_other_breaks(content, start, stop):
                 return None
@@ -858,16 +883,16 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                     chunks.append(dumps(obj, option=newline))
                 except (TypeError, orjson.JSONEncodeError):
                     chunks.append(dumps_line(obj))
-                last = (len(chunks) - 1, len(chunks), pid, obj, logical)
+                last, last_entry = len(chunks) - 1, obj
                 if not settled:
-                    unsettled.append(last)
+                    unsettled.append((last, pid, obj, logical))
             if up_to is not None and old == up_to:
                 cut = True
     if up_to is not None and not cut:
         raise MessageNotFoundError(f"Message {up_to} not found in session {session_id}")
-    if not saw_entry or last is None:
+    if not saw_entry or last < 0:
         raise EmptySessionError(f"Session {session_id} has no messages to fork")
-    for first, _, pid, obj, logical in unsettled:
+    for first, pid, obj, logical in unsettled:
         new_parent = parent_of(pid)[0]
         if obj is None:
             chunks[first] = _parent_piece(new_parent)
@@ -875,13 +900,17 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
             obj["parentUuid"] = _text(new_parent)
             obj["logicalParentUuid"] = _text(mapping.get(logical)) if logical else logical
             chunks[first] = dumps_line(obj)
-    _stamp_last(chunks, last, now)
+    _stamp_last(chunks, last, last_entry, now)
     return chunks, replacements
 
 
-def _stamp_last(chunks: list[bytes | memoryview], last: _Written, now: str) -> None:
-    """Give the fork's last entry the timestamp "now" (the official fork does)."""
-    first, end, _, obj, _ = last
+def _stamp_last(
+    chunks: list[bytes | memoryview], first: int, obj: dict[str, Any] | None, now: str
+) -> None:
+    """Give the fork's last entry (its pieces: from ``first`` to the end; ``obj``: the
+    parsed entry, None for a line rewritten in place) the timestamp "now" (the official
+    fork does)."""
+    end = len(chunks)
     if obj is None:  # a line rewritten in place: parsed now (it is valid JSON)
         obj = loads_line(b"".join(chunks[first:end]))
         assert obj is not None
