@@ -159,8 +159,8 @@ def test_a_table_of_another_python_is_not_used(monkeypatch: pytest.MonkeyPatch) 
 
 @_this_python
 def test_the_cli_commands_load_as_the_lazy_names_do() -> None:
-    """``threadline run`` imports the runtime through ``threadline._import`` (the GC paused,
-    the table used), not by a plain import."""
+    """``threadline run`` imports the runtime through ``threadline._lazy.import_first``
+    (the GC paused, the table used), not by a plain import."""
     code = (
         "import dataclasses, gc, importlib\n"
         "import threadline._dataclass_code as dc\n"
