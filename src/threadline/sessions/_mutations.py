@@ -731,6 +731,8 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     newline = orjson.OPT_APPEND_NEWLINE
     chain_types = CHAIN_TYPES
     layouts: dict[tuple[str, ...], int] = {}
+    last_keys: tuple[str, ...] = ()
+    last_layout = 0
     drop = drop_end = 0
     handed = _HAND_OVER  # where the next hand-over may end
     a = limit = 0
@@ -759,9 +761,13 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                     doc = None
                 if doc is not None:
                     keys = tuple(doc)
-                    layout = layouts.get(keys)
-                    if layout is None:
-                        layout = layouts[keys] = _layout(keys)
+                    if keys != last_keys:  # (lines of one layout come in runs: no hash)
+                        layout = layouts.get(keys)
+                        if layout is None:
+                            layout = layouts[keys] = _layout(keys)
+                        last_keys, last_layout = keys, layout
+                    else:
+                        layout = last_layout
                     if layout:
                         kind = doc["type"]
                         uid = doc["uuid"]
