@@ -76,6 +76,11 @@ CASES: dict[str, bytes] = {
     "duplicate-uuid-escaped": _line(2, 1, tail=f',"\\u0075uid":"{FAKE}"'),
     "uuid-key-escaped-only": _line(2, 1, **{'"uuid":': '"\\u0075uid":'}),
     "uuid-value-escaped": _line(2, 1, **{_u(2): _u(2).replace("-4000", "-\\u0034000")}),
+    # 36 characters spelled in more bytes (an escape, a non-ASCII character): the value's
+    # bytes are not where a 36-byte value would lie
+    "parent-value-escaped": _line(2, 1, **{f'"{_u(1)}"': f'"{_u(1)[:-1]}\\u0031"'}),
+    "parent-value-non-ascii": _line(2, 1, **{f'"{_u(1)}"': f'"{_u(1)[:-1]}\u00e9"'}),
+    "uuid-value-non-ascii": _line(2, 1, **{f'"{_u(2)}"': f'"{_u(2)[:-1]}\u00e9"'}),
     # 36 bytes, then a quote that is escaped: the value goes on
     "uuid-value-quote-escaped-at-36": _line(2, 1, **{f'"{_u(2)}"': f'"{_u(2)[:-1]}\\"x"'}),
     "session-id-quote-escaped-at-36": _line(2, 1, **{f'"{SID}"': f'"{SID[:-1]}\\"x"'}),
