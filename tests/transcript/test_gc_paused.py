@@ -68,3 +68,29 @@ def test_objects_the_program_froze_stay_frozen() -> None:
         assert built
     finally:
         gc.unfreeze()
+
+
+def test_a_large_resumed_history_is_promoted_whatever_was_freed_meanwhile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The net young count falls by what was freed while paused (in a warm process, the
+    previous resume's history): a large rebuild promotes what it built anyway, so no young
+    collection traverses it right before the first model request."""
+    from threadline.runtime import _resume
+
+    promoted: list[int] = []
+    monkeypatch.setattr(_jsonl, "promote_young", lambda: promoted.append(1))
+    entries: list[dict[str, object]] = []
+    parent = None
+    for i in range(_resume._THREAD_THRESHOLD + 1):
+        entry = {"type": "user", "uuid": f"u{i}", "parentUuid": parent, "message": {"content": "q"}}
+        entries.append(entry)
+        parent = entry["uuid"]
+    gc.collect()
+    rebuilt = _resume._rebuild(entries, None)
+    assert gc.get_count()[0] < PROMOTE_AFTER  # what the count rule alone would not promote
+    assert rebuilt.messages
+    assert promoted == [1]
+    with gc_paused(promote=True):
+        pass
+    assert promoted == [1, 1]

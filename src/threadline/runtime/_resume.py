@@ -160,7 +160,7 @@ class _Rebuilt:
 
 
 def _rebuild(entries: list[Raw], at: str | None) -> _Rebuilt:
-    with gc_paused():
+    with gc_paused(promote=len(entries) > _THREAD_THRESHOLD):  # a large history is kept
         return _rebuild_inner(entries, at)
 
 
@@ -398,7 +398,7 @@ def _only_side_leaves(main_new: list[Raw], added: list[Raw], leaf: str) -> bool:
 
 
 def _rebuild_and_snapshot(entries: list[Raw], path: Path, state: FileState) -> _Rebuilt:
-    with gc_paused():
+    with gc_paused(promote=len(entries) > _THREAD_THRESHOLD):
         chain_all, walked, walk_leaf = chain_and_leaf(entries)
         chain = _with_end(relink_compacted(walked, chain_all), chain_all, walk_leaf)
         messages = merge_api_messages(chain, [])

@@ -31,20 +31,24 @@ _CHAIN_TYPES = frozenset({"user", "assistant", "progress", "system", "attachment
 
 
 @contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
+def gc_paused(promote: bool = False) -> Iterator[None]:
     """Pause the cyclic GC while building many dicts (they hold no cycles; 2-4x faster).
 
     What was built is kept (a transcript's entries, a resumed history), so on the way out
     it joins the oldest generation (:func:`promote_young`) instead of being traversed by
     the next young collection: for a 20 000-entry transcript that collection took 40 ms,
-    right before the first model request, and freed nothing."""
+    right before the first model request, and freed nothing. That is when the region left
+    :data:`PROMOTE_AFTER` young objects, or always with ``promote`` (a caller that knows it
+    built a large structure: the net count also falls by what was freed meanwhile, e.g.
+    the previous resume's history, which left a 3-6 ms young collection in a warm process's
+    first model request)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         if was_enabled:
-            if gc.get_count()[0] >= PROMOTE_AFTER:
+            if promote or gc.get_count()[0] >= PROMOTE_AFTER:
                 promote_young()
             gc.enable()
 
