@@ -96,6 +96,11 @@ CASES: dict[str, bytes] = {
     "duplicate-parent-escaped": _line(2, 1, head=f'"\\u0070arentUuid":"{_u(3)}",'),
     "duplicate-sidechain-true": _line(2, 1, tail=',"isSidechain":true'),
     "sidechain-null": _line(2, 1, **{'"isSidechain":false': '"isSidechain":null'}),
+    "sidechain-zero": _line(2, 1, **{'"isSidechain":false': '"isSidechain":0'}),
+    "sidechain-one": _line(2, 1, **{'"isSidechain":false': '"isSidechain":1'}),
+    "sidechain-true-with-an-escaped-uuid": _line(
+        2, 1, **{'"isSidechain":false': '"isSidechain":true', _u(2): _u(2).replace("-4000", "-\\u0034000")}
+    ),
     "sidechain-escaped-key": _line(2, 1, **{'"isSidechain":false': '"is\\u0053idechain":true'}),
     "duplicate-type": _line(2, 1, tail=',"type":"progress"'),
     "logical-parent-escaped": _line(2, 1, tail=f',"\\u006cogicalParentUuid":"{_u(1)}"'),

@@ -770,32 +770,38 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                         layout = last_layout
                     if layout:
                         kind = doc["type"]
+                        sidechain = doc["isSidechain"]
                         uid = doc["uuid"]
                         pid = doc["parentUuid"]
-                        sidechain = doc["isSidechain"]
                     del doc  # the parser is reused: no view of it may outlive the line
                     after = 0
-                    if layout:
+                    if layout and kind in chain_types:  # (simdjson's values all hash)
+                        if sidechain:  # any true value: the official fork drops the entry
+                            continue
                         u = line.rfind(_UUID_KEY) + 9
                         sid = line.find(_SESSION_KEY, u) + 14
                         if pid is None:
                             after = 18 if line[14] == 110 else 0  # "n"
-                        elif type(pid) is str and len(pid) == 36 and line[51] == 34:
-                            after = 52 if line[14] == 34 and line[50] != 92 else 0
+                        elif (
+                            type(pid) is str
+                            and len(pid) == 36
+                            and line[51] == 34
+                            and line[50] != 92
+                            and line[14] == 34
+                        ):
+                            after = 52
                         if not (
                             after
-                            and type(kind) is str
-                            and kind in chain_types
+                            and sidechain is False
                             and type(uid) is str
                             and len(uid) == 36
-                            and type(sidechain) is bool
-                            and u >= 9
-                            and sid >= 14
-                            and line.find(b"}", u) == stop - start - 1
+                            and u > 8
+                            and sid > 13
                             and line[u + 36] == 34
                             and line[u + 35] != 92
                             and line.find(b'"', sid) == sid + 36
                             and line[sid + 35] != 92
+                            and line.find(b"}", u) == stop - start - 1
                         ):
                             after = 0
                         elif layout == 2:
@@ -803,7 +809,7 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                             if not drop:
                                 after = 0
                         if after:
-                            if cut or sidechain:
+                            if cut:
                                 continue
                             if uid in mapping:
                                 return None
