@@ -75,6 +75,11 @@ CASES: dict[str, bytes] = {
     "duplicate-uuid": _line(2, 1, tail=f',"uuid":"{FAKE}"'),
     "duplicate-uuid-escaped": _line(2, 1, tail=f',"\\u0075uid":"{FAKE}"'),
     "uuid-key-escaped-only": _line(2, 1, **{'"uuid":': '"\\u0075uid":'}),
+    # no message to split off: the line is parsed whole, not skipped for want of "uuid"
+    "uuid-key-escaped-no-message": _line(
+        2, 1, **{'"message":{"role":"user","content":"m2"},': "", '"uuid":': '"\\u0075uid":'}
+    ),
+
     "uuid-value-escaped": _line(2, 1, **{_u(2): _u(2).replace("-4000", "-\\u0034000")}),
     # 36 characters spelled in more bytes (an escape, a non-ASCII character): the value's
     # bytes are not where a 36-byte value would lie
@@ -210,3 +215,18 @@ def test_claude_code_lines_are_rewritten_in_place(
     assert ours == theirs
     # the last line is parsed again for its timestamp ("now"): its view is replaced
     assert views == ([1 + 2] if fork_engine == "simdjson" else [0])
+
+
+def test_escaped_content_replacement_type(config_dir: Path, tmp_path: Path) -> None:
+    # a content replacement spelled with an escape is still one for the official fork
+    from .test_fork_equivalence import _normalized as with_trailer
+
+    replacement = (
+        b'{"type":"content\\u002dreplacement","sessionId":"'
+        + SID.encode()
+        + b'","replacements":[{"kind":"x"}]}'
+    )
+    data = b"".join(x + b"\n" for x in (_line(1, None), replacement, _line(2, 1)))
+    theirs, ours = fork_pair(config_dir, tmp_path, SID, data, with_trailer)
+    assert ours == theirs
+    assert any(e.get("type") == "content-replacement" for e in theirs)

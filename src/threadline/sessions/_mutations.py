@@ -401,7 +401,11 @@ def _whole_entry_at(
 ) -> dict[str, Any] | None:
     """:func:`_entry_at` without trying the split."""
     find = content.find
-    if find(b'"uuid"', start, stop) < 0 and find(b"content-replacement", start, stop) < 0:
+    if (
+        find(b'"uuid"', start, stop) < 0
+        and find(b"content-replacement", start, stop) < 0
+        and find(b"\\u", start, stop) < 0  # (a key or type spelled with escapes)
+    ):
         return None
     line = bytes(content[start:stop])
     try:
