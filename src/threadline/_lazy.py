@@ -1,5 +1,5 @@
 """The first import of a heavy part of threadline (its runtime through a lazy name, a CLI
-command): the cyclic GC paused, dataclasses' generated methods compiled ahead."""
+command): the cyclic GC paused."""
 
 from __future__ import annotations
 
@@ -17,22 +17,17 @@ def import_first(module: str, package: str) -> Any:
     paused: imports build long-lived objects (classes, functions, module dicts) whose young
     collections free nothing (≈ 5 ms of a fresh process's CPU). What the import built then
     joins the oldest generation, as :func:`threadline.transcript._jsonl.promote_young`
-    does, and is left alone when the program uses :func:`gc.freeze` itself. Its
-    dataclasses take their generated methods' code compiled ahead
-    (:mod:`threadline._dataclass_code`)."""
+    does, and is left alone when the program uses :func:`gc.freeze` itself."""
     absolute = package + module if module.startswith(".") else module  # (one dot at most)
     if absolute in sys.modules:
         return importlib.import_module(module, package)
-    from ._dataclass_code import compiled_ahead  # (see there: same classes, less compiling)
-
-    with compiled_ahead():
-        if not gc.isenabled():
-            return importlib.import_module(module, package)
-        gc.disable()
-        try:
-            return importlib.import_module(module, package)
-        finally:
-            if gc.get_freeze_count() == 0:
-                gc.freeze()
-                gc.unfreeze()
-            gc.enable()
+    if not gc.isenabled():
+        return importlib.import_module(module, package)
+    gc.disable()
+    try:
+        return importlib.import_module(module, package)
+    finally:
+        if gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()

@@ -31,7 +31,7 @@ class _LazyGroup(click.Group):
         if cmd_name not in _COMMANDS:
             return super().get_command(ctx, cmd_name)
         module, name = _COMMANDS[cmd_name]
-        # as threadline's lazy names: the GC paused, dataclasses' code compiled ahead
+        # as threadline's lazy names: the first import with the cyclic GC paused
         command = getattr(import_first(module, __name__), name)
         assert isinstance(command, click.Command)
         return command
