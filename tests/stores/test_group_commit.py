@@ -455,3 +455,39 @@ async def test_a_grouped_append_to_a_key_another_host_wrote_since_is_not_written
         assert await a.load(k) == entries
         assert await _summary_of(b, k) == fold_session_summary(None, k, entries)["data"]
     assert (await _summary_of(b, moved))["ai_title"] == "From b"
+
+
+@pytest.mark.postgres
+async def test_a_pool_of_one_connection_is_not_held_by_the_lone_writer(pg_dsn: str) -> None:
+    """The lone writer's connection is kept out of the pool only when the pool has more
+    than one: with ``max_size=1`` loads, grouped appends and the full statement an append
+    falls back to would otherwise wait for it until they time out."""
+    from threadline.sessions import PostgresStore
+
+    ns = f"tl_one_{uuid.uuid4().hex[:8]}"
+    store = PostgresStore(pg_dsn, namespace=ns, max_size=1, connect_timeout=2)
+    try:
+        key = _key()
+        entries = _entries(4)
+        for e in entries:  # the second on are lean appends of a lone writer
+            await store.append(key, [e])
+        with anyio.fail_after(1.5):
+            assert await store.load(key) == entries
+        others = {k["session_id"]: _entries(3) for k in (_key() for _ in range(4))}
+        with anyio.fail_after(1.5):
+            async with anyio.create_task_group() as tg:
+                for sid, es in others.items():
+
+                    async def write(sid: str = sid, es: list[Any] = es) -> None:
+                        for e in es:
+                            await store.append(_key(sid), [e])
+
+                    tg.start_soon(write)
+        for sid, es in others.items():
+            assert await store.load(_key(sid)) == es
+    finally:
+        await store.aclose()
+        import psycopg
+
+        async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as c:
+            await c.execute(f"DROP SCHEMA IF EXISTS {ns} CASCADE")

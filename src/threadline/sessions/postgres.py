@@ -666,7 +666,8 @@ class PostgresStore(DatabaseStore):
         namespace: the schema that holds the tables (created if missing);
             lowercase letters, digits and ``_``.
         min_size / max_size: connection pool bounds (16 connections serve 16
-            sessions appending at once without queueing).
+            sessions appending at once without queueing). With more than one, a lone
+            writer keeps one of them for its appends.
         connect_timeout: seconds to wait for a connection.
         retries: how many times an idempotent operation is retried on a fresh
             connection after its connection broke.
@@ -786,7 +787,11 @@ class PostgresStore(DatabaseStore):
         connection kept out of the pool for the one append that finds no other write in
         flight (at most one runs at a time, see :class:`GroupCommit`), so that an append
         of a lone writer does not pay the pool's check-out and return. A connection found
-        dead is replaced; one that raised goes back to the pool, which checks it."""
+        dead is replaced; one that raised goes back to the pool, which checks it. A pool of
+        one connection keeps none out: everything else (loads, groups, the full statement
+        an append may fall back to) would wait for it."""
+        if self._sizes[1] < 2:
+            return await self._row_once(name, params)
         pool = self._pool if self._pool is not None and not self._closed else await self._ready()
         conn = self._solo
         if conn is None or not _alive(conn):
