@@ -491,3 +491,35 @@ async def test_a_pool_of_one_connection_is_not_held_by_the_lone_writer(pg_dsn: s
 
         async with await psycopg.AsyncConnection.connect(pg_dsn, autocommit=True) as c:
             await c.execute(f"DROP SCHEMA IF EXISTS {ns} CASCADE")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_a_group_writes_keys_this_store_did_not_write_last_by_key(backend: Backend) -> None:
+    """Members the store does not know (another host wrote them last, or this store never
+    did) go into the group by key, with the summary delta merged there: written by the
+    group's statement, not one by one afterwards."""
+    from threadline.sessions._summary import fold_session_summary
+
+    a, b = _shared_pair(backend)
+    keys = [_key() for _ in range(3)]
+    e = {k["session_id"]: _summary_entries(k["session_id"]) for k in keys}
+    for k in keys:
+        await b.append(k, e[k["session_id"]][:3])  # b wrote them: a knows nothing of them
+    singles: list[Any] = []
+    one = a._append_one
+
+    async def spy(*args: Any, **kwargs: Any) -> None:
+        singles.append(args[0]["session_id"])
+        await one(*args, **kwargs)
+
+    a._append_one = spy
+    errors = await _grouped(a, [
+        (lambda k=k: a.append(k, e[k["session_id"]][3:])) for k in keys
+    ])
+    assert errors == [None] * 3
+    assert singles == []  # all three written by the group's statement
+    for k in keys:
+        entries = e[k["session_id"]]
+        assert await b.load(k) == entries
+        assert await _summary_of(b, k) == fold_session_summary(None, k, entries)["data"]

@@ -581,7 +581,7 @@ _LEAN_APPEND = (
 # more than the statement). A member this store wrote last (see PostgresStore._known) is
 # written as _LEAN_APPEND does (its row by id, taken only if its mtime is unchanged, its
 # summary folded in Python: ``id`` set), the others as _FAST_APPEND's fast path does (the
-# row by key, the summary delta merged here: ``id`` NULL); the uuids go as (member, uuid)
+# row by key, the summary delta merged here: ``id`` 0); the uuids go as (member, uuid)
 # pairs. Returns the members it wrote; the others (a new key, a moved head, another writer
 # between) are written one by one afterwards. Any error writes nothing (one transaction).
 _GROUP_APPEND = (
@@ -606,7 +606,7 @@ _GROUP_APPEND = (
     "ELSE (a.delta->'first') || (a.delta->'fallback') "
     "|| coalesce(x.fields, '{{}}'::jsonb) || (a.delta->'prompt') END) "
     "|| (a.delta->'last')) - ARRAY(SELECT jsonb_array_elements_text(a.delta->'unset')) END "
-    "FROM a WHERE a.id IS NULL AND x.project_key = a.project AND x.session_id = a.session "
+    "FROM a WHERE a.id = 0 AND x.project_key = a.project AND x.session_id = a.session "
     "AND x.subpath = a.subpath AND x.mtime > 0 "
     "AND (NOT a.chk OR x.head IS NOT DISTINCT FROM a.expected) "
     "RETURNING a.ord, x.id, x.entries, x.mtime, x.fields::text), "
