@@ -157,6 +157,14 @@ CASES: dict[str, bytes] = {
     "lone-surrogate-in-the-message": _line(2, 1, **{'"content":"m2"': '"content":"\\ud800"'}),
     "invalid-utf8-in-the-tail": _line(2, 1, **{'"cwd":"/w"': '"cwd":"/w\udcff"'}),
     "not-a-chain-type": _line(2, 1, **{'"type":"user"': '"type":"summary"'}),
+    # a type that is no string
+    "type-a-list": _line(2, 1, **{'"type":"user"': '"type":[1]'}),
+    "type-an-object": _line(2, 1, **{'"type":"user"': '"type":{"a":1}'}),
+    # the last uuid and sessionId keys in a short nested value at the end (found in review:
+    # the rewrite read past the end of the line before it checked where the object ends)
+    "short-uuid-and-session-keys-nested-at-the-end": _line(
+        2, 1, tail=',"x":{"k":1,"uuid":"a","sessionId":"b"}'
+    ),
 }
 
 

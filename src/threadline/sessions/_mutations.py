@@ -779,7 +779,7 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                         pid = doc["parentUuid"]
                     del doc  # the parser is reused: no view of it may outlive the line
                     after = 0
-                    if layout and kind in chain_types:  # (simdjson's values all hash)
+                    if layout and kind in chain_types:
                         if sidechain:  # any true value: the official fork drops the entry
                             continue
                         u = line.rfind(_UUID_KEY) + 9
@@ -801,11 +801,12 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                             and len(uid) == 36
                             and u > 8
                             and sid > 13
+                            # (these two first: with them, u + 36 < sid + 36 < the end)
+                            and line.find(b'"', sid) == sid + 36
+                            and line.find(b"}", u) == stop - start - 1
                             and line[u + 36] == 34
                             and line[u + 35] != 92
-                            and line.find(b'"', sid) == sid + 36
                             and line[sid + 35] != 92
-                            and line.find(b"}", u) == stop - start - 1
                         ):
                             after = 0
                         elif layout == 2:
