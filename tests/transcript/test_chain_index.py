@@ -165,3 +165,27 @@ _line = st.one_of(
 def test_parse_objects_equals_iter_objects(lines: list[bytes], newline_at_end: bool) -> None:
     data = b"\n".join(lines) + (b"\n" if newline_at_end else b"")
     assert parse_objects(data) == list(iter_objects(data))
+
+
+def test_a_result_under_a_repeated_uuid_is_recovered_for_the_entry_on_the_chain() -> None:
+    """Two lines share the uuid ``a`` with different message ids: the chain ends at the
+    first (m0), ``by_uuid`` holds the second (m1). The result answering a call of ``a``
+    hangs off the chain and is put back after m0's response, as the recovery before the
+    one-pass index did (a response is looked at when one of its entries, by uuid, has a
+    result under it; found in review: the shortcut looked the uuid's message id up and
+    missed m0)."""
+    objects: list[Raw] = [
+        {"type": "system", "uuid": "s", "parentUuid": None},
+        {"type": "assistant", "uuid": "a", "parentUuid": "s",
+         "message": {"id": "m0", "content": []}},
+        {"type": "user", "uuid": "r", "parentUuid": "gone",
+         "message": {"content": [{"type": "tool_result", "tool_use_id": "c1"}]}},
+        {"type": "assistant", "uuid": "a", "parentUuid": None,
+         "message": {"id": "m1", "content": [{"type": "tool_use", "id": "c1"}]}},
+    ]
+    chain, _leaf = build_conversation_chain_and_leaf(chain_entries(list(objects)))
+    assert [(e["uuid"], e.get("message", {}).get("id")) for e in chain] == [
+        ("s", None), ("a", "m0"), ("r", None)
+    ]
+    _entries, chain, _leaf = chain_and_leaf(list(objects))
+    assert [e["uuid"] for e in chain] == ["s", "a", "r"]

@@ -344,8 +344,7 @@ def _recover_parallel(
         return chain
     call_owner = _call_owners(scan.off_results, scan.assistants)
     by_assistant = _results_by_assistant(scan.off_results, by_uuid, call_owner)
-    dirty = _groups_with_results(by_assistant, by_uuid, anchors)
-    dirty.update(scan.orphan_mids)
+    orphans = scan.orphan_mids
     placing = _ChainIndex(chain, by_uuid, indexed if index is not None else None)
     inserts: dict[int, list[Raw]] = {}
     processed: set[str] = set()
@@ -353,9 +352,9 @@ def _recover_parallel(
         if not mid or mid in processed:
             continue
         processed.add(mid)
-        if mid not in dirty:
-            continue  # no member off the chain, none with a result under it: nothing to add
         group = scan.siblings.get(mid, [assistant])
+        if mid not in orphans and not any(m.get("uuid") in by_assistant for m in group):
+            continue  # no member off the chain, none with a result under it: nothing to add
         recovered = _recover_group(group, by_assistant, call_owner, seen, placing)
         if recovered:
             for entry in recovered:
@@ -404,23 +403,6 @@ def _anchors_indexed(
             anchors[mid] = entry
             anchor_at[mid] = i
     return anchors, chain_assistants, anchor_at
-
-
-def _groups_with_results(
-    by_assistant: dict[str, list[Raw]], by_uuid: dict[str, Raw], anchors: dict[str, Raw]
-) -> set[str]:
-    """The on-chain responses (message ids) with an off-chain result under one of their
-    entries (the entries :func:`_scan_off_chain` groups: assistants with that id)."""
-    out: set[str] = set()
-    for uid in by_assistant:
-        entry = by_uuid.get(uid)
-        if entry is None or entry.get("type") != "assistant":
-            continue
-        message = entry.get("message")
-        mid = message.get("id") if type(message) is dict else None
-        if type(mid) is str and mid in anchors:
-            out.add(mid)
-    return out
 
 
 @dataclass
