@@ -236,17 +236,19 @@ async def test_a_cut_stream_raises_httpx2s_exception(servers: list[_Raw]) -> Non
 
 
 async def test_a_timeout_is_httpx2s_timeout(servers: list[_Raw]) -> None:
-    _, results, _ = await _both(servers, [b"hang"], timeout_s=0.3)
+    _, results, stayed = await _both(servers, [b"hang"], timeout_s=0.3)
     assert results[0][:3] == ("ConnectionFailed", "Request timed out.", "ReadTimeout")
+    assert stayed  # a failed request leaves the later ones on the direct path
 
 
 async def test_connection_refused_is_httpx2s_connect_error() -> None:
     probe = socket.create_server(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{probe.getsockname()[1]}"
     probe.close()
-    ours, _ = await _exchange(_Raw.__new__(_Raw), url, direct=True)
+    ours, stayed = await _exchange(_Raw.__new__(_Raw), url, direct=True)
     theirs, _ = await _exchange(_Raw.__new__(_Raw), url, direct=False)
     assert ours == theirs and ours[0][:3] == ("ConnectionFailed", "Connection error.", "ConnectError")
+    assert stayed
 
 
 async def test_the_log_line_is_httpx2s(

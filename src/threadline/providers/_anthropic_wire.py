@@ -512,10 +512,13 @@ class WireClient:
         return self._full
 
     def translate(self, exc: BaseException, sent: _Sent) -> BaseException:
-        """``httpx2``'s exception for ``httpcore2``'s ``exc`` (see ``_wire_httpx2``)."""
+        """``httpx2``'s exception for ``httpcore2``'s ``exc`` (see ``_wire_httpx2``). The
+        client it takes only builds the request the exception carries: a failed request does
+        not send the later ones through ``httpx2`` (a reply ``httpx2`` must handle does)."""
         from ._wire_httpx2 import translate
 
-        return translate(exc, self._httpx2(), sent.url, sent.body, sent.headers)
+        client = self._full if self._full is not None else self._full_client()
+        return translate(exc, client, sent.url, sent.body, sent.headers)
 
     async def aclose(self) -> None:
         try:
