@@ -244,6 +244,9 @@ def test_the_first_lazy_import_pauses_the_gc_and_restores_it() -> None:
     ]
     off = f"gc.disable()\nthreadline.query\nprint({paused}, gc.isenabled())"
     assert _run_lines(spy + off) == ["True False"]
+    # a CLI command's module (``threadline run``) loads the same way (threadline._lazy)
+    command = "from threadline.cli import cli\ncli.get_command(None, 'run')\n"
+    assert _run_lines(spy + command + f"print({paused}, gc.isenabled())") == ["True True"]
 
 
 def test_the_first_provider_import_pauses_the_gc_and_restores_it() -> None:

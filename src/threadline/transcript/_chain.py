@@ -214,28 +214,11 @@ def chain_end(entries: list[Raw], leaf: Raw | None) -> list[Raw]:
     return out
 
 
-def _walk_to_root(leaf: Raw | None, by_uuid: dict[str, Raw]) -> tuple[list[Raw], set[str]]:
-    """The ``parentUuid`` path from ``leaf`` up to its root, root first (cycle-safe)."""
-    chain: list[Raw] = []
-    on_chain: set[str] = set()
-    get = by_uuid.get
-    cur = leaf
-    while cur is not None:
-        uid = cur["uuid"]
-        if uid in on_chain:
-            break
-        on_chain.add(uid)
-        chain.append(cur)
-        parent = cur.get("parentUuid")
-        cur = get(parent) if parent else None
-    chain.reverse()
-    return chain, on_chain
-
-
 def _walk_with_ids(
     leaf: Raw | None, by_uuid: dict[str, Raw]
 ) -> tuple[list[Raw], set[str], list[str]]:
-    """:func:`_walk_to_root` and the chain's uuids, in chain order."""
+    """The ``parentUuid`` path from ``leaf`` up to its root, root first (cycle-safe), the
+    uuids on it, and those uuids in chain order."""
     chain: list[Raw] = []
     uids: list[str] = []
     on_chain: set[str] = set()
@@ -657,7 +640,7 @@ def build_subagent_chain(entries: list[Raw]) -> list[Raw]:
         if entry.get("type") in ("user", "assistant"):
             leaf = entry
             break
-    return _walk_to_root(leaf, by_uuid)[0]
+    return _walk_with_ids(leaf, by_uuid)[0]
 
 
 def is_visible(entry: Raw) -> bool:
