@@ -523,3 +523,40 @@ async def test_a_group_writes_keys_this_store_did_not_write_last_by_key(backend:
         entries = e[k["session_id"]]
         assert await b.load(k) == entries
         assert await _summary_of(b, k) == fold_session_summary(None, k, entries)["data"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_single_entry_lean_appends_keep_every_guarantee(backend: Backend) -> None:
+    """One entry with a uuid, to a key the store wrote last, goes by the single-entry
+    statement (a scalar uuid, no array): still idempotent by uuid, still checked against
+    the head when conditional, still falling back when another host wrote meanwhile."""
+    a, b = _shared_pair(backend)
+    used: list[str] = []
+    solo = a._solo_row
+
+    async def spy(name: str, params: Any) -> Any:
+        used.append(name)
+        return await solo(name, params)
+
+    a._solo_row = spy
+    key = _key()
+    entries = _entries(6)
+    await a.append(key, entries[:1])  # creates the key
+    await a.append(key, entries[1:2])  # the full statement: remembered
+    await a.append(key, entries[2:3])
+    await a.append_conditional(key, entries[3:4], expected_head=entries[2]["uuid"])
+    assert used == ["append_lean_one", "append_lean_one_if"]
+    # a uuid stored long ago, appended again (not a retry): dropped, nothing duplicated
+    await a.append(key, entries[1:2])
+    assert used[2:] == ["append_lean_one"]
+    await a.append(key, entries[4:5])  # the full statement again: remembered
+    # a conditional append on a stale head is refused by the single-entry statement too
+    with pytest.raises(ConcurrentModificationError):
+        await a.append_conditional(key, entries[5:6], expected_head=entries[3]["uuid"])
+    assert used[3:] == ["append_lean_one_if"]
+    await b.append(key, entries[5:6])  # another host writes: a's memory is stale
+    last = _entries(1, entries[5]["uuid"])
+    await a.append(key, last)  # a's lean try finds another writer came: the full statement
+    assert await b.load(key) == entries + last
+    assert await b.get_head(key) == last[0]["uuid"]
