@@ -120,7 +120,8 @@ class GroupCommit:
     def _kick(self) -> None:
         """Start a flusher if appends can go and none is about to take them."""
         if (
-            self._starting == 0
+            self._queue
+            and self._starting == 0
             and len(self._flushers) < self._max_groups
             and any(key not in self._writing for key in self._queue)
         ):

@@ -733,6 +733,7 @@ class PostgresStore(DatabaseStore):
             self._psycopg.Error,
             self._pool_mod.PoolTimeout,
         )
+        self._what_append = f"{self!r}: append"  # the context of an append's errors
 
     def _describe(self) -> str:
         return f"namespace={self.namespace!r}"
@@ -956,7 +957,7 @@ class PostgresStore(DatabaseStore):
         """Append to a key this store wrote last: ``True`` written, ``False`` not this
         way (unknown key, another writer came between, or a broken connection left the
         outcome unknown: the full statement finds what landed), ``None`` a uuid is stored."""
-        slot = _params(key)
+        slot = (key["project_key"], key["session_id"], key.get("subpath", ""))
         known = self._known.pop(slot, None)
         if known is None:
             return False
@@ -977,7 +978,7 @@ class PostgresStore(DatabaseStore):
                 chunk=batch.chunk,
                 uuids=batch.uuids,
             )
-        with map_errors(self._errors, f"{self!r}: append"):
+        with map_errors(self._errors, self._what_append):
             try:
                 if solo:
                     row = await self._solo_row(name, params)
