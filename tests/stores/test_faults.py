@@ -385,7 +385,16 @@ async def test_postgres_lean_append_whose_ack_is_lost_is_not_duplicated(
     loaded = await store.load(key) or []
     assert [e.get("uuid") for e in loaded[:6]] == [e["uuid"] for e in entries]
     assert [e["tag"] for e in loaded[6:]] == ["x", "y"]  # it landed once
-    await store.append(key, _entries(1))  # and the store goes on
+    more = _entries(3)
+    await store.append(key, more[:1])  # and the store goes on
+    # the single-entry statement, on the connection and cursor the store keeps, likewise
+    await store.append(key, more[1:2])  # (prepared on the store's connection before the cut)
+    assert store._known and store._solo is not None
+    cutter.armed = True
+    await store.append(key, more[2:])
+    assert cutter.cuts == 3
+    loaded = await store.load(key) or []
+    assert [e.get("uuid") for e in loaded[8:]] == [e["uuid"] for e in more]
 
 
 @pytest.mark.postgres

@@ -88,7 +88,7 @@ from ._protocol import (
 from ._summary import fold_session_summary
 
 if TYPE_CHECKING:
-    from psycopg import AsyncConnection
+    from psycopg import AsyncConnection, AsyncCursor
     from psycopg_pool import AsyncConnectionPool
 
 __all__ = ["PostgresStore"]
@@ -718,6 +718,7 @@ class PostgresStore(DatabaseStore):
         self._open_lock = anyio.Lock()
         self._group = GroupCommit(self._write_group)
         self._solo: AsyncConnection[Any] | None = None
+        self._solo_cursor: AsyncCursor[Any] | None = None  # _solo's (see _solo_row)
         # key -> (row id, mtime, summary data) as this store's last write to it left them
         self._known: OrderedDict[tuple[str, str, str], tuple[int, int, dict[str, Any] | None]]
         self._known = OrderedDict()
@@ -815,16 +816,19 @@ class PostgresStore(DatabaseStore):
         if self._sizes[1] < 2:
             return await self._row_once(name, params)
         pool = self._pool if self._pool is not None and not self._closed else await self._ready()
-        conn = self._solo
-        if conn is None or not _alive(conn):
+        conn, cur = self._solo, self._solo_cursor
+        if conn is None or cur is None or not _alive(conn):
             self._solo = None
             if conn is not None:
                 await conn.close()
                 await pool.putconn(conn)
             conn = await pool.getconn()
-            self._solo = conn
+            cur = conn.cursor()
+            self._solo, self._solo_cursor = conn, cur
         try:
-            cur = await conn.execute(self._q[name], params, prepare=True)
+            # one cursor for the connection's life: a new one per call cost as much client
+            # work as the statement's parameters
+            await cur.execute(self._q[name], params, prepare=True)
             return await cur.fetchone()
         except BaseException:
             self._solo = None
