@@ -744,7 +744,7 @@ class PostgresStore(DatabaseStore):
 
     async def _release(self) -> None:
         await self._group.drain()
-        solo, self._solo = self._solo, None
+        solo, self._solo, self._solo_cursor = self._solo, None, None
         if solo is not None and self._pool is not None:
             await self._pool.putconn(solo)
         pool, self._pool = self._pool, None
