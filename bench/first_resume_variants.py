@@ -1,7 +1,7 @@
 """Issue 16's fourth pass: what ``msgspec`` could take off a first resume, measured.
 
-Run: ``.venv/bin/python bench/first_resume_variants.py [--runs 9]`` (needs ``msgspec``, not a
-threadline dependency). Not part of the test suite.
+Run: ``.venv/bin/python bench/first_resume_variants.py [--runs 9]`` (needs ``msgspec``: the
+``bench`` extra installs it; not a threadline dependency). Not part of the test suite.
 
 The synchronous stages of a first resume of the bench corpus's 20 000-entry CLI-written
 session (read, parse, rebuild with merge, tool-pair repair, the request's messages
