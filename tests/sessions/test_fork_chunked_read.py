@@ -41,6 +41,14 @@ class _SlowFile:
         self._file.close()
 
 
+@pytest.fixture(autouse=True, params=["thread", "pass"])
+def _break_search(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line breaks looked for by the reading thread (where libc can be called), or by
+    the pass, in each stretch."""
+    if request.param == "pass":
+        monkeypatch.setattr(_mutations, "_USE_LIBC", False)
+
+
 @pytest.fixture(autouse=True)
 def _small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_mutations, "_READ_FIRST", 100, raising=False)

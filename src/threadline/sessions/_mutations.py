@@ -300,11 +300,16 @@ def _fork_streamed(
                 streamed = _stream_fork(
                     reading, session_id, up_to, forked_id, now, writer.hand_over
                 )
+            except Exception:
+                writer.join(check=False)
+                if reading.broken():  # the official fork reads other lines: its transform
+                    raise _NotStreamed from None
+                raise
             except BaseException:
                 writer.join(check=False)
                 raise
             written = writer.join()
-            if streamed is None:
+            if streamed is None or reading.broken():
                 raise _NotStreamed
             chunks, replacements = streamed
             trailer = fork_trailer(
@@ -483,11 +488,15 @@ class _Reading:
     memory) run with the GIL released.
 
     The pass gets whole lines (:meth:`more_lines`; a last line without a line break at the
-    end), each new stretch first checked for the line breaks the official fork also splits
-    at (:func:`_breaks_inside_strings`). The title comes from the file's first and last
-    ``LITE_READ_BUF_SIZE`` bytes as read, as in the official fork (a torn last line
-    included): the last ones reach the pass only once the file is read and they are
-    copied, the first ones are copied before the pass starts (it rewrites lines in place).
+    end). The line breaks the official fork also splits at (:func:`_breaks_inside_strings`)
+    are looked for by the thread once the file is read, with the GIL released, where libc's
+    ``memchr``/``memmem`` can be called (:class:`_BreakScanner`: the pass may then have
+    worked on lines that hold one, and asks :meth:`broken` before it keeps its result),
+    else in each new stretch before the pass gets it. The title comes from the file's
+    first and last ``LITE_READ_BUF_SIZE`` bytes as read, as in the official fork (a torn
+    last line included): the last ones reach the pass only once the file is read and they
+    are copied, the first ones are copied before the pass starts (it rewrites lines in
+    place).
     """
 
     def __init__(self, path: Path) -> None:
@@ -501,6 +510,10 @@ class _Reading:
         self._got = 0
         self._seen = 0
         self._done = False
+        self._scan = _break_scanner(self.buffer)
+        self.scanned = self._scan is not None
+        """Whether the thread looks for the line breaks (else :meth:`more_lines` does)."""
+        self._broken: bool | None = None  # what the thread found (None: not yet)
         self._error: BaseException | None = None
         self._changed = threading.Condition()
         self._head: bytes | None = None
@@ -533,6 +546,28 @@ class _Reading:
             with self._changed:
                 self._done = True
                 self._changed.notify()
+        if self._scan is not None:
+            # (after the read: the pass does not wait for it; one call per kind of break,
+            # each back in the GIL when it returns)
+            broken = True  # (a failed search: the general transform)
+            try:
+                if self._error is None:
+                    broken = self._scan(0, self._got)
+            finally:
+                self._scan = None  # (its hold on the buffer)
+                with self._changed:
+                    self._broken = broken
+                    self._changed.notify()
+
+    def broken(self) -> bool:
+        """Whether the file holds a line break the official fork also splits at that
+        :meth:`more_lines` may not have reported (when the thread searches: waits for it)."""
+        if not self.scanned:
+            return False
+        with self._changed:
+            while self._broken is None:
+                self._changed.wait()
+            return self._broken
 
     def _wait(self) -> bool:
         """Wait for more bytes than were seen, or the end; whether the file is all read."""
@@ -547,7 +582,7 @@ class _Reading:
     def more_lines(self, limit: int) -> int:
         """The end of the whole lines the pass may work on next, past ``limit`` (``limit``:
         there are no more), once read; -1 when they hold a line break the official fork
-        also splits at."""
+        also splits at (when the thread searches: when it found one, anywhere)."""
         buffer = self.buffer
         while True:
             if self._wait():
@@ -561,7 +596,10 @@ class _Reading:
                 if self._head is None:
                     self._head = bytes(buffer[:LITE_READ_BUF_SIZE])
                 break
-        if end > limit and _breaks_in(buffer, limit, end):
+        if self.scanned:
+            if self._broken:
+                return -1
+        elif end > limit and _breaks_in(buffer, limit, end):
             return -1
         return max(end, limit)
 
@@ -587,6 +625,69 @@ _READ_STEP = 1 << 22
 """The largest chunk (the thread needs the GIL back after each: up to a switch interval)."""
 
 
+def _break_scanner(buffer: mmap.mmap) -> _BreakScanner | None:
+    """:func:`_breaks_in` for :class:`_Reading`'s thread (:class:`_BreakScanner`); ``None``
+    where libc's ``memchr``/``memmem`` cannot be called (the pass then searches)."""
+    found = _libc_search()
+    if found is None or len(buffer) == 0:
+        return None
+    return _BreakScanner(buffer, *found)
+
+
+class _BreakScanner:
+    """Whether ``buffer[start:end]`` holds a line break the official fork also splits at
+    (:func:`_breaks_in`), found with libc's ``memchr`` and ``memmem`` through ctypes, which
+    releases the GIL for the call: the search (≈ 200 M instructions for the bench corpus's
+    35.7 MiB session, ≈ 14 % of a fork's, with ``_TEXT_BREAKS`` in the pass) runs in the
+    reading thread beside the pass instead of in it."""
+
+    __slots__ = ("_base", "_held", "_memchr", "_memmem")
+
+    def __init__(self, buffer: mmap.mmap, ctypes: Any, memchr: Any, memmem: Any) -> None:
+        self._held = ctypes.c_char.from_buffer(buffer)  # (its address, while it is held)
+        self._base: int = ctypes.addressof(self._held)
+        self._memchr = memchr
+        self._memmem = memmem
+
+    def __call__(self, start: int, end: int) -> bool:
+        at, size = self._base + start, end - start
+        memchr, memmem = self._memchr, self._memmem
+        return bool(
+            memchr(at, 13, size)  # \r
+            or (memchr(at, 0xC2, size) and memmem(at, size, b"\xc2\x85", 2))  # U+0085
+            or memmem(at, size, b"\xe2\x80\xa8", 3)  # U+2028
+            or memmem(at, size, b"\xe2\x80\xa9", 3)  # U+2029
+        )
+
+
+_libc: tuple[Any, Any, Any] | None = None
+_libc_tried = False
+_USE_LIBC = True
+"""Tests turn it off to check the search in the pass (where libc cannot be called)."""
+
+
+def _libc_search() -> tuple[Any, Any, Any] | None:
+    """(the ctypes module, memchr, memmem) from the C library, loaded once (ctypes is
+    imported on the first fork); ``None`` where they are not to be had."""
+    global _libc, _libc_tried
+    if not _USE_LIBC:
+        return None
+    if not _libc_tried:
+        _libc_tried = True
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None)
+            memchr, memmem = libc.memchr, libc.memmem
+        except (ImportError, OSError, AttributeError):
+            return None
+        memchr.restype = memmem.restype = ctypes.c_void_p
+        memchr.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t)
+        memmem.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t)
+        _libc = (ctypes, memchr, memmem)
+    return _libc
+
+
 def _breaks_in(buffer: mmap.mmap, start: int, end: int) -> bool:
     """:func:`_breaks_inside_strings` of ``buffer[start:end]``."""
     find = buffer.find
@@ -607,20 +708,7 @@ _SOURCE_KEY = b',"sourceToolAssistantUUID":"'
 _Written = tuple[int, Any, "dict[str, Any] | None", Any]
 
 
-def _source_member(line: bytes, after: int) -> tuple[int, int]:
-    """Where the sourceToolAssistantUUID member of a line rewritten in place lies (start,
-    end), found past the last "}" (a top-level member there; see :func:`_layout`); (0, 0)
-    when its value is not a plain string (the line is then parsed)."""
-    flat = line.rfind(b"}", after, len(line) - 1) + 1 or after
-    drop = line.find(_SOURCE_KEY, flat)
-    drop_end = line.find(b'"', drop + 28) + 1
-    if drop < 0 or drop_end <= 0 or line.find(b"\\", drop + 28, drop_end) >= 0:
-        return 0, 0
-    return drop, drop_end
-
-
-_PARENT_KEY = b'{"parentUuid":'
-_PARENT_STRING = b'{"parentUuid":"%s"'
+_PARENT_OPEN = b'{"parentUuid":"'
 _UUID_KEY = b',"uuid":"'
 _SESSION_KEY = b',"sessionId":"'
 
@@ -657,12 +745,22 @@ def _new_uuids(n: int) -> list[bytes]:
     return bytes(out).split(b"\n")[:n]
 
 
+def _new_ids(n: int) -> Iterator[tuple[bytes, bytes]]:
+    """``n`` fresh uuids, each as (the first member of a line whose parent it is,
+    ``{"parentUuid":"<uuid>"``, the uuid): what :func:`_stream_fork` maps a uuid to."""
+    uuids = _new_uuids(n)
+    return zip([b'{"parentUuid":"' + u + b'"' for u in uuids], uuids)
+
+
 def _parent_piece(new_parent: bytes | None) -> bytes:
-    return _PARENT_NULL if new_parent is None else b'{"parentUuid":"%s"' % new_parent
+    """The first member of a line whose new parent is ``new_parent`` (a parent piece from
+    :func:`_new_ids`, or None)."""
+    return _PARENT_NULL if new_parent is None else new_parent
 
 
 def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode()
+    """The uuid of a parent piece from :func:`_new_ids` (None: None)."""
+    return None if value is None else value[15:51].decode()
 
 
 def _stream_fork(  # noqa: C901 (Long: see the docstring)
@@ -698,7 +796,8 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     up_to = up_to or None  # "" means no cut, as in the official fork
     valid = json_validator()
     parse = _line_parser()
-    supply = itertools.chain.from_iterable(_new_uuids(4096) for _ in itertools.count())
+    supply = itertools.chain.from_iterable(_new_ids(4096) for _ in itertools.count())
+    # old uuid -> the parent piece of its new uuid (see _new_ids)
     mapping: dict[str, bytes] = {}
     progress_parent: dict[str, Any] = {}
     chunks: list[bytes | memoryview] = []
@@ -711,7 +810,9 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     cut = False
     saw_entry = False
     forked = forked_id.encode()
-    # the members the fork adds, and the line's end ("%%" is "%" after the first format)
+    own = session_id.encode() + b'"'  # the sessionId value of the source's lines, and its end
+    # the members the fork adds, and the line's end ("%%" is "%" after the first format;
+    # one piece, not three: each writev returns to the GIL)
     added = b',"logicalParentUuid":null,"forkedFrom":{"sessionId":"%s","messageUuid":"%%s"}}\n' % (
         session_id.encode()
     )
@@ -735,8 +836,10 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     newline = orjson.OPT_APPEND_NEWLINE
     chain_types = CHAIN_TYPES
     layouts: dict[tuple[str, ...], int] = {}
+    # the key layouts of the last two lines (their lines alternate: no hash of the keys)
     last_keys: tuple[str, ...] = ()
-    last_layout = 0
+    prev_keys: tuple[str, ...] = ()
+    last_layout = prev_layout = 0
     drop = drop_end = 0
     handed = _HAND_OVER  # where the next hand-over may end
     a = limit = 0
@@ -756,44 +859,56 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
             if cut and find(b"content-replacement", start, stop) < 0:
                 continue
             line = content[start:stop]
-            if parse is not None and line.startswith(_PARENT_KEY):
+            if parse is not None and (line.startswith((_PARENT_OPEN, _PARENT_NULL))):
                 # Claude Code's shape, rewritten where it lies when simdjson proves it (see
-                # _in_place for why the rewrite is then the official one)
+                # docs/design.md, "Forks", for why the rewrite is then the official one)
                 try:
                     doc = parse(line)  # (bytes: what simdjson parses fastest)
                 except (ValueError, RuntimeError):  # big integers, deep nesting: parsed
                     doc = None
                 if doc is not None:
                     keys = tuple(doc)
-                    if keys != last_keys:  # (lines of one layout come in runs: no hash)
-                        layout = layouts.get(keys)
-                        if layout is None:
-                            layout = layouts[keys] = _layout(keys)
-                        last_keys, last_layout = keys, layout
-                    else:
+                    if keys == last_keys:
                         layout = last_layout
-                    if layout:
-                        kind = doc["type"]
-                        sidechain = doc["isSidechain"]
-                        uid = doc["uuid"]
-                        pid = doc["parentUuid"]
+                    else:
+                        if keys == prev_keys:
+                            layout = prev_layout
+                        else:
+                            layout = layouts.get(keys, -1)
+                            if layout < 0:
+                                layout = layouts[keys] = _layout(keys)
+                        prev_keys, prev_layout = last_keys, last_layout
+                        last_keys, last_layout = keys, layout
+                    if layout:  # (keys as bytes: not encoded for each lookup)
+                        kind = doc[b"type"]
+                        sidechain = doc[b"isSidechain"]
+                        uid = doc[b"uuid"]
+                        pid = doc[b"parentUuid"]
                     del doc  # the parser is reused: no view of it may outlive the line
-                    after = 0
                     if layout and kind in chain_types:
                         if sidechain:  # any true value: the official fork drops the entry
                             continue
                         u = line.rfind(_UUID_KEY) + 9
                         sid = line.find(_SESSION_KEY, u) + 14
+                        # where no nested object may close: from the uuid member, or from
+                        # the sourceToolAssistantUUID member if it comes first. Past the
+                        # last nested "}" a `,"key":"` can only open a top-level member (as
+                        # for the uuid, see docs/design.md), and the keys are unique: that
+                        # member is the last such spelling in the line (none: from n,
+                        # where no "}" is found: not in place)
+                        flat = u
+                        if layout == 2:
+                            drop = line.rfind(_SOURCE_KEY)
+                            if drop < u:
+                                flat = drop if drop >= 0 else stop - start
+                        # (the keys are unique: pid is None when the line starts
+                        # {"parentUuid":null, a string when it starts {"parentUuid":")
                         if pid is None:
-                            after = 18 if line[14] == 110 else 0  # "n"
-                        elif (
-                            type(pid) is str
-                            and len(pid) == 36
-                            and line[51] == 34
-                            and line[50] != 92
-                            and line[14] == 34
-                        ):
+                            after = 18
+                        elif len(pid) == 36 and line[51] == 34 and line[50] != 92:
                             after = 52
+                        else:
+                            after = 0
                         if not (
                             after
                             and sidechain is False
@@ -802,24 +917,23 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                             and u > 8
                             and sid > 13
                             # (these two first: with them, u + 36 < sid + 36 < the end)
-                            and line.find(b'"', sid) == sid + 36
-                            and line.find(b"}", u) == stop - start - 1
+                            and (line.startswith(own, sid) or _other_session(line, sid))
+                            and line.find(b"}", flat) == stop - start - 1
                             and line[u + 36] == 34
                             and line[u + 35] != 92
-                            and line[sid + 35] != 92
                         ):
                             after = 0
-                        elif layout == 2:
-                            drop, drop_end = _source_member(line, after)
-                            if not drop:
+                        elif layout == 2:  # its value, dropped: a string without escapes
+                            drop_end = line.find(b'"', drop + 28) + 1
+                            if drop_end <= 0 or line.find(b"\\", drop + 28, drop_end) >= 0:
                                 after = 0
                         if after:
                             if cut:
                                 continue
-                            if uid in mapping:
-                                return None
+                            piece, new = next(supply)
+                            if mapping.setdefault(uid, piece) is not piece:
+                                return None  # a uuid seen before
                             saw_entry = True
-                            new = mapping[uid] = next(supply)
                             if kind == "progress":
                                 progress_parent[uid] = pid
                             else:
@@ -832,10 +946,9 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                                     else:
                                         new_parent = mapping.get(pid)
                                         settled = new_parent is not None
-                                    if new_parent is None:
-                                        chunks.append(_PARENT_NULL)
-                                    else:
-                                        chunks.append(_PARENT_STRING % new_parent)
+                                    chunks.append(
+                                        _PARENT_NULL if new_parent is None else new_parent
+                                    )
                                     if not settled:
                                         unsettled.append((first, pid, None, None))
                                 if layout == 2:
@@ -868,10 +981,10 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
             old = obj.get("uuid")
             if cut or type(old) is not str or obj.get("isSidechain"):
                 continue
-            if old in mapping:
+            piece, new = next(supply)
+            if mapping.setdefault(old, piece) is not piece:
                 return None
             saw_entry = True
-            new = mapping[old] = next(supply)
             pid = obj.get("parentUuid")
             if obj["type"] == "progress":
                 progress_parent[old] = pid
@@ -919,6 +1032,17 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
             chunks[first] = dumps_line(obj)
     _stamp_last(chunks, last, last_entry, now)
     return chunks, replacements
+
+
+def _other_session(line: bytes, sid: int) -> bool:
+    """Whether a sessionId value other than the source's own, at ``line[sid:]``, may be
+    overwritten in place: 36 bytes up to an unescaped quote, none of them part of a line
+    break the official fork splits at (the reading thread may search the read buffer for
+    those after the pass overwrote the value: see :class:`_Reading`)."""
+    if line.find(b'"', sid) != sid + 36 or line[sid + 35] == 92:
+        return False
+    value = line[sid : sid + 36]
+    return value.isascii() or (_TEXT_BREAKS.search(value) is None and b"\xc2\x85" not in value)
 
 
 def _stamp_last(
