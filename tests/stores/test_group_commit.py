@@ -560,3 +560,44 @@ async def test_single_entry_lean_appends_keep_every_guarantee(backend: Backend) 
     await a.append(key, last)  # a's lean try finds another writer came: the full statement
     assert await b.load(key) == entries + last
     assert await b.get_head(key) == last[0]["uuid"]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_aclose_waits_for_a_lone_writers_append_in_flight(
+    backend: Backend, pg_dsn: str
+) -> None:
+    """``aclose()`` while a lone writer's append waits on the server: the append finishes
+    (landed once, reported as written) before the store gives its connection back; before,
+    the pool took the connection from under it and the caller got psycopg_pool's
+    ``ValueError`` about a connection returned twice, though the entry had landed."""
+    import psycopg
+
+    recipe = backend.recipe()
+    assert recipe is not None
+    store, again = recipe(), recipe()  # two stores over one namespace
+    backend.stores.extend([store, again])
+    key = _key()
+    entries = _entries(4)
+    for e in entries[:3]:
+        await store.append(key, [e])  # remembered: the next goes on the lone writer's connection
+    errors: list[BaseException] = []
+
+    async def append() -> None:
+        try:
+            await store.append(key, entries[3:])
+        except BaseException as exc:  # recorded for the assertion
+            errors.append(exc)
+
+    async with await psycopg.AsyncConnection.connect(pg_dsn) as locker:
+        await locker.execute(
+            psycopg.sql.SQL("SELECT 1 FROM {}.transcripts WHERE session_id = %s FOR UPDATE")
+            .format(psycopg.sql.Identifier(store.namespace)), [key["session_id"]])
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(append)
+            await anyio.sleep(0.3)
+            tg.start_soon(store.aclose)
+            await anyio.sleep(0.3)
+            await locker.rollback()  # the append goes on; aclose waited for it
+    assert errors == []
+    assert await again.load(key) == entries

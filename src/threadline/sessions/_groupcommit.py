@@ -67,6 +67,9 @@ class GroupCommit:
         self._in_flight = 0
         self._flushers: set[asyncio.Task[None]] = set()
         self._starting = 0  # flushers created that have not taken a group yet
+        self._singles = 0  # single writes claimed with begin() and not ended
+        self._no_singles = asyncio.Event()
+        self._no_singles.set()
         self.groups = 0
         """Groups written so far (for tests and benchmarks)."""
         self.grouped = 0
@@ -83,12 +86,17 @@ class GroupCommit:
             return False
         self._writing.add(key)
         self._in_flight += 1
+        self._singles += 1
+        self._no_singles.clear()
         return True
 
     def end(self, key: Hashable) -> None:
         """A single write claimed with :meth:`begin` is done."""
         self._writing.discard(key)
         self._in_flight -= 1
+        self._singles -= 1
+        if not self._singles:
+            self._no_singles.set()
         self._kick()
 
     async def submit(self, key: Hashable, work: Any) -> Any:
@@ -104,9 +112,13 @@ class GroupCommit:
             raise
 
     async def drain(self) -> None:
-        """Wait until every queued append has been written (before closing the store)."""
-        while self._flushers:
-            await asyncio.shield(next(iter(self._flushers)))
+        """Wait until every queued append and every single write has been written
+        (before closing the store)."""
+        while self._flushers or self._singles:
+            if self._flushers:
+                await asyncio.shield(next(iter(self._flushers)))
+            else:
+                await self._no_singles.wait()
 
     # -- the flusher ---------------------------------------------------------
 

@@ -831,8 +831,9 @@ class PostgresStore(DatabaseStore):
             await cur.execute(self._q[name], params, prepare=True)
             return await cur.fetchone()
         except BaseException:
-            self._solo = None
-            await pool.putconn(conn)
+            if self._solo is conn:  # (aclose may have taken it back meanwhile)
+                self._solo = self._solo_cursor = None
+                await pool.putconn(conn)
             raise
 
     async def _row_once(self, name: str, params: Any) -> Any:
