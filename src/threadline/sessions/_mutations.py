@@ -504,13 +504,13 @@ class _Reading:
         try:
             self._size = os.fstat(self._file.fileno()).st_size
             self.buffer = mmap.mmap(-1, self._size or 1)  # (zero-filled pages, not touched)
+            self._scan = _break_scanner(self.buffer)
         except BaseException:
             self._file.close()
             raise
         self._got = 0
         self._seen = 0
         self._done = False
-        self._scan = _break_scanner(self.buffer)
         self.scanned = self._scan is not None
         """Whether the thread looks for the line breaks (else :meth:`more_lines` does)."""
         self._broken: bool | None = None  # what the thread found (None: not yet)
@@ -549,10 +549,14 @@ class _Reading:
         if self._scan is not None:
             # (after the read: the pass does not wait for it; one call per kind of break,
             # each back in the GIL when it returns)
-            broken = True  # (a failed search: the general transform)
+            # (a failed search: the general transform; a failed read: its error, raised
+            # in the pass, as where the pass searches)
+            broken = self._error is None
             try:
-                if self._error is None:
+                if broken:
                     broken = self._scan(0, self._got)
+            except Exception:  # (not raised in a thread nobody joins for its error)
+                broken = True
             finally:
                 self._scan = None  # (its hold on the buffer)
                 with self._changed:
@@ -679,7 +683,7 @@ def _libc_search() -> tuple[Any, Any, Any] | None:
 
             libc = ctypes.CDLL(None)
             memchr, memmem = libc.memchr, libc.memmem
-        except (ImportError, OSError, AttributeError):
+        except Exception:  # (no ctypes, no libc; Windows: CDLL(None) raises TypeError)
             return None
         memchr.restype = memmem.restype = ctypes.c_void_p
         memchr.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t)
