@@ -579,8 +579,9 @@ _LEAN_APPEND = (
 # _LEAN_APPEND for the commonest append of all, one entry with a uuid (a lone writer's turn,
 # message by message): the uuid as a scalar instead of an array to unnest, the chunk in
 # binary, the count a constant, and the head check only in the conditional form: 15-20 %
-# less CPU for the client and the server than _LEAN_APPEND on this shape (measured with the
-# commit's flush off; see docs/benchmarks.md, "PostgreSQL appends, sixth pass").
+# less CPU for the client and the server than _LEAN_APPEND on this shape (a micro-benchmark
+# with the commit's flush off, 2026-12-06; the end-to-end figures are in docs/benchmarks.md,
+# "PostgreSQL appends, sixth pass").
 _LEAN_ONE = (
     "WITH upd AS (UPDATE {{s}}.transcripts x SET head = coalesce(%(head)s, x.head), "
     "mtime = greatest((date_part('epoch', clock_timestamp()) * 1000)::bigint, x.mtime + 1), "
