@@ -201,6 +201,31 @@ async def drop_postgres(namespaces: list[str]) -> None:
             await conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(ns)))
 
 
+@pytest.fixture
+async def pg_stores(pg_dsn: str) -> AsyncIterator[Callable[..., PostgresStore]]:
+    """Make ``PostgresStore`` objects: ``pg_stores(ns=None, *, dsn=None, **options)``.
+
+    Without ``ns`` each store gets a fresh namespace; pass the same ``ns`` to put two stores
+    (two hosts) on one. ``dsn`` defaults to the suite's server (pass one with
+    ``application_name`` set to find its backends). Stores are closed and the namespaces
+    made here dropped at teardown."""
+    made: list[PostgresStore] = []
+    spaces: list[str] = []
+
+    def make(ns: str | None = None, *, dsn: str | None = None, **options: Any) -> PostgresStore:
+        if ns is None:
+            ns = new_namespace()
+            spaces.append(ns)
+        store = PostgresStore(dsn or pg_dsn, namespace=ns, **options)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        await store.aclose()
+    await drop_postgres(spaces)
+
+
 async def drop_redis(namespaces: list[str], url: str = REDIS_URL, *, cluster: bool = False) -> None:
     import redis.asyncio
 

@@ -18,7 +18,7 @@ from threadline import StorageError
 from threadline.sessions.postgres import PostgresStore
 from threadline.sessions.redis import RedisStore
 
-from .conftest import chain, drop_postgres, drop_redis, new_namespace
+from .conftest import chain, drop_redis, new_namespace
 
 pytestmark = pytest.mark.anyio
 
@@ -47,24 +47,6 @@ async def _terminate(pg_dsn: str, app: str) -> int:
         return int(row[0])
 
 
-@pytest.fixture
-async def pg_store_factory(pg_dsn: str) -> AsyncIterator[Any]:
-    namespaces: list[str] = []
-    stores: list[PostgresStore] = []
-
-    def make(dsn: str, **kw: Any) -> PostgresStore:
-        ns = new_namespace()
-        namespaces.append(ns)
-        store = PostgresStore(dsn, namespace=ns, **kw)
-        stores.append(store)
-        return store
-
-    yield make
-    for s in stores:
-        await s.aclose()
-    await drop_postgres(namespaces)
-
-
 async def _assert_once(store: Any, key: Any, entries: list[Any]) -> None:
     loaded = await store.load(key) or []
     uuids = [e["uuid"] for e in loaded]
@@ -72,9 +54,9 @@ async def _assert_once(store: Any, key: Any, entries: list[Any]) -> None:
 
 
 @pytest.mark.postgres
-async def test_postgres_survives_terminated_backends(pg_dsn: str, pg_store_factory: Any) -> None:
+async def test_postgres_survives_terminated_backends(pg_dsn: str, pg_stores: Any) -> None:
     app = f"tl_fault_{uuid.uuid4().hex[:8]}"
-    store = pg_store_factory(_with_params(pg_dsn, application_name=app), max_size=3)
+    store = pg_stores(dsn=_with_params(pg_dsn, application_name=app), max_size=3)
     key, entries = _key(), _entries(6)
     await store.append(key, entries[:2])
     assert await _terminate(pg_dsn, app) >= 1
@@ -88,11 +70,11 @@ async def test_postgres_survives_terminated_backends(pg_dsn: str, pg_store_facto
 
 @pytest.mark.postgres
 async def test_postgres_survives_idle_connections_dropped_by_the_server(
-    pg_dsn: str, pg_store_factory: Any
+    pg_dsn: str, pg_stores: Any
 ) -> None:
     # The server closes any connection idle for 200 ms (as an idle timeout or a restart does).
     dsn = _with_params(pg_dsn, options="-c%20idle_session_timeout%3D200")
-    store = pg_store_factory(dsn, max_size=2)
+    store = pg_stores(dsn=dsn, max_size=2)
     key, entries = _key(), _entries(4)
     await store.append(key, entries[:2])
     await anyio.sleep(0.6)
@@ -153,10 +135,10 @@ async def proxy(pg_dsn: str) -> AsyncIterator[tuple[CutAfterCommit, str]]:
 
 @pytest.mark.postgres
 async def test_postgres_append_whose_ack_is_lost_is_retried_once(
-    proxy: tuple[CutAfterCommit, str], pg_store_factory: Any
+    proxy: tuple[CutAfterCommit, str], pg_stores: Any
 ) -> None:
     cutter, dsn = proxy
-    store = pg_store_factory(dsn, max_size=2)
+    store = pg_stores(dsn=dsn, max_size=2)
     key, entries = _key(), _entries(6)
     await store.append(key, entries[:2])
     cutter.armed = True
@@ -172,10 +154,10 @@ async def test_postgres_append_whose_ack_is_lost_is_retried_once(
 
 @pytest.mark.postgres
 async def test_postgres_lost_ack_of_a_batch_without_uuids_raises(
-    proxy: tuple[CutAfterCommit, str], pg_store_factory: Any
+    proxy: tuple[CutAfterCommit, str], pg_stores: Any
 ) -> None:
     cutter, dsn = proxy
-    store = pg_store_factory(dsn, max_size=2)
+    store = pg_stores(dsn=dsn, max_size=2)
     key = _key()
     await store.append(key, _entries(1))
     cutter.armed = True
@@ -187,9 +169,9 @@ async def test_postgres_lost_ack_of_a_batch_without_uuids_raises(
 
 
 @pytest.mark.postgres
-async def test_postgres_appends_while_backends_are_killed(pg_dsn: str, pg_store_factory: Any) -> None:
+async def test_postgres_appends_while_backends_are_killed(pg_dsn: str, pg_stores: Any) -> None:
     app = f"tl_fault_{uuid.uuid4().hex[:8]}"
-    store = pg_store_factory(_with_params(pg_dsn, application_name=app), max_size=4)
+    store = pg_stores(dsn=_with_params(pg_dsn, application_name=app), max_size=4)
     keys = [_key() for _ in range(4)]
     batches = {k["session_id"]: [_entries(1) for _ in range(25)] for k in keys}
     done = anyio.Event()
@@ -316,7 +298,7 @@ async def test_redis_appends_while_clients_are_killed(
 
 @pytest.mark.postgres
 async def test_postgres_append_racing_the_same_uuid_writes_it_once(
-    pg_dsn: str, pg_store_factory: Any
+    pg_dsn: str, pg_stores: Any
 ) -> None:
     """An append that waits for the key's row while another append of the same uuid commits
     passed its uuid check before that commit: the uuids key refuses its write, it is run
@@ -325,7 +307,7 @@ async def test_postgres_append_racing_the_same_uuid_writes_it_once(
     import psycopg
 
     app = f"tl_race_{uuid.uuid4().hex[:8]}"
-    store = pg_store_factory(_with_params(pg_dsn, application_name=app), max_size=2)
+    store = pg_stores(dsn=_with_params(pg_dsn, application_name=app), max_size=2)
     key, entries = _key(), _entries(3)
     await store.append(key, entries[:2])
     params = {"project": key["project_key"], "session": key["session_id"]}
@@ -360,13 +342,13 @@ async def test_postgres_append_racing_the_same_uuid_writes_it_once(
 
 @pytest.mark.postgres
 async def test_postgres_lean_append_whose_ack_is_lost_is_not_duplicated(
-    proxy: tuple[CutAfterCommit, str], pg_store_factory: Any
+    proxy: tuple[CutAfterCommit, str], pg_stores: Any
 ) -> None:
     """An append to a key the store wrote last goes leanly over its own connection; its
     acknowledgement lost, the append is finished by the full statement, which finds it
     stored; a batch without uuids is not written again and raises."""
     cutter, dsn = proxy
-    store = pg_store_factory(dsn, max_size=3)
+    store = pg_stores(dsn=dsn, max_size=3)
     key, entries = _key(), _entries(6)
     for e in entries[:3]:
         await store.append(key, [e])  # the key is created, then remembered
@@ -399,12 +381,12 @@ async def test_postgres_lean_append_whose_ack_is_lost_is_not_duplicated(
 
 @pytest.mark.postgres
 async def test_postgres_group_after_its_connections_were_killed_is_written_once(
-    pg_dsn: str, pg_store_factory: Any
+    pg_dsn: str, pg_stores: Any
 ) -> None:
     """Every backend of the store is killed just before a group of appends is sent: the
     dead pooled connection is replaced and the group written once."""
     app = f"tl_fault_{uuid.uuid4().hex[:8]}"
-    store = pg_store_factory(_with_params(pg_dsn, application_name=app), max_size=4)
+    store = pg_stores(dsn=_with_params(pg_dsn, application_name=app), max_size=4)
     keys = [_key() for _ in range(4)]
     work = {k["session_id"]: _entries(2) for k in keys}
     for k in keys:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -28,25 +27,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.postgres]
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-async def mk(pg_dsn: str) -> AsyncIterator[Any]:
-    made: list[PostgresStore] = []
-    spaces: list[str] = []
-
-    def make(ns: str | None = None, dsn: str = pg_dsn, **kw: Any) -> PostgresStore:
-        if ns is None:
-            ns = new_namespace()
-            spaces.append(ns)
-        s = PostgresStore(dsn, namespace=ns, **{"max_size": 4, **kw})
-        made.append(s)
-        return s
-
-    yield make
-    for s in made:
-        await s.aclose()
-    await drop_postgres(spaces)
 
 
 def _key(sub: str | None = None) -> Any:
@@ -90,8 +70,8 @@ async def _raw(dsn: str, ns: str, key: Any) -> tuple[Any, ...]:
         return tuple(row)
 
 
-async def test_non_chain_entries_keep_the_head_and_expected_none(mk: Any, pg_dsn: str) -> None:
-    s = mk()
+async def test_non_chain_entries_keep_the_head_and_expected_none(pg_stores: Any, pg_dsn: str) -> None:
+    s = pg_stores(max_size=4)
     used = _spy(s)
     key = _key()
     def title(t):
@@ -118,8 +98,8 @@ async def test_non_chain_entries_keep_the_head_and_expected_none(mk: Any, pg_dsn
     assert {"append_lean_one", "append_lean_one_if"} & set(used)  # the path under test
 
 
-async def test_subpath_single_appends(mk: Any, pg_dsn: str) -> None:
-    s = mk()
+async def test_subpath_single_appends(pg_stores: Any, pg_dsn: str) -> None:
+    s = pg_stores(max_size=4)
     used = _spy(s)
     key = _key("agents/one")
     c = chain(5)
@@ -136,8 +116,8 @@ async def test_subpath_single_appends(mk: Any, pg_dsn: str) -> None:
 
 
 @pytest.mark.parametrize("size", [1, 4])
-async def test_conditional_lost_ack_retry_and_conflict(mk: Any, size: int) -> None:
-    s = mk(max_size=size)
+async def test_conditional_lost_ack_retry_and_conflict(pg_stores: Any, size: int) -> None:
+    s = pg_stores(max_size=size)
     key = _key()
     c = chain(4)
     await s.append(key, c[:1])
@@ -151,8 +131,8 @@ async def test_conditional_lost_ack_retry_and_conflict(mk: Any, size: int) -> No
     assert await s.load(key) == c
 
 
-async def test_summary_fields_follow_single_appends(mk: Any) -> None:
-    s = mk()
+async def test_summary_fields_follow_single_appends(pg_stores: Any) -> None:
+    s = pg_stores(max_size=4)
     key = _key()
     sid = key["session_id"]
     es: list[Any] = []
@@ -175,8 +155,8 @@ async def test_summary_fields_follow_single_appends(mk: Any) -> None:
 
 
 @pytest.mark.parametrize("uid", ["a\x00b", "\ud800", "é" * 3, "x" * 5000, ""])
-async def test_odd_uuids_behave_as_before(mk: Any, uid: str) -> None:
-    s = mk()
+async def test_odd_uuids_behave_as_before(pg_stores: Any, uid: str) -> None:
+    s = pg_stores(max_size=4)
     key = _key()
     c = chain(2)
     await s.append(key, c)
@@ -205,9 +185,9 @@ async def _lock_row(dsn: str, ns: str, key: Any) -> psycopg.AsyncConnection[Any]
 
 @pytest.mark.parametrize("conditional", [False, True])
 async def test_cancelled_mid_statement_then_store_goes_on(
-    mk: Any, pg_dsn: str, conditional: bool
+    pg_stores: Any, pg_dsn: str, conditional: bool
 ) -> None:
-    s = mk(max_size=3)
+    s = pg_stores(max_size=3)
     used = _spy(s)
     key = _key()
     c = chain(6)
@@ -241,9 +221,9 @@ async def test_cancelled_mid_statement_then_store_goes_on(
     assert {"append_lean_one", "append_lean_one_if"} & set(used)  # the path under test
 
 
-async def test_solo_backend_killed_between_and_during(mk: Any, pg_dsn: str) -> None:
+async def test_solo_backend_killed_between_and_during(pg_stores: Any, pg_dsn: str) -> None:
     app = f"tl_rev_{uuid.uuid4().hex[:8]}"
-    s = mk(dsn=f"{pg_dsn}?application_name={app}", max_size=3)
+    s = pg_stores(dsn=f"{pg_dsn}?application_name={app}", max_size=3)
     key = _key()
     c = chain(8)
     for e in c[:3]:
@@ -273,8 +253,8 @@ async def test_solo_backend_killed_between_and_during(mk: Any, pg_dsn: str) -> N
     assert await s.load(key) == c
 
 
-async def test_stress_one_solo_at_a_time(mk: Any, pg_dsn: str) -> None:
-    s = mk(max_size=4)
+async def test_stress_one_solo_at_a_time(pg_stores: Any, pg_dsn: str) -> None:
+    s = pg_stores(max_size=4)
     active = 0
     peak = 0
     orig = s._solo_row
@@ -323,10 +303,10 @@ async def test_stress_one_solo_at_a_time(mk: Any, pg_dsn: str) -> None:
         assert entries == len(want[k["session_id"]]) == nu and orphan == 0
 
 
-async def test_two_hosts_interleaved_single_appends(mk: Any, pg_dsn: str) -> None:
+async def test_two_hosts_interleaved_single_appends(pg_stores: Any, pg_dsn: str) -> None:
     ns = new_namespace()
-    a = mk(ns)
-    b = mk(ns)
+    a = pg_stores(ns, max_size=4)
+    b = pg_stores(ns, max_size=4)
     try:
         key = _key()
         c = chain(30)
@@ -343,9 +323,9 @@ async def test_two_hosts_interleaved_single_appends(mk: Any, pg_dsn: str) -> Non
         await drop_postgres([ns])
 
 
-async def test_delete_then_single_append(mk: Any) -> None:
+async def test_delete_then_single_append(pg_stores: Any) -> None:
     ns = new_namespace()
-    a, b = mk(ns), mk(ns)
+    a, b = pg_stores(ns, max_size=4), pg_stores(ns, max_size=4)
     try:
         key = _key()
         c = chain(3)
@@ -360,8 +340,8 @@ async def test_delete_then_single_append(mk: Any) -> None:
         await drop_postgres([ns])
 
 
-async def test_random_cancellations_leave_store_and_pool_sound(mk: Any, pg_dsn: str) -> None:
-    s = mk(max_size=3, connect_timeout=3)
+async def test_random_cancellations_leave_store_and_pool_sound(pg_stores: Any, pg_dsn: str) -> None:
+    s = pg_stores(max_size=3, connect_timeout=3)
     rnd = random.Random(11)
     key = _key()
     c = chain(120)
