@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 import pytest
 
-from threadline import StorageError, UserError
+from threadline import StorageError, UserError, fold_session_summary
 from threadline.sessions.postgres import PostgresStore
 from threadline.sessions.redis import RedisStore
 from threadline.sessions.sqlite import SQLiteStore
@@ -105,6 +105,71 @@ def test_invalid_namespace_rejected(bad: str) -> None:
 async def test_unsafe_session_ids_rejected(backend: Backend, sid: str) -> None:
     with pytest.raises(UserError):
         await backend.make().append(_key(sid=sid), _entries(1))
+
+
+# Text cut inside a surrogate pair (Claude Code truncates tool output and prompts by UTF-16
+# units; JSON.stringify writes the half as a \udXXX escape, which Python reads back as a lone
+# surrogate): stored and read back exactly, summaries included, on every append path.
+_HALF = "cut \ud83d"
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+async def test_lone_surrogates_in_entries_and_summaries(backend: Backend) -> None:
+    store = backend.make()
+    key = _key()
+    first = {"type": "user", "uuid": str(uuid.uuid4()), "cwd": "/w\udc80",
+             "timestamp": "2026-01-01T00:00:00.000Z", "message": {"role": "user", "content": _HALF}}
+    later = [
+        {"type": "assistant", "uuid": str(uuid.uuid4()), "parentUuid": first["uuid"],
+         "message": {"role": "assistant", "content": [{"type": "text", "text": "\udfff"}]}},
+        {"type": "custom-title", "customTitle": "title \ud800"},
+        {"type": "user", "uuid": str(uuid.uuid4()), "message": {"role": "user", "content": "next \udbff"}},
+    ]
+    await store.append(key, [first])  # a new key: the full statement / script
+    for e in later:  # a key this store wrote last: the lean paths
+        await store.append(key, [e])
+    await store.append(key, [{"type": "tag", "tag": "t\ud801"}, {"type": "user", "uuid": str(uuid.uuid4()),
+                                                             "message": {"role": "user", "content": "x"}}])
+    loaded = await store.load(key)
+    assert loaded is not None and loaded[:4] == [first, *later]
+    [summary] = await store.list_session_summaries("-p")
+    data = summary["data"]
+    assert data["first_prompt"] == _HALF and data["cwd"] == "/w\udc80"
+    assert data["custom_title"] == "title \ud800" and data["tag"] == "t\ud801"
+    assert data == fold_session_summary(None, key, loaded)["data"]
+    [info] = await store.list_sessions("-p")
+    assert info["session_id"] == key["session_id"]
+    # appends to many keys at once (PostgresStore writes them as groups)
+    keys = [_key("-q") for _ in range(6)]
+    sent: dict[str, list[Any]] = {k["session_id"]: [] for k in keys}
+
+    async def writer(k: Any) -> None:
+        for i in range(4):
+            e = {"type": "user", "uuid": str(uuid.uuid4()), "message": {"role": "user", "content": f"{i}\ud83d"}}
+            sent[k["session_id"]].append(e)
+            await store.append(k, [e])
+
+    async with anyio.create_task_group() as tg:
+        for k in keys:
+            tg.start_soon(writer, k)
+    for k in keys:
+        assert await store.load(k) == sent[k["session_id"]]
+    summaries = {s["session_id"]: s["data"] for s in await store.list_session_summaries("-q")}
+    assert summaries == {k["session_id"]: fold_session_summary(None, k, sent[k["session_id"]])["data"]
+                         for k in keys}
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+async def test_lone_surrogate_in_a_uuid_or_key_is_a_clear_error(backend: Backend) -> None:
+    store = backend.make()
+    key = _key()
+    bad = {"type": "user", "uuid": "a\ud800b", "message": {"role": "user", "content": "x"}}
+    with pytest.raises(UserError, match="lone surrogate"):
+        await store.append(key, [*_entries(1), bad])
+    assert await store.load(key) is None  # nothing of the batch written
+    for part in ({"project_key": "-p\udc80"}, {"session_id": "s\udc80"}, {"subpath": "subagents/a\udc80"}):
+        with pytest.raises(UserError):
+            await store.append({**key, **part}, _entries(1))
 
 
 async def test_unreachable_servers_raise_storage_error() -> None:

@@ -120,7 +120,22 @@ def check_db_key(key: SessionKey) -> SessionKey:
     sid = key["session_id"]
     if "/" in sid or "\x00" in sid:
         raise UserError(f"Invalid session_id: {sid!r} (must not contain '/' or NUL)")
+    for part in ("project_key", "session_id", "subpath"):
+        value = key.get(part)
+        if isinstance(value, str) and not _unicode(value):
+            raise UserError(f"Invalid {part}: {value!r} (a lone surrogate: not valid Unicode)")
     return key
+
+
+def _unicode(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8 (no lone surrogates), as a database column needs."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def require_driver(module: str, extra: str, store: str) -> ModuleType:
@@ -209,6 +224,9 @@ def prepare_batch(
         if isinstance(uid, str):
             if uid in seen or uid in stored:
                 continue
+            if not _unicode(uid):
+                # the uuid is a key column (idempotency, heads, loads after a uuid): text only
+                raise UserError(f"Invalid entry uuid: {uid!r} (a lone surrogate: not valid Unicode)")
             seen.add(uid)
             uuids.append(uid)
             if entry.get("type") in CHAIN_TYPES:

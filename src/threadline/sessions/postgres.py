@@ -60,7 +60,7 @@ import anyio
 import orjson
 
 from .._exceptions import StorageError
-from ..transcript._jsonl import iter_objects
+from ..transcript._jsonl import dumps_value, iter_objects, loads_value
 from . import _pgarrays as pg
 from ._db import (
     Batch,
@@ -1286,7 +1286,7 @@ def _pg_delta(delta: dict[str, Any]) -> str:
     """A summary delta as ``tl_merge_summary`` takes it: values as their JSON texts."""
 
     def texts(fields: dict[str, Any]) -> dict[str, str]:
-        return {k: orjson.dumps(v).decode() for k, v in fields.items()}
+        return {k: dumps_value(v).decode() for k, v in fields.items()}
 
     prompt = delta["prompt"]
     fallback = {k: prompt[k] for k in ("command_fallback",) if k in prompt}
@@ -1315,11 +1315,11 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
 
 def _pg_fields(data: dict[str, Any]) -> str:
     """A summary's data as stored: field -> the JSON text of its value (see _MERGE_SUMMARY)."""
-    return orjson.dumps({k: orjson.dumps(v).decode() for k, v in data.items()}).decode()
+    return orjson.dumps({k: dumps_value(v).decode() for k, v in data.items()}).decode()
 
 
 def _fields(text: str) -> dict[str, Any]:
-    return {k: orjson.loads(v) for k, v in orjson.loads(text).items()}
+    return {k: loads_value(v) for k, v in orjson.loads(text).items()}
 
 
 def _alive(conn: Any) -> bool:

@@ -44,9 +44,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
-import orjson
 
-from ..transcript._jsonl import iter_objects
+from ..transcript._jsonl import dumps_value, iter_objects, loads_value
 from ._db import (
     Batch,
     DatabaseStore,
@@ -588,7 +587,7 @@ class RedisStore(DatabaseStore):
             if mtime is None:
                 continue
             data = {
-                _text(f)[2:]: orjson.loads(v) for f, v in fields.items() if _text(f).startswith("s.")
+                _text(f)[2:]: loads_value(v) for f, v in fields.items() if _text(f).startswith("s.")
             }
             out.append(summary_from(sid, int(mtime), data))
         return out
@@ -663,8 +662,8 @@ def _append_args(
     in_batch = start is not None and start != batch.boundary
     resume_at = "" if start is None else batch.entries[start].get("uuid")
     delta = batch.delta or {"first": {}, "last": {}, "unset": [], "prompt": {}}
-    first = [x for k, v in delta["first"].items() for x in (k, orjson.dumps(v))]
-    last = [x for k, v in delta["last"].items() for x in (k, orjson.dumps(v))]
+    first = [x for k, v in delta["first"].items() for x in (k, dumps_value(v))]
+    last = [x for k, v in delta["last"].items() for x in (k, dumps_value(v))]
     prompt = delta["prompt"]
     return [
         batch.chunk,
@@ -682,8 +681,8 @@ def _append_args(
         len(first) // 2,
         len(last) // 2,
         len(delta["unset"]),
-        orjson.dumps(prompt["command_fallback"]) if "command_fallback" in prompt else "",
-        orjson.dumps(prompt["first_prompt"]) if "first_prompt" in prompt else "",
+        dumps_value(prompt["command_fallback"]) if "command_fallback" in prompt else "",
+        dumps_value(prompt["first_prompt"]) if "first_prompt" in prompt else "",
         len(batch.uuids),
         *first,
         *last,

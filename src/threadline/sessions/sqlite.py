@@ -26,7 +26,7 @@ import anyio
 import anyio.to_thread
 import orjson
 
-from ..transcript._jsonl import iter_objects
+from ..transcript._jsonl import dumps_value, iter_objects, loads_value
 from ._db import (
     Batch,
     DatabaseStore,
@@ -279,7 +279,7 @@ class SQLiteStore(DatabaseStore):
             "WHERE project_key = ? AND subpath = '' AND summary IS NOT NULL",
             (project_key,),
         )
-        return [summary_from(sid, mtime, orjson.loads(blob)) for sid, mtime, blob in rows]
+        return [summary_from(sid, mtime, loads_value(blob)) for sid, mtime, blob in rows]
 
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
         rows = await self._fetch(
@@ -351,8 +351,8 @@ def _append(
     mtime = max(int(time.time() * 1000), prev_mtime + 1)
     summary = None
     if batch.delta is not None:
-        prev = None if blob is None else orjson.loads(blob)
-        summary = orjson.dumps(merge_summary(prev, batch.delta))
+        prev = None if blob is None else loads_value(blob)
+        summary = dumps_value(merge_summary(prev, batch.delta))
     if tid is None:
         tid = conn.execute(
             "INSERT INTO transcripts (project_key, session_id, subpath, mtime) "

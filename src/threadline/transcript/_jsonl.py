@@ -171,6 +171,24 @@ def parse_objects(data: bytes) -> list[dict[str, Any]]:
     return out
 
 
+def dumps_value(value: Any) -> bytes:
+    """Compact JSON for a value that may hold lone surrogates (text cut inside a surrogate
+    pair, which JavaScript writes as a ``\\udXXX`` escape): orjson, or plain json
+    ASCII-escaped where orjson refuses. :func:`loads_value` reads either back."""
+    try:
+        return orjson.dumps(value)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def loads_value(data: bytes | str) -> Any:
+    """Parse JSON that :func:`dumps_value` wrote (orjson refuses lone surrogate escapes)."""
+    try:
+        return orjson.loads(data)
+    except _JSONDecodeError:
+        return json.loads(data)
+
+
 def dumps_line(entry: Any) -> bytes:
     """Compact JSON for one entry plus ``\\n``; key order is kept as given."""
     try:
