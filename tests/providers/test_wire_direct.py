@@ -94,7 +94,7 @@ def servers() -> Iterator[list[_Raw]]:
 
 
 async def _exchange(
-    server: _Raw, base: str, *, direct: bool, calls: int = 1, **kw: Any
+    server: _Raw, base: str, *, direct: bool, calls: int = 1, payload: bytes = b"", **kw: Any
 ) -> tuple[list[Any], bool]:
     """``calls`` requests through a fresh client: what each returned or raised, and whether
     the client ended on the direct path."""
@@ -108,7 +108,8 @@ async def _exchange(
     try:
         for i in range(calls):
             try:
-                stream = await client.stream(b'{"n":%d}' % i, {"anthropic-beta": "b1"})
+                sent = payload or b'{"n":%d}' % i
+                stream = await client.stream(sent, {"anthropic-beta": "b1"})
                 async with stream:
                     body = await stream.response.aread()
                     headers = dict(stream.response.headers)
@@ -158,6 +159,47 @@ async def test_direct_requests_are_byte_identical(servers: list[_Raw]) -> None:
         b"accept: application/json",
     ]
     assert results[0][2] == _SSE
+
+
+async def test_a_large_body_goes_out_in_pieces_with_the_same_bytes(
+    servers: list[_Raw], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A body larger than :data:`wire._BODY_CHUNK` is handed to ``httpcore2`` piece by piece
+    (as one ``bytes``, ``asyncio`` copied what the socket did not take at once into new
+    memory): the same request on the wire as ``httpx2`` sends."""
+    pieces: list[int] = []
+    real = wire._Chunks._pieces
+
+    async def counted(self: Any) -> Any:
+        async for piece in real(self):
+            pieces.append(len(piece))
+            yield piece
+
+    monkeypatch.setattr(wire._Chunks, "_pieces", counted)
+    body = b'{"text":"' + "é→x".encode() * 700_000 + b'"}'
+    answers = [_answer(200, [("content-type", "text/event-stream")], _SSE)] * 2
+    sent, results, stayed = await _both(servers, answers, calls=2, payload=body)
+    assert stayed and len(sent) == 2 and results[1][2] == _SSE
+    assert all(request.endswith(b"\r\n\r\n" + body) for request in sent)
+    assert b"Content-Length: %d\r\n" % len(body) in sent[0]
+    one = [wire._BODY_CHUNK] * 4 + [len(body) % wire._BODY_CHUNK]
+    assert pieces == one * 2  # (each request; httpx2's path sends it whole)
+
+
+def test_a_body_is_cut_only_when_framed_by_its_own_length() -> None:
+    body = b"x" * (wire._BODY_CHUNK + 1)
+    length = str(len(body)).encode()
+    host = (b"Host", b"h")
+    assert isinstance(wire._body_stream(body, [host, (b"Content-Length", length)]), wire._Chunks)
+    for framing in (
+        [(b"Transfer-Encoding", b"chunked")],  # each piece would be a chunk of its own
+        [(b"content-length", b"5")],  # h11 refuses the body: as it always did, whole
+        [(b"Content-Length", length), (b"transfer-encoding", b"chunked")],
+        [(b"Content-Length", length), (b"content-length", b"7")],
+    ):
+        assert wire._body_stream(body, [host, *framing]) is body
+    small = b"x" * wire._BODY_CHUNK
+    assert wire._body_stream(small, [(b"Content-Length", str(len(small)).encode())]) is small
 
 
 async def test_headers_given_again_in_another_case_are_sent_as_httpx2_sends_them(

@@ -246,6 +246,49 @@ def _header_list(
     return out
 
 
+_BODY_CHUNK = 1 << 20
+
+
+class _Chunks:
+    """A large body handed to ``httpcore2`` in :data:`_BODY_CHUNK` pieces (each ``async for``
+    starts again from the first byte). Given as one ``bytes``, the socket takes only what
+    fits in its buffer (a few MiB on loopback) and ``asyncio``'s transport copies the rest
+    into its own buffer, new memory, before the server reads any of it: for a resume's
+    19.6 MiB body that copy was ≈ 30 ms of the ≈ 45 ms the send took in a new process.
+    Piece by piece, each waits until the previous one drained. The bytes on the wire are
+    the same: the body is framed by its ``Content-Length``, which does not depend on how
+    ``h11`` is handed the data."""
+
+    __slots__ = ("_body",)
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._pieces()
+
+    async def _pieces(self) -> AsyncIterator[bytes]:
+        body = self._body
+        for start in range(0, len(body), _BODY_CHUNK):
+            yield body[start : start + _BODY_CHUNK]
+
+
+def _body_stream(body: bytes, listed: list[tuple[bytes, bytes]]) -> bytes | _Chunks:
+    """``body`` as it is, or in pieces (:class:`_Chunks`) when it is larger than one and
+    framed by the ``Content-Length`` of its own length (a ``Transfer-Encoding`` header would
+    make each piece a chunk of its own on the wire)."""
+    if len(body) <= _BODY_CHUNK:
+        return body
+    length = str(len(body)).encode("ascii")
+    framing = [(name.lower(), value) for name, value in listed]
+    if (b"content-length", length) not in framing or any(
+        name == b"transfer-encoding" or (name == b"content-length" and value != length)
+        for name, value in framing
+    ):
+        return body
+    return _Chunks(body)
+
+
 def _needs_httpx2(reply: httpcore2.Response) -> bool:
     """A reply ``httpx2`` treats specially: a redirect location (followed, or kept as
     ``next_request``), a cookie (kept in the client's jar), a content encoding (decoded)."""
@@ -565,7 +608,7 @@ class WireClient:
                         scheme=target.scheme, host=target.host, port=target.port, target=target.path
                     ),
                     headers=listed,
-                    content=body,
+                    content=_body_stream(body, listed),
                     extensions={"timeout": timeout},
                 )
             )
