@@ -25,10 +25,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from .._exceptions import StorageError
+from ..transcript._jsonl import parse_lines
+
+Raw = dict[str, Any]
 
 __all__ = [
     "LOCK_TIMEOUT",
@@ -37,6 +41,7 @@ __all__ = [
     "lock_exclusive",
     "locked_fd",
     "read_complete",
+    "read_objects",
     "repair_tail",
 ]
 
@@ -204,3 +209,47 @@ def read_complete(path: Path) -> bytes:
             pass
         data = data[: cut + 1]
     return data
+
+
+_READ_CHUNK = 1 << 20
+
+
+def read_objects(path: Path, key: str | None = None) -> tuple[list[Raw], list[Raw]]:
+    """``parse_objects(read_complete(path))``: every object line of the file, a torn last
+    line left out, as :func:`read_complete` decides. With ``key``, also those of them that
+    have that key (in file order; else an empty list).
+
+    The file is read :data:`_READ_CHUNK` bytes at a time into one buffer, and the complete
+    lines of each piece are parsed at once: a whole-file read put a transcript (35.7 MiB
+    for the bench corpus's largest) in new memory every time, which cost a new process
+    ≈ 9 000 page faults (≈ 20 ms) before the first line was parsed, and the parse then read
+    it back from memory rather than from the cache. Raises :class:`OSError`."""
+    out: list[Raw] = []
+    having: list[Raw] = []
+    buf = bytearray(_READ_CHUNK)
+    view = memoryview(buf)
+    filled = 0
+    with open(path, "rb", buffering=0) as f:
+        while True:
+            if filled == len(buf):  # a line longer than the buffer: a larger one
+                bigger = bytearray(2 * len(buf))
+                bigger[:filled] = view
+                view.release()
+                buf, view = bigger, memoryview(bigger)
+            got = f.readinto(view[filled:])
+            if not got:
+                break
+            filled += got
+            cut = buf.rfind(b"\n", 0, filled) + 1
+            if cut:
+                parse_lines(view, cut, out, key, having)
+                view[: filled - cut] = view[cut:filled]
+                filled -= cut
+    if filled:  # the last line lost its newline: kept if it is a whole object
+        try:
+            last = orjson.loads(view[:filled])
+        except orjson.JSONDecodeError:
+            last = None
+        if isinstance(last, dict):
+            parse_lines(view, filled, out, key, having)
+    return out, having
