@@ -20,6 +20,7 @@ Run: ``.venv/bin/python bench/bench_runtime.py [--runs 9]``. Not part of the tes
    (warm) process.
 
 Each measurement: one warm-up, then ``--runs`` interleaved runs; medians are printed.
+``--only cli`` runs only the two first resumes of the CLI-written session (fresh and warm).
 """
 
 from __future__ import annotations
@@ -383,7 +384,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=9)
     parser.add_argument(
-        "--only", choices=("all", "inprocess", "fresh"), default="all", help="which part to run"
+        "--only",
+        choices=("all", "inprocess", "fresh", "cli"),
+        default="all",
+        help="which part to run (cli: only the two first resumes of the CLI-written session)",
     )
     args = parser.parse_args()
     _compile_sources()
@@ -403,7 +407,7 @@ def main() -> int:
     tl_rss = sdk_rss = 0.0
     with tempfile.TemporaryDirectory(prefix="tl-bench-") as tmp:
         bench = Bench(Path(tmp))
-        big = bench.make_big_session()
+        big = bench.make_big_session() if args.only in ("all", "inprocess") else ""
         if args.only in ("all", "inprocess"):
             # warm-up (threadline's first persisted resume reads everything, leaves a snapshot)
             asyncio.run(bench.tl_turn())
@@ -452,6 +456,17 @@ def main() -> int:
                 # nothing written: every run is the first resume of what threadline left
                 pairs["tl-fresh"][0].append(bench.fresh_resume(_FRESH_TL, written, persist=False))
                 pairs["tl-fresh"][1].append(bench.fresh_resume(_FRESH_SDK, written, persist=False))
+        if args.only == "cli":
+            cli_sid = bench.import_cli_session()
+            bench.fresh_resume(_FRESH_TL, cli_sid, persist=False)  # warm-ups: the file cache,
+            bench.fresh_resume(_FRESH_SDK, cli_sid, persist=False)  # the CLI's first start
+            asyncio.run(bench.tl_resume(cli_sid, persist=False))
+            asyncio.run(bench.sdk_resume(cli_sid, persist=False))
+            for _ in range(args.runs):
+                pairs["cli-fresh"][0].append(bench.fresh_resume(_FRESH_TL, cli_sid, persist=False))
+                pairs["cli-fresh"][1].append(bench.fresh_resume(_FRESH_SDK, cli_sid, persist=False))
+                pairs["cli-warm"][0].append(asyncio.run(bench.tl_resume(cli_sid, persist=False)))
+                pairs["cli-warm"][1].append(asyncio.run(bench.sdk_resume(cli_sid, persist=False)))
         bench.server.stop()
 
     print(f"end: {_load()}")
