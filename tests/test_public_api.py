@@ -140,6 +140,9 @@ _NEVER_IN_A_PLAIN_QUERY = (
     "mimetypes",
     "tempfile",
     "importlib.resources",
+    "shutil",
+    "bz2",
+    "lzma",
 )
 """Not needed by a one-turn ``query()`` that calls no tool: the ``anthropic`` package (the
 provider posts with httpx2), WebFetch's httpx, the stores' drivers, bundles, transfers,
@@ -156,7 +159,8 @@ instruction file classes (no ``CLAUDE.md``), the background command classes; ``h
 the standard library it imports (``email``, ``http.client``, ``http.cookiejar``,
 ``urllib.request``, ``idna``, ``mimetypes``; ``tempfile`` and ``importlib.resources`` through
 its ``_alias``): the provider posts through ``httpcore2`` when
-that is what ``httpx2`` would send (no proxy in the environment, a plain URL)."""
+that is what ``httpx2`` would send (no proxy in the environment, a plain URL); ``shutil``
+(with ``bz2`` and ``lzma``: ``FileStore`` needs it only to delete a session)."""
 
 
 def _loaded(code: str, names: tuple[str, ...]) -> list[str]:
