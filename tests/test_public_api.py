@@ -143,6 +143,7 @@ _NEVER_IN_A_PLAIN_QUERY = (
     "shutil",
     "bz2",
     "lzma",
+    "getpass",
 )
 """Not needed by a one-turn ``query()`` that calls no tool: the ``anthropic`` package (the
 provider posts with httpx2), WebFetch's httpx, the stores' drivers, bundles, transfers,
@@ -160,7 +161,8 @@ the standard library it imports (``email``, ``http.client``, ``http.cookiejar``,
 ``urllib.request``, ``idna``, ``mimetypes``; ``tempfile`` and ``importlib.resources`` through
 its ``_alias``): the provider posts through ``httpcore2`` when
 that is what ``httpx2`` would send (no proxy in the environment, a plain URL); ``shutil``
-(with ``bz2`` and ``lzma``: ``FileStore`` needs it only to delete a session)."""
+(with ``bz2`` and ``lzma``: ``FileStore`` needs it only to delete a session); ``getpass``
+(for ``AgentOptions.user`` only)."""
 
 
 def _loaded(code: str, names: tuple[str, ...]) -> list[str]:

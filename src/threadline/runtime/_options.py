@@ -76,7 +76,6 @@ together with ``fork_session``.
 
 from __future__ import annotations
 
-import getpass
 import math
 import os
 import sys
@@ -455,6 +454,8 @@ _EXTRA_ARGS = {
 
 def _current_user() -> set[str]:
     """The names this process runs as (user name and uid), for ``AgentOptions.user``."""
+    import getpass  # (here: only an option that names a user needs it)
+
     names = {str(os.getuid())} if hasattr(os, "getuid") else set()
     try:
         names.add(getpass.getuser())
