@@ -8,6 +8,8 @@ The search is held back here until the pass is over (the order that tests all of
 from __future__ import annotations
 
 import json
+import mmap
+import random
 import threading
 from pathlib import Path
 from typing import Any
@@ -122,3 +124,39 @@ def test_the_pass_does_not_search_when_the_thread_does(
     theirs, ours = _both(config_dir, tmp_path, _line(1, None), line, _line(3, 2))
     assert ours == theirs
     assert calls
+
+
+_PIECES = [b"x", b"x", b"x", b"\x00", b"\xe2", b"\x80", b"\xa8", b"\xa9", b"\xc2", b"\x85"]
+_PIECES += [b"\r", b"\n", b"\xe2\x80\xa8", b"\xe2\x80\xa9", b"\xc2\x85", "é".encode()]
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 4, 64])
+def test_the_thread_finds_what_the_pass_finds(
+    monkeypatch: pytest.MonkeyPatch, steps: int
+) -> None:
+    # the thread's search (memchr for the first and the last byte of each break, then
+    # memmem) against the regular expression and finds of the pass, on random bytes rich
+    # in the breaks' own bytes, in random stretches, after 0-64 places of a last byte
+    monkeypatch.setattr(_mutations, "_MEMCHR_STEPS", steps)
+    rng = random.Random(steps)
+    for _ in range(1500):
+        data = b"".join(rng.choice(_PIECES) for _ in range(rng.randint(0, 60)))
+        buffer = mmap.mmap(-1, max(1, len(data)))
+        buffer[: len(data)] = data
+        scan = _mutations._break_scanner(buffer)
+        assert scan is not None
+        start = rng.randint(0, len(data))
+        end = rng.randint(start, len(data))
+        assert scan(start, end) == _mutations._breaks_in(buffer, start, end), (data, start, end)
+        del scan
+        buffer.close()
+
+
+def test_a_break_after_many_places_of_its_last_byte(config_dir: Path, tmp_path: Path) -> None:
+    # "é" ends with the last byte of U+2029: many of them before it, on other lines
+    lines = [_line(n, n - 1 or None, **{f'"content":"m{n}"': f'"content":"m{n} {"é" * 9}"'})
+             for n in range(1, 6)]
+    text = json.dumps("x \u2029 y", ensure_ascii=False)
+    lines.append(_line(6, 5, **{'"content":"m6"': f'"content":{text}'}))
+    theirs, ours = _both(config_dir, tmp_path, *lines)
+    assert ours == theirs

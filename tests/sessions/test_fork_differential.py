@@ -222,3 +222,50 @@ def test_the_reference_is_the_old_pass() -> None:
     assert isinstance(found, tuple)
     rows = [orjson.loads(x) for x in found[0].split(b"\n") if x]
     assert [r["forkedFrom"]["messageUuid"] for r in rows] == [_u(1), _u(2)]
+
+
+# Lines in a row that test the proof of a line's key layout by a layout seen before (the
+# type, the member count and the third key's first byte choose it; its keys, each found,
+# prove it): each sequence forks as before only when that proof is whole.
+SEQUENCES: dict[str, list[bytes]] = {
+    # as many members as the layout before, one of its keys (cwd) missing, another twice
+    "same-count-one-key-twice": [
+        _line(1, None),
+        _line(2, 1, **{'"cwd":"/w"': '"version":"0"'}),
+        _line(3, 2),
+    ],
+    # a layout with a key holding a NUL character (simdjson's lookup of it stops at the
+    # NUL: it would find "uuid"), then a line with the uuid twice and as many members
+    # (the first one third, where the other layout has that key)
+    "key-with-a-nul-then-uuid-twice": [
+        _line(1, None, head='"uuid\\u0000x":1,'),
+        _line(2, 1, head=f'"uuid":"{_u(7)}",'),
+        _line(3, 2),
+    ],
+    # a type that is an object (then the type again): no view of the parser may outlive
+    # the line, or the next line (an escape outside its message: the parsed way writes
+    # it otherwise) fails to parse
+    "type-an-object-then-a-line-in-place": [
+        _line(1, None),
+        _line(2, 1, **{'"type":"user"': '"type":{"x":1},"type":"user"'}),
+        _line(3, 2, **{'"cwd":"/w"': '"cwd":"/w\\u00e9"'}),
+        _line(4, 3),
+    ],
+    # the same layout again after another: the layouts of several types are kept
+    "layouts-alternate": [
+        _line(1, None),
+        _line(2, 1, **{'"type":"user"': '"type":"assistant"'}, tail=',"requestId":"r"'),
+        _line(3, 2),
+        _line(4, 3, **{'"type":"user"': '"type":"assistant"'}, tail=',"requestId":"r"'),
+        _line(5, 4, head='"promptId":"p",'),
+        _line(6, 5),
+    ],
+}
+
+
+@pytest.mark.parametrize("name", sorted(SEQUENCES))
+def test_each_sequence_forks_as_before(name: str) -> None:
+    data = b"\n".join(SEQUENCES[name]) + b"\n"
+    theirs = _fork(_fork_reference._stream_fork, data, None, 1 << 30)
+    ours = _fork(_mutations._stream_fork, data, None, 1 << 30)
+    assert ours == theirs

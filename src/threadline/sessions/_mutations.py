@@ -308,15 +308,20 @@ def _fork_streamed(
             except BaseException:
                 writer.join(check=False)
                 raise
-            written = writer.join()
-            if streamed is None or reading.broken():
-                raise _NotStreamed
-            chunks, replacements = streamed
-            trailer = fork_trailer(
-                forked_id, session_id, now, replacements, title, reading.finish()
-            )
-            chunks.extend(dumps_line(e) for e in trailer)
-            _write_all(fd, chunks[written:])
+            try:
+                if streamed is None or reading.broken():
+                    raise _NotStreamed
+                chunks, replacements = streamed
+                trailer = fork_trailer(
+                    forked_id, session_id, now, replacements, title, reading.finish()
+                )
+                chunks.extend(dumps_line(e) for e in trailer)
+            except BaseException:
+                writer.join()  # (its error first)
+                raise
+            # the rest, by the thread, which then frees the read buffer's pages (nothing
+            # reads it any more: the search for line breaks is over, the title copied)
+            writer.finish(chunks, _pages_freer(reading.buffer))
     except _NotStreamed:
         return False
     return True
@@ -331,18 +336,29 @@ class _Writer:
         self._batches: queue.SimpleQueue[list[bytes | memoryview] | None] = queue.SimpleQueue()
         self._handed = 0
         self._error: BaseException | None = None
+        self._written = threading.Event()
+        self._then: Callable[[], object] | None = None
         self._thread = threading.Thread(
             target=self._write, name="threadline-fork-write", daemon=True
         )
         self._thread.start()
 
     def _write(self) -> None:
-        while (batch := self._batches.get()) is not None:
-            if self._error is None:
-                try:
-                    _write_all(self._fd, batch)
-                except BaseException as exc:  # raised again by join
-                    self._error = exc
+        try:
+            while (batch := self._batches.get()) is not None:
+                if self._error is None:
+                    try:
+                        _write_all(self._fd, batch)
+                    except BaseException as exc:  # raised again by join
+                        self._error = exc
+        finally:
+            self._written.set()
+        then, self._then = self._then, None
+        if then is not None:
+            try:
+                then()
+            except Exception:  # (nobody joins the thread for it)
+                pass
 
     def hand_over(self, chunks: list[bytes | memoryview], end: int) -> None:
         """Write ``chunks`` up to ``end`` (from where the last hand-over ended)."""
@@ -357,6 +373,38 @@ class _Writer:
         if check and self._error is not None:
             raise self._error
         return self._handed
+
+    def finish(self, chunks: list[bytes | memoryview], then: Callable[[], object] | None) -> None:
+        """Write the rest of ``chunks`` and wait until all is written (raises the thread's
+        error); the thread then calls ``then`` (the caller does not wait for it)."""
+        self.hand_over(chunks, len(chunks))
+        self._then = then
+        self._batches.put(None)
+        self._written.wait()
+        if self._error is not None:
+            raise self._error
+
+
+def _pages_freer(buffer: mmap.mmap) -> Callable[[], object] | None:
+    """What gives ``buffer``'s pages back to the system (``madvise(MADV_DONTNEED)``
+    through ctypes, with the GIL released), for :class:`_Writer`'s thread once the fork is
+    written: the ≈ 8 ms this takes for the bench corpus's 35.7 MiB session leave the
+    caller's thread (the mapping itself goes with the last reference to it: then empty, at
+    once). It holds the mapping (a buffer export) until it has run, so that no other
+    mapping can take its place before. ``None`` where libc's ``madvise`` or the constant
+    is not to be had."""
+    found = _libc_search()
+    advice = getattr(mmap, "MADV_DONTNEED", None)
+    if found is None or advice is None or _libc_madvise is None:
+        return None
+    ctypes, madvise = found[0], _libc_madvise
+    held = ctypes.c_char.from_buffer(buffer)
+    size = len(buffer)
+
+    def free() -> object:
+        return madvise(ctypes.addressof(held), size, advice)
+
+    return free
 
 
 def _title_deriver(head_bytes: bytes, tail_bytes: bytes) -> Callable[[], str | None]:
@@ -503,7 +551,7 @@ class _Reading:
         self._file = open(path, "rb", buffering=0)  # noqa: SIM115 (closed by the thread)
         try:
             self._size = os.fstat(self._file.fileno()).st_size
-            self.buffer = mmap.mmap(-1, self._size or 1)  # (zero-filled pages, not touched)
+            self.buffer = _anonymous_memory(self._size or 1)  # (zero-filled, not touched)
             self._scan = _break_scanner(self.buffer)
         except BaseException:
             self._file.close()
@@ -622,6 +670,19 @@ class _Reading:
         return _title_deriver(self._head or b"", self._tail or b"")
 
 
+def _anonymous_memory(size: int) -> mmap.mmap:
+    """``size`` bytes of private anonymous memory where the platform has it: Python's
+    default, shared anonymous memory, is kernel shmem, its pages ≈ 30 % dearer to fault in
+    (reading the bench corpus's 35.7 MiB session into it: ≈ 40 against ≈ 30 ms), given back
+    only when the mapping goes (≈ 9 against ≈ 4 ms, and ``MADV_DONTNEED`` does not free
+    them: see :func:`_pages_freer`)."""
+    private = getattr(mmap, "MAP_PRIVATE", None)
+    anonymous = getattr(mmap, "MAP_ANONYMOUS", None)
+    if private is None or anonymous is None:
+        return mmap.mmap(-1, size)
+    return mmap.mmap(-1, size, flags=private | anonymous)
+
+
 _READ_FIRST = 1 << 17
 """The first chunk a :class:`_Reading` reads: small, the pass waits for it. The next
 ones double, up to:"""
@@ -641,30 +702,58 @@ def _break_scanner(buffer: mmap.mmap) -> _BreakScanner | None:
 class _BreakScanner:
     """Whether ``buffer[start:end]`` holds a line break the official fork also splits at
     (:func:`_breaks_in`), found with libc's ``memchr`` and ``memmem`` through ctypes, which
-    releases the GIL for the call: the search (≈ 200 M instructions for the bench corpus's
-    35.7 MiB session, ≈ 14 % of a fork's, with ``_TEXT_BREAKS`` in the pass) runs in the
-    reading thread beside the pass instead of in it."""
+    releases the GIL for each call: the search runs in the reading thread beside the pass
+    instead of in it.
 
-    __slots__ = ("_base", "_held", "_memchr", "_memmem")
+    ``memchr`` (SIMD) takes ≈ 2 ms for the bench corpus's 35.7 MiB session, ``memmem`` of a
+    3-byte needle ≈ 19 ms (it compares byte pairs). So ``\r`` is one ``memchr``; U+0085,
+    U+2028 and U+2029 (``c2 85``, ``e2 80 a8``, ``e2 80 a9``) are absent when their first
+    byte or their last byte is, else each place of their last byte is checked, up to
+    ``_MEMCHR_STEPS`` of them (``e2 80`` begins common characters, ``‘ ’ “ ” — …``; ``a8``
+    and ``a9`` end others, ``è é``), and then ``memmem`` searches the rest."""
+
+    __slots__ = ("_base", "_buffer", "_held", "_memchr", "_memmem")
 
     def __init__(self, buffer: mmap.mmap, ctypes: Any, memchr: Any, memmem: Any) -> None:
+        self._buffer = buffer
         self._held = ctypes.c_char.from_buffer(buffer)  # (its address, while it is held)
         self._base: int = ctypes.addressof(self._held)
         self._memchr = memchr
         self._memmem = memmem
 
     def __call__(self, start: int, end: int) -> bool:
-        at, size = self._base + start, end - start
-        memchr, memmem = self._memchr, self._memmem
-        return bool(
-            memchr(at, 13, size)  # \r
-            or (memchr(at, 0xC2, size) and memmem(at, size, b"\xc2\x85", 2))  # U+0085
-            or memmem(at, size, b"\xe2\x80\xa8", 3)  # U+2028
-            or memmem(at, size, b"\xe2\x80\xa9", 3)  # U+2029
+        if start >= end:
+            return False
+        return self._memchr(self._base + start, 13, end - start) is not None or any(
+            self._holds(start, end, whole) for whole in _MULTIBYTE_BREAKS
         )
 
+    def _holds(self, start: int, end: int, whole: bytes) -> bool:
+        """Whether ``buffer[start:end]`` holds ``whole`` (a few bytes, none repeated)."""
+        base, memchr = self._base, self._memchr
+        if memchr(base + start, whole[0], end - start) is None:
+            return False
+        lead = len(whole) - 1
+        pos = start + lead  # where the last byte of the first match may be
+        for _ in range(_MEMCHR_STEPS):
+            if pos >= end:
+                return False
+            found = memchr(base + pos, whole[-1], end - pos)
+            if found is None:
+                return False
+            hit = found - base
+            if self._buffer[hit - lead : hit] == whole[:lead]:
+                return True
+            pos = hit + 1
+        return self._memmem(base + pos - lead, end - pos + lead, whole, len(whole)) is not None
+
+
+_MULTIBYTE_BREAKS = (b"\xc2\x85", b"\xe2\x80\xa8", b"\xe2\x80\xa9")  # U+0085, U+2028, U+2029
+_MEMCHR_STEPS = 4
+"""How many places of a break's last byte :class:`_BreakScanner` checks before ``memmem``."""
 
 _libc: tuple[Any, Any, Any] | None = None
+_libc_madvise: Any = None
 _libc_tried = False
 _USE_LIBC = True
 """Tests turn it off to check the search in the pass (where libc cannot be called)."""
@@ -673,7 +762,7 @@ _USE_LIBC = True
 def _libc_search() -> tuple[Any, Any, Any] | None:
     """(the ctypes module, memchr, memmem) from the C library, loaded once (ctypes is
     imported on the first fork); ``None`` where they are not to be had."""
-    global _libc, _libc_tried
+    global _libc, _libc_madvise, _libc_tried
     if not _USE_LIBC:
         return None
     if not _libc_tried:
@@ -689,6 +778,10 @@ def _libc_search() -> tuple[Any, Any, Any] | None:
         memchr.argtypes = (ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t)
         memmem.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t)
         _libc = (ctypes, memchr, memmem)
+        madvise = getattr(libc, "madvise", None)
+        if madvise is not None:
+            madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+            _libc_madvise = madvise
     return _libc
 
 
@@ -713,8 +806,24 @@ _Written = tuple[int, Any, "dict[str, Any] | None", Any]
 
 
 _PARENT_OPEN = b'{"parentUuid":"'
+_NOT_SIDECHAIN = b',"isSidechain":false,"'
+"""The second member of most lines of Claude Code's shape, and the third key's quote."""
 _UUID_KEY = b',"uuid":"'
 _SESSION_KEY = b',"sessionId":"'
+
+
+def _holds_keys(keys: tuple[str, ...]) -> Callable[[Any], bool]:
+    """Whether a parsed line (simdjson) has each of ``keys`` (distinct, none holding a NUL
+    character: simdjson's lookup takes a C string) as a key: one ``in`` each, spelled out in
+    a function made for these keys (≈ 30 ns a key; a loop over them costs as much again).
+    The function's text holds only the keys' ``repr``, each a bytes literal."""
+    test = " and ".join(f"{k.encode()!r} in doc" for k in keys) or "True"
+    holds: Callable[[Any], bool] = eval(compile(f"lambda doc: {test}", "<fork keys>", "eval"))
+    return holds
+
+
+_MEMO_LAYOUTS = 64
+"""How many key layouts a fork's pass proves with :func:`_holds_keys` (each made once)."""
 
 
 def _layout(keys: tuple[str, ...]) -> int:
@@ -753,7 +862,9 @@ def _new_ids(n: int) -> Iterator[tuple[bytes, bytes]]:
     """``n`` fresh uuids, each as (the first member of a line whose parent it is,
     ``{"parentUuid":"<uuid>"``, the uuid): what :func:`_stream_fork` maps a uuid to."""
     uuids = _new_uuids(n)
-    return zip([b'{"parentUuid":"' + u + b'"' for u in uuids], uuids)
+    # (one join and one split, not two concatenations a uuid)
+    pieces = (b'{"parentUuid":"' + b'"\n{"parentUuid":"'.join(uuids) + b'"').split(b"\n")
+    return zip(pieces, uuids)
 
 
 def _parent_piece(new_parent: bytes | None) -> bytes:
@@ -840,10 +951,10 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     newline = orjson.OPT_APPEND_NEWLINE
     chain_types = CHAIN_TYPES
     layouts: dict[tuple[str, ...], int] = {}
-    # the key layouts of the last two lines (their lines alternate: no hash of the keys)
-    last_keys: tuple[str, ...] = ()
-    prev_keys: tuple[str, ...] = ()
-    last_layout = prev_layout = 0
+    # (type, member count, the third key's first byte) -> whether a line holds the keys of
+    # a layout seen with them (unique: see _holds_keys), and its verdict
+    memo: dict[tuple[Any, int, int], tuple[Callable[[Any], bool], int]] = {}
+    readline = content.readline
     drop = drop_end = 0
     handed = _HAND_OVER  # where the next hand-over may end
     a = limit = 0
@@ -854,15 +965,19 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
         if more == limit:
             break
         limit = more
+        content.seek(a)
         while a < limit:
-            # one line: content[start:stop]
-            stop = find(b"\n", a)
-            if stop < 0 or stop > limit:  # a last line without a line break
+            # one line: content[start:stop], its line break at stop (or one added)
+            line = readline()  # (memchr and one copy; no arguments to parse)
+            start = a
+            a += len(line)
+            stop = a - 1
+            if a > limit or line[-1] != 10:  # a last line without a line break
                 stop = limit
-            start, a = a, stop + 1
-            if cut and find(b"content-replacement", start, stop) < 0:
+                line = line[: limit - start] + b"\n"
+                a = limit + 1
+            if cut and b"content-replacement" not in line:
                 continue
-            line = content[start:stop]
             if parse is not None and (line.startswith((_PARENT_OPEN, _PARENT_NULL))):
                 # Claude Code's shape, rewritten where it lies when simdjson proves it (see
                 # docs/design.md, "Forks", for why the rewrite is then the official one)
@@ -871,23 +986,52 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                 except (ValueError, RuntimeError):  # big integers, deep nesting: parsed
                     doc = None
                 if doc is not None:
-                    keys = tuple(doc)
-                    if keys == last_keys:
-                        layout = last_layout
+                    # (the line starts with the member: the first value is null or a
+                    # string, and it is pid once the keys are proved unique)
+                    pid = doc[b"parentUuid"]
+                    if pid is None:
+                        after = 18
+                    elif len(pid) == 36 and line[51] == 34 and line[50] != 92:
+                        after = 52
                     else:
-                        if keys == prev_keys:
-                            layout = prev_layout
+                        after = 0
+                    # The key layout, proved without listing the keys when a layout seen
+                    # before (chosen by the type, the member count and the third key's
+                    # first byte) fits: its keys, distinct, are all found and as many as
+                    # the line's members, so they are the line's keys, each once.
+                    layout = -1
+                    if after and line.startswith(_NOT_SIDECHAIN, after):
+                        try:
+                            kind = doc[b"type"]
+                            holds, layout = memo[kind, len(doc), line[after + 22]]
+                        except (KeyError, TypeError):  # (no type; an object or a list)
+                            kind = None  # (no view of the parser may outlive the line)
                         else:
-                            layout = layouts.get(keys, -1)
-                            if layout < 0:
-                                layout = layouts[keys] = _layout(keys)
-                        prev_keys, prev_layout = last_keys, last_layout
-                        last_keys, last_layout = keys, layout
-                    if layout:  # (keys as bytes: not encoded for each lookup)
-                        kind = doc[b"type"]
-                        sidechain = doc[b"isSidechain"]
+                            if not holds(doc):
+                                layout = -1
+                    if layout >= 0:
+                        sidechain = False
                         uid = doc[b"uuid"]
-                        pid = doc[b"parentUuid"]
+                    else:
+                        keys = tuple(doc)
+                        layout = layouts.get(keys, -1)
+                        if layout < 0:
+                            layout = layouts[keys] = _layout(keys)
+                        if layout:  # (keys as bytes: not encoded for each lookup)
+                            kind = doc[b"type"]
+                            sidechain = doc[b"isSidechain"]
+                            uid = doc[b"uuid"]
+                            if (
+                                after
+                                and type(kind) is str
+                                and line.startswith(_NOT_SIDECHAIN, after)
+                                and "\x00" not in "".join(keys)  # (simdjson's `in` stops there)
+                                and len(memo) < _MEMO_LAYOUTS
+                            ):
+                                memo[kind, len(keys), line[after + 22]] = (
+                                    _holds_keys(keys),
+                                    layout,
+                                )
                     del doc  # the parser is reused: no view of it may outlive the line
                     if layout and kind in chain_types:
                         if sidechain:  # any true value: the official fork drops the entry
@@ -905,14 +1049,6 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                             drop = line.rfind(_SOURCE_KEY)
                             if drop < u:
                                 flat = drop if drop >= 0 else stop - start
-                        # (the keys are unique: pid is None when the line starts
-                        # {"parentUuid":null, a string when it starts {"parentUuid":")
-                        if pid is None:
-                            after = 18
-                        elif len(pid) == 36 and line[51] == 34 and line[50] != 92:
-                            after = 52
-                        else:
-                            after = 0
                         if not (
                             after
                             and sidechain is False
