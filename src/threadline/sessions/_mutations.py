@@ -1079,22 +1079,31 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                             else:
                                 first = len(chunks)
                                 if pid is None:
-                                    chunks.append(_PARENT_NULL)
-                                else:
-                                    if pid in progress_parent:
-                                        new_parent, settled = parent_of(pid)
-                                    else:
-                                        new_parent = mapping.get(pid)
-                                        settled = new_parent is not None
-                                    chunks.append(
-                                        _PARENT_NULL if new_parent is None else new_parent
-                                    )
+                                    new_parent = _PARENT_NULL
+                                elif pid in progress_parent:
+                                    new_parent, settled = parent_of(pid)
                                     if not settled:
                                         unsettled.append((first, pid, None, None))
+                                    if new_parent is None:
+                                        new_parent = _PARENT_NULL
+                                else:
+                                    new_parent = mapping.get(pid)
+                                    if new_parent is None:
+                                        unsettled.append((first, pid, None, None))
+                                        new_parent = _PARENT_NULL
                                 if layout == 2:
-                                    chunks.append(view[start + after : start + drop])
-                                    after = drop_end
-                                chunks += (view[start + after : stop - 1], added % line[u : u + 36])
+                                    chunks += (
+                                        new_parent,
+                                        view[start + after : start + drop],
+                                        view[start + drop_end : stop - 1],
+                                        added % line[u : u + 36],
+                                    )
+                                else:
+                                    chunks += (
+                                        new_parent,
+                                        view[start + after : stop - 1],
+                                        added % line[u : u + 36],
+                                    )
                                 content[start + u : start + u + 36] = new
                                 content[start + sid : start + sid + 36] = forked
                                 last, last_entry = first, None
