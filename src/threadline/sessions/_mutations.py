@@ -14,6 +14,7 @@ import queue
 import re
 import shutil
 import threading
+import types
 import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
@@ -814,16 +815,29 @@ _SESSION_KEY = b',"sessionId":"'
 
 def _holds_keys(keys: tuple[str, ...]) -> Callable[[Any], bool]:
     """Whether a parsed line (simdjson) has each of ``keys`` (distinct, none holding a NUL
-    character: simdjson's lookup takes a C string) as a key: one ``in`` each, spelled out in
-    a function made for these keys (≈ 30 ns a key; a loop over them costs as much again).
-    The function's text holds only the keys' ``repr``, each a bytes literal."""
-    test = " and ".join(f"{k.encode()!r} in doc" for k in keys) or "True"
-    holds: Callable[[Any], bool] = eval(compile(f"lambda doc: {test}", "<fork keys>", "eval"))
+    character: simdjson's lookup takes a C string) as a key: one ``in`` each, spelled out
+    (≈ 30 ns a key; a loop over them costs as much again), the keys (as bytes) the
+    function's defaults. Its code depends only on how many keys there are: made once per
+    count in a process (compiling one costs ≈ 2 ms)."""
+    n = len(keys)
+    code = _HOLDS_CODE.get(n)
+    if code is None:
+        names = [f"k{i}" for i in range(n)]
+        test = " and ".join(f"{k} in doc" for k in names) or "True"
+        made = eval(compile(f"lambda doc, {''.join(k + ', ' for k in names)}: {test}", "<fork keys>", "eval"))
+        code = _HOLDS_CODE[n] = made.__code__
+    holds: Callable[[Any], bool] = types.FunctionType(
+        code, {}, "holds", tuple(k.encode() for k in keys)
+    )
     return holds
 
 
+_HOLDS_CODE: dict[int, types.CodeType] = {}
+"""The code of :func:`_holds_keys`'s functions, by their number of keys."""
 _MEMO_LAYOUTS = 64
-"""How many key layouts a fork's pass proves with :func:`_holds_keys` (each made once)."""
+"""How many key layouts a fork's pass proves with :func:`_holds_keys`."""
+_MEMO_KEYS = 64
+"""The most keys a layout may have to be proved so (each count's code is kept)."""
 
 
 def _layout(keys: tuple[str, ...]) -> int:
@@ -1027,6 +1041,7 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                                 and line.startswith(_NOT_SIDECHAIN, after)
                                 and "\x00" not in "".join(keys)  # (simdjson's `in` stops there)
                                 and len(memo) < _MEMO_LAYOUTS
+                                and len(keys) <= _MEMO_KEYS
                             ):
                                 memo[kind, len(keys), line[after + 22]] = (
                                     _holds_keys(keys),
@@ -1078,29 +1093,31 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                                 progress_parent[uid] = pid
                             else:
                                 first = len(chunks)
+                                parent = _PARENT_NULL  # (the first member)
                                 if pid is None:
-                                    new_parent = _PARENT_NULL
+                                    pass
                                 elif pid in progress_parent:
                                     new_parent, settled = parent_of(pid)
                                     if not settled:
                                         unsettled.append((first, pid, None, None))
-                                    if new_parent is None:
-                                        new_parent = _PARENT_NULL
+                                    if new_parent is not None:
+                                        parent = new_parent
                                 else:
-                                    new_parent = mapping.get(pid)
-                                    if new_parent is None:
+                                    known_parent = mapping.get(pid)
+                                    if known_parent is None:
                                         unsettled.append((first, pid, None, None))
-                                        new_parent = _PARENT_NULL
+                                    else:
+                                        parent = known_parent
                                 if layout == 2:
                                     chunks += (
-                                        new_parent,
+                                        parent,
                                         view[start + after : start + drop],
                                         view[start + drop_end : stop - 1],
                                         added % line[u : u + 36],
                                     )
                                 else:
                                     chunks += (
-                                        new_parent,
+                                        parent,
                                         view[start + after : stop - 1],
                                         added % line[u : u + 36],
                                     )
