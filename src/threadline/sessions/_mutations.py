@@ -940,6 +940,7 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     saw_entry = False
     forked = forked_id.encode()
     own = session_id.encode() + b'"'  # the sessionId value of the source's lines, and its end
+    owned = len(own)
     # the members the fork adds, and the line's end ("%%" is "%" after the first format;
     # one piece, not three: each writev returns to the GIL)
     added = b',"logicalParentUuid":null,"forkedFrom":{"sessionId":"%s","messageUuid":"%%s"}}\n' % (
@@ -1014,7 +1015,8 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                     # first byte) fits: its keys, distinct, are all found and as many as
                     # the line's members, so they are the line's keys, each once.
                     layout = -1
-                    if after and line.startswith(_NOT_SIDECHAIN, after):
+                    # (a slice compared: no arguments to parse, as startswith has)
+                    if after and line[after : after + 22] == _NOT_SIDECHAIN:
                         try:
                             kind = doc[b"type"]
                             holds, layout = memo[kind, len(doc), line[after + 22]]
@@ -1072,7 +1074,7 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                             and u > 8
                             and sid > 13
                             # (these two first: with them, u + 36 < sid + 36 < the end)
-                            and (line.startswith(own, sid) or _other_session(line, sid))
+                            and (line[sid : sid + owned] == own or _other_session(line, sid))
                             and line.find(b"}", flat) == stop - start - 1
                             and line[u + 36] == 34
                             and line[u + 35] != 92
