@@ -389,9 +389,9 @@ class _Writer:
 def _pages_freer(buffer: mmap.mmap) -> Callable[[], object] | None:
     """What gives ``buffer``'s pages back to the system (``madvise(MADV_DONTNEED)``
     through ctypes, with the GIL released), for :class:`_Writer`'s thread once the fork is
-    written: the ≈ 8 ms this takes for the bench corpus's 35.7 MiB session leave the
-    caller's thread (the mapping itself goes with the last reference to it: then empty, at
-    once). It holds the mapping (a buffer export) until it has run, so that no other
+    written: the ≈ 4 ms this takes for the bench corpus's 35.7 MiB session (private
+    memory: see :func:`_anonymous_memory`) leave the caller's thread, which unmapped them
+    before (the mapping itself goes with the last reference to it: then empty, ≈ 20 µs). It holds the mapping (a buffer export) until it has run, so that no other
     mapping can take its place before. ``None`` where libc's ``madvise`` or the constant
     is not to be had."""
     found = _libc_search()
