@@ -116,6 +116,44 @@ def test_a_read_error_is_not_a_fork_with_the_wrong_title(
                                                  theirs[-1])
 
 
+class _BadCloseFile(_FlakyFile):
+    """A file whose reads succeed and whose close fails (EIO, as NFS reports a late error)."""
+
+    def close(self) -> None:
+        self._file.close()
+        raise OSError(5, "Input/output error")
+
+
+def test_a_close_error_ends_the_read_and_is_raised(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reading thread marks the read as ended even when closing the file fails: before,
+    the error left the thread before ``_done`` was set and the pass waited for ever."""
+    import threading
+
+    monkeypatch.setattr(_mutations, "open", _BadCloseFile, raising=False)
+    data = b"".join(x + b"\n" for x in (_line(1, None), _line(2, 1)))
+    path = tmp_path / "source.jsonl"
+    path.write_bytes(data)
+    outcome: list[Any] = []
+
+    def read_all() -> None:
+        reader = _mutations._Reading(path)
+        try:
+            limit = 0
+            while (end := reader.more_lines(limit)) > limit:
+                limit = end
+            outcome.append("ended")
+        except OSError as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=read_all, daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the pass waits for ever for a read that ended"
+    assert len(outcome) == 1 and isinstance(outcome[0], OSError), outcome
+
+
 def test_a_search_that_raises_leaves_the_general_transform(
     config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

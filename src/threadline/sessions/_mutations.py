@@ -591,7 +591,11 @@ class _Reading:
             self._error = exc
         finally:
             del view
-            self._file.close()
+            try:
+                self._file.close()
+            except BaseException as exc:  # (the pass must still learn that the read ended)
+                if self._error is None:
+                    self._error = exc
             with self._changed:
                 self._done = True
                 self._changed.notify()
