@@ -63,13 +63,16 @@ def _env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def _describe(cache: Path, mode: str, **env: str) -> tuple[int, bool, dict[str, Any]]:
+def _describe(
+    cache: Path, mode: str, umask: int | None = None, **env: str
+) -> tuple[int, bool, dict[str, Any]]:
     out = subprocess.run(
         [sys.executable, "-c", _DESCRIBE, str(cache), mode],
         capture_output=True,
         text=True,
         check=True,
         env=_env(**env),
+        preexec_fn=None if umask is None else (lambda: os.umask(umask)),
     )
     hits, exec_left, methods = json.loads(out.stdout)
     return hits, exec_left, methods
@@ -111,6 +114,7 @@ def test_a_damaged_or_foreign_cache_is_not_used_and_is_replaced(tmp_path: Path) 
     _, table = marshal.loads(cache.read_bytes())
     text = next(iter(table))
     for damaged in (
+        marshal.dumps((MAGIC_NUMBER, {text: _raising(table[text], SystemError)})),
         b"not marshal",
         marshal.dumps((b"\x00\x00\r\n", table)),  # another Python's bytecode
         marshal.dumps((MAGIC_NUMBER, {text: b"garbage"})),
@@ -121,6 +125,51 @@ def test_a_damaged_or_foreign_cache_is_not_used_and_is_replaced(tmp_path: Path) 
         hits, _, methods = _describe(cache, "on")
         assert hits < 20 and methods == plain
         assert marshal.loads(cache.read_bytes())[0] == MAGIC_NUMBER  # written anew
+
+
+def _raising(blob: bytes, error: type[BaseException]) -> bytes:
+    """``blob`` with one byte changed so that ``marshal.loads`` raises ``error`` (one byte
+    of a code object's data does that in ≈ 6 % of cases: SystemError from codeobject.c)."""
+    import random
+
+    rnd = random.Random(0)
+    for _ in range(100_000):
+        b = bytearray(blob)
+        b[rnd.randrange(len(b))] = rnd.randrange(256)
+        try:
+            marshal.loads(bytes(b))
+        except error:
+            return bytes(b)
+        except Exception:
+            pass
+    raise AssertionError(f"no one-byte change of the blob raises {error.__name__}")
+
+
+def test_the_cache_file_is_no_more_open_than_a_pyc(tmp_path: Path) -> None:
+    """Written as ``.pyc`` files are (the source's mode plus the owner's write), whatever
+    the umask: the file holds code every later process runs (was 0o666 less the umask)."""
+    cache = tmp_path / "_dataclass_methods.test.marshal"
+    _describe(cache, "on", umask=0)
+    assert cache.stat().st_mode & 0o777 == 0o644
+
+
+def test_a_module_without_file_compiles_as_before(tmp_path: Path) -> None:
+    """In-memory importers may leave ``__file__`` and the spec's origin out: no cache, the
+    lazy imports still work (was NameError from every lazy import)."""
+    code = (
+        "import threadline._dataclass_cache as dc\n"
+        "del dc.__file__\n"
+        "dc.__spec__ = None\n"
+        "assert dc.cache_path() is None\n"
+        "import threadline\n"
+        "threadline.AgentOptions, threadline.query\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=_env(PYTHONPYCACHEPREFIX=str(tmp_path)))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+    assert not list(tmp_path.rglob("*.marshal"))
 
 
 def test_the_cache_path_is_pythons_bytecode_cache(monkeypatch: pytest.MonkeyPatch) -> None:

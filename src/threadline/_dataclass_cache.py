@@ -49,13 +49,32 @@ _LIMIT = 4096
 """Texts kept in the file at most: past it, only the ones this process used are kept."""
 
 
+def _source() -> str | None:
+    """This module's file (``__file__`` is optional: in-memory importers leave it out)."""
+    origin = globals().get("__file__") or getattr(__spec__, "origin", None)
+    return origin if isinstance(origin, str) and os.path.isabs(origin) else None
+
+
 def cache_path() -> str | None:
     """Where the cache file of this interpreter is (``None``: no bytecode cache here)."""
+    source = _source()
+    if source is None:
+        return None
     try:
-        pyc = cache_from_source(os.path.join(os.path.dirname(__file__), "_dataclass_methods.py"))
-    except NotImplementedError:  # sys.implementation.cache_tag is None
+        pyc = cache_from_source(os.path.join(os.path.dirname(source), "_dataclass_methods.py"))
+    except Exception:  # NotImplementedError: sys.implementation.cache_tag is None
         return None
     return pyc[: -len(".pyc")] + ".marshal"
+
+
+def _mode() -> int:
+    """The file's mode: a ``.pyc`` file's (the source's, plus the owner's write), never
+    more open than ``0o644`` wants (the file holds code every process here will run)."""
+    try:
+        mode = (os.stat(_source() or "").st_mode & 0o777) | 0o200
+    except OSError:
+        mode = 0o644
+    return mode & 0o644
 
 
 def _read() -> dict[str, bytes]:
@@ -71,7 +90,7 @@ def _read() -> dict[str, bytes]:
                     _loaded = {
                         k: v for k, v in table.items() if type(k) is str and type(v) is bytes
                     }
-        except (OSError, EOFError, ValueError, TypeError):
+        except Exception:  # (marshal also raises SystemError, MemoryError on damaged data)
             pass  # missing, unreadable or not ours: compiled as before (and written anew)
     return _loaded
 
@@ -83,7 +102,7 @@ def _code_for(text: str) -> CodeType:
     if blob is not None:
         try:
             code = marshal.loads(blob)
-        except (EOFError, ValueError, TypeError):
+        except Exception:  # (damaged: EOFError, ValueError, TypeError, SystemError, ...)
             code = None
         if type(code) is CodeType:
             hits += 1
@@ -109,10 +128,15 @@ def _exec(source: Any, globals: Any = None, locals: Any = None, /, **kw: Any) ->
     _real_exec(source, globals, locals, **kw)
 
 
+_unwritable = False
+"""A write failed here (a read-only install): not tried again in this process."""
+
+
 def _write() -> None:
     """The file with what this process compiled added (atomically; failures ignored)."""
+    global _unwritable
     path = cache_path()
-    if path is None or sys.dont_write_bytecode or not _new:
+    if path is None or sys.dont_write_bytecode or not _new or _unwritable:
         return
     known = _read()
     table = {**known, **_new}
@@ -122,7 +146,8 @@ def _write() -> None:
     tmp = f"{path}.{os.getpid()}.{os.urandom(4).hex()}.tmp"
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(tmp, flags | getattr(os, "O_BINARY", 0), _mode())
         try:
             view = memoryview(data)
             while view:
@@ -131,6 +156,7 @@ def _write() -> None:
             os.close(fd)
         os.replace(tmp, path)
     except OSError:
+        _unwritable = True
         try:
             os.unlink(tmp)
         except OSError:
@@ -157,4 +183,7 @@ def cached_compiles() -> Iterator[None]:
             if _depth == 0:
                 if vars(dataclasses).get("exec") is _exec:
                     del dataclasses.exec  # type: ignore[attr-defined]
-                _write()
+                try:
+                    _write()
+                except Exception:  # (a cache is never a reason for an import to fail)
+                    pass
