@@ -239,8 +239,10 @@ def read_objects(path: Path, key: str | None = None) -> tuple[list[Raw], list[Ra
             got = f.readinto(view[filled:])
             if not got:
                 break
+            # (the bytes kept from before hold no newline: only the new ones are searched,
+            # or a long line read in short pieces would be searched again and again)
+            cut = buf.rfind(b"\n", filled, filled + got) + 1
             filled += got
-            cut = buf.rfind(b"\n", 0, filled) + 1
             if cut:
                 parse_lines(view, cut, out, key, having)
                 view[: filled - cut] = view[cut:filled]
