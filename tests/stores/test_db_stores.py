@@ -172,6 +172,35 @@ async def test_lone_surrogate_in_a_uuid_or_key_is_a_clear_error(backend: Backend
             await store.append({**key, **part}, _entries(1))
 
 
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+async def test_lone_surrogate_in_a_head_or_preserved_segment(backend: Backend) -> None:
+    """A conditional append with such an expected head is a UserError before anything is
+    sent (in a PostgreSQL group it failed every other member); a compaction whose
+    preserved segment names such a uuid (no stored uuid has one) is stored, not a raw
+    UnicodeEncodeError."""
+    store = backend.make()
+    keys = [_key() for _ in range(5)]
+
+    async def good(k: Any) -> None:
+        await store.append(k, _entries(1))
+
+    async def bad() -> None:
+        with pytest.raises(UserError, match="expected_head"):
+            await store.append_conditional(keys[0], _entries(1), expected_head="x\ud800")
+
+    async with anyio.create_task_group() as tg:
+        for k in keys[1:]:
+            tg.start_soon(good, k)
+        tg.start_soon(bad)
+    for k in keys[1:]:
+        assert len(await store.load(k) or []) == 1
+    boundary = {"type": "system", "subtype": "compact_boundary", "uuid": str(uuid.uuid4()),
+                "compactMetadata": {"preservedSegment": {"headUuid": "h\ud800", "tailUuid": "t"}}}
+    after = _entries(1)
+    await store.append(keys[0], [boundary, *after])
+    assert await store.load(keys[0]) == [boundary, *after]
+
+
 async def test_unreachable_servers_raise_storage_error() -> None:
     pg = PostgresStore("postgresql://postgres@127.0.0.1:1/test", connect_timeout=1)
     with pytest.raises(StorageError) as info:

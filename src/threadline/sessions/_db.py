@@ -38,6 +38,7 @@ from ._protocol import SessionKey, SessionStoreEntry, SessionSummaryEntry
 from ._summary import fold_session_summary
 
 __all__ = [
+    "check_expected_head",
     "Batch",
     "DatabaseStore",
     "already_appended",
@@ -125,6 +126,12 @@ def check_db_key(key: SessionKey) -> SessionKey:
         if isinstance(value, str) and not _unicode(value):
             raise UserError(f"Invalid {part}: {value!r} (a lone surrogate: not valid Unicode)")
     return key
+
+
+def check_expected_head(expected: str | None) -> None:
+    """An ``expected_head`` a store can compare: valid Unicode (stored heads always are)."""
+    if isinstance(expected, str) and not _unicode(expected):
+        raise UserError(f"Invalid expected_head: {expected!r} (a lone surrogate: not valid Unicode)")
 
 
 def _unicode(text: str) -> bool:
@@ -244,8 +251,13 @@ def prepare_batch(
         plain=plain,
         delta=None if "subpath" in key or not summarize else summary_delta(key, kept),
         boundary=boundary,
-        preserved_head=None if boundary is None else preserved_head(kept[boundary]),
+        preserved_head=None if boundary is None else _stored_uuid(preserved_head(kept[boundary])),
     )
+
+
+def _stored_uuid(uuid: str | None) -> str | None:
+    """A uuid that could name a stored entry (a lone surrogate cannot: no stored uuid has one)."""
+    return uuid if uuid is None or _unicode(uuid) else None
 
 
 def with_delta(key: SessionKey, batch: Batch) -> Batch:

@@ -66,6 +66,7 @@ from ._db import (
     Batch,
     DatabaseStore,
     check_db_key,
+    check_expected_head,
     conflict_error,
     from_uuid,
     map_errors,
@@ -908,6 +909,7 @@ class PostgresStore(DatabaseStore):
     ) -> None:
         """Append only if the head is still ``expected_head`` (checked under the row lock)."""
         check_db_key(key)
+        check_expected_head(expected_head)
         await self._append(key, list(entries), expected_head, check=True)
 
     async def _append(

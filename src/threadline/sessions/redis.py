@@ -50,6 +50,7 @@ from ._db import (
     Batch,
     DatabaseStore,
     check_db_key,
+    check_expected_head,
     conflict_error,
     from_uuid,
     map_errors,
@@ -440,6 +441,7 @@ class RedisStore(DatabaseStore):
     ) -> None:
         """Append only if the head is still ``expected_head`` (checked inside the script)."""
         check_db_key(key)
+        check_expected_head(expected_head)
         await self._append(key, list(entries), expected_head, check=True)
 
     async def _append(

@@ -32,6 +32,7 @@ from ._db import (
     DatabaseStore,
     already_appended,
     check_db_key,
+    check_expected_head,
     from_uuid,
     map_errors,
     merge_summary,
@@ -205,6 +206,7 @@ class SQLiteStore(DatabaseStore):
     ) -> None:
         """Append only if the head is still ``expected_head`` (checked inside the write lock)."""
         check_db_key(key)
+        check_expected_head(expected_head)
         batch = list(entries)
         await self._write(lambda conn: _append(conn, key, batch, expected_head, check=True))
 
