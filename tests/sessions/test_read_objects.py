@@ -15,24 +15,12 @@ from threadline.sessions import _filelog
 from threadline.sessions._filelog import read_complete, read_objects
 from threadline.transcript._compaction import last_boundary
 from threadline.transcript._jsonl import parse_objects
+from transcript._lines import jsonl_lines  # tests/transcript (rootdir on sys.path)
 
-_line = st.one_of(
-    st.just(b""),
-    st.just(b"   "),
-    st.just(b"\r"),
-    st.just(b'{"a":1}\r'),
-    st.just(b'{"a": NaN}'),
-    st.just(b"[1,2]"),
-    st.just(b'{"torn":'),
-    st.just(b'{"x":"\xff"}'),
-    st.just(b'{"subtype":"compact_boundary","type":"system","uuid":"b"}'),
-    st.just(b'{"subtype":null}'),
-    st.binary(max_size=20),
-    st.dictionaries(
-        st.sampled_from(["a", "subtype", "uuid", "x" * 40]),
-        st.integers() | st.text(max_size=30),
-        max_size=3,
-    ).map(orjson.dumps),
+_line = jsonl_lines(
+    keys=st.sampled_from(["a", "subtype", "uuid", "x" * 40]),
+    text_size=30,
+    extra=(b'{"subtype":"compact_boundary","type":"system","uuid":"b"}', b'{"subtype":null}'),
 )
 
 

@@ -15,7 +15,6 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
 from hypothesis import given, settings, strategies as st
 
 from threadline.transcript import _chain
@@ -25,6 +24,8 @@ from threadline.transcript._chain import (
     chain_entries,
 )
 from threadline.transcript._jsonl import iter_objects, parse_objects
+
+from ._lines import jsonl_lines
 
 Raw = dict[str, Any]
 
@@ -145,20 +146,7 @@ def test_a_transcript_without_duplicates_takes_the_indexed_path() -> None:
     assert [e["uuid"] for e in chain] == ["u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"]
 
 
-_line = st.one_of(
-    st.just(b""),
-    st.just(b"   "),
-    st.just(b"\r"),
-    st.just(b'{"a":1}\r'),
-    st.just(b'{"a": NaN}'),
-    st.just(b"[1,2]"),
-    st.just(b'{"torn":'),
-    st.just(b'{"x":"\xff"}'),
-    st.binary(max_size=20),
-    st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3).map(
-        orjson.dumps
-    ),
-)
+_line = jsonl_lines(keys=st.text(max_size=5), text_size=5)
 
 
 @given(st.lists(_line, max_size=12), st.booleans())
