@@ -20,7 +20,19 @@ from threadline._query import query
 from threadline.runtime._options import AgentOptions
 from threadline.testing._fake_anthropic import FakeAnthropicServer
 
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "seeds"
+
+def _seeds() -> Path:
+    """``shared/reference/seeds`` beside the repository (CI's layout), or beside a folder
+    above it (a git worktree kept in a subfolder of the workplace)."""
+    here = Path(__file__).resolve()
+    for folder in here.parents[3:]:
+        candidate = folder / "shared" / "reference" / "seeds"
+        if candidate.is_dir():
+            return candidate
+    return here.parents[3] / "shared" / "reference" / "seeds"
+
+
+SEEDS = _seeds()
 SEED = SEEDS / "agent-sdk-sessions.md"
 _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 _EXPORTS = {
