@@ -1,4 +1,5 @@
-"""What the SQLite, PostgreSQL and Redis stores promise beyond the shared suites."""
+"""What the SQLite, PostgreSQL and Redis stores promise beyond the shared suites (with the
+memory and file stores where every threadline store promises the same: OWN_STORES)."""
 
 from __future__ import annotations
 
@@ -199,6 +200,65 @@ async def test_lone_surrogate_in_a_head_or_preserved_segment(backend: Backend) -
     after = _entries(1)
     await store.append(keys[0], [boundary, *after])
     assert await store.load(keys[0]) == [boundary, *after]
+
+
+# Every threadline store checks keys alike (the example store of tests/stores is not one).
+OWN_STORES = ["memory", "file", *DB_BACKENDS]
+
+
+@pytest.mark.parametrize("backend", OWN_STORES, indirect=True)
+async def test_lone_surrogates_in_read_and_lookup_arguments(backend: Backend) -> None:
+    """What appends refuse, reads refuse: a key (or a listing's project key) with a lone
+    surrogate is a UserError on every method, never the driver's UnicodeEncodeError, and the
+    file and memory stores refuse it too. A lookup by a value that is not a key
+    (``load_after``'s uuid, ``find_session``'s id) finds nothing: ``None``, as the
+    protocol says for an unknown one."""
+    store = backend.make()
+    key = _key()
+    stored = _entries(2)
+    await store.append(key, stored)
+    sid = key["session_id"]
+    for bad in ({**key, "project_key": "-p\ud800"}, {**key, "project_key": "-p\udc80"},
+                {**key, "session_id": sid + "\ud800"}, {**key, "session_id": sid + "\udc80"}):
+        main = {"project_key": bad["project_key"], "session_id": bad["session_id"]}
+        calls: list[tuple[str, tuple[Any, ...]]] = [
+            ("append", (bad, _entries(1))), ("load", (bad,)), ("get_head", (bad,)),
+            ("load_since_compaction", (bad,)), ("load_after", (bad, "x")),
+            ("load_tail", (bad, 1)), ("delete", (bad,)), ("list_subkeys", (main,)),
+        ]
+        for name, args in calls:
+            with pytest.raises(UserError):
+                await getattr(store, name)(*args)
+        with pytest.raises(UserError):
+            await store.append_conditional(bad, _entries(1), expected_head=None)
+    for project in ("-p\ud800", "-p\udc80", "a/b", ""):
+        with pytest.raises(UserError, match="project_key"):
+            await store.list_sessions(project)
+        with pytest.raises(UserError, match="project_key"):
+            await store.list_session_summaries(project)
+    for half in ("u\ud800", "\udc80"):
+        assert await store.load_after(key, half) is None
+        assert await store.load_after(_key(), half) is None
+        assert await store.find_session(sid + half) is None
+        assert await store.find_session(half) is None
+    assert await store.find_session(sid) == {"project_key": "-p", "session_id": sid}
+    assert await store.load(key) == stored
+    assert [s["session_id"] for s in await store.list_sessions("-p")] == [sid]
+
+
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
+async def test_postgres_lookups_by_values_with_nul(backend: Backend) -> None:
+    """PostgreSQL text holds no NUL: a lookup by such a value finds nothing (was a
+    StorageError naming the driver's DataError, as if the server had failed)."""
+    store = backend.make()
+    key = _key()
+    await store.append(key, _entries(1))
+    assert await store.load_after(key, "a\x00b") is None
+    assert await store.find_session("a\x00b") is None
+    with pytest.raises(UserError, match="project_key"):
+        await store.list_sessions("a\x00b")
+    with pytest.raises(UserError, match="session_id"):
+        await store.list_subkeys({"project_key": "-p", "session_id": "a\x00b"})
 
 
 async def test_unreachable_servers_raise_storage_error() -> None:

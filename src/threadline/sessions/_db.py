@@ -13,7 +13,10 @@
   (a property test holds the two together).
 - **Names**: :func:`validate_namespace` (a namespace becomes a Postgres schema or a Redis
   key prefix, so only ``[a-z_][a-z0-9_]*`` is accepted) and :func:`check_db_key`
-  (session ids may not contain ``/`` or NUL).
+  (session ids may not contain ``/`` or NUL); :func:`check_main_key` for ``list_subkeys``.
+- **Lookups** by a value that is not a key (:func:`findable_session_id` for
+  ``find_session``, :func:`findable_uuid` for ``load_after``): a value no stored row can
+  hold (a lone surrogate...) is simply not found, without a query.
 - :func:`already_appended`: ``append_conditional``'s head check (conflict or lost-ack
   retry), for stores that check in-process (SQLite).
 - :func:`require_driver`: a missing driver names the extra to install.
@@ -33,8 +36,8 @@ from .._exceptions import ConcurrentModificationError, StorageError, UserError
 from ..transcript._jsonl import dumps_line
 from ..transcript._views import CHAIN_TYPES
 from ._boundary import is_boundary, preserved_head
-from ._keys import validate_key
-from ._protocol import SessionKey, SessionStoreEntry, SessionSummaryEntry
+from ._keys import is_unicode as _unicode, validate_key
+from ._protocol import SessionKey, SessionListSubkeysKey, SessionStoreEntry, SessionSummaryEntry
 from ._summary import fold_session_summary
 
 __all__ = [
@@ -43,7 +46,10 @@ __all__ = [
     "DatabaseStore",
     "already_appended",
     "check_db_key",
+    "check_main_key",
     "conflict_error",
+    "findable_session_id",
+    "findable_uuid",
     "from_uuid",
     "is_boundary",
     "is_retry",
@@ -116,33 +122,47 @@ def validate_namespace(namespace: str) -> str:
 
 
 def check_db_key(key: SessionKey) -> SessionKey:
-    """``validate_key`` plus: the session id is one path component without NUL."""
+    """``validate_key`` (valid Unicode included) plus: the session id is one path component
+    without NUL."""
     validate_key(key, strict_ids=False)
     sid = key["session_id"]
     if "/" in sid or "\x00" in sid:
         raise UserError(f"Invalid session_id: {sid!r} (must not contain '/' or NUL)")
-    for part in ("project_key", "session_id", "subpath"):
-        value = key.get(part)
-        if isinstance(value, str) and not _unicode(value):
-            raise UserError(f"Invalid {part}: {value!r} (a lone surrogate: not valid Unicode)")
     return key
+
+
+def check_main_key(key: SessionListSubkeysKey) -> SessionKey:
+    """``list_subkeys``' key, checked as a main session's key (a ``subpath`` in it, which the
+    method does not use, is not looked at)."""
+    if not isinstance(key, dict):
+        raise UserError(f"Invalid session key: {key!r}")
+    main: Any = {"project_key": key.get("project_key"), "session_id": key.get("session_id")}
+    return check_db_key(main)
+
+
+def findable_session_id(session_id: str) -> bool:
+    """Whether ``find_session`` could find ``session_id``: a session id :func:`check_db_key`
+    accepts (any other names no stored session, so it is not found: ``None``)."""
+    return (
+        isinstance(session_id, str)
+        and bool(session_id)
+        and "/" not in session_id
+        and "\x00" not in session_id
+        and _unicode(session_id)
+    )
+
+
+def findable_uuid(uuid: str, *, nul: bool = True) -> bool:
+    """Whether an entry uuid could be stored (``load_after``'s: any other is unknown, so the
+    answer is ``None``): valid Unicode, as :func:`prepare_batch` demands; without NUL where
+    the database refuses it (``nul=False``: PostgreSQL text)."""
+    return isinstance(uuid, str) and _unicode(uuid) and (nul or "\x00" not in uuid)
 
 
 def check_expected_head(expected: str | None) -> None:
     """An ``expected_head`` a store can compare: valid Unicode (stored heads always are)."""
     if isinstance(expected, str) and not _unicode(expected):
         raise UserError(f"Invalid expected_head: {expected!r} (a lone surrogate: not valid Unicode)")
-
-
-def _unicode(text: str) -> bool:
-    """Whether ``text`` encodes as UTF-8 (no lone surrogates), as a database column needs."""
-    if text.isascii():
-        return True
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 def require_driver(module: str, extra: str, store: str) -> ModuleType:

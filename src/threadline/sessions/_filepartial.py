@@ -15,9 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from ..transcript._jsonl import gc_paused, iter_objects
+from ..transcript._jsonl import dumps_value, gc_paused, iter_objects, loads_line
 from ._filelog import read_complete
 from ._offsets import line_start_of, load_tail, read_entries
 
@@ -72,18 +70,15 @@ def entries_after(path: Path, uuid: str) -> list[Raw] | None:
         return None
     try:
         size = os.fstat(fd).st_size
-        needle = orjson.dumps({"uuid": uuid})[1:-1]  # "uuid":"<uuid>", escaped as written
+        needle = dumps_value({"uuid": uuid})[1:-1]  # "uuid":"<uuid>", escaped as written
         end = size
         while True:
             start = line_start_of(fd, needle, end)
             if start is None:
                 return None
             line, after = _line_at(fd, start, size)
-            try:
-                found = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                found = None
-            if isinstance(found, dict) and found.get("uuid") == uuid:
+            found = loads_line(line)  # (a line with a lone surrogate escape needs json)
+            if found is not None and found.get("uuid") == uuid:
                 with gc_paused():
                     return read_entries(fd, after, size)
             end = start

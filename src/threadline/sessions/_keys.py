@@ -9,7 +9,14 @@ from .._exceptions import InvalidSessionIdError, UserError
 from .._ids import is_uuid
 from ._protocol import SessionKey
 
-__all__ = ["MsClock", "key_string", "validate_key", "validate_subpath"]
+__all__ = [
+    "MsClock",
+    "is_unicode",
+    "key_string",
+    "validate_key",
+    "validate_project_key",
+    "validate_subpath",
+]
 
 _SUBPATH_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 
@@ -27,23 +34,49 @@ def validate_subpath(subpath: str) -> str:
     return subpath
 
 
-def validate_key(key: SessionKey, *, strict_ids: bool) -> SessionKey:
-    """Check a key's shape. ``strict_ids`` (file-backed stores) demands UUID session ids.
+def is_unicode(text: str) -> bool:
+    """Whether ``text`` encodes as UTF-8: no lone surrogate (half of a pair, as in text
+    cut inside one), which no file name, database column or Redis key can hold."""
+    if text.isascii():
+        return True
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
-    Project keys must be single path components in any case.
-    """
-    if not isinstance(key, dict):
-        raise UserError(f"Invalid session key: {key!r}")
-    project_key = key.get("project_key")
-    session_id = key.get("session_id")
+
+def _check_unicode(part: str, value: str) -> None:
+    if not is_unicode(value):
+        raise UserError(f"Invalid {part}: {value!r} (a lone surrogate: not valid Unicode)")
+
+
+def validate_project_key(project_key: str) -> str:
+    """A project key: one non-empty path component (no ``/``, ``\\``, NUL, ``.``, ``..``) of
+    valid Unicode. The listings (``list_sessions(project_key)``...) check theirs with it."""
     if not isinstance(project_key, str) or not project_key or project_key in (".", ".."):
         raise UserError(f"Invalid project_key: {project_key!r}")
     if "/" in project_key or "\\" in project_key or "\x00" in project_key:
         raise UserError(f"Invalid project_key: {project_key!r} (must be one path component)")
+    _check_unicode("project_key", project_key)
+    return project_key
+
+
+def validate_key(key: SessionKey, *, strict_ids: bool) -> SessionKey:
+    """Check a key's shape. ``strict_ids`` (file-backed stores) demands UUID session ids.
+
+    Project keys must be single path components in any case, and every part valid Unicode
+    (a lone surrogate is refused by every store, on reads as on writes).
+    """
+    if not isinstance(key, dict):
+        raise UserError(f"Invalid session key: {key!r}")
+    validate_project_key(key.get("project_key"))
+    session_id = key.get("session_id")
     if not isinstance(session_id, str) or not session_id:
         raise InvalidSessionIdError(session_id)
     if strict_ids and not is_uuid(session_id):
         raise InvalidSessionIdError(session_id)
+    _check_unicode("session_id", session_id)
     if "subpath" in key:
         validate_subpath(key["subpath"])
     return key

@@ -193,7 +193,8 @@ class PartialLoadStore(Protocol):
       the transcript holds no compaction boundary. (A store may start earlier, at an entry,
       only for data written before it kept this index.)
     - ``load_after(key, uuid)``: the entries after the first one whose uuid is ``uuid``;
-      ``None`` when the key or the uuid is unknown (load in full instead).
+      ``None`` when the key or the uuid is unknown (load in full instead), including a uuid
+      the store could not hold (one with a lone surrogate, on the database stores).
     - ``load_tail(key, count)``: the last ``count`` entries (all if fewer).
 
     :func:`threadline.testing.check_session_store` compares each against a full ``load``.
@@ -214,7 +215,8 @@ class FindSessionStore(Protocol):
 
     ``find_session(session_id)``: the key (``project_key`` and ``session_id``, no
     ``subpath``) of the session's main transcript; when several projects hold one, the one
-    written most recently; ``None`` when no project does. Checked by
+    written most recently; ``None`` when no project does, including for an id no key of the
+    store could hold (a lone surrogate, ``/``...): not a ``UserError``. Checked by
     :func:`threadline.testing.check_session_store`.
     """
 

@@ -32,7 +32,7 @@ from ..transcript._views import CHAIN_TYPES
 from ._boundary import is_boundary, preserved_head
 from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
 from ._filepartial import entries_after, last_entries, since_compaction
-from ._keys import validate_key
+from ._keys import is_unicode, validate_key
 from ._offsets import compacted_floor, record_boundary
 from ._paths import config_dir as _config_dir
 from ._protocol import (
@@ -505,6 +505,8 @@ class FileStore:
             return None
         with it:
             for d in it:
+                if not is_unicode(d.name):  # a name no key can hold (undecodable bytes)
+                    continue
                 try:
                     st = os.stat(os.path.join(d.path, session_id + ".jsonl"))
                 except OSError:

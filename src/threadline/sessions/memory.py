@@ -10,7 +10,7 @@ import anyio
 from .._exceptions import ConcurrentModificationError
 from ..transcript._views import CHAIN_TYPES
 from ._boundary import is_boundary, preserved_head
-from ._keys import MsClock, key_string, validate_key
+from ._keys import MsClock, key_string, validate_key, validate_project_key
 from ._protocol import (
     SessionKey,
     SessionListSubkeysKey,
@@ -87,6 +87,7 @@ class MemoryStore:
             self._append_locked(key, entries)
 
     async def get_head(self, key: SessionKey) -> str | None:
+        validate_key(key, strict_ids=False)
         record = self._records.get(key_string(key))
         return None if record is None else record.head
 
@@ -146,6 +147,7 @@ class MemoryStore:
         return copy.deepcopy(record.entries[max(0, len(record.entries) - count) :]) if count > 0 else []
 
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
+        validate_project_key(project_key)
         prefix = project_key + "/"
         return [
             {"session_id": name[len(prefix) :], "mtime": rec.mtime}
@@ -154,6 +156,7 @@ class MemoryStore:
         ]
 
     async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
+        validate_project_key(project_key)
         return [
             copy.deepcopy(s) for (pk, _), s in self._summaries.items() if pk == project_key
         ]
@@ -170,6 +173,7 @@ class MemoryStore:
                 self._summaries.pop((key["project_key"], key["session_id"]), None)
 
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
+        validate_key({"project_key": key["project_key"], "session_id": key["session_id"]}, strict_ids=False)
         prefix = f"{key['project_key']}/{key['session_id']}/"
         return [n[len(prefix) :] for n in self._records if n.startswith(prefix)]
 

@@ -67,7 +67,10 @@ from ._db import (
     DatabaseStore,
     check_db_key,
     check_expected_head,
+    check_main_key,
     conflict_error,
+    findable_session_id,
+    findable_uuid,
     from_uuid,
     map_errors,
     prepare_batch,
@@ -77,6 +80,7 @@ from ._db import (
     with_delta,
 )
 from ._groupcommit import GroupCommit, Member, settle
+from ._keys import validate_project_key
 from ._migrations import Migration
 from ._pgarrays import Packed
 from ._protocol import (
@@ -1131,6 +1135,9 @@ class PostgresStore(DatabaseStore):
     async def load_after(self, key: SessionKey, uuid: str) -> list[SessionStoreEntry] | None:
         """The entries after the one whose uuid is ``uuid`` (``None``: key or uuid unknown)."""
         check_db_key(key)
+        if not findable_uuid(uuid, nul=False):  # (text columns hold no NUL)
+            self._check_open()
+            return None
         rows = await self._rows("load_after", (uuid, *_params(key)), binary=True)
         if not rows:
             return None
@@ -1146,14 +1153,17 @@ class PostgresStore(DatabaseStore):
         return entries[max(0, len(entries) - count) :] if count > 0 else []
 
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
+        validate_project_key(project_key)
         rows = await self._rows("list", (project_key,))
         return [{"session_id": sid, "mtime": int(mtime)} for sid, mtime in rows]
 
     async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
+        validate_project_key(project_key)
         rows = await self._rows("summaries", (project_key,))
         return [summary_from(sid, mtime, _fields(text)) for sid, mtime, text in rows]
 
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
+        check_main_key(key)
         rows = await self._rows("subkeys", (key["project_key"], key["session_id"]))
         return [r[0] for r in rows]
 
@@ -1163,6 +1173,9 @@ class PostgresStore(DatabaseStore):
 
     async def find_session(self, session_id: str) -> SessionKey | None:
         """The key of ``session_id`` in any project (the most recently written), else ``None``."""
+        if not findable_session_id(session_id):
+            self._check_open()
+            return None
         rows = await self._rows("find", (session_id,))
         return {"project_key": rows[0][0], "session_id": session_id} if rows else None
 

@@ -51,7 +51,10 @@ from ._db import (
     DatabaseStore,
     check_db_key,
     check_expected_head,
+    check_main_key,
     conflict_error,
+    findable_session_id,
+    findable_uuid,
     from_uuid,
     map_errors,
     prepare_batch,
@@ -59,6 +62,7 @@ from ._db import (
     summary_from,
     validate_namespace,
 )
+from ._keys import validate_project_key
 from ._protocol import (
     SessionKey,
     SessionListSubkeysKey,
@@ -516,6 +520,10 @@ class RedisStore(DatabaseStore):
 
     async def load_after(self, key: SessionKey, uuid: str) -> list[SessionStoreEntry] | None:
         """The entries after the one whose uuid is ``uuid`` (``None``: key or uuid unknown)."""
+        if not findable_uuid(uuid):
+            check_db_key(key)
+            self._check_open()
+            return None
         read = await self._read(key, "after", uuid)
         return None if read is None else from_uuid(read[1], uuid, after=True)
 
@@ -577,11 +585,13 @@ class RedisStore(DatabaseStore):
         return found
 
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
+        validate_project_key(project_key)
         return [
             {"session_id": sid, "mtime": int(m)} for sid, m in await self._gather(project_key, "mtime")
         ]
 
     async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
+        validate_project_key(project_key)
         out: list[SessionSummaryEntry] = []
         for sid, row in await self._gather(project_key, "all"):
             fields = dict(zip(row[::2], row[1::2])) if isinstance(row, list) else row
@@ -595,7 +605,7 @@ class RedisStore(DatabaseStore):
         return out
 
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
-        return await self._members(f"{self._tag(key)}:k")
+        return await self._members(f"{self._tag(check_main_key(key))}:k")
 
     async def list_projects(self) -> list[str]:
         """Every project key that ever held a transcript (for exporting everything)."""
@@ -603,6 +613,9 @@ class RedisStore(DatabaseStore):
 
     async def find_session(self, session_id: str) -> SessionKey | None:
         """The key of ``session_id`` in any project (the most recently written), else ``None``."""
+        if not findable_session_id(session_id):
+            self._check_open()
+            return None
         projects = await self._members(f"{self._prefix}where:{session_id}")
         rows = await self._hashes([self._main_t(p, session_id) for p in projects], ["mtime"])
         found = [(int(row[0]), p) for p, row in zip(projects, rows) if row[0] is not None]

@@ -33,12 +33,16 @@ from ._db import (
     already_appended,
     check_db_key,
     check_expected_head,
+    check_main_key,
+    findable_session_id,
+    findable_uuid,
     from_uuid,
     map_errors,
     merge_summary,
     prepare_batch,
     summary_from,
 )
+from ._keys import validate_project_key
 from ._migrations import Migration
 from ._protocol import (
     SessionKey,
@@ -244,6 +248,9 @@ class SQLiteStore(DatabaseStore):
     async def load_after(self, key: SessionKey, uuid: str) -> list[SessionStoreEntry] | None:
         """The entries after the one whose uuid is ``uuid`` (``None``: key or uuid unknown)."""
         check_db_key(key)
+        if not findable_uuid(uuid):
+            self._check_open()
+            return None
         rows = await self._fetch(
             "SELECT c.data FROM transcripts t JOIN uuids u ON u.transcript_id = t.id "
             "AND u.uuid = ? JOIN chunks c ON c.transcript_id = t.id AND c.id >= u.chunk_id "
@@ -269,6 +276,7 @@ class SQLiteStore(DatabaseStore):
         return entries[max(0, len(entries) - count) :] if count > 0 else []
 
     async def list_sessions(self, project_key: str) -> list[SessionStoreListEntry]:
+        validate_project_key(project_key)
         rows = await self._fetch(
             "SELECT session_id, mtime FROM transcripts WHERE project_key = ? AND subpath = ''",
             (project_key,),
@@ -276,6 +284,7 @@ class SQLiteStore(DatabaseStore):
         return [{"session_id": sid, "mtime": mtime} for sid, mtime in rows]
 
     async def list_session_summaries(self, project_key: str) -> list[SessionSummaryEntry]:
+        validate_project_key(project_key)
         rows = await self._fetch(
             "SELECT session_id, mtime, summary FROM transcripts "
             "WHERE project_key = ? AND subpath = '' AND summary IS NOT NULL",
@@ -284,6 +293,7 @@ class SQLiteStore(DatabaseStore):
         return [summary_from(sid, mtime, loads_value(blob)) for sid, mtime, blob in rows]
 
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
+        check_main_key(key)
         rows = await self._fetch(
             "SELECT subpath FROM transcripts WHERE project_key = ? AND session_id = ? "
             "AND subpath != '' ORDER BY subpath",
@@ -298,6 +308,9 @@ class SQLiteStore(DatabaseStore):
 
     async def find_session(self, session_id: str) -> SessionKey | None:
         """The key of ``session_id`` in any project (the most recently written), else ``None``."""
+        if not findable_session_id(session_id):
+            self._check_open()
+            return None
         rows = await self._fetch(
             "SELECT project_key FROM transcripts WHERE session_id = ? AND subpath = '' "
             "ORDER BY mtime DESC LIMIT 1",

@@ -7,7 +7,8 @@ idempotency key), concurrent appenders (tasks, and processes: see below),
 conditional-append conflicts (exactly one of N racing writers wins), partial
 loads (:class:`~threadline.sessions.PartialLoadStore`) against a full ``load``,
 ``find_session`` (:class:`~threadline.sessions.FindSessionStore`), unicode
-and NUL, 10 MB entries, 10 000-entry sessions, delete cascade and listing
+and NUL, lookups by a uuid or session id holding a lone surrogate (not found, not a
+driver's encoding error), 10 MB entries, 10 000-entry sessions, delete cascade and listing
 thousands of sessions (with summaries that fold every append in order).
 
 Usage::
@@ -46,7 +47,7 @@ from typing import Any, cast
 import anyio
 import anyio.to_thread
 
-from .._exceptions import ConcurrentModificationError
+from .._exceptions import ConcurrentModificationError, UserError
 from ..sessions._protocol import (
     ConditionalAppendStore,
     FindSessionStore,
@@ -358,6 +359,7 @@ async def _partial_loads(store: SessionStore) -> None:
         if isinstance(uid, str):
             assert await store.load_after(key, uid) == full[i + 1 :], f"load_after entry {i}"
     assert await store.load_after(key, _sid()) is None, "load_after an unknown uuid is None"
+    await _lone_surrogate_uuid(store, key)
     for n in (0, 1, 7, len(full), len(full) + 5):
         expected = full[max(0, len(full) - n) :] if n > 0 else []
         assert await store.load_tail(key, n) == expected, f"load_tail({n})"
@@ -369,12 +371,32 @@ async def _partial_loads(store: SessionStore) -> None:
     assert 2 <= len(got) <= len(full) and got == full[len(full) - len(got) :]
 
 
+async def _lone_surrogate_uuid(store: PartialLoadStore, key: SessionKey) -> None:
+    """``load_after`` a uuid holding a lone surrogate (as text cut inside a surrogate pair
+    does): unknown (``None``, not an encoding error from a driver) unless the store took an
+    entry with it; a store that takes one (files, memory) finds it."""
+    half = _sid() + "\ud800"
+    assert await store.load_after(key, half) is None, "load_after a uuid with a lone surrogate"
+    assert await store.load_after(_key(_sid()), half) is None
+    odd = _key(_sid())
+    entries = [_entry(1, uuid=half), _entry(2)]
+    try:
+        await cast(SessionStore, store).append(odd, entries)
+    except UserError:
+        return  # refused: uuids are key columns of this store (see docs/stores.md)
+    assert await store.load_after(odd, half) == entries[1:], (
+        "load_after a stored uuid with a lone surrogate must return the entries after it"
+    )
+
+
 async def _find_session(store: SessionStore) -> None:
     """:class:`~threadline.sessions.FindSessionStore`: a session is found by id alone, in
     whichever project holds it; its subagent transcripts are not sessions of their own."""
     if not isinstance(store, FindSessionStore):
         return
     assert await store.find_session(_sid()) is None, "find_session of an unknown id must be None"
+    for odd in (_sid() + "\ud800", "\udc80"):  # never stored (and no database key can hold it)
+        assert await store.find_session(odd) is None, f"find_session({odd!r}) must be None"
     sid, other = _sid(), "-tmp-threadline-kit-elsewhere"
     await store.append(_key(sid, project=other), [_entry(1)])
     await store.append(_key(sid, project=other, subpath="subagents/agent-f1"), [_entry(2)])
