@@ -295,6 +295,11 @@ async def test_stress_one_solo_at_a_time(pg_stores: Any, pg_dsn: str) -> None:
     async with anyio.create_task_group() as tg:
         for w in range(8):
             tg.start_soon(writer, w)
+    assert peak <= 1  # never two solo statements at once (under load, all may have grouped)
+    last = keys[0]["session_id"]
+    es = chain(1, want[last][-1]["uuid"] if want[last] else None)
+    await s.append(keys[0], es)  # alone: the solo statement
+    want[last].extend(es)
     assert peak == 1
     for k in keys:
         assert await s.load(k) == want[k["session_id"]]
