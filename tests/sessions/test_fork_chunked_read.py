@@ -88,9 +88,17 @@ def _normalized(path: Path) -> list[Any]:
             if isinstance(e.get(k), str):
                 e[k] = names.get(e[k], "<outside>")
         e.pop("sessionId", None)
-    for e in entries[-2:]:  # "now": the last chain entry and the title
+    chain = [e for e in entries if e.get("type") not in ("custom-title", "content-replacement")]
+    for e in [*chain[-1:], *entries[-2:]]:  # "now": the last chain entry and the trailer
         e.pop("timestamp", None)
     return entries
+
+
+def _replacement(type_: str, n: int) -> bytes:
+    return (
+        f'{{"type":"{type_}","sessionId":"{SID}","replacements":[{{"n":{n}}}],'
+        f'"note":"{"z" * 300}"}}'
+    ).encode()
 
 
 def _file(case: str) -> bytes:
@@ -119,6 +127,13 @@ def _file(case: str) -> bytes:
         lines.insert(2, _title("head title"))
     elif case == "ai-title-in-the-middle-only":  # neither head nor tail: the first prompt
         lines.insert(80, _title("ai", key="aiTitle"))
+    elif case == "replacements-past-the-cut":  # (the type spelled plainly or with escapes)
+        lines.insert(120, _replacement("content-replacement", 1))
+        lines.insert(130, _line(500, "\\u0063 \u0063"))  # (a false hit: an entry)
+        lines.insert(140, _replacement("conte\\u006et-replace\\u006Dent", 2))
+        lines.insert(150, _replacement("content\\u002dreplacement", 3))
+        lines[-1] = _replacement("\\u0063ontent-replacement", 4)
+        tail = b""  # (a last line without a line break)
     return b"\n".join(lines) + tail
 
 
@@ -135,6 +150,7 @@ CASES = [
     "titles-in-head-and-tail",
     "title-in-the-head-only",
     "ai-title-in-the-middle-only",
+    "replacements-past-the-cut",
 ]
 
 
