@@ -1,7 +1,10 @@
-"""A fault of ``fork_session``'s fast path found by review; the test failed on 91c44c7.
+"""Two faults of ``fork_session``'s fast path found by review; each test failed on 91c44c7.
 
 - A content replacement past the cut whose type is spelled with an escape
   (``"content\\u002dreplacement"``) was skipped unread (the pass looked for the plain bytes).
+- NaN, Infinity, -Infinity and numbers beyond a double (``1e400``) in a line the fork
+  serialises again were written as ``null`` (orjson's way); the official fork (``json.loads``
+  then ``json.dumps``) writes ``NaN``, ``Infinity``, ``-Infinity``.
 """
 
 from __future__ import annotations
@@ -54,4 +57,30 @@ def test_an_escaped_content_replacement_after_the_cut_counts(
     )
     theirs, ours = _both(config_dir, tmp_path, data, up_to_message_id=_u(1))
     assert '"content-replacement"' in theirs
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"])
+@pytest.mark.parametrize("way", ["pass", "general"])
+def test_non_finite_numbers_are_written_as_the_official_fork_writes_them(
+    config_dir: Path, tmp_path: Path, number: str, way: str
+) -> None:
+    lines = [
+        _line(1, None),
+        # a member of a line of Claude Code's shape (parsed: simdjson refuses the number)
+        _line(2, 1, tail=f',"n":{number}'),
+        # in the message (not copied unparsed: it is not valid JSON for the validator)
+        _line(3, 2, **{'"content":"m3"': f'"content":[{number}]'}),
+        # in a content replacement (the fork's own replacement entry is serialised)
+        _replacement(value=number),
+        # a parent that comes later (serialised again at the end)
+        _line(4, 5, tail=f',"n":[{number}]'),
+        _line(5, 3),
+        # the last entry (its timestamp is "now": serialised again)
+        _line(6, 4, tail=f',"n":{{"x":{number}}}'),
+    ]
+    if way == "general":  # a uuid twice: the general transform forks the file
+        lines.append(_line(5, 3))
+    theirs, ours = _both(config_dir, tmp_path, b"".join(x + b"\n" for x in lines))
+    assert "NaN" in theirs or "Infinity" in theirs
     assert ours == theirs

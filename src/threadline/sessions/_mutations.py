@@ -8,6 +8,8 @@ so a metadata line never glues onto a half-written entry.
 from __future__ import annotations
 
 import itertools
+import json
+import math
 import mmap
 import os
 import queue
@@ -465,7 +467,42 @@ def _whole_entry_at(
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError:
-        value = loads_line(line)
+        value = _loads_line(line)
+    return value if type(value) is dict else None
+
+
+class _NonFinite(float):
+    """A number of a line that is NaN or infinite (``NaN``, ``Infinity``, ``-Infinity``, or
+    beyond a double's range, ``1e400``: all refused by orjson, read by Python's ``json``).
+    orjson would write a plain float of these as ``null``; it refuses this subclass, so the
+    entry goes to :func:`dumps_line`'s fallback, ``json.dumps``, which writes ``NaN``,
+    ``Infinity`` or ``-Infinity``, as the official fork (``json.loads`` then ``json.dumps``)
+    does."""
+
+    __slots__ = ()
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else _NonFinite(value)
+
+
+def _loads_line(line: bytes | str) -> dict[str, Any] | None:
+    """:func:`loads_line` for a fork: the numbers its fallback parse (Python's ``json``)
+    reads as NaN or infinite are :class:`_NonFinite`, not written as ``null`` again."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        try:
+            text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+            text = text.strip()
+            if not text:
+                return None
+            value = json.loads(text, parse_float=_number, parse_constant=_NonFinite)
+        except (ValueError, RecursionError):
+            return None
+    except RecursionError:
+        return None
     return value if type(value) is dict else None
 
 
@@ -499,7 +536,7 @@ def _fork_objects(content: bytes) -> Iterator[dict[str, Any]]:
     U+2029 (a line holding one is cut in two, usually two invalid halves)."""
     if _has_other_line_breaks(content):
         for text in content.decode("utf-8", "replace").splitlines():
-            obj = loads_line(text)
+            obj = _loads_line(text)
             if obj is not None:
                 yield obj
         return
