@@ -1,19 +1,24 @@
-"""Two faults of ``fork_session``'s fast path found by review; each test failed on 91c44c7.
+"""Three faults of ``fork_session``'s fast path found by review; each test failed on 91c44c7.
 
 - A content replacement past the cut whose type is spelled with an escape
   (``"content\\u002dreplacement"``) was skipped unread (the pass looked for the plain bytes).
 - NaN, Infinity, -Infinity and numbers beyond a double (``1e400``) in a line the fork
   serialises again were written as ``null`` (orjson's way); the official fork (``json.loads``
   then ``json.dumps``) writes ``NaN``, ``Infinity``, ``-Infinity``.
+- Every fork failed where ``os.writev`` does not exist (Windows).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from threadline.sessions import _mutations
 
 from ._forkpair import fork_pair
 from .test_fork_in_place import SID, _line, _normalized, _u
@@ -84,3 +89,25 @@ def test_non_finite_numbers_are_written_as_the_official_fork_writes_them(
     theirs, ours = _both(config_dir, tmp_path, b"".join(x + b"\n" for x in lines))
     assert "NaN" in theirs or "Infinity" in theirs
     assert ours == theirs
+
+
+def test_a_fork_works_without_writev_as_on_windows(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``os.writev`` each batch is written with ``os.write``, a short write
+    continued (several batches: the pass hands them over to the thread as it goes)."""
+    monkeypatch.delattr(_mutations.os, "writev", raising=False)
+    write = os.write
+    writes: list[int] = []
+
+    def short_write(fd: int, data: Any) -> int:
+        if threading.current_thread().name != "threadline-fork-write":
+            return write(fd, data)  # (the official fork's one write)
+        writes.append(len(data))
+        return write(fd, memoryview(data)[:1000])
+
+    monkeypatch.setattr(_mutations.os, "write", short_write)
+    data = b"".join(_line(n, n - 1 or None) + b"\n" for n in range(1, 1500))
+    theirs, ours = _both(config_dir, tmp_path, data)
+    assert ours == theirs
+    assert len(writes) > 100  # (written in short pieces: ≈ 480 kB)

@@ -1451,10 +1451,15 @@ _HAND_OVER = _IOV_MAX
 
 
 def _write_all(fd: int, chunks: list[bytes | memoryview]) -> None:
-    """Write every chunk, in order (``writev`` batches: no joined copy of a big file)."""
+    """Write every chunk, in order (``writev`` batches: no joined copy of a big file; where
+    there is no ``writev``, on Windows, each batch joined and written with ``write``)."""
+    writev = getattr(os, "writev", None)
     for i in range(0, len(chunks), _IOV_MAX):
         batch = chunks[i : i + _IOV_MAX]
-        written = os.writev(fd, batch)
+        if writev is None:
+            write_all(fd, b"".join(batch))  # (it writes the rest of a short write)
+            continue
+        written = writev(fd, batch)
         if written < sum(map(len, batch)):  # a short write: the rest one piece at a time
             for piece in batch:
                 if written >= len(piece):
