@@ -1,4 +1,4 @@
-"""Three faults of ``fork_session``'s fast path found by review; each test failed on 91c44c7.
+"""Four faults of ``fork_session``'s fast path found by review; each test failed on 91c44c7.
 
 - A content replacement past the cut whose type is spelled with an escape
   (``"content\\u002dreplacement"``) was skipped unread (the pass looked for the plain bytes).
@@ -6,18 +6,26 @@
   serialises again were written as ``null`` (orjson's way); the official fork (``json.loads``
   then ``json.dumps``) writes ``NaN``, ``Infinity``, ``-Infinity``.
 - Every fork failed where ``os.writev`` does not exist (Windows).
+- A caller interrupted (``KeyboardInterrupt``) while it waited for the writing thread closed
+  the file's descriptor while the thread still wrote to it: the thread's writes then landed
+  in whatever file was opened next with that number.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import threadline
+from threadline import project_key_for_directory
 from threadline.sessions import _mutations
 
 from ._forkpair import fork_pair
@@ -111,3 +119,104 @@ def test_a_fork_works_without_writev_as_on_windows(
     theirs, ours = _both(config_dir, tmp_path, data)
     assert ours == theirs
     assert len(writes) > 100  # (written in short pieces: ≈ 480 kB)
+
+
+class _Interrupt(BaseException):
+    """What the test's signal handler raises (as Python's raises KeyboardInterrupt)."""
+
+
+def _waits_for_the_writer(thread_id: int) -> bool:
+    """Whether that thread waits in :meth:`_Writer.join` or :meth:`_Writer.finish`."""
+    frame = sys._current_frames().get(thread_id)
+    while frame is not None:
+        if frame.f_code.co_name in ("join", "finish") and isinstance(
+            frame.f_locals.get("self"), _mutations._Writer
+        ):
+            return True
+        frame = frame.f_back
+    return False
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs pthread_kill")
+@pytest.mark.parametrize("waiting_in", ["finish", "join"])
+def test_an_interrupted_wait_leaves_no_write_to_a_reused_descriptor(
+    config_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    waiting_in: str,
+    fork_engine: str,
+) -> None:
+    """The caller interrupted while the thread writes (a signal handler raising in the
+    wait for it, as SIGINT's does): its descriptor is closed and the next file opened may
+    get its number; the thread's writes must not land there."""
+    if waiting_in == "join" and fork_engine == "orjson":
+        pytest.skip("without simdjson nothing is handed over before the pass ends")
+    assert threading.current_thread() is threading.main_thread()
+    folder = config_dir / "projects" / project_key_for_directory(str(tmp_path))
+    folder.mkdir(parents=True)
+    # more pieces than one hand-over: the thread writes while the pass goes on
+    data = b"".join(_line(n, n - 1 or None) + b"\n" for n in range(1, 1500))
+    (folder / f"{SID}.jsonl").write_bytes(data)
+    blocked, release = threading.Event(), threading.Event()
+    descriptors: list[int] = []
+    write_all = _mutations._write_all
+
+    def slow_write(fd: int, chunks: Any) -> None:
+        if not descriptors:
+            descriptors.append(fd)
+            blocked.set()
+            release.wait(30)
+        write_all(fd, chunks)
+
+    monkeypatch.setattr(_mutations, "_write_all", slow_write)
+    if waiting_in == "join":  # the pass fails: the caller joins the thread
+
+        def failing(*a: Any, **k: Any) -> Any:
+            raise ValueError("after the pass")
+
+        monkeypatch.setattr(_mutations, "fork_trailer", failing)
+    main = threading.get_ident()
+    raised: list[bool] = []
+
+    def interrupt() -> None:
+        blocked.wait(30)
+        deadline = time.monotonic() + 30
+        # (again until it is raised: a signal that comes just before the wait blocks does
+        # not end the wait)
+        while not raised and time.monotonic() < deadline:
+            if _waits_for_the_writer(main):
+                signal.pthread_kill(main, signal.SIGUSR1)
+            time.sleep(0.01)
+
+    def handler(signum: int, frame: Any) -> None:
+        if not raised:  # (once)
+            raised.append(True)
+            raise _Interrupt
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    interrupter = threading.Thread(target=interrupt)
+    interrupter.start()
+    try:
+        with pytest.raises(_Interrupt):
+            threadline.fork_session(SID, directory=str(tmp_path))
+    finally:
+        interrupter.join()
+        signal.signal(signal.SIGUSR1, previous)
+    opened: list[int] = []
+    try:
+        # other files opened meanwhile, until one gets the number the thread writes to
+        while len(opened) < 64 and descriptors[0] not in opened:
+            opened.append(os.open(tmp_path / f"other{len(opened)}", os.O_RDWR | os.O_CREAT))
+        release.set()
+        # (not Thread.join: on 3.11 a join interrupted by a signal handler's exception may
+        # leave the thread marked stopped while it runs, and later joins return at once)
+        deadline = time.monotonic() + 30
+        while any(t.name == "threadline-fork-write" for t in threading.enumerate()):
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        assert [os.fstat(fd).st_size for fd in opened] == [0] * len(opened)
+    finally:
+        release.set()
+        for fd in opened:
+            os.close(fd)
+    assert [p.name for p in folder.iterdir()] == [f"{SID}.jsonl"]  # no fork, no temp file

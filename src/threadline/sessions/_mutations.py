@@ -300,31 +300,37 @@ def _fork_streamed(
         with atomic_file(target) as fd:
             writer = _Writer(fd)
             try:
-                streamed = _stream_fork(
-                    reading, session_id, up_to, forked_id, now, writer.hand_over
-                )
-            except Exception:
-                writer.join(check=False)
-                if reading.broken():  # the official fork reads other lines: its transform
-                    raise _NotStreamed from None
-                raise
+                try:
+                    streamed = _stream_fork(
+                        reading, session_id, up_to, forked_id, now, writer.hand_over
+                    )
+                except Exception:
+                    writer.join(check=False)
+                    if reading.broken():  # the official fork reads other lines: its transform
+                        raise _NotStreamed from None
+                    raise
+                except BaseException:
+                    writer.join(check=False)
+                    raise
+                try:
+                    if streamed is None or reading.broken():
+                        raise _NotStreamed
+                    chunks, replacements = streamed
+                    trailer = fork_trailer(
+                        forked_id, session_id, now, replacements, title, reading.finish()
+                    )
+                    chunks.extend(dumps_line(e) for e in trailer)
+                except BaseException:
+                    writer.join()  # (its error first)
+                    raise
+                # the rest, by the thread, which then frees the read buffer's pages (nothing
+                # reads it any more: the search for line breaks is over, the title copied)
+                writer.finish(chunks, _pages_freer(reading.buffer))
             except BaseException:
-                writer.join(check=False)
+                # (a join or finish interrupted, KeyboardInterrupt, returns before the thread
+                # ends: it writes to its own descriptor, and no more batches)
+                writer.abandon()
                 raise
-            try:
-                if streamed is None or reading.broken():
-                    raise _NotStreamed
-                chunks, replacements = streamed
-                trailer = fork_trailer(
-                    forked_id, session_id, now, replacements, title, reading.finish()
-                )
-                chunks.extend(dumps_line(e) for e in trailer)
-            except BaseException:
-                writer.join()  # (its error first)
-                raise
-            # the rest, by the thread, which then frees the read buffer's pages (nothing
-            # reads it any more: the search for line breaks is over, the title copied)
-            writer.finish(chunks, _pages_freer(reading.buffer))
     except _NotStreamed:
         return False
     return True
@@ -332,29 +338,45 @@ def _fork_streamed(
 
 class _Writer:
     """Writes what :func:`_stream_fork` hands over (pieces of finished lines, in order) to a
-    file in a thread, while the pass goes on (``writev`` releases the GIL)."""
+    file in a thread, while the pass goes on (``writev`` releases the GIL).
+
+    The thread writes to a descriptor of its own (a ``dup`` of the caller's), which it closes
+    once it is done, before :meth:`finish` returns: a caller interrupted while it waits
+    (``KeyboardInterrupt`` in :meth:`join` or :meth:`finish`) closes its descriptor, and
+    its number may soon name another file, while the thread may still write; it then writes
+    only to the temporary file (:meth:`abandon` makes it stop at the next batch)."""
 
     def __init__(self, fd: int) -> None:
-        self._fd = fd
+        self._fd = os.dup(fd)  # (closed by the thread)
         self._batches: queue.SimpleQueue[list[bytes | memoryview] | None] = queue.SimpleQueue()
         self._handed = 0
         self._error: BaseException | None = None
+        self._stop = False
         self._written = threading.Event()
         self._then: Callable[[], object] | None = None
         self._thread = threading.Thread(
             target=self._write, name="threadline-fork-write", daemon=True
         )
-        self._thread.start()
+        try:
+            self._thread.start()
+        except BaseException:
+            os.close(self._fd)
+            raise
 
     def _write(self) -> None:
         try:
             while (batch := self._batches.get()) is not None:
-                if self._error is None:
+                if self._error is None and not self._stop:
                     try:
                         _write_all(self._fd, batch)
                     except BaseException as exc:  # raised again by join
                         self._error = exc
         finally:
+            try:
+                os.close(self._fd)  # (before finish returns: the file is renamed then)
+            except BaseException as exc:
+                if self._error is None:
+                    self._error = exc
             self._written.set()
         then, self._then = self._then, None
         if then is not None:
@@ -367,6 +389,12 @@ class _Writer:
         """Write ``chunks`` up to ``end`` (from where the last hand-over ended)."""
         self._batches.put(chunks[self._handed : end])
         self._handed = end
+
+    def abandon(self) -> None:
+        """The caller gives up (an error, an interrupt): the thread writes no more batches
+        and ends (not waited for)."""
+        self._stop = True
+        self._batches.put(None)
 
     def join(self, *, check: bool = True) -> int:
         """Wait until all handed over is written; how many chunks that is. Raises the
