@@ -4,6 +4,7 @@ a plaintext byte appended, whatever the command."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -173,3 +174,21 @@ def test_chat_resumes_an_encrypted_session_encrypted(
     child.expect(pexpect.EOF)
     _envelopes_only(path)
     assert b"chatting in secret" not in path.read_bytes()
+
+
+def test_a_project_folder_no_key_can_name_is_not_listed(
+    fake: FakeAnthropicServer, project: Path, config_dir: Path, key: str
+) -> None:
+    """A folder with a name that is not valid UTF-8 under ``projects/`` (made by another
+    program) is skipped by the store's project listing: every listing, search and prefix
+    lookup failed with "Invalid project_key" while it was there."""
+    sid, _path = _encrypted_session(fake, config_dir)
+    (config_dir / "projects" / os.fsdecode(b"-caf\xe9")).mkdir()
+    listed = invoke("sessions", "list", "--all-projects", "--json")
+    assert listed.exit_code == 0, listed.stderr
+    assert [r["session_id"] for r in json.loads(listed.stdout)] == [sid]
+    found = invoke("sessions", "search", "secret", "--json")
+    assert found.exit_code == 0, found.stderr
+    assert {h["session_id"] for h in json.loads(found.stdout)} == {sid}
+    shown = invoke("sessions", "show", sid[:8])
+    assert shown.exit_code == 0 and "the secret plan" in shown.stdout, shown.stderr

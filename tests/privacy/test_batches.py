@@ -388,3 +388,19 @@ async def test_big_loads_open_in_a_worker_thread(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(_encrypted.anyio.to_thread, "run_sync", spy)
     assert await store.load(_key()) == entries
     assert calls, "one envelope holding ~400 KB should be opened off the event loop"
+
+
+async def test_rekey_skips_a_project_folder_no_key_can_name(tmp_path: Path) -> None:
+    """A folder another program made under ``projects/`` with a name that is not valid
+    UTF-8 (no project key can name it) is not a project: rekey found it and failed midway,
+    after the key was rotated and other projects rewritten."""
+    old, new = generate_key(), generate_key()
+    store = EncryptedStore(FileStore(tmp_path), key=old)
+    for project in ("-a", "-z"):
+        await store.append({"project_key": project, "session_id": "s1"}, [_e("user")])
+    (tmp_path / "projects").joinpath(os.fsdecode(b"-caf\xe9")).mkdir()
+    report = await store.rekey(new)
+    assert report.sessions_rewritten == 2
+    reader = EncryptedStore(FileStore(tmp_path), key=new)
+    for project in ("-a", "-z"):
+        assert await reader.load({"project_key": project, "session_id": "s1"})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import claude_agent_sdk as official
@@ -58,6 +59,24 @@ def test_listing_matches_official(config_dir: Path, tmp_path: Path) -> None:
     assert asdicts(list_sessions(d)) == asdicts(official.list_sessions(d))
     assert asdicts(list_sessions(d, use_index=False)) == asdicts(official.list_sessions(d))
     assert len(list_sessions()) == 5
+
+
+def test_listing_reads_a_project_folder_whose_name_is_not_utf8(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    """A project folder another program named with undecodable bytes cannot be a row of the
+    summary index (its path is not valid Unicode): its sessions are read from the files and
+    listed as the official SDK lists them, where the listing failed with UnicodeEncodeError."""
+    plain = simple_session(str(tmp_path / "p"))
+    plain.write(config_dir)
+    odd = simple_session(str(tmp_path / "q"), turns=1)
+    folder = config_dir / "projects" / os.fsdecode(b"-caf\xe9")
+    folder.mkdir(parents=True)
+    odd.write(config_dir).rename(folder / f"{odd.session_id}.jsonl")
+    for _ in range(2):  # the index cold, then warm
+        assert asdicts(list_sessions()) == asdicts(official.list_sessions())
+        assert {i.session_id for i in list_sessions()} == {plain.session_id, odd.session_id}
+    assert asdicts(list_sessions(use_index=False)) == asdicts(official.list_sessions())
 
 
 def test_index_revalidates_on_external_change(config_dir: Path, tmp_path: Path) -> None:

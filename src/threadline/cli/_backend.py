@@ -300,7 +300,7 @@ async def store_projects(store: SessionStore) -> list[str]:
     base = innermost_store(store)
     if isinstance(base, FileStore):
         try:
-            return sorted(e.name for e in os.scandir(base.projects_dir) if e.is_dir())
+            return base.project_dirs()
         except OSError:
             return []
     raise UserError(f"{store!r} cannot list its projects (it has no list_projects())")

@@ -24,7 +24,6 @@ touched yet). Sessions already fully on the new key are skipped, so running
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -120,7 +119,7 @@ def _discover(inner: Any) -> list[str]:
     if not isinstance(inner, FileStore):
         raise UserError("rekey cannot list the projects of this store: pass project_keys=[...]")
     try:
-        names = [e.name for e in os.scandir(inner.projects_dir) if e.is_dir()]
+        names = inner.project_dirs()
     except FileNotFoundError:
         return []
     return sorted({n[: -len(BACKUP_SUFFIX)] if n.endswith(BACKUP_SUFFIX) else n for n in names})

@@ -31,6 +31,7 @@ from .._ids import is_uuid
 from .._results import SDKSessionInfo
 from ..transcript._lite import info_from_lite, read_lite
 from ._filelog import ensure_private_dir
+from ._keys import is_unicode
 from ._protocol import SessionSummaryEntry
 
 __all__ = ["SummaryIndex", "infos_for_dirs", "summaries_for_project"]
@@ -266,7 +267,11 @@ class SummaryIndex:
                     it = os.scandir(directory)
                 except OSError:
                     continue
-                memo = self._load_dir(dkey)
+                try:
+                    memo = self._load_dir(dkey)
+                except BaseException:
+                    it.close()
+                    raise
                 seen: set[str] = set()
                 with it:
                     for entry in it:
@@ -322,28 +327,55 @@ def _to_info(
 def infos_for_dirs(
     config_dir: Path, dirs: list[tuple[Path, str | None]], *, use_index: bool = True
 ) -> list[SDKSessionInfo]:
-    """Listing info for every session in ``dirs`` (pairs of project dir and project path)."""
-    out: list[SDKSessionInfo] = []
+    """Listing info for every session in ``dirs`` (pairs of project dir and project path),
+    directory by directory in the order given (the official SDK's order for equal times).
+
+    A directory whose path is not valid Unicode (undecodable bytes in a name another program
+    chose) cannot be a row of the index: its transcripts are read on every listing, as the
+    official SDK reads them."""
     if not use_index:
-        for directory, project_path in dirs:
-            try:
-                names = os.listdir(directory)
-            except OSError:
-                continue
-            for name in names:
-                if name.endswith(".jsonl") and is_uuid(name[:-6]):
-                    lite = read_lite(directory / name)
-                    if lite is not None:
-                        info = info_from_lite(name[:-6], lite, project_path)
-                        if info is not None:
-                            out.append(info)
-        return out
+        return [info for d, p in dirs for info in _read_dir(d, p)]
+    if all(is_unicode(str(d)) for d, _ in dirs):
+        return _indexed(config_dir, dirs)
+    found = {str(d): _read_dir(d, p) for d, p in dirs if not is_unicode(str(d))}
+    for info_dir, info in _indexed_with_dirs(config_dir, [x for x in dirs if str(x[0]) not in found]):
+        found.setdefault(info_dir, []).append(info)
+    return [info for d, _ in dirs for info in found.get(str(d), ())]
+
+
+def _read_dir(directory: Path, project_path: str | None) -> list[SDKSessionInfo]:
+    """The sessions of ``directory`` read from their files (no index)."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    out: list[SDKSessionInfo] = []
+    for name in names:
+        if name.endswith(".jsonl") and is_uuid(name[:-6]):
+            lite = read_lite(directory / name)
+            if lite is not None:
+                info = info_from_lite(name[:-6], lite, project_path)
+                if info is not None:
+                    out.append(info)
+    return out
+
+
+def _indexed(config_dir: Path, dirs: list[tuple[Path, str | None]]) -> list[SDKSessionInfo]:
+    return [info for _, info in _indexed_with_dirs(config_dir, dirs)]
+
+
+def _indexed_with_dirs(
+    config_dir: Path, dirs: list[tuple[Path, str | None]]
+) -> list[tuple[str, SDKSessionInfo]]:
+    if not dirs:
+        return []
     project_paths = {str(d): p for d, p in dirs}
     index = SummaryIndex.for_config_dir(config_dir)
-    for dkey, sid, st, t in index.scan([d for d, _ in dirs]):
-        if t is not None:
-            out.append(_to_info(sid, st, t, project_paths.get(dkey)))
-    return out
+    return [
+        (dkey, _to_info(sid, st, t, project_paths.get(dkey)))
+        for dkey, sid, st, t in index.scan([d for d, _ in dirs])
+        if t is not None
+    ]
 
 
 def summaries_for_project(config_dir: Path, project_dir: Path) -> list[SessionSummaryEntry]:

@@ -490,6 +490,13 @@ class FileStore:
         root = base.with_suffix("")
         return await anyio.to_thread.run_sync(_walk_subkeys, root)
 
+    def project_dirs(self) -> list[str]:
+        """The names of the project directories, sorted, except those no key can name (not
+        valid Unicode: a folder with undecodable bytes, written by another program). Raises
+        :class:`OSError` (``FileNotFoundError`` when there is no projects directory yet)."""
+        with os.scandir(self.projects_dir) as it:
+            return sorted(e.name for e in it if is_unicode(e.name) and e.is_dir())
+
     async def find_session(self, session_id: str) -> SessionKey | None:
         """The key of ``session_id`` in any project directory (newest non-empty file)."""
         return await anyio.to_thread.run_sync(self.find_session_sync, session_id)
