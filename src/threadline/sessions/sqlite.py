@@ -118,7 +118,8 @@ class SQLiteStore(DatabaseStore):
     """A :class:`~threadline.SessionStore` in one SQLite file; every optional method.
 
     Args:
-        path: the database file (created with its directory if missing).
+        path: the database file (created with its directory if missing); ``":memory:"``
+            gives a private database in memory, gone when the store is closed.
         busy_timeout: seconds to wait for another process's write lock.
         durable: ``synchronous=FULL`` (survives power loss) instead of
             ``NORMAL`` (survives a process crash; WAL's usual setting).
@@ -164,11 +165,12 @@ class SQLiteStore(DatabaseStore):
             return fn(self._conn)
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileExistsError):
-            # A new database holds transcripts: create it 0600 (SQLite's own -wal and
-            # -shm files copy the database's mode) instead of 0644 by umask.
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        if str(self.path) != ":memory:":  # (sqlite3's name for a database in memory)
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with contextlib.suppress(FileExistsError):
+                # A new database holds transcripts: create it 0600 (SQLite's own -wal and
+                # -shm files copy the database's mode) instead of 0644 by umask.
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         conn = sqlite3.connect(
             self.path, timeout=self._busy_ms / 1000, isolation_level=None, check_same_thread=False
         )
