@@ -432,3 +432,44 @@ async def test_redis_lists_sessions_whose_ids_hold_braces(backend: Backend) -> N
     summaries = {s["session_id"]: s["data"] for s in await store.list_session_summaries("-p")}
     assert set(summaries) == {odd, plain} and summaries[plain]["cwd"] == "/w"
     assert await store.find_session(odd) == {"project_key": "-p", "session_id": odd}
+
+
+@pytest.mark.parametrize("backend", OWN_STORES, indirect=True)
+@pytest.mark.parametrize("sid", ["a/b", "nul\x00", "a/b/c"])
+async def test_session_ids_with_a_slash_or_nul_are_refused_alike(backend: Backend, sid: str) -> None:
+    """Every threadline store refuses a session id holding '/' or NUL, on every method that
+    takes a key, with the same UserError (MemoryStore took them: such a session was not
+    listed, and {"session_id": "a/b"} was the same entry as {"session_id": "a",
+    "subpath": "b"})."""
+    store = backend.make()
+    bad = _key(sid=sid)
+    calls: list[tuple[str, tuple[Any, ...]]] = [
+        ("append", (bad, _entries(1))), ("load", (bad,)), ("get_head", (bad,)),
+        ("load_since_compaction", (bad,)), ("load_after", (bad, "x")), ("load_tail", (bad, 1)),
+        ("delete", (bad,)), ("list_subkeys", (bad,)),
+        ("append", ({**bad, "subpath": "subagents/agent-1"}, _entries(1))),
+    ]
+    for name, args in calls:
+        with pytest.raises(UserError, match=r"session_id.*must not contain '/' or NUL"):
+            await getattr(store, name)(*args)
+    with pytest.raises(UserError, match=r"must not contain '/' or NUL"):
+        await store.append_conditional(bad, _entries(1), expected_head=None)
+    # the subkey of a plain id is no session of its own
+    await store.append(_key(sid="a", subpath="b"), _entries(1))
+    assert await store.list_sessions("-p") == []
+
+
+@pytest.mark.parametrize("backend", OWN_STORES, indirect=True)
+async def test_list_subkeys_with_a_malformed_key_is_a_user_error(backend: Backend) -> None:
+    """list_subkeys checks its key like every other method (the memory and file stores
+    raised KeyError or TypeError for a missing part or a key that is not a dict)."""
+    store = backend.make()
+    for bad in ({"project_key": "-p"}, {"session_id": "s"}, {}, {"project_key": 1, "session_id": "s"},
+                {"project_key": "-p", "session_id": 5}, {"project_key": "-p", "session_id": None},
+                "-p/s", None, ["-p", "s"]):
+        with pytest.raises(UserError):
+            await store.list_subkeys(bad)
+    key = _key()
+    await store.append({**key, "subpath": "subagents/agent-1"}, _entries(1))
+    assert await store.list_subkeys({**key, "subpath": "ignored"}) == ["subagents/agent-1"]
+

@@ -13,7 +13,8 @@
   (a property test holds the two together).
 - **Names**: :func:`validate_namespace` (a namespace becomes a Postgres schema or a Redis
   key prefix, so only ``[a-z_][a-z0-9_]*`` is accepted) and :func:`check_db_key`
-  (session ids may not contain ``/`` or NUL); :func:`check_main_key` for ``list_subkeys``.
+  (``validate_key``: session ids may not contain ``/`` or NUL, as in every store);
+  :func:`check_main_key` for ``list_subkeys``.
 - **Lookups** by a value that is not a key (:func:`findable_session_id` for
   ``find_session``, :func:`findable_uuid` for ``load_after``): a value no stored row can
   hold (a lone surrogate...) is simply not found, without a query.
@@ -36,7 +37,7 @@ from .._exceptions import ConcurrentModificationError, StorageError, UserError
 from ..transcript._jsonl import dumps_line
 from ..transcript._views import CHAIN_TYPES
 from ._boundary import is_boundary, preserved_head
-from ._keys import is_unicode as _unicode, validate_key
+from ._keys import is_unicode as _unicode, validate_key, validate_main_key
 from ._protocol import SessionKey, SessionListSubkeysKey, SessionStoreEntry, SessionSummaryEntry
 from ._summary import fold_session_summary
 
@@ -122,22 +123,14 @@ def validate_namespace(namespace: str) -> str:
 
 
 def check_db_key(key: SessionKey) -> SessionKey:
-    """``validate_key`` (valid Unicode included) plus: the session id is one path component
-    without NUL."""
-    validate_key(key, strict_ids=False)
-    sid = key["session_id"]
-    if "/" in sid or "\x00" in sid:
-        raise UserError(f"Invalid session_id: {sid!r} (must not contain '/' or NUL)")
-    return key
+    """``validate_key`` (valid Unicode; a session id without ``/`` or NUL), as every store
+    checks its keys."""
+    return validate_key(key, strict_ids=False)
 
 
 def check_main_key(key: SessionListSubkeysKey) -> SessionKey:
-    """``list_subkeys``' key, checked as a main session's key (a ``subpath`` in it, which the
-    method does not use, is not looked at)."""
-    if not isinstance(key, dict):
-        raise UserError(f"Invalid session key: {key!r}")
-    main: Any = {"project_key": key.get("project_key"), "session_id": key.get("session_id")}
-    return check_db_key(main)
+    """``list_subkeys``' key, checked as a main session's key (:func:`validate_main_key`)."""
+    return validate_main_key(key)
 
 
 def findable_session_id(session_id: str) -> bool:

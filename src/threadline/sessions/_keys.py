@@ -4,33 +4,36 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 from .._exceptions import InvalidSessionIdError, UserError
 from .._ids import is_uuid
-from ._protocol import SessionKey
+from ._protocol import SessionKey, SessionListSubkeysKey
 
 __all__ = [
     "MsClock",
     "is_unicode",
     "key_string",
     "validate_key",
+    "validate_main_key",
     "validate_project_key",
     "validate_subpath",
 ]
 
-_SUBPATH_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*\Z")
+# "/"-separated segments, each starting with a letter or digit: no empty segment (absolute
+# path, "//", trailing "/"), no "." or "..", no backslash, control character or NUL.
+_SUBPATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*\Z")
 
 
 def validate_subpath(subpath: str) -> str:
     """A ``/``-separated relative path of safe segments (no ``..``, no absolute, no NUL)."""
     if not isinstance(subpath, str) or not subpath:
         raise UserError(f"Invalid subpath: {subpath!r} (must be a non-empty relative path)")
-    for segment in subpath.split("/"):
-        if segment in ("", ".", "..") or not _SUBPATH_SEGMENT.match(segment):
-            raise UserError(
-                f"Invalid subpath: {subpath!r} (segments must be plain names; no '..', "
-                "absolute paths, backslashes or control characters)"
-            )
+    if _SUBPATH.match(subpath) is None:
+        raise UserError(
+            f"Invalid subpath: {subpath!r} (segments must be plain names; no '..', "
+            "absolute paths, backslashes or control characters)"
+        )
     return subpath
 
 
@@ -58,15 +61,19 @@ def validate_project_key(project_key: str) -> str:
         raise UserError(f"Invalid project_key: {project_key!r}")
     if "/" in project_key or "\\" in project_key or "\x00" in project_key:
         raise UserError(f"Invalid project_key: {project_key!r} (must be one path component)")
-    _check_unicode("project_key", project_key)
+    if not project_key.isascii():
+        _check_unicode("project_key", project_key)
     return project_key
 
 
 def validate_key(key: SessionKey, *, strict_ids: bool) -> SessionKey:
     """Check a key's shape. ``strict_ids`` (file-backed stores) demands UUID session ids.
 
-    Project keys must be single path components in any case, and every part valid Unicode
-    (a lone surrogate is refused by every store, on reads as on writes).
+    Project keys must be single path components in any case, session ids must not contain
+    ``/`` (a subpath's separator: ``a/b`` would name the subkey ``b`` of session ``a``) or
+    NUL, and every part must be valid Unicode (a lone surrogate). Every store refuses such
+    a key alike, on reads as on writes. (Runs on every store call: the common case, ASCII
+    parts, is a few ``str`` method calls.)
     """
     if not isinstance(key, dict):
         raise UserError(f"Invalid session key: {key!r}")
@@ -76,10 +83,22 @@ def validate_key(key: SessionKey, *, strict_ids: bool) -> SessionKey:
         raise InvalidSessionIdError(session_id)
     if strict_ids and not is_uuid(session_id):
         raise InvalidSessionIdError(session_id)
-    _check_unicode("session_id", session_id)
+    if "/" in session_id or "\x00" in session_id:
+        raise UserError(f"Invalid session_id: {session_id!r} (must not contain '/' or NUL)")
+    if not session_id.isascii():
+        _check_unicode("session_id", session_id)
     if "subpath" in key:
         validate_subpath(key["subpath"])
     return key
+
+
+def validate_main_key(key: SessionListSubkeysKey) -> SessionKey:
+    """``list_subkeys``' key, checked as a main session's key (a ``subpath`` in it, which the
+    method does not use, is not looked at): a new dict of its two parts."""
+    if not isinstance(key, dict):
+        raise UserError(f"Invalid session key: {key!r}")
+    main: Any = {"project_key": key.get("project_key"), "session_id": key.get("session_id")}
+    return validate_key(main, strict_ids=False)
 
 
 def key_string(key: SessionKey) -> str:

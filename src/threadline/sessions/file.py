@@ -32,7 +32,7 @@ from ..transcript._views import CHAIN_TYPES
 from ._boundary import is_boundary, preserved_head
 from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
 from ._filepartial import entries_after, last_entries, since_compaction
-from ._keys import is_unicode, validate_key
+from ._keys import is_unicode, validate_key, validate_main_key
 from ._offsets import compacted_floor, record_boundary
 from ._paths import config_dir as _config_dir
 from ._protocol import (
@@ -486,7 +486,7 @@ class FileStore:
             shutil.rmtree(path.with_suffix(""), ignore_errors=True)
 
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
-        base = self.path_for({"project_key": key["project_key"], "session_id": key["session_id"]})
+        base = self.path_for(validate_main_key(key))
         root = base.with_suffix("")
         return await anyio.to_thread.run_sync(_walk_subkeys, root)
 

@@ -10,7 +10,7 @@ import anyio
 from .._exceptions import ConcurrentModificationError
 from ..transcript._views import CHAIN_TYPES
 from ._boundary import is_boundary, preserved_head
-from ._keys import MsClock, key_string, validate_key, validate_project_key
+from ._keys import MsClock, key_string, validate_key, validate_main_key, validate_project_key
 from ._protocol import (
     SessionKey,
     SessionListSubkeysKey,
@@ -173,8 +173,8 @@ class MemoryStore:
                 self._summaries.pop((key["project_key"], key["session_id"]), None)
 
     async def list_subkeys(self, key: SessionListSubkeysKey) -> list[str]:
-        validate_key({"project_key": key["project_key"], "session_id": key["session_id"]}, strict_ids=False)
-        prefix = f"{key['project_key']}/{key['session_id']}/"
+        main = validate_main_key(key)
+        prefix = key_string(main) + "/"
         return [n[len(prefix) :] for n in self._records if n.startswith(prefix)]
 
     async def find_session(self, session_id: str) -> SessionKey | None:
