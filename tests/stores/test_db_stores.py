@@ -473,3 +473,67 @@ async def test_list_subkeys_with_a_malformed_key_is_a_user_error(backend: Backen
     await store.append({**key, "subpath": "subagents/agent-1"}, _entries(1))
     assert await store.list_subkeys({**key, "subpath": "ignored"}) == ["subagents/agent-1"]
 
+
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+async def test_entry_uuids_with_nul(backend: Backend) -> None:
+    """PostgreSQL text holds no NUL: an entry uuid (a key column) or an expected_head with
+    one is a UserError before anything is sent (was a StorageError from the server), and in
+    a group of concurrent appends it fails that append only; a compaction whose preserved
+    segment names such a uuid (it can name no stored entry) is stored. SQLite and Redis
+    keep such uuids and find them again (on SQLite a retry failed: StorageError)."""
+    store = backend.make()
+    key = _key()
+    nul = {"type": "user", "uuid": "a\x00b", "message": {"role": "user", "content": "x"}}
+    if backend.name != "postgres":
+        entries = [nul, *_entries(1)]
+        await store.append(key, entries)
+        assert await store.load(key) == entries
+        assert await store.load_after(key, "a\x00b") == entries[1:]
+        assert await store.get_head(key) == entries[1]["uuid"]
+        await store.append(key, entries)  # a retry: no-op (SQLite raised a StorageError)
+        await store.append_conditional(key, [nul], expected_head="a\x00b")  # likewise
+        assert await store.load(key) == entries
+        return
+    with pytest.raises(UserError, match="NUL"):
+        await store.append(key, [*_entries(1), nul])
+    assert await store.load(key) is None  # nothing of the batch written
+    first = _entries(1)
+    await store.append(key, first)
+    with pytest.raises(UserError, match="NUL"):
+        await store.append(key, [nul])  # a key this store wrote last (the lean paths)
+    with pytest.raises(UserError, match=r"expected_head.*NUL"):
+        await store.append_conditional(key, _entries(1), expected_head="a\x00b")
+    assert await store.load(key) == first
+    keys = [_key() for _ in range(6)]
+    for k in keys:
+        await store.append(k, _entries(1))  # known keys: their next appends may be grouped
+    sent: dict[str, list[Any]] = {k["session_id"]: [] for k in keys[1:]}
+
+    async def good(k: Any) -> None:
+        for _ in range(3):
+            batch = _entries(1)
+            sent[k["session_id"]] += batch
+            await store.append(k, batch)
+
+    async def bad() -> None:
+        for i in range(3):
+            with pytest.raises(UserError, match="NUL"):
+                await store.append(keys[0], [{**nul, "uuid": f"{i}\x00"}])
+            with pytest.raises(UserError, match="NUL"):
+                await store.append_conditional(keys[0], _entries(1), expected_head=f"{i}\x00")
+
+    async with anyio.create_task_group() as tg:
+        for k in keys[1:]:
+            tg.start_soon(good, k)
+        tg.start_soon(bad)
+    for k in keys[1:]:
+        loaded = await store.load(k)
+        assert loaded is not None and loaded[1:] == sent[k["session_id"]]
+    assert len(await store.load(keys[0]) or []) == 1
+    boundary = {"type": "system", "subtype": "compact_boundary", "uuid": str(uuid.uuid4()),
+                "compactMetadata": {"preservedSegment": {"headUuid": "h\x00", "tailUuid": "t"}}}
+    after = _entries(1)
+    await store.append(keys[0], [boundary, *after])
+    assert (await store.load(keys[0]) or [])[1:] == [boundary, *after]
+    assert await store.load_since_compaction(keys[0]) == [boundary, *after]
+

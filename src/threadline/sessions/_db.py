@@ -152,10 +152,17 @@ def findable_uuid(uuid: str, *, nul: bool = True) -> bool:
     return isinstance(uuid, str) and _unicode(uuid) and (nul or "\x00" not in uuid)
 
 
-def check_expected_head(expected: str | None) -> None:
-    """An ``expected_head`` a store can compare: valid Unicode (stored heads always are)."""
-    if isinstance(expected, str) and not _unicode(expected):
-        raise UserError(f"Invalid expected_head: {expected!r} (a lone surrogate: not valid Unicode)")
+_NO_NUL = "a NUL character, which PostgreSQL text cannot hold"
+
+
+def check_expected_head(expected: str | None, *, nul: bool = True) -> None:
+    """An ``expected_head`` a store can compare: valid Unicode (stored heads always are);
+    without NUL where the database refuses it (``nul=False``: PostgreSQL text)."""
+    if isinstance(expected, str):
+        if not _unicode(expected):
+            raise UserError(f"Invalid expected_head: {expected!r} (a lone surrogate: not valid Unicode)")
+        if not nul and "\x00" in expected:
+            raise UserError(f"Invalid expected_head: {expected!r} ({_NO_NUL})")
 
 
 def require_driver(module: str, extra: str, store: str) -> ModuleType:
@@ -228,11 +235,14 @@ def prepare_batch(
     stored: Collection[str] = (),
     *,
     summarize: bool = True,
+    nul: bool = True,
 ) -> Batch:
     """Plan an append of ``entries`` given uuids already ``stored`` (dropped, as are repeats).
 
     ``summarize=False`` leaves :attr:`Batch.delta` out (``None``) for a caller that folds
-    the batch onto a summary it knows (see :func:`with_delta`)."""
+    the batch onto a summary it knows (see :func:`with_delta`). ``nul=False`` (PostgreSQL
+    text) refuses a uuid holding NUL as one with a lone surrogate is: :class:`UserError`,
+    raised before anything is sent (so never inside a group of appends)."""
     kept: list[SessionStoreEntry] = []
     uuids: list[str] = []
     seen: set[str] = set()
@@ -247,6 +257,8 @@ def prepare_batch(
             if not _unicode(uid):
                 # the uuid is a key column (idempotency, heads, loads after a uuid): text only
                 raise UserError(f"Invalid entry uuid: {uid!r} (a lone surrogate: not valid Unicode)")
+            if not nul and "\x00" in uid:
+                raise UserError(f"Invalid entry uuid: {uid!r} ({_NO_NUL})")
             seen.add(uid)
             uuids.append(uid)
             if entry.get("type") in CHAIN_TYPES:
@@ -256,6 +268,7 @@ def prepare_batch(
         if is_boundary(entry):
             boundary = len(kept)
         kept.append(entry)
+    preserved = None if boundary is None else _stored_uuid(preserved_head(kept[boundary]), nul=nul)
     return Batch(
         entries=kept,
         lines=[dumps_line(e) for e in kept],
@@ -264,13 +277,16 @@ def prepare_batch(
         plain=plain,
         delta=None if "subpath" in key or not summarize else summary_delta(key, kept),
         boundary=boundary,
-        preserved_head=None if boundary is None else _stored_uuid(preserved_head(kept[boundary])),
+        preserved_head=preserved,
     )
 
 
-def _stored_uuid(uuid: str | None) -> str | None:
-    """A uuid that could name a stored entry (a lone surrogate cannot: no stored uuid has one)."""
-    return uuid if uuid is None or _unicode(uuid) else None
+def _stored_uuid(uuid: str | None, *, nul: bool) -> str | None:
+    """A uuid that could name a stored entry (one with a lone surrogate cannot, nor one with
+    NUL where ``nul`` is false: no stored uuid has one)."""
+    if uuid is None or (_unicode(uuid) and (nul or "\x00" not in uuid)):
+        return uuid
+    return None
 
 
 def with_delta(key: SessionKey, batch: Batch) -> Batch:

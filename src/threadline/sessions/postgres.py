@@ -913,7 +913,7 @@ class PostgresStore(DatabaseStore):
     ) -> None:
         """Append only if the head is still ``expected_head`` (checked under the row lock)."""
         check_db_key(key)
-        check_expected_head(expected_head)
+        check_expected_head(expected_head, nul=False)  # (text columns hold no NUL)
         await self._append(key, list(entries), expected_head, check=True)
 
     async def _append(
@@ -926,7 +926,8 @@ class PostgresStore(DatabaseStore):
     ) -> None:
         slot = _params(key)
         # A key this store wrote last folds the batch onto the summary it knows instead.
-        batch = prepare_batch(key, entries, summarize=slot not in self._known)
+        # (a uuid the text columns cannot hold is a UserError here, before any group)
+        batch = prepare_batch(key, entries, summarize=slot not in self._known, nul=False)
         if batch.count == 0 or batch.boundary is not None:
             # nothing to write (a no-op or the key's creation) or a compaction to place:
             # always on its own
@@ -1048,7 +1049,7 @@ class PostgresStore(DatabaseStore):
             if status != _STATUS_PARTIAL:
                 return
             # Some uuids were stored meanwhile (a retry racing new entries): plan again.
-            batch = prepare_batch(key, entries, stored=set(stored))
+            batch = prepare_batch(key, entries, stored=set(stored), nul=False)
 
     def _remember(
         self, slot: tuple[str, str, str], row_id: int, mtime: int, data: dict[str, Any] | None

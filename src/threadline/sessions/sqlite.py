@@ -399,7 +399,7 @@ def _append(
 def _stored(conn: sqlite3.Connection, tid: int, uuids: list[str]) -> set[str]:
     if not uuids:
         return set()
-    return {
+    found = {
         r[0]
         for r in conn.execute(
             "SELECT uuid FROM uuids WHERE transcript_id = ? "
@@ -407,6 +407,13 @@ def _stored(conn: sqlite3.Connection, tid: int, uuids: list[str]) -> set[str]:
             (tid, orjson.dumps(uuids).decode()),
         )
     }
+    # json_each's text ends at a NUL ("a\u0000b" is "a"): such uuids are looked up one by one
+    for uid in (u for u in uuids if "\x00" in u):
+        if conn.execute(
+            "SELECT 1 FROM uuids WHERE transcript_id = ? AND uuid = ?", (tid, uid)
+        ).fetchone():
+            found.add(uid)
+    return found
 
 
 def _resume_point(
