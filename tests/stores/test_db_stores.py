@@ -537,3 +537,24 @@ async def test_entry_uuids_with_nul(backend: Backend) -> None:
     assert (await store.load(keys[0]) or [])[1:] == [boundary, *after]
     assert await store.load_since_compaction(keys[0]) == [boundary, *after]
 
+
+@pytest.mark.parametrize("backend", ["file"], indirect=True)
+async def test_file_load_after_finds_a_non_ascii_uuid_on_an_escaped_line(backend: Backend) -> None:
+    """A line holding a lone surrogate anywhere is written ASCII-escaped (as JSON.stringify
+    may write too): load_after finds a non-ASCII uuid on it (returned None: a full load)."""
+    store = backend.make()
+    key = _key()
+    entries = [{"type": "user", "uuid": "é1", "message": {"content": "cut \ud83d"}},
+               {"type": "user", "uuid": "u2"}]
+    await store.append(key, entries)
+    assert b"\\u00e91" in store.path_for(key).read_bytes()
+    assert await store.load_after(key, "é1") == entries[1:]
+    # also when the raw form is there too, on a later line that is not the entry
+    more = [{"type": "user", "uuid": "u3", "message": {"content": '"uuid":"é1"'}}, {"type": "user", "uuid": "u4"}]
+    await store.append(key, more)
+    assert await store.load_after(key, "é1") == [entries[1], *more]
+    # and a plain (UTF-8) line found as before
+    key2 = _key()
+    plain = [{"type": "user", "uuid": "é2"}, {"type": "user", "uuid": "u5"}]
+    await store.append(key2, plain)
+    assert await store.load_after(key2, "é2") == plain[1:]

@@ -11,6 +11,7 @@ and returns ``None`` when the file does not exist.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,17 @@ def _line_at(fd: int, start: int, size: int) -> tuple[bytes, int]:
     return b"".join(parts), size
 
 
+def _needles(uuid: str) -> list[bytes]:
+    """How ``"uuid":"<uuid>"`` may be written: as threadline writes it, and for a uuid that
+    is not ASCII also ASCII-escaped (``\\u00e9``): threadline writes a whole line so when it
+    holds a lone surrogate anywhere, and other writers (Claude Code) may escape too."""
+    needle = dumps_value({"uuid": uuid})[1:-1]
+    if uuid.isascii():
+        return [needle]
+    escaped = b'"uuid":' + json.dumps(uuid, ensure_ascii=True).encode()
+    return [needle] if escaped == needle else [needle, escaped]
+
+
 def entries_after(path: Path, uuid: str) -> list[Raw] | None:
     """The entries after the last line whose top-level ``uuid`` is ``uuid`` (``None``: the
     file or the uuid is not there). Scans back from the end for the uuid."""
@@ -70,10 +82,12 @@ def entries_after(path: Path, uuid: str) -> list[Raw] | None:
         return None
     try:
         size = os.fstat(fd).st_size
-        needle = dumps_value({"uuid": uuid})[1:-1]  # "uuid":"<uuid>", escaped as written
-        end = size
+        needles = _needles(uuid)
+        # the last line before `end` holding each needle (a needle's stays valid while it
+        # is below `end`: only the one taken is searched for again)
+        starts = [line_start_of(fd, needle, size) for needle in needles]
         while True:
-            start = line_start_of(fd, needle, end)
+            start = max((s for s in starts if s is not None), default=None)
             if start is None:
                 return None
             line, after = _line_at(fd, start, size)
@@ -81,7 +95,10 @@ def entries_after(path: Path, uuid: str) -> list[Raw] | None:
             if found is not None and found.get("uuid") == uuid:
                 with gc_paused():
                     return read_entries(fd, after, size)
-            end = start
+            starts = [
+                line_start_of(fd, needle, start) if s == start else s
+                for needle, s in zip(needles, starts)
+            ]
     finally:
         os.close(fd)
 
