@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import signal
 import sys
@@ -220,3 +221,84 @@ def test_an_interrupted_wait_leaves_no_write_to_a_reused_descriptor(
         for fd in opened:
             os.close(fd)
     assert [p.name for p in folder.iterdir()] == [f"{SID}.jsonl"]  # no fork, no temp file
+
+
+class _CountingMemory(mmap.mmap):
+    """The pass's buffer, with the bytes each ``find`` looks through summed."""
+
+    scanned = 0
+
+    def find(self, sub: Any, start: Any = None, end: Any = None) -> int:
+        found = super().find(sub, start, end)
+        stop = len(self) if end is None else end
+        _CountingMemory.scanned += max(0, (stop if found < 0 else found) - (start or 0))
+        return found
+
+
+def test_the_search_past_the_cut_reads_each_byte_once(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lines past the cut that hold an escape like one of "content-replacement"'s letters
+    (``\\u0061`` in a text) are false hits, parsed and passed over; each search resumes
+    where the last one stopped. The search for the plain type started again at every false
+    hit and ran to the next plain one (or the stretch's end): 7 700 such lines in the bench
+    session took ≈ 23 s (40 ms without them)."""
+    monkeypatch.setattr(
+        _mutations, "_anonymous_memory", lambda size: _CountingMemory(-1, size)
+    )
+    _CountingMemory.scanned = 0
+    lines = [_line(1, None)]
+    for n in range(2, 2002):
+        lines.append(_line(n, n - 1, **{f'"content":"m{n}"': f'"content":"\\\\u0061 m{n}"'}))
+    lines.insert(1500, _replacement())  # a plain hit late in the file
+    data = b"".join(x + b"\n" for x in lines)
+    theirs, ours = _both(config_dir, tmp_path, data, up_to_message_id=_u(2))
+    assert ours == theirs
+    # linear: ≈ 1× and ≈ 6× the file's bytes by the two engines (the old search: 300–630×)
+    assert 0 < _CountingMemory.scanned <= 10 * len(data), (_CountingMemory.scanned, len(data))
+
+
+@pytest.mark.parametrize("tail", [',"n":NaN', ',"n":1e400', ',"x":"\\ud800"'])
+def test_an_unterminated_last_line_orjson_refuses_is_forked(
+    config_dir: Path, tmp_path: Path, tail: str
+) -> None:
+    """The general transform (here: a uuid on two lines) read the file with
+    ``read_complete``, which drops a last line without a line break that ``orjson``
+    refuses: a line with NaN, 1e400 or a lone surrogate's escape was not forked. The
+    official fork reads every line (and the pass kept it)."""
+    data = b"\n".join([_line(1, None), _line(1, None), _line(2, 1, tail=tail)])
+    theirs, ours = _both(config_dir, tmp_path, data)
+    assert '"m2"' in theirs
+    assert ours == theirs
+
+
+def test_an_interrupt_while_the_writer_starts_leaves_no_thread_or_descriptor(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork_engine: str
+) -> None:
+    """``Thread.start`` interrupted once the thread exists (its wait for the thread to run
+    raised): the caller closed the descriptor the thread was to close and the thread waited
+    for batches forever, the temp file held open. Now whoever comes first closes it: the
+    thread ends, and neither a thread nor a descriptor nor a file is left."""
+    folder = config_dir / "projects" / project_key_for_directory(str(tmp_path))
+    folder.mkdir(parents=True)
+    data = b"".join(_line(n, n - 1 or None) + b"\n" for n in range(1, 50))
+    (folder / f"{SID}.jsonl").write_bytes(data)
+    start = threading.Thread.start
+
+    def interrupted_start(self: threading.Thread) -> None:
+        start(self)
+        if self.name == "threadline-fork-write":
+            raise _Interrupt
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    fds = len(os.listdir("/proc/self/fd")) if Path("/proc/self/fd").is_dir() else None
+    for _ in range(5):
+        with pytest.raises(_Interrupt):
+            threadline.fork_session(SID, directory=str(tmp_path))
+    deadline = time.monotonic() + 30
+    while any(t.name == "threadline-fork-write" for t in threading.enumerate()):
+        assert time.monotonic() < deadline, "a writer thread was left waiting"
+        time.sleep(0.001)
+    if fds is not None:
+        assert len(os.listdir("/proc/self/fd")) == fds
+    assert sorted(p.name for p in folder.iterdir()) == [f"{SID}.jsonl"]

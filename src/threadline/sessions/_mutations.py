@@ -38,7 +38,7 @@ from ..transcript._fileio import atomic_file, write_all
 from ..transcript._jsonl import dumps_line, gc_paused, loads_line
 from ..transcript._lite import LITE_READ_BUF_SIZE, extract_first_prompt, last_field
 from ..transcript._views import CHAIN_TYPES
-from ._filelog import locked_fd, read_complete, repair_tail
+from ._filelog import locked_fd, repair_tail
 from ._locate import locate_session, search_description
 
 __all__ = [
@@ -269,9 +269,12 @@ def fork_session(
         if not streamed:
             # A uuid occurs twice (the general transform decides which copy wins), or the
             # file has line breaks other than "\n", where the official fork splits too.
-            # The pass may have rewritten lines in place: the file is read again.
+            # The pass may have rewritten lines in place: the file is read again, every
+            # byte of it as the official fork reads it (a last line without a line break
+            # included: read_complete keeps one only if orjson takes it, and NaN, 1e400 or
+            # a lone surrogate's escape it refuses; a line really torn is invalid either way).
             del reading
-            transcript, replacements = _fork_input(read_complete(loc.path), session_id)
+            transcript, replacements = _fork_input(loc.path.read_bytes(), session_id)
             forked_id, entries = build_fork_entries(
                 transcript, replacements, session_id, up_to_message_id, title, derive, in_place=True
             )
@@ -298,8 +301,9 @@ def _fork_streamed(
     forked_id = target.stem
     try:
         with atomic_file(target) as fd:
-            writer = _Writer(fd)
+            writer: _Writer | None = None
             try:
+                writer = _Writer(fd)
                 try:
                     streamed = _stream_fork(
                         reading, session_id, up_to, forked_id, now, writer.hand_over
@@ -329,7 +333,8 @@ def _fork_streamed(
             except BaseException:
                 # (a join or finish interrupted, KeyboardInterrupt, returns before the thread
                 # ends: it writes to its own descriptor, and no more batches)
-                writer.abandon()
+                if writer is not None:
+                    writer.abandon()
                 raise
     except _NotStreamed:
         return False
@@ -354,16 +359,31 @@ class _Writer:
         self._stop = False
         self._written = threading.Event()
         self._then: Callable[[], object] | None = None
+        self._claim = threading.Lock()
+        self._owner = ""  # who closes the descriptor: the thread once it runs, else the caller
         self._thread = threading.Thread(
             target=self._write, name="threadline-fork-write", daemon=True
         )
         try:
             self._thread.start()
-        except BaseException:
-            os.close(self._fd)
+        except BaseException:  # (not started, or interrupted while it starts)
+            if self._own("caller"):
+                os.close(self._fd)
+            else:
+                self.abandon()
             raise
 
+    def _own(self, who: str) -> bool:
+        """Whether ``who`` closes the descriptor (the first to ask)."""
+        with self._claim:
+            if not self._owner:
+                self._owner = who
+            return self._owner == who
+
     def _write(self) -> None:
+        if not self._own("thread"):  # (the caller gave up while the thread started)
+            self._written.set()
+            return
         try:
             while (batch := self._batches.get()) is not None:
                 if self._error is None and not self._stop:
@@ -1045,6 +1065,7 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
     drop = drop_end = 0
     handed = _HAND_OVER  # where the next hand-over may end
     a = limit = 0
+    plain = escaped = -1  # past the cut: the next candidate lines (see below)
     while True:
         more = reading.more_lines(limit)
         if more < 0:  # a line break the official fork splits at: the general transform
@@ -1052,6 +1073,7 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
         if more == limit:
             break
         limit = more
+        plain = escaped = -1  # (a longer stretch: searched again)
         content.seek(a)
         while a < limit:
             if cut:
@@ -1060,11 +1082,15 @@ def _stream_fork(  # noqa: C901 (Long: see the docstring)
                 # characters ("content\u002dreplacement"; a false hit costs a parse).
                 # (A search of the stretch, not of each line: "\u" alone, a two-byte
                 # needle, is searched ≈ 4 times slower than "content-replacement".)
-                hit = find(b"content-replacement", a, limit)
-                escaped = _ESCAPED_TYPE_CHAR.search(content, a, limit if hit < 0 else hit)
-                if escaped is not None:
-                    hit = escaped.start()
-                if hit < 0:
+                if plain < a:  # (each search resumes past its last hit: no rescans)
+                    plain = find(b"content-replacement", a, limit)
+                    if plain < 0:
+                        plain = limit
+                if escaped < a:
+                    escape = _ESCAPED_TYPE_CHAR.search(content, a, plain)
+                    escaped = plain if escape is None else escape.start()
+                hit = min(plain, escaped)
+                if hit >= limit:
                     a = limit
                     break
                 a = content.rfind(b"\n", a, hit) + 1 or a
