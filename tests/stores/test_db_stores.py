@@ -539,6 +539,29 @@ async def test_entry_uuids_with_nul(backend: Backend) -> None:
 
 
 @pytest.mark.parametrize("backend", ["file"], indirect=True)
+async def test_file_retry_of_uuids_written_with_escapes_is_not_written_twice(
+    backend: Backend,
+) -> None:
+    """A retried append (here through another FileStore, as from another process) drops
+    the entries already stored, also those whose uuid is written with an escape: a NUL, a
+    quote, a backslash, or a non-ASCII uuid on a line escaped whole. The uuids were found
+    by a pattern that stopped at the first backslash, and such entries were written again."""
+    key = _key()
+    entries = [
+        {"type": "user", "uuid": "a\x00b"},
+        {"type": "user", "uuid": 'q"x'},
+        {"type": "user", "uuid": "back\\slash"},
+        {"type": "user", "uuid": "é1", "message": {"content": "cut \ud83d"}},
+        {"type": "user", "uuid": "plain"},
+    ]
+    recipe = backend.recipe()
+    assert recipe is not None
+    await recipe().append(key, entries)
+    await recipe().append(key, entries)  # the retry, by a store that never saw them
+    assert await recipe().load(key) == entries
+
+
+@pytest.mark.parametrize("backend", ["file"], indirect=True)
 async def test_file_load_after_finds_a_non_ascii_uuid_on_an_escaped_line(backend: Backend) -> None:
     """A line holding a lone surrogate anywhere is written ASCII-escaped (as JSON.stringify
     may write too): load_after finds a non-ASCII uuid on it (returned None: a full load)."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import json
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -47,7 +48,10 @@ from ._protocol import (
 __all__ = ["FileStore"]
 
 _SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,250}\Z")
-_UUID_VALUE = re.compile(rb'"uuid":\s*"([^"\\]*)"')
+_UUID_VALUE = re.compile(rb'"uuid":\s*"([^"\\]*)(["\\])')
+"""A uuid value up to its end (``"``), or up to an escape (``\\``: NUL, a quote, a
+backslash, a line escaped whole; rare, then read whole with :data:`_UUID_ESCAPED`)."""
+_UUID_ESCAPED = re.compile(rb'"uuid":\s*"((?:[^"\\]|\\.)*)"')
 
 
 class _UuidCache:
@@ -346,7 +350,10 @@ class FileStore:
             # uuids by pattern, not by parsing every line: this runs over whole files the
             # first time a process appends to them. (A nested "uuid" key inside a message
             # only adds a string to the dedup set, which a fresh uuid4 never equals.)
-            cache.uuids.update(m.decode("utf-8", "replace") for m in _UUID_VALUE.findall(new))
+            found = _UUID_VALUE.findall(new)
+            cache.uuids.update(v.decode("utf-8", "replace") for v, end in found if end == b'"')
+            if any(end != b'"' for _, end in found):
+                cache.uuids.update(_unescaped(m) for m in _UUID_ESCAPED.findall(new) if b"\\" in m)
             head = _last_chain_uuid(new)
             if head is not None:
                 cache.head = head
@@ -552,6 +559,14 @@ def _checked(data: bytes, bad: list[int]) -> list[Any]:
         else:
             out.append(obj)
     return out
+
+
+def _unescaped(value: bytes) -> str:
+    """A JSON string's content (its escapes undone; a lone surrogate's escape kept as one)."""
+    try:
+        return str(json.loads(b'"' + value + b'"'))
+    except ValueError:
+        return value.decode("utf-8", "replace")
 
 
 def _last_chain_uuid(data: bytes) -> str | None:
