@@ -26,7 +26,7 @@ import orjson
 
 from ..transcript._compaction import is_boundary, last_boundary, tail_complete
 from ..transcript._fileio import atomic_write
-from ..transcript._jsonl import gc_paused
+from ..transcript._jsonl import gc_paused, loads_line
 from ._filelog import read_objects
 from ._protocol import PartialLoadStore, SessionKey, SessionStore, local_transcripts
 
@@ -236,7 +236,9 @@ def _parse_lines(view: memoryview, out: list[Raw], shared: dict[str, str]) -> No
             try:
                 value = loads(view[pos:stop])
             except orjson.JSONDecodeError:
-                value = None
+                # what orjson refuses and Python's json takes (a lone surrogate's escape, as
+                # in text cut inside a pair, NaN): read as every full reader reads it
+                value = loads_line(bytes(view[pos:stop]))
             if type(value) is dict:
                 _share(value, _SHARED_FIELDS, shared)
                 message = value.get("message")
