@@ -179,14 +179,17 @@ def test_chat_resumes_an_encrypted_session_encrypted(
 def test_a_project_folder_no_key_can_name_is_not_listed(
     fake: FakeAnthropicServer, project: Path, config_dir: Path, key: str
 ) -> None:
-    """A folder with a name that is not valid UTF-8 under ``projects/`` (made by another
-    program) is skipped by the store's project listing: every listing, search and prefix
-    lookup failed with "Invalid project_key" while it was there."""
+    """A folder with a name that is not valid UTF-8, or with a backslash, under
+    ``projects/`` (made by another program) is skipped by the store's project listing:
+    every listing, search and prefix lookup through the store failed with "Invalid
+    project_key" while it was there."""
     sid, _path = _encrypted_session(fake, config_dir)
     (config_dir / "projects" / os.fsdecode(b"-caf\xe9")).mkdir()
-    listed = invoke("sessions", "list", "--all-projects", "--json")
-    assert listed.exit_code == 0, listed.stderr
-    assert [r["session_id"] for r in json.loads(listed.stdout)] == [sid]
+    (config_dir / "projects" / "a\\b").mkdir()  # (a legal name here; no project key)
+    for store in ([], ["--store", "encrypted+file:"]):
+        listed = invoke("sessions", "list", "--all-projects", "--json", *store)
+        assert listed.exit_code == 0, listed.stderr
+        assert [r["session_id"] for r in json.loads(listed.stdout)] == [sid]
     found = invoke("sessions", "search", "secret", "--json")
     assert found.exit_code == 0, found.stderr
     assert {h["session_id"] for h in json.loads(found.stdout)} == {sid}

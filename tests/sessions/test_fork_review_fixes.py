@@ -305,3 +305,31 @@ def test_an_interrupt_while_the_writer_starts_leaves_no_thread_or_descriptor(
     if fds is not None:
         assert len(os.listdir("/proc/self/fd")) == fds
     assert sorted(p.name for p in folder.iterdir()) == [f"{SID}.jsonl"]
+
+
+def test_an_interrupt_while_the_writer_is_made_leaves_no_descriptor(
+    config_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An interrupt while the writer's objects are made (here: its thread object): the
+    descriptor the writer owns was duplicated first and left open, on the deleted temp
+    file. It is now duplicated last."""
+    if not Path("/proc/self/fd").is_dir():
+        pytest.skip("needs /proc/self/fd to count descriptors")
+    folder = config_dir / "projects" / project_key_for_directory(str(tmp_path))
+    folder.mkdir(parents=True)
+    data = b"".join(_line(n, n - 1 or None) + b"\n" for n in range(1, 50))
+    (folder / f"{SID}.jsonl").write_bytes(data)
+    init = threading.Thread.__init__
+
+    def interrupted_init(self: threading.Thread, *a: Any, **k: Any) -> None:
+        if k.get("name") == "threadline-fork-write":
+            raise _Interrupt
+        init(self, *a, **k)
+
+    monkeypatch.setattr(threading.Thread, "__init__", interrupted_init)
+    fds = len(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(_Interrupt):
+            threadline.fork_session(SID, directory=str(tmp_path))
+    assert len(os.listdir("/proc/self/fd")) == fds
+    assert sorted(p.name for p in folder.iterdir()) == [f"{SID}.jsonl"]

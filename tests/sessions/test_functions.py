@@ -77,6 +77,23 @@ def test_listing_reads_a_project_folder_whose_name_is_not_utf8(
         assert asdicts(list_sessions()) == asdicts(official.list_sessions())
         assert {i.session_id for i in list_sessions()} == {plain.session_id, odd.session_id}
     assert asdicts(list_sessions(use_index=False)) == asdicts(official.list_sessions())
+    # and opened (its chain is not a row of the index either: UnicodeEncodeError)
+    for _ in range(2):
+        assert asdicts(get_session_messages(odd.session_id)) == asdicts(
+            official.get_session_messages(odd.session_id)
+        )
+
+
+@pytest.mark.anyio
+async def test_a_file_store_under_a_config_dir_whose_path_is_not_utf8(tmp_path: Path) -> None:
+    """The summary index cannot hold such paths: a FileStore there lists its sessions'
+    summaries from memory (list_session_summaries failed with UnicodeEncodeError)."""
+    root = tmp_path / os.fsdecode(b"conf\xff")
+    store = threadline.FileStore(root)
+    key = {"project_key": "-p", "session_id": uid()}
+    await store.append(key, [{"type": "user", "uuid": uid(), "message": {"content": "hi"}}])
+    assert [s["session_id"] for s in await store.list_session_summaries("-p")] == [key["session_id"]]
+    assert [s["session_id"] for s in await store.list_sessions("-p")] == [key["session_id"]]
 
 
 def test_index_revalidates_on_external_change(config_dir: Path, tmp_path: Path) -> None:

@@ -571,6 +571,26 @@ async def test_entry_uuids_with_nul(backend: Backend) -> None:
 
 
 @pytest.mark.parametrize("backend", ["file"], indirect=True)
+@pytest.mark.parametrize("member", [',"x":NaN', ',"x":1e400', ',"x":"\\ud800"'])
+async def test_file_load_after_a_torn_last_line_is_none_as_load_drops_it(
+    backend: Backend, member: str
+) -> None:
+    """A last line without its line break that orjson refuses is a torn line to ``load``
+    (read_complete's rule): ``load_after`` its uuid is ``None`` (the uuid is not in
+    ``load``), where it returned ``[]``."""
+    store = backend.make()
+    key = _key()
+    first = _entries(1)
+    await store.append(key, first)
+    path = store.path_for(key)
+    with path.open("ab") as f:
+        f.write(b'{"type":"user","uuid":"u2"' + member.encode() + b"}")
+    assert await store.load(key) == first
+    assert await store.load_after(key, "u2") is None
+    assert await store.load_after(key, first[0]["uuid"]) == []
+
+
+@pytest.mark.parametrize("backend", ["file"], indirect=True)
 async def test_file_retry_of_uuids_written_with_escapes_is_not_written_twice(
     backend: Backend,
 ) -> None:

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from ..transcript._jsonl import dumps_value, gc_paused, iter_objects, loads_line
 from ._filelog import read_complete
 from ._offsets import line_start_of, load_tail, read_entries
@@ -63,6 +65,17 @@ def _line_at(fd: int, start: int, size: int) -> tuple[bytes, int]:
     return b"".join(parts), size
 
 
+def _torn_or_object(line: bytes) -> dict[str, Any] | None:
+    """A last line without its line break, as every full read decides it
+    (:func:`~threadline.sessions._filelog.read_complete`): an entry only if ``orjson``
+    takes it, else a line torn by a crash mid-append (not returned by ``load``)."""
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    return value if type(value) is dict else None
+
+
 def _needles(uuid: str) -> list[bytes]:
     """How ``"uuid":"<uuid>"`` may be written: as threadline writes it, and for a uuid that
     is not ASCII also ASCII-escaped (``\\u00e9``): threadline writes a whole line so when it
@@ -91,7 +104,10 @@ def entries_after(path: Path, uuid: str) -> list[Raw] | None:
             if start is None:
                 return None
             line, after = _line_at(fd, start, size)
-            found = loads_line(line)  # (a line with a lone surrogate escape needs json)
+            if after == size and os.pread(fd, 1, size - 1) != b"\n":
+                found = _torn_or_object(line)  # a last line without its line break
+            else:
+                found = loads_line(line)  # (a line with a lone surrogate escape needs json)
             if found is not None and found.get("uuid") == uuid:
                 with gc_paused():
                     return read_entries(fd, after, size)

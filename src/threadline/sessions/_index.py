@@ -59,6 +59,13 @@ def _info_tuple(info: SDKSessionInfo | None) -> tuple[Any, ...] | None:
     )
 
 
+def _indexable(path: str) -> bool:
+    """Whether ``path`` can be a row of the index: valid Unicode (a folder another program
+    named with undecodable bytes cannot; its files are then summarised in this process's
+    memory only, read again by the next process)."""
+    return is_unicode(path)
+
+
 class SummaryIndex:
     """One config dir's index: a process-wide memo backed by SQLite."""
 
@@ -136,7 +143,7 @@ class SummaryIndex:
         if memo is not None:
             return memo
         memo = self._memo[directory] = {}
-        db = self._conn()
+        db = self._conn() if _indexable(directory) else None
         if db is None:
             return memo
         try:
@@ -155,6 +162,8 @@ class SummaryIndex:
         return memo
 
     def _store(self, rows: list[tuple[str, str, _Row]], gone: list[str]) -> None:
+        rows = [r for r in rows if _indexable(r[0])]
+        gone = [p for p in gone if _indexable(p)]
         db = self._conn()
         if db is None or (not rows and not gone):
             return
@@ -186,7 +195,7 @@ class SummaryIndex:
             hit = self._chains.get(path)
             if hit is not None:
                 return hit[1] if hit[0] == stamp else None
-            db = self._conn()
+            db = self._conn() if _indexable(path) else None
             if db is None:
                 return None
             try:
@@ -212,7 +221,7 @@ class SummaryIndex:
         stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
         with self._lock:
             self._remember_chain(path, stamp, ranges)
-            db = self._conn()
+            db = self._conn() if _indexable(path) else None
             if db is None:
                 return
             try:
@@ -327,55 +336,28 @@ def _to_info(
 def infos_for_dirs(
     config_dir: Path, dirs: list[tuple[Path, str | None]], *, use_index: bool = True
 ) -> list[SDKSessionInfo]:
-    """Listing info for every session in ``dirs`` (pairs of project dir and project path),
-    directory by directory in the order given (the official SDK's order for equal times).
-
-    A directory whose path is not valid Unicode (undecodable bytes in a name another program
-    chose) cannot be a row of the index: its transcripts are read on every listing, as the
-    official SDK reads them."""
-    if not use_index:
-        return [info for d, p in dirs for info in _read_dir(d, p)]
-    if all(is_unicode(str(d)) for d, _ in dirs):
-        return _indexed(config_dir, dirs)
-    found = {str(d): _read_dir(d, p) for d, p in dirs if not is_unicode(str(d))}
-    for info_dir, info in _indexed_with_dirs(config_dir, [x for x in dirs if str(x[0]) not in found]):
-        found.setdefault(info_dir, []).append(info)
-    return [info for d, _ in dirs for info in found.get(str(d), ())]
-
-
-def _read_dir(directory: Path, project_path: str | None) -> list[SDKSessionInfo]:
-    """The sessions of ``directory`` read from their files (no index)."""
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
+    """Listing info for every session in ``dirs`` (pairs of project dir and project path)."""
     out: list[SDKSessionInfo] = []
-    for name in names:
-        if name.endswith(".jsonl") and is_uuid(name[:-6]):
-            lite = read_lite(directory / name)
-            if lite is not None:
-                info = info_from_lite(name[:-6], lite, project_path)
-                if info is not None:
-                    out.append(info)
-    return out
-
-
-def _indexed(config_dir: Path, dirs: list[tuple[Path, str | None]]) -> list[SDKSessionInfo]:
-    return [info for _, info in _indexed_with_dirs(config_dir, dirs)]
-
-
-def _indexed_with_dirs(
-    config_dir: Path, dirs: list[tuple[Path, str | None]]
-) -> list[tuple[str, SDKSessionInfo]]:
-    if not dirs:
-        return []
+    if not use_index:
+        for directory, project_path in dirs:
+            try:
+                names = os.listdir(directory)
+            except OSError:
+                continue
+            for name in names:
+                if name.endswith(".jsonl") and is_uuid(name[:-6]):
+                    lite = read_lite(directory / name)
+                    if lite is not None:
+                        info = info_from_lite(name[:-6], lite, project_path)
+                        if info is not None:
+                            out.append(info)
+        return out
     project_paths = {str(d): p for d, p in dirs}
     index = SummaryIndex.for_config_dir(config_dir)
-    return [
-        (dkey, _to_info(sid, st, t, project_paths.get(dkey)))
-        for dkey, sid, st, t in index.scan([d for d, _ in dirs])
-        if t is not None
-    ]
+    for dkey, sid, st, t in index.scan([d for d, _ in dirs]):
+        if t is not None:
+            out.append(_to_info(sid, st, t, project_paths.get(dkey)))
+    return out
 
 
 def summaries_for_project(config_dir: Path, project_dir: Path) -> list[SessionSummaryEntry]:

@@ -352,7 +352,6 @@ class _Writer:
     only to the temporary file (:meth:`abandon` makes it stop at the next batch)."""
 
     def __init__(self, fd: int) -> None:
-        self._fd = os.dup(fd)  # (closed by the thread)
         self._batches: queue.SimpleQueue[list[bytes | memoryview] | None] = queue.SimpleQueue()
         self._handed = 0
         self._error: BaseException | None = None
@@ -364,6 +363,8 @@ class _Writer:
         self._thread = threading.Thread(
             target=self._write, name="threadline-fork-write", daemon=True
         )
+        # (made last: an interrupt in the lines above leaves no descriptor behind)
+        self._fd = os.dup(fd)  # closed by the thread, or below if it never runs
         try:
             self._thread.start()
         except BaseException:  # (not started, or interrupted while it starts)

@@ -33,7 +33,7 @@ from ..transcript._views import CHAIN_TYPES
 from ._boundary import is_boundary, preserved_head
 from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
 from ._filepartial import entries_after, last_entries, since_compaction
-from ._keys import is_unicode, validate_key, validate_main_key
+from ._keys import is_unicode, validate_key, validate_main_key, validate_project_key
 from ._offsets import compacted_floor, record_boundary
 from ._paths import config_dir as _config_dir
 from ._protocol import (
@@ -499,10 +499,10 @@ class FileStore:
 
     def project_dirs(self) -> list[str]:
         """The names of the project directories, sorted, except those no key can name (not
-        valid Unicode: a folder with undecodable bytes, written by another program). Raises
+        valid Unicode, a backslash: a folder another program made). Raises
         :class:`OSError` (``FileNotFoundError`` when there is no projects directory yet)."""
         with os.scandir(self.projects_dir) as it:
-            return sorted(e.name for e in it if is_unicode(e.name) and e.is_dir())
+            return sorted(e.name for e in it if _names_a_project(e.name) and e.is_dir())
 
     async def find_session(self, session_id: str) -> SessionKey | None:
         """The key of ``session_id`` in any project directory (newest non-empty file)."""
@@ -559,6 +559,14 @@ def _checked(data: bytes, bad: list[int]) -> list[Any]:
         else:
             out.append(obj)
     return out
+
+
+def _names_a_project(name: str) -> bool:
+    try:
+        validate_project_key(name)
+    except UserError:
+        return False
+    return True
 
 
 def _unescaped(value: bytes) -> str:
