@@ -3,6 +3,7 @@ memory and file stores where every threadline store promises the same: OWN_STORE
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import sys
 import uuid
@@ -588,6 +589,24 @@ async def test_file_load_after_a_torn_last_line_is_none_as_load_drops_it(
     assert await store.load(key) == first
     assert await store.load_after(key, "u2") is None
     assert await store.load_after(key, first[0]["uuid"]) == []
+
+
+@pytest.mark.parametrize("backend", ["file"], indirect=True)
+@pytest.mark.parametrize("subpath", [None, "subagents/agent-a1"])
+async def test_file_load_after_a_uuid_on_two_lines_starts_after_the_last(
+    backend: Backend, subpath: str | None
+) -> None:
+    """A transcript another program wrote may hold a uuid on two lines: load_after starts
+    after the last copy (the one the readers keep), for a session and a subagent alike (the
+    subagent's branch started after the first)."""
+    store = backend.make()
+    key = _key(**({"subpath": subpath} if subpath else {}))
+    await store.append(key, _entries(1))
+    path = store.path_for(key)
+    lines = [{"type": "user", "uuid": u} for u in ("d", "b", "d", "c")]
+    with path.open("ab") as f:
+        f.write(b"".join(json.dumps(e, separators=(",", ":")).encode() + b"\n" for e in lines))
+    assert await store.load_after(key, "d") == lines[3:]
 
 
 @pytest.mark.parametrize("backend", ["file"], indirect=True)

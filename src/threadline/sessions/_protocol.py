@@ -192,9 +192,11 @@ class PartialLoadStore(Protocol):
       that entry was stored before the boundary, else the boundary itself; everything when
       the transcript holds no compaction boundary. (A store may start earlier, at an entry,
       only for data written before it kept this index.)
-    - ``load_after(key, uuid)``: the entries after the first one whose uuid is ``uuid``;
-      ``None`` when the key or the uuid is unknown (load in full instead), including a uuid
-      the store could not hold (one with a lone surrogate, on the database stores).
+    - ``load_after(key, uuid)``: the entries after the one whose uuid is ``uuid`` (the last
+      one where a transcript holds that uuid twice, as only files another program wrote can:
+      the copy the transcript readers keep); ``None`` when the key or the uuid is unknown
+      (load in full instead), including a uuid the store could not hold (one with a lone
+      surrogate, on the database stores).
     - ``load_tail(key, count)``: the last ``count`` entries (all if fewer).
 
     :func:`threadline.testing.check_session_store` compares each against a full ``load``.

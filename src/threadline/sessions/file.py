@@ -433,8 +433,8 @@ class FileStore:
             return entries
         if count is not None:
             return entries[max(0, len(entries) - count) :] if count > 0 else []
-        at = next((i for i, e in enumerate(entries) if e.get("uuid") == uuid), None)
-        return None if at is None else entries[at + 1 :]
+        at = next((i for i in range(len(entries) - 1, -1, -1) if entries[i].get("uuid") == uuid), None)
+        return None if at is None else entries[at + 1 :]  # (after the last copy, as above)
 
     # -- optional ----------------------------------------------------------
 
