@@ -164,8 +164,10 @@ class SummaryIndex:
     def _store(self, rows: list[tuple[str, str, _Row]], gone: list[str]) -> None:
         rows = [r for r in rows if _indexable(r[0])]
         gone = [p for p in gone if _indexable(p)]
+        if not rows and not gone:
+            return
         db = self._conn()
-        if db is None or (not rows and not gone):
+        if db is None:
             return
         try:
             with contextlib.closing(db.cursor()) as cur:

@@ -66,6 +66,15 @@ def validate_project_key(project_key: str) -> str:
     return project_key
 
 
+def is_project_key(name: str) -> bool:
+    """Whether ``name`` (a folder's, say) can be a project key (:func:`validate_project_key`)."""
+    try:
+        validate_project_key(name)
+    except UserError:
+        return False
+    return True
+
+
 def validate_key(key: SessionKey, *, strict_ids: bool) -> SessionKey:
     """Check a key's shape. ``strict_ids`` (file-backed stores) demands UUID session ids.
 

@@ -33,7 +33,7 @@ from ..transcript._views import CHAIN_TYPES
 from ._boundary import is_boundary, preserved_head
 from ._filelog import ensure_private_dir, locked_fd, read_complete, repair_tail
 from ._filepartial import entries_after, last_entries, since_compaction
-from ._keys import is_unicode, validate_key, validate_main_key, validate_project_key
+from ._keys import is_project_key, is_unicode, validate_key, validate_main_key
 from ._offsets import compacted_floor, record_boundary
 from ._paths import config_dir as _config_dir
 from ._protocol import (
@@ -502,7 +502,7 @@ class FileStore:
         valid Unicode, a backslash: a folder another program made). Raises
         :class:`OSError` (``FileNotFoundError`` when there is no projects directory yet)."""
         with os.scandir(self.projects_dir) as it:
-            return sorted(e.name for e in it if _names_a_project(e.name) and e.is_dir())
+            return sorted(e.name for e in it if is_project_key(e.name) and e.is_dir())
 
     async def find_session(self, session_id: str) -> SessionKey | None:
         """The key of ``session_id`` in any project directory (newest non-empty file)."""
@@ -559,14 +559,6 @@ def _checked(data: bytes, bad: list[int]) -> list[Any]:
         else:
             out.append(obj)
     return out
-
-
-def _names_a_project(name: str) -> bool:
-    try:
-        validate_project_key(name)
-    except UserError:
-        return False
-    return True
 
 
 def _unescaped(value: bytes) -> str:

@@ -33,6 +33,7 @@ from .._exceptions import SessionNotFoundError, UserError
 from .._ids import is_uuid, new_uuid
 from ..sessions._filelog import read_complete
 from ..sessions._index import SummaryIndex
+from ..sessions._keys import is_project_key
 from ..sessions._mutations import build_fork_entries, iso_now, sanitize_tag, split_fork_input
 from ..sessions._protocol import (
     FindSessionStore,
@@ -307,7 +308,8 @@ class FileSource(Source):
     def _rows_sync(self) -> list[Row]:
         try:
             with os.scandir(self.projects) as it:
-                dirs = [Path(e.path) for e in it if e.is_dir()]
+                # (not a folder no project key can name: not valid UTF-8, a backslash)
+                dirs = [Path(e.path) for e in it if is_project_key(e.name) and e.is_dir()]
         except OSError:
             return []
         index = SummaryIndex.for_config_dir(self.config_dir)
