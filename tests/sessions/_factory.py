@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,15 @@ def simple_session(cwd: str, turns: int = 2) -> Transcript:
         t.user(f"prompt {i}")
         t.text(f"reply {i}")
     return t
+
+
+def sessions_in_an_undecodable_folder(config_dir: Path, where: Path) -> tuple[Transcript, Transcript]:
+    """Two sessions of projects under ``where``: one in its usual folder, the other moved
+    into a project folder named with bytes that are not UTF-8 (as another program may)."""
+    plain = simple_session(str(where / "p"))
+    plain.write(config_dir)
+    odd = simple_session(str(where / "q"), turns=1)
+    folder = config_dir / "projects" / os.fsdecode(b"-caf\xe9")
+    folder.mkdir(parents=True)
+    odd.write(config_dir).rename(folder / f"{odd.session_id}.jsonl")
+    return plain, odd

@@ -22,7 +22,7 @@ from threadline import (
     tag_session,
 )
 
-from ._factory import Transcript, simple_session, uid
+from ._factory import Transcript, sessions_in_an_undecodable_folder, simple_session, uid
 
 
 def asdicts(items: list[object]) -> list[dict[str, object]]:
@@ -67,12 +67,7 @@ def test_listing_reads_a_project_folder_whose_name_is_not_utf8(
     """A project folder another program named with undecodable bytes cannot be a row of the
     summary index (its path is not valid Unicode): its sessions are read from the files and
     listed as the official SDK lists them, where the listing failed with UnicodeEncodeError."""
-    plain = simple_session(str(tmp_path / "p"))
-    plain.write(config_dir)
-    odd = simple_session(str(tmp_path / "q"), turns=1)
-    folder = config_dir / "projects" / os.fsdecode(b"-caf\xe9")
-    folder.mkdir(parents=True)
-    odd.write(config_dir).rename(folder / f"{odd.session_id}.jsonl")
+    plain, odd = sessions_in_an_undecodable_folder(config_dir, tmp_path)
     for _ in range(2):  # the index cold, then warm
         assert asdicts(list_sessions()) == asdicts(official.list_sessions())
         assert {i.session_id for i in list_sessions()} == {plain.session_id, odd.session_id}

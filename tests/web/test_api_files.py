@@ -304,17 +304,10 @@ def test_resume_leaf_matches_the_chain_builders_leaf(web_data: WebData) -> None:
 def test_list_leaves_out_a_project_folder_no_key_can_name(tmp_path: Path) -> None:
     """A folder under ``projects/`` whose name is not valid UTF-8 (made by another program)
     failed the whole session list (500: its name, the row's project key, cannot be JSON)."""
-    import os
-
-    from sessions._factory import simple_session  # tests/sessions (rootdir on sys.path)
+    from sessions._factory import sessions_in_an_undecodable_folder  # (rootdir on sys.path)
 
     config = tmp_path / "config"
-    plain = simple_session(str(tmp_path / "p"))
-    plain.write(config)
-    odd = simple_session(str(tmp_path / "q"), turns=1)
-    folder = config / "projects" / os.fsdecode(b"-caf\xe9")
-    folder.mkdir(parents=True)
-    odd.write(config).rename(folder / f"{odd.session_id}.jsonl")
+    plain, _odd = sessions_in_an_undecodable_folder(config, tmp_path)
     with make_client(config) as client:
         response = client.get("/api/sessions")
         assert response.status_code == 200, response.text
