@@ -202,3 +202,21 @@ def test_help_has_examples() -> None:
         result = invoke(*args)
         assert result.exit_code == 0 and "Example" in result.stdout, args
     assert "Exit codes" in invoke("--help").stdout
+
+
+def test_commands_with_a_project_folder_whose_name_is_not_utf8(
+    config_dir: Path, tmp_path: Path
+) -> None:
+    """A project folder another program named with undecodable bytes: ``search`` failed
+    with a traceback (the search index cannot hold its path; it is not searched now), and
+    ``stats --json`` of a session in it too (its project name, which orjson refuses, is
+    written escaped)."""
+    from sessions._factory import sessions_in_an_undecodable_folder  # (rootdir on sys.path)
+
+    plain, odd = sessions_in_an_undecodable_folder(config_dir, tmp_path)
+    found = invoke("sessions", "search", "prompt", "--json")
+    assert found.exit_code == 0, found.stderr
+    assert {h["session_id"] for h in json.loads(found.stdout)} == {plain.session_id}
+    stats = invoke("sessions", "stats", odd.session_id, "--json")
+    assert stats.exit_code == 0, stats.stderr
+    assert json.loads(stats.stdout)["project"] == os.fsdecode(b"-caf\xe9")

@@ -48,8 +48,16 @@ def err_console() -> Console:
 
 
 def echo_json(obj: Any) -> None:
-    """``obj`` as indented JSON; control characters stay escaped (C1 and bidi ones too)."""
-    click.echo(json_safe(orjson.dumps(obj, default=str, option=orjson.OPT_INDENT_2).decode()))
+    """``obj`` as indented JSON; control characters stay escaped (C1 and bidi ones too). Text
+    that is not valid Unicode (a lone surrogate: a path with undecodable bytes, text cut
+    inside a surrogate pair), which orjson refuses, is written as a ``\\udXXX`` escape."""
+    try:
+        text = orjson.dumps(obj, default=str, option=orjson.OPT_INDENT_2).decode()
+    except TypeError:
+        import json
+
+        text = json.dumps(obj, default=str, indent=2)  # (ASCII: every such text escaped)
+    click.echo(json_safe(text))
 
 
 def fmt_time(epoch_ms: int | None) -> str:

@@ -41,6 +41,7 @@ import orjson
 
 from .._exceptions import StorageError, UserError
 from .._ids import is_uuid
+from ._keys import is_unicode
 from ._paths import config_dir as _config_dir, project_key_for_directory
 
 __all__ = [
@@ -327,7 +328,9 @@ class SearchIndex:
         except OSError:
             return out
         for project in projects:
-            if not project.is_dir():
+            # (a path that is not valid Unicode, a folder another program named with
+            # undecodable bytes, cannot be a row of the index: not searched)
+            if not is_unicode(project.path) or not project.is_dir():
                 continue
             try:
                 entries = list(os.scandir(project.path))
